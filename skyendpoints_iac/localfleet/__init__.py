@@ -1,0 +1,1 @@
+"""A real local fleet: Kubernetes control planes with kwok GPU nodes, built from Go modules."""

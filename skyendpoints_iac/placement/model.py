@@ -1,0 +1,87 @@
+"""The placement result: how many replicas of one endpoint each cluster runs, and why.
+
+Plain frozen data with a JSON round trip, so ``sky endpoint plan --json`` output can be fed back as
+``--previous`` and stored with each revision.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInput, Problem
+
+
+@dataclass(frozen=True)
+class ClusterPlacement:
+    """One cluster's share. For fixed replicas ``replicas == min_replicas == max_replicas``;
+    for an autoscaled endpoint ``replicas`` is ``min_replicas`` and KEDA scales within the bounds."""
+
+    cluster: str
+    replicas: int
+    min_replicas: int
+    max_replicas: int
+    prefill_replicas: int = 0
+
+    @property
+    def spill_over(self) -> bool:
+        """Scales from zero on the fleet-wide signal when the home cluster is saturated."""
+        return self.min_replicas == 0 and self.max_replicas > 0
+
+
+@dataclass(frozen=True)
+class Placement:
+    endpoint: str
+    accelerator: str
+    gpus_per_replica: int
+    home: str | None
+    placements: tuple[ClusterPlacement, ...] = ()
+    unplaced: int = 0
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+    def cluster(self, name: str) -> ClusterPlacement | None:
+        for p in self.placements:
+            if p.cluster == name:
+                return p
+        return None
+
+    @property
+    def clusters(self) -> list[str]:
+        return [p.cluster for p in self.placements]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["placements"] = [asdict(p) for p in self.placements]
+        d["reasons"] = list(self.reasons)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Placement":
+        return cls(
+            endpoint=data["endpoint"],
+            accelerator=data["accelerator"],
+            gpus_per_replica=int(data["gpus_per_replica"]),
+            home=data.get("home"),
+            placements=tuple(ClusterPlacement(**p) for p in data.get("placements", [])),
+            unplaced=int(data.get("unplaced", 0)),
+            reasons=tuple(data.get("reasons", [])),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Placement":
+        """Read a ``--previous`` file. Anything malformed is ``InvalidInput`` naming the file."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise InvalidInput([Problem(str(path), None, None, "", "file not found")]) from None
+        except json.JSONDecodeError as exc:
+            raise InvalidInput([Problem(str(path), exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}")]) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(
+                [Problem(str(path), None, None, "", f"not a placement from 'sky endpoint plan --json': {exc}")]
+            ) from None

@@ -1,0 +1,455 @@
+"""The endpoint spec: one YAML file that describes a served model, validated by pydantic.
+
+Field names are short and snake_case. Each attribute's docstring is its JSON Schema description, which
+``sky endpoint schema`` prints and editors use for completion.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .common import (
+    SECRET_LIKE_ENV_NAME,
+    Accelerator,
+    AcceleratorString,
+    DnsLabel,
+    EndpointName,
+    Quantity,
+    SecretKeyRef,
+    StrictModel,
+    parse_accelerator,
+    raise_if,
+    unique,
+)
+
+Routing = Literal["kv_cache_aware", "p2c", "round_robin"]
+ScalingMetric = Literal["kv_cache_utilization", "queue_depth", "requests_per_second", "custom"]
+
+_MODEL_URI = re.compile(r"^(hf|s3|gs|pvc|oci|https?)://\S+$")
+_HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FQDN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$")
+_INT_OR_PERCENT = re.compile(r"^[0-9]+%?$")
+
+DEFAULT_TARGETS: dict[str, float] = {
+    "kv_cache_utilization": 0.8,
+    "queue_depth": 5.0,
+    "requests_per_second": 10.0,
+}
+"""Per-replica targets used when ``autoscaling.target`` is not given (documented in the README)."""
+
+
+class Resources(StrictModel):
+    """What one replica needs."""
+
+    accelerators: AcceleratorString
+    """GPUs per replica as TYPE:COUNT, e.g. H100:8. COUNT beyond one node's GPUs makes a multi-node replica."""
+    cpu: Quantity | None = None
+    """CPU request per replica (Kubernetes quantity). Defaults to the engine preset."""
+    memory: Quantity | None = None
+    """Memory request per replica (Kubernetes quantity). Defaults to the engine preset."""
+
+    @property
+    def accelerator(self) -> Accelerator:
+        return parse_accelerator(self.accelerators)
+
+
+EngineArg = str | int | float | bool | None | list[str | int | float]
+
+
+class Engine(StrictModel):
+    """The model server."""
+
+    type: Literal["vllm", "sglang", "custom"] = "vllm"
+    """Engine. 'custom' runs your own image and entrypoint."""
+    image: str | None = None
+    """Full container image reference. Defaults to the preset image of the engine type."""
+    version: str | None = None
+    """Tag of the preset image to use instead of the default tag. Not allowed together with 'image'."""
+    args: dict[str, EngineArg] = Field(default_factory=dict)
+    """Engine flags passed through verbatim: {max_model_len: 32768} becomes --max-model-len=32768; true is a bare flag, false/null omits it."""
+    entrypoint: list[str] | None = None
+    """Command that replaces the engine's default entrypoint."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Plain environment variables. Secrets go in 'secret_env'."""
+    secret_env: dict[str, SecretKeyRef] = Field(default_factory=dict)
+    """Environment variables taken from existing Secrets."""
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        problems: list[tuple[tuple, str]] = []
+        for name in value:
+            if not _ENV_NAME.match(name):
+                problems.append(((name,), "not a valid environment variable name"))
+            elif SECRET_LIKE_ENV_NAME.search(name):
+                problems.append(
+                    ((name,), "looks like a secret; never put its value in a spec: move it to "
+                     "'secret_env' as {name: SECRET, key: KEY}, or use 'hf_token' for Hugging Face tokens")
+                )
+        raise_if(problems)
+        return value
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, value: dict[str, SecretKeyRef]) -> dict[str, SecretKeyRef]:
+        raise_if([((name,), "not a valid environment variable name") for name in value if not _ENV_NAME.match(name)])
+        return value
+
+    @field_validator("args")
+    @classmethod
+    def _args(cls, value: dict[str, EngineArg]) -> dict[str, EngineArg]:
+        raise_if([
+            ((flag,), "engine flags are written without leading dashes, e.g. max_model_len")
+            for flag in value if not re.match(r"^[a-z0-9][a-z0-9_-]*$", flag)
+        ])
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> "Engine":
+        problems: list[tuple[tuple, str]] = []
+        if self.type == "custom":
+            if not self.image:
+                problems.append((("image",), "a custom engine needs 'image'"))
+            if not self.entrypoint:
+                problems.append((("entrypoint",), "a custom engine needs 'entrypoint' (the command to run)"))
+        if self.image and self.version:
+            problems.append((("version",), "give either 'image' (full reference) or 'version' (preset tag), not both"))
+        raise_if(problems)
+        return self
+
+
+class Prefill(StrictModel):
+    """Prefill/decode disaggregation: a separate prefill pool in the same cluster as decode."""
+
+    replicas: int = Field(1, ge=1)
+    """Prefill replicas (fixed; decode is what autoscales)."""
+    resources: Resources | None = None
+    """GPUs per prefill replica; the type may differ from decode's. Defaults to the decode resources."""
+    args: dict[str, EngineArg] = Field(default_factory=dict)
+    """Extra engine flags for prefill only."""
+
+
+class Volume(StrictModel):
+    """A model cache shared by the replicas on a cluster: an existing PVC, or one we create."""
+
+    name: DnsLabel = "model-cache"
+    """Volume name inside the pod."""
+    claim_name: DnsLabel | None = None
+    """Use this existing PersistentVolumeClaim (must exist on every cluster)."""
+    size: Quantity | None = None
+    """Create a PersistentVolumeClaim of this size on every cluster."""
+    storage_class: str | None = None
+    """Storage class for the created claim. Cluster default when unset."""
+    access_mode: Literal["ReadWriteMany", "ReadOnlyMany", "ReadWriteOnce", "ReadWriteOncePod"] = "ReadWriteMany"
+    """Access mode of the created claim. Replicas share it, so ReadWriteMany by default."""
+    mount_path: str = "/mnt/model-cache"
+    """Absolute mount path in the engine container."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "Volume":
+        problems: list[tuple[tuple, str]] = []
+        if bool(self.claim_name) == bool(self.size):
+            problems.append(((), "give exactly one of 'claim_name' (existing PVC) or 'size' (create a PVC)"))
+        if self.claim_name and self.storage_class:
+            problems.append((("storage_class",), "only applies to a created claim ('size'), not to 'claim_name'"))
+        if not self.mount_path.startswith("/"):
+            problems.append((("mount_path",), "must be an absolute path, e.g. /mnt/model-cache"))
+        raise_if(problems)
+        return self
+
+
+class Autoscaling(StrictModel):
+    """Replica autoscaling with KEDA. min_replicas 0 scales to zero."""
+
+    min_replicas: int = Field(1, ge=0)
+    """Fewest replicas across the fleet; 0 allows scale-to-zero."""
+    max_replicas: int = Field(..., ge=1)
+    """Most replicas across the fleet."""
+    metric: ScalingMetric = "kv_cache_utilization"
+    """Signal to scale on. 'custom' takes a PromQL 'query'."""
+    query: str | None = None
+    """PromQL for metric 'custom', passed through verbatim."""
+    target: float | None = Field(None, gt=0)
+    """Target value of the metric per replica. Defaults: kv_cache_utilization 0.8, queue_depth 5, requests_per_second 10."""
+    activation_target: float | None = Field(None, ge=0)
+    """Value above which a scaled-to-zero endpoint wakes up. Defaults to 0 (any load)."""
+    upscale_delay_seconds: int = Field(0, ge=0, le=3600)
+    """Stabilisation window before scaling up."""
+    downscale_delay_seconds: int = Field(300, ge=0, le=3600)
+    """Stabilisation window before scaling down."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "Autoscaling":
+        problems: list[tuple[tuple, str]] = []
+        if self.max_replicas < self.min_replicas:
+            problems.append((("max_replicas",), f"must be >= min_replicas ({self.min_replicas})"))
+        if self.metric == "custom" and not self.query:
+            problems.append((("query",), "metric 'custom' needs a PromQL 'query'"))
+        if self.metric != "custom" and self.query:
+            problems.append((("query",), f"only used with metric 'custom'; metric '{self.metric}' has a built-in query"))
+        if self.metric == "custom" and self.target is None:
+            problems.append((("target",), "metric 'custom' needs a 'target' value"))
+        raise_if(problems)
+        return self
+
+    @property
+    def effective_target(self) -> float:
+        return self.target if self.target is not None else DEFAULT_TARGETS[self.metric]
+
+
+class Update(StrictModel):
+    """Rolling update of the serving pods."""
+
+    max_surge: int | str = 1
+    """Extra pods during an update: a count or a percentage such as '25%'."""
+    max_unavailable: int | str = 0
+    """Pods that may be down during an update: a count or a percentage."""
+
+    @field_validator("max_surge", "max_unavailable")
+    @classmethod
+    def _int_or_percent(cls, value: int | str) -> int | str:
+        if isinstance(value, bool) or (isinstance(value, int) and value < 0) or not _INT_OR_PERCENT.match(str(value)):
+            raise ValueError("must be a non-negative count or a percentage such as '25%'")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> "Update":
+        if str(self.max_surge).rstrip("%") == "0" and str(self.max_unavailable).rstrip("%") == "0":
+            raise_if([(("max_unavailable",), "max_surge and max_unavailable cannot both be 0: the update could never progress")])
+        return self
+
+
+class Auth(StrictModel):
+    """Who may call the endpoint."""
+
+    api_key: Literal["generated", "secret", "none"] = "generated"
+    """'generated': a key is generated and exported as a Pulumi secret; 'secret': read from an existing Secret; 'none': no key (private endpoints only)."""
+    secret_name: DnsLabel | None = None
+    """Existing Secret holding the API key (with api_key: secret)."""
+    secret_key: str = "api-key"
+    """Key inside that Secret."""
+    exposure: Literal["public", "private"] = "public"
+    """'public' gets a DNS name and a public listener; 'private' is reachable inside the clusters only."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "Auth":
+        problems: list[tuple[tuple, str]] = []
+        if self.api_key == "secret" and not self.secret_name:
+            problems.append((("secret_name",), "api_key 'secret' needs 'secret_name'"))
+        if self.api_key != "secret" and self.secret_name:
+            problems.append((("secret_name",), "only used with api_key: secret"))
+        if self.api_key == "none" and self.exposure == "public":
+            problems.append((("api_key",), "public endpoints require an API key; use 'generated' or 'secret', or set exposure: private"))
+        raise_if(problems)
+        return self
+
+
+class Tls(StrictModel):
+    """HTTPS for the endpoint's global hostname."""
+
+    issuer: Literal["letsencrypt", "selfsigned", "secret"] | None = None
+    """Certificate source. Unset: the fleet's default (letsencrypt when the fleet has an ACME e-mail, else selfsigned)."""
+    secret_name: DnsLabel | None = None
+    """Existing TLS Secret (with issuer: secret)."""
+    domain: str | None = None
+    """Hostname of the endpoint. Defaults to NAME.<fleet domain>."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "Tls":
+        problems: list[tuple[tuple, str]] = []
+        if self.issuer == "secret" and not self.secret_name:
+            problems.append((("secret_name",), "issuer 'secret' needs 'secret_name'"))
+        if self.issuer != "secret" and self.secret_name:
+            problems.append((("secret_name",), "only used with issuer: secret"))
+        if self.domain is not None and not _FQDN.match(self.domain):
+            problems.append((("domain",), f"'{self.domain}' is not a lowercase fully qualified domain name, e.g. glm.example.com"))
+        raise_if(problems)
+        return self
+
+
+class HfToken(StrictModel):
+    """Where the Hugging Face token for gated models comes from. Never the token itself."""
+
+    secret_name: DnsLabel | None = None
+    """Existing Secret with the token, on every cluster."""
+    secret_key: str = "token"
+    """Key inside that Secret."""
+    env: str | None = None
+    """Name of an environment variable on the deploying machine; its value is stored as a Pulumi secret."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # The message must not echo the value: it may be a real token.
+            raise ValueError(
+                "the token value must never appear in a spec; write {secret_name: NAME} for an existing "
+                "Secret or {env: HF_TOKEN} for an environment variable"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> "HfToken":
+        if bool(self.secret_name) == bool(self.env):
+            raise_if([((), "give exactly one of 'secret_name' or 'env'")])
+        if self.env and not _ENV_NAME.match(self.env):
+            raise_if([(("env",), "not a valid environment variable name")])
+        return self
+
+
+class PlacementPrefs(StrictModel):
+    """Where replicas may go, and in which order of preference."""
+
+    clusters: list[DnsLabel] = Field(default_factory=list)
+    """Allowed clusters, most preferred first. Empty: every cluster."""
+    regions: list[str] = Field(default_factory=list)
+    """Allowed regions, most preferred first. Empty: every region."""
+    prefer: Literal["cost", "availability", "order"] = "cost"
+    """Tie-break after the lists: cheapest GPU-hour, most capacity, or fleet-file order."""
+    max_replicas_per_cluster: int | None = Field(None, ge=1)
+    """Cap on replicas in any one cluster."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "PlacementPrefs":
+        raise_if(unique(self.clusters, "cluster", ("clusters",)) + unique(self.regions, "region", ("regions",)))
+        return self
+
+
+class LoraAdapter(StrictModel):
+    """A LoRA adapter served next to the base model."""
+
+    name: DnsLabel
+    """Name clients pass as 'model' to select the adapter."""
+    uri: str
+    """Where the adapter lives: a Hugging Face repo id or hf://, s3://, pvc:// URI."""
+
+
+class Speculative(StrictModel):
+    """Speculative decoding."""
+
+    method: Literal["ngram", "eagle", "eagle3", "draft_model", "mtp"] = "ngram"
+    """Proposal method."""
+    model: str | None = None
+    """Draft or EAGLE head model (required for eagle, eagle3 and draft_model)."""
+    num_tokens: int = Field(4, ge=1, le=16)
+    """Tokens proposed per step."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "Speculative":
+        if self.method in ("eagle", "eagle3", "draft_model") and not self.model:
+            raise_if([(("model",), f"method '{self.method}' needs a draft 'model'")])
+        return self
+
+
+class KvOffloading(StrictModel):
+    """Offload KV cache blocks from GPU memory to CPU memory."""
+
+    cpu: Quantity
+    """CPU memory per replica for offloaded KV blocks, e.g. 100Gi."""
+    eviction_policy: Literal["lru", "arc"] = "lru"
+    """Which blocks to evict first."""
+
+
+class EndpointSpec(StrictModel):
+    """One LLM inference endpoint, served from every cluster it is placed on behind one URL."""
+
+    name: EndpointName
+    """Endpoint name: a lowercase DNS label of at most 40 characters."""
+    model: str
+    """Hugging Face repo id (org/name) or a model URI (hf://, s3://, gs://, pvc://, oci://)."""
+    resources: Resources
+    """Per-replica resources."""
+    replicas: int | None = Field(None, ge=1)
+    """Fixed replica count across the fleet. With autoscaling it must equal autoscaling.min_replicas."""
+    routing: Routing = "kv_cache_aware"
+    """Request routing inside a cluster: KV-cache-aware (llm-d EPP), power-of-two-choices, or round-robin."""
+    engine: Engine = Field(default_factory=Engine)
+    """Model server settings."""
+    prefill: Prefill | None = None
+    """Prefill/decode disaggregation."""
+    volumes: list[Volume] = Field(default_factory=list)
+    """Shared model cache volumes."""
+    autoscaling: Autoscaling | None = None
+    """Autoscaling bounds and signal."""
+    update: Update = Field(default_factory=Update)
+    """Rolling update knobs."""
+    auth: Auth = Field(default_factory=Auth)
+    """API keys and exposure."""
+    tls: Tls = Field(default_factory=Tls)
+    """Certificate and hostname."""
+    hf_token: HfToken | None = None
+    """Hugging Face token for gated models, by reference."""
+    placement: PlacementPrefs = Field(default_factory=PlacementPrefs)
+    """Placement preferences."""
+    lora_adapters: list[LoraAdapter] = Field(default_factory=list)
+    """LoRA adapters served with the base model."""
+    speculative: Speculative | None = None
+    """Speculative decoding."""
+    kv_offloading: KvOffloading | None = None
+    """KV-cache offloading to CPU memory."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Labels added to every object of the endpoint."""
+    annotations: dict[str, str] = Field(default_factory=dict)
+    """Annotations added to every object of the endpoint."""
+    priority: Literal["high", "low"] = "high"
+    """Scheduling priority: 'high' (inference, preempts training) or 'low'."""
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if not (_MODEL_URI.match(value) or _HF_REPO.match(value)):
+            raise ValueError(
+                f"'{value}' is neither a Hugging Face repo id (org/name) nor a URI such as hf://org/name, s3://bucket/path"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> "EndpointSpec":
+        problems: list[tuple[tuple, str]] = []
+        if self.replicas is not None and self.autoscaling is not None and self.replicas != self.autoscaling.min_replicas:
+            problems.append(
+                (("replicas",), f"disagrees with autoscaling.min_replicas ({self.autoscaling.min_replicas}); "
+                 "drop 'replicas' or make them equal")
+            )
+        problems += unique([a.name for a in self.lora_adapters], "adapter", ("lora_adapters",))
+        problems += unique([v.name for v in self.volumes], "volume", ("volumes",))
+        problems += unique([v.mount_path for v in self.volumes], "mount path", ("volumes",))
+        if self.engine.type == "custom" and self.routing == "kv_cache_aware" and self.prefill is not None:
+            problems.append((("prefill",), "prefill/decode disaggregation needs engine type vllm or sglang"))
+        raise_if(problems)
+        return self
+
+    # Derived views used by placement and blueprint -------------------------------------------------
+
+    @property
+    def accelerator(self) -> Accelerator:
+        """Decode (or only) pool GPU request per replica."""
+        return self.resources.accelerator
+
+    @property
+    def prefill_accelerator(self) -> Accelerator | None:
+        if self.prefill is None:
+            return None
+        return (self.prefill.resources or self.resources).accelerator
+
+    @property
+    def target_replicas(self) -> int:
+        """What placement must place: replicas, or max_replicas for an autoscaled endpoint."""
+        if self.autoscaling is not None:
+            return self.autoscaling.max_replicas
+        return self.replicas if self.replicas is not None else 1
+
+    @property
+    def base_replicas(self) -> int:
+        """The count a home cluster must hold: replicas, or min_replicas (1 when scaling from zero)."""
+        if self.autoscaling is not None:
+            return max(1, self.autoscaling.min_replicas)
+        return self.replicas if self.replicas is not None else 1
+
+    @property
+    def model_uri(self) -> str:
+        return self.model if "://" in self.model else f"hf://{self.model}"

@@ -1,0 +1,1 @@
+"""The Pulumi layer: ComponentResources (Endpoint, ClusterSlice, ClusterPlatform, GlobalGateway) and the program."""

@@ -1,0 +1,31 @@
+"""Shared test fixtures. ``../shared`` holds the upstream CRDs and chart schemas: missing is a failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+EXAMPLES = ROOT / "examples"
+
+
+def shared_dir(name: str) -> Path:
+    """A folder of ../shared, failing (never skipping) when it is missing."""
+    path = SHARED / name
+    if not path.is_dir() or not any(path.iterdir()):
+        pytest.fail(f"{path} is missing: the upstream schemas in ../shared are required for these tests")
+    return path
+
+
+@pytest.fixture
+def write(tmp_path: Path):
+    """Write a file under tmp_path and return its path."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return _write
