@@ -1,0 +1,162 @@
+"""Step 1: how many replicas a cluster holds, counted node by node, never from cluster totals.
+
+Summing free GPUs over a cluster over-counts: [4, 4] free GPUs on two nodes do not hold one 8-GPU
+replica. So each node holds ``floor(usable / G)`` replicas, and a replica larger than a node needs
+``G / gpus`` whole nodes of that size.
+
+Inference may preempt lower-priority pods, so its ``usable = free + reclaimable``; training may not, so
+its ``usable = free``. GPUs held by the request's own pods (``NodeCapacity.held``) count as free: a
+re-plan must not be blocked by the replicas it re-plans. An offline snapshot has no ``held`` entries and
+is taken as given, i.e. the person who wrote it decides whether the endpoint's replicas show as free.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Literal, Sequence
+
+from ..spec.common import Accelerator
+
+Workload = Literal["inference", "training"]
+Source = Literal["snapshot", "live"]
+
+
+@dataclass(frozen=True)
+class NodeCapacity:
+    """``count`` identical nodes of one GPU type."""
+
+    accelerator: str
+    gpus: int
+    free: int
+    reclaimable: int = 0
+    count: int = 1
+    held: tuple[tuple[str, int], ...] = ()
+    """GPUs on each node held by our own workloads' pods, by owner (endpoint or job name)."""
+
+    def usable(self, workload: Workload, owner: str | None = None) -> int:
+        own = sum(gpus for name, gpus in self.held if name == owner) if owner else 0
+        usable = self.free + own + (self.reclaimable if workload == "inference" else 0)
+        return min(usable, self.gpus)
+
+
+@dataclass(frozen=True)
+class ClusterInventory:
+    """What placement knows about one cluster: health and, when known, its GPU nodes."""
+
+    name: str
+    healthy: bool = True
+    nodes: tuple[NodeCapacity, ...] | None = None
+    """None: no capacity known (offline plan of a cluster without a ``nodes`` snapshot)."""
+    source: Source = "snapshot"
+    detail: str = ""
+    """Why the cluster is unhealthy, or a note from discovery."""
+
+    def types(self) -> set[str]:
+        return {n.accelerator for n in self.nodes or ()}
+
+
+def inventory_from_cluster(cluster) -> ClusterInventory:
+    """The fleet file's view of a ``Cluster``: its ``healthy`` flag and ``nodes`` snapshot."""
+    nodes = None
+    if cluster.nodes is not None:
+        nodes = tuple(
+            NodeCapacity(g.accelerator, g.gpus, g.free_gpus, g.reclaimable, g.count) for g in cluster.nodes
+        )
+    return ClusterInventory(
+        cluster.name, cluster.healthy, nodes, "snapshot", "" if cluster.healthy else "marked healthy: false"
+    )
+
+
+@dataclass
+class Slot:
+    """Usable GPUs on ``count`` nodes of ``gpus`` GPUs each: the unit the packing rules work on."""
+
+    accelerator: str
+    gpus: int
+    usable: int
+    count: int = 1
+
+
+def slots(nodes: Iterable[NodeCapacity], workload: Workload, owner: str | None = None) -> list[Slot]:
+    return [Slot(n.accelerator, n.gpus, n.usable(workload, owner), n.count) for n in nodes]
+
+
+def replicas_fitting(slots_: Sequence[Slot], acc: Accelerator) -> int:
+    """Replicas of ``acc`` (G GPUs of type T) that the nodes hold.
+
+    ``G <= gpus``: ``floor(usable / G)`` per node. ``G > gpus``: ``G`` must be a multiple of ``gpus``,
+    and each replica takes ``G / gpus`` whole nodes of that size with ``usable == gpus``.
+    """
+    g = acc.count
+    single = 0
+    whole: dict[int, int] = defaultdict(int)
+    for s in slots_:
+        if s.accelerator != acc.type:
+            continue
+        if g <= s.gpus:
+            single += (s.usable // g) * s.count
+        elif g % s.gpus == 0 and s.usable == s.gpus:
+            whole[s.gpus] += s.count
+    return single + sum(n // (g // gpus) for gpus, n in whole.items())
+
+
+def cluster_capacity(
+    inventory: ClusterInventory, acc: Accelerator, workload: Workload, owner: str | None = None
+) -> int:
+    """Replicas of ``acc`` the cluster holds (0 when its capacity is unknown)."""
+    if inventory.nodes is None:
+        return 0
+    return replicas_fitting(slots(inventory.nodes, workload, owner), acc)
+
+
+@dataclass(frozen=True)
+class SetFit:
+    """Result of fitting a prefill pool first and then measuring the decode room left beside it."""
+
+    prefill_fits: bool
+    decode_capacity: int
+    detail: str = field(default="")
+
+
+def fit_prefill_decode(
+    inventory: ClusterInventory,
+    prefill: Accelerator,
+    prefill_replicas: int,
+    decode: Accelerator,
+    workload: Workload,
+    owner: str | None = None,
+) -> SetFit:
+    """Place all prefill replicas (best fit), then count the decode replicas the rest of the nodes hold.
+
+    Best fit puts each prefill replica on the node with the fewest usable GPUs that still holds it, so
+    the big free nodes stay free for decode. Both pools share the nodes when their GPU types match.
+    A prefill replica larger than a node takes whole nodes of the smallest size that has enough.
+    """
+    if inventory.nodes is None:
+        return SetFit(False, 0, "no capacity snapshot")
+    nodes = [Slot(s.accelerator, s.gpus, s.usable) for s in slots(inventory.nodes, workload, owner) for _ in range(s.count)]
+    g = prefill.count
+    for _ in range(prefill_replicas):
+        fits = [i for i, n in enumerate(nodes) if n.accelerator == prefill.type and g <= n.gpus and n.usable >= g]
+        if fits:
+            best = min(fits, key=lambda i: (nodes[i].usable, i))
+            nodes[best].usable -= g
+            continue
+        if not _take_whole_nodes(nodes, prefill):
+            return SetFit(False, 0, f"{prefill_replicas} prefill replicas of {prefill} do not fit")
+    return SetFit(True, replicas_fitting(nodes, decode))
+
+
+def _take_whole_nodes(nodes: list[Slot], acc: Accelerator) -> bool:
+    by_size: dict[int, list[int]] = defaultdict(list)
+    for i, n in enumerate(nodes):
+        if n.accelerator == acc.type and acc.count > n.gpus and acc.count % n.gpus == 0 and n.usable == n.gpus:
+            by_size[n.gpus].append(i)
+    for gpus in sorted(by_size):
+        need = acc.count // gpus
+        if len(by_size[gpus]) >= need:
+            for i in by_size[gpus][-need:]:
+                nodes[i].usable = 0
+            return True
+    return False
