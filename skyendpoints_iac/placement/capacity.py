@@ -23,6 +23,19 @@ Source = Literal["snapshot", "live"]
 
 
 @dataclass(frozen=True)
+class Held:
+    """GPUs on a node held by one of our own workloads (an endpoint or a job), split by priority.
+
+    ``gpus`` are held at or above the inference priority (not in ``reclaimable``); ``low`` below it
+    (already counted in the node's ``reclaimable``).
+    """
+
+    owner: str
+    gpus: int = 0
+    low: int = 0
+
+
+@dataclass(frozen=True)
 class NodeCapacity:
     """``count`` identical nodes of one GPU type."""
 
@@ -31,12 +44,17 @@ class NodeCapacity:
     free: int
     reclaimable: int = 0
     count: int = 1
-    held: tuple[tuple[str, int], ...] = ()
-    """GPUs on each node held by our own workloads' pods, by owner (endpoint or job name)."""
+    held: tuple[Held, ...] = ()
+    """Live discovery only: GPUs held by our own workloads' pods, so a re-plan can count its own as free."""
 
     def usable(self, workload: Workload, owner: str | None = None) -> int:
-        own = sum(gpus for name, gpus in self.held if name == owner) if owner else 0
-        usable = self.free + own + (self.reclaimable if workload == "inference" else 0)
+        """Inference: free + reclaimable + own; training: free + own. Own GPUs count as free."""
+        usable = self.free
+        if workload == "inference":
+            usable += self.reclaimable
+        for held in self.held:
+            if owner is not None and held.owner == owner:
+                usable += held.gpus + (0 if workload == "inference" else held.low)
         return min(usable, self.gpus)
 
 

@@ -70,7 +70,7 @@ def filter_clusters(
         elif not inv.healthy:
             reason = "unhealthy" + (f" ({inv.detail})" if inv.detail else "")
         elif inv.nodes is None:
-            reason = NO_SNAPSHOT
+            reason = NO_SNAPSHOT if inv.source == "snapshot" else f"capacity unknown: {inv.detail or 'not discovered'}"
         else:
             missing = [a for a in _types(request) if a not in inv.types()]
             if missing:

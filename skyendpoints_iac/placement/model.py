@@ -62,12 +62,37 @@ class Placement:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Placement":
+        """Parse the ``--json`` shape. Raises ``ValueError`` (or ``KeyError``/``TypeError``) naming the field."""
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        placements = data.get("placements", [])
+        if not isinstance(placements, list):
+            raise ValueError("'placements' must be a list")
+        parsed = []
+        for i, p in enumerate(placements):
+            if not isinstance(p, dict):
+                raise ValueError(f"placements[{i}] must be an object")
+            item = ClusterPlacement(**p)
+            for key in ("replicas", "min_replicas", "max_replicas", "prefill_replicas"):
+                value = getattr(item, key)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"placements[{i}].{key} must be a non-negative integer, got {value!r}")
+            if not isinstance(item.cluster, str) or not item.cluster:
+                raise ValueError(f"placements[{i}].cluster must be a cluster name")
+            if item.min_replicas > item.max_replicas:
+                raise ValueError(f"placements[{i}]: min_replicas exceeds max_replicas")
+            parsed.append(item)
+        names = [p.cluster for p in parsed]
+        if len(set(names)) != len(names):
+            raise ValueError("a cluster appears twice in 'placements'")
+        if not isinstance(data["endpoint"], str):
+            raise ValueError("'endpoint' must be a string")
         return cls(
             endpoint=data["endpoint"],
             accelerator=data["accelerator"],
             gpus_per_replica=int(data["gpus_per_replica"]),
             home=data.get("home"),
-            placements=tuple(ClusterPlacement(**p) for p in data.get("placements", [])),
+            placements=tuple(parsed),
             unplaced=int(data.get("unplaced", 0)),
             reasons=tuple(data.get("reasons", [])),
         )
@@ -81,7 +106,13 @@ class Placement:
             raise InvalidInput([Problem(str(path), None, None, "", "file not found")]) from None
         except json.JSONDecodeError as exc:
             raise InvalidInput([Problem(str(path), exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}")]) from None
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:
+            raise InvalidInput(
+                [Problem(str(path), None, None, "", f"not a placement from 'sky endpoint plan --json': missing field {exc}")]
+            ) from None
+        except (TypeError, ValueError) as exc:
             raise InvalidInput(
                 [Problem(str(path), None, None, "", f"not a placement from 'sky endpoint plan --json': {exc}")]
             ) from None
+        except (IsADirectoryError, UnicodeDecodeError, OSError) as exc:
+            raise InvalidInput([Problem(str(path), None, None, "", f"cannot read file: {exc}")]) from None

@@ -98,7 +98,7 @@ def _reasons(request, filtered: Filtered, ranked, result: Assignment, previous, 
     elif result.survivors:
         lines.append("fill order starts with the previous placement: " + ", ".join(result.survivors))
     elif result.home is not None:
-        lines.append(f"{result.home.name}: home (holds base count {request.base}, capacity {result.home.cap})")
+        lines.append(f"{result.home.name}: home (first ranked cluster holding the base count {request.base})")
     elif ranked:
         lines.append(f"no home: no eligible cluster holds the base count {request.base}{cap_note}; filling in rank order")
 

@@ -1,0 +1,99 @@
+"""``sky endpoint plan``: where an endpoint's replicas go, offline, from the fleet file's capacity snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import InvalidInput, Problem
+from .app import endpoint_app, out
+
+
+@endpoint_app.command("plan")
+def plan_cmd(
+    spec_file: Path = typer.Argument(..., metavar="SPEC", help="Endpoint spec file.", show_default=False),
+    fleet_file: Path = typer.Option(..., "--fleet", help="Fleet file with a 'nodes' capacity snapshot per cluster.",
+                                    show_default=False),
+    previous_file: Optional[Path] = typer.Option(
+        None, "--previous", help="A previous 'plan --json' output: keep its replicas where they are, move only the change."),
+    as_json: bool = typer.Option(False, "--json", help="Print the placement as one JSON object."),
+) -> None:
+    """Plan how many replicas each cluster runs. Offline: no cluster is contacted.
+
+    Capacity comes from the fleet file's 'nodes'; clusters without them are listed as having no
+    capacity snapshot. Replicas that fit nowhere are reported as unplaced (exit 0; 'up' refuses a
+    fixed-replica plan with unplaced replicas unless --allow-partial).
+
+    Examples:
+
+      sky endpoint plan examples/glm-prod.yaml --fleet examples/fleet.yaml
+
+      sky endpoint plan glm.yaml --fleet fleet.yaml --json > plan.json
+
+      sky endpoint plan glm.yaml --fleet fleet.yaml --previous plan.json
+    """
+    from ..placement import Placement, place
+    from ..spec import load_endpoint, load_fleet
+
+    problems: list[Problem] = []
+    spec = fleet = previous = None
+    for loader, path in ((load_endpoint, spec_file), (load_fleet, fleet_file), (Placement.load, previous_file)):
+        if path is None:
+            continue
+        try:
+            value = loader(path)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
+            continue
+        if loader is load_endpoint:
+            spec = value
+        elif loader is load_fleet:
+            fleet = value
+        else:
+            previous = value
+    if spec is not None and previous is not None and previous.endpoint != spec.name:
+        problems.append(Problem(str(previous_file), None, None, "endpoint",
+                                f"is a plan of endpoint '{previous.endpoint}', not '{spec.name}'; "
+                                "pass the plan saved for this endpoint"))
+    if problems:
+        raise InvalidInput(problems)
+
+    placement = place(spec, fleet, previous)
+    if as_json:
+        out.file.write(placement.to_json())
+        return
+    _print(placement, spec)
+
+
+def _print(placement, spec) -> None:
+    autoscaled = spec.autoscaling is not None
+    target = spec.target_replicas
+    kind = f"autoscaled {spec.autoscaling.min_replicas}..{target}" if autoscaled else f"{target} fixed"
+    out.print(f"[bold]{placement.endpoint}[/bold]: {spec.accelerator} per replica, {kind} replicas; "
+              f"home: {placement.home or '(none)'}")
+    table = Table(title=None)
+    for col in ("cluster", "role", "replicas", "min", "max", "prefill"):
+        table.add_column(col, justify="left" if col in ("cluster", "role") else "right")
+    for p in placement.placements:
+        role = "home" if p.cluster == placement.home else ("spill-over" if p.spill_over else "overflow")
+        table.add_row(p.cluster, role, str(p.replicas), str(p.min_replicas), str(p.max_replicas),
+                      str(p.prefill_replicas))
+    placed = sum(p.max_replicas for p in placement.placements)
+    table.add_row("[bold]total[/bold]", "", "", str(sum(p.min_replicas for p in placement.placements)), str(placed),
+                  str(sum(p.prefill_replicas for p in placement.placements)))
+    out.print(table)
+    if placement.unplaced:
+        if autoscaled:
+            out.print(f"[yellow]unplaced: {placement.unplaced} of max_replicas {target} fit nowhere; "
+                      "the endpoint cannot scale that far[/yellow]")
+        else:
+            out.print(f"[bold red]unplaced: {placement.unplaced} of {target} replicas fit nowhere; "
+                      "'sky endpoint up' will refuse this plan unless --allow-partial[/bold red]")
+    else:
+        out.print(f"all {target} {'max_replicas' if autoscaled else 'replicas'} placed")
+    out.print("[bold]reasons[/bold]")
+    for line in placement.reasons:
+        out.print(f"  {line}", markup=False)
