@@ -8,6 +8,7 @@ import importlib
 COMMAND_MODULES = [
     "validate",
     "fleet",
+    "plan",
 ]
 
 _loaded = False
