@@ -35,3 +35,35 @@ LABEL_WORKLOAD_KIND = "skyendpoints.dev/workload"
 def endpoint_namespace(endpoint: str) -> str:
     """Each endpoint gets its own namespace: clean teardown, and Secret references stay local."""
     return f"sky-{endpoint}"
+
+
+# --- Platform half (issue 4). Appended; the contract is documented in docs/components.md. ---
+
+MONITORING_NAMESPACE = "monitoring"
+"""kube-prometheus-stack, Alloy and the dashboard ConfigMap."""
+KSERVE_NAMESPACE = "kserve"
+"""The KServe llmisvc controller and its LLMInferenceServiceConfig presets."""
+
+GATEWAY_CLASS_NAME = "skyendpoints-envoy"
+GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+"""Envoy Gateway's controller name (its chart default)."""
+HTTPS_REDIRECT_ROUTE = "skyendpoints-https-redirect"
+WILDCARD_CERTIFICATE = "skyendpoints-wildcard"
+"""Certificate (and Secret) for ``*.<fleet domain>`` in GATEWAY_NAMESPACE: the ``https`` listener's fallback."""
+
+PROMETHEUS_URL = "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
+"""In-cluster Prometheus (fullnameOverride pinned in components/kube-prometheus-stack.yaml): KEDA's local signal."""
+
+LABEL_ENGINE = "skyendpoints.dev/engine"
+"""'vllm' or 'sglang' on model-server pods: picks the PodMonitor (vLLM serves HTTPS, SGLang HTTP)."""
+LABEL_GRAFANA_DASHBOARD = "grafana_dashboard"
+"""The Grafana dashboard sidecar's default label (value "1")."""
+
+
+def https_listener(endpoint: str) -> str:
+    """The Gateway listener serving one endpoint's hostname with the endpoint's own certificate.
+
+    The endpoint's HTTPRoute attaches with ``sectionName: https_listener(endpoint)``. An exact-hostname
+    listener wins over the ``*.<domain>`` one, so a route attached only to HTTPS_LISTENER would not serve.
+    """
+    return f"https-{endpoint}"
