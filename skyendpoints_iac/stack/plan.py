@@ -1,0 +1,37 @@
+"""The pure half of a deployment: placements and the fleet blueprint, computed before any resource exists.
+
+No pulumi import. ``deploy`` calls :func:`plan`, so a bad spec or an impossible placement fails before
+anything is registered (nothing is deployed halfway).
+"""
+
+from __future__ import annotations
+
+from ..blueprint.model import FleetBlueprint
+from ..errors import SkyError
+from ..placement.model import Placement
+from .inputs import DeploymentInputs
+
+
+def resolve_placements(inputs: DeploymentInputs) -> dict[str, Placement]:
+    """Pinned placements win; the rest are placed now, sticky to ``previous_placements``."""
+    from ..placement import place
+
+    out: dict[str, Placement] = {}
+    for spec in inputs.specs:
+        p = inputs.placements.get(spec.name) or place(spec, inputs.fleet, inputs.previous_placements.get(spec.name))
+        if p.unplaced:
+            raise SkyError(
+                f"endpoint {spec.name}: {p.unplaced} replica(s) fit on no cluster; nothing was deployed.\n  "
+                + "\n  ".join(p.reasons)
+                + "\nFree capacity, relax placement constraints, or pin a placement (skyendpoints:placements)."
+            )
+        out[spec.name] = p
+    return out
+
+
+def plan(inputs: DeploymentInputs) -> tuple[FleetBlueprint, dict[str, Placement]]:
+    from ..blueprint.fleet import build_fleet_blueprint
+
+    placements = resolve_placements(inputs)
+    blueprint = build_fleet_blueprint(inputs.fleet, [(s, placements[s.name]) for s in inputs.specs])
+    return blueprint, placements

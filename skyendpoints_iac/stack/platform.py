@@ -1,0 +1,148 @@
+"""``ClusterPlatform``: the shared per-cluster platform (CRDs, charts, platform objects).
+
+Created once per cluster by the program's registry, however many endpoints land there; every
+``ClusterSlice`` on the cluster depends on it. Ordering is explicit ``depends_on``:
+Namespaces -> CRD bundles -> charts (their declared ``depends_on``) -> platform objects, where a custom
+resource waits for the bundle that declares its kind, or for every chart and bundle when none does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from ..blueprint.model import ChartRelease, CrdBundle, PlatformBlueprint
+from ..errors import SkyError
+from . import manifests as mf
+from .kube import KubeObject
+from .transforms import retain_crds_and_namespaces
+
+TYPE = "skyendpoints:index:ClusterPlatform"
+
+
+@dataclass(frozen=True)
+class ClusterPlatformArgs:
+    platform: PlatformBlueprint
+    chart_sources: Mapping[str, str] = field(default_factory=dict)
+    """Release name -> local chart path / OCI reference overriding the catalogue source."""
+    crd_sources: Mapping[str, str] = field(default_factory=dict)
+    """Bundle name -> local manifest path overriding the catalogue URL."""
+
+
+def chart_source(release: ChartRelease, overrides: Mapping[str, str]) -> dict[str, Any]:
+    """Chart inputs shared by helm.v4.Chart and helm.v3.Release: an override path replaces chart, repo and
+    version (a local chart carries its own version)."""
+    if release.name in overrides:
+        return {"chart": overrides[release.name]}
+    src: dict[str, Any] = {"chart": release.chart, "version": release.version}
+    if release.repo:
+        src["repository_opts"] = k8s.helm.v4.RepositoryOptsArgs(repo=release.repo) if not release.uses_hooks \
+            else k8s.helm.v3.RepositoryOptsArgs(repo=release.repo)
+    return src
+
+
+def local_crds(source: str) -> list[dict[str, Any]] | None:
+    """The CRDs of a local bundle file or directory, or None when the source is remote."""
+    path = Path(source)
+    if "://" in source or not path.exists():
+        return None
+    files = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
+    docs = [d for f in files for d in yaml.safe_load_all(f.read_text(encoding="utf-8")) if d]
+    return [d for d in docs if d.get("kind") == mf.CRD_KIND]
+
+
+class ClusterPlatform(pulumi.ComponentResource):
+    """The platform of one cluster. ``opts.provider`` must be that cluster's provider."""
+
+    cluster: pulumi.Output[str]
+    gateway_address: pulumi.Output[str | None]
+
+    def __init__(self, name: str, args: ClusterPlatformArgs, opts: pulumi.ResourceOptions):
+        super().__init__(TYPE, name, None, opts)
+        if opts.provider is None:
+            raise SkyError(f"ClusterPlatform {name}: no provider given (default providers are disabled)")
+        self._provider = opts.provider
+        bp = args.platform
+
+        namespaces = [self._object(name, o) for o in bp.objects if o["kind"] == "Namespace"]
+        inline_crds = [self._object(name, o, depends_on=namespaces) for o in bp.objects if o["kind"] == mf.CRD_KIND]
+        bundles = {b.name: self._bundle(name, b, args.crd_sources) for b in bp.crd_bundles}
+
+        charts: dict[str, pulumi.Resource] = {}
+        for release in bp.charts:
+            deps: list[pulumi.Resource] = [*namespaces, *inline_crds, *(r for rs in bundles.values() for r in rs)]
+            for dep in release.depends_on:
+                if dep in charts:
+                    deps.append(charts[dep])
+                elif dep not in bundles:
+                    raise SkyError(f"cluster {bp.cluster}: chart '{release.name}' depends on '{dep}', which is "
+                                   "neither an earlier chart nor a CRD bundle (blueprint bug)")
+            charts[release.name] = self._chart(name, release, args.chart_sources, deps)
+
+        kind_owner = {k: bundles[b.name] for b in bp.crd_bundles for k in b.kinds}
+        everything = [*inline_crds, *(r for rs in bundles.values() for r in rs), *charts.values()]
+        self.objects: list[KubeObject] = []
+        gateway: KubeObject | None = None
+        for o in bp.objects:
+            if o["kind"] in ("Namespace", mf.CRD_KIND):
+                continue
+            if mf.is_custom_kind(o["apiVersion"]):
+                deps = [*namespaces, *inline_crds, *kind_owner.get(mf.gvk_kind(o), everything)]
+            else:
+                deps = [*namespaces]
+            res = self._object(name, o, depends_on=deps)
+            self.objects.append(res)
+            if o["kind"] == "Gateway" and gateway is None:
+                gateway = res
+
+        self.namespaces = namespaces
+        self.charts = charts
+        self.cluster = pulumi.Output.from_input(bp.cluster)
+        self.gateway_address = (
+            gateway.status.apply(_first_address) if gateway is not None else pulumi.Output.from_input(None)
+        )
+        self.register_outputs({"cluster": self.cluster, "gateway_address": self.gateway_address,
+                               "charts": [r.name for r in bp.charts]})
+
+    def _opts(self, **kw: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self._provider, **kw)
+
+    def _object(self, prefix: str, obj: dict[str, Any], depends_on: list[pulumi.Resource] | None = None) -> KubeObject:
+        return KubeObject(
+            mf.child_name(prefix, obj), mf.prepare(obj, autoscaled=False),
+            self._opts(depends_on=depends_on or [], retain_on_delete=obj["kind"] in mf.RETAINED_KINDS or None),
+        )
+
+    def _bundle(self, prefix: str, bundle: CrdBundle, overrides: Mapping[str, str]) -> list[pulumi.Resource]:
+        source = overrides.get(bundle.name, bundle.source)
+        crds = local_crds(source)
+        if crds is not None:
+            return [KubeObject(f"{prefix}-{bundle.name}-{c['metadata']['name']}", mf.prepare(c, autoscaled=False),
+                               self._opts(retain_on_delete=True)) for c in crds]
+        # Remote file: rendered by the provider; the transform marks its CRDs retain_on_delete.
+        return [k8s.yaml.v2.ConfigFile(f"{prefix}-{bundle.name}", file=source,
+                                       opts=self._opts(transforms=[retain_crds_and_namespaces]))]
+
+    def _chart(self, prefix: str, release: ChartRelease, overrides: Mapping[str, str],
+               deps: list[pulumi.Resource]) -> pulumi.Resource:
+        common = dict(name=release.name, namespace=release.namespace, values=release.values,
+                      **chart_source(release, overrides))
+        if release.uses_hooks:
+            # Hooks only run under a real Helm install; the release is opaque to policies (documented).
+            return k8s.helm.v3.Release(f"{prefix}-{release.name}", k8s.helm.v3.ReleaseArgs(**common),
+                                       opts=self._opts(depends_on=deps))
+        return k8s.helm.v4.Chart(f"{prefix}-{release.name}", k8s.helm.v4.ChartArgs(**common),
+                                 opts=self._opts(depends_on=deps, transforms=[retain_crds_and_namespaces]))
+
+
+def _first_address(status: Any) -> str | None:
+    for a in (status or {}).get("addresses") or []:
+        if a.get("value"):
+            return a["value"]
+    return None

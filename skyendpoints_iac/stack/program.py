@@ -1,0 +1,132 @@
+"""The Pulumi program: one function, :func:`deploy`, run by ``pulumi up`` and by the Automation API.
+
+    from skyendpoints_iac.stack.inputs import DeploymentInputs
+    from skyendpoints_iac.stack.program import deploy
+
+    def program() -> None:               # an Automation API inline program
+        deploy(DeploymentInputs(fleet=fleet, specs=[spec], previous_placements=prev))
+
+``pulumi up -s prod`` runs ``__main__.py`` -> :func:`program_from_config`, which reads the ``skyendpoints:*``
+stack config into the same ``DeploymentInputs`` and calls ``deploy``.
+
+Stack outputs:
+- ``endpoints``: ``{name: {url, placement: {cluster: replicas}, slices: {cluster: status}, dashboard,
+  placement_record}}`` (``placement_record`` is ``Placement.to_dict()``: pass it back as ``previous``);
+- ``api_keys``: ``{name: {"<secret>/<key>": value}}``, secret;
+- ``gateway``: ``{hostname: {endpoint, routing, ttl, targets: {cluster: {weight, address}}}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+
+from ..blueprint.model import EndpointSlice, FleetBlueprint
+from ..errors import SkyError
+from ..placement.model import Placement
+from ..spec.fleet import Fleet
+from .endpoint import ClusterHandle, Endpoint, EndpointArgs, output_dict
+from .gateway import GlobalGateway, GlobalGatewayArgs
+from .inputs import CONFIG_KEYS, TEXT_KEYS, DeploymentInputs, inputs_from_config
+from .plan import plan
+from .platform import ClusterPlatform, ClusterPlatformArgs
+from .providers import cluster_provider, read_kubeconfig
+
+GATEWAY_NAME = "global"
+
+
+class ClusterRegistry:
+    """Provider and platform per cluster, created on first use and never twice."""
+
+    def __init__(self, fleet: Fleet, blueprint: FleetBlueprint, inputs: DeploymentInputs):
+        self._fleet, self._blueprint, self._inputs = fleet, blueprint, inputs
+        self._handles: dict[str, ClusterHandle] = {}
+
+    def get(self, cluster: str) -> ClusterHandle:
+        if cluster not in self._handles:
+            try:
+                entry = self._fleet.cluster(cluster)
+            except KeyError:
+                raise SkyError(f"the blueprint uses cluster '{cluster}', which is not in the fleet file") from None
+            if cluster not in self._blueprint.clusters:
+                raise SkyError(f"cluster '{cluster}' serves an endpoint but has no platform in the blueprint")
+            provider = cluster_provider(entry, read_kubeconfig(entry, self._inputs.kubeconfig))
+            platform = ClusterPlatform(
+                f"platform-{cluster}",
+                ClusterPlatformArgs(self._blueprint.clusters[cluster].platform,
+                                    self._inputs.chart_sources, self._inputs.crd_sources),
+                pulumi.ResourceOptions(provider=provider),
+            )
+            self._handles[cluster] = ClusterHandle(provider=provider, platform=platform)
+        return self._handles[cluster]
+
+    @property
+    def handles(self) -> Mapping[str, ClusterHandle]:
+        return dict(self._handles)
+
+
+@dataclass
+class Deployment:
+    """What ``deploy`` registered, for callers that compose with it (tests, the bench)."""
+
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    clusters: dict[str, ClusterHandle] = field(default_factory=dict)
+    gateway: GlobalGateway | None = None
+
+
+def deploy(inputs: DeploymentInputs) -> Deployment:
+    """Place, build the blueprint (pure, fails before registering anything), then deploy it."""
+    blueprint, placements = plan(inputs)
+    return deploy_blueprint(blueprint, inputs, placements)
+
+
+def deploy_blueprint(blueprint: FleetBlueprint, inputs: DeploymentInputs,
+                     placements: Mapping[str, Placement] | None = None) -> Deployment:
+    """Register the resource tree of ``blueprint`` and export the stack outputs."""
+    placements = placements or {}
+    order = {c.name: i for i, c in enumerate(inputs.fleet.clusters)}
+    clusters = sorted(blueprint.clusters, key=lambda c: (order.get(c, len(order)), c))
+    registry = ClusterRegistry(inputs.fleet, blueprint, inputs)
+    for c in clusters:  # every platform, even on clusters no endpoint uses yet
+        registry.get(c)
+
+    by_endpoint: dict[str, dict[str, EndpointSlice]] = {s.name: {} for s in inputs.specs}
+    for c in clusters:
+        for name, sl in blueprint.clusters[c].slices.items():
+            by_endpoint.setdefault(name, {})[c] = sl
+    doors = {fd.endpoint: fd for fd in blueprint.front_doors}
+    platform_objects = tuple(o for c in clusters for o in blueprint.clusters[c].platform.objects)
+
+    out = Deployment()
+    for name in sorted(by_endpoint):
+        record = placements[name].to_dict() if name in placements else None
+        out.endpoints[name] = Endpoint(name, EndpointArgs(
+            slices=by_endpoint[name], clusters=registry.handles,
+            hostname=doors[name].hostname if name in doors else None, placement_record=record,
+            extra_dashboard_objects=(*blueprint.global_objects, *platform_objects),
+        ))
+    out.clusters = dict(registry.handles)
+    out.gateway = GlobalGateway(GATEWAY_NAME, GlobalGatewayArgs(
+        front_doors=blueprint.front_doors, clusters=out.clusters,
+        dns_cluster=clusters[0] if clusters and blueprint.global_objects else None,
+        global_objects=blueprint.global_objects,
+    ))
+    if blueprint.global_objects and not clusters:
+        raise SkyError("the blueprint has global objects but no cluster to apply them on")
+
+    pulumi.export("endpoints", output_dict({n: e.summary() for n, e in out.endpoints.items()}))
+    pulumi.export("api_keys", pulumi.Output.secret(output_dict({n: e.api_keys for n, e in out.endpoints.items()})))
+    pulumi.export("gateway", out.gateway.hostnames)
+    return out
+
+
+def program_from_config() -> Deployment:
+    """``pulumi up``: read ``skyendpoints:*`` stack config (paths relative to the project) and deploy."""
+    cfg = pulumi.Config("skyendpoints")
+    values = {k: (cfg.get(k) if k in TEXT_KEYS else cfg.get_object(k)) for k in CONFIG_KEYS}
+    root = Path(pulumi.get_root_directory() or Path.cwd())
+    where = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
+    return deploy(inputs_from_config({k: v for k, v in values.items() if v is not None}, root, where=where))

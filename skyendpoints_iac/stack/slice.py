@@ -1,0 +1,88 @@
+"""``ClusterSlice``: one endpoint's serving objects on one cluster.
+
+Receives the cluster's provider (on ``opts``) and its ``ClusterPlatform``; every object waits for the
+platform (CRDs, controllers, webhooks) through explicit ``depends_on``. Objects a ScaledObject/HPA scales
+are registered without ``spec.replicas`` and with ``ignore_changes=["spec.replicas"]``: the autoscaler owns
+that field, and server-side apply would otherwise fight it on every ``up``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..blueprint.model import EndpointSlice, SecretSpec
+from ..errors import SkyError
+from . import manifests as mf
+from .kube import KubeObject
+from .platform import ClusterPlatform
+
+TYPE = "skyendpoints:index:ClusterSlice"
+
+
+@dataclass(frozen=True)
+class ClusterSliceArgs:
+    slice: EndpointSlice
+    platform: ClusterPlatform
+    secret_values: Mapping[str, Mapping[str, pulumi.Output[str]]] = field(default_factory=dict)
+    """Secret name -> key -> value (already ``Output.secret``), shared by all slices of the endpoint."""
+
+
+class ClusterSlice(pulumi.ComponentResource):
+    cluster: pulumi.Output[str]
+    replicas: pulumi.Output[int]
+    status: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ClusterSliceArgs, opts: pulumi.ResourceOptions):
+        super().__init__(TYPE, name, None, opts)
+        if opts.provider is None:
+            raise SkyError(f"ClusterSlice {name}: no provider given (default providers are disabled)")
+        self._provider = opts.provider
+        sl = args.slice
+        platform = args.platform
+
+        namespaces = [self._object(name, o, [platform], autoscaled=False) for o in sl.objects if o["kind"] == "Namespace"]
+        secrets = [self._secret(name, s, args.secret_values, [platform, *namespaces]) for s in sl.secrets]
+        scaled = mf.autoscaled_targets(sl.objects)
+        self.objects: dict[str, KubeObject] = {}
+        for o in sl.objects:
+            if o["kind"] == "Namespace":
+                continue
+            self.objects[mf.object_key(o)] = self._object(
+                name, o, [platform, *namespaces, *secrets], autoscaled=mf.target_of(o) in scaled)
+
+        primary = mf.primary_workload(sl.objects)
+        self.cluster = pulumi.Output.from_input(sl.cluster)
+        self.replicas = pulumi.Output.from_input(sl.replicas)
+        self.status = (self.objects[mf.object_key(primary)].status.apply(mf.readiness) if primary
+                       else pulumi.Output.from_input("NoWorkload"))
+        self.register_outputs({"cluster": self.cluster, "replicas": self.replicas, "status": self.status})
+
+    def _object(self, prefix: str, obj: dict[str, Any], deps: list[pulumi.Resource], *, autoscaled: bool) -> KubeObject:
+        return KubeObject(
+            mf.child_name(prefix, obj), mf.prepare(obj, autoscaled=autoscaled),
+            pulumi.ResourceOptions(
+                parent=self, provider=self._provider, depends_on=deps,
+                retain_on_delete=obj["kind"] in mf.RETAINED_KINDS or None,
+                ignore_changes=["spec.replicas"] if autoscaled else None,
+            ),
+        )
+
+    def _secret(self, prefix: str, spec: SecretSpec, values: Mapping[str, Mapping[str, pulumi.Output[str]]],
+                deps: list[pulumi.Resource]) -> k8s.core.v1.Secret:
+        try:
+            data = {key: values[spec.name][key] for key in spec.sources}
+        except KeyError as exc:
+            raise SkyError(f"{prefix}: no value resolved for secret {spec.name} key {exc}") from None
+        return k8s.core.v1.Secret(
+            f"{prefix}-secret-{spec.namespace}-{spec.name}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.name, namespace=spec.namespace, labels=spec.labels or None),
+            type="Opaque",
+            string_data=pulumi.Output.secret(pulumi.Output.all(**data)),
+            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=deps,
+                                        additional_secret_outputs=["data", "stringData"]),
+        )
