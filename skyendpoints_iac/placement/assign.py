@@ -56,8 +56,9 @@ def fill_order(
     """(fill order, home, surviving previous clusters).
 
     ``previous`` is the previous placement as (cluster, replicas) in its fill order. The home reported
-    is the first cluster of the fill order that holds the base count: with no survivors that is the
-    home rule itself; with survivors it is the sticky cluster that still does.
+    is the head of the fill order when it holds the base count, i.e. the cluster where the whole base
+    count (and, autoscaled, the whole ``min_replicas``) runs: with no survivors that is exactly the home
+    rule; with survivors it is the first survivor if it still holds the base count, else there is none.
     """
     by_name = {c.name: c for c in ranked}
     survivors = [by_name[name] for name, _ in previous if name in by_name]
@@ -68,7 +69,8 @@ def fill_order(
         head = [home] if home is not None else []
     names = {c.name for c in head}
     order = head + [c for c in ranked if c.name not in names]
-    return order, home_of(order, base), [c.name for c in survivors]
+    home = order[0] if order and order[0].cap >= base else None
+    return order, home, [c.name for c in survivors]
 
 
 def assign(order: Sequence[Candidate], target: int, previous: Sequence[tuple[str, int]] = ()) -> tuple[dict[str, Step], int]:

@@ -96,7 +96,9 @@ def _reasons(request, filtered: Filtered, ranked, result: Assignment, previous, 
     if request.disaggregated:
         lines += _set_lines(request, ranked, result)
     elif result.survivors:
-        lines.append("fill order starts with the previous placement: " + ", ".join(result.survivors))
+        home = (f"; home {result.home.name} (still holds the base count {request.base})" if result.home is not None
+                else f"; no home ({result.survivors[0]} no longer holds the base count {request.base})")
+        lines.append("fill order starts with the previous placement: " + ", ".join(result.survivors) + home)
     elif result.home is not None:
         lines.append(f"{result.home.name}: home (first ranked cluster holding the base count {request.base})")
     elif ranked:
@@ -125,7 +127,10 @@ def _set_lines(request, ranked, result: Assignment) -> list[str]:
         return [f"no cluster holds the prefill/decode set ({want}): everything is unplaced, "
                 f"including the {request.prefill_replicas} prefill replicas"]
     how = "kept from the previous placement" if result.survivors else "first ranked cluster holding it"
-    return [f"{result.home.name}: home of the prefill/decode set ({want}; {how}); decode overflow stays on this cluster"]
+    lines = [f"{result.home.name}: home of the prefill/decode set ({want}; {how}); decode overflow stays on this cluster"]
+    lines += [f"{c.name}: could hold the set too; unused (one cluster runs both pools)"
+              for c in ranked if c is not result.home]
+    return lines
 
 
 def _lost_lines(previous, result: Assignment, filtered: Filtered, inventories) -> list[str]:
@@ -163,7 +168,7 @@ def _cluster_lines(request, result: Assignment, cap_note: str) -> list[str]:
             if step.added:
                 parts.append(f"added {step.added}")
         elif step.added:
-            role = "home" if result.home is c else "overflow"
+            role = "home" if result.home is c and not result.survivors else "overflow"
             parts.append(f"{role}, {step.added} of {outstanding}")
         else:
             parts.append("eligible, not needed")
