@@ -1,0 +1,111 @@
+"""The top of the blueprint: endpoints + placements -> per-cluster platform and slices, plus front doors.
+
+``build_fleet_blueprint`` derives what each cluster's platform must offer from the endpoints placed there
+(``PlatformNeeds``), builds that platform once per cluster, then one ``EndpointSlice`` per (endpoint,
+cluster) that holds replicas, and one ``FrontDoor`` per public endpoint.
+"""
+
+from __future__ import annotations
+
+from ..errors import InvalidInput, Problem
+from ..placement.model import ClusterPlacement, Placement
+from ..spec.endpoint import EndpointSpec
+from ..spec.fleet import Fleet
+from . import autoscaling, frontdoor, routing, serving
+from .model import ClusterBlueprint, EndpointSlice, FleetBlueprint, FrontDoor, Manifest
+from .serving import SliceContext
+
+
+def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.FrontDoorBackend) -> EndpointSlice:
+    """Everything one endpoint runs on one cluster, in apply order (namespace first)."""
+    objects: list[Manifest] = [serving.namespace_object(ctx)]
+    objects += serving.model_cache_claims(ctx)
+    isvc, secrets = serving.build_llmisvc(ctx, routing.router(ctx))
+    objects.append(isvc)
+    private = ctx.spec.auth.exposure == "private"
+    objects.append(routing.http_route(ctx, backend.route_annotations(door, ctx.cluster.name, private=private)))
+    cert = routing.certificate(ctx)
+    if cert is not None:
+        objects.append(cert)
+    objects.append(routing.certificate_grant(ctx))
+    scaled = autoscaling.scaled_object(ctx)
+    if scaled is not None:
+        objects.append(scaled)
+    share = ctx.share
+    return EndpointSlice(
+        endpoint=ctx.name,
+        cluster=ctx.cluster.name,
+        objects=objects,
+        secrets=secrets,
+        replicas=share.replicas,
+        min_replicas=share.min_replicas,
+        max_replicas=share.max_replicas,
+        prefill_replicas=(share.prefill_replicas or (ctx.spec.prefill.replicas if ctx.spec.prefill else 0)),
+    )
+
+
+def _check_unique(endpoints: list[tuple[EndpointSpec, Placement]], fleet: Fleet) -> None:
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for spec, placement in endpoints:
+        if placement.endpoint != spec.name:
+            problems.append(Problem("", None, None, "name",
+                f"placement is for endpoint '{placement.endpoint}', not '{spec.name}'"))
+        host = serving.endpoint_hostname(spec, fleet)
+        for key in (f"name {spec.name}", f"hostname {host}"):
+            if key in seen:
+                problems.append(Problem("", None, None, "name",
+                    f"endpoints '{seen[key]}' and '{spec.name}' share the {key.split()[0]} '{key.split()[1]}'; each must be unique"))
+            seen[key] = spec.name
+    if problems:
+        raise InvalidInput(problems)
+
+
+def _slices_by_cluster(fleet: Fleet, endpoints) -> dict[str, list[tuple[EndpointSpec, ClusterPlacement]]]:
+    known = {c.name for c in fleet.clusters}
+    out: dict[str, list[tuple[EndpointSpec, ClusterPlacement]]] = {c.name: [] for c in fleet.clusters}
+    for spec, placement in endpoints:
+        for share in placement.placements:
+            if share.max_replicas <= 0:
+                continue
+            if share.cluster not in known:
+                raise InvalidInput([Problem("", None, None, "placement",
+                    f"endpoint '{spec.name}' is placed on cluster '{share.cluster}', which is not in the fleet file")])
+            out[share.cluster].append((spec, share))
+    return out
+
+
+def build_fleet_blueprint(fleet: Fleet, endpoints: list[tuple[EndpointSpec, Placement]]) -> FleetBlueprint:
+    """Pure: same inputs, same blueprint. Clusters with no endpoint still get their (minimal) platform."""
+    from .platform import build_platform  # the platform half; imported here so slices build without it
+
+    _check_unique(endpoints, fleet)
+    backend = frontdoor.backend_for(fleet)
+    doors: dict[str, FrontDoor] = {}
+    for spec, placement in endpoints:
+        if spec.auth.exposure == "public":
+            doors[spec.name] = frontdoor.build_front_door(spec, placement, fleet)
+    by_cluster = _slices_by_cluster(fleet, endpoints)
+    blueprint = FleetBlueprint()
+    for cluster in fleet.clusters:
+        placed = by_cluster[cluster.name]
+        contexts = [SliceContext(spec, fleet, cluster, share) for spec, share in placed]
+        platform = build_platform(cluster, fleet, platform_needs(contexts))
+        cb = ClusterBlueprint(cluster=cluster.name, platform=platform)
+        for ctx in contexts:
+            cb.slices[ctx.name] = build_slice(ctx, doors.get(ctx.name), backend)
+        blueprint.clusters[cluster.name] = cb
+    blueprint.front_doors = [doors[name] for name in sorted(doors)]
+    blueprint.global_objects = backend.global_objects(blueprint.front_doors)
+    return blueprint
+
+
+def platform_needs(contexts: list[SliceContext]):
+    """What the endpoints on one cluster require of its platform."""
+    from .platform import PlatformNeeds
+
+    return PlatformNeeds(
+        autoscaling=any(ctx.autoscaled for ctx in contexts),
+        multi_node=any(serving.multi_node(ctx) for ctx in contexts),
+        endpoints=tuple(sorted(ctx.name for ctx in contexts)),
+    )

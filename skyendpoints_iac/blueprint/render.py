@@ -1,0 +1,148 @@
+"""Write a ``FleetBlueprint`` as plain YAML files, deterministically, for review and diffing.
+
+Layout::
+
+    DIR/<cluster>/charts.yaml      chart releases in install order (name, chart, repo, version, namespace, values)
+    DIR/<cluster>/crds.yaml        CRD bundles installed as plain manifests
+    DIR/<cluster>/<kind>.yaml      every other object, one multi-document file per kind, sorted by namespace/name
+    DIR/<cluster>/secrets.yaml     SecretSpecs as references: names and value *sources*, never values
+    DIR/global/<kind>.yaml         fleet-wide documents (front doors, DNS, dashboards)
+
+Same blueprint, same bytes: keys are sorted, objects ordered by (kind, namespace, name), files by name.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from ..errors import InvalidInput, Problem
+from .model import ChartRelease, ClusterBlueprint, CrdBundle, FleetBlueprint, Manifest, SecretSpec
+
+MARKER = ".sky-render"
+"""Present in every render directory: render only ever replaces a directory it wrote itself."""
+HEADER = "# Rendered by `sky endpoint render`. Do not edit: change the spec or fleet file and render again.\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style; long strings (PromQL, configs) kept on one line; multi-line strings as literals."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump_documents(docs: Iterable[Any]) -> str:
+    parts = [yaml.dump(d, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=4096, allow_unicode=True)
+             for d in docs]
+    return HEADER + "---\n" + "---\n".join(parts)
+
+
+def _object_key(obj: Manifest) -> tuple[str, str, str, str]:
+    meta = obj.get("metadata") or {}
+    return (str(obj.get("kind", "")), str(obj.get("apiVersion", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+
+def secret_reference(secret: SecretSpec) -> dict[str, Any]:
+    """A SecretSpec as a reviewable document: where each key comes from, with no value anywhere."""
+    return {
+        "kind": "SecretReference",
+        "metadata": {"name": secret.name, "namespace": secret.namespace, "labels": dict(secret.labels)},
+        "keys": {key: source for key, source in sorted(secret.sources.items())},
+    }
+
+
+def chart_document(chart: ChartRelease) -> dict[str, Any]:
+    return {
+        "name": chart.name,
+        "chart": chart.chart,
+        "repo": chart.repo,
+        "version": chart.version,
+        "namespace": chart.namespace,
+        "dependsOn": list(chart.depends_on),
+        "usesHooks": chart.uses_hooks,
+        "values": chart.values,
+    }
+
+
+def crd_document(bundle: CrdBundle) -> dict[str, Any]:
+    d = asdict(bundle)
+    d["kinds"] = list(bundle.kinds)
+    return d
+
+
+def by_kind(objects: Iterable[Manifest]) -> dict[str, list[Manifest]]:
+    """File name -> objects of that kind, sorted. Kinds sharing a name across API groups share the file."""
+    groups: dict[str, list[Manifest]] = {}
+    for obj in objects:
+        groups.setdefault(f"{str(obj.get('kind', 'unknown')).lower()}.yaml", []).append(obj)
+    return {name: sorted(objs, key=_object_key) for name, objs in sorted(groups.items())}
+
+
+def cluster_files(cluster: ClusterBlueprint) -> dict[str, str]:
+    """Relative file name -> text, for one cluster."""
+    files: dict[str, str] = {}
+    platform = cluster.platform
+    files["charts.yaml"] = HEADER + yaml.dump([chart_document(c) for c in platform.charts], Dumper=_Dumper,
+                                              sort_keys=True, default_flow_style=False, width=4096)
+    if platform.crd_bundles:
+        files["crds.yaml"] = HEADER + yaml.dump([crd_document(b) for b in platform.crd_bundles], Dumper=_Dumper,
+                                                sort_keys=True, default_flow_style=False, width=4096)
+    objects = list(platform.objects)
+    secrets: list[SecretSpec] = []
+    for name in sorted(cluster.slices):
+        objects += cluster.slices[name].objects
+        secrets += cluster.slices[name].secrets
+    for fname, objs in by_kind(objects).items():
+        if fname in ("charts.yaml", "crds.yaml", "secrets.yaml"):
+            fname = f"kind-{fname}"
+        files[fname] = dump_documents(objs)
+    if secrets:
+        unique = {(s.namespace, s.name): s for s in secrets}
+        files["secrets.yaml"] = dump_documents(secret_reference(unique[k]) for k in sorted(unique))
+    return files
+
+
+def fleet_files(blueprint: FleetBlueprint) -> dict[str, str]:
+    """Relative path -> text for the whole fleet; the pure half of ``write``."""
+    files: dict[str, str] = {}
+    for name in sorted(blueprint.clusters):
+        for fname, text in cluster_files(blueprint.clusters[name]).items():
+            files[f"{name}/{fname}"] = text
+    if blueprint.global_objects:
+        for fname, objs in by_kind(blueprint.global_objects).items():
+            files[f"global/{fname}"] = dump_documents(objs)
+    return dict(sorted(files.items()))
+
+
+def write(blueprint: FleetBlueprint, out: Path) -> list[Path]:
+    """Write the render to ``out``, replacing an earlier render there (never a directory we did not write)."""
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise InvalidInput([Problem(str(out), None, None, "--out", "exists and is not a directory")])
+        if any(out.iterdir()) and not (out / MARKER).exists():
+            raise InvalidInput([Problem(str(out), None, None, "--out",
+                "is not empty and holds no earlier render; choose a new or empty directory")])
+        for child in out.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            elif child.name != MARKER:
+                child.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by sky endpoint render\n")
+    written = []
+    for rel, text in fleet_files(blueprint).items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

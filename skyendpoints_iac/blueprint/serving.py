@@ -1,0 +1,459 @@
+"""One endpoint on one cluster as a KServe ``LLMInferenceService`` (``serving.kserve.io/v1alpha2``) and friends.
+
+Why it looks the way it does (KServe v0.20.0, see docs/blueprint.md):
+
+* The KServe presets (``LLMInferenceServiceConfig``) own the vLLM command line; we only *add* to it. Engine
+  flags travel in the ``VLLM_ADDITIONAL_ARGS`` env var that every vLLM preset appends to ``vllm serve``, so
+  the preset's TLS, port and served-model-name flags stay intact. SGLang and custom engines have no preset
+  for our purpose, so they get an explicit ``command``/``args``.
+* Autoscaled endpoints carry **no** ``replicas``: at v0.20.0 ``scaling`` means the Workload Variant
+  Autoscaler only, so an external KEDA ScaledObject (``autoscaling.py``) owns the count of the generated
+  workload, and setting ``replicas`` here would fight it.
+* A replica bigger than the largest node of its GPU type on the cluster becomes multi-node (a ``worker``
+  template, run by LeaderWorkerSet): tensor parallel inside a node, pipeline parallel across nodes.
+* Secrets are references only: ``secretKeyRef`` env vars, and ``SecretSpec`` for values the Pulumi layer fills.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidInput, Problem
+from ..placement.model import ClusterPlacement
+from ..spec.common import Accelerator
+from ..spec.endpoint import EndpointSpec, EngineArg
+from ..spec.fleet import Cluster, Fleet
+from . import names
+from .model import Manifest, SecretSpec
+
+DEFAULT_GPUS_PER_NODE = 8
+"""Node size assumed when the fleet file has no capacity snapshot for the GPU type (typical 8-GPU servers)."""
+
+API_VERSION = "serving.kserve.io/v1alpha2"
+ENGINE_PORT = 8000
+MODEL_PATH = "/mnt/models"
+"""Where KServe's storage initializer puts the model; engines load from here."""
+
+ENGINE_IMAGES: dict[str, str] = {
+    "vllm": "ghcr.io/llm-d/llm-d-cuda",
+    "sglang": "docker.io/lmsysorg/sglang",
+}
+"""Image repositories per engine; ``engine.version`` picks the tag. vLLM's default (no version) is the preset's image."""
+SGLANG_DEFAULT_TAG = "v0.5.6"
+"""SGLang has no KServe v0.20.0 preset image, so we pin one. Override with ``engine.version`` or ``engine.image``."""
+
+PD_CONNECTOR = "NixlConnector"
+"""KV transfer between prefill and decode (the llm-d P/D guide's and KServe sample's connector)."""
+
+
+@dataclass(frozen=True)
+class SliceContext:
+    """Everything the per-endpoint builders need about one (endpoint, cluster) pair."""
+
+    spec: EndpointSpec
+    fleet: Fleet
+    cluster: Cluster
+    share: ClusterPlacement
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def namespace(self) -> str:
+        return names.endpoint_namespace(self.spec.name)
+
+    @property
+    def hostname(self) -> str:
+        return endpoint_hostname(self.spec, self.fleet)
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.spec.autoscaling is not None
+
+    def labels(self) -> dict[str, str]:
+        """User labels first, ours last: ours identify the object and must not be overridden."""
+        return {
+            **self.spec.labels,
+            names.LABEL_ENDPOINT: self.spec.name,
+            names.LABEL_CLUSTER: self.cluster.name,
+            names.LABEL_MANAGED_BY: names.MANAGED_BY,
+            names.LABEL_WORKLOAD_KIND: "inference",
+        }
+
+    def metadata(self, name: str, *, namespace: bool = True, annotations: dict[str, str] | None = None) -> dict:
+        meta: dict[str, Any] = {"name": name}
+        if namespace:
+            meta["namespace"] = self.namespace
+        meta["labels"] = self.labels()
+        merged = {**self.spec.annotations, **(annotations or {})}
+        if merged:
+            meta["annotations"] = merged
+        return meta
+
+
+def endpoint_hostname(spec: EndpointSpec, fleet: Fleet) -> str:
+    """The one stable hostname: ``tls.domain`` when given, else ``NAME.<fleet domain>``. Never changes with placement."""
+    return spec.tls.domain or f"{spec.name}.{fleet.domain}"
+
+
+# --------------------------------------------------------------------------- workload names (KServe v0.20.0)
+
+
+def decode_workload(spec: EndpointSpec, multi_node: bool) -> tuple[str, str, str]:
+    """(apiVersion, kind, name) of the workload KServe generates for the main/decode pool.
+
+    Single node: Deployment ``<name>-kserve``; multi-node: LeaderWorkerSet ``<name>-kserve-mn`` (KServe's
+    llmisvc controller names, see docs/blueprint.md). KEDA scales this object.
+    """
+    if multi_node:
+        return ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", f"{spec.name}-kserve-mn")
+    return ("apps/v1", "Deployment", f"{spec.name}-kserve")
+
+
+def inference_pool_name(spec: EndpointSpec) -> str:
+    return f"{spec.name}-inference-pool"
+
+
+def workload_service_name(spec: EndpointSpec) -> str:
+    return f"{spec.name}-kserve-workload-svc"
+
+
+# --------------------------------------------------------------------------- engine flags
+
+
+def engine_flags(args: dict[str, EngineArg]) -> list[str]:
+    """``{max_model_len: 32768, enforce_eager: true, quantization: null}`` -> ``['--max-model-len=32768', '--enforce-eager']``.
+
+    Keys become ``--kebab-case``; ``true`` is a bare flag; ``false`` and ``null`` omit the flag; a list
+    becomes the flag followed by each value (argparse ``nargs``). Order is the spec's order: verbatim.
+    """
+    out: list[str] = []
+    for key, value in args.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            out.append(flag)
+        elif isinstance(value, list):
+            out += [flag, *(_scalar(v) for v in value)]
+        else:
+            out.append(f"{flag}={_scalar(value)}")
+    return out
+
+
+def _scalar(value: Any) -> str:
+    return str(value)
+
+
+def _speculative_args(spec: EndpointSpec) -> dict[str, EngineArg]:
+    s = spec.speculative
+    if s is None:
+        return {}
+    if spec.engine.type == "sglang":
+        algo = {"ngram": "NGRAM", "eagle": "EAGLE", "eagle3": "EAGLE3", "draft_model": "STANDALONE", "mtp": "NEXTN"}
+        out: dict[str, EngineArg] = {"speculative_algorithm": algo[s.method], "speculative_num_draft_tokens": s.num_tokens}
+        if s.model:
+            out["speculative_draft_model_path"] = s.model
+        return out
+    config: dict[str, Any] = {"method": s.method, "num_speculative_tokens": s.num_tokens}
+    if s.model:
+        config["model"] = s.model
+    if s.method == "ngram":
+        config["prompt_lookup_max"] = s.num_tokens
+    return {"speculative_config": json.dumps(config, separators=(",", ":"), sort_keys=True)}
+
+
+def _pd_args(role: str) -> dict[str, EngineArg]:
+    kv_role = "kv_producer" if role == "prefill" else "kv_consumer"
+    return {"kv_transfer_config": json.dumps({"kv_connector": PD_CONNECTOR, "kv_role": kv_role}, separators=(",", ":"))}
+
+
+# --------------------------------------------------------------------------- topology
+
+
+def node_size(cluster: Cluster, gpu_type: str) -> int:
+    """GPUs on the largest node of ``gpu_type`` in the cluster's snapshot; 8 when there is no snapshot for it."""
+    sizes = [g.gpus for g in (cluster.nodes or []) if g.accelerator == gpu_type]
+    return max(sizes) if sizes else DEFAULT_GPUS_PER_NODE
+
+
+@dataclass(frozen=True)
+class Topology:
+    """How one replica's GPUs spread over pods: ``pods`` pods of ``gpus_per_pod`` GPUs each."""
+
+    gpus_per_pod: int
+    pods: int
+
+    @property
+    def multi_node(self) -> bool:
+        return self.pods > 1
+
+    def parallelism(self) -> dict[str, int]:
+        if self.multi_node:
+            return {"tensor": self.gpus_per_pod, "pipeline": self.pods}
+        return {"tensor": self.gpus_per_pod}
+
+
+def topology(acc: Accelerator, cluster: Cluster, field: str) -> Topology:
+    size = node_size(cluster, acc.type)
+    if acc.count <= size:
+        return Topology(acc.count, 1)
+    if acc.count % size:
+        raise InvalidInput([Problem("", None, None, field,
+            f"{acc} spans nodes of {size} {acc.type} GPUs on cluster '{cluster.name}' but is not a multiple of "
+            f"{size}; use a multiple of the node size (e.g. {acc.type}:{size * (acc.count // size + 1)})")])
+    return Topology(size, acc.count // size)
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def hf_token_env(ctx: SliceContext) -> tuple[list[dict], list[SecretSpec]]:
+    """``HF_TOKEN`` and ``HUGGING_FACE_HUB_TOKEN`` from a Secret reference (tools read one or the other)."""
+    tok = ctx.spec.hf_token
+    if tok is None:
+        return [], []
+    secrets: list[SecretSpec] = []
+    if tok.secret_name:
+        name, key = tok.secret_name, tok.secret_key
+    else:
+        name, key = f"{ctx.name}-hf-token", "token"
+        secrets.append(SecretSpec(name=name, namespace=ctx.namespace, sources={key: f"env:{tok.env}"}, labels=ctx.labels()))
+    ref = {"secretKeyRef": {"name": name, "key": key}}
+    return [{"name": "HF_TOKEN", "valueFrom": ref}, {"name": "HUGGING_FACE_HUB_TOKEN", "valueFrom": ref}], secrets
+
+
+API_KEY_ENV = "VLLM_API_KEY"
+"""vLLM reads its API key from this env var (same as ``--api-key``) and rejects /v1 calls without it."""
+
+
+def api_key_ref(ctx: SliceContext) -> tuple[dict | None, list[SecretSpec]]:
+    """The ``secretKeyRef`` of the endpoint's API key, plus the SecretSpec when we create the Secret."""
+    auth = ctx.spec.auth
+    if auth.api_key == "none":
+        return None, []
+    if auth.api_key == "secret":
+        return {"name": auth.secret_name, "key": auth.secret_key}, []
+    name = f"{ctx.name}-api-key"
+    spec = SecretSpec(name=name, namespace=ctx.namespace, sources={"api-key": "generated"}, labels=ctx.labels())
+    return {"name": name, "key": "api-key"}, [spec]
+
+
+# --------------------------------------------------------------------------- pod templates
+
+
+def _affinity(cluster: Cluster, gpu_type: str) -> dict:
+    term = {"matchExpressions": [{"key": cluster.accelerator_label, "operator": "In", "values": [gpu_type]}]}
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+
+
+def _tolerations(cluster: Cluster) -> list[dict]:
+    taint = cluster.gpu_taint
+    if taint is None:
+        return []
+    tol: dict[str, Any] = {"key": taint.key, "effect": taint.effect}
+    if taint.value is None:
+        tol["operator"] = "Exists"
+    else:
+        tol.update(operator="Equal", value=taint.value)
+    return [tol]
+
+
+def _resources(gpus: int, cpu: Any, memory: Any) -> dict:
+    requests: dict[str, Any] = {"nvidia.com/gpu": str(gpus)}
+    limits: dict[str, Any] = {"nvidia.com/gpu": str(gpus)}
+    if cpu is not None:
+        requests["cpu"] = str(cpu)
+    if memory is not None:
+        requests["memory"] = str(memory)
+    return {"requests": requests, "limits": limits}
+
+
+def _image(spec: EndpointSpec) -> str | None:
+    e = spec.engine
+    if e.image:
+        return e.image
+    if e.type == "sglang":
+        return f"{ENGINE_IMAGES['sglang']}:{e.version or SGLANG_DEFAULT_TAG}"
+    if e.version:
+        return f"{ENGINE_IMAGES['vllm']}:{e.version}"
+    return None
+
+
+def _http_probes() -> dict:
+    """SGLang/custom engines serve plain HTTP on 8000; the vLLM presets' probes use HTTPS, so we override them."""
+    get = {"httpGet": {"path": "/health", "port": ENGINE_PORT, "scheme": "HTTP"}}
+    return {
+        "startupProbe": {**get, "periodSeconds": 10, "failureThreshold": 180},
+        "readinessProbe": {**get, "periodSeconds": 10},
+        "livenessProbe": {**get, "periodSeconds": 10, "failureThreshold": 3},
+    }
+
+
+def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[str, EngineArg], gpus: int,
+               env_secret: list[dict], api_key: dict | None) -> dict:
+    spec = ctx.spec
+    e = spec.engine
+    flags_map: dict[str, EngineArg] = {**_speculative_args(spec), **e.args, **extra_args}
+    if role in ("prefill", "decode") and e.type == "vllm":
+        flags_map = {**_pd_args(role), **flags_map}
+    flags = engine_flags(flags_map)
+    env: list[dict] = [{"name": k, "value": v} for k, v in e.env.items()]
+    env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}} for k, r in e.secret_env.items()]
+    env += env_secret
+    if api_key is not None:
+        env.append({"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": api_key}})
+    if spec.volumes:
+        env.append({"name": "HF_HUB_CACHE", "value": spec.volumes[0].mount_path})
+    if role in ("prefill", "decode") and e.type == "vllm":
+        env.append({"name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+    c: dict[str, Any] = {"name": "main"}
+    image = _image(spec)
+    if image:
+        c["image"] = image
+    if e.type == "vllm" and not e.entrypoint:
+        # The preset's `vllm serve` appends $VLLM_ADDITIONAL_ARGS (evaluated by its shell, hence shell quoting).
+        if flags:
+            env.append({"name": "VLLM_ADDITIONAL_ARGS", "value": shlex.join(flags)})
+    elif e.type == "sglang" and not e.entrypoint:
+        c["command"] = ["python3", "-m", "sglang.launch_server"]
+        base = ["--model-path", MODEL_PATH, "--served-model-name", spec.name, "--host", "0.0.0.0",
+                "--port", str(ENGINE_PORT), "--enable-metrics", f"--tp-size={topo.gpus_per_pod}"]
+        if api_key is not None:
+            base.append(f"--api-key=$({API_KEY_ENV})")
+        c["args"] = base + flags
+    else:
+        c["command"] = list(e.entrypoint or [])
+        if flags:
+            c["args"] = flags
+    if e.type != "vllm":
+        c.update(_http_probes())
+    c["env"] = env
+    c["resources"] = _resources(gpus, spec.resources.cpu, spec.resources.memory)
+    if spec.volumes:
+        c["volumeMounts"] = [{"name": v.name, "mountPath": v.mount_path} for v in spec.volumes]
+    return c
+
+
+def _pod_spec(ctx: SliceContext, container: dict, gpu_type: str) -> dict:
+    pod: dict[str, Any] = {
+        "containers": [container],
+        "affinity": _affinity(ctx.cluster, gpu_type),
+        "priorityClassName": names.PRIORITY_CLASS_TRAINING if ctx.spec.priority == "low" else names.PRIORITY_CLASS_INFERENCE,
+    }
+    tolerations = _tolerations(ctx.cluster)
+    if tolerations:
+        pod["tolerations"] = tolerations
+    if ctx.spec.volumes:
+        pod["volumes"] = [{"name": v.name, "persistentVolumeClaim": {"claimName": _claim_name(ctx, v)}}
+                          for v in ctx.spec.volumes]
+    return pod
+
+
+def _claim_name(ctx: SliceContext, volume) -> str:
+    return volume.claim_name or f"{ctx.name}-{volume.name}"
+
+
+def model_cache_claims(ctx: SliceContext) -> list[Manifest]:
+    """A PersistentVolumeClaim per volume with ``size`` (existing claims are only referenced)."""
+    out = []
+    for v in ctx.spec.volumes:
+        if v.size is None:
+            continue
+        spec: dict[str, Any] = {"accessModes": [v.access_mode], "resources": {"requests": {"storage": str(v.size)}}}
+        if v.storage_class:
+            spec["storageClassName"] = v.storage_class
+        out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                    "metadata": ctx.metadata(_claim_name(ctx, v)), "spec": spec})
+    return out
+
+
+# --------------------------------------------------------------------------- the LLMInferenceService
+
+
+def _model(spec: EndpointSpec) -> dict:
+    model: dict[str, Any] = {"uri": spec.model_uri, "name": spec.name}
+    if spec.lora_adapters:
+        adapters = [{"name": a.name, "uri": a.uri if "://" in a.uri else f"hf://{a.uri}"} for a in spec.lora_adapters]
+        model["lora"] = {"adapters": adapters, "maxAdapters": len(adapters)}
+    return model
+
+
+def _kv_offloading(spec: EndpointSpec) -> dict | None:
+    kv = spec.kv_offloading
+    if kv is None:
+        return None
+    return {"cpu": str(kv.cpu), "evictionPolicy": kv.eviction_policy}
+
+
+def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[SecretSpec]]:
+    """The LLMInferenceService for this cluster, and the SecretSpecs its env references need."""
+    spec = ctx.spec
+    if spec.speculative is not None and spec.engine.type == "custom":
+        raise InvalidInput([Problem("", None, None, "speculative",
+            "speculative decoding maps to vLLM/SGLang flags; with a custom engine put the flags in engine.args")])
+    hf_env, secrets = hf_token_env(ctx)
+    api_key, key_secrets = api_key_ref(ctx)
+    secrets += key_secrets
+    pd = spec.prefill is not None
+    decode_topo = topology(spec.accelerator, ctx.cluster, "resources.accelerators")
+    decode = _container(ctx, "decode" if pd else "main", decode_topo, {}, decode_topo.gpus_per_pod, hf_env, api_key)
+
+    body: dict[str, Any] = {"model": _model(spec)}
+    if not ctx.autoscaled:
+        body["replicas"] = ctx.share.replicas
+    body["parallelism"] = decode_topo.parallelism()
+    body["template"] = _pod_spec(ctx, decode, spec.accelerator.type)
+    if decode_topo.multi_node:
+        body["worker"] = _pod_spec(ctx, decode, spec.accelerator.type)
+    kv = _kv_offloading(spec)
+    if kv:
+        body["kvCacheOffloading"] = kv
+    if pd:
+        body["prefill"] = _prefill(ctx, hf_env, api_key, kv)
+    body["router"] = router
+    if ctx.fleet.otlp_endpoint:
+        body["tracing"] = {"exporter": "otlp", "exporterEndpoint": ctx.fleet.otlp_endpoint}
+    # Propagated by KServe to the workload's pods: the platform's PodMonitors select on the engine label.
+    body["labels"] = {**spec.labels, names.LABEL_ENDPOINT: spec.name, names.LABEL_ENGINE: spec.engine.type,
+                      names.LABEL_WORKLOAD_KIND: "inference"}
+    if spec.annotations:
+        body["annotations"] = dict(spec.annotations)
+    obj = {"apiVersion": API_VERSION, "kind": "LLMInferenceService", "metadata": ctx.metadata(spec.name), "spec": body}
+    return obj, secrets
+
+
+def _prefill(ctx: SliceContext, hf_env: list[dict], api_key: dict | None, kv: dict | None) -> dict:
+    spec = ctx.spec
+    acc = spec.prefill_accelerator
+    assert acc is not None and spec.prefill is not None
+    topo = topology(acc, ctx.cluster, "prefill.resources.accelerators")
+    container = _container(ctx, "prefill", topo, dict(spec.prefill.args), topo.gpus_per_pod, hf_env, api_key)
+    out: dict[str, Any] = {
+        "replicas": ctx.share.prefill_replicas or spec.prefill.replicas,
+        "parallelism": topo.parallelism(),
+        "template": _pod_spec(ctx, container, acc.type),
+    }
+    if topo.multi_node:
+        out["worker"] = _pod_spec(ctx, container, acc.type)
+    if kv:
+        out["kvCacheOffloading"] = kv
+    return out
+
+
+def multi_node(ctx: SliceContext) -> bool:
+    """True when a decode replica spans nodes on this cluster (LeaderWorkerSet needed)."""
+    topo = topology(ctx.spec.accelerator, ctx.cluster, "resources.accelerators")
+    if topo.multi_node:
+        return True
+    acc = ctx.spec.prefill_accelerator
+    return acc is not None and topology(acc, ctx.cluster, "prefill.resources.accelerators").multi_node
+
+
+def namespace_object(ctx: SliceContext) -> Manifest:
+    meta = ctx.metadata(ctx.namespace, namespace=False)
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}

@@ -1,0 +1,76 @@
+"""``sky endpoint render``: placement then blueprint, written as YAML. Offline: no cluster, no Pulumi CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import InvalidInput, Problem
+from .app import endpoint_app, out
+
+
+@endpoint_app.command("render")
+def render_cmd(
+    spec_files: list[Path] = typer.Argument(..., metavar="SPEC...", help="Endpoint spec files.", show_default=False),
+    fleet_file: Path = typer.Option(..., "--fleet", help="Fleet file (capacity comes from its 'nodes' snapshot).",
+                                    show_default=False),
+    out_dir: Path = typer.Option(..., "--out", help="Directory to write; an earlier render there is replaced.",
+                                 show_default=False),
+    previous_files: Optional[list[Path]] = typer.Option(
+        None, "--previous", help="A saved 'sky endpoint plan --json' of one endpoint (repeatable): keep its replicas where they are."),
+) -> None:
+    """Render what every cluster runs for these endpoints, as reviewable YAML.
+
+    Writes DIR/<cluster>/charts.yaml (chart releases in install order), one multi-document file per kind
+    (llminferenceservice.yaml, httproute.yaml, scaledobject.yaml, ...), secrets.yaml (references only,
+    never values) and DIR/global/ (front doors). Output is deterministic, so renders diff cleanly.
+
+    Examples:
+
+      sky endpoint render examples/glm-prod.yaml --fleet examples/fleet.yaml --out rendered/
+
+      sky endpoint render specs/*.yaml --fleet fleet.yaml --out rendered/ --previous plans/glm-prod.json
+    """
+    from ..blueprint.fleet import build_fleet_blueprint
+    from ..blueprint.render import write
+    from ..placement import Placement, place
+    from ..spec import load_endpoint, load_fleet
+
+    problems: list[Problem] = []
+    specs = []
+    for path in spec_files:
+        try:
+            specs.append((path, load_endpoint(path)))
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
+    fleet = None
+    try:
+        fleet = load_fleet(fleet_file)
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+    previous: dict[str, Placement] = {}
+    for path in previous_files or []:
+        try:
+            p = Placement.load(path)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
+            continue
+        previous[p.endpoint] = p
+    names = {spec.name for _, spec in specs}
+    for endpoint in sorted(set(previous) - names):
+        problems.append(Problem("", None, None, "--previous",
+                                f"a plan of endpoint '{endpoint}' was given but no spec of that name"))
+    if problems:
+        raise InvalidInput(problems)
+
+    endpoints = [(spec, place(spec, fleet, previous.get(spec.name))) for _, spec in specs]
+    blueprint = build_fleet_blueprint(fleet, endpoints)
+    written = write(blueprint, out_dir)
+    for spec, placement in endpoints:
+        where = ", ".join(f"{p.cluster}={p.min_replicas}..{p.max_replicas}" if spec.autoscaling else f"{p.cluster}={p.replicas}"
+                          for p in placement.placements) or "nowhere"
+        note = f" ({placement.unplaced} unplaced)" if placement.unplaced else ""
+        out.print(f"{spec.name}: {where}{note}", markup=False)
+    out.print(f"wrote {len(written)} files to {out_dir}", markup=False)
