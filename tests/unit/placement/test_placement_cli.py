@@ -82,7 +82,7 @@ def test_unplaced_fixed_replicas_still_print_the_plan_and_flag_it(capsys, write)
     spec = write("big.yaml", "name: big\nmodel: org/m\nresources: {accelerators: B200:8}\nreplicas: 9\n")
     code, out, _ = run(capsys, "endpoint", "plan", str(spec), "--fleet", FLEET)
     assert code == 0
-    assert "unplaced: 9 of 9 replicas fit nowhere; 'sky endpoint up' will refuse this plan unless --allow-partial" in out
+    assert "unplaced: 5 of 9 replicas fit nowhere; 'sky endpoint up' will refuse this plan unless --allow-partial" in out
     assert "┃ cluster" in out  # the table is still printed
 
 
