@@ -9,6 +9,7 @@ COMMAND_MODULES = [
     "validate",
     "fleet",
     "plan",
+    "render",
 ]
 
 _loaded = False
