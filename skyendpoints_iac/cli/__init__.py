@@ -10,6 +10,7 @@ COMMAND_MODULES = [
     "fleet",
     "plan",
     "render",
+    "policy",
 ]
 
 _loaded = False

@@ -1,0 +1,197 @@
+"""Gateway API and cert-manager semantics the exposure rules need: which listener a route attaches to,
+which hostnames are public, which Certificates cover a hostname.
+
+Why a module of its own: the TLS, certificate and auth rules all ask "what is public here?" and must
+answer it the same way. Matching follows the Gateway API spec (parentRef defaults, sectionName/port,
+allowedRoutes, hostname intersection) and cert-manager's gateway-shim (Certificates implied by
+``cert-manager.io/(cluster-)issuer`` annotations on a Gateway).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+from .model import Obj
+from .workloads import dig
+
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
+CERT_GROUP = "cert-manager.io"
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def is_route(o: Obj) -> bool:
+    return o.api_group == GATEWAY_GROUP and o.kind in ROUTE_KINDS
+
+
+def gateways(objs: list[Obj]) -> dict[tuple[str | None, str, str], Obj]:
+    """(group, namespace, name) -> Gateway."""
+    return {(o.group, o.namespace, o.name): o for o in objs if o.is_a(GATEWAY_GROUP, "Gateway")}
+
+
+def listeners(gateway: Obj) -> list[Mapping[str, Any]]:
+    return [item for item in _list(gateway.spec.get("listeners")) if isinstance(item, Mapping)]
+
+
+def hostname_matches(pattern: str, hostname: str) -> bool:
+    """Gateway/TLS wildcard semantics: ``*.example.com`` matches exactly one more label."""
+    pattern, hostname = pattern.lower().rstrip("."), hostname.lower().rstrip(".")
+    if pattern == hostname:
+        return True
+    if pattern.startswith("*."):
+        suffix = pattern[1:]
+        head = hostname[: -len(suffix)] if hostname.endswith(suffix) else ""
+        return bool(head) and "." not in head and head != "*"
+    return False
+
+
+def _hosts_intersect(a: str | None, b: str | None) -> bool:
+    return not a or not b or hostname_matches(a, b) or hostname_matches(b, a) or a == b
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A route attached to one listener of one Gateway."""
+
+    route: Obj
+    gateway: Obj
+    listener: Mapping[str, Any]
+
+
+def parent_gateways(route: Obj) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """(namespace, name, parentRef) of every Gateway a route names as parent (defaults applied)."""
+    for ref in _list(route.spec.get("parentRefs")):
+        ref = _map(ref)
+        if (ref.get("group") or GATEWAY_GROUP) != GATEWAY_GROUP or (ref.get("kind") or "Gateway") != "Gateway":
+            continue
+        yield str(ref.get("namespace") or route.namespace), str(ref.get("name") or ""), ref
+
+
+def _namespace_allowed(listener: Mapping[str, Any], gateway: Obj, route: Obj) -> bool:
+    origin = dig(listener, "allowedRoutes", "namespaces", "from") or "Same"
+    if origin == "Same":
+        return route.namespace == gateway.namespace
+    return True  # All, or a Selector we cannot evaluate without Namespace labels: assume it may attach
+
+
+def attachments(objs: list[Obj]) -> list[Attachment]:
+    """Every (route, gateway, listener) attachment among ``objs``, per the Gateway API attachment rules."""
+    gws = gateways(objs)
+    found = []
+    for route in (o for o in objs if is_route(o)):
+        hostnames = [str(h) for h in _list(route.spec.get("hostnames"))]
+        for ns, name, ref in parent_gateways(route):
+            gateway = gws.get((route.group, ns, name))
+            if gateway is None:
+                continue
+            for listener in listeners(gateway):
+                if ref.get("sectionName") and ref.get("sectionName") != listener.get("name"):
+                    continue
+                if ref.get("port") and ref.get("port") != listener.get("port"):
+                    continue
+                if not _namespace_allowed(listener, gateway, route):
+                    continue
+                lh = listener.get("hostname")
+                if hostnames and lh and not any(_hosts_intersect(lh, h) for h in hostnames):
+                    continue
+                found.append(Attachment(route, gateway, listener))
+    return found
+
+
+def is_public_gateway(namespace: str, name: str, public: list[str]) -> bool:
+    """``public`` lists ``namespace/name`` patterns (fnmatch), e.g. ``skyendpoints-system/skyendpoints``."""
+    return any(fnmatch.fnmatchcase(f"{namespace}/{name}", pattern) for pattern in public)
+
+
+def public_routes(objs: list[Obj], public: list[str]) -> list[Obj]:
+    """Routes with a parentRef to a public Gateway (whether or not that Gateway is among ``objs``)."""
+    return [o for o in objs if is_route(o) and any(is_public_gateway(ns, n, public) for ns, n, _ in parent_gateways(o))]
+
+
+def route_hostnames(route: Obj, objs: list[Obj], public: list[str]) -> list[str]:
+    """A route's own hostnames, else the hostnames of the public listeners it attaches to."""
+    own = [str(h) for h in _list(route.spec.get("hostnames"))]
+    if own:
+        return own
+    hosts = []
+    for att in attachments(objs):
+        if att.route is route and is_public_gateway(att.gateway.namespace, att.gateway.name, public):
+            host = att.listener.get("hostname")
+            if host and host not in hosts:
+                hosts.append(str(host))
+    return hosts
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+@dataclass(frozen=True)
+class CertView:
+    """A Certificate, or one implied by cert-manager's gateway-shim annotations on a Gateway listener."""
+
+    obj: Obj
+    label: str
+    dns_names: tuple[str, ...]
+    issuer: str
+    issuer_kind: str
+    algorithm: str
+    size: int | None
+
+
+def _key(algorithm: Any, size: Any) -> tuple[str, int | None]:
+    algo = str(algorithm or "RSA")
+    return algo, size if isinstance(size, int) else (int(size) if isinstance(size, str) and size.isdigit() else None)
+
+
+def certificates(objs: list[Obj]) -> list[CertView]:
+    out = []
+    for o in objs:
+        if o.is_a(CERT_GROUP, "Certificate"):
+            names = [str(n) for n in _list(o.spec.get("dnsNames"))]
+            if o.spec.get("commonName"):
+                names.append(str(o.spec["commonName"]))
+            issuer = _map(o.spec.get("issuerRef"))
+            algo, size = _key(dig(o.spec, "privateKey", "algorithm"), dig(o.spec, "privateKey", "size"))
+            out.append(CertView(o, f"Certificate {o.namespace}/{o.name}", tuple(names), str(issuer.get("name") or ""),
+                                str(issuer.get("kind") or "Issuer"), algo, size))
+        elif o.is_a(GATEWAY_GROUP, "Gateway"):
+            notes = _map(o.metadata.get("annotations"))
+            issuer = notes.get("cert-manager.io/cluster-issuer") or notes.get("cert-manager.io/issuer")
+            if not issuer:
+                continue
+            kind = "ClusterIssuer" if notes.get("cert-manager.io/cluster-issuer") else "Issuer"
+            algo, size = _key(notes.get("cert-manager.io/private-key-algorithm"),
+                              notes.get("cert-manager.io/private-key-size"))
+            for listener in listeners(o):
+                host = listener.get("hostname")
+                if host and dig(listener, "tls", "certificateRefs"):
+                    out.append(CertView(o, f"Gateway {o.namespace}/{o.name} listener '{listener.get('name')}' "
+                                           "(cert-manager gateway-shim)", (str(host),), str(issuer), kind, algo, size))
+    return out
+
+
+DEFAULT_KEY_SIZE = {"RSA": 2048, "ECDSA": 256}
+"""cert-manager's defaults when ``privateKey.size`` is unset."""
+
+
+def key_problem(cert: CertView, min_rsa: int, min_ecdsa: int) -> str | None:
+    """Why a certificate's key is too weak, or None."""
+    algo = cert.algorithm.upper()
+    if algo == "ED25519":
+        return None
+    if algo not in DEFAULT_KEY_SIZE:
+        return f"unknown key algorithm '{cert.algorithm}'"
+    size = cert.size or DEFAULT_KEY_SIZE[algo]
+    minimum = min_rsa if algo == "RSA" else min_ecdsa
+    if size < minimum:
+        return f"{algo} key of {size} bits, below the minimum {minimum}"
+    return None

@@ -1,0 +1,120 @@
+"""Read the output of ``sky endpoint render`` for offline checking.
+
+Layout: ``DIR/<cluster>/*.yaml`` (multi-document YAML, one file per kind), ``DIR/<cluster>/charts.yaml``
+(a YAML list of chart releases: name, chart, repo, version, namespace, values) and ``DIR/global/``.
+Documents without ``apiVersion`` and ``kind`` (Secret references, the front-door document) are
+reference data, not objects, and are skipped. Anything unreadable (bad YAML, a document that is not a
+mapping, a malformed charts.yaml, an empty folder) is reported with file and line: exit 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import InvalidInput, Problem
+from .model import Obj
+
+CHARTS_FILE = "charts.yaml"
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class Rendered:
+    objects: list[Obj] = field(default_factory=list)
+    charts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Chart releases per cluster. Their objects exist only after Helm renders them (checked under Pulumi)."""
+    references: int = 0
+    """Documents skipped as reference data (no apiVersion/kind)."""
+    clusters: list[str] = field(default_factory=list)
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml"))
+
+
+def _documents(path: Path, problems: list[Problem]) -> list[tuple[int, Any]]:
+    """(line, document) pairs of a multi-document YAML file; problems appended on failure."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(str(path), None, None, "", f"cannot read: {getattr(exc, 'strerror', None) or exc}"))
+        return []
+    docs: list[tuple[int, Any]] = []
+    loader = _Loader(text)
+    try:
+        # what yaml.safe_load_all does, keeping each document's start line for messages
+        while loader.check_node():
+            node = loader.get_node()
+            docs.append((node.start_mark.line + 1, loader.construct_document(node)))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        problems.append(Problem(str(path), line, col, "", f"YAML syntax error: {getattr(exc, 'problem', None) or exc}"))
+        return []
+    finally:
+        loader.dispose()
+    return docs
+
+
+def _charts(path: Path, cluster: str, problems: list[Problem]) -> list[dict[str, Any]]:
+    docs = [d for d in _documents(path, problems) if d[1] is not None]
+    if not docs:
+        return []
+    if len(docs) > 1 or not isinstance(docs[0][1], list):
+        problems.append(Problem(str(path), docs[0][0], None, "", "must be one YAML list of chart releases"))
+        return []
+    out = []
+    for i, release in enumerate(docs[0][1]):
+        if not isinstance(release, dict) or not release.get("name") or not release.get("chart"):
+            problems.append(Problem(str(path), None, None, f"[{i}]",
+                                    "each chart release is a mapping with at least 'name' and 'chart'"))
+            continue
+        out.append(release)
+    return out
+
+
+def _objects(path: Path, cluster: str, rendered: Rendered, problems: list[Problem]) -> None:
+    for index, (line, doc) in enumerate(_documents(path, problems)):
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            problems.append(Problem(str(path), line, None, "", f"document {index + 1} is not a mapping"))
+            continue
+        items = doc.get("items") if str(doc.get("kind", "")).endswith("List") and doc.get("apiVersion") else [doc]
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                problems.append(Problem(str(path), line, None, "", f"document {index + 1}: a list item is not a mapping"))
+            elif isinstance(item.get("apiVersion"), str) and isinstance(item.get("kind"), str):
+                rendered.objects.append(Obj(item, cluster, handle=f"{path}:{line}"))
+            else:
+                rendered.references += 1
+
+
+def load_rendered(directory: str | Path) -> Rendered:
+    """Every object under ``directory``, labelled with its cluster (the sub-folder name)."""
+    root = Path(directory)
+    if not root.is_dir():
+        what = "does not exist" if not root.exists() else "is not a directory"
+        raise InvalidInput([Problem(str(root), None, None, "", f"{what}; pass the --out folder of 'sky endpoint render'")])
+    problems: list[Problem] = []
+    rendered = Rendered()
+    folders = [("", [p for p in sorted(root.iterdir()) if p.is_file() and p.suffix in (".yaml", ".yml")])]
+    folders += [(d.name, _yaml_files(d)) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    for cluster, files in folders:
+        if cluster and files:
+            rendered.clusters.append(cluster)
+        for path in files:
+            if path.name == CHARTS_FILE and path.parent.name == cluster and cluster:
+                rendered.charts[cluster] = _charts(path, cluster, problems)
+            else:
+                _objects(path, cluster, rendered, problems)
+    if problems:
+        raise InvalidInput(problems)
+    if not rendered.objects and not rendered.charts:
+        raise InvalidInput([Problem(str(root), None, None, "",
+                                    "holds no rendered manifests; run 'sky endpoint render SPEC --fleet FLEET --out DIR'")])
+    return rendered

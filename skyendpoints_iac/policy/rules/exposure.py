@@ -1,0 +1,160 @@
+"""TLS and exposure rules: encrypted listeners, certificates for public hostnames, no model server
+exposed directly by a LoadBalancer.
+
+Why stack-level for the Gateway rules: whether a plain-HTTP listener is harmless depends on the routes
+attached to it, and whether a hostname is covered depends on Certificates elsewhere: one object alone
+cannot answer either.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from ...blueprint.names import (
+    GATEWAY_NAME,
+    GATEWAY_NAMESPACE,
+    ISSUER_LETSENCRYPT,
+    ISSUER_LETSENCRYPT_STAGING,
+    ISSUER_SELFSIGNED,
+)
+from ..gateway import attachments, certificates, gateways, hostname_matches, key_problem, listeners, \
+    public_routes, route_hostnames
+from ..model import Finding, Obj, Rule
+from ..workloads import dig
+
+DEFAULT_PUBLIC_GATEWAYS = [f"{GATEWAY_NAMESPACE}/{GATEWAY_NAME}"]
+DEFAULT_MODEL_PORTS = [8000, 8001, 8080, 30000]
+"""vLLM (8000; 8001 behind the P/D sidecar), common HTTP model servers (8080) and SGLang (30000)."""
+
+PUBLIC_GATEWAYS_CONFIG = {
+    "type": "array", "items": {"type": "string"}, "default": DEFAULT_PUBLIC_GATEWAYS,
+    "description": "Gateways (namespace/name, wildcards allowed) whose routes are public.",
+}
+
+
+def _redirects_only(route: Obj) -> bool:
+    """Every rule of the route redirects to https and sends nothing to a backend."""
+    if route.kind != "HTTPRoute":
+        return False
+    rules = [r for r in (route.spec.get("rules") or [{}]) if isinstance(r, Mapping)] or [{}]
+    for rule in rules:
+        if rule.get("backendRefs"):
+            return False
+        redirect = [f for f in rule.get("filters") or [] if isinstance(f, Mapping) and f.get("type") == "RequestRedirect"]
+        if not redirect or dig(redirect[0], "requestRedirect", "scheme") != "https":
+            return False
+    return True
+
+
+def check_listener_tls(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Finding]:
+    attached = attachments(objs)
+    for gateway in gateways(objs).values():
+        for listener in listeners(gateway):
+            name, protocol = listener.get("name"), str(listener.get("protocol") or "")
+            port = listener.get("port")
+            where = f"listener '{name}' ({protocol}, port {port})"
+            if protocol in ("HTTPS", "TLS"):
+                passthrough = protocol == "TLS" and dig(listener, "tls", "mode") == "Passthrough"
+                if not passthrough and not dig(listener, "tls", "certificateRefs"):
+                    yield Finding(f"{where} has no tls.certificateRefs; reference the TLS Secret of its Certificate",
+                                  gateway)
+            elif protocol == "HTTP":
+                for att in attached:
+                    if att.gateway is gateway and att.listener is listener and not _redirects_only(att.route):
+                        route = att.route
+                        yield Finding(f"{where} serves {route.kind} {route.namespace}/{route.name} over plain HTTP; "
+                                      "plain-HTTP routes may only redirect to https (RequestRedirect scheme: https)",
+                                      gateway)
+            else:
+                yield Finding(f"{where} serves unencrypted traffic; use HTTPS or TLS", gateway)
+
+
+def check_hostname_certificates(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Finding]:
+    approved = list(cfg["approvedIssuers"])
+    exempt = list(cfg["exemptHostnames"])
+    public = list(cfg["publicGateways"])
+    by_group: dict[Any, list] = {}
+    for cert in certificates(objs):
+        by_group.setdefault(cert.obj.group, []).append(cert)
+    for route in public_routes(objs, public):
+        for host in route_hostnames(route, objs, public):
+            if any(hostname_matches(p, host) or p == host for p in exempt):
+                continue
+            covering = [c for c in by_group.get(route.group, []) if any(hostname_matches(n, host) for n in c.dns_names)]
+            if not covering:
+                yield Finding(f"public hostname '{host}' is not covered by any Certificate; issue one from an "
+                              f"approved issuer ({', '.join(approved)})", route)
+                continue
+            reasons = []
+            for cert in covering:
+                problem = None
+                if cert.issuer not in approved:
+                    problem = f"issuer '{cert.issuer}' is not approved ({', '.join(approved)})"
+                else:
+                    problem = key_problem(cert, int(cfg["minRsaKeySize"]), int(cfg["minEcdsaKeySize"]))
+                if problem is None:
+                    break
+                reasons.append(f"{cert.label}: {problem}")
+            else:
+                yield Finding(f"public hostname '{host}' has no acceptable Certificate: {'; '.join(reasons)}", route)
+
+
+def check_loadbalancer_ports(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
+    if not (obj.api_group == "" and obj.kind == "Service") or obj.spec.get("type") != "LoadBalancer":
+        return
+    model_ports = {int(p) for p in cfg["modelPorts"]}
+    for i, port in enumerate(obj.spec.get("ports") or []):
+        if not isinstance(port, Mapping):
+            continue
+        hits = sorted({p for p in (port.get("port"), port.get("targetPort")) if isinstance(p, int) and p in model_ports})
+        if hits:
+            label = f"port '{port['name']}'" if port.get("name") else f"spec.ports[{i}]"
+            yield (f"LoadBalancer Service exposes model-server port {', '.join(map(str, hits))} ({label}); "
+                   "expose models only through the Gateway over HTTPS")
+
+
+RULES = [
+    Rule(
+        name="gateway-listener-tls",
+        description="Every Gateway listener serving traffic is HTTPS or TLS with certificateRefs; "
+                    "plain HTTP only when its routes only redirect to https.",
+        severity="critical",
+        enforcement="mandatory",
+        scope="stack",
+        check=check_listener_tls,
+        remediation="Use protocol HTTPS with tls.certificateRefs; keep port 80 for a redirect-only HTTPRoute.",
+    ),
+    Rule(
+        name="public-hostname-certificate",
+        description="Every public hostname of an HTTPRoute/GRPCRoute is covered by a cert-manager Certificate "
+                    "from an approved issuer, with a key of at least the minimum size.",
+        severity="high",
+        enforcement="mandatory",
+        scope="stack",
+        check=check_hostname_certificates,
+        config={
+            "approvedIssuers": {"type": "array", "items": {"type": "string"},
+                                "default": [ISSUER_LETSENCRYPT, ISSUER_LETSENCRYPT_STAGING, ISSUER_SELFSIGNED],
+                                "description": "Issuer/ClusterIssuer names whose certificates count."},
+            "minRsaKeySize": {"type": "integer", "minimum": 1024, "default": 2048},
+            "minEcdsaKeySize": {"type": "integer", "minimum": 224, "default": 256},
+            "publicGateways": PUBLIC_GATEWAYS_CONFIG,
+            "exemptHostnames": {"type": "array", "items": {"type": "string"}, "default": [],
+                                "description": "Hostnames (wildcards like *.example.com allowed) served with a TLS "
+                                               "Secret managed outside cert-manager."},
+        },
+        remediation="Add a Certificate (or a cert-manager.io/cluster-issuer annotation on the Gateway) covering the "
+                    "hostname, issued by an approved issuer.",
+    ),
+    Rule(
+        name="no-loadbalancer-model-ports",
+        description="No LoadBalancer Service exposes model-server ports directly, bypassing the Gateway's TLS and auth.",
+        severity="high",
+        enforcement="mandatory",
+        scope="resource",
+        check=check_loadbalancer_ports,
+        config={"modelPorts": {"type": "array", "items": {"type": "integer"}, "default": DEFAULT_MODEL_PORTS,
+                               "description": "Ports model servers listen on."}},
+        remediation="Use a ClusterIP Service behind the Gateway.",
+    ),
+]
