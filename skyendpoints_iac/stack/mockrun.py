@@ -16,7 +16,13 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks, rpc, settings
 
-SECRET_SIG = rpc._special_secret_sig  # the wire marker of a secret value
+SIG_KEY = rpc._special_sig_key
+SECRET_SIG = rpc._special_secret_sig
+"""On the wire a secret is ``{SIG_KEY: SECRET_SIG, "value": ...}``."""
+
+
+def is_secret_wire(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
 
 
 @dataclass
