@@ -162,7 +162,8 @@ def discover_cluster(
     inference_priority: int = PRIORITY_VALUE_INFERENCE,
 ) -> ClusterInventory:
     """Health and GPU capacity of one fleet cluster, read live. Failures become an unhealthy inventory."""
-    client = client if client is not None else cluster_client(cluster)
+    # No urllib3 retries: "healthy" means /readyz answered within the timeout, not within 4 timeouts.
+    client = client if client is not None else cluster_client(cluster, retries=0)
     healthy, detail = check_health(client, timeout)
     if not healthy:
         return ClusterInventory(cluster.name, False, None, "live", detail)

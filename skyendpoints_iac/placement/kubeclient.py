@@ -16,29 +16,34 @@ DEFAULT_TIMEOUT_SECONDS = 5.0
 """Connect and read timeout for API calls made during planning (health, nodes, pods)."""
 
 
-def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
+def api_client(kubeconfig: str | None = None, context: str | None = None, *, retries: int | None = None) -> Any:
     """A ``kubernetes.client.ApiClient`` for ``context`` in ``kubeconfig`` ($KUBECONFIG or ~/.kube/config).
 
-    A missing file is ``InvalidInput``; an unknown context or a broken kubeconfig is ``SkyError``
-    with the fix, never a traceback.
+    ``retries`` bounds urllib3's retries per request (None: urllib3's default of 3); a health check
+    passes 0 so that its timeout is the whole wait. A missing file is ``InvalidInput``; an unknown
+    context or a broken kubeconfig is ``SkyError`` with the fix, never a traceback.
     """
-    from kubernetes import config
+    from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
     path = os.path.expanduser(kubeconfig) if kubeconfig else None
     if path is not None and not os.path.exists(path):
         raise InvalidInput([Problem(path, None, None, "", "kubeconfig file not found")])
+    configuration = client.Configuration()
+    configuration.retries = retries
     try:
-        return config.new_client_from_config(config_file=path, context=context, persist_config=False)
+        config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
+                                persist_config=False)
+        return client.ApiClient(configuration=configuration)
     except ConfigException as exc:
         where = path or os.environ.get("KUBECONFIG") or "~/.kube/config"
         raise SkyError(f"{where}: cannot use context '{context}': {exc}; "
                        "fix the cluster's 'context'/'kubeconfig' in the fleet file") from None
 
 
-def cluster_client(cluster) -> Any:
+def cluster_client(cluster, *, retries: int | None = None) -> Any:
     """The client for a fleet ``Cluster``: its ``kubeconfig`` and ``context`` (default: its name)."""
-    return api_client(cluster.kubeconfig, cluster.kube_context)
+    return api_client(cluster.kubeconfig, cluster.kube_context, retries=retries)
 
 
 def get_raw(client: Any, path: str, *, query: list[tuple[str, Any]] | None = None,
