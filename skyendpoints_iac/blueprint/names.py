@@ -67,3 +67,7 @@ def https_listener(endpoint: str) -> str:
     listener wins over the ``*.<domain>`` one, so a route attached only to HTTPS_LISTENER would not serve.
     """
     return f"https-{endpoint}"
+
+ALLOY_OTLP_GRPC = "http://alloy.monitoring.svc:4317"
+"""OTLP gRPC receiver of the cluster's Alloy (fullnameOverride pinned): LLMInferenceService tracing exports here."""
+DASHBOARD_CONFIGMAP = "skyendpoints-fleet-dashboard"

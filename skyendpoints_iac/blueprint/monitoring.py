@@ -1,0 +1,120 @@
+"""Metrics and traces: PodMonitors for vLLM, SGLang and the EPP, and the Alloy pipeline.
+
+Prometheus (kube-prometheus-stack) scrapes the PodMonitors locally: that is KEDA's signal and needs no
+network beyond the cluster. Alloy reads the *same* PodMonitors/ServiceMonitors and remote-writes to the
+fleet-wide store with ``cluster=<name>`` as an external label, which is what makes the fleet dashboard
+and spill-over autoscaling work across clusters.
+
+Selectors follow KServe v0.20.0's generated pods: ``app.kubernetes.io/part-of=llminferenceservice`` with
+``kserve.io/component=workload`` (model servers). KServe's vLLM serves HTTPS with a self-signed
+certificate on 8000 (8001 behind the P/D sidecar), so those scrapes use ``https`` + skip-verify. The EPP
+serves ``/metrics`` on 9090 behind token auth; Prometheus presents its own ServiceAccount token
+(kube-prometheus-stack's ClusterRole grants ``get /metrics``) via a token Secret the API server fills.
+"""
+
+from __future__ import annotations
+
+from ..spec.fleet import Cluster, Fleet
+from . import names
+from .model import Manifest
+
+WORKLOAD = {"app.kubernetes.io/part-of": "llminferenceservice", "kserve.io/component": "workload"}
+EPP_SELECTOR = {"app.kubernetes.io/part-of": "llminferenceservice", "kserve.io/component": "scheduler"}
+"""EPP pod labels: inferred from the KServe scheduler preset (unverified on a live cluster)."""
+PROMETHEUS_SERVICE_ACCOUNT = "kube-prometheus-stack-prometheus"
+EPP_TOKEN_SECRET = "prometheus-metrics-reader-token"
+OTLP_PORTS = ({"name": "otlp-grpc", "port": 4317}, {"name": "otlp-http", "port": 4318})
+
+
+def _meta(name: str) -> dict:
+    return {"name": name, "namespace": names.MONITORING_NAMESPACE,
+            "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}
+
+
+def _pod_monitor(name: str, selector: dict, endpoints: list[dict]) -> Manifest:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": _meta(name),
+        "spec": {
+            "namespaceSelector": {"any": True},
+            "selector": selector,
+            "podMetricsEndpoints": endpoints,
+            "podTargetLabels": [names.LABEL_ENDPOINT],
+        },
+    }
+
+
+def pod_monitors() -> list[Manifest]:
+    https = {"scheme": "https", "path": "/metrics", "interval": "15s", "tlsConfig": {"insecureSkipVerify": True}}
+    vllm = _pod_monitor(
+        "skyendpoints-vllm",
+        {"matchLabels": dict(WORKLOAD),
+         "matchExpressions": [{"key": names.LABEL_ENGINE, "operator": "NotIn", "values": ["sglang"]}]},
+        [{"portNumber": 8000, **https}, {"portNumber": 8001, **https}],
+    )
+    sglang = _pod_monitor(
+        "skyendpoints-sglang",
+        {"matchLabels": {**WORKLOAD, names.LABEL_ENGINE: "sglang"}},
+        [{"portNumber": 8000, "scheme": "http", "path": "/metrics", "interval": "15s"}],
+    )
+    epp = _pod_monitor(
+        "skyendpoints-epp",
+        {"matchLabels": dict(EPP_SELECTOR)},
+        [{"portNumber": 9090, "scheme": "http", "path": "/metrics", "interval": "10s",
+          "authorization": {"type": "Bearer", "credentials": {"name": EPP_TOKEN_SECRET, "key": "token"}}}],
+    )
+    return [vllm, sglang, epp]
+
+
+def metrics_reader_token() -> Manifest:
+    """A ServiceAccount token Secret: no value here, Kubernetes' token controller fills it in-cluster."""
+    meta = _meta(EPP_TOKEN_SECRET)
+    meta["annotations"] = {"kubernetes.io/service-account.name": PROMETHEUS_SERVICE_ACCOUNT}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "kubernetes.io/service-account-token"}
+
+
+def _river_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def alloy_config(cluster: Cluster, fleet: Fleet, tracing: bool) -> str:
+    """Alloy configuration (River syntax)."""
+    blocks: list[str] = []
+    url = fleet.metrics.remote_write_url
+    if url:
+        blocks.append(
+            "prometheus.operator.podmonitors \"skyendpoints\" {\n"
+            "  forward_to = [prometheus.remote_write.fleet.receiver]\n}\n\n"
+            "prometheus.operator.servicemonitors \"skyendpoints\" {\n"
+            "  forward_to = [prometheus.remote_write.fleet.receiver]\n}\n\n"
+            "prometheus.remote_write \"fleet\" {\n"
+            f"  external_labels = {{ cluster = {_river_string(cluster.name)} }}\n"
+            "  endpoint {\n"
+            f"    url = {_river_string(url)}\n"
+            "  }\n}\n"
+        )
+    if tracing and fleet.otlp_endpoint:
+        blocks.append(
+            "otelcol.receiver.otlp \"default\" {\n"
+            "  grpc { endpoint = \"0.0.0.0:4317\" }\n"
+            "  http { endpoint = \"0.0.0.0:4318\" }\n"
+            "  output { traces = [otelcol.processor.attributes.cluster.input] }\n}\n\n"
+            "otelcol.processor.attributes \"cluster\" {\n"
+            "  action {\n    key = \"k8s.cluster.name\"\n"
+            f"    value = {_river_string(cluster.name)}\n    action = \"upsert\"\n  }}\n"
+            "  output { traces = [otelcol.processor.batch.default.input] }\n}\n\n"
+            "otelcol.processor.batch \"default\" {\n"
+            "  output { traces = [otelcol.exporter.otlp.fleet.input] }\n}\n\n"
+            "otelcol.exporter.otlp \"fleet\" {\n"
+            f"  client {{ endpoint = {_river_string(fleet.otlp_endpoint)} }}\n}}\n"
+        )
+    return "\n".join(blocks)
+
+
+def alloy_values(cluster: Cluster, fleet: Fleet, tracing: bool) -> dict:
+    alloy: dict = {"configMap": {"create": True, "content": alloy_config(cluster, fleet, tracing)}}
+    if tracing and fleet.otlp_endpoint:
+        alloy["extraPorts"] = [{"name": p["name"], "port": p["port"], "targetPort": p["port"], "protocol": "TCP"}
+                               for p in OTLP_PORTS]
+    return {"fullnameOverride": "alloy", "alloy": alloy}
