@@ -417,7 +417,8 @@ def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[Secre
         body["prefill"] = _prefill(ctx, hf_env, api_key, kv)
     body["router"] = router
     if ctx.fleet.otlp_endpoint:
-        body["tracing"] = {"exporter": "otlp", "exporterEndpoint": ctx.fleet.otlp_endpoint}
+        # Pods export to the cluster's Alloy, which forwards to the fleet's OTLP endpoint (and adds the cluster label).
+        body["tracing"] = {"exporter": "otlp", "exporterEndpoint": names.ALLOY_OTLP_GRPC}
     # Propagated by KServe to the workload's pods: the platform's PodMonitors select on the engine label.
     body["labels"] = {**spec.labels, names.LABEL_ENDPOINT: spec.name, names.LABEL_ENGINE: spec.engine.type,
                       names.LABEL_WORKLOAD_KIND: "inference"}

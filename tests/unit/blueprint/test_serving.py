@@ -1,0 +1,239 @@
+"""LLMInferenceService mapping: every field of the spec lands where KServe v0.20.0 expects it.
+
+Each built object is also checked strictly against the pinned upstream CRD / Kubernetes 1.34 schema.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+import yaml
+
+from skyendpoints_iac.blueprint import names, routing, serving
+from skyendpoints_iac.blueprint.validate import validate_manifest
+from skyendpoints_iac.errors import InvalidInput
+from skyendpoints_iac.placement.model import ClusterPlacement
+from skyendpoints_iac.spec import EndpointSpec, Fleet
+
+FLEET = {
+    "domain": "ep.example.com",
+    "clusters": [
+        {"name": "a", "nodes": [{"accelerator": "H100", "gpus": 8, "count": 2}, {"accelerator": "L4", "gpus": 4}]},
+        {"name": "b", "gpu_taint": {"key": "nvidia.com/gpu", "effect": "NoSchedule"}, "accelerator_label": "gpu/type"},
+        {"name": "c", "gpu_taint": {"key": "gpu", "value": "yes", "effect": "NoExecute"},
+         "nodes": [{"accelerator": "H100", "gpus": 4, "count": 4}]},
+    ],
+}
+
+
+def make(spec: dict, cluster: str = "a", share: ClusterPlacement | None = None, fleet: dict | None = None):
+    s = EndpointSpec.model_validate({"name": "m", "model": "org/model", "resources": {"accelerators": "H100:8"}, **spec})
+    f = Fleet.model_validate(fleet or FLEET)
+    share = share or ClusterPlacement(cluster, 2, 2, 2)
+    return serving.SliceContext(s, f, f.cluster(cluster), share)
+
+
+def isvc(ctx) -> dict:
+    obj, _ = serving.build_llmisvc(ctx, routing.router(ctx))
+    assert validate_manifest(obj) == []
+    return obj
+
+
+def main(obj: dict, part: str = "template") -> dict:
+    pod = obj["spec"]
+    for key in part.split("."):
+        pod = pod[key]
+    (container,) = pod["containers"]
+    assert container["name"] == "main"
+    return container
+
+
+def env(container: dict) -> dict:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_engine_flags_are_kebab_case_verbatim():
+    flags = serving.engine_flags({"max_model_len": 32768, "enforce_eager": True, "quantization": None,
+                                  "disable_log_stats": False, "gpu_memory_utilization": 0.92,
+                                  "cuda_graph_sizes": [1, 2, 4], "served-model-name": "x"})
+    assert flags == ["--max-model-len=32768", "--enforce-eager", "--gpu-memory-utilization=0.92",
+                     "--cuda-graph-sizes", "1", "2", "4", "--served-model-name=x"]
+
+
+def test_vllm_args_travel_in_the_preset_env_var_shell_quoted():
+    obj = isvc(make({"engine": {"args": {"max_model_len": 4096, "enable_prefix_caching": True}},
+                     "speculative": {"method": "ngram", "num_tokens": 3}}))
+    c = main(obj)
+    args = shlex.split(env(c)["VLLM_ADDITIONAL_ARGS"])
+    assert args == ['--speculative-config={"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":3}',
+                    "--max-model-len=4096", "--enable-prefix-caching"]
+    assert "command" not in c and "args" not in c and "image" not in c  # the preset's command and image stay
+
+
+def test_fixed_replicas_from_the_placement_and_none_when_autoscaled():
+    fixed = isvc(make({"replicas": 3}, share=ClusterPlacement("a", 2, 2, 2)))
+    assert fixed["spec"]["replicas"] == 2
+    scaled = isvc(make({"autoscaling": {"min_replicas": 1, "max_replicas": 4}}, share=ClusterPlacement("a", 1, 1, 3)))
+    assert "replicas" not in scaled["spec"] and "scaling" not in scaled["spec"]
+
+
+def test_gpu_resources_affinity_priority_and_no_toleration_without_taint():
+    obj = isvc(make({}))
+    c = main(obj)
+    assert c["resources"]["requests"]["nvidia.com/gpu"] == c["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    pod = obj["spec"]["template"]
+    term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    assert term["matchExpressions"] == [{"key": "skyendpoints.dev/accelerator", "operator": "In", "values": ["H100"]}]
+    assert pod["priorityClassName"] == names.PRIORITY_CLASS_INFERENCE
+    assert "tolerations" not in pod
+    assert obj["spec"]["parallelism"] == {"tensor": 8}
+
+
+def test_cluster_label_taint_and_low_priority():
+    obj = isvc(make({"priority": "low"}, cluster="b", share=ClusterPlacement("b", 1, 1, 1)))
+    pod = obj["spec"]["template"]
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "effect": "NoSchedule", "operator": "Exists"}]
+    key = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    assert key["matchExpressions"][0]["key"] == "gpu/type"
+    assert pod["priorityClassName"] == names.PRIORITY_CLASS_TRAINING
+    valued = isvc(make({}, cluster="c", share=ClusterPlacement("c", 1, 1, 1)))
+    assert valued["spec"]["template"]["tolerations"] == [
+        {"key": "gpu", "effect": "NoExecute", "operator": "Equal", "value": "yes"}]
+
+
+def test_replica_bigger_than_a_node_is_multi_node():
+    # Cluster c has 4-GPU H100 nodes: an 8-GPU replica spans two of them.
+    ctx = make({}, cluster="c", share=ClusterPlacement("c", 1, 1, 1))
+    obj = isvc(ctx)
+    assert obj["spec"]["parallelism"] == {"tensor": 4, "pipeline": 2}
+    assert main(obj, "worker")["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    assert main(obj)["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    assert serving.multi_node(ctx)
+    assert serving.decode_workload(ctx.spec, True) == ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", "m-kserve-mn")
+
+
+def test_no_snapshot_assumes_eight_gpu_nodes():
+    one = make({}, cluster="b", share=ClusterPlacement("b", 1, 1, 1))
+    assert "worker" not in isvc(one)["spec"]
+    two = make({"resources": {"accelerators": "H100:16"}}, cluster="b", share=ClusterPlacement("b", 1, 1, 1))
+    obj = isvc(two)
+    assert obj["spec"]["parallelism"] == {"tensor": 8, "pipeline": 2} and "worker" in obj["spec"]
+
+
+def test_replica_not_a_multiple_of_the_node_size_is_invalid_input():
+    ctx = make({"resources": {"accelerators": "H100:6"}}, cluster="c", share=ClusterPlacement("c", 1, 1, 1))
+    with pytest.raises(InvalidInput, match="multiple of 4"):
+        isvc(ctx)
+
+
+def test_prefill_gets_its_own_gpu_type_and_kv_roles():
+    obj = isvc(make({"prefill": {"replicas": 3, "resources": {"accelerators": "L4:2"}, "args": {"max_num_seqs": 8}}},
+                    share=ClusterPlacement("a", 2, 2, 2, prefill_replicas=3)))
+    pre = obj["spec"]["prefill"]
+    assert pre["replicas"] == 3 and pre["parallelism"] == {"tensor": 2}
+    term = pre["template"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["L4"]
+    assert main(obj, "prefill.template")["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    pre_args = shlex.split(env(main(obj, "prefill.template"))["VLLM_ADDITIONAL_ARGS"])
+    dec_args = shlex.split(env(main(obj))["VLLM_ADDITIONAL_ARGS"])
+    assert '--kv-transfer-config={"kv_connector":"NixlConnector","kv_role":"kv_producer"}' in pre_args
+    assert "--max-num-seqs=8" in pre_args and "--max-num-seqs=8" not in dec_args
+    assert '--kv-transfer-config={"kv_connector":"NixlConnector","kv_role":"kv_consumer"}' in dec_args
+    assert env(main(obj))["VLLM_NIXL_SIDE_CHANNEL_HOST"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+
+
+def test_hf_token_from_an_existing_secret_into_both_variables():
+    obj, secrets = serving.build_llmisvc(c := make({"hf_token": {"secret_name": "hf", "secret_key": "tok"}}),
+                                         routing.router(c))
+    e = env(main(obj))
+    ref = {"secretKeyRef": {"name": "hf", "key": "tok"}}
+    assert e["HF_TOKEN"] == e["HUGGING_FACE_HUB_TOKEN"] == ref
+    assert [s.name for s in secrets] == ["m-api-key"]
+
+
+def test_hf_token_from_the_deployers_environment_is_a_secret_spec():
+    ctx = make({"hf_token": {"env": "MY_HF"}})
+    obj, secrets = serving.build_llmisvc(ctx, routing.router(ctx))
+    hf = next(s for s in secrets if s.name == "m-hf-token")
+    assert hf.sources == {"token": "env:MY_HF"} and hf.namespace == "sky-m"
+    assert env(main(obj))["HF_TOKEN"] == {"secretKeyRef": {"name": "m-hf-token", "key": "token"}}
+
+
+def test_api_key_is_enforced_by_vllm_from_a_secret_reference():
+    gen = make({})
+    obj, secrets = serving.build_llmisvc(gen, routing.router(gen))
+    assert env(main(obj))["VLLM_API_KEY"] == {"secretKeyRef": {"name": "m-api-key", "key": "api-key"}}
+    assert [(s.name, s.sources) for s in secrets] == [("m-api-key", {"api-key": "generated"})]
+    existing = make({"auth": {"api_key": "secret", "secret_name": "keys", "secret_key": "k"}})
+    obj, secrets = serving.build_llmisvc(existing, routing.router(existing))
+    assert env(main(obj))["VLLM_API_KEY"] == {"secretKeyRef": {"name": "keys", "key": "k"}} and secrets == []
+    none = make({"auth": {"api_key": "none", "exposure": "private"}})
+    obj, secrets = serving.build_llmisvc(none, routing.router(none))
+    assert "VLLM_API_KEY" not in env(main(obj)) and secrets == []
+
+
+def test_lora_kv_offloading_tracing_labels():
+    fleet = {**FLEET, "otlp_endpoint": "http://otel:4317"}
+    obj = isvc(make({"lora_adapters": [{"name": "sql", "uri": "acme/sql-lora"}, {"name": "s3", "uri": "s3://b/a"}],
+                     "kv_offloading": {"cpu": "100Gi", "eviction_policy": "arc"}, "labels": {"team": "x"},
+                     "annotations": {"note": "y"}}, fleet=fleet))
+    spec = obj["spec"]
+    assert spec["model"]["lora"] == {"adapters": [{"name": "sql", "uri": "hf://acme/sql-lora"},
+                                                  {"name": "s3", "uri": "s3://b/a"}], "maxAdapters": 2}
+    assert spec["kvCacheOffloading"] == {"cpu": "100Gi", "evictionPolicy": "arc"}
+    assert spec["tracing"] == {"exporter": "otlp", "exporterEndpoint": names.ALLOY_OTLP_GRPC}
+    assert spec["labels"]["team"] == "x" and spec["labels"][names.LABEL_ENGINE] == "vllm"
+    assert obj["metadata"]["labels"]["team"] == "x" and obj["metadata"]["annotations"] == {"note": "y"}
+    assert "tracing" not in isvc(make({}))["spec"]
+
+
+def test_sglang_gets_an_explicit_command_http_probes_and_its_speculative_flags():
+    obj = isvc(make({"engine": {"type": "sglang", "version": "v0.5.1", "args": {"context_length": 8192}},
+                     "speculative": {"method": "eagle", "model": "org/eagle", "num_tokens": 4}}))
+    c = main(obj)
+    assert c["image"] == "docker.io/lmsysorg/sglang:v0.5.1"
+    assert c["command"] == ["python3", "-m", "sglang.launch_server"]
+    assert "--tp-size=8" in c["args"] and "--context-length=8192" in c["args"]
+    assert "--speculative-algorithm=EAGLE" in c["args"] and "--speculative-draft-model-path=org/eagle" in c["args"]
+    assert "--api-key=$(VLLM_API_KEY)" in c["args"]
+    assert c["readinessProbe"]["httpGet"]["scheme"] == "HTTP"
+    assert "VLLM_ADDITIONAL_ARGS" not in env(c)
+
+
+def test_custom_entrypoint_and_image():
+    obj = isvc(make({"engine": {"type": "custom", "image": "reg/x:1", "entrypoint": ["/serve", "--port", "8000"],
+                                "args": {"foo_bar": 1}}}))
+    c = main(obj)
+    assert c["image"] == "reg/x:1" and c["command"] == ["/serve", "--port", "8000"] and c["args"] == ["--foo-bar=1"]
+    vllm_entry = isvc(make({"engine": {"entrypoint": ["python", "-m", "vllm.entrypoints.openai.api_server"],
+                                       "args": {"x": True}}}))
+    assert main(vllm_entry)["command"][0] == "python" and main(vllm_entry)["args"] == ["--x"]
+
+
+def test_speculative_with_a_custom_engine_is_invalid_input():
+    ctx = make({"engine": {"type": "custom", "image": "x", "entrypoint": ["x"]}, "speculative": {"method": "ngram"}})
+    with pytest.raises(InvalidInput, match="speculative"):
+        serving.build_llmisvc(ctx, routing.router(ctx))
+
+
+def test_model_cache_volume_creates_a_claim_and_mounts_it():
+    ctx = make({"volumes": [{"size": "500Gi", "storage_class": "fast"}, {"name": "old", "claim_name": "shared",
+                                                                           "mount_path": "/old"}]})
+    obj = isvc(ctx)
+    (claim,) = serving.model_cache_claims(ctx)
+    assert validate_manifest(claim) == []
+    assert claim["metadata"]["name"] == "m-model-cache" and claim["spec"]["storageClassName"] == "fast"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "500Gi"
+    vols = obj["spec"]["template"]["volumes"]
+    assert vols == [{"name": "model-cache", "persistentVolumeClaim": {"claimName": "m-model-cache"}},
+                    {"name": "old", "persistentVolumeClaim": {"claimName": "shared"}}]
+    assert main(obj)["volumeMounts"][0] == {"name": "model-cache", "mountPath": "/mnt/model-cache"}
+    assert env(main(obj))["HF_HUB_CACHE"] == "/mnt/model-cache"
+
+
+def test_no_secret_value_can_reach_the_object(monkeypatch):
+    monkeypatch.setenv("MY_HF", "hf_SENTINEL_VALUE")
+    ctx = make({"hf_token": {"env": "MY_HF"}})
+    obj, secrets = serving.build_llmisvc(ctx, routing.router(ctx))
+    assert "SENTINEL" not in yaml.safe_dump(obj) + repr(secrets)
