@@ -7,8 +7,8 @@ join or leave.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -39,8 +39,8 @@ class EndpointArgs:
     """The global hostname from the endpoint's FrontDoor (None for private endpoints)."""
     placement_record: Mapping[str, Any] | None = None
     """``Placement.to_dict()``, exported so the next deployment can pass it back as ``previous``."""
-    extra_dashboard_objects: tuple[Mapping[str, Any], ...] = ()
-    """Platform/global objects searched for the dashboard when no slice carries one."""
+    platform_objects: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    """Cluster -> platform objects, searched for the (fleet) dashboard when no slice carries its own."""
 
 
 def output_dict(values: Mapping[str, Any]) -> pulumi.Output[dict[str, Any]]:
@@ -90,8 +90,13 @@ class Endpoint(pulumi.ComponentResource):
 
 
 def _dashboard(args: EndpointArgs) -> str | None:
+    """The endpoint's own dashboard if a slice ships one, else the fleet dashboard on one of its clusters."""
     for cluster, sl in sorted(args.slices.items()):
         found = mf.dashboard_location(sl.objects, cluster)
         if found:
             return found
-    return mf.dashboard_location(args.extra_dashboard_objects, "global")
+    for cluster in sorted(args.slices):
+        found = mf.dashboard_location(args.platform_objects.get(cluster, ()), cluster)
+        if found:
+            return found
+    return None

@@ -1,10 +1,14 @@
 """``GlobalGateway``: the stack-level front door over every slice.
 
-The blueprint decides what DNS looks like: its ``FrontDoor``s say which clusters serve each hostname with
-which weight, and its ``global_objects`` (e.g. external-dns ``DNSEndpoint`` records, the fleet dashboard)
-are the records themselves. This component applies those objects on the fleet's DNS cluster (the first
-cluster of the fleet file that the deployment uses, where external-dns runs) once every platform is up,
-and exports each hostname with its targets and the live gateway address of each target cluster.
+The blueprint decides what DNS looks like. Its ``FrontDoor``s say which clusters serve each hostname with
+which weight; the records themselves are published by external-dns in each cluster from the annotations
+the blueprint puts on every slice's HTTPRoute, so nothing DNS-specific is registered here. This component
+exports each hostname with its routing, TTL, targets and the live Gateway address of each target cluster
+(what an external GSLB or an operator needs when ``dns.provider`` is ``none``).
+
+``global_objects`` that are Kubernetes objects (``apiVersion`` and ``kind``) are applied on the fleet's
+first cluster once every platform is up; the rest (the blueprint's ``FrontDoors`` reference document) are
+documents for ``sky endpoint render`` and are covered by the ``gateway`` output instead.
 """
 
 from __future__ import annotations
@@ -28,8 +32,12 @@ class GlobalGatewayArgs:
     front_doors: Sequence[FrontDoor]
     clusters: Mapping[str, ClusterHandle]
     dns_cluster: str | None
-    """Where ``global_objects`` are applied; None when there are none."""
+    """Where Kubernetes ``global_objects`` are applied; None when there are none."""
     global_objects: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+
+
+def is_kube_object(obj: Mapping[str, Any]) -> bool:
+    return bool(obj.get("apiVersion") and obj.get("kind") and (obj.get("metadata") or {}).get("name"))
 
 
 class GlobalGateway(pulumi.ComponentResource):
@@ -38,10 +46,11 @@ class GlobalGateway(pulumi.ComponentResource):
     def __init__(self, name: str, args: GlobalGatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
         self.objects: list[KubeObject] = []
-        if args.global_objects:
+        kube_objects = [o for o in args.global_objects if is_kube_object(o)]
+        if kube_objects:
             home = args.clusters[args.dns_cluster]
             platforms = [h.platform for h in args.clusters.values()]
-            for o in args.global_objects:
+            for o in kube_objects:
                 self.objects.append(KubeObject(
                     mf.child_name(name, o), mf.prepare(o, autoscaled=False),
                     pulumi.ResourceOptions(parent=self, provider=home.provider, depends_on=platforms,

@@ -29,7 +29,7 @@ from ..errors import SkyError
 from ..placement.model import Placement
 from ..spec.fleet import Fleet
 from .endpoint import ClusterHandle, Endpoint, EndpointArgs, output_dict
-from .gateway import GlobalGateway, GlobalGatewayArgs
+from .gateway import GlobalGateway, GlobalGatewayArgs, is_kube_object
 from .inputs import CONFIG_KEYS, TEXT_KEYS, DeploymentInputs, inputs_from_config
 from .plan import plan
 from .platform import ClusterPlatform, ClusterPlatformArgs
@@ -98,7 +98,10 @@ def deploy_blueprint(blueprint: FleetBlueprint, inputs: DeploymentInputs,
         for name, sl in blueprint.clusters[c].slices.items():
             by_endpoint.setdefault(name, {})[c] = sl
     doors = {fd.endpoint: fd for fd in blueprint.front_doors}
-    platform_objects = tuple(o for c in clusters for o in blueprint.clusters[c].platform.objects)
+    platform_objects = {c: tuple(blueprint.clusters[c].platform.objects) for c in clusters}
+    global_kube = [o for o in blueprint.global_objects if is_kube_object(o)]
+    if global_kube and not clusters:
+        raise SkyError("the blueprint has global Kubernetes objects but no cluster to apply them on")
 
     out = Deployment()
     for name in sorted(by_endpoint):
@@ -106,16 +109,14 @@ def deploy_blueprint(blueprint: FleetBlueprint, inputs: DeploymentInputs,
         out.endpoints[name] = Endpoint(name, EndpointArgs(
             slices=by_endpoint[name], clusters=registry.handles,
             hostname=doors[name].hostname if name in doors else None, placement_record=record,
-            extra_dashboard_objects=(*blueprint.global_objects, *platform_objects),
+            platform_objects=platform_objects,
         ))
     out.clusters = dict(registry.handles)
     out.gateway = GlobalGateway(GATEWAY_NAME, GlobalGatewayArgs(
         front_doors=blueprint.front_doors, clusters=out.clusters,
-        dns_cluster=clusters[0] if clusters and blueprint.global_objects else None,
+        dns_cluster=clusters[0] if global_kube else None,
         global_objects=blueprint.global_objects,
     ))
-    if blueprint.global_objects and not clusters:
-        raise SkyError("the blueprint has global objects but no cluster to apply them on")
 
     pulumi.export("endpoints", output_dict({n: e.summary() for n, e in out.endpoints.items()}))
     pulumi.export("api_keys", pulumi.Output.secret(output_dict({n: e.api_keys for n, e in out.endpoints.items()})))

@@ -266,3 +266,18 @@ def test_stack_outputs_per_endpoint(tmp_path):
     assert glm == {"url": "https://glm.example.com", "placement": {"east": 1}, "slices": {"east": "Ready"},
                    "dashboard": "k8s://east/sky-glm/configmaps/glm-dashboard", "placement_record": {}}
     assert rec.outputs["gateway"].value["glm.example.com"]["targets"]["east"] == {"weight": 1, "address": "203.0.113.7"}
+
+
+def test_global_objects_kubernetes_ones_go_to_the_first_cluster_documents_are_not_applied(tmp_path):
+    bp = f.blueprint({"glm": {"east": 1, "west": 1}})
+    bp.global_objects = [
+        {"kind": "FrontDoors", "backend": "none", "endpoints": []},
+        {"apiVersion": "externaldns.k8s.io/v1alpha1", "kind": "DNSEndpoint",
+         "metadata": {"name": "glm", "namespace": "skyendpoints-system"}, "spec": {"endpoints": []}},
+    ]
+    rec = run(tmp_path, {"glm": {"east": 1, "west": 1}}, bp=bp)
+    (dns,) = [r for r in rec.registrations.values() if r.parent == rec.named("global").urn]
+    assert dns.type == "kubernetes:externaldns.k8s.io/v1alpha1:DNSEndpoint"
+    assert dns.provider.startswith(rec.named("k8s-east").urn)
+    assert {rec.named("platform-east-kserve").urn, rec.named("platform-west-kserve").urn} <= set(dns.dependencies)
+    assert dns.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
