@@ -88,6 +88,7 @@ def resolve_backend(flag: str | None = None, environ: dict[str, str] | None = No
     """``--backend`` wins, then ``PULUMI_BACKEND_URL``, then the local file backend under the state dir."""
     env = dict(os.environ if environ is None else environ)
     home = state_home(env)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
     url = flag or env.get("PULUMI_BACKEND_URL") or ""
     if not url:
         state = home / "state"

@@ -6,6 +6,7 @@ import importlib
 
 # One module per command area; each registers its commands on the groups in ``app``.
 COMMAND_MODULES = [
+    "lifecycle", "status", "playground",
     "validate",
     "fleet",
     "plan",

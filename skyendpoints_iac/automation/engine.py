@@ -1,0 +1,135 @@
+"""The engine boundary: one small interface over the Automation API, so the wrapper's logic is testable
+with a fake and everything that talks to the ``pulumi`` CLI lives here.
+
+One stack per environment (``organization/skyendpoints/<env>`` on DIY backends) runs the *inline*
+program: the same ``stack.program.deploy`` function ``pulumi up`` runs, in this process. Expected engine
+failures become ``SkyError`` subclasses; a held backend lock is reported as such.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from ..errors import SkyError
+from .backend import PROJECT, Backend
+from .pulumicli import PulumiBinary, pulumi_command
+
+OnEvent = Callable[[Any], None]
+Program = Callable[[], None]
+
+
+class StackLocked(SkyError):
+    """Another update holds the backend lock: say so, and how to clear a stale lock."""
+
+
+class EngineFailed(SkyError):
+    """The engine reported an error. ``stderr`` feeds the failure summary when no events explain it."""
+
+    def __init__(self, message: str, stderr: str = ""):
+        super().__init__(message)
+        self.stderr = stderr
+
+
+class StackEngine(Protocol):
+    """What the wrapper needs from Pulumi. ``FakeEngine`` in the tests implements the same methods."""
+
+    def preview(self, on_event: OnEvent | None = None) -> dict[str, int]: ...
+    def up(self, on_event: OnEvent | None = None) -> dict[str, Any]: ...
+    def destroy(self, on_event: OnEvent | None = None) -> None: ...
+    def refresh(self, on_event: OnEvent | None = None) -> None: ...
+    def outputs(self) -> dict[str, Any]: ...
+    def export(self) -> dict[str, Any]: ...
+    def import_(self, deployment: dict[str, Any]) -> None: ...
+
+
+EngineFactory = Callable[[str, Program], StackEngine]
+"""(env, program) -> engine for that env's stack."""
+
+
+def lock_message(env: str, backend: Backend, detail: str) -> str:
+    where = ""
+    if backend.is_local:
+        root = Path(backend.url[len("file://"):])
+        where = f"\n  If no other 'sky'/'pulumi' process is running, the lock is stale: remove it from {root}/.pulumi/locks/organization/{PROJECT}/{env}/"
+    first = next((ln.strip() for ln in detail.splitlines() if "locked" in ln), "")
+    return (f"stack '{env}' is locked by another update (concurrent 'up', 'down' or 'reconcile'); nothing was changed."
+            + (f"\n  {first}" if first else "") + "\n  Wait for it to finish and run the command again." + where)
+
+
+class PulumiEngine:
+    """``StackEngine`` over ``pulumi.automation`` with an inline program."""
+
+    def __init__(self, env: str, program: Program, backend: Backend, binary: PulumiBinary):
+        from pulumi import automation as auto
+
+        self.env, self.backend = env, backend
+        self._auto = auto
+        work_dir = backend.state_dir / "workspace"
+        work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._program_error: list[SkyError] = []
+
+        def guarded() -> None:
+            # An expected error inside the program (bad kubeconfig, unset env secret) must reach the user as
+            # its own message, not as the engine's "inline source runtime error" with a traceback.
+            try:
+                program()
+            except SkyError as exc:
+                self._program_error.append(exc)
+                import pulumi
+
+                raise pulumi.RunError(str(exc)) from None
+
+        opts = auto.LocalWorkspaceOptions(
+            work_dir=str(work_dir),
+            env_vars=backend.env,
+            pulumi_command=pulumi_command(binary),
+            project_settings=auto.ProjectSettings(name=PROJECT, runtime="python",
+                                                  backend=auto.ProjectBackend(url=backend.url)),
+        )
+        self._stack = self._call(lambda: auto.create_or_select_stack(
+            stack_name=env, project_name=PROJECT, program=guarded, opts=opts))
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        auto = self._auto
+        try:
+            return fn()
+        except auto.ConcurrentUpdateError as exc:
+            raise StackLocked(lock_message(self.env, self.backend, str(exc))) from None
+        except auto.CommandError as exc:
+            if self._program_error:
+                raise self._program_error[0] from None
+            text = str(exc)
+            stderr = text.split("stderr:", 1)[1] if "stderr:" in text else text
+            raise EngineFailed(f"pulumi failed on stack '{self.env}'", stderr=stderr) from None
+        except auto.InvalidVersionError as exc:
+            raise SkyError(f"unsupported pulumi CLI: {exc}") from None
+
+    def preview(self, on_event: OnEvent | None = None) -> dict[str, int]:
+        result = self._call(lambda: self._stack.preview(on_event=on_event, suppress_outputs=True))
+        return {str(getattr(k, "value", k)): int(v) for k, v in (result.change_summary or {}).items()}
+
+    def up(self, on_event: OnEvent | None = None) -> dict[str, Any]:
+        result = self._call(lambda: self._stack.up(on_event=on_event, suppress_outputs=True, show_secrets=False))
+        return {k: v.value for k, v in result.outputs.items()}
+
+    def destroy(self, on_event: OnEvent | None = None) -> None:
+        self._call(lambda: self._stack.destroy(on_event=on_event))
+
+    def refresh(self, on_event: OnEvent | None = None) -> None:
+        self._call(lambda: self._stack.refresh(on_event=on_event))
+
+    def outputs(self) -> dict[str, Any]:
+        return {k: v.value for k, v in self._call(self._stack.outputs).items()}
+
+    def export(self) -> dict[str, Any]:
+        dep = self._call(self._stack.export_stack)
+        return {"version": dep.version, "deployment": dict(dep.deployment or {})}
+
+    def import_(self, deployment: dict[str, Any]) -> None:
+        self._call(lambda: self._stack.import_stack(
+            self._auto.Deployment(version=deployment["version"], deployment=deployment["deployment"])))
+
+
+def pulumi_factory(backend: Backend, binary: PulumiBinary) -> EngineFactory:
+    return lambda env, program: PulumiEngine(env, program, backend, binary)

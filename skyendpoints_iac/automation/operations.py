@@ -1,0 +1,249 @@
+"""``up``, ``down`` and ``rollback``: the wrapper's logic between the CLI and the engine boundary.
+
+Everything that talks to Pulumi goes through ``Runtime.engine_factory`` and everything that talks to a
+cluster through ``Runtime.discover``/``Runtime.probe``, so tests run this module with fakes and the
+local-fleet e2e runs it with the real engine (see docs/automation.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Mapping, Protocol
+
+from ..errors import InvalidInput, Problem, SkyError
+from ..placement.model import Placement
+from ..spec import EndpointSpec, Fleet, load_endpoint, load_fleet
+from . import failures
+from .decide import describe
+from .engine import EngineFailed, EngineFactory, OnEvent
+from .envstate import EnvRecords
+from .program import DesiredEndpoint, DesiredEnv, empty_program, inline_program
+from .progress import ProgressModel
+from .revisions import Revision, RevisionStore, spec_hash
+
+
+class Ui(Protocol):
+    """How operations talk to the user; the CLI implements it with rich, tests with a recorder."""
+
+    def info(self, text: str) -> None: ...
+    def show_plan(self, endpoint: DesiredEndpoint, changes: Mapping[str, int] | None, note: str = "") -> None: ...
+    def confirm(self, question: str) -> bool: ...
+    def progress(self, title: str, model: ProgressModel) -> ContextManager[OnEvent]: ...
+
+
+@dataclass
+class Runtime:
+    env: str
+    state_dir: Path
+    engine_factory: EngineFactory
+    ui: Ui
+    discover: Callable[[Fleet], Mapping[str, Any]] = lambda fleet: {}
+    """Live capacity of clusters without a snapshot (``placement.discovery.discover``)."""
+    probe: Callable[[Any, float], tuple[bool, str]] = lambda cluster, timeout: (True, "")
+    """/readyz of one cluster (``placement.discovery.check_health`` on its client)."""
+    sleep: Callable[[float], None] = lambda s: None
+
+    @property
+    def store(self) -> RevisionStore:
+        return RevisionStore(self.state_dir / "revisions")
+
+    @property
+    def records(self) -> EnvRecords:
+        return EnvRecords(self.state_dir, self.env)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    revision: Revision | None
+    placement: Placement | None
+    url: str | None = None
+    changes: Mapping[str, int] = field(default_factory=dict)
+    applied: bool = True
+
+
+class UpdateFailed(SkyError):
+    """The update failed part-way: the message is the one-screen summary."""
+
+
+class NothingPlaced(SkyError):
+    pass
+
+
+# -- desired state -------------------------------------------------------------------------------------
+
+def fleet_without(fleet: Fleet, failed: set[str], why: str = "failed health probes") -> Fleet:
+    """The fleet with ``failed`` clusters marked unhealthy, so placement puts nothing there."""
+    if not failed:
+        return fleet
+    clusters = [c.model_copy(update={"healthy": False}) if c.name in failed else c for c in fleet.clusters]
+    return fleet.model_copy(update={"clusters": clusters})
+
+
+def failed_clusters(rt: Runtime) -> set[str]:
+    return {name for name, h in rt.records.health().items() if not h.usable}
+
+
+def load_desired(rt: Runtime, fleet_path: str | None = None) -> DesiredEnv:
+    """The env as the stack holds it: each live endpoint's last successful revision, pinned placements."""
+    live = rt.store.live(rt.env)
+    if fleet_path is None:
+        newest = max(live.values(), key=lambda r: r.time, default=None)
+        fleet_path = newest.fleet_path if newest else None
+    if fleet_path is None:
+        raise InvalidInput(f"environment '{rt.env}' has no recorded fleet file: pass --fleet FLEET")
+    fleet = load_fleet(fleet_path)
+    endpoints = {}
+    for name, rev in live.items():
+        spec = load_endpoint(f"<revision {rev.rev} of {name}>", text=rev.spec_text)
+        endpoints[name] = DesiredEndpoint(spec, rev.spec_text, Placement.from_dict(rev.placement or {"endpoint": name,
+                                          "accelerator": str(spec.accelerator.type), "gpus_per_replica": 0, "home": None}))
+    return DesiredEnv(env=rt.env, fleet=fleet, fleet_path=str(fleet_path), endpoints=endpoints,
+                      platform_clusters=frozenset(rt.records.platforms()), excluded_clusters=frozenset(failed_clusters(rt)))
+
+
+def previous_placement(rt: Runtime, name: str) -> Placement | None:
+    last = rt.store.last_good(rt.env, name)
+    return Placement.from_dict(last.placement) if last and last.placement else None
+
+
+def check_placed(spec: EndpointSpec, placement: Placement, allow_partial: bool) -> str:
+    """Refuse what the user did not ask for: returns a note for an accepted partial placement."""
+    if not placement.placements:
+        why = "; ".join(placement.reasons[-3:]) if placement.reasons else "no eligible cluster"
+        raise NothingPlaced(f"{spec.name}: no cluster can run a replica ({why}). Nothing was deployed.\n"
+                            f"  Run 'sky endpoint plan' to see why each cluster was rejected.")
+    if placement.unplaced and spec.autoscaling is None:
+        msg = (f"{spec.name}: {placement.unplaced} of {spec.target_replicas} replicas fit on no cluster "
+               f"(placed: {describe(placement)})")
+        if not allow_partial:
+            raise SkyError(msg + ". Nothing was deployed.\n  Free capacity, widen placement.clusters/regions, "
+                           "or pass --allow-partial to deploy the replicas that fit.")
+        return msg + "; deploying the rest (--allow-partial)"
+    if placement.unplaced:
+        return f"{spec.name}: autoscaling can reach only {spec.target_replicas - placement.unplaced} of max {spec.target_replicas} replicas"
+    return ""
+
+
+def endpoint_outputs(outputs: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """This endpoint's entry of the ``endpoints`` stack output (url, placement, slices, ...)."""
+    eps = outputs.get("endpoints") or {}
+    entry = eps.get(name) if isinstance(eps, Mapping) else None
+    return dict(entry) if isinstance(entry, Mapping) else {}
+
+
+# -- running the engine ------------------------------------------------------------------------------
+
+def run_update(rt: Runtime, desired: DesiredEnv, title: str) -> tuple[dict[str, Any], ProgressModel]:
+    """``up`` with live progress. A failure becomes the one-screen ``UpdateFailed``."""
+    model = ProgressModel(clusters={c.name: c.kube_context for c in desired.fleet.clusters},
+                          endpoints=tuple(desired.endpoints))
+    engine = rt.engine_factory(rt.env, inline_program(desired))
+    with rt.ui.progress(title, model) as on_event:
+        try:
+            outputs = engine.up(on_event=on_event)
+        except EngineFailed as exc:
+            raise UpdateFailed(failures.render(failures.collect(model, exc.stderr), title)) from None
+    return outputs, model
+
+
+def preview(rt: Runtime, desired: DesiredEnv) -> dict[str, int]:
+    model = ProgressModel(clusters={c.name: c.kube_context for c in desired.fleet.clusters},
+                          endpoints=tuple(desired.endpoints))
+    engine = rt.engine_factory(rt.env, inline_program(desired))
+    try:
+        return engine.preview(on_event=model.apply)
+    except EngineFailed as exc:
+        raise UpdateFailed(failures.render(failures.collect(model, exc.stderr), "preview")) from None
+
+
+def _record(rt: Runtime, name: str, action: str, outcome: str, text: str, fleet_path: str,
+            placement: Placement | None, message: str = "") -> Revision:
+    return rt.store.append(rt.env, name, action=action, outcome=outcome, spec_hash=spec_hash(text), spec_text=text,
+                           fleet_path=fleet_path, placement=placement.to_dict() if placement else None, message=message)
+
+
+# -- the commands -------------------------------------------------------------------------------------
+
+def up(rt: Runtime, spec_text: str, spec_source: str, fleet_path: str | None, *, yes: bool = False,
+       allow_partial: bool = False, preview_only: bool = False, action: str = "up") -> Outcome:
+    """validate -> live capacity -> place (sticky) -> preview + plan -> confirm -> update -> record."""
+    spec = load_endpoint(spec_source, text=spec_text)
+    desired = load_desired(rt, str(Path(fleet_path).resolve()) if fleet_path else None)
+    failed = set(desired.excluded_clusters)
+    capacities = rt.discover(desired.fleet)
+    from ..placement import place
+
+    placement = place(spec, fleet_without(desired.fleet, failed), previous_placement(rt, spec.name),
+                      capacities=capacities)
+    note = check_placed(spec, placement, allow_partial)
+    item = DesiredEndpoint(spec, spec_text, placement)
+    target = desired.with_endpoint(item)
+    changes = preview(rt, target)
+    rt.ui.show_plan(item, changes, note)
+    if preview_only:
+        return Outcome(None, placement, changes=changes, applied=False)
+    if not yes and not rt.ui.confirm(f"Deploy {spec.name} to environment '{rt.env}'?"):
+        raise SkyError("cancelled; nothing was changed")
+    try:
+        outputs, _ = run_update(rt, target, f"{action} {spec.name} ({rt.env})")
+    except UpdateFailed as exc:
+        _record(rt, spec.name, action, "failed", spec_text, target.fleet_path, placement, str(exc).splitlines()[0])
+        raise
+    rt.records.set_platforms(rt.records.platforms() | target.used_clusters)
+    rev = _record(rt, spec.name, action, "succeeded", spec_text, target.fleet_path, placement, note)
+    url = endpoint_outputs(outputs, spec.name).get("url")
+    return Outcome(rev, placement, url=url, changes=changes)
+
+
+def rollback(rt: Runtime, name: str, to: int, *, yes: bool = False, allow_partial: bool = False) -> Outcome:
+    """Redeploy revision ``to``'s spec. The engine rolls the serving pods with the spec's update strategy
+    (maxSurge/maxUnavailable), so the endpoint keeps serving throughout."""
+    old = rt.store.get(rt.env, name, to)
+    return up(rt, old.spec_text, f"<revision {to} of {name}>", None, yes=yes, allow_partial=allow_partial,
+              action="rollback")
+
+
+def down(rt: Runtime, name: str, *, purge_platform: bool = False, yes: bool = False) -> Outcome:
+    """Remove one endpoint: an update of the env stack without it. Shared platforms stay (another endpoint
+    may use them, or a later one will); ``purge_platform`` removes platforms no endpoint uses. When the
+    last endpoint leaves and platforms are purged, the stack is destroyed."""
+    desired = load_desired(rt)
+    if name not in desired.endpoints:
+        known = ", ".join(sorted(desired.endpoints)) or "none"
+        raise SkyError(f"endpoint '{name}' is not deployed in environment '{rt.env}' (deployed: {known})")
+    item = desired.endpoints[name]
+    target = desired.without(name)
+    platforms = set(desired.platform_clusters) | desired.used_clusters
+    if purge_platform:
+        from .decide import unused_platforms
+
+        unused = unused_platforms(platforms, [e.placement for e in target.endpoints.values()])
+        rt.ui.info(f"removing unused platforms: {', '.join(unused) or 'none'}")
+        platforms -= set(unused)
+    target = replace(target, platform_clusters=frozenset(platforms))
+    if not yes and not rt.ui.confirm(f"Remove {name} from environment '{rt.env}'?"):
+        raise SkyError("cancelled; nothing was changed")
+    try:
+        if not target.endpoints and not (platforms - target.excluded_clusters):
+            model = ProgressModel(clusters={c.name: c.kube_context for c in desired.fleet.clusters}, endpoints=(name,))
+            engine = rt.engine_factory(rt.env, empty_program)
+            with rt.ui.progress(f"destroy {rt.env}", model) as on_event:
+                try:
+                    engine.destroy(on_event=on_event)
+                except EngineFailed as exc:
+                    raise UpdateFailed(failures.render(failures.collect(model, exc.stderr), "destroy")) from None
+        else:
+            run_update(rt, target, f"down {name} ({rt.env})")
+    except UpdateFailed as exc:
+        _record(rt, name, "down", "failed", item.spec_text, desired.fleet_path, item.placement, str(exc).splitlines()[0])
+        raise
+    rt.records.set_platforms(platforms)
+    rev = _record(rt, name, "down", "succeeded", item.spec_text, desired.fleet_path, None)
+    return Outcome(rev, None)
+
+
+@contextlib.contextmanager
+def no_progress(title: str, model: ProgressModel):
+    yield model.apply

@@ -1,0 +1,171 @@
+"""``sky endpoint reconcile``: the cross-cluster control loop.
+
+One pass: probe every cluster's ``/readyz`` until its verdict settles (thresholds in ``HealthPolicy``) ->
+take failed clusters' resources out of state (recorded) / put recovered clusters' back -> refresh capacity
+-> re-place every endpoint with its previous placement -> update the env stack if anything changed.
+Every decision is logged with its reason (``<state>/envs/<env>/decisions.jsonl`` and the console).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from ..errors import SkyError
+from ..placement.model import Placement
+from . import statesurgery
+from .decide import EndpointDecision, StateActions, decide_endpoint, decide_state
+from .health import ClusterHealth, HealthPolicy, observe, transition
+from .operations import Runtime, UpdateFailed, _record, fleet_without, load_desired, run_update
+from .program import DesiredEndpoint
+
+
+@dataclass
+class PassReport:
+    health: dict[str, ClusterHealth] = field(default_factory=dict)
+    state_actions: StateActions = field(default_factory=StateActions)
+    decisions: list[EndpointDecision] = field(default_factory=list)
+    updated: bool = False
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+
+def probe_until_settled(rt: Runtime, fleet, health: dict[str, ClusterHealth], policy: HealthPolicy,
+                        log: Callable[..., None]) -> dict[str, ClusterHealth]:
+    """Probe each cluster once, then again (after ``retry_seconds``) while any verdict is open, at most
+    as many rounds as the larger threshold: a pass ends with settled verdicts, not a lone failure."""
+    current = {c.name: health.get(c.name, ClusterHealth(c.name)) for c in fleet.clusters}
+    pending = list(fleet.clusters)
+    rounds = max(policy.failure_threshold, policy.success_threshold)
+    for attempt in range(rounds):
+        if attempt:
+            rt.sleep(policy.retry_seconds)
+        nxt = []
+        for cluster in pending:
+            ok, detail = rt.probe(cluster, policy.timeout_seconds)
+            before = current[cluster.name]
+            after = observe(before, ok, policy, detail)
+            current[cluster.name] = after
+            flip = transition(before, after)
+            if flip:
+                log("health", cluster.name, f"{flip}: {after.failures} consecutive failures ({after.last_error})"
+                    if flip == "failed" else f"{flip}: {after.successes} consecutive successful probes")
+            if not after.settled:
+                nxt.append(cluster)
+        pending = nxt
+        if not pending:
+            break
+    return current
+
+
+def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, str | None], log) -> None:
+    """Drop / restore cluster resources in the stack's state via export -> edit -> import."""
+    if not actions.drop and not actions.restore:
+        return
+    from .program import empty_program
+
+    engine = rt.engine_factory(rt.env, empty_program)
+    exported = engine.export()
+    deployment = exported["deployment"]
+    for cluster in actions.drop:
+        deployment, gone = statesurgery.drop_cluster(deployment, cluster, contexts.get(cluster))
+        path = rt.records.record_dropped(cluster, gone, "failed health probes")
+        log("drop-state", cluster, f"removed {len(gone)} resources of failed cluster from state; recorded in {path}",
+            resources=statesurgery.summarise(gone))
+    dropped = rt.records.dropped()
+    for cluster in actions.restore:
+        entries = dropped.get(cluster, {}).get("resources", [])
+        deployment = statesurgery.restore_cluster(deployment, entries)
+        log("restore-state", cluster, f"restored {len(entries)} recorded resources of recovered cluster")
+    engine.import_({"version": exported["version"], "deployment": deployment})
+    if actions.restore:
+        # The recorded entries may be stale (objects deleted while away): refresh reconciles state with
+        # what the cluster really holds before the update decides what to change.
+        engine.refresh()
+        for cluster in actions.restore:
+            rt.records.clear_dropped(cluster)
+
+
+def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebalance: bool = False,
+                   fleet_path: str | None = None, dry_run: bool = False) -> PassReport:
+    report = PassReport()
+    records = rt.records
+
+    def log(kind: str, subject: str, reason: str, **extra: Any) -> None:
+        entry = records.log_decision(kind, subject, reason, **extra)
+        report.log.append(entry)
+        rt.ui.info(f"[{kind}] {subject}: {reason}")
+
+    desired = load_desired(rt, fleet_path)
+    health = probe_until_settled(rt, desired.fleet, records.health(), policy, log)
+    records.set_health(health)
+    report.health = health
+
+    contexts = {c.name: c.kube_context for c in desired.fleet.clusters}
+    in_state = set(records.platforms()) | desired.used_clusters
+    actions = decide_state(health, in_state, records.dropped())
+    report.state_actions = actions
+    for reason in actions.reasons:
+        log("state", ",".join(actions.drop + actions.restore), reason)
+
+    failed = {n for n, h in health.items() if not h.usable}
+    capacities = rt.discover(fleet_without(desired.fleet, failed))
+    fleet = fleet_without(desired.fleet, failed)
+    from ..placement import place
+
+    target = replace(desired, excluded_clusters=frozenset(failed))
+    for name, item in sorted(desired.endpoints.items()):
+        sticky = place(item.spec, fleet, item.placement, capacities=capacities)
+        fresh = place(item.spec, fleet, None, capacities=capacities) if rebalance else None
+        decision = decide_endpoint(name, item.placement, sticky, fresh, health, rebalance)
+        report.decisions.append(decision)
+        for reason in decision.reasons:
+            log("update" if decision.update else "keep", name, reason)
+        if decision.update and decision.placement is not None:
+            target = target.with_endpoint(DesiredEndpoint(item.spec, item.spec_text, decision.placement))
+
+    need_update = any(d.update for d in report.decisions) or bool(actions.drop or actions.restore)
+    if not need_update:
+        log("noop", rt.env, "nothing to do: every cluster settled, every placement unchanged")
+        return report
+    if dry_run:
+        log("dry-run", rt.env, "would update the stack (not applied: --dry-run)")
+        return report
+    apply_state_actions(rt, actions, contexts, log)
+    try:
+        run_update(rt, target, f"reconcile {rt.env}")
+    except UpdateFailed as exc:
+        for d in report.decisions:
+            if d.update:
+                item = target.endpoints[d.endpoint]
+                _record(rt, d.endpoint, "reconcile", "failed", item.spec_text, target.fleet_path, d.placement,
+                        str(exc).splitlines()[0])
+        raise
+    for d in report.decisions:
+        if d.update:
+            item = target.endpoints[d.endpoint]
+            _record(rt, d.endpoint, "reconcile", "succeeded", item.spec_text, target.fleet_path, d.placement,
+                    "; ".join(d.reasons))
+    records.set_platforms(records.platforms() | target.used_clusters)
+    report.updated = True
+    log("updated", rt.env, "stack updated")
+    return report
+
+
+def watch(rt: Runtime, policy: HealthPolicy, interval: float, *, rebalance: bool = False,
+          fleet_path: str | None = None, passes: int | None = None,
+          clock: Callable[[], float] = time.monotonic) -> None:
+    """Run passes every ``interval`` seconds. A failed pass is reported and retried next time (the stack
+    is left repairable); a held lock skips the pass. ``passes`` bounds the loop (tests, e2e)."""
+    done = 0
+    while passes is None or done < passes:
+        started = clock()
+        try:
+            reconcile_once(rt, policy, rebalance=rebalance, fleet_path=fleet_path)
+        except SkyError as exc:
+            rt.ui.info(f"[error] pass failed, retrying in {interval:g}s: {str(exc).splitlines()[0]}")
+            rt.records.log_decision("error", rt.env, str(exc).splitlines()[0])
+        done += 1
+        if passes is not None and done >= passes:
+            break
+        rt.sleep(max(0.0, interval - (clock() - started)))

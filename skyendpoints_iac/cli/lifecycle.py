@@ -1,0 +1,151 @@
+"""``sky endpoint up``, ``down``, ``rollback`` and ``reconcile``: the Automation API commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import endpoint_app, out
+from .runtime import backend_option, env_option, make_runtime, root_option
+
+
+@endpoint_app.command("up")
+def up_cmd(
+    spec_file: Path = typer.Argument(..., metavar="SPEC", help="Endpoint spec file.", show_default=False),
+    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet file. Default: the one the environment last used.",
+                                         show_default=False),
+    env: Optional[str] = env_option(),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Deploy without asking for confirmation."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="Deploy the replicas that fit when some fit nowhere."),
+    preview_only: bool = typer.Option(False, "--preview-only", help="Show the plan and the resource changes; change nothing."),
+    backend: Optional[str] = backend_option(),
+    pulumi_root: Optional[str] = root_option(),
+) -> None:
+    """Deploy or update an endpoint: validate, discover capacity, place, preview, confirm, update.
+
+    Replicas stay where the last revision put them unless capacity or health forces a move. Progress is
+    shown per cluster slice; on failure one screen names the cluster, resource and cause, and running
+    the same command again repairs the stack.
+
+    Examples:
+
+      sky endpoint up examples/glm-prod.yaml --fleet examples/fleet.yaml
+
+      sky endpoint up glm.yaml --env prod --yes
+
+      sky endpoint up glm.yaml --preview-only
+    """
+    from ..automation.operations import up
+    from ..spec import load_endpoint
+
+    load_endpoint(spec_file)  # file:line:col errors (exit 2) before anything else, pulumi CLI included
+    text = spec_file.read_text(encoding="utf-8")
+    if fleet is not None:
+        from ..spec import load_fleet
+
+        load_fleet(fleet)
+    rt = make_runtime(env, backend, pulumi_root)
+    result = up(rt, text, str(spec_file), str(fleet) if fleet else None, yes=yes, allow_partial=allow_partial,
+                preview_only=preview_only)
+    if not result.applied:
+        out.print("preview only: nothing was changed", markup=False)
+        return
+    out.print(f"[green]{result.placement.endpoint}[/green] revision {result.revision.rev} deployed to {rt.env}")
+    out.print(f"URL: {result.url or '(not reported by the stack)'}", markup=False)
+    from ..automation.decide import describe
+
+    out.print(f"placement: {describe(result.placement)}", markup=False)
+
+
+@endpoint_app.command("down")
+def down_cmd(
+    name: str = typer.Argument(..., help="Endpoint name.", show_default=False),
+    env: Optional[str] = env_option(),
+    purge_platform: bool = typer.Option(False, "--purge-platform",
+                                        help="Also remove shared platforms that no remaining endpoint uses."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    backend: Optional[str] = backend_option(),
+    pulumi_root: Optional[str] = root_option(),
+) -> None:
+    """Remove an endpoint. Shared platforms stay while any endpoint uses them (and, by default, after).
+
+    Examples:
+
+      sky endpoint down glm-prod --yes
+
+      sky endpoint down glm-prod --env prod --purge-platform
+    """
+    from ..automation.operations import down
+
+    rt = make_runtime(env, backend, pulumi_root)
+    result = down(rt, name, purge_platform=purge_platform, yes=yes)
+    out.print(f"{name} removed from {rt.env} (revision {result.revision.rev})", markup=False)
+
+
+@endpoint_app.command("rollback")
+def rollback_cmd(
+    name: str = typer.Argument(..., help="Endpoint name.", show_default=False),
+    to: int = typer.Option(..., "--to", help="Revision to redeploy (see 'sky endpoint history').", show_default=False),
+    env: Optional[str] = env_option(),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="Deploy the replicas that fit when some fit nowhere."),
+    backend: Optional[str] = backend_option(),
+    pulumi_root: Optional[str] = root_option(),
+) -> None:
+    """Redeploy an earlier revision's spec as a new revision, with a rolling update.
+
+    Examples:
+
+      sky endpoint history glm-prod
+
+      sky endpoint rollback glm-prod --to 3 --yes
+    """
+    from ..automation.decide import describe
+    from ..automation.operations import rollback
+
+    rt = make_runtime(env, backend, pulumi_root)
+    result = rollback(rt, name, to, yes=yes, allow_partial=allow_partial)
+    out.print(f"{name}: revision {to} redeployed as revision {result.revision.rev}; URL: {result.url or '-'}", markup=False)
+    out.print(f"placement: {describe(result.placement)}", markup=False)
+
+
+@endpoint_app.command("reconcile")
+def reconcile_cmd(
+    env: Optional[str] = env_option(),
+    watch: bool = typer.Option(False, "--watch", help="Keep running, one pass every --interval seconds."),
+    interval: float = typer.Option(30.0, "--interval", min=1.0, help="Seconds between passes with --watch."),
+    rebalance: bool = typer.Option(False, "--rebalance", help="Move replicas back to preferred (recovered) clusters."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Decide and log, change nothing."),
+    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet file. Default: the one the environment last used.",
+                                         show_default=False),
+    timeout: float = typer.Option(5.0, "--probe-timeout", min=0.1, help="Seconds to wait for /readyz."),
+    failures: int = typer.Option(3, "--failure-threshold", min=1, help="Consecutive failed probes that mark a cluster failed."),
+    successes: int = typer.Option(2, "--success-threshold", min=1, help="Consecutive good probes that mark it healthy again."),
+    backend: Optional[str] = backend_option(),
+    pulumi_root: Optional[str] = root_option(),
+) -> None:
+    """Probe clusters, move replicas off failed ones, keep the URL; log every decision with its reason.
+
+    A failed cluster's resources leave the stack's state (recorded, restored when it returns), so it
+    cannot wedge updates. Nothing moves back to a recovered cluster unless --rebalance.
+
+    Examples:
+
+      sky endpoint reconcile
+
+      sky endpoint reconcile --watch --interval 30
+
+      sky endpoint reconcile --rebalance --env prod
+    """
+    from ..automation.health import HealthPolicy
+    from ..automation.reconcile import reconcile_once, watch as watch_loop
+
+    policy = HealthPolicy(timeout_seconds=timeout, failure_threshold=failures, success_threshold=successes)
+    rt = make_runtime(env, backend, pulumi_root)
+    out.print(f"decisions are logged to {rt.records.decision_log}", markup=False)
+    if watch:
+        watch_loop(rt, policy, interval, rebalance=rebalance, fleet_path=str(fleet) if fleet else None)
+    else:
+        reconcile_once(rt, policy, rebalance=rebalance, fleet_path=str(fleet) if fleet else None, dry_run=dry_run)
