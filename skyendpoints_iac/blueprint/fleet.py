@@ -12,6 +12,7 @@ from ..placement.model import ClusterPlacement, Placement
 from ..spec.endpoint import EndpointSpec
 from ..spec.fleet import Fleet
 from . import autoscaling, frontdoor, routing, serving
+from .platform import EndpointTls, PlatformNeeds, build_platform
 from .model import ClusterBlueprint, EndpointSlice, FleetBlueprint, FrontDoor, Manifest
 from .serving import SliceContext
 
@@ -77,8 +78,6 @@ def _slices_by_cluster(fleet: Fleet, endpoints) -> dict[str, list[tuple[Endpoint
 
 def build_fleet_blueprint(fleet: Fleet, endpoints: list[tuple[EndpointSpec, Placement]]) -> FleetBlueprint:
     """Pure: same inputs, same blueprint. Clusters with no endpoint still get their (minimal) platform."""
-    from .platform import build_platform  # the platform half; imported here so slices build without it
-
     _check_unique(endpoints, fleet)
     backend = frontdoor.backend_for(fleet)
     doors: dict[str, FrontDoor] = {}
@@ -100,12 +99,16 @@ def build_fleet_blueprint(fleet: Fleet, endpoints: list[tuple[EndpointSpec, Plac
     return blueprint
 
 
-def platform_needs(contexts: list[SliceContext]):
-    """What the endpoints on one cluster require of its platform."""
-    from .platform import PlatformNeeds
-
+def platform_needs(contexts: list[SliceContext]) -> PlatformNeeds:
+    """What the endpoints on one cluster require of its platform (see ``platform.PlatformNeeds``)."""
+    fleet = contexts[0].fleet if contexts else None
     return PlatformNeeds(
         autoscaling=any(ctx.autoscaled for ctx in contexts),
         multi_node=any(serving.multi_node(ctx) for ctx in contexts),
-        endpoints=tuple(sorted(ctx.name for ctx in contexts)),
+        global_dns=fleet is not None and fleet.dns.provider != "none"
+        and any(ctx.spec.auth.exposure == "public" for ctx in contexts),
+        tracing=fleet is not None and bool(fleet.otlp_endpoint),
+        issuers=frozenset(routing.issuer_kind(ctx) for ctx in contexts) - {"secret"},
+        endpoints=tuple(sorted((EndpointTls(ctx.name, ctx.hostname, routing.tls_secret_name(ctx)) for ctx in contexts),
+                               key=lambda e: e.endpoint)),
     )

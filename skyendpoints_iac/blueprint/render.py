@@ -5,7 +5,7 @@ Layout::
     DIR/<cluster>/charts.yaml      chart releases in install order (name, chart, repo, version, namespace, values)
     DIR/<cluster>/crds.yaml        CRD bundles installed as plain manifests
     DIR/<cluster>/<kind>.yaml      every other object, one multi-document file per kind, sorted by namespace/name
-    DIR/<cluster>/secrets.yaml     SecretSpecs as references: names and value *sources*, never values
+    DIR/<cluster>/secret-references.yaml  SecretSpecs as references: names and value *sources*, never values
     DIR/global/<kind>.yaml         fleet-wide documents (front doors, DNS, dashboards)
 
 Same blueprint, same bytes: keys are sorted, objects ordered by (kind, namespace, name), files by name.
@@ -102,12 +102,12 @@ def cluster_files(cluster: ClusterBlueprint) -> dict[str, str]:
         objects += cluster.slices[name].objects
         secrets += cluster.slices[name].secrets
     for fname, objs in by_kind(objects).items():
-        if fname in ("charts.yaml", "crds.yaml", "secrets.yaml"):
+        if fname in ("charts.yaml", "crds.yaml", "secret-references.yaml"):
             fname = f"kind-{fname}"
         files[fname] = dump_documents(objs)
     if secrets:
         unique = {(s.namespace, s.name): s for s in secrets}
-        files["secrets.yaml"] = dump_documents(secret_reference(unique[k]) for k in sorted(unique))
+        files["secret-references.yaml"] = dump_documents(secret_reference(unique[k]) for k in sorted(unique))
     return files
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import names
+from .issuers import acme_issuer_name
 from .model import Manifest
 from .serving import ENGINE_PORT, SliceContext, inference_pool_name
 
@@ -156,16 +157,19 @@ def tls_secret_name(ctx: SliceContext) -> str:
     return f"{ctx.name}-tls"
 
 
+def issuer_kind(ctx: SliceContext) -> str:
+    """'letsencrypt', 'selfsigned' or 'secret': the spec's choice, else the fleet default (ACME with an e-mail)."""
+    return ctx.spec.tls.issuer or ("letsencrypt" if ctx.fleet.acme.email else "selfsigned")
+
+
 def issuer_name(ctx: SliceContext) -> str | None:
     """ClusterIssuer of the endpoint certificate; None for ``issuer: secret`` (an existing Secret)."""
-    issuer = ctx.spec.tls.issuer or ("letsencrypt" if ctx.fleet.acme.email else "selfsigned")
-    if issuer == "secret":
+    kind = issuer_kind(ctx)
+    if kind == "secret":
         return None
-    if issuer == "selfsigned":
+    if kind == "selfsigned":
         return names.ISSUER_SELFSIGNED
-    if ctx.fleet.acme.server == "letsencrypt-staging":
-        return names.ISSUER_LETSENCRYPT_STAGING
-    return names.ISSUER_LETSENCRYPT
+    return acme_issuer_name(ctx.fleet)
 
 
 def certificate(ctx: SliceContext) -> Manifest | None:

@@ -24,7 +24,7 @@ def render_cmd(
     """Render what every cluster runs for these endpoints, as reviewable YAML.
 
     Writes DIR/<cluster>/charts.yaml (chart releases in install order), one multi-document file per kind
-    (llminferenceservice.yaml, httproute.yaml, scaledobject.yaml, ...), secrets.yaml (references only,
+    (llminferenceservice.yaml, httproute.yaml, scaledobject.yaml, ...), secret-references.yaml (references only,
     never values) and DIR/global/ (front doors). Output is deterministic, so renders diff cleanly.
 
     Examples:

@@ -1,0 +1,151 @@
+"""``sky endpoint render``: layout, strict validation of everything rendered, determinism, no secret values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from skyendpoints_iac.blueprint import render
+from skyendpoints_iac.blueprint.fleet import build_fleet_blueprint
+from skyendpoints_iac.blueprint.validate import validate_chart_values, validate_manifest
+from skyendpoints_iac.cli import main
+from skyendpoints_iac.errors import InvalidInput
+from skyendpoints_iac.placement import place
+from skyendpoints_iac.spec import load_endpoint, load_fleet
+
+from tests.conftest import EXAMPLES, shared_dir
+
+NEW_EXAMPLES = ["pd-disaggregated", "autoscaled-spillover", "routing-p2c", "routing-round-robin", "multi-node",
+                "gated-model", "scale-to-zero"]
+
+
+def blueprint_of(names: list[str], fleet_file: str = "fleet-global.yaml"):
+    fleet = load_fleet(EXAMPLES / fleet_file)
+    endpoints = [(spec, place(spec, fleet)) for spec in (load_endpoint(EXAMPLES / f"{n}.yaml") for n in names)]
+    return build_fleet_blueprint(fleet, endpoints)
+
+
+@pytest.fixture(scope="module")
+def everything():
+    shared_dir("crds")
+    return blueprint_of(NEW_EXAMPLES)
+
+
+def test_every_rendered_object_validates_strictly(everything):
+    problems = []
+    count = 0
+    for cluster in everything.clusters.values():
+        objs = list(cluster.platform.objects) + [o for s in cluster.slices.values() for o in s.objects]
+        for obj in objs:
+            count += 1
+            problems += validate_manifest(obj)
+        for chart in cluster.platform.charts:
+            problems += validate_chart_values(chart.name, chart.version, chart.values)
+    assert count > 50 and problems == []
+
+
+def test_every_kind_the_endpoint_half_emits_is_present(everything):
+    kinds = {o["kind"] for c in everything.clusters.values() for s in c.slices.values() for o in s.objects}
+    assert kinds == {"Namespace", "PersistentVolumeClaim", "LLMInferenceService", "HTTPRoute", "Certificate",
+                     "ReferenceGrant", "ScaledObject"}
+
+
+def test_one_slice_per_cluster_with_replicas_and_platform_needs(everything):
+    spill = {name for name, c in everything.clusters.items() if "llama-spill" in c.slices}
+    assert spill == {"onprem-eu", "coreweave-us-east", "gke-us-east"}
+    assert "lost-dc" in everything.clusters and not everything.clusters["lost-dc"].slices
+    charts = {name: {c.name for c in cb.platform.charts} for name, cb in everything.clusters.items()}
+    assert "keda" in charts["onprem-eu"] and "keda" not in charts["lost-dc"]
+    bundles = {b.name for b in everything.clusters["onprem-eu"].platform.crd_bundles}
+    assert "lws" in bundles or "lws" in charts["onprem-eu"]  # multi-node example lives on onprem-eu
+
+
+def test_front_doors_cover_public_endpoints_only(everything):
+    doors = {d.endpoint: d for d in everything.front_doors}
+    assert "phi-idle" not in doors  # private
+    assert {t.cluster: t.weight for t in doors["llama-spill"].targets} == {"onprem-eu": 2, "coreweave-us-east": 2,
+                                                                          "gke-us-east": 1}
+    assert doors["llama-gated"].hostname == "llama.ai.example.com"
+
+
+def test_render_layout_and_determinism(tmp_path: Path, everything):
+    first = render.write(everything, tmp_path / "a")
+    again = render.write(blueprint_of(NEW_EXAMPLES), tmp_path / "b")
+    rel = lambda paths, root: {p.relative_to(root): p.read_bytes() for p in paths}  # noqa: E731
+    assert rel(first, tmp_path / "a") == rel(again, tmp_path / "b")
+    names = {str(p.relative_to(tmp_path / "a")) for p in first}
+    for cluster in everything.clusters:
+        assert f"{cluster}/charts.yaml" in names
+    assert {"onprem-eu/llminferenceservice.yaml", "onprem-eu/scaledobject.yaml", "onprem-eu/httproute.yaml",
+            "onprem-eu/secret-references.yaml", "global/frontdoors.yaml"} <= names
+    charts = yaml.safe_load((tmp_path / "a/onprem-eu/charts.yaml").read_text())
+    assert {"name", "chart", "repo", "version", "namespace", "values"} <= set(charts[0])
+    docs = list(yaml.safe_load_all((tmp_path / "a/onprem-eu/llminferenceservice.yaml").read_text()))
+    names_in_file = [d["metadata"]["namespace"] for d in docs]
+    assert names_in_file == sorted(names_in_file) and len(docs) >= 5
+
+
+def test_render_contains_no_secret_values(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_SENTINEL_do_not_render")
+    written = render.write(blueprint_of(["gated-model"]), tmp_path)
+    text = "".join(p.read_text() for p in written)
+    assert "SENTINEL" not in text
+    refs = list(yaml.safe_load_all((tmp_path / "onprem-eu/secret-references.yaml").read_text()))
+    assert refs == [{"kind": "SecretReference", "keys": {"token": "env:HF_TOKEN"},
+                     "metadata": {"name": "llama-gated-hf-token", "namespace": "sky-llama-gated",
+                                  "labels": refs[0]["metadata"]["labels"]}}]
+    for p in written:
+        for doc in yaml.safe_load_all(p.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "Secret":
+                assert "data" not in doc and "stringData" not in doc
+
+
+def test_render_refuses_a_directory_it_did_not_write(tmp_path: Path):
+    (tmp_path / "mine.txt").write_text("keep me")
+    with pytest.raises(InvalidInput, match="holds no earlier render"):
+        render.write(blueprint_of(["routing-p2c"]), tmp_path)
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_render_replaces_an_earlier_render(tmp_path: Path):
+    render.write(blueprint_of(["routing-p2c", "multi-node"]), tmp_path)
+    render.write(blueprint_of(["routing-p2c"]), tmp_path)
+    text = (tmp_path / "onprem-eu/llminferenceservice.yaml").read_text()
+    assert "mistral-p2c" in text and "deepseek-mn" not in text
+
+
+def test_cli_render_ok_and_invalid_input(tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    rc = main(["endpoint", "render", str(EXAMPLES / "glm-prod.yaml"), str(EXAMPLES / "routing-p2c.yaml"),
+               "--fleet", str(EXAMPLES / "fleet.yaml"), "--out", str(out)])
+    assert rc == 0, capsys.readouterr()
+    assert (out / "coreweave-us-east/llminferenceservice.yaml").is_file()
+    assert "glm-prod: coreweave-us-east=2" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodel: org/m\nresources: {accelerators: H100:1}\nreplica: 2\n")
+    rc = main(["endpoint", "render", str(bad), "--fleet", str(EXAMPLES / "fleet.yaml"), "--out", str(tmp_path / "o2")])
+    captured = capsys.readouterr()
+    assert rc == 2 and "bad.yaml:4:1: replica" in captured.err and "Traceback" not in captured.err
+    assert not (tmp_path / "o2").exists()
+
+
+def test_cli_render_previous_plan_must_match_a_spec(tmp_path: Path, capsys):
+    plan = tmp_path / "plan.json"
+    assert main(["endpoint", "plan", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"),
+                 "--json"]) == 0
+    plan.write_text(capsys.readouterr().out)
+    rc = main(["endpoint", "render", str(EXAMPLES / "routing-p2c.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"),
+               "--out", str(tmp_path / "o"), "--previous", str(plan)])
+    assert rc == 2 and "no spec of that name" in capsys.readouterr().err
+    rc = main(["endpoint", "render", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"),
+               "--out", str(tmp_path / "o"), "--previous", str(plan)])
+    assert rc == 0
+
+
+def test_duplicate_endpoint_names_are_invalid_input():
+    fleet = load_fleet(EXAMPLES / "fleet.yaml")
+    spec = load_endpoint(EXAMPLES / "glm-prod.yaml")
+    with pytest.raises(InvalidInput, match="share the name"):
+        build_fleet_blueprint(fleet, [(spec, place(spec, fleet)), (spec, place(spec, fleet))])
