@@ -154,3 +154,11 @@ def test_sources_from_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SKY_CHART_SOURCES", str(tmp_path))
     monkeypatch.setenv("SKY_CHART_MIRROR", "oci://m/c")
     assert ChartSources.from_env() == ChartSources(tmp_path, "oci://m/c")
+
+
+def test_docs_table_matches_the_catalogue(cat):
+    """docs/components.md lists every component with its pinned version (an upgrade updates both)."""
+    text = (ROOT / "docs" / "components.md").read_text()
+    rows = {line.split("|")[1].strip().split(" ")[0]: line.split("|")[2].strip()
+            for line in text.splitlines() if line.startswith("| ") and line.count("|") > 7}
+    assert {n: c.version for n, c in cat.components.items()} == {n: rows[n] for n in cat.components}
