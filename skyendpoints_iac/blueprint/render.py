@@ -29,7 +29,10 @@ HEADER = "# Rendered by `sky endpoint render`. Do not edit: change the spec or f
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style; long strings (PromQL, configs) kept on one line; multi-line strings as literals."""
+    """Block style; long strings (PromQL, configs) kept on one line; multi-line strings as literals; no aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str):

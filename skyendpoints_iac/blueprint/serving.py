@@ -16,6 +16,7 @@ Why it looks the way it does (KServe v0.20.0, see docs/blueprint.md):
 
 from __future__ import annotations
 
+import copy
 import json
 import shlex
 from dataclasses import dataclass
@@ -306,7 +307,7 @@ def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[st
     env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}} for k, r in e.secret_env.items()]
     env += env_secret
     if api_key is not None:
-        env.append({"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": api_key}})
+        env.append({"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": dict(api_key)}})
     if spec.volumes:
         env.append({"name": "HF_HUB_CACHE", "value": spec.volumes[0].mount_path})
     if role in ("prefill", "decode") and e.type == "vllm":
@@ -341,7 +342,7 @@ def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[st
 
 def _pod_spec(ctx: SliceContext, container: dict, gpu_type: str) -> dict:
     pod: dict[str, Any] = {
-        "containers": [container],
+        "containers": [copy.deepcopy(container)],  # template and worker must not share (and alias) one dict
         "affinity": _affinity(ctx.cluster, gpu_type),
         "priorityClassName": names.PRIORITY_CLASS_TRAINING if ctx.spec.priority == "low" else names.PRIORITY_CLASS_INFERENCE,
     }
