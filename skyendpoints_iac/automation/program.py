@@ -68,15 +68,21 @@ def deployment_inputs(desired: DesiredEnv):
     return DeploymentInputs(**kwargs)
 
 
-def inline_program(desired: DesiredEnv) -> Callable[[], None]:
-    """The Automation API program: build inputs, call the one ``deploy`` function."""
+class InlineProgram:
+    """The Automation API program: build inputs, call the one ``deploy`` function. A callable object (not a
+    closure) so tests and e2e can see which desired state an engine was given."""
 
-    def program() -> None:
+    def __init__(self, desired: DesiredEnv):
+        self.desired = desired
+
+    def __call__(self) -> None:
         from ..stack.program import deploy
 
-        deploy(deployment_inputs(desired))
+        deploy(deployment_inputs(self.desired))
 
-    return program
+
+def inline_program(desired: DesiredEnv) -> Callable[[], None]:
+    return InlineProgram(desired)
 
 
 def empty_program() -> None:

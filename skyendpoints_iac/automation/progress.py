@@ -65,7 +65,7 @@ class ProgressModel:
     # -- attribution ---------------------------------------------------------------------------------
     def cluster_of(self, urn: str, provider: str | None = None) -> str:
         if provider:
-            found = self.provider_cluster.get(provider.split("::")[0])
+            found = self.provider_cluster.get(provider.rsplit("::", 1)[0])
             if found:
                 return found
         if urn in self.provider_cluster:
@@ -74,6 +74,8 @@ class ProgressModel:
 
     def slice_of(self, urn: str) -> str:
         chain = urn_type_chain(urn)
+        if chain.endswith(PROVIDER_TYPE):
+            return "provider"
         if "ClusterPlatform" in chain:
             return PLATFORM
         return _token_match(urn_name(urn), self.endpoints) or ("-" if "ClusterSlice" in chain else GLOBAL)
