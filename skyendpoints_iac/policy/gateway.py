@@ -14,19 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from .model import Obj
-from .workloads import dig
+from .workloads import as_list as _list, as_map as _map, dig
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
 CERT_GROUP = "cert-manager.io"
 
 
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else []
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def is_route(o: Obj) -> bool:
@@ -44,7 +38,7 @@ def listeners(gateway: Obj) -> list[Mapping[str, Any]]:
 
 def hostname_matches(pattern: str, hostname: str) -> bool:
     """Gateway/TLS wildcard semantics: ``*.example.com`` matches exactly one more label."""
-    pattern, hostname = pattern.lower().rstrip("."), hostname.lower().rstrip(".")
+    pattern, hostname = str(pattern).lower().rstrip("."), str(hostname).lower().rstrip(".")
     if pattern == hostname:
         return True
     if pattern.startswith("*."):
@@ -55,7 +49,7 @@ def hostname_matches(pattern: str, hostname: str) -> bool:
 
 
 def _hosts_intersect(a: str | None, b: str | None) -> bool:
-    return not a or not b or hostname_matches(a, b) or hostname_matches(b, a) or a == b
+    return not a or not b or hostname_matches(a, b) or hostname_matches(b, a)
 
 
 @dataclass(frozen=True)

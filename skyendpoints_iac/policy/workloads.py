@@ -21,12 +21,17 @@ GPU_RESOURCE = "nvidia.com/gpu"
 _EMPTY: Mapping[str, Any] = {}
 
 
-def _map(value: Any) -> Mapping[str, Any]:
+def as_map(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a mapping, else an empty one: rules never crash on oddly shaped input."""
     return value if isinstance(value, Mapping) else _EMPTY
 
 
-def _list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """``value`` when it is a list, else an empty list."""
     return list(value) if isinstance(value, (list, tuple)) else []
+
+
+_map, _list = as_map, as_list
 
 
 def dig(value: Any, *path: str) -> Any:

@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping
 
 from ..gateway import is_public_gateway, parent_gateways, public_routes
 from ..model import Finding, Obj, Rule
-from ..workloads import PodSpecRef, container_label, containers, dig, pod_specs
+from ..workloads import PodSpecRef, as_list, as_map, container_label, containers, dig, pod_specs
 from .exposure import PUBLIC_GATEWAYS_CONFIG
 
 POOL_GROUPS = ("inference.networking.k8s.io", "inference.networking.x-k8s.io")
@@ -46,8 +46,8 @@ def _serving_refs(o: Obj) -> list[PodSpecRef]:
 def _backends(route: Obj, objs: list[Obj]) -> Iterator[tuple[str, list[Obj]]]:
     """(description, serving workloads) for each backendRef of a route; an empty list when unresolved."""
     seen = set()
-    for rule in route.spec.get("rules") or []:
-        for ref in (rule.get("backendRefs") if isinstance(rule, Mapping) else None) or []:
+    for rule in as_list(route.spec.get("rules")):
+        for ref in as_list(as_map(rule).get("backendRefs")):
             if not isinstance(ref, Mapping):
                 continue
             group, kind = str(ref.get("group") or ""), str(ref.get("kind") or "Service")
@@ -70,13 +70,13 @@ def _resolve(route: Obj, objs: list[Obj], group: str, kind: str, ns: str, name: 
         pool = next((o for o in local if o.kind == "InferencePool" and o.api_group in POOL_GROUPS and o.name == name), None)
         if pool is not None:
             sel = pool.spec.get("selector")
-            selector = dig(sel, "matchLabels") if isinstance(dig(sel, "matchLabels"), Mapping) else (sel or {})
+            selector = as_map(dig(sel, "matchLabels")) or as_map(sel)
     elif group == "" and kind == "Service":
         if name.endswith("-kserve-workload-svc") and name[: -len("-kserve-workload-svc")] in llmisvcs:
             found.append(llmisvcs[name[: -len("-kserve-workload-svc")]])
         service = next((o for o in local if o.api_group == "" and o.kind == "Service" and o.name == name), None)
         if service is not None:
-            selector = service.spec.get("selector") or {}
+            selector = as_map(service.spec.get("selector"))
     if isinstance(selector, Mapping) and selector:
         if selector.get("app.kubernetes.io/name") in llmisvcs:  # KServe's pod label for LLMInferenceService pods
             found.append(llmisvcs[selector["app.kubernetes.io/name"]])
@@ -89,11 +89,11 @@ def _resolve(route: Obj, objs: list[Obj], group: str, kind: str, ns: str, name: 
 def _pod_auth(ref: PodSpecRef, env_names: list[str]) -> tuple[bool, str | None]:
     """(has auth, problem): auth shown by a secret-backed API-key env var or ``--api-key=$(VAR)``."""
     for path, container in containers(ref.spec, init=False):
-        secret_env = {str(e.get("name")) for e in container.get("env") or []
+        secret_env = {str(e.get("name")) for e in as_list(container.get("env"))
                       if isinstance(e, Mapping) and dig(e, "valueFrom", "secretKeyRef")}
         if secret_env & set(env_names):
             return True, None
-        argv = [str(a) for a in [*(container.get("command") or []), *(container.get("args") or [])]]
+        argv = [str(a) for a in [*as_list(container.get("command")), *as_list(container.get("args"))]]
         for i, arg in enumerate(argv):
             if arg == "--api-key" and i + 1 < len(argv):
                 value = argv[i + 1]
@@ -113,7 +113,7 @@ def _gateway_auth(route: Obj, objs: list[Obj], kinds: list[str]) -> bool:
     for o in objs:
         if o.group != route.group or f"{o.api_group}/{o.kind}" not in kinds:
             continue
-        targets = list(o.spec.get("targetRefs") or []) + ([o.spec["targetRef"]] if o.spec.get("targetRef") else [])
+        targets = as_list(o.spec.get("targetRefs")) + ([o.spec["targetRef"]] if o.spec.get("targetRef") else [])
         for t in targets:
             if not isinstance(t, Mapping):
                 continue

@@ -20,7 +20,7 @@ from ...blueprint.names import (
 from ..gateway import attachments, certificates, gateways, hostname_matches, key_problem, listeners, \
     public_routes, route_hostnames
 from ..model import Finding, Obj, Rule
-from ..workloads import dig
+from ..workloads import as_list, dig
 
 DEFAULT_PUBLIC_GATEWAYS = [f"{GATEWAY_NAMESPACE}/{GATEWAY_NAME}"]
 DEFAULT_MODEL_PORTS = [8000, 8001, 8080, 30000]
@@ -36,11 +36,11 @@ def _redirects_only(route: Obj) -> bool:
     """Every rule of the route redirects to https and sends nothing to a backend."""
     if route.kind != "HTTPRoute":
         return False
-    rules = [r for r in (route.spec.get("rules") or [{}]) if isinstance(r, Mapping)] or [{}]
+    rules = [r for r in as_list(route.spec.get("rules")) if isinstance(r, Mapping)] or [{}]
     for rule in rules:
         if rule.get("backendRefs"):
             return False
-        redirect = [f for f in rule.get("filters") or [] if isinstance(f, Mapping) and f.get("type") == "RequestRedirect"]
+        redirect = [f for f in as_list(rule.get("filters")) if isinstance(f, Mapping) and f.get("type") == "RequestRedirect"]
         if not redirect or dig(redirect[0], "requestRedirect", "scheme") != "https":
             return False
     return True
@@ -103,7 +103,7 @@ def check_loadbalancer_ports(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
     if not (obj.api_group == "" and obj.kind == "Service") or obj.spec.get("type") != "LoadBalancer":
         return
     model_ports = {int(p) for p in cfg["modelPorts"]}
-    for i, port in enumerate(obj.spec.get("ports") or []):
+    for i, port in enumerate(as_list(obj.spec.get("ports"))):
         if not isinstance(port, Mapping):
             continue
         hits = sorted({p for p in (port.get("port"), port.get("targetPort")) if isinstance(p, int) and p in model_ports})

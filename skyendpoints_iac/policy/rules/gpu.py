@@ -100,7 +100,7 @@ def check_training_priority(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
     forbidden = set(cfg["inferenceClasses"])
     for ref in pod_specs(obj):
         name = ref.spec.get("priorityClassName")
-        if workload_kind(obj, ref) == "training" and name in forbidden:
+        if workload_kind(obj, ref) == "training" and isinstance(name, str) and name in forbidden:
             yield (f"{ref.path}: training workload uses inference priority class '{name}'; "
                    f"use '{cfg['trainingClass']}' so inference can preempt it")
 

@@ -11,14 +11,14 @@ from typing import Any, Iterator, Mapping
 
 from ...spec.common import SECRET_LIKE_ENV_NAME
 from ..model import Obj, Rule
-from ..workloads import container_label, containers, pod_specs
+from ..workloads import as_list, container_label, containers, pod_specs
 
 
 def check_secret_env(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
     allowed = set(cfg["allowedNames"])
     for ref in pod_specs(obj):
         for path, container in containers(ref.spec):
-            for env in container.get("env") or []:
+            for env in as_list(container.get("env")):
                 if not isinstance(env, Mapping):
                     continue
                 name = str(env.get("name") or "")

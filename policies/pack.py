@@ -1,0 +1,192 @@
+"""The CrossGuard policies: each rule of ``skyendpoints_iac.policy`` wrapped as a Resource/StackValidationPolicy.
+
+Why an adapter and no rules here: ``sky policy check`` (pull-request review, no credentials) and
+``pulumi preview --policy-pack policies`` must give the same verdicts, so the rules exist once, as pure
+functions over Kubernetes object dicts. This module only turns what Pulumi hands a policy into those
+dicts:
+
+* type tokens ``kubernetes:<group>/<version>:<Kind>`` (``core`` for the core group, e.g.
+  ``kubernetes:core/v1:Pod``; custom resources and Helm v4 Chart children alike) -> apiVersion and kind;
+* props (camelCase manifest fields, wrapped in pulumi-policy's unknown-checking proxies) -> plain dicts;
+* the provider -> the cluster (its ``clusterIdentifier`` is the fleet cluster name), so cross-object rules
+  only match objects of the same cluster.
+
+Values unknown during preview are kept as ``UNKNOWN``; when a rule reports a violation on an object
+holding unknowns the verdict is deferred (pulumi-policy's ``UnknownValueError`` turns into an advisory
+"can't run policy during preview" note) and the rule runs again on ``up`` with real values.
+
+Tests import this file by path; never import ``__main__.py`` (it starts the analyzer server and blocks).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+try:
+    import skyendpoints_iac.policy  # noqa: F401  (installed editable in the project's venv)
+except ImportError:  # running from a checkout with another interpreter: use the checkout's package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, _DictProxy, _is_unknown, _ListProxy
+
+from skyendpoints_iac.blueprint.names import LABEL_CLUSTER
+from skyendpoints_iac.policy import RULES, Obj, Rule, run_resource_rule, run_stack_rule
+
+PACK_NAME = "skyendpoints"
+
+NOT_OBJECTS = ("helm.sh/", "yaml/", "kustomize/")
+"""Type-token modules of Pulumi components (Chart, ConfigGroup, ...), not Kubernetes objects: their
+children are checked one by one."""
+
+
+class Unknown(str):
+    """A value Pulumi does not know yet (preview). Compares like the string below, never like real data."""
+
+
+UNKNOWN = Unknown("(unknown during preview)")
+
+
+# --------------------------------------------------------------------------- props -> manifest
+
+
+def api_version_kind(resource_type: str) -> tuple[str, str] | None:
+    """``kubernetes:apps/v1:Deployment`` -> ``("apps/v1", "Deployment")``; ``kubernetes:core/v1:Pod`` ->
+    ``("v1", "Pod")``; None for anything that is not a single Kubernetes object (providers, components,
+    ``*Patch`` and ``*List`` types)."""
+    parts = resource_type.split(":")
+    if len(parts) != 3 or parts[0] != "kubernetes" or "/" not in parts[1]:
+        return None
+    module, kind = parts[1], parts[2]
+    if module.startswith(NOT_OBJECTS) or kind.endswith(("Patch", "List")):
+        return None
+    group, _, version = module.rpartition("/")
+    return (version if group == "core" else module), kind
+
+
+def plain(value: Any, unknowns: list[str], path: str = "") -> Any:
+    """A deep plain copy of pulumi-policy props, unknowns replaced by ``UNKNOWN`` (their paths collected).
+
+    Reads the proxies' targets directly, so touching an unknown never raises here.
+    """
+    if isinstance(value, (_DictProxy, _ListProxy)):
+        value = value["__target"]
+    if isinstance(value, Mapping):
+        return {str(k): plain(v, unknowns, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [plain(v, unknowns, f"{path}[{i}]") for i, v in enumerate(value)]
+    if _is_unknown(value):
+        unknowns.append(path.lstrip("."))
+        return UNKNOWN
+    return value
+
+
+def to_manifest(resource_type: str, props: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
+    """The manifest a resource stands for, and the paths of values unknown during preview."""
+    gvk = api_version_kind(resource_type)
+    if gvk is None:
+        return None
+    unknowns: list[str] = []
+    manifest = plain(props, unknowns)
+    manifest.setdefault("apiVersion", gvk[0])
+    manifest.setdefault("kind", gvk[1])
+    return manifest, unknowns
+
+
+def cluster_of(manifest: Mapping[str, Any], provider: Any) -> tuple[str, str]:
+    """(cluster name, grouping key): the provider's ``clusterIdentifier``, else the object's cluster label,
+    else the provider's name; objects are grouped per provider."""
+    name, key = "", ""
+    if provider is not None:
+        key = str(getattr(provider, "urn", "") or "")
+        try:
+            name = str(provider.props.get("clusterIdentifier") or "")
+        except (UnknownValueError, AttributeError):
+            name = ""
+    labels = (manifest.get("metadata") or {}).get("labels") or {}
+    name = name or str(labels.get(LABEL_CLUSTER) or "") or str(getattr(provider, "name", "") or "")
+    return name, key or name
+
+
+def to_obj(resource_type: str, props: Mapping[str, Any], provider: Any = None, urn: str = "",
+           name: str = "") -> tuple[Obj, list[str]] | None:
+    converted = to_manifest(resource_type, props)
+    if converted is None:
+        return None
+    manifest, unknowns = converted
+    if not (manifest.get("metadata") or {}).get("name") and name:
+        manifest.setdefault("metadata", {})["name"] = name
+    cluster, group = cluster_of(manifest, provider)
+    return Obj(manifest, cluster, group, handle=urn), unknowns
+
+
+def _defer(unknowns: list[str]) -> None:
+    """Abort this check: it may only have failed because of values Pulumi resolves later."""
+    raise UnknownValueError(UNKNOWN_STRING_VALUE, unknowns[0].split("."))
+
+
+# --------------------------------------------------------------------------- rules -> policies
+
+
+def _settings(rule: Rule, args: Any) -> dict[str, Any]:
+    return {**rule.defaults(), **dict(args.get_config() or {})}
+
+
+def resource_validator(rule: Rule):
+    def validate(args, report_violation) -> None:
+        converted = to_obj(args.resource_type, args.props, args.provider, args.urn, args.name)
+        if converted is None:
+            return
+        obj, unknowns = converted
+        messages = run_resource_rule(rule, obj, _settings(rule, args))
+        if messages and unknowns:
+            _defer(unknowns)
+        for message in messages:
+            report_violation(message, None)
+
+    validate.__name__ = f"validate_{rule.name.replace('-', '_')}"
+    return validate
+
+
+def stack_validator(rule: Rule):
+    def validate(args, report_violation) -> None:
+        objs, unknowns = [], []
+        for resource in args.resources:
+            converted = to_obj(resource.resource_type, resource.props, resource.provider, resource.urn, resource.name)
+            if converted is not None:
+                objs.append(converted[0])
+                unknowns += converted[1]
+        findings = run_stack_rule(rule, objs, _settings(rule, args))
+        if findings and unknowns:
+            _defer(unknowns)
+        for finding in findings:
+            report_violation(finding.message, finding.obj.handle if finding.obj is not None else None)
+
+    validate.__name__ = f"validate_{rule.name.replace('-', '_')}"
+    return validate
+
+
+def to_policy(rule: Rule) -> ResourceValidationPolicy | StackValidationPolicy:
+    common = dict(
+        name=rule.name,
+        description=rule.description,
+        enforcement_level=EnforcementLevel(rule.enforcement),
+        config_schema=PolicyConfigSchema(properties={k: dict(v) for k, v in rule.config.items()}) if rule.config else None,
+        severity=Severity(rule.severity),
+        remediation_steps=rule.remediation or None,
+    )
+    if rule.scope == "resource":
+        return ResourceValidationPolicy(validate=resource_validator(rule), **common)
+    return StackValidationPolicy(validate=stack_validator(rule), **common)
+
+
+POLICIES = [to_policy(rule) for rule in RULES]
