@@ -12,6 +12,7 @@ is taken as given, i.e. the person who wrote it decides whether the endpoint's r
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Literal, Sequence
@@ -69,21 +70,42 @@ class ClusterInventory:
     source: Source = "snapshot"
     detail: str = ""
     """Why the cluster is unhealthy, or a note from discovery."""
+    by_type: dict[str, tuple[NodeCapacity, ...]] = field(init=False, repr=False, compare=False)
+    """``nodes`` indexed by GPU type, built once: each placement looks at one or two types only."""
+
+    def __post_init__(self) -> None:
+        index: dict[str, list[NodeCapacity]] = defaultdict(list)
+        for n in self.nodes or ():
+            index[n.accelerator].append(n)
+        object.__setattr__(self, "by_type", {t: tuple(ns) for t, ns in index.items()})
 
     def types(self) -> set[str]:
-        return {n.accelerator for n in self.nodes or ()}
+        return set(self.by_type)
+
+
+_SNAPSHOTS: dict[int, tuple[weakref.ref, ClusterInventory]] = {}
 
 
 def inventory_from_cluster(cluster) -> ClusterInventory:
-    """The fleet file's view of a ``Cluster``: its ``healthy`` flag and ``nodes`` snapshot."""
+    """The fleet file's view of a ``Cluster``: its ``healthy`` flag and ``nodes`` snapshot.
+
+    Memoised per (immutable) ``Cluster`` object: planning many endpoints against one fleet converts
+    each cluster's node list once, not once per endpoint.
+    """
+    key = id(cluster)
+    hit = _SNAPSHOTS.get(key)
+    if hit is not None and hit[0]() is cluster:
+        return hit[1]
     nodes = None
     if cluster.nodes is not None:
         nodes = tuple(
             NodeCapacity(g.accelerator, g.gpus, g.free_gpus, g.reclaimable, g.count) for g in cluster.nodes
         )
-    return ClusterInventory(
+    inv = ClusterInventory(
         cluster.name, cluster.healthy, nodes, "snapshot", "" if cluster.healthy else "marked healthy: false"
     )
+    _SNAPSHOTS[key] = (weakref.ref(cluster, lambda _ref, key=key: _SNAPSHOTS.pop(key, None)), inv)
+    return inv
 
 
 @dataclass
@@ -122,10 +144,22 @@ def replicas_fitting(slots_: Sequence[Slot], acc: Accelerator) -> int:
 def cluster_capacity(
     inventory: ClusterInventory, acc: Accelerator, workload: Workload, owner: str | None = None
 ) -> int:
-    """Replicas of ``acc`` the cluster holds (0 when its capacity is unknown)."""
-    if inventory.nodes is None:
-        return 0
-    return replicas_fitting(slots(inventory.nodes, workload, owner), acc)
+    """Replicas of ``acc`` the cluster holds (0 when its capacity is unknown).
+
+    The same rule as ``replicas_fitting``, inlined over the nodes of one type: this loop is the hot
+    path when planning many endpoints against a large fleet.
+    """
+    g = acc.count
+    single = 0
+    whole: dict[int, int] = {}
+    inference = workload == "inference"
+    for n in inventory.by_type.get(acc.type, ()):
+        usable = n.usable(workload, owner) if n.held else min(n.free + (n.reclaimable if inference else 0), n.gpus)
+        if g <= n.gpus:
+            single += (usable // g) * n.count
+        elif usable == n.gpus and g % n.gpus == 0:
+            whole[n.gpus] = whole.get(n.gpus, 0) + n.count
+    return single + sum(count // (g // gpus) for gpus, count in whole.items())
 
 
 @dataclass(frozen=True)
@@ -153,7 +187,9 @@ def fit_prefill_decode(
     """
     if inventory.nodes is None:
         return SetFit(False, 0, "no capacity snapshot")
-    nodes = [Slot(s.accelerator, s.gpus, s.usable) for s in slots(inventory.nodes, workload, owner) for _ in range(s.count)]
+    types = dict.fromkeys((prefill.type, decode.type))  # only these two types matter, in a fixed order
+    relevant = [n for t in types for n in inventory.by_type.get(t, ())]
+    nodes = [Slot(s.accelerator, s.gpus, s.usable) for s in slots(relevant, workload, owner) for _ in range(s.count)]
     g = prefill.count
     for _ in range(prefill_replicas):
         fits = [i for i, n in enumerate(nodes) if n.accelerator == prefill.type and g <= n.gpus and n.usable >= g]

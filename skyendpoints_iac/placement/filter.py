@@ -58,6 +58,7 @@ def filter_clusters(
     allowed = set(request.clusters)
     regions = set(request.regions)
     acc = request.accelerator
+    types = _types(request)
     for position, cluster in enumerate(clusters):
         name = cluster.name
         inv = inventories[name]
@@ -72,7 +73,7 @@ def filter_clusters(
         elif inv.nodes is None:
             reason = NO_SNAPSHOT if inv.source == "snapshot" else f"capacity unknown: {inv.detail or 'not discovered'}"
         else:
-            missing = [a for a in _types(request) if a not in inv.types()]
+            missing = [a for a in types if a not in inv.by_type]
             if missing:
                 reason = "no node with " + " or ".join(missing)
             elif request.disaggregated:

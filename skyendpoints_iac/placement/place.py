@@ -17,6 +17,10 @@ from .rank import describe, rank
 from .request import PlacementRequest
 
 
+RANK_LINE_LIMIT = 12
+"""The rank reason names this many clusters; every cluster still gets its own line below it."""
+
+
 def inventories_for(fleet, capacities: Mapping[str, ClusterInventory] | None = None) -> dict[str, ClusterInventory]:
     """Each cluster's inventory: a ``capacities`` entry (live discovery) when given, else the fleet file's.
 
@@ -92,7 +96,9 @@ def _reasons(request, filtered: Filtered, ranked, result: Assignment, previous, 
     lines = [f"{name}: {why}" for name, why in filtered.excluded]
     lines += [f"{name}: listed in placement.clusters but not in the fleet" for name in filtered.unknown]
     if ranked:
-        lines.append(f"rank (prefer {request.prefer}): " + ", ".join(describe(c, request) for c in ranked))
+        shown = ", ".join(describe(c, request) for c in ranked[:RANK_LINE_LIMIT])
+        more = f", and {len(ranked) - RANK_LINE_LIMIT} more" if len(ranked) > RANK_LINE_LIMIT else ""
+        lines.append(f"rank (prefer {request.prefer}): {shown}{more}")
     if request.disaggregated:
         lines += _set_lines(request, ranked, result)
     elif result.survivors:
