@@ -19,8 +19,9 @@ from . import names
 from .model import Manifest
 
 WORKLOAD = {"app.kubernetes.io/part-of": "llminferenceservice", "kserve.io/component": "workload"}
-EPP_SELECTOR = {"app.kubernetes.io/part-of": "llminferenceservice", "kserve.io/component": "scheduler"}
-"""EPP pod labels: inferred from the KServe scheduler preset (unverified on a live cluster)."""
+EPP_SELECTOR = {"app.kubernetes.io/part-of": "llminferenceservice",
+                "app.kubernetes.io/component": "llminferenceservice-router-scheduler"}
+"""EPP pod labels set by the KServe controller (``SchedulerLabels`` in pkg/controller/.../llmisvc)."""
 PROMETHEUS_SERVICE_ACCOUNT = "kube-prometheus-stack-prometheus"
 EPP_TOKEN_SECRET = "prometheus-metrics-reader-token"
 OTLP_PORTS = ({"name": "otlp-grpc", "port": 4317}, {"name": "otlp-http", "port": 4318})
