@@ -61,13 +61,12 @@ def test_previous_round_trip_is_a_fixed_point(capsys, tmp_path):
     assert json.loads(second)["placements"] == json.loads(first)["placements"]
 
 
-def test_failover_through_previous(capsys, tmp_path, write):
+def test_failover_through_previous(capsys, tmp_path):
     plan = tmp_path / "plan.json"
     _, out, _ = run(capsys, "endpoint", "plan", PROD, "--fleet", FLEET, "--json")
     plan.write_text(out)
-    failed = (EXAMPLES / "fleet.yaml").read_text().replace("    cloud: coreweave\n", "    cloud: coreweave\n    healthy: false\n")
-    fleet = write("failed.yaml", failed)
-    code, out, _ = run(capsys, "endpoint", "plan", PROD, "--fleet", str(fleet), "--previous", str(plan), "--json")
+    down = str(EXAMPLES / "fleet-coreweave-down.yaml")  # examples/fleet.yaml with coreweave-us-east failed
+    code, out, _ = run(capsys, "endpoint", "plan", PROD, "--fleet", down, "--previous", str(plan), "--json")
     data = json.loads(out)
     assert code == 0
     # gke-us-east holds only one B200:8 replica: the other is unplaced, and says so
@@ -117,3 +116,12 @@ def test_missing_inputs_are_all_reported(capsys, tmp_path):
     code, _, err = run(capsys, "endpoint", "plan", str(tmp_path / "nope.yaml"), "--fleet", str(tmp_path / "f.yaml"),
                        "--previous", str(tmp_path / "p.json"))
     assert code == 2 and err.count("file not found") == 3
+
+
+def test_prefill_decode_example_lands_both_pools_on_one_cluster(capsys):
+    code, out, _ = run(capsys, "endpoint", "plan", str(EXAMPLES / "glm-pd.yaml"), "--fleet", FLEET, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["home"] == "gke-us-east" and data["unplaced"] == 2
+    assert data["placements"] == [{"cluster": "gke-us-east", "replicas": 1, "min_replicas": 1, "max_replicas": 1,
+                                   "prefill_replicas": 1}]
+    assert "coreweave-us-east: no node with H100" in data["reasons"]
