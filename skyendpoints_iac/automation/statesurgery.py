@@ -13,6 +13,7 @@ import copy
 from typing import Any, Iterable
 
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
+STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 def provider_ref(resource: dict[str, Any]) -> str:
@@ -54,6 +55,8 @@ def split_cluster(
         return bool(kids) and all(k in dropped or all_dropped(k) for k in kids)
 
     for r in resources:
+        if r.get("type") == STACK_TYPE:
+            continue  # the root stays whatever its children do: the engine needs it
         if not r.get("custom", False) and r["urn"] not in dropped and all_dropped(r["urn"]):
             dropped.add(r["urn"])
     kept, gone = [], []

@@ -111,3 +111,10 @@ def test_clusters_in_state_and_summary():
     lines = ss.summarise(gone)
     assert "pulumi:providers:kubernetes k8s-a" in lines
     assert not any("ciphertext" in ln for ln in lines)
+
+
+def test_the_stack_resource_is_never_dropped():
+    only_b = [r for r in deployment()["resources"] if r["type"] == "pulumi:pulumi:Stack" or "-b" in r["urn"]]
+    new, gone = ss.drop_cluster({"resources": only_b}, "b")
+    assert [r["type"] for r in new["resources"]] == ["pulumi:pulumi:Stack"]
+    assert all(r["type"] != "pulumi:pulumi:Stack" for r in gone)
