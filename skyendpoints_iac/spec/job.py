@@ -178,6 +178,9 @@ class TrainingJobSpec(StrictModel):
             problems.append((("checkpoint", "access_mode"),
                              f"{self.nodes} nodes mount the checkpoint volume at once: use ReadWriteMany "
                              "(or leave access_mode unset)"))
+        if self.secret_env and self.namespace is None:
+            problems.append((("secret_env",), "the Secrets must already exist in the job's namespace: set 'namespace' "
+                             "to an existing one (the default skyjob-<name> is only created at launch)"))
         if self.checkpoint.claim_name and self.namespace is None:
             problems.append((("checkpoint", "claim_name"),
                              "an existing claim lives in an existing namespace: set 'namespace' to it"))

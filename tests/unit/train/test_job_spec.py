@@ -101,8 +101,14 @@ def test_limits_and_reserved_names():
 
 
 def test_env_and_secret_env_may_not_both_set_a_name():
-    assert errors_of(MINIMAL + "env: {MODE: a}\nsecret_env: {MODE: {name: s, key: k}}\n") == [
-        "job.yaml:9:14: secret_env.MODE: also set in 'env'; keep one of the two"]
+    assert errors_of(MINIMAL + "namespace: ml\nenv: {MODE: a}\nsecret_env: {MODE: {name: s, key: k}}\n") == [
+        "job.yaml:10:14: secret_env.MODE: also set in 'env'; keep one of the two"]
+
+
+def test_secrets_need_an_existing_namespace():
+    assert errors_of(MINIMAL + "secret_env: {HF_TOKEN: {name: hf, key: token}}\n") == [
+        "job.yaml:8:13: secret_env: the Secrets must already exist in the job's namespace: set 'namespace' "
+        "to an existing one (the default skyjob-<name> is only created at launch)"]
 
 
 def test_schema_has_descriptions_and_forbids_unknown_keys():

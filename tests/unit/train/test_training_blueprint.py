@@ -82,10 +82,11 @@ def test_gpu_taint_toleration(taint, toleration):
 
 
 def test_checkpoint_volume_mount_and_env_contract():
-    spec = job("env: {WANDB_MODE: offline}\nsecret_env: {HF_TOKEN: {name: hf, key: token}}\n")
+    spec = job("namespace: ml\nenv: {WANDB_MODE: offline}\nsecret_env: {HF_TOKEN: {name: hf, key: token}}\n")
     bp = objects(spec)
+    assert [o["kind"] for o in bp.objects] == ["PersistentVolumeClaim", "Job"]  # 'ml' exists already
     claim = bp.find("PersistentVolumeClaim")
-    assert claim["metadata"]["name"] == "ft-checkpoints" and claim["metadata"]["namespace"] == "skyjob-ft"
+    assert claim["metadata"]["name"] == "ft-checkpoints" and claim["metadata"]["namespace"] == "ml"
     assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "100Gi"}}}
     pod = bp.find("Job")["spec"]["template"]["spec"]
     assert pod["volumes"] == [{"name": "checkpoints", "persistentVolumeClaim": {"claimName": "ft-checkpoints"}}]

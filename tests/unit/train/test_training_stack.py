@@ -18,6 +18,13 @@ from skyendpoints_iac.stack import mockrun
 from skyendpoints_iac.stack.training import TYPE, TrainingJob, TrainingJobArgs, deploy_job
 from tests.conftest import EXAMPLES
 
+SPEC = """\
+name: llama-ft
+image: ghcr.io/example/trainer:1
+command: [python, train.py]
+resources: {accelerators: H100:8}
+checkpoint: {size: 100Gi}
+"""
 KUBECONFIG_TEXT = "apiVersion: v1\nkind: Config\n# client-key-data: SECRET-KUBECONFIG-MATERIAL\n"
 
 
@@ -29,7 +36,7 @@ def fleet(tmp_path) -> Fleet:
 
 
 def test_exact_tree_provider_and_order(tmp_path):
-    spec = load_job(EXAMPLES / "train-llama-ft.yaml")
+    spec = load_job("job.yaml", text=SPEC)
     rec = mockrun.run(lambda: deploy_job(spec, fleet(tmp_path).cluster("west")))
     by_name = {r.name: r for r in rec.registrations.values()}
     names = {r.urn: r.name for r in rec.registrations.values()}
