@@ -61,7 +61,7 @@ def fill_order(
     rule; with survivors it is the first survivor if it still holds the base count, else there is none.
     """
     by_name = {c.name: c for c in ranked}
-    survivors = [by_name[name] for name, _ in previous if name in by_name]
+    survivors = list({name: by_name[name] for name, _ in previous if name in by_name}.values())
     if survivors:
         head = survivors
     else:

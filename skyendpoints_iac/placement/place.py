@@ -16,7 +16,6 @@ from .model import ClusterPlacement, Placement
 from .rank import describe, rank
 from .request import PlacementRequest
 
-
 RANK_LINE_LIMIT = 12
 """The rank reason names this many clusters; every cluster still gets its own line below it."""
 
@@ -56,7 +55,8 @@ def place(
     inventories = inventories_for(fleet, capacities)
     filtered = filter_clusters(request, fleet.clusters, inventories, workload)
     ranked = rank(filtered.eligible, request)
-    prev = [(p.cluster, p.max_replicas) for p in previous.placements] if previous is not None else []
+    # Clusters listed with max 0 held nothing: they get no head start in the fill order.
+    prev = [(p.cluster, p.max_replicas) for p in (previous.placements if previous is not None else ()) if p.max_replicas > 0]
     if request.disaggregated:
         result = place_set(ranked, request.target, prev)
     else:

@@ -230,3 +230,13 @@ def test_fill_order_puts_survivors_first_then_home_rule_otherwise():
     assert ([c.name for c in order], home.name, survivors) == (["b", "a", "c"], "b", [])
     order, home, survivors = fill_order(ranked, 2, [("c", 1), ("gone", 1), ("a", 1)])
     assert ([c.name for c in order], home.name, survivors) == (["c", "a", "b"], "c", ["c", "a"])
+
+
+def test_previous_entries_with_max_zero_or_repeats_get_no_head_start():
+    f = fleet(full("a", 3, **P(1)), full("b", 3, **P(2)))
+    from skyendpoints_iac.placement import ClusterPlacement, Placement
+
+    prev = Placement("ep", "H100", 8, "b", (ClusterPlacement("b", 0, 0, 0), ClusterPlacement("a", 1, 1, 1)))
+    assert shares(place(endpoint(replicas=2), f, prev)) == [("a", 2)]
+    order, _, survivors = fill_order([C("a", 2), C("b", 2)], 1, [("b", 1), ("b", 1)])
+    assert [c.name for c in order] == ["b", "a"] and survivors == ["b"]
