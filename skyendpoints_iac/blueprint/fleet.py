@@ -23,12 +23,13 @@ def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.Fr
     objects += serving.model_cache_claims(ctx)
     isvc, secrets = serving.build_llmisvc(ctx, routing.router(ctx))
     objects.append(isvc)
-    private = ctx.spec.auth.exposure == "private"
-    objects.append(routing.http_route(ctx, backend.route_annotations(door, ctx.cluster.name, private=private)))
-    cert = routing.certificate(ctx)
-    if cert is not None:
-        objects.append(cert)
-    objects.append(routing.certificate_grant(ctx))
+    if routing.is_public(ctx):
+        # Private endpoints stay off the (internet-facing) Gateway: no route, no certificate, no DNS record.
+        objects.append(routing.http_route(ctx, backend.route_annotations(door, ctx.cluster.name, private=False)))
+        cert = routing.certificate(ctx)
+        if cert is not None:
+            objects.append(cert)
+        objects.append(routing.certificate_grant(ctx))
     scaled = autoscaling.scaled_object(ctx)
     if scaled is not None:
         objects.append(scaled)
@@ -102,13 +103,14 @@ def build_fleet_blueprint(fleet: Fleet, endpoints: list[tuple[EndpointSpec, Plac
 def platform_needs(contexts: list[SliceContext]) -> PlatformNeeds:
     """What the endpoints on one cluster require of its platform (see ``platform.PlatformNeeds``)."""
     fleet = contexts[0].fleet if contexts else None
+    public = [ctx for ctx in contexts if routing.is_public(ctx)]
     return PlatformNeeds(
         autoscaling=any(ctx.autoscaled for ctx in contexts),
         multi_node=any(serving.multi_node(ctx) for ctx in contexts),
         global_dns=fleet is not None and fleet.dns.provider != "none"
-        and any(ctx.spec.auth.exposure == "public" for ctx in contexts),
+        and bool(public),
         tracing=fleet is not None and bool(fleet.otlp_endpoint),
-        issuers=frozenset(routing.issuer_kind(ctx) for ctx in contexts) - {"secret"},
-        endpoints=tuple(sorted((EndpointTls(ctx.name, ctx.hostname, routing.tls_secret_name(ctx)) for ctx in contexts),
+        issuers=frozenset(routing.issuer_kind(ctx) for ctx in public) - {"secret"},
+        endpoints=tuple(sorted((EndpointTls(ctx.name, ctx.hostname, routing.tls_secret_name(ctx)) for ctx in public),
                                key=lambda e: e.endpoint)),
     )

@@ -113,14 +113,22 @@ def route_name(ctx: SliceContext) -> str:
     return ctx.name
 
 
+def is_public(ctx: SliceContext) -> bool:
+    """Public endpoints attach to the platform Gateway; private ones never do (they may have no API key)."""
+    return ctx.spec.auth.exposure == "public"
+
+
 def router(ctx: SliceContext) -> dict:
-    """``spec.router`` of the LLMInferenceService: our Gateway, our HTTPRoute, a managed EPP with our config."""
-    return {
-        "gateway": {"refs": [{"name": names.GATEWAY_NAME, "namespace": names.GATEWAY_NAMESPACE,
-                              "sectionName": names.https_listener(ctx.name)}]},
-        "route": {"http": {"refs": [{"name": route_name(ctx)}]}},
-        "scheduler": {"config": {"inline": epp_config(ctx)}},
-    }
+    """``spec.router`` of the LLMInferenceService: a managed EPP with our config and, when public, our
+    Gateway listener and HTTPRoute. Private endpoints keep the EPP and InferencePool but no Gateway route:
+    in-cluster clients call the workload Service."""
+    out: dict = {}
+    if is_public(ctx):
+        out["gateway"] = {"refs": [{"name": names.GATEWAY_NAME, "namespace": names.GATEWAY_NAMESPACE,
+                                    "sectionName": names.https_listener(ctx.name)}]}
+        out["route"] = {"http": {"refs": [{"name": route_name(ctx)}]}}
+    out["scheduler"] = {"config": {"inline": epp_config(ctx)}}
+    return out
 
 
 def http_route(ctx: SliceContext, annotations: dict[str, str]) -> Manifest:

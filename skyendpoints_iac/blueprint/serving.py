@@ -308,7 +308,7 @@ def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[st
     env += env_secret
     if api_key is not None:
         env.append({"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": dict(api_key)}})
-    if spec.volumes:
+    if spec.volumes and "HF_HUB_CACHE" not in e.env:
         env.append({"name": "HF_HUB_CACHE", "value": spec.volumes[0].mount_path})
     if role in ("prefill", "decode") and e.type == "vllm":
         env.append({"name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
@@ -391,9 +391,35 @@ def _kv_offloading(spec: EndpointSpec) -> dict | None:
     return {"cpu": str(kv.cpu), "evictionPolicy": kv.eviction_policy}
 
 
+RESERVED_ENV = {
+    "VLLM_ADDITIONAL_ARGS": "engine flags belong in engine.args",
+    API_KEY_ENV: "the API key comes from auth",
+    "HF_TOKEN": "the Hugging Face token comes from hf_token",
+    "HUGGING_FACE_HUB_TOKEN": "the Hugging Face token comes from hf_token",
+}
+"""Env vars the blueprint sets itself: a second definition in the spec would silently shadow ours (or ours it)."""
+
+
+def _check_env(spec: EndpointSpec) -> None:
+    """Reject spec env vars that the blueprint sets from another field (both would land in the pod)."""
+    ours = {"VLLM_ADDITIONAL_ARGS"}
+    if spec.auth.api_key != "none":
+        ours.add(API_KEY_ENV)
+    if spec.hf_token is not None:
+        ours |= {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}
+    problems = [
+        Problem("", None, None, f"{section}.{name}", f"is set by skyendpoints ({RESERVED_ENV[name]}); remove it here")
+        for section, defined in (("engine.env", spec.engine.env), ("engine.secret_env", spec.engine.secret_env))
+        for name in defined if name in ours
+    ]
+    if problems:
+        raise InvalidInput(problems)
+
+
 def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[SecretSpec]]:
     """The LLMInferenceService for this cluster, and the SecretSpecs its env references need."""
     spec = ctx.spec
+    _check_env(spec)
     if spec.speculative is not None and spec.engine.type == "custom":
         raise InvalidInput([Problem("", None, None, "speculative",
             "speculative decoding maps to vLLM/SGLang flags; with a custom engine put the flags in engine.args")])

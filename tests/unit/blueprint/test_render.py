@@ -62,6 +62,15 @@ def test_one_slice_per_cluster_with_replicas_and_platform_needs(everything):
     assert "lws" in bundles or "lws" in charts["onprem-eu"]  # multi-node example lives on onprem-eu
 
 
+def test_private_endpoint_has_no_route_certificate_or_listener(everything):
+    onprem = everything.clusters["onprem-eu"]
+    kinds = {o["kind"] for o in onprem.slices["phi-idle"].objects}
+    assert kinds == {"Namespace", "PersistentVolumeClaim", "LLMInferenceService", "ScaledObject"}
+    gateway = next(o for o in onprem.platform.objects if o["kind"] == "Gateway")
+    listeners = {item["name"] for item in gateway["spec"]["listeners"]}
+    assert "https-phi-idle" not in listeners and "https-llama-gated" in listeners
+
+
 def test_front_doors_cover_public_endpoints_only(everything):
     doors = {d.endpoint: d for d in everything.front_doors}
     assert "phi-idle" not in doors  # private

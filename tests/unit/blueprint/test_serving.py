@@ -237,3 +237,17 @@ def test_no_secret_value_can_reach_the_object(monkeypatch):
     ctx = make({"hf_token": {"env": "MY_HF"}})
     obj, secrets = serving.build_llmisvc(ctx, routing.router(ctx))
     assert "SENTINEL" not in yaml.safe_dump(obj) + repr(secrets)
+
+
+def test_env_the_blueprint_sets_cannot_be_redefined_in_the_spec():
+    ctx = make({"engine": {"env": {"VLLM_ADDITIONAL_ARGS": "--x"}, "secret_env": {"VLLM_API_KEY": {"name": "k", "key": "k"}}}})
+    with pytest.raises(InvalidInput) as exc:
+        serving.build_llmisvc(ctx, routing.router(ctx))
+    assert [p.path for p in exc.value.problems] == ["engine.env.VLLM_ADDITIONAL_ARGS", "engine.secret_env.VLLM_API_KEY"]
+    # Without hf_token, passing the token yourself through secret_env is fine.
+    own = make({"engine": {"secret_env": {"HF_TOKEN": {"name": "hf", "key": "t"}}}})
+    obj = isvc(own)
+    assert env(main(obj))["HF_TOKEN"] == {"secretKeyRef": {"name": "hf", "key": "t"}}
+    clash = make({"hf_token": {"secret_name": "hf"}, "engine": {"secret_env": {"HF_TOKEN": {"name": "x", "key": "t"}}}})
+    with pytest.raises(InvalidInput, match="engine.secret_env.HF_TOKEN"):
+        serving.build_llmisvc(clash, routing.router(clash))
