@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "plan",
     "render",
     "policy",
+    "jobs",
 ]
 
 _loaded = False
