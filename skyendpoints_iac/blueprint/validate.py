@@ -12,7 +12,10 @@ Three sources, all read at runtime (never copied into the project):
   an error, except under ``x-kubernetes-preserve-unknown-fields: true``. ``x-kubernetes-int-or-string``,
   ``x-kubernetes-embedded-resource`` (apiVersion/kind/metadata allowed, metadata checked as ObjectMeta),
   ``nullable`` and ``x-kubernetes-list-type: set`` are honoured. The root ``metadata`` is checked against
-  the Kubernetes ObjectMeta schema. CEL rules (``x-kubernetes-validations``) are **not** evaluated.
+  the Kubernetes ObjectMeta schema. ``x-kubernetes-list-type: map`` keys must be unique. CEL rules
+  (``x-kubernetes-validations``) are evaluated with cel-python: a rule that returns false is an error;
+  a rule cel-python cannot evaluate (Kubernetes-only CEL libraries such as ``lowerAscii``/``url``,
+  transition rules on ``oldSelf``) is skipped, never guessed.
 * core objects (Namespace, ConfigMap, PriorityClass, ...): the Kubernetes 1.34 OpenAPI schema shipped by
   the ``kubernetes-validate`` package, strict variant (unknown fields are errors).
 * chart values: ``<shared>/chart-schemas/<chart>-<version>.values.schema.json`` where upstream ships one.
@@ -28,10 +31,12 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+import celpy
 import jsonschema
 import yaml
 from referencing import Registry, Resource
@@ -97,19 +102,87 @@ def crd_kinds() -> list[str]:
     return sorted(f"{g}/{k}" for g, k in _crd_index(str(shared_dir())))
 
 
+@dataclass(frozen=True)
+class _CrdSchema:
+    validator: jsonschema.protocols.Validator
+    openapi: dict[str, Any]
+    """The original openAPIV3Schema: CEL rules and list-map keys are read from it."""
+
+
 @lru_cache(maxsize=64)
-def _crd_validator(path: str, version: str) -> jsonschema.protocols.Validator | str:
+def _crd_validator(path: str, version: str) -> _CrdSchema | str:
     doc = yaml.load(Path(path).read_text(), Loader=_Loader)
     for entry in doc["spec"]["versions"]:
         if entry["name"] == version:
             if not entry.get("served", False):
                 return f"version {version} is not served by {Path(path).name}"
-            schema = _structural(entry["schema"]["openAPIV3Schema"])
+            openapi = entry["schema"]["openAPIV3Schema"]
+            schema = _structural(openapi)
             schema.setdefault("properties", {})["metadata"] = {"$ref": _OBJECT_META_REF}
             schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-            return jsonschema.Draft202012Validator(schema, registry=_k8s_registry())
+            return _CrdSchema(jsonschema.Draft202012Validator(schema, registry=_k8s_registry()), openapi)
     served = ", ".join(v["name"] for v in doc["spec"]["versions"] if v.get("served"))
     return f"version {version} not in {Path(path).name} (served: {served})"
+
+
+# --------------------------------------------------------------------------- CEL rules and list maps
+
+_CEL = celpy.Environment()
+
+
+@lru_cache(maxsize=2048)
+def _cel_program(rule: str) -> Any:
+    """The compiled rule, or None when cel-python cannot compile it (then it is skipped)."""
+    try:
+        return _CEL.program(_CEL.compile(rule))
+    except Exception:  # noqa: BLE001 - any parse/compile failure means "cannot evaluate here"
+        return None
+
+
+def _cel_false(rule: str, value: Any) -> bool:
+    """True only when the rule definitely evaluates to false for ``value``."""
+    if "oldSelf" in rule:
+        return False
+    program = _cel_program(rule)
+    if program is None:
+        return False
+    try:
+        result = program.evaluate({"self": celpy.json_to_cel(value)})
+    except Exception:  # noqa: BLE001 - evaluation errors (unsupported functions, absent keys): skip
+        return False
+    return isinstance(result, (bool, celpy.celtypes.BoolType)) and not bool(result)
+
+
+def _semantic_problems(schema: dict[str, Any], value: Any, path: list[str]) -> list[tuple[str, str]]:
+    """CEL rule failures and duplicate list-map keys, walking the value along its schema."""
+    out: list[tuple[str, str]] = []
+    where = ".".join(path) or "<root>"
+    for rule in schema.get("x-kubernetes-validations", ()):
+        if _cel_false(rule["rule"], value):
+            field = where + rule.get("fieldPath", "") if rule.get("fieldPath") else where
+            out.append((field, rule.get("message") or f"failed rule: {rule['rule']}"))
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key in sorted(value):
+            sub = props.get(key) or (extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                out += _semantic_problems(sub, value[key], [*path, key])
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        items = schema["items"]
+        keys = schema.get("x-kubernetes-list-map-keys") if schema.get("x-kubernetes-list-type") == "map" else None
+        if keys:
+            defaults = {k: (items.get("properties", {}).get(k) or {}).get("default") for k in keys}
+            seen: set[str] = set()
+            for item in value:
+                if isinstance(item, dict):
+                    ident = json.dumps([item.get(k, defaults[k]) for k in keys])
+                    if ident in seen:
+                        out.append((where, f"duplicate entry for key ({', '.join(keys)}) = {ident}"))
+                    seen.add(ident)
+        for index, item in enumerate(value):
+            out += _semantic_problems(items, item, [*path, str(index)])
+    return out
 
 
 def _structural(node: dict[str, Any]) -> dict[str, Any]:
@@ -235,10 +308,11 @@ def validate_manifest(obj: dict[str, Any]) -> list[str]:
     group, _, version = api_version.rpartition("/")
     crd = _crd_index(str(shared_dir())).get((group, kind))
     if crd is not None:
-        validator = _crd_validator(str(crd), version)
-        if isinstance(validator, str):
-            return [f"{where}: {validator}"]
-        return _format(where, validator.iter_errors(obj))
+        crd_schema = _crd_validator(str(crd), version)
+        if isinstance(crd_schema, str):
+            return [f"{where}: {crd_schema}"]
+        problems = _format(where, crd_schema.validator.iter_errors(obj))
+        return problems + [f"{where}: {field}: {msg}" for field, msg in _semantic_problems(crd_schema.openapi, obj, [])]
     core = _core_validator(api_version, kind)
     if core is None:
         return [f"{where}: no schema for {api_version} {kind} in ../shared/crds or Kubernetes {KUBERNETES_VERSION}"]

@@ -136,3 +136,48 @@ def test_missing_shared_dir_raises(monkeypatch, tmp_path):
     monkeypatch.setenv("SKY_SHARED_DIR", str(empty))
     with pytest.raises(v.SchemaMissing):
         v.validate_manifest(gateway())
+
+
+def llmisvc(**spec):
+    return {
+        "apiVersion": "serving.kserve.io/v1alpha2",
+        "kind": "LLMInferenceService",
+        "metadata": {"name": "m", "namespace": "n"},
+        "spec": {"model": {"uri": "hf://org/model"}, **spec},
+    }
+
+
+def test_cel_rule_replicas_and_scaling_are_mutually_exclusive():
+    """A CRD CEL rule (x-kubernetes-validations), evaluated: stack-facts gotcha 2."""
+    assert v.validate_manifest(llmisvc(replicas=2)) == []
+    scaling = {"minReplicas": 1, "maxReplicas": 3, "wva": {"hpa": {}}}
+    assert v.validate_manifest(llmisvc(scaling=scaling)) == []
+    problems = v.validate_manifest(llmisvc(replicas=2, scaling=scaling))
+    assert len(problems) == 1 and problems[0].startswith("LLMInferenceService n/m: spec:"), problems
+
+
+def test_cel_rule_on_scaled_object_bounds():
+    obj = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "s", "namespace": "n"},
+        "spec": {"scaleTargetRef": {"name": "d"}, "minReplicaCount": 3, "maxReplicaCount": 2,
+                 "triggers": [{"type": "prometheus", "metadata": {"serverAddress": "http://p", "query": "1", "threshold": "1"}}]},
+    }
+    assert v.validate_manifest(obj)
+    obj["spec"]["maxReplicaCount"] = 5
+    assert v.validate_manifest(obj) == []
+
+
+def test_gateway_listener_rules_plain_http_takes_no_tls_and_names_are_unique():
+    obj = gateway(tls={"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "c"}]})
+    assert any("tls must not be specified for protocols" in p for p in v.validate_manifest(obj))
+    https = {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "a.example.com",
+             "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "c"}]}}
+    obj = gateway()
+    obj["spec"]["listeners"].append(https)
+    assert v.validate_manifest(obj) == []
+    obj["spec"]["listeners"].append(dict(https, hostname="b.example.com"))
+    problems = v.validate_manifest(obj)
+    assert any("Listener name must be unique" in p for p in problems), problems
+    assert any("duplicate entry for key (name)" in p for p in problems), problems
