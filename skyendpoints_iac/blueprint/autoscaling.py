@@ -101,7 +101,7 @@ def scaled_object(ctx: SliceContext) -> Manifest | None:
     if scaling is None:
         return None
     share = ctx.share
-    mn = topology(ctx.spec.accelerator, ctx.cluster, "resources.accelerators").multi_node
+    mn = topology(ctx.spec.accelerator, ctx.cluster, "resources.accelerators", ctx.name).multi_node
     api_version, kind, target = decode_workload(ctx.spec, mn)
     query, metric_type = signal_query(ctx, mn)
     fleet_url = ctx.fleet.metrics.query_url

@@ -7,14 +7,14 @@ cluster) that holds replicas, and one ``FrontDoor`` per public endpoint.
 
 from __future__ import annotations
 
-from ..errors import InvalidInput, Problem
+from ..errors import InvalidInput
 from ..placement.model import ClusterPlacement, Placement
 from ..spec.endpoint import EndpointSpec
 from ..spec.fleet import Fleet
 from . import autoscaling, frontdoor, routing, serving
 from .platform import EndpointTls, PlatformNeeds, build_platform
 from .model import ClusterBlueprint, EndpointSlice, FleetBlueprint, FrontDoor, Manifest
-from .serving import SliceContext
+from .serving import SliceContext, spec_problem
 
 
 def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.FrontDoorBackend) -> EndpointSlice:
@@ -47,18 +47,23 @@ def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.Fr
 
 
 def _check_unique(endpoints: list[tuple[EndpointSpec, Placement]], fleet: Fleet) -> None:
-    problems: list[Problem] = []
+    problems = []
     seen: dict[str, str] = {}
     for spec, placement in endpoints:
         if placement.endpoint != spec.name:
-            problems.append(Problem("", None, None, "name",
+            problems.append(spec_problem(spec.name, "name",
                 f"placement is for endpoint '{placement.endpoint}', not '{spec.name}'"))
         host = serving.endpoint_hostname(spec, fleet)
         for key in (f"name {spec.name}", f"hostname {host}"):
             if key in seen:
-                problems.append(Problem("", None, None, "name",
+                problems.append(spec_problem(spec.name, "name",
                     f"endpoints '{seen[key]}' and '{spec.name}' share the {key.split()[0]} '{key.split()[1]}'; each must be unique"))
             seen[key] = spec.name
+    for spec, _ in endpoints:
+        try:
+            serving.check_spec(spec)
+        except InvalidInput as exc:
+            problems += exc.problems
     if problems:
         raise InvalidInput(problems)
 
@@ -71,7 +76,7 @@ def _slices_by_cluster(fleet: Fleet, endpoints) -> dict[str, list[tuple[Endpoint
             if share.max_replicas <= 0:
                 continue
             if share.cluster not in known:
-                raise InvalidInput([Problem("", None, None, "placement",
+                raise InvalidInput([spec_problem(spec.name, "placement",
                     f"endpoint '{spec.name}' is placed on cluster '{share.cluster}', which is not in the fleet file")])
             out[share.cluster].append((spec, share))
     return out

@@ -96,6 +96,12 @@ class SliceContext:
         return meta
 
 
+def spec_problem(endpoint: str, field: str, message: str) -> Problem:
+    """A problem with one endpoint's spec found while building; ``sky endpoint render`` maps ``<endpoint X>``
+    back to the spec file and line."""
+    return Problem(f"<endpoint {endpoint}>", None, None, field, message)
+
+
 def endpoint_hostname(spec: EndpointSpec, fleet: Fleet) -> str:
     """The one stable hostname: ``tls.domain`` when given, else ``NAME.<fleet domain>``. Never changes with placement."""
     return spec.tls.domain or f"{spec.name}.{fleet.domain}"
@@ -199,12 +205,12 @@ class Topology:
         return {"tensor": self.gpus_per_pod}
 
 
-def topology(acc: Accelerator, cluster: Cluster, field: str) -> Topology:
+def topology(acc: Accelerator, cluster: Cluster, field: str, endpoint: str) -> Topology:
     size = node_size(cluster, acc.type)
     if acc.count <= size:
         return Topology(acc.count, 1)
     if acc.count % size:
-        raise InvalidInput([Problem("", None, None, field,
+        raise InvalidInput([spec_problem(endpoint, field,
             f"{acc} spans nodes of {size} {acc.type} GPUs on cluster '{cluster.name}' but is not a multiple of "
             f"{size}; use a multiple of the node size (e.g. {acc.type}:{size * (acc.count // size + 1)})")])
     return Topology(size, acc.count // size)
@@ -400,34 +406,40 @@ RESERVED_ENV = {
 """Env vars the blueprint sets itself: a second definition in the spec would silently shadow ours (or ours it)."""
 
 
-def _check_env(spec: EndpointSpec) -> None:
-    """Reject spec env vars that the blueprint sets from another field (both would land in the pod)."""
+def check_spec(spec: EndpointSpec) -> None:
+    """What the blueprint cannot map, whatever the placement: every problem at once."""
+    problems = _env_problems(spec)
+    if spec.speculative is not None and spec.engine.type == "custom":
+        problems.append(spec_problem(spec.name, "speculative",
+            "speculative decoding maps to vLLM/SGLang flags; with a custom engine put the flags in engine.args"))
+    if problems:
+        raise InvalidInput(problems)
+
+
+def _env_problems(spec: EndpointSpec) -> list[Problem]:
+    """Spec env vars that the blueprint sets from another field (both would land in the pod)."""
     ours = {"VLLM_ADDITIONAL_ARGS"}
     if spec.auth.api_key != "none":
         ours.add(API_KEY_ENV)
     if spec.hf_token is not None:
         ours |= {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}
     problems = [
-        Problem("", None, None, f"{section}.{name}", f"is set by skyendpoints ({RESERVED_ENV[name]}); remove it here")
+        spec_problem(spec.name, f"{section}.{name}", f"is set by skyendpoints ({RESERVED_ENV[name]}); remove it here")
         for section, defined in (("engine.env", spec.engine.env), ("engine.secret_env", spec.engine.secret_env))
         for name in defined if name in ours
     ]
-    if problems:
-        raise InvalidInput(problems)
+    return problems
 
 
 def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[SecretSpec]]:
     """The LLMInferenceService for this cluster, and the SecretSpecs its env references need."""
     spec = ctx.spec
-    _check_env(spec)
-    if spec.speculative is not None and spec.engine.type == "custom":
-        raise InvalidInput([Problem("", None, None, "speculative",
-            "speculative decoding maps to vLLM/SGLang flags; with a custom engine put the flags in engine.args")])
+    check_spec(spec)
     hf_env, secrets = hf_token_env(ctx)
     api_key, key_secrets = api_key_ref(ctx)
     secrets += key_secrets
     pd = spec.prefill is not None
-    decode_topo = topology(spec.accelerator, ctx.cluster, "resources.accelerators")
+    decode_topo = topology(spec.accelerator, ctx.cluster, "resources.accelerators", spec.name)
     decode = _container(ctx, "decode" if pd else "main", decode_topo, {}, decode_topo.gpus_per_pod, hf_env, api_key)
 
     body: dict[str, Any] = {"model": _model(spec)}
@@ -459,7 +471,7 @@ def _prefill(ctx: SliceContext, hf_env: list[dict], api_key: dict | None, kv: di
     spec = ctx.spec
     acc = spec.prefill_accelerator
     assert acc is not None and spec.prefill is not None
-    topo = topology(acc, ctx.cluster, "prefill.resources.accelerators")
+    topo = topology(acc, ctx.cluster, "prefill.resources.accelerators", spec.name)
     container = _container(ctx, "prefill", topo, dict(spec.prefill.args), topo.gpus_per_pod, hf_env, api_key)
     out: dict[str, Any] = {
         "replicas": ctx.share.prefill_replicas or spec.prefill.replicas,
@@ -475,11 +487,11 @@ def _prefill(ctx: SliceContext, hf_env: list[dict], api_key: dict | None, kv: di
 
 def multi_node(ctx: SliceContext) -> bool:
     """True when a decode replica spans nodes on this cluster (LeaderWorkerSet needed)."""
-    topo = topology(ctx.spec.accelerator, ctx.cluster, "resources.accelerators")
+    topo = topology(ctx.spec.accelerator, ctx.cluster, "resources.accelerators", ctx.name)
     if topo.multi_node:
         return True
     acc = ctx.spec.prefill_accelerator
-    return acc is not None and topology(acc, ctx.cluster, "prefill.resources.accelerators").multi_node
+    return acc is not None and topology(acc, ctx.cluster, "prefill.resources.accelerators", ctx.name).multi_node
 
 
 def namespace_object(ctx: SliceContext) -> Manifest:

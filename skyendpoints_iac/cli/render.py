@@ -66,7 +66,10 @@ def render_cmd(
         raise InvalidInput(problems)
 
     endpoints = [(spec, place(spec, fleet, previous.get(spec.name))) for _, spec in specs]
-    blueprint = build_fleet_blueprint(fleet, endpoints)
+    try:
+        blueprint = build_fleet_blueprint(fleet, endpoints)
+    except InvalidInput as exc:
+        raise InvalidInput([_in_spec_file(p, {spec.name: path for path, spec in specs}) for p in exc.problems]) from None
     written = write(blueprint, out_dir)
     for spec, placement in endpoints:
         where = ", ".join(f"{p.cluster}={p.min_replicas}..{p.max_replicas}" if spec.autoscaling else f"{p.cluster}={p.replicas}"
@@ -74,3 +77,16 @@ def render_cmd(
         note = f" ({placement.unplaced} unplaced)" if placement.unplaced else ""
         out.print(f"{spec.name}: {where}{note}", markup=False)
     out.print(f"wrote {len(written)} files to {out_dir}", markup=False)
+
+
+def _in_spec_file(problem: Problem, files: dict[str, Path]) -> Problem:
+    """``<endpoint NAME>`` problems from the blueprint point back at the spec file, line and column."""
+    from ..spec.yamlsource import load_yaml
+
+    if not (problem.file.startswith("<endpoint ") and problem.file.endswith(">")):
+        return problem
+    path = files.get(problem.file[len("<endpoint "):-1])
+    if path is None:
+        return problem
+    line, column = load_yaml(path).locate(problem.path.split(".") if problem.path else [])
+    return Problem(str(path), line, column, problem.path, problem.message)

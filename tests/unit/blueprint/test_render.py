@@ -158,3 +158,13 @@ def test_duplicate_endpoint_names_are_invalid_input():
     spec = load_endpoint(EXAMPLES / "glm-prod.yaml")
     with pytest.raises(InvalidInput, match="share the name"):
         build_fleet_blueprint(fleet, [(spec, place(spec, fleet)), (spec, place(spec, fleet))])
+
+
+def test_cli_blueprint_problems_point_at_the_spec_file_and_line(tmp_path: Path, capsys):
+    spec = tmp_path / "clash.yaml"
+    spec.write_text("name: clash\nmodel: org/m\nresources: {accelerators: H100:1}\nreplicas: 1\n"
+                    "engine:\n  env:\n    VLLM_ADDITIONAL_ARGS: '--x'\n")
+    rc = main(["endpoint", "render", str(spec), "--fleet", str(EXAMPLES / "fleet.yaml"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{spec}:7:27: engine.env.VLLM_ADDITIONAL_ARGS: is set by skyendpoints" in err
+    assert not (tmp_path / "o").exists()
