@@ -12,12 +12,27 @@ from ..errors import EXIT_FAILURE, InvalidInput, Problem
 from .app import err, out, policy_app
 
 
+_CONFIG_HELP = "Policy config JSON, the same file 'pulumi preview --policy-pack-config' takes."
+_FLEET_HELP = "Fleet file: takes each cluster's accelerator_label and gpu_taint into the GPU rules' settings."
+
+
+def _settings(config: Optional[Path], fleet: Optional[Path]) -> tuple[dict, str]:
+    """The policy config: fleet-derived settings, overlaid by the --config file."""
+    from ..policy import load_config_file
+    from ..policy.fleetconfig import fleet_policy_config, merge
+    from ..spec import load_fleet
+
+    base = fleet_policy_config(load_fleet(fleet)) if fleet is not None else {}
+    user = load_config_file(config) if config is not None else {}
+    source = " + ".join(str(p) for p in (fleet, config) if p is not None) or "policy config"
+    return merge(base, user), source
+
+
 @policy_app.command("check")
 def check_cmd(
     directory: Path = typer.Argument(..., help="Output folder of 'sky endpoint render'.", show_default=False),
-    config: Optional[Path] = typer.Option(
-        None, "--config", help="Policy config JSON, the same file 'pulumi preview --policy-pack-config' takes.",
-        show_default=False),
+    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP, show_default=False),
+    fleet: Optional[Path] = typer.Option(None, "--fleet", help=_FLEET_HELP, show_default=False),
 ) -> None:
     """Check rendered manifests against the GPU, TLS, auth and secret rules, offline.
 
@@ -28,15 +43,15 @@ def check_cmd(
 
       sky endpoint render examples/glm-prod.yaml --fleet examples/fleet.yaml --out rendered/
 
-      sky policy check rendered/
+      sky policy check rendered/ --fleet examples/fleet.yaml
 
       sky policy check rendered/ --config policy-config.json
     """
-    from ..policy import RuleCrashed, evaluate, has_mandatory, load_config_file, resolve
+    from ..policy import RuleCrashed, evaluate, has_mandatory, resolve
     from ..policy.rendered import load_rendered
 
-    settings = load_config_file(config) if config is not None else {}
-    configs = resolve(settings, source=str(config) if config is not None else "policy config")
+    settings, source = _settings(config, fleet)
+    configs = resolve(settings, source=source)
     rendered = load_rendered(directory)
     try:
         violations = evaluate(rendered.objects, configs)
@@ -51,6 +66,31 @@ def check_cmd(
               f"{mandatory} mandatory, {len(violations) - mandatory} advisory violations", markup=False)
     if has_mandatory(violations):
         raise typer.Exit(EXIT_FAILURE)
+
+
+@policy_app.command("config")
+def config_cmd(
+    fleet: Optional[Path] = typer.Option(None, "--fleet", help=_FLEET_HELP, show_default=False),
+    config: Optional[Path] = typer.Option(None, "--config", help="Settings to lay over the fleet's.",
+                                          show_default=False),
+) -> None:
+    """Print the policy config JSON (fleet-derived settings plus --config) for pulumi --policy-pack-config.
+
+    The output is checked against every rule's config schema before it is printed.
+
+    Examples:
+
+      sky policy config --fleet examples/fleet.yaml > policy-config.json
+
+      pulumi preview --policy-pack policies --policy-pack-config policy-config.json
+    """
+    import json
+
+    from ..policy import resolve
+
+    settings, source = _settings(config, fleet)
+    resolve(settings, source=source)
+    out.file.write(json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
 @policy_app.command("rules")

@@ -1,7 +1,8 @@
 """Read the output of ``sky endpoint render`` for offline checking.
 
 Layout: ``DIR/<cluster>/*.yaml`` (multi-document YAML, one file per kind), ``DIR/<cluster>/charts.yaml``
-(a YAML list of chart releases: name, chart, repo, version, namespace, values) and ``DIR/global/``.
+(a YAML list of chart releases: name, chart, repo, version, namespace, values), ``DIR/<cluster>/crds.yaml``
+(a YAML list of CRD bundles: name, source, version, kinds) and ``DIR/global/``.
 Documents without ``apiVersion`` and ``kind`` (Secret references, the front-door document) are
 reference data, not objects, and are skipped. Anything unreadable (bad YAML, a document that is not a
 mapping, a malformed charts.yaml, an empty folder) is reported with file and line: exit 2.
@@ -19,6 +20,9 @@ from ..errors import InvalidInput, Problem
 from .model import Obj
 
 CHARTS_FILE = "charts.yaml"
+CRDS_FILE = "crds.yaml"
+LIST_FILES = {CHARTS_FILE: ("chart releases", ("name", "chart")), CRDS_FILE: ("CRD bundles", ("name", "source"))}
+"""Per-cluster files holding one YAML list (not Kubernetes objects): what each entry must have."""
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -27,6 +31,7 @@ class Rendered:
     objects: list[Obj] = field(default_factory=list)
     charts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Chart releases per cluster. Their objects exist only after Helm renders them (checked under Pulumi)."""
+    crd_bundles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     references: int = 0
     """Documents skipped as reference data (no apiVersion/kind)."""
     clusters: list[str] = field(default_factory=list)
@@ -60,20 +65,22 @@ def _documents(path: Path, problems: list[Problem]) -> list[tuple[int, Any]]:
     return docs
 
 
-def _charts(path: Path, cluster: str, problems: list[Problem]) -> list[dict[str, Any]]:
+def _entries(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
+    """The entries of a list file (charts.yaml, crds.yaml), each checked for its required keys."""
+    what, required = LIST_FILES[path.name]
     docs = [d for d in _documents(path, problems) if d[1] is not None]
     if not docs:
         return []
     if len(docs) > 1 or not isinstance(docs[0][1], list):
-        problems.append(Problem(str(path), docs[0][0], None, "", "must be one YAML list of chart releases"))
+        problems.append(Problem(str(path), docs[0][0], None, "", f"must be one YAML list of {what}"))
         return []
     out = []
-    for i, release in enumerate(docs[0][1]):
-        if not isinstance(release, dict) or not release.get("name") or not release.get("chart"):
+    for i, entry in enumerate(docs[0][1]):
+        if not isinstance(entry, dict) or not all(entry.get(key) for key in required):
             problems.append(Problem(str(path), None, None, f"[{i}]",
-                                    "each chart release is a mapping with at least 'name' and 'chart'"))
+                                    f"each entry is a mapping with at least {' and '.join(map(repr, required))}"))
             continue
-        out.append(release)
+        out.append(entry)
     return out
 
 
@@ -108,8 +115,9 @@ def load_rendered(directory: str | Path) -> Rendered:
         if cluster and files:
             rendered.clusters.append(cluster)
         for path in files:
-            if path.name == CHARTS_FILE and path.parent.name == cluster and cluster:
-                rendered.charts[cluster] = _charts(path, cluster, problems)
+            if path.name in LIST_FILES and path.parent.name == cluster and cluster:
+                entries = _entries(path, problems)
+                (rendered.charts if path.name == CHARTS_FILE else rendered.crd_bundles)[cluster] = entries
             else:
                 _objects(path, cluster, rendered, problems)
     if problems:

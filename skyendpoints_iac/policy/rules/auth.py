@@ -125,10 +125,38 @@ def _gateway_auth(route: Obj, objs: list[Obj], kinds: list[str]) -> bool:
     return False
 
 
+def _managed_route_gateway(o: Obj, public: list[str]) -> str | None:
+    """The public Gateway of an LLMInferenceService whose HTTPRoute KServe creates (``router.route`` without
+    ``http.refs``), which a render or a Pulumi stack never shows; None when it has none."""
+    if not o.is_a("serving.kserve.io", "LLMInferenceService"):
+        return None
+    router = as_map(o.spec.get("router"))
+    if "route" not in router or as_list(dig(router, "route", "http", "refs")):
+        return None
+    refs = as_list(dig(router, "gateway", "refs"))
+    if not refs:
+        return "(KServe's default ingress Gateway)" if "gateway" in router else None
+    for ref in refs:
+        ns, name = str(as_map(ref).get("namespace") or o.namespace), str(as_map(ref).get("name") or "")
+        if is_public_gateway(ns, name, public):
+            return f"{ns}/{name}"
+    return None
+
+
 def check_public_auth(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Finding]:
     public = list(cfg["publicGateways"])
     env_names = list(cfg["apiKeyEnvNames"])
     reported: set[tuple[int, str]] = set()
+    for o in objs:
+        gateway = _managed_route_gateway(o, public)
+        if gateway is None:
+            continue
+        for ref in _serving_refs(o):
+            ok, problem = _pod_auth(ref, env_names)
+            if not ok:
+                yield Finding(problem or (f"{ref.path}: serves the KServe-managed public HTTPRoute of spec.router "
+                                          f"(Gateway {gateway}) but requires no API key; set env {env_names[0]} "
+                                          "from valueFrom.secretKeyRef on the serving container"), o)
     for route in public_routes(objs, public):
         if _gateway_auth(route, objs, list(cfg["authPolicyKinds"])):
             continue

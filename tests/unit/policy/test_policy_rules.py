@@ -102,6 +102,9 @@ CASES: dict[str, tuple[dict, list[str]]] = {
         "MANDATORY public-endpoint-auth c1/HTTPRoute/sky-lit/literal: public HTTPRoute sky-lit/literal (Gateway "
         "skyendpoints-system/skyendpoints) sends traffic to Service sky-lit/ghost, which is not in the stack, so its "
         "auth cannot be verified",
+        "MANDATORY public-endpoint-auth c1/LLMInferenceService/sky-managed/managed: spec.template: serves the "
+        "KServe-managed public HTTPRoute of spec.router (Gateway skyendpoints-system/skyendpoints) but requires no "
+        "API key; set env VLLM_API_KEY from valueFrom.secretKeyRef on the serving container",
         "MANDATORY public-endpoint-auth c1/LLMInferenceService/sky-open/open: spec.template: serves public HTTPRoute "
         "sky-open/open but requires no API key; set env VLLM_API_KEY from valueFrom.secretKeyRef on the serving "
         "container (spec auth.api_key: generated or secret)",
