@@ -95,14 +95,15 @@ class ExternalDnsBackend:
             # external-dns skips objects whose controller annotation is not its own: no public record.
             return {f"{p}controller": "none"}
         out = {f"{p}ttl": str(door.ttl)}
-        if self.provider != "route53" or len(door.targets) < 2:
+        if self.provider != "route53":
             # Other providers have no weighted/failover records through external-dns: one plain record set.
             return out
+        # Route53: a set-identifier even for a lone target, so records keep their type as clusters come and go.
         out[f"{p}set-identifier"] = cluster
         if door.routing == "failover":
             order = sorted(door.targets, key=lambda t: (-t.weight, t.cluster))
             role = "PRIMARY" if order[0].cluster == cluster else "SECONDARY"
-            if role == "SECONDARY" and order[1].cluster != cluster:
+            if role == "SECONDARY" and (len(order) < 2 or order[1].cluster != cluster):
                 # Route53 failover takes one PRIMARY and one SECONDARY: the rest publish nothing.
                 return {f"{p}controller": "none"}
             out[f"{p}aws-failover"] = role

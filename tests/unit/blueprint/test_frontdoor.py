@@ -64,6 +64,13 @@ def test_route53_failover_has_one_primary_and_one_secondary():
     assert backend.route_annotations(door, "c", private=False) == {f"{P}controller": "none"}
 
 
+def test_route53_lone_target_is_already_a_weighted_record():
+    f = fleet(provider="route53")
+    door = frontdoor.build_front_door(SPEC, placement(a=2), f)
+    ann = frontdoor.backend_for(f).route_annotations(door, "a", private=False)
+    assert ann[f"{P}set-identifier"] == "a" and ann[f"{P}aws-weight"] == "2"
+
+
 def test_private_endpoints_and_non_targets_publish_nothing():
     f = fleet(provider="route53")
     backend = frontdoor.backend_for(f)
