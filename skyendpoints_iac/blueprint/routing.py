@@ -17,6 +17,7 @@ the LLMInferenceService points at it with ``router.route.http.refs`` and at the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from . import names
@@ -44,69 +45,72 @@ def _profile(name: str, refs: list[tuple[str, int | None]]) -> dict:
     return {"name": name, "plugins": [{"pluginRef": r} if w is None else {"pluginRef": r, "weight": w} for r, w in refs]}
 
 
-def kv_cache_aware_config(prefill: bool, lora: bool) -> dict:
-    """Prefix-cache and KV-cache aware (weights as the KServe v0.20.0 controller's generated config)."""
+Scorers = tuple[tuple[str, int], ...]
+"""(plugin type, weight) pairs of one scheduling profile."""
+
+
+@dataclass(frozen=True)
+class RoutingMode:
+    """One routing mode as data: scorers for the single profile and for the P/D profiles, and the picker."""
+
+    single: Scorers
+    prefill: Scorers
+    decode: Scorers
+    picker: str
+    lora_weight: int | None
+    """Weight of ``lora-affinity-scorer`` when the endpoint has adapters; None leaves it out."""
+
+
+_KV_SINGLE: Scorers = (("queue-scorer", 2), ("kv-cache-utilization-scorer", 2), ("prefix-cache-scorer", 3),
+                       ("no-hit-lru-scorer", 2))
+_LOAD: Scorers = (("queue-scorer", 1), ("kv-cache-utilization-scorer", 1))
+
+MODES: dict[str, RoutingMode] = {
+    # The KServe v0.20.0 controller's own generated weights (single profile and P/D).
+    "kv_cache_aware": RoutingMode(
+        single=_KV_SINGLE,
+        prefill=(("prefix-cache-scorer", 3), ("queue-scorer", 2), ("kv-cache-utilization-scorer", 2)),
+        decode=(("active-request-scorer", 2), ("prefix-cache-scorer", 3)),
+        picker="max-score-picker", lora_weight=4),
+    # Load only, score-proportional random pick: the near-least-loaded, no-herding choice p2c stands for.
+    "p2c": RoutingMode(single=_LOAD, prefill=_LOAD, decode=_LOAD, picker="weighted-random-picker", lora_weight=1),
+    # No scorer: uniform random among ready pods (round-robin in expectation).
+    "round_robin": RoutingMode(single=(), prefill=(), decode=(), picker="random-picker", lora_weight=None),
+}
+
+_PD_PLUGINS = [
+    _plugin("disagg-headers-handler"),
+    _plugin("prefill-filter"),
+    _plugin("decode-filter"),
+    _plugin("always-disagg-pd-decider"),
+    _plugin("disagg-profile-handler", parameters={"deciders": {"prefill": "always-disagg-pd-decider"}}),
+]
+"""P/D: decode is picked first, then a prefill pod (header ``x-prefiller-host-port``), in every mode."""
+
+
+def build_epp_config(mode: RoutingMode, *, prefill: bool, lora: bool) -> dict:
+    """The ``EndpointPickerConfig`` for ``mode``: plugins declared once, in first-use order, then profiles."""
+    def with_lora(scorers: Scorers) -> Scorers:
+        return (*scorers, ("lora-affinity-scorer", mode.lora_weight)) if lora and mode.lora_weight else scorers
+
     if prefill:
-        plugins = [
-            _plugin("disagg-headers-handler"),
-            _plugin("prefill-filter"),
-            _plugin("decode-filter"),
-            _plugin("always-disagg-pd-decider"),
-            _plugin("disagg-profile-handler", parameters={"deciders": {"prefill": "always-disagg-pd-decider"}}),
-            _plugin("prefix-cache-scorer"),
-            _plugin("queue-scorer"),
-            _plugin("kv-cache-utilization-scorer"),
-            _plugin("active-request-scorer"),
-            _plugin("max-score-picker"),
-        ]
-        profiles = [
-            _profile("prefill", [("prefill-filter", None), ("prefix-cache-scorer", 3), ("queue-scorer", 2),
-                                 ("kv-cache-utilization-scorer", 2), ("max-score-picker", None)]),
-            _profile("decode", [("decode-filter", None), ("active-request-scorer", 2), ("prefix-cache-scorer", 3),
-                                ("max-score-picker", None)]),
-        ]
-        return _config(plugins, profiles)
-    plugins = [
-        _plugin("single-profile-handler"),
-        _plugin("queue-scorer"),
-        _plugin("kv-cache-utilization-scorer"),
-        _plugin("prefix-cache-scorer"),
-        _plugin("no-hit-lru-scorer"),
-        _plugin("max-score-picker"),
-    ]
-    refs: list[tuple[str, int | None]] = [("queue-scorer", 2), ("kv-cache-utilization-scorer", 2),
-                                          ("prefix-cache-scorer", 3), ("no-hit-lru-scorer", 2)]
-    if lora:
-        plugins.insert(-1, _plugin("lora-affinity-scorer"))
-        refs.append(("lora-affinity-scorer", 4))
-    return _config(plugins, [_profile("default", [*refs, ("max-score-picker", None)])])
-
-
-def p2c_config(lora: bool) -> dict:
-    """Load-aware randomised choice: less-loaded pods are likelier, none is always chosen."""
-    plugins = [_plugin("single-profile-handler"), _plugin("queue-scorer"), _plugin("kv-cache-utilization-scorer")]
-    refs: list[tuple[str, int | None]] = [("queue-scorer", 1), ("kv-cache-utilization-scorer", 1)]
-    if lora:
-        plugins.append(_plugin("lora-affinity-scorer"))
-        refs.append(("lora-affinity-scorer", 1))
-    plugins.append(_plugin("weighted-random-picker"))
-    return _config(plugins, [_profile("default", [*refs, ("weighted-random-picker", None)])])
-
-
-def round_robin_config() -> dict:
-    """Uniform spread: no scorer, a random pick among all ready pods (round-robin in expectation)."""
-    plugins = [_plugin("single-profile-handler"), _plugin("random-picker")]
-    return _config(plugins, [_profile("default", [("random-picker", None)])])
+        profiles = [("prefill", "prefill-filter", with_lora(mode.prefill)),
+                    ("decode", "decode-filter", with_lora(mode.decode))]
+        head = [dict(p) for p in _PD_PLUGINS]
+    else:
+        profiles = [("default", None, with_lora(mode.single))]
+        head = [_plugin("single-profile-handler")]
+    scorer_types = list(dict.fromkeys(t for _, _, scorers in profiles for t, _ in scorers))
+    plugins = head + [_plugin(t) for t in scorer_types] + [_plugin(mode.picker)]
+    return _config(plugins, [
+        _profile(name, ([(flt, None)] if flt else []) + list(scorers) + [(mode.picker, None)])
+        for name, flt, scorers in profiles
+    ])
 
 
 def epp_config(ctx: SliceContext) -> dict:
     spec = ctx.spec
-    lora = bool(spec.lora_adapters)
-    if spec.routing == "p2c":
-        return p2c_config(lora)
-    if spec.routing == "round_robin":
-        return round_robin_config()
-    return kv_cache_aware_config(spec.prefill is not None, lora)
+    return build_epp_config(MODES[spec.routing], prefill=spec.prefill is not None, lora=bool(spec.lora_adapters))
 
 
 def route_name(ctx: SliceContext) -> str:

@@ -42,6 +42,23 @@ def test_kv_cache_aware_with_prefill_has_prefill_and_decode_profiles():
     assert "always-disagg-pd-decider" in plugin_types(cfg)
 
 
+def test_every_mode_keeps_the_pd_profiles_with_its_own_scorers_and_picker():
+    for mode, picker in (("p2c", "weighted-random-picker"), ("round_robin", "random-picker")):
+        cfg = routing.epp_config(make({"routing": mode, "prefill": {"replicas": 1}}))
+        profiles = profile_refs(cfg)
+        assert set(profiles) == {"prefill", "decode"}
+        assert "prefill-filter" in profiles["prefill"] and picker in profiles["decode"]
+        assert "disagg-profile-handler" in plugin_types(cfg) and "prefix-cache-scorer" not in plugin_types(cfg)
+    # Every referenced plugin is declared exactly once.
+    for mode in routing.MODES:
+        for prefill in (False, True):
+            cfg = routing.build_epp_config(routing.MODES[mode], prefill=prefill, lora=True)
+            declared = [p["type"] for p in cfg["plugins"]]
+            assert len(declared) == len(set(declared))
+            refs = {r for prof in profile_refs(cfg).values() for r in prof}
+            assert refs <= set(declared)
+
+
 def test_lora_adds_affinity_scorer():
     cfg = routing.epp_config(make({"lora_adapters": [{"name": "a", "uri": "o/a"}]}))
     assert profile_refs(cfg)["default"]["lora-affinity-scorer"] == 4
@@ -66,7 +83,7 @@ def test_router_points_at_our_gateway_listener_route_and_inline_config():
     assert r["gateway"]["refs"] == [{"name": names.GATEWAY_NAME, "namespace": names.GATEWAY_NAMESPACE,
                                      "sectionName": names.https_listener("m")}]
     assert r["route"] == {"http": {"refs": [{"name": "m"}]}}
-    assert r["scheduler"]["config"]["inline"] == routing.p2c_config(False)
+    assert r["scheduler"]["config"]["inline"] == routing.build_epp_config(routing.MODES["p2c"], prefill=False, lora=False)
 
 
 def test_http_route_serves_exactly_the_endpoint_hostname():
