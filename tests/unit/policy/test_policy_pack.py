@@ -110,7 +110,7 @@ def test_every_rule_is_a_policy_with_its_metadata():
         expected = ResourceValidationPolicy if rule.scope == "resource" else StackValidationPolicy
         assert isinstance(policy, expected)
         assert policy.description == rule.description
-        assert policy.enforcement_level == EnforcementLevel.MANDATORY
+        assert policy.enforcement_level == EnforcementLevel(rule.enforcement)
         assert policy.severity.value == rule.severity
         if rule.config:
             schema = {"type": "object", "properties": policy.config_schema.properties}

@@ -164,7 +164,8 @@ def test_rules_metadata():
     for rule in RULES:
         assert rule.name == rule.name.lower() and " " not in rule.name and rule.name != "all"
         assert rule.description.endswith(".") and rule.severity in ("low", "medium", "high", "critical")
-        assert rule.enforcement == "mandatory" and rule.scope in ("resource", "stack")
+        assert rule.scope in ("resource", "stack")
+        assert rule.enforcement == ("advisory" if rule.name == "gpu-count-allowed" else "mandatory"), rule.name
         assert all("default" in prop for prop in rule.config.values()), rule.name
     security = ["secret-env-from-secret-ref", "public-endpoint-auth", "gateway-listener-tls"]
     assert [RULES_BY_NAME[r].severity for r in security] == ["critical"] * 3
@@ -291,3 +292,9 @@ def test_no_rule_crashes_on_oddly_shaped_fields():
                     evaluate([Obj(d, "c1") for d in mutated], configs)  # raises RuleCrashed on a crash
                     checked += 1
     assert checked > 1000
+
+
+def test_docs_table_lists_every_rule_with_its_scope_and_severity():
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "policy.md").read_text()
+    for rule in RULES:
+        assert f"| `{rule.name}` | {rule.scope} | {rule.severity} |" in docs, rule.name
