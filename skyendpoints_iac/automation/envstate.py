@@ -34,12 +34,12 @@ class EnvRecords:
         self.root = state_dir / "envs" / env
         self.env = env
 
-    # platforms a past endpoint used: kept until --purge-platform
-    def platforms(self) -> set[str]:
-        return set(_read(self.root / "platforms.json", []))
+    # clusters whose unused platform 'down --purge-platform' removed
+    def purged(self) -> set[str]:
+        return set(_read(self.root / "purged-platforms.json", []))
 
-    def set_platforms(self, clusters: set[str]) -> None:
-        _write(self.root / "platforms.json", sorted(clusters))
+    def set_purged(self, clusters: set[str]) -> None:
+        _write(self.root / "purged-platforms.json", sorted(clusters))
 
     # health verdicts, so one-shot reconciles (cron) accumulate consecutive probe results
     def health(self) -> dict[str, ClusterHealth]:

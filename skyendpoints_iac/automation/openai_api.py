@@ -34,13 +34,18 @@ class Target:
         return h
 
 
-def api_key_from_outputs(outputs: Mapping[str, Any], endpoint: str) -> str | None:
-    """The endpoint's key from the stack outputs: ``endpoints.<name>.api_key`` or ``api_keys.<name>``."""
-    entry = (outputs.get("endpoints") or {}).get(endpoint) or {}
-    key = entry.get("api_key") if isinstance(entry, Mapping) else None
-    if key is None:
-        key = (outputs.get("api_keys") or {}).get(endpoint)
-    return key or None
+def api_key_from_outputs(outputs: Mapping[str, Any], endpoint: str, secret_key: str = "api-key") -> str | None:
+    """The endpoint's key from the secret ``api_keys`` stack output, ``{name: {"<secret>/<key>": value}}``
+    (see ``stack.program``): the entry whose key is ``secret_key``, or the only entry."""
+    keys = (outputs.get("api_keys") or {}).get(endpoint)
+    if isinstance(keys, str):
+        return keys or None
+    if not isinstance(keys, Mapping) or not keys:
+        return None
+    for ref, value in keys.items():
+        if str(ref).rsplit("/", 1)[-1] == secret_key:
+            return value or None
+    return next(iter(keys.values())) if len(keys) == 1 else None
 
 
 def _explain(exc: Exception, url: str) -> SkyError:

@@ -100,7 +100,7 @@ def load_desired(rt: Runtime, fleet_path: str | None = None) -> DesiredEnv:
         endpoints[name] = DesiredEndpoint(spec, rev.spec_text, Placement.from_dict(rev.placement or {"endpoint": name,
                                           "accelerator": str(spec.accelerator.type), "gpus_per_replica": 0, "home": None}))
     return DesiredEnv(env=rt.env, fleet=fleet, fleet_path=str(fleet_path), endpoints=endpoints,
-                      platform_clusters=frozenset(rt.records.platforms()), excluded_clusters=frozenset(failed_clusters(rt)))
+                      purged_platforms=frozenset(rt.records.purged()), excluded_clusters=frozenset(failed_clusters(rt)))
 
 
 def previous_placement(rt: Runtime, name: str) -> Placement | None:
@@ -191,7 +191,7 @@ def up(rt: Runtime, spec_text: str, spec_source: str, fleet_path: str | None, *,
     except UpdateFailed as exc:
         _record(rt, spec.name, action, "failed", spec_text, target.fleet_path, placement, str(exc).splitlines()[0])
         raise
-    rt.records.set_platforms(rt.records.platforms() | target.used_clusters)
+    rt.records.set_purged(rt.records.purged() - target.used_clusters)
     rev = _record(rt, spec.name, action, "succeeded", spec_text, target.fleet_path, placement, note)
     url = endpoint_outputs(outputs, spec.name).get("url")
     return Outcome(rev, placement, url=url, changes=changes)
@@ -215,18 +215,18 @@ def down(rt: Runtime, name: str, *, purge_platform: bool = False, yes: bool = Fa
         raise SkyError(f"endpoint '{name}' is not deployed in environment '{rt.env}' (deployed: {known})")
     item = desired.endpoints[name]
     target = desired.without(name)
-    platforms = set(desired.platform_clusters) | desired.used_clusters
+    purged = set(desired.purged_platforms)
     if purge_platform:
         from .decide import unused_platforms
 
-        unused = unused_platforms(platforms, [e.placement for e in target.endpoints.values()])
+        unused = unused_platforms(target.platform_clusters, [e.placement for e in target.endpoints.values()])
         rt.ui.info(f"removing unused platforms: {', '.join(unused) or 'none'}")
-        platforms -= set(unused)
-    target = replace(target, platform_clusters=frozenset(platforms))
+        purged |= set(unused)
+    target = replace(target, purged_platforms=frozenset(purged))
     if not yes and not rt.ui.confirm(f"Remove {name} from environment '{rt.env}'?"):
         raise SkyError("cancelled; nothing was changed")
     try:
-        if not target.endpoints and not (platforms - target.excluded_clusters):
+        if not target.endpoints and not target.platform_clusters:
             model = ProgressModel(clusters={c.name: c.kube_context for c in desired.fleet.clusters}, endpoints=(name,))
             engine = rt.engine_factory(rt.env, empty_program)
             with rt.ui.progress(f"destroy {rt.env}", model) as on_event:
@@ -239,7 +239,7 @@ def down(rt: Runtime, name: str, *, purge_platform: bool = False, yes: bool = Fa
     except UpdateFailed as exc:
         _record(rt, name, "down", "failed", item.spec_text, desired.fleet_path, item.placement, str(exc).splitlines()[0])
         raise
-    rt.records.set_platforms(platforms)
+    rt.records.set_purged(purged)
     rev = _record(rt, name, "down", "succeeded", item.spec_text, desired.fleet_path, None)
     return Outcome(rev, None)
 

@@ -1,10 +1,15 @@
 """The environment's desired state, and the inline program that deploys it.
 
 One stack per environment holds every endpoint of that environment plus the shared per-cluster platforms
-(the stack layer creates each cluster's platform once, however many endpoints use it). So ``down`` of one
-endpoint is an update that leaves it out: a platform another endpoint uses is still in the program and
-cannot be removed. Platforms no endpoint uses any more are kept (``platform_clusters``) until
-``down --purge-platform``.
+(the stack layer creates each cluster's platform once, however many endpoints use it, and gives every fleet
+cluster a platform so failover targets are ready). So ``down`` of one endpoint is an update that leaves it
+out: a platform another endpoint uses is still in the program and cannot be removed.
+
+Which clusters the program sees is decided here, by filtering the fleet it receives:
+- ``purged_platforms`` (``down --purge-platform``): unused clusters whose platform was removed; a cluster
+  comes back as soon as an endpoint is placed on it;
+- ``excluded_clusters`` (reconcile): failed clusters; no provider, platform or slice is registered for them,
+  so the engine never tries to reach them (their state was taken out beforehand, see ``statesurgery``).
 
 Placements are computed here (live capacity, previous placement, health) and *pinned* in the inputs, so the
 program deploys exactly what the user confirmed.
@@ -33,8 +38,8 @@ class DesiredEnv:
     fleet: Fleet
     fleet_path: str
     endpoints: dict[str, DesiredEndpoint] = field(default_factory=dict)
-    platform_clusters: frozenset[str] = frozenset()
-    """Clusters whose platform stays although no endpoint is placed there (until --purge-platform)."""
+    purged_platforms: frozenset[str] = frozenset()
+    """Clusters whose unused platform was removed (``down --purge-platform``)."""
     excluded_clusters: frozenset[str] = frozenset()
     """Failed clusters: no platform, no slice, nothing the engine would try to reach."""
 
@@ -48,24 +53,37 @@ class DesiredEnv:
     def used_clusters(self) -> set[str]:
         return {c for e in self.endpoints.values() for c in e.placement.clusters}
 
+    @property
+    def platform_clusters(self) -> set[str]:
+        """Clusters the program deploys a platform on: every fleet cluster not purged (or used again),
+        minus failed ones."""
+        used = self.used_clusters
+        return {c.name for c in self.fleet.clusters
+                if (c.name not in self.purged_platforms or c.name in used) and c.name not in self.excluded_clusters}
+
+    def program_fleet(self) -> Fleet:
+        """The fleet as the program sees it: only ``platform_clusters``, in fleet-file order."""
+        keep = self.platform_clusters
+        return self.fleet.model_copy(update={"clusters": [c for c in self.fleet.clusters if c.name in keep]})
+
 
 def deployment_inputs(desired: DesiredEnv):
-    """``stack.inputs.DeploymentInputs`` for the desired state. Optional fields the stack layer may not
-    (yet) accept are passed only when it declares them."""
+    """``stack.inputs.DeploymentInputs`` for the desired state: the filtered fleet, every spec, every
+    placement pinned."""
     from ..stack.inputs import DeploymentInputs
 
-    names = {f.name for f in dataclasses.fields(DeploymentInputs)}
-    kwargs = dict(
-        fleet=desired.fleet,
+    return DeploymentInputs(
+        fleet=desired.program_fleet(),
         specs=tuple(e.spec for e in desired.endpoints.values()),
-        placements={n: e.placement for n, e in desired.endpoints.items()},
+        placements={n: _pinned(e.placement) for n, e in desired.endpoints.items()},
     )
-    retained = sorted((desired.platform_clusters - desired.excluded_clusters) - desired.used_clusters)
-    if "platform_clusters" in names:
-        kwargs["platform_clusters"] = tuple(retained)
-    if "excluded_clusters" in names:
-        kwargs["excluded_clusters"] = tuple(sorted(desired.excluded_clusters))
-    return DeploymentInputs(**kwargs)
+
+
+def _pinned(placement: Placement) -> Placement:
+    """The stack layer refuses any placement with unplaced replicas, pinned or not. Here the CLI already
+    decided (fixed replicas need --allow-partial; an autoscaled endpoint may simply not reach its max), so
+    the pinned copy carries ``unplaced=0``; the revision record keeps the true count."""
+    return dataclasses.replace(placement, unplaced=0) if placement.unplaced else placement
 
 
 class InlineProgram:

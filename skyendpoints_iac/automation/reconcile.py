@@ -102,7 +102,7 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
     report.health = health
 
     contexts = {c.name: c.kube_context for c in desired.fleet.clusters}
-    in_state = set(records.platforms()) | desired.used_clusters
+    in_state = {c.name for c in desired.fleet.clusters if c.name not in desired.purged_platforms} | desired.used_clusters
     actions = decide_state(health, in_state, records.dropped())
     report.state_actions = actions
     for reason in actions.reasons:
@@ -146,7 +146,7 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
             item = target.endpoints[d.endpoint]
             _record(rt, d.endpoint, "reconcile", "succeeded", item.spec_text, target.fleet_path, d.placement,
                     "; ".join(d.reasons))
-    records.set_platforms(records.platforms() | target.used_clusters)
+    records.set_purged(records.purged() - target.used_clusters)
     report.updated = True
     log("updated", rt.env, "stack updated")
     return report

@@ -114,7 +114,7 @@ class FakeEngine:
         self._maybe_fail("up")
         d = self.desired
         self.backend.state = [{"urn": STACK_URN, "type": "pulumi:pulumi:Stack", "custom": False}] + [
-            r for c in sorted(d.used_clusters | (set(d.platform_clusters) - set(d.excluded_clusters))) for r in provider_state(c)]
+            r for c in sorted(d.platform_clusters) for r in provider_state(c)]
         return {"endpoints": {n: {"url": f"https://{n}.example.com"} for n in d.endpoints}}
 
     def destroy(self, on_event=None) -> None:

@@ -39,7 +39,9 @@ def test_up_places_previews_confirms_updates_and_records(world):
     assert ui.plans[0][1] == {"create": 2 * len(result.placement.clusters)}
     assert result.url == "https://glm-prod.example.com" and result.revision.rev == 1
     assert result.revision.action == "up" and result.revision.outcome == "succeeded"
-    assert rt.records.platforms() == set(result.placement.clusters)
+    # every fleet cluster gets its platform (failover targets are ready); none was purged
+    assert desired.platform_clusters == {"gke-us-east", "coreweave-us-east", "onprem-eu"}
+    assert rt.records.purged() == set()
     # what the real program receives: every placement pinned, so it deploys exactly what was shown
     inputs = deployment_inputs(desired)
     assert [s.name for s in inputs.specs] == ["glm-prod"] and inputs.placements["glm-prod"] is result.placement
@@ -116,11 +118,15 @@ def test_down_keeps_shared_platforms_and_purge_removes_only_unused(world):
     down(rt, "h100-chat", yes=True)
     d = backend.calls[-1][1]
     assert set(d.endpoints) == {"glm-prod"} and d.used_clusters == set(glm.clusters)
-    assert set(h.clusters) <= set(d.platform_clusters)  # kept although unused (no --purge-platform)
+    assert set(h.clusters) <= d.platform_clusters  # kept although unused (no --purge-platform)
     assert set(rt.store.live("dev")) == {"glm-prod"}
     down(rt, "glm-prod", yes=True, purge_platform=True)
     assert backend.ops()[-1] == "destroy"  # last endpoint gone, platforms purged: the stack is destroyed
-    assert rt.records.platforms() == set() and rt.store.live("dev") == {}
+    assert rt.records.purged() == {"gke-us-east", "coreweave-us-east", "onprem-eu"} and rt.store.live("dev") == {}
+    # an endpoint placed again brings its clusters' platforms back, and only those
+    again = up(rt, GLM, "g.yaml", FLEET, yes=True).placement
+    assert backend.calls[-1][1].platform_clusters == set(again.clusters)
+    assert rt.records.purged() == {"gke-us-east", "coreweave-us-east", "onprem-eu"} - set(again.clusters)
 
 
 def test_down_purge_never_removes_a_platform_in_use(world):
@@ -129,7 +135,8 @@ def test_down_purge_never_removes_a_platform_in_use(world):
     up(rt, spec(name="h100-chat", acc="H100:8", replicas=1), "h.yaml", None, yes=True)
     down(rt, "h100-chat", yes=True, purge_platform=True)
     d = backend.calls[-1][1]
-    assert set(glm.clusters) <= d.used_clusters | set(d.platform_clusters)
+    assert d.platform_clusters == set(glm.clusters)  # exactly the clusters still in use
+    assert [c.name for c in d.program_fleet().clusters] == [c for c in ("gke-us-east", "coreweave-us-east", "onprem-eu") if c in glm.clusters]
     assert any(line.startswith("removing unused platforms:") for line in ui.lines)
 
 

@@ -45,8 +45,11 @@ def test_chat_unreachable_endpoint_is_one_clear_error():
 
 
 def test_api_key_from_stack_outputs():
-    assert api_key_from_outputs({"endpoints": {"glm": {"url": "u", "api_key": "k1"}}}, "glm") == "k1"
-    assert api_key_from_outputs({"api_keys": {"glm": "k2"}}, "glm") == "k2"
+    """The shape ``stack.program`` exports: ``api_keys: {name: {"<secret>/<key>": value}}``."""
+    two = {"api_keys": {"glm": {"glm-hf-token/token": "hf", "glm-api-key/api-key": "k1"}}}
+    assert api_key_from_outputs(two, "glm") == "k1"
+    assert api_key_from_outputs({"api_keys": {"glm": {"mine/key": "k2"}}}, "glm") == "k2"
+    assert api_key_from_outputs({"api_keys": {"glm": {"a/x": "1", "b/y": "2"}}}, "glm") is None  # ambiguous
     assert api_key_from_outputs({}, "glm") is None
 
 

@@ -69,6 +69,7 @@ def test_failed_cluster_moves_replicas_drops_state_and_logs_why(world):
     desired = backend.calls[-1][1]
     new = desired.endpoints["glm-prod"].placement
     assert victim not in new.clusters and victim in desired.excluded_clusters
+    assert victim not in [c.name for c in desired.program_fleet().clusters]  # no provider/platform registered
     assert sum(p.replicas for p in new.placements) == 2 and new.unplaced == 0
     assert kinds(report) == ["health", "state", "update", "update", "drop-state", "updated"]
     assert f"cluster {victim} is failed (dial tcp: connection refused)" in report.decisions[0].reasons[0]
