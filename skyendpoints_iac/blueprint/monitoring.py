@@ -96,19 +96,20 @@ def alloy_config(cluster: Cluster, fleet: Fleet, tracing: bool) -> str:
             "  }\n}\n"
         )
     if tracing and fleet.otlp_endpoint:
+        insecure = "    tls {\n      insecure = true\n    }\n" if fleet.otlp_endpoint.startswith("http://") else ""
         blocks.append(
             "otelcol.receiver.otlp \"default\" {\n"
-            "  grpc { endpoint = \"0.0.0.0:4317\" }\n"
-            "  http { endpoint = \"0.0.0.0:4318\" }\n"
-            "  output { traces = [otelcol.processor.attributes.cluster.input] }\n}\n\n"
+            "  grpc {\n    endpoint = \"0.0.0.0:4317\"\n  }\n"
+            "  http {\n    endpoint = \"0.0.0.0:4318\"\n  }\n"
+            "  output {\n    traces = [otelcol.processor.attributes.cluster.input]\n  }\n}\n\n"
             "otelcol.processor.attributes \"cluster\" {\n"
             "  action {\n    key = \"k8s.cluster.name\"\n"
             f"    value = {_river_string(cluster.name)}\n    action = \"upsert\"\n  }}\n"
-            "  output { traces = [otelcol.processor.batch.default.input] }\n}\n\n"
+            "  output {\n    traces = [otelcol.processor.batch.default.input]\n  }\n}\n\n"
             "otelcol.processor.batch \"default\" {\n"
-            "  output { traces = [otelcol.exporter.otlp.fleet.input] }\n}\n\n"
+            "  output {\n    traces = [otelcol.exporter.otlp.fleet.input]\n  }\n}\n\n"
             "otelcol.exporter.otlp \"fleet\" {\n"
-            f"  client {{ endpoint = {_river_string(fleet.otlp_endpoint)} }}\n}}\n"
+            f"  client {{\n    endpoint = {_river_string(fleet.otlp_endpoint)}\n{insecure}  }}\n}}\n"
         )
     return "\n".join(blocks)
 

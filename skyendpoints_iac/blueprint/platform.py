@@ -106,8 +106,13 @@ def cluster_values(comp: Component, cluster: Cluster, fleet: Fleet, needs: Platf
     if comp.name == "external-dns":
         domains = {fleet.domain} | {e.hostname for e in needs.endpoints
                                     if not e.hostname.endswith("." + fleet.domain)}
-        return {"provider": {"name": fleet.dns.provider}, "txtOwnerId": cluster.name,
-                "domainFilters": sorted(domains)}
+        values: dict[str, Any] = {"provider": {"name": fleet.dns.provider}, "txtOwnerId": cluster.name,
+                                  "domainFilters": sorted(domains)}
+        if fleet.dns.provider == "cloudflare":
+            # A reference only: the operator creates this Secret (same one cert-manager's DNS-01 uses).
+            ref = {"name": issuers.CLOUDFLARE_TOKEN_SECRET["name"], "key": issuers.CLOUDFLARE_TOKEN_SECRET["key"]}
+            values["env"] = [{"name": "CF_API_TOKEN", "valueFrom": {"secretKeyRef": ref}}]
+        return values
     return {}
 
 

@@ -162,3 +162,28 @@ def test_docs_table_matches_the_catalogue(cat):
     rows = {line.split("|")[1].strip().split(" ")[0]: line.split("|")[2].strip()
             for line in text.splitlines() if line.startswith("| ") and line.count("|") > 7}
     assert {n: c.version for n, c in cat.components.items()} == {n: rows[n] for n in cat.components}
+
+
+def _enables_monitors(values) -> bool:
+    if isinstance(values, dict):
+        for key, sub in values.items():
+            if key.lower() in ("servicemonitor", "podmonitor") and isinstance(sub, dict) and sub.get("enabled"):
+                return True
+            if _enables_monitors(sub):
+                return True
+    return False
+
+
+def _ancestors(cat, name: str) -> set[str]:
+    out: set[str] = set()
+    for dep in cat[name].depends_on:
+        out |= {dep} | _ancestors(cat, dep)
+    return out
+
+
+def test_charts_creating_monitors_install_after_the_monitoring_crds(cat):
+    """A chart that renders a ServiceMonitor/PodMonitor before kube-prometheus-stack fails on 'no matches for kind'."""
+    creating = [n for n, c in cat.components.items() if _enables_monitors(c.values)]
+    assert "keda" in creating
+    for name in creating:
+        assert "kube-prometheus-stack" in _ancestors(cat, name), name

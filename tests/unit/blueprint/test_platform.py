@@ -212,3 +212,14 @@ def test_too_many_endpoints_for_one_gateway_is_a_clear_error():
     many = tuple(EndpointTls(f"e{i}", f"e{i}.ep.example.com", f"e{i}-tls") for i in range(63))
     with pytest.raises(Exception, match="Gateway API limit of 64"):
         build(FULL, endpoints=many)
+
+
+def test_cloudflare_credentials_are_secret_references_only():
+    bp = build({**FULL, "dns": {"provider": "cloudflare"}})
+    dns = next(c for c in bp.charts if c.name == "external-dns").values
+    assert dns["env"] == [{"name": "CF_API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "cloudflare-api-token",
+                                                                                  "key": "api-token"}}}]
+    solver = find(bp, "ClusterIssuer", names.ISSUER_LETSENCRYPT)[0]["spec"]["acme"]["solvers"][0]
+    assert solver == {"dns01": {"cloudflare": {"apiTokenSecretRef": {"name": "cloudflare-api-token", "key": "api-token"}}}}
+    assert v.validate_manifests(bp.objects) == []
+    assert v.validate_chart_values("external-dns", "1.21.1", dns, required=True) == []
