@@ -294,8 +294,9 @@ def status_cmd(
 ) -> None:
     """Show every training job on the fleet: running, preempted, recovering, pending, succeeded or failed.
 
-    Read live from each cluster. "restarts" counts real errors against the job's budget; preemptions by
-    inference are counted separately and never end a job. Exit 1 when a cluster could not be read.
+    Read live from each cluster. "errors/budget" counts pod failures from real errors against
+    max_restarts_on_errors (the job fails when it exceeds the budget); preemptions by inference are counted
+    separately and never end a job. Exit 1 when a cluster could not be read.
 
     Examples:
 
@@ -311,8 +312,8 @@ def status_cmd(
                                    "unreachable": [{"cluster": c, "error": e} for c, e in unreachable]}))
     else:
         table = Table(title="training jobs")
-        for col in ("job", "cluster", "namespace", "state", "nodes", "restarts", "preemptions", "detail"):
-            table.add_column(col, justify="right" if col in ("nodes", "restarts", "preemptions") else "left")
+        for col in ("job", "cluster", "namespace", "state", "nodes", "errors/budget", "preemptions", "detail"):
+            table.add_column(col, justify="right" if col in ("nodes", "errors/budget", "preemptions") else "left")
         colour = {"running": "green", "succeeded": "green", "preempted": "yellow", "recovering": "yellow",
                   "pending": "cyan", "failed": "red"}
         for s in statuses:

@@ -211,3 +211,13 @@ def test_preferences_apply_as_for_endpoints():
     assert place_job(load_job(EXAMPLES / "train-llama-ft.yaml"), fleet).cluster == "gke-us-east"
     spec = job("placement: {clusters: [onprem-eu, gke-us-east]}\n")
     assert place_job(spec, fleet).cluster == "onprem-eu"
+
+
+def test_rendered_job_passes_the_policy_pack_and_a_wrong_priority_is_caught():
+    from skyendpoints_iac.policy.engine import evaluate
+    from skyendpoints_iac.policy.model import Obj
+
+    bp = build_training(job("nodes: 2\n"), cluster(gpu_taint={"key": "nvidia.com/gpu", "effect": "NoSchedule"}))
+    assert evaluate([Obj(o, "east") for o in bp.objects]) == []
+    bp.find("Job")["spec"]["template"]["spec"]["priorityClassName"] = names.PRIORITY_CLASS_INFERENCE
+    assert [v.rule for v in evaluate([Obj(o, "east") for o in bp.objects])] == ["training-not-inference-priority"]
