@@ -47,7 +47,10 @@ def _pod_monitor(name: str, selector: dict, endpoints: list[dict]) -> Manifest:
 
 
 def pod_monitors() -> list[Manifest]:
-    https = {"scheme": "https", "path": "/metrics", "interval": "15s", "tlsConfig": {"insecureSkipVerify": True}}
+    # Native sidecars (the P/D routing sidecar on 8000) are init containers: never scrape them as vLLM.
+    no_init = [{"action": "drop", "sourceLabels": ["__meta_kubernetes_pod_container_init"], "regex": "true"}]
+    https = {"scheme": "https", "path": "/metrics", "interval": "15s", "tlsConfig": {"insecureSkipVerify": True},
+             "relabelings": no_init}
     vllm = _pod_monitor(
         "skyendpoints-vllm",
         {"matchLabels": dict(WORKLOAD),
