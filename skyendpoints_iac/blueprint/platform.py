@@ -79,11 +79,11 @@ def wanted(comp: Component, fleet: Fleet, needs: PlatformNeeds) -> bool:
         "autoscaling": needs.autoscaling,
         "multi_node": needs.multi_node,
         "global_dns": needs.global_dns or fleet.dns.provider != "none",
-        "metrics_or_tracing": bool(fleet.metrics.remote_write_url) or _tracing(fleet, needs),
+        "metrics_or_tracing": bool(fleet.metrics.remote_write_url) or _tracing(fleet),
     }[comp.install_when]
 
 
-def _tracing(fleet: Fleet, needs: PlatformNeeds) -> bool:
+def _tracing(fleet: Fleet) -> bool:
     return bool(fleet.otlp_endpoint)
 
 
@@ -102,14 +102,15 @@ def cluster_values(comp: Component, cluster: Cluster, fleet: Fleet, needs: Platf
                    "className": names.GATEWAY_CLASS_NAME}
         return {"kserve": {"controller": {"gateway": {"ingressGateway": gateway}}}}
     if comp.name == "alloy":
-        return monitoring.alloy_values(cluster, fleet, _tracing(fleet, needs))
+        return monitoring.alloy_values(cluster, fleet, _tracing(fleet))
     if comp.name == "external-dns":
         domains = {fleet.domain} | {e.hostname for e in needs.endpoints
                                     if not e.hostname.endswith("." + fleet.domain)}
         values: dict[str, Any] = {"provider": {"name": fleet.dns.provider}, "txtOwnerId": cluster.name,
                                   "domainFilters": sorted(domains)}
         if fleet.dns.provider == "cloudflare":
-            # A reference only: the operator creates this Secret (same one cert-manager's DNS-01 uses).
+            # A reference only: the operator creates this Secret in the external-dns namespace (the same name
+            # and key as cert-manager's DNS-01 token in the cert-manager namespace).
             ref = {"name": issuers.CLOUDFLARE_TOKEN_SECRET["name"], "key": issuers.CLOUDFLARE_TOKEN_SECRET["key"]}
             values["env"] = [{"name": "CF_API_TOKEN", "valueFrom": {"secretKeyRef": ref}}]
         return values
