@@ -28,14 +28,14 @@ MARKER = ".sky-render"
 HEADER = "# Rendered by `sky endpoint render`. Do not edit: change the spec or fleet file and render again.\n"
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml's emitter: ~10x faster, same text
     """Block style; long strings (PromQL, configs) kept on one line; multi-line strings as literals; no aliases."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-def _str(dumper: yaml.SafeDumper, value: str):
+def _str(dumper, value: str):
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
