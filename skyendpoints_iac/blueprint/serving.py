@@ -146,14 +146,10 @@ def engine_flags(args: dict[str, EngineArg]) -> list[str]:
         if value is True:
             out.append(flag)
         elif isinstance(value, list):
-            out += [flag, *(_scalar(v) for v in value)]
+            out += [flag, *(str(v) for v in value)]
         else:
-            out.append(f"{flag}={_scalar(value)}")
+            out.append(f"{flag}={value}")
     return out
-
-
-def _scalar(value: Any) -> str:
-    return str(value)
 
 
 def _speculative_args(spec: EndpointSpec) -> dict[str, EngineArg]:
@@ -205,10 +201,15 @@ class Topology:
         return {"tensor": self.gpus_per_pod}
 
 
-def topology(acc: Accelerator, cluster: Cluster, field: str, endpoint: str) -> Topology:
+def topology(acc: Accelerator, cluster: Cluster, field: str, endpoint: str, engine: str = "vllm") -> Topology:
+    """Pods per replica on this cluster. Multi-node needs vLLM: KServe's worker presets launch vLLM."""
     size = node_size(cluster, acc.type)
     if acc.count <= size:
         return Topology(acc.count, 1)
+    if engine == "sglang":
+        raise InvalidInput([spec_problem(endpoint, field,
+            f"{acc} spans nodes of {size} {acc.type} GPUs on cluster '{cluster.name}'; multi-node replicas need "
+            "engine vllm (KServe's multi-node presets launch vLLM), or ask for at most one node's GPUs")])
     if acc.count % size:
         raise InvalidInput([spec_problem(endpoint, field,
             f"{acc} spans nodes of {size} {acc.type} GPUs on cluster '{cluster.name}' but is not a multiple of "
@@ -301,7 +302,7 @@ def _http_probes() -> dict:
     }
 
 
-def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[str, EngineArg], gpus: int,
+def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[str, EngineArg],
                env_secret: list[dict], api_key: dict | None) -> dict:
     spec = ctx.spec
     e = spec.engine
@@ -340,7 +341,7 @@ def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[st
     if e.type != "vllm":
         c.update(_http_probes())
     c["env"] = env
-    c["resources"] = _resources(gpus, spec.resources.cpu, spec.resources.memory)
+    c["resources"] = _resources(topo.gpus_per_pod, spec.resources.cpu, spec.resources.memory)
     if spec.volumes:
         c["volumeMounts"] = [{"name": v.name, "mountPath": v.mount_path} for v in spec.volumes]
     return c
@@ -439,8 +440,8 @@ def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[Secre
     api_key, key_secrets = api_key_ref(ctx)
     secrets += key_secrets
     pd = spec.prefill is not None
-    decode_topo = topology(spec.accelerator, ctx.cluster, "resources.accelerators", spec.name)
-    decode = _container(ctx, "decode" if pd else "main", decode_topo, {}, decode_topo.gpus_per_pod, hf_env, api_key)
+    decode_topo = topology(spec.accelerator, ctx.cluster, "resources.accelerators", spec.name, spec.engine.type)
+    decode = _container(ctx, "decode" if pd else "main", decode_topo, {}, hf_env, api_key)
 
     body: dict[str, Any] = {"model": _model(spec)}
     if not ctx.autoscaled:
@@ -471,8 +472,8 @@ def _prefill(ctx: SliceContext, hf_env: list[dict], api_key: dict | None, kv: di
     spec = ctx.spec
     acc = spec.prefill_accelerator
     assert acc is not None and spec.prefill is not None
-    topo = topology(acc, ctx.cluster, "prefill.resources.accelerators", spec.name)
-    container = _container(ctx, "prefill", topo, dict(spec.prefill.args), topo.gpus_per_pod, hf_env, api_key)
+    topo = topology(acc, ctx.cluster, "prefill.resources.accelerators", spec.name, spec.engine.type)
+    container = _container(ctx, "prefill", topo, dict(spec.prefill.args), hf_env, api_key)
     out: dict[str, Any] = {
         "replicas": ctx.share.prefill_replicas or spec.prefill.replicas,
         "parallelism": topo.parallelism(),

@@ -251,3 +251,9 @@ def test_env_the_blueprint_sets_cannot_be_redefined_in_the_spec():
     clash = make({"hf_token": {"secret_name": "hf"}, "engine": {"secret_env": {"HF_TOKEN": {"name": "x", "key": "t"}}}})
     with pytest.raises(InvalidInput, match="engine.secret_env.HF_TOKEN"):
         serving.build_llmisvc(clash, routing.router(clash))
+
+
+def test_multi_node_sglang_is_invalid_input():
+    ctx = make({"engine": {"type": "sglang"}}, cluster="c", share=ClusterPlacement("c", 1, 1, 1))
+    with pytest.raises(InvalidInput, match="multi-node replicas need engine vllm"):
+        serving.build_llmisvc(ctx, routing.router(ctx))
