@@ -94,3 +94,12 @@ def test_static_backend_renders_a_document_and_no_annotations():
     (doc,) = backend.global_objects([door])
     assert doc["kind"] == "FrontDoors" and doc["endpoints"][0]["targets"] == [{"cluster": "a", "weight": 2},
                                                                               {"cluster": "b", "weight": 1}]
+
+
+def test_annotation_prefix_matches_the_pinned_external_dns_chart_values():
+    from skyendpoints_iac.blueprint.catalogue import load_catalogue
+
+    external_dns = load_catalogue().components["external-dns"]
+    assert external_dns.version == "1.21.1"
+    assert external_dns.values["annotationPrefix"] == frontdoor.ANNOTATION_PREFIX
+    assert "gateway-httproute" in external_dns.values["sources"]  # the HTTPRoute carries our annotations
