@@ -67,7 +67,7 @@ class Endpoint(pulumi.ComponentResource):
             self.slices[cluster] = ClusterSlice(
                 f"{name}-{cluster}",
                 ClusterSliceArgs(slice=sl, platform=handle.platform, secret_values=values),
-                pulumi.ResourceOptions(parent=self, provider=handle.provider, depends_on=[handle.platform]),
+                pulumi.ResourceOptions(parent=self, provider=handle.provider, depends_on=handle.platform.api_ready),
             )
 
         self.url = pulumi.Output.from_input(f"https://{args.hostname}" if args.hostname else None)

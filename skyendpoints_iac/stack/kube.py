@@ -26,9 +26,8 @@ _K8S_PLUGIN_VERSION = version("pulumi-kubernetes")
 
 
 class KubeObject(pulumi.CustomResource):
-    """Any Kubernetes object. Outputs mirror the manifest's top-level keys plus ``status``."""
-
-    status: pulumi.Output[Any]
+    """Any Kubernetes object. Outputs mirror the manifest's top-level keys plus ``status`` (set as attributes
+    by the SDK; no class annotations, which the SDK would re-evaluate for every instance)."""
 
     def __init__(self, resource_name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions | None = None):
         props = dict(manifest)

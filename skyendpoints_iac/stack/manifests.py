@@ -101,6 +101,16 @@ def gvk_kind(obj: Mapping[str, Any]) -> str:
     return f"{api_group(obj['apiVersion'])}/{obj['kind']}"
 
 
+def install_sinks(charts: Iterable[tuple[str, Iterable[str]]], bundles: Iterable[str]) -> list[str]:
+    """Charts and CRD bundles nothing else depends on, in install order (bundles first).
+
+    ``charts`` is ``(name, depends_on)`` in install order. Waiting for the sinks waits, transitively, for
+    every chart and bundle, because each chart waits for what it depends on."""
+    charts = [(n, tuple(d)) for n, d in charts]
+    used = {d for _, deps in charts for d in deps}
+    return [b for b in bundles if b not in used] + [n for n, _ in charts if n not in used]
+
+
 def _has_gpu(pod_spec: Mapping[str, Any]) -> bool:
     for c in [*(pod_spec.get("containers") or []), *(pod_spec.get("initContainers") or [])]:
         res = c.get("resources") or {}

@@ -1,9 +1,10 @@
 """``ClusterPlatform``: the shared per-cluster platform (CRDs, charts, platform objects).
 
 Created once per cluster by the program's registry, however many endpoints land there; every
-``ClusterSlice`` on the cluster depends on it. Ordering is explicit ``depends_on``:
-Namespaces -> CRD bundles -> charts (their declared ``depends_on``) -> platform objects, where a custom
-resource waits for the bundle that declares its kind, or for every chart and bundle when none does.
+``ClusterSlice`` on the cluster depends on it (``api_ready``). Ordering is explicit ``depends_on``:
+a namespaced object waits for its Namespace; a chart for its namespace and its declared ``depends_on``
+(charts and CRD bundles); a custom resource for the bundle that declares its kind, else for the sinks of
+the install DAG (``api_ready``), which transitively means every CRD, controller and webhook.
 """
 
 from __future__ import annotations
@@ -70,38 +71,44 @@ class ClusterPlatform(pulumi.ComponentResource):
         self._provider = opts.provider
         bp = args.platform
 
-        namespaces = [self._object(name, o) for o in bp.objects if o["kind"] == "Namespace"]
-        inline_crds = [self._object(name, o, depends_on=namespaces) for o in bp.objects if o["kind"] == mf.CRD_KIND]
+        ns = {o["metadata"]["name"]: self._object(name, o) for o in bp.objects if o["kind"] == "Namespace"}
+        own_ns = lambda n: [ns[n]] if n in ns else []  # noqa: E731 - a namespaced object waits for its namespace
+        inline_crds = [self._object(name, o) for o in bp.objects if o["kind"] == mf.CRD_KIND]
         bundles = {b.name: self._bundle(name, b, args.crd_sources) for b in bp.crd_bundles}
 
         charts: dict[str, pulumi.Resource] = {}
         for release in bp.charts:
-            deps: list[pulumi.Resource] = [*namespaces, *inline_crds, *(r for rs in bundles.values() for r in rs)]
+            deps: list[pulumi.Resource] = [*own_ns(release.namespace), *inline_crds]
             for dep in release.depends_on:
                 if dep in charts:
                     deps.append(charts[dep])
-                elif dep not in bundles:
+                elif dep in bundles:
+                    deps.extend(bundles[dep])
+                else:
                     raise SkyError(f"cluster {bp.cluster}: chart '{release.name}' depends on '{dep}', which is "
                                    "neither an earlier chart nor a CRD bundle (blueprint bug)")
             charts[release.name] = self._chart(name, release, args.chart_sources, deps)
 
-        kind_owner = {k: bundles[b.name] for b in bp.crd_bundles for k in b.kinds}
-        everything = [*inline_crds, *(r for rs in bundles.values() for r in rs), *charts.values()]
+        sinks = mf.install_sinks([(r.name, r.depends_on) for r in bp.charts], list(bundles))
+        self.api_ready: list[pulumi.Resource] = [
+            *inline_crds, *(r for n in sinks for r in (bundles[n] if n in bundles else [charts[n]]))]
+        """What a custom resource waits for when no CRD bundle declares its kind: the last charts/bundles of
+        the install DAG. Dependencies are transitive, so that means every CRD, controller and webhook,
+        through a handful of edges instead of one per chart (registration cost, see docs/pulumi.md)."""
+        self._kind_owner = {k: bundles[b.name] for b in bp.crd_bundles for k in b.kinds}
+
         self.objects: list[KubeObject] = []
         gateway: KubeObject | None = None
         for o in bp.objects:
             if o["kind"] in ("Namespace", mf.CRD_KIND):
                 continue
-            if mf.is_custom_kind(o["apiVersion"]):
-                deps = [*namespaces, *inline_crds, *kind_owner.get(mf.gvk_kind(o), everything)]
-            else:
-                deps = [*namespaces]
-            res = self._object(name, o, depends_on=deps)
+            deps = own_ns((o.get("metadata") or {}).get("namespace", ""))
+            res = self._object(name, o, depends_on=[*deps, *self.ready_for(o)])
             self.objects.append(res)
             if o["kind"] == "Gateway" and gateway is None:
                 gateway = res
 
-        self.namespaces = namespaces
+        self.namespaces = list(ns.values())
         self.charts = charts
         self.cluster = pulumi.Output.from_input(bp.cluster)
         self.gateway_address = (
@@ -109,6 +116,13 @@ class ClusterPlatform(pulumi.ComponentResource):
         )
         self.register_outputs({"cluster": self.cluster, "gateway_address": self.gateway_address,
                                "charts": [r.name for r in bp.charts]})
+
+    def ready_for(self, obj: dict[str, Any]) -> list[pulumi.Resource]:
+        """What ``obj`` must wait for on this cluster: the CRD bundle that declares its kind, else
+        ``api_ready`` for any other custom kind, nothing for built-in kinds."""
+        if not mf.is_custom_kind(obj["apiVersion"]):
+            return []
+        return self._kind_owner.get(mf.gvk_kind(obj)) or self.api_ready
 
     def _opts(self, **kw: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=self._provider, **kw)

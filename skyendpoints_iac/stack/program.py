@@ -87,6 +87,7 @@ def deploy_blueprint(blueprint: FleetBlueprint, inputs: DeploymentInputs,
                      placements: Mapping[str, Placement] | None = None) -> Deployment:
     """Register the resource tree of ``blueprint`` and export the stack outputs."""
     placements = placements or {}
+    _start_callback_server()
     order = {c.name: i for i, c in enumerate(inputs.fleet.clusters)}
     clusters = sorted(blueprint.clusters, key=lambda c: (order.get(c, len(order)), c))
     registry = ClusterRegistry(inputs.fleet, blueprint, inputs)
@@ -122,6 +123,22 @@ def deploy_blueprint(blueprint: FleetBlueprint, inputs: DeploymentInputs,
     pulumi.export("api_keys", pulumi.Output.secret(output_dict({n: e.api_keys for n, e in out.endpoints.items()})))
     pulumi.export("gateway", out.gateway.hostnames)
     return out
+
+
+def _start_callback_server() -> None:
+    """Start the SDK's transform callback server once, in the program's own context.
+
+    Charts and CRD files carry a resource transform. The SDK starts its callback server lazily and keeps it
+    in a context variable that each registration task copies, so without this every transform-carrying
+    resource starts its own gRPC server (measured: one per chart; see bench/program.py). Private SDK API,
+    so any failure only costs that speed-up, never correctness."""
+    try:
+        from pulumi.runtime import settings
+        from pulumi.runtime.sync_await import _sync_await
+
+        settings.SETTINGS.callbacks = _sync_await(settings._get_callbacks())
+    except Exception:  # noqa: BLE001 - an optimisation; the SDK starts the server itself when needed
+        pass
 
 
 def program_from_config() -> Deployment:

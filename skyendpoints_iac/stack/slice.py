@@ -1,7 +1,8 @@
 """``ClusterSlice``: one endpoint's serving objects on one cluster.
 
-Receives the cluster's provider (on ``opts``) and its ``ClusterPlatform``; every object waits for the
-platform (CRDs, controllers, webhooks) through explicit ``depends_on``. Objects a ScaledObject/HPA scales
+Receives the cluster's provider (on ``opts``) and its ``ClusterPlatform``; every custom resource waits for
+the platform's CRDs and controllers (``platform.ready_for``) through explicit ``depends_on``, core objects
+for their namespace and Secrets only. Objects a ScaledObject/HPA scales
 are registered without ``spec.replicas`` and with ``ignore_changes=["spec.replicas"]``: the autoscaler owns
 that field, and server-side apply would otherwise fight it on every ``up``.
 """
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from ..blueprint.model import EndpointSlice, SecretSpec
 from ..errors import SkyError
@@ -45,15 +45,17 @@ class ClusterSlice(pulumi.ComponentResource):
         sl = args.slice
         platform = args.platform
 
-        namespaces = [self._object(name, o, [platform], autoscaled=False) for o in sl.objects if o["kind"] == "Namespace"]
-        secrets = [self._secret(name, s, args.secret_values, [platform, *namespaces]) for s in sl.secrets]
+        namespaces = [self._object(name, o, [], autoscaled=False) for o in sl.objects if o["kind"] == "Namespace"]
+        secrets = [self._secret(name, s, args.secret_values, namespaces) for s in sl.secrets]
         scaled = mf.autoscaled_targets(sl.objects)
         self.objects: dict[str, KubeObject] = {}
         for o in sl.objects:
             if o["kind"] == "Namespace":
                 continue
-            self.objects[mf.object_key(o)] = self._object(
-                name, o, [platform, *namespaces, *secrets], autoscaled=mf.target_of(o) in scaled)
+            # Custom resources also wait for the platform's CRDs and controllers; every object waits for its
+            # namespace and the endpoint's Secrets (pods mount them).
+            deps = [*platform.ready_for(o), *namespaces, *secrets]
+            self.objects[mf.object_key(o)] = self._object(name, o, deps, autoscaled=mf.target_of(o) in scaled)
 
         primary = mf.primary_workload(sl.objects)
         self.cluster = pulumi.Output.from_input(sl.cluster)
@@ -73,16 +75,19 @@ class ClusterSlice(pulumi.ComponentResource):
         )
 
     def _secret(self, prefix: str, spec: SecretSpec, values: Mapping[str, Mapping[str, pulumi.Output[str]]],
-                deps: list[pulumi.Resource]) -> k8s.core.v1.Secret:
+                deps: list[pulumi.Resource]) -> KubeObject:
         try:
             data = {key: values[spec.name][key] for key in spec.sources}
         except KeyError as exc:
             raise SkyError(f"{prefix}: no value resolved for secret {spec.name} key {exc}") from None
-        return k8s.core.v1.Secret(
+        meta: dict[str, Any] = {"name": spec.name, "namespace": spec.namespace}
+        if spec.labels:
+            meta["labels"] = dict(spec.labels)
+        # ``stringData`` is a secret Output, and ``data``/``stringData`` are additional secret outputs (set by
+        # KubeObject for every v1 Secret), so the values are encrypted in state and never shown in diffs.
+        return KubeObject(
             f"{prefix}-secret-{spec.namespace}-{spec.name}",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.name, namespace=spec.namespace, labels=spec.labels or None),
-            type="Opaque",
-            string_data=pulumi.Output.secret(pulumi.Output.all(**data)),
-            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=deps,
-                                        additional_secret_outputs=["data", "stringData"]),
+            {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+             "stringData": pulumi.Output.secret(pulumi.Output.all(**data))},
+            pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=deps),
         )

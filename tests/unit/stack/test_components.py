@@ -114,20 +114,44 @@ def test_platform_is_installed_once_and_shared_by_every_endpoint_on_the_cluster(
         assert kserve in rec.named(f"{ep}-east-llminferenceservice-sky-{ep}-{ep}").dependencies
 
 
+def waits_for(rec, urn):
+    """Everything ``urn`` waits for, transitively, through the dependencies it registered."""
+    seen, todo = set(), list(rec.registrations[urn].dependencies)
+    while todo:
+        d = todo.pop()
+        if d not in seen:
+            seen.add(d)
+            todo += rec.registrations[d].dependencies if d in rec.registrations else []
+    return seen
+
+
 def test_crds_come_before_the_custom_resources_that_use_them(tmp_path):
     rec = run(tmp_path, {"glm": {"east": 1}})
-    bundle = rec.named("platform-east-gateway-api").urn
-    charts = {rec.named(f"platform-east-{c}").urn for c in ("cert-manager", "keda", "kserve")}
-    gateway = rec.named("platform-east-gateway-skyendpoints-system-skyendpoints")
-    assert bundle in gateway.dependencies  # the bundle declares Gateway
-    assert not charts & set(gateway.dependencies)  # and nothing else is waited for
-    issuer = rec.named("platform-east-clusterissuer-skyendpoints-selfsigned")
-    assert charts <= set(issuer.dependencies)  # no bundle declares ClusterIssuer: wait for every chart
-    kserve = rec.named("platform-east-kserve")
-    assert {bundle, rec.named("platform-east-cert-manager").urn} <= set(kserve.dependencies)
-    assert rec.named("platform-east-keda").urn not in kserve.dependencies
-    prio = rec.named("platform-east-priorityclass-skyendpoints-inference")
-    assert not charts & set(prio.dependencies)
+    urn = lambda name: rec.named(name).urn  # noqa: E731
+    bundle = urn("platform-east-gateway-api")
+    charts = {urn(f"platform-east-{c}") for c in ("cert-manager", "keda", "kserve")}
+    # A kind declared by a CRD bundle waits for that bundle only.
+    gateway = urn("platform-east-gateway-skyendpoints-system-skyendpoints")
+    assert waits_for(rec, gateway) == {bundle, urn("platform-east-namespace-skyendpoints-system")}
+    assert waits_for(rec, urn("glm-east-httproute-sky-glm-glm")) >= {bundle}
+    # Any other custom kind waits for every chart and bundle (through the sinks of the install DAG).
+    for cr in ("platform-east-clusterissuer-skyendpoints-selfsigned", "glm-east-llminferenceservice-sky-glm-glm"):
+        assert waits_for(rec, urn(cr)) >= charts | {bundle}, cr
+    assert set(rec.named("glm-east-llminferenceservice-sky-glm-glm").dependencies) >= \
+        {urn("platform-east-keda"), urn("platform-east-kserve")}
+    # Charts wait for what they declare, not for unrelated charts.
+    kserve = waits_for(rec, urn("platform-east-kserve"))
+    assert {bundle, urn("platform-east-cert-manager")} <= kserve and urn("platform-east-keda") not in kserve
+    # Built-in kinds wait for no chart.
+    assert not charts & waits_for(rec, urn("platform-east-priorityclass-skyendpoints-inference"))
+    assert not charts & waits_for(rec, urn("glm-east-configmap-sky-glm-glm-dashboard"))
+
+
+def test_install_sinks_are_what_nothing_else_waits_for():
+    from skyendpoints_iac.stack.manifests import install_sinks
+
+    charts = [("cert-manager", ()), ("keda", ()), ("kserve", ("cert-manager", "gateway-api"))]
+    assert install_sinks(charts, ["gateway-api", "lws"]) == ["lws", "keda", "kserve"]
 
 
 def test_local_crd_bundle_registers_each_crd_retained(tmp_path):
@@ -144,6 +168,7 @@ def test_local_crd_bundle_registers_each_crd_retained(tmp_path):
     assert all(r.retain_on_delete for r in crd_regs)
     gateway = rec.named("platform-east-gateway-skyendpoints-system-skyendpoints")
     assert {r.urn for r in crd_regs} <= set(gateway.dependencies)
+    assert {r.urn for r in crd_regs} <= set(rec.named("platform-east-kserve").dependencies)
     assert not rec.by_type("kubernetes:yaml/v2:ConfigFile")
 
 
