@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -35,6 +37,32 @@ def plan_cmd(
 
       sky endpoint plan glm.yaml --fleet fleet.yaml --previous plan.json
     """
+    with gc_paused():
+        placement, spec = _plan(spec_file, fleet_file, previous_file)
+    if as_json:
+        out.file.write(placement.to_json())
+        return
+    _print(placement, spec)
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector while loading and planning.
+
+    A large fleet file allocates hundreds of thousands of objects that all stay alive (YAML nodes,
+    dicts, pydantic models); each automatic collection walks all of them again for nothing. Measured
+    on a 1000-cluster file, this halves the CPU time of a plan (see docs/placement.md).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan(spec_file: Path, fleet_file: Path, previous_file: Path | None):
     from ..placement import Placement, place
     from ..spec import load_endpoint, load_fleet
 
@@ -60,12 +88,7 @@ def plan_cmd(
                                 "pass the plan saved for this endpoint"))
     if problems:
         raise InvalidInput(problems)
-
-    placement = place(spec, fleet, previous)
-    if as_json:
-        out.file.write(placement.to_json())
-        return
-    _print(placement, spec)
+    return place(spec, fleet, previous), spec
 
 
 def _print(placement, spec) -> None:
