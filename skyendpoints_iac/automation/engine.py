@@ -57,6 +57,23 @@ def lock_message(env: str, backend: Backend, detail: str) -> str:
             + (f"\n  {first}" if first else "") + "\n  Wait for it to finish and run the command again." + where)
 
 
+def guard(program: Program, errors: list[SkyError]) -> Program:
+    """Wrap the inline program: an expected error inside it (bad kubeconfig, unset env secret) is recorded
+    and reported to the engine as a ``RunError`` (no traceback); ``PulumiEngine`` then raises the recorded
+    error itself instead of the engine's "inline source runtime error"."""
+
+    def guarded() -> None:
+        try:
+            program()
+        except SkyError as exc:
+            errors.append(exc)
+            import pulumi
+
+            raise pulumi.RunError(str(exc)) from None
+
+    return guarded
+
+
 class PulumiEngine:
     """``StackEngine`` over ``pulumi.automation`` with an inline program."""
 
@@ -68,18 +85,7 @@ class PulumiEngine:
         work_dir = backend.state_dir / "workspace"
         work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._program_error: list[SkyError] = []
-
-        def guarded() -> None:
-            # An expected error inside the program (bad kubeconfig, unset env secret) must reach the user as
-            # its own message, not as the engine's "inline source runtime error" with a traceback.
-            try:
-                program()
-            except SkyError as exc:
-                self._program_error.append(exc)
-                import pulumi
-
-                raise pulumi.RunError(str(exc)) from None
-
+        guarded = guard(program, self._program_error)
         opts = auto.LocalWorkspaceOptions(
             work_dir=str(work_dir),
             env_vars=backend.env,
@@ -89,6 +95,11 @@ class PulumiEngine:
         )
         self._stack = self._call(lambda: auto.create_or_select_stack(
             stack_name=env, project_name=PROJECT, program=guarded, opts=opts))
+        # Same as stacks/Pulumi.<env>.yaml for 'pulumi up': a resource without an explicit provider fails
+        # loudly instead of landing on whatever cluster $KUBECONFIG points at. Written with the CLI (not as
+        # stack settings) so the passphrase provider's encryption salt in the stack file is preserved.
+        self._call(lambda: self._stack.set_config(
+            "pulumi:disable-default-providers[0]", auto.ConfigValue("kubernetes"), path=True))
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         auto = self._auto

@@ -126,6 +126,21 @@ def check_placed(spec: EndpointSpec, placement: Placement, allow_partial: bool) 
     return ""
 
 
+def check_fleet_covers(desired: DesiredEnv, updating: str) -> None:
+    """Every other endpoint of the env stays pinned where it runs: a fleet file that drops one of those
+    clusters would silently tear it down, so it is refused."""
+    known = {c.name for c in desired.fleet.clusters}
+    problems = [
+        Problem(desired.fleet_path, None, None, "clusters",
+                f"cluster '{c}' is missing, but endpoint '{name}' runs there; keep it in the fleet file "
+                f"(or 'sky endpoint down {name}' first)")
+        for name, item in sorted(desired.endpoints.items()) if name != updating
+        for c in item.placement.clusters if c not in known
+    ]
+    if problems:
+        raise InvalidInput(problems)
+
+
 def endpoint_outputs(outputs: Mapping[str, Any], name: str) -> dict[str, Any]:
     """This endpoint's entry of the ``endpoints`` stack output (url, placement, slices, ...)."""
     eps = outputs.get("endpoints") or {}
@@ -171,6 +186,7 @@ def up(rt: Runtime, spec_text: str, spec_source: str, fleet_path: str | None, *,
     """validate -> live capacity -> place (sticky) -> preview + plan -> confirm -> update -> record."""
     spec = load_endpoint(spec_source, text=spec_text)
     desired = load_desired(rt, str(Path(fleet_path).resolve()) if fleet_path else None)
+    check_fleet_covers(desired, spec.name)
     failed = set(desired.excluded_clusters)
     capacities = rt.discover(desired.fleet)
     from ..placement import place

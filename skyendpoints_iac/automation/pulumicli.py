@@ -87,8 +87,10 @@ def pulumi_command(binary: PulumiBinary):
     ``PulumiCommand(root=...)`` only knows ``<root>/bin/pulumi``; the local build puts ``pulumi`` directly in
     its dir, so we set the command path ourselves. Because the path is absolute, the Automation API puts its
     dir first on the CLI's PATH, which makes the provider plugins built next to it ambient plugins.
-    The version check is skipped: locally built CLIs may report an unstamped version.
+    The version check is skipped: locally built CLIs may report an unstamped version; such a CLI is taken
+    to match the SDK (the Automation API needs *some* version to choose how it streams engine events).
     """
+    from pulumi._version import version as sdk_version
     from pulumi.automation import PulumiCommand
     from semver import VersionInfo
 
@@ -102,6 +104,6 @@ def pulumi_command(binary: PulumiBinary):
                 ).stdout.strip()
                 self.version = VersionInfo.parse(text.lstrip("v"))
             except (OSError, ValueError, subprocess.SubprocessError):
-                self.version = None
+                self.version = VersionInfo.parse(str(sdk_version))
 
     return _PulumiAt(str(binary.path))

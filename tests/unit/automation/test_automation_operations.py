@@ -182,3 +182,12 @@ def test_no_fleet_anywhere_is_invalid_input(world):
     rt, _, _ = world
     with pytest.raises(InvalidInput, match="no recorded fleet file: pass --fleet"):
         up(rt, GLM, "g.yaml", None, yes=True)
+
+
+def test_a_fleet_that_drops_another_endpoints_cluster_is_refused(world, tmp_path):
+    rt, backend, _ = world
+    h = up(rt, spec(name="h100-chat", acc="H100:8", replicas=1), "h.yaml", FLEET, yes=True).placement
+    smaller = tmp_path / "smaller.yaml"
+    smaller.write_text("clusters:\n  - {name: coreweave-us-east, nodes: [{accelerator: B200, gpus: 8, count: 2}]}\n")
+    with pytest.raises(InvalidInput, match=f"cluster '{h.clusters[0]}' is missing, but endpoint 'h100-chat' runs there"):
+        up(rt, GLM, "g.yaml", str(smaller), yes=True)

@@ -64,7 +64,9 @@ def test_pulumi_command_uses_the_absolute_path_and_parses_the_version(tmp_path):
     cmd = pulumi_command(PulumiBinary(path, "test"))
     assert cmd.command == str(path) and str(cmd.version) == "3.274.1"
     unstamped = pulumi_command(PulumiBinary(fake_cli(tmp_path / "u" / "pulumi", version=""), "test"))
-    assert unstamped.version is None  # unstamped local builds are accepted (version check skipped)
+    from pulumi._version import version as sdk_version
+
+    assert str(unstamped.version) == str(sdk_version)  # unstamped local builds are taken to match the SDK
 
 
 def test_cli_without_pulumi_exits_1_with_one_message(tmp_path):
