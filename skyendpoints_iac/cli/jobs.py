@@ -351,3 +351,16 @@ def cancel_cmd(
     rt = _runtime(env, backend, pulumi_root, engine=True)
     outputs = cancel(rt, name, yes=yes)
     out.print(f"[green]{name}[/green] cancelled on {outputs.get('cluster')}")
+
+
+@jobs_app.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of the training job spec (for editors: yaml-language-server).
+
+    Examples:
+
+      sky jobs schema > schemas/job.schema.json
+    """
+    from ..spec.job import job_json_schema
+
+    print(json.dumps(job_json_schema(), indent=2, sort_keys=True))
