@@ -253,7 +253,7 @@ def launch_cmd(
     spec_file: Path = typer.Argument(..., metavar="SPEC", help="Training job spec file.", show_default=False),
     fleet: Path = typer.Option(..., "--fleet", help="Fleet file.", show_default=False),
     yes: bool = typer.Option(False, "--yes", "-y", help="Launch without asking for confirmation."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Place and render only: no preflight, no Pulumi, no change."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Place and render only (clusters without a snapshot are still read for capacity): no preflight, no Pulumi, no change."),
     env: Optional[str] = typer.Option(None, "--env", "-e", show_default=False,
                                       help="Environment (Pulumi backend and stack prefix). Default: $SKY_ENV or dev."),
     backend: Optional[str] = typer.Option(None, "--backend", show_default=False, help="Pulumi state backend URL."),
