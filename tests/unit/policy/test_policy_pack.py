@@ -223,3 +223,55 @@ def test_cluster_comes_from_the_provider_then_the_label():
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"skyendpoints.dev/cluster": "lab"}}}
     assert pack.cluster_of(pod, provider("gke")) == ("gke", "urn:pulumi:dev::sky::pulumi:providers:kubernetes::k8s-gke")
     assert pack.cluster_of(pod, None) == ("lab", "lab")
+
+
+def test_the_real_stack_program_under_mocks_passes_the_pack(tmp_path):
+    """The Pulumi program (stack.program.deploy) for three example endpoints, run on the SDK's mock monitor
+    (no Pulumi CLI here): every resource it registers, in the wire form the analyzer receives, goes through
+    every policy with the fleet's settings. Chart v4 children are not expanded by mocks (#3183)."""
+    from skyendpoints_iac.policy.fleetconfig import fleet_policy_config
+    from skyendpoints_iac.spec import load_endpoint, load_fleet
+    from skyendpoints_iac.stack import mockrun
+    from skyendpoints_iac.stack.inputs import DeploymentInputs
+    from skyendpoints_iac.stack.program import deploy
+    from tests.conftest import EXAMPLES
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    fleet = load_fleet(EXAMPLES / "fleet-global.yaml")
+    fleet = fleet.model_copy(update={"clusters": [c.model_copy(update={"kubeconfig": str(kubeconfig)})
+                                                  for c in fleet.clusters]})
+    specs = [load_endpoint(EXAMPLES / f"{name}.yaml") for name in ("glm-prod", "multi-node", "pd-disaggregated")]
+    recording = mockrun.run(lambda: deploy(DeploymentInputs(fleet=fleet, specs=specs)))
+    regs = recording.registrations
+
+    def provider_of(reg):
+        if not reg.provider:
+            return None
+        p = regs[reg.provider.rsplit("::", 1)[0]]
+        return PolicyProviderResource(p.type, analyzer_props(p.wire), p.urn, p.name)
+
+    resources = [PolicyResource(r.type, analyzer_props(r.wire), r.urn, r.name, OPTS, provider_of(r), None, [], {})
+                 for r in regs.values() if r.custom and not r.type.startswith("pulumi:")]
+    served = [r for r in resources if r.resource_type.endswith(":LLMInferenceService")]
+    assert len(served) >= 3 and {pack.to_obj(r.resource_type, r.props, r.provider)[0].cluster for r in served} <= {
+        c.name for c in fleet.clusters}
+
+    def check(config: dict) -> list[tuple[str, str]]:
+        found = []
+        for policy in pack.POLICIES:
+            settings = config.get(policy.name, {})
+            report = lambda message, urn=None, name=policy.name: found.append((name, message))  # noqa: E731
+            if isinstance(policy, ResourceValidationPolicy):
+                for r in resources:
+                    policy.validate(ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, OPTS, r.provider,
+                                                           settings), report)
+            else:
+                policy.validate(StackValidationArgs(resources, settings), report)
+        return found
+
+    settings = fleet_policy_config(fleet)
+    assert check(settings) == []
+    # Not vacuous: the real pod specs reach the rules (no example asks for 3 GPUs per pod).
+    tight = check({**settings, "gpu-count-allowed": {"allowedCounts": [3]}})
+    assert tight and {name for name, _ in tight} == {"gpu-count-allowed"}
