@@ -112,3 +112,43 @@ def test_bad_env_name_is_exit_2(sky):
 def test_engine_commands_without_pulumi_exit_1(sky, args):
     r = sky(*args)
     assert r.returncode == 1 and r.stderr.startswith("the pulumi CLI was not found") and "Traceback" not in r.stderr
+
+
+def fake_pulumi_root(tmp_path, monkeypatch):
+    """A root whose bin/pulumi is the FAKE CLI of test_automation_engine.py (records args, replays events)."""
+    here = os.path.dirname(__file__)
+    root = tmp_path / "pulumi-root"
+    (root / "bin").mkdir(parents=True)
+    cli = root / "bin" / "pulumi"
+    cli.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {os.path.join(here, '_fake_pulumi_cli.py')!r}\n"
+                   "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    cli.chmod(0o755)
+    monkeypatch.setenv("FAKE_PULUMI_LOG", str(tmp_path / "argv.jsonl"))
+    return root
+
+
+def test_up_through_the_cli_with_a_fake_engine(tmp_path, monkeypatch, sky):
+    """The whole command path (options, runtime, plan, plain progress log, result) with the FAKE pulumi CLI:
+    the engine's answers are canned, everything on our side is real."""
+    root = fake_pulumi_root(tmp_path, monkeypatch)
+    spec = tmp_path / "glm.yaml"
+    spec.write_text("name: glm\nmodel: zai-org/GLM-5.2\nresources:\n  accelerators: B200:8\nreplicas: 2\n")
+    r = sky("endpoint", "up", str(spec), "--fleet", str(EXAMPLES / "fleet.yaml"), "--yes", "--pulumi-root", str(root))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "placement" in out and "resource changes: create 1" in out
+    assert "== up glm (dev)" in out and "LLMInferenceService glm-east-llmisvc done" in out  # plain log: not a TTY
+    assert "glm revision 1 deployed to dev" in out and "URL: https://glm.example.com" in out
+    hist = sky("endpoint", "history", "glm", "--json")
+    assert json.loads(hist.stdout)[0]["outcome"] == "succeeded"
+    no_yes = sky("endpoint", "up", str(spec), "--pulumi-root", str(root))
+    assert no_yes.returncode == 2 and "pass --yes" in no_yes.stderr
+
+
+def test_locked_stack_through_the_cli(tmp_path, monkeypatch, sky):
+    root = fake_pulumi_root(tmp_path, monkeypatch)
+    monkeypatch.setenv("FAKE_PULUMI_MODE", "locked")
+    spec = tmp_path / "glm.yaml"
+    spec.write_text("name: glm\nmodel: zai-org/GLM-5.2\nresources:\n  accelerators: B200:8\nreplicas: 2\n")
+    r = sky("endpoint", "up", str(spec), "--fleet", str(EXAMPLES / "fleet.yaml"), "--yes", "--pulumi-root", str(root))
+    assert r.returncode == 1 and r.stderr.startswith("stack 'dev' is locked by another update") and "Traceback" not in r.stderr
