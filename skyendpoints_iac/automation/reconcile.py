@@ -9,6 +9,7 @@ Every decision is logged with its reason (``<state>/envs/<env>/decisions.jsonl``
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -41,8 +42,9 @@ def probe_until_settled(rt: Runtime, fleet, health: dict[str, ClusterHealth], po
         if attempt:
             rt.sleep(policy.retry_seconds)
         nxt = []
-        for cluster in pending:
-            ok, detail = rt.probe(cluster, policy.timeout_seconds)
+        with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:  # a dead cluster costs one timeout, not N
+            results = list(pool.map(lambda c: rt.probe(c, policy.timeout_seconds), pending))
+        for cluster, (ok, detail) in zip(pending, results):
             before = current[cluster.name]
             after = observe(before, ok, policy, detail)
             current[cluster.name] = after
@@ -96,6 +98,9 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
         report.log.append(entry)
         rt.ui.info(f"[{kind}] {subject}: {reason}")
 
+    if not rt.store.live(rt.env) and fleet_path is None:
+        log("noop", rt.env, "no endpoints deployed in this environment")
+        return report
     desired = load_desired(rt, fleet_path)
     health = probe_until_settled(rt, desired.fleet, records.health(), policy, log)
     records.set_health(health)

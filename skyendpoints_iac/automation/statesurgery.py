@@ -50,15 +50,17 @@ def split_cluster(
         if r.get("parent"):
             children.setdefault(r["parent"], []).append(r["urn"])
 
-    def all_dropped(urn: str) -> bool:
-        kids = children.get(urn, [])
-        return bool(kids) and all(k in dropped or all_dropped(k) for k in kids)
+    memo: dict[str, bool] = {}
 
-    for r in resources:
-        if r.get("type") == STACK_TYPE:
-            continue  # the root stays whatever its children do: the engine needs it
-        if not r.get("custom", False) and r["urn"] not in dropped and all_dropped(r["urn"]):
-            dropped.add(r["urn"])
+    def all_dropped(urn: str) -> bool:
+        if urn not in memo:
+            kids = children.get(urn, [])
+            memo[urn] = bool(kids) and all(k in dropped or all_dropped(k) for k in kids)
+        return memo[urn]
+
+    components = [r["urn"] for r in resources if not r.get("custom", False) and r.get("type") != STACK_TYPE]
+    # the stack resource stays whatever its children do: the engine needs it
+    dropped |= {u for u in components if u not in dropped and all_dropped(u)}
     kept, gone = [], []
     for r in resources:
         (gone if r["urn"] in dropped else kept).append(copy.deepcopy(r))

@@ -139,3 +139,11 @@ def test_watch_survives_a_failed_pass(world):
     watch(rt, POLICY, 30.0, passes=2, clock=lambda: 0.0)
     assert any(line.startswith("[error] pass failed, retrying in 30s: stack 'dev' is locked") for line in ui.lines)
     assert 30.0 in sleeps
+
+
+def test_empty_environment_is_a_noop(tmp_path):
+    backend = FakeBackend()
+    rt = Runtime(env="empty", state_dir=tmp_path, engine_factory=backend.factory, ui=RecordingUi())
+    report = reconcile_once(rt, POLICY)
+    assert kinds(report) == ["noop"] and report.log[0]["reason"] == "no endpoints deployed in this environment"
+    assert backend.ops() == []
