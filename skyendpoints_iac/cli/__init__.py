@@ -8,7 +8,7 @@ import importlib
 COMMAND_MODULES = [
     "lifecycle", "status", "playground",
     "validate",
-    "fleet",
+    "fleet", "fleet_local",
     "plan",
     "render",
     "policy",
