@@ -7,7 +7,6 @@ local-fleet e2e runs it with the real engine (see docs/automation.md).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Mapping, Protocol
@@ -258,8 +257,3 @@ def down(rt: Runtime, name: str, *, purge_platform: bool = False, yes: bool = Fa
     rt.records.set_purged(purged)
     rev = _record(rt, name, "down", "succeeded", item.spec_text, desired.fleet_path, None)
     return Outcome(rev, None)
-
-
-@contextlib.contextmanager
-def no_progress(title: str, model: ProgressModel):
-    yield model.apply

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from ..errors import SkyError
-from ..placement.model import Placement
 from . import statesurgery
 from .decide import EndpointDecision, StateActions, decide_endpoint, decide_state
 from .health import ClusterHealth, HealthPolicy, observe, transition
