@@ -111,13 +111,14 @@ def public_routes(objs: list[Obj], public: list[str]) -> list[Obj]:
     return [o for o in objs if is_route(o) and any(is_public_gateway(ns, n, public) for ns, n, _ in parent_gateways(o))]
 
 
-def route_hostnames(route: Obj, objs: list[Obj], public: list[str]) -> list[str]:
-    """A route's own hostnames, else the hostnames of the public listeners it attaches to."""
+def route_hostnames(route: Obj, attached: list[Attachment], public: list[str]) -> list[str]:
+    """A route's own hostnames, else the hostnames of the public listeners it attaches to (``attached``:
+    the result of ``attachments``, computed once per check)."""
     own = [str(h) for h in _list(route.spec.get("hostnames"))]
     if own:
         return own
     hosts = []
-    for att in attachments(objs):
+    for att in attached:
         if att.route is route and is_public_gateway(att.gateway.namespace, att.gateway.name, public):
             host = att.listener.get("hostname")
             if host and host not in hosts:

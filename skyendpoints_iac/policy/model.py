@@ -8,6 +8,7 @@ functions; only the reporting differs. No pulumi here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Iterable, Literal, Mapping
 
 Manifest = Mapping[str, Any]
@@ -38,30 +39,31 @@ class Obj:
         if self.group is None:
             self.group = self.cluster
 
-    @property
+    # Cached: rules ask these of every object many times, and a manifest never changes during a check.
+    @cached_property
     def kind(self) -> str:
         return str(self.manifest.get("kind") or "")
 
-    @property
+    @cached_property
     def api_group(self) -> str:
         """``apps`` for ``apps/v1``; ``""`` for the core group (``v1``)."""
         api_version = str(self.manifest.get("apiVersion") or "")
         return api_version.rpartition("/")[0]
 
-    @property
+    @cached_property
     def metadata(self) -> Mapping[str, Any]:
         meta = self.manifest.get("metadata")
         return meta if isinstance(meta, Mapping) else {}
 
-    @property
+    @cached_property
     def name(self) -> str:
         return str(self.metadata.get("name") or "")
 
-    @property
+    @cached_property
     def namespace(self) -> str:
         return str(self.metadata.get("namespace") or "")
 
-    @property
+    @cached_property
     def spec(self) -> Mapping[str, Any]:
         spec = self.manifest.get("spec")
         return spec if isinstance(spec, Mapping) else {}

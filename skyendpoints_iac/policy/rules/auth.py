@@ -43,7 +43,15 @@ def _serving_refs(o: Obj) -> list[PodSpecRef]:
     return refs
 
 
-def _backends(route: Obj, objs: list[Obj]) -> Iterator[tuple[str, list[Obj]]]:
+def _by_namespace(objs: list[Obj]) -> dict[tuple[Any, str], list[Obj]]:
+    """Objects per (cluster group, namespace): backends resolve within one namespace of one cluster."""
+    index: dict[tuple[Any, str], list[Obj]] = {}
+    for o in objs:
+        index.setdefault((o.group, o.namespace), []).append(o)
+    return index
+
+
+def _backends(route: Obj, index: dict[tuple[Any, str], list[Obj]]) -> Iterator[tuple[str, list[Obj]]]:
     """(description, serving workloads) for each backendRef of a route; an empty list when unresolved."""
     seen = set()
     for rule in as_list(route.spec.get("rules")):
@@ -56,11 +64,11 @@ def _backends(route: Obj, objs: list[Obj]) -> Iterator[tuple[str, list[Obj]]]:
             if key in seen:
                 continue
             seen.add(key)
-            yield f"{kind} {ns}/{name}", _resolve(route, objs, group, kind, ns, name)
+            yield f"{kind} {ns}/{name}", _resolve(index.get((route.group, ns), []), group, kind, name)
 
 
-def _resolve(route: Obj, objs: list[Obj], group: str, kind: str, ns: str, name: str) -> list[Obj]:
-    local = [o for o in objs if o.group == route.group and o.namespace == ns]
+def _resolve(local: list[Obj], group: str, kind: str, name: str) -> list[Obj]:
+    """The workloads behind one backendRef, among the objects of its namespace."""
     llmisvcs = {o.name: o for o in local if o.is_a("serving.kserve.io", "LLMInferenceService")}
     found: list[Obj] = []
     selector: Mapping[str, Any] = {}
@@ -109,9 +117,9 @@ def _pod_auth(ref: PodSpecRef, env_names: list[str]) -> tuple[bool, str | None]:
     return False, None
 
 
-def _gateway_auth(route: Obj, objs: list[Obj], kinds: list[str]) -> bool:
-    for o in objs:
-        if o.group != route.group or f"{o.api_group}/{o.kind}" not in kinds:
+def _gateway_auth(route: Obj, policies: list[Obj]) -> bool:
+    for o in policies:
+        if o.group != route.group:
             continue
         targets = as_list(o.spec.get("targetRefs")) + ([o.spec["targetRef"]] if o.spec.get("targetRef") else [])
         for t in targets:
@@ -147,6 +155,9 @@ def check_public_auth(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Findi
     public = list(cfg["publicGateways"])
     env_names = list(cfg["apiKeyEnvNames"])
     reported: set[tuple[int, str]] = set()
+    index = _by_namespace(objs)
+    kinds = set(cfg["authPolicyKinds"])
+    policies = [o for o in objs if f"{o.api_group}/{o.kind}" in kinds]
     for o in objs:
         gateway = _managed_route_gateway(o, public)
         if gateway is None:
@@ -158,11 +169,11 @@ def check_public_auth(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Findi
                                           f"(Gateway {gateway}) but requires no API key; set env {env_names[0]} "
                                           "from valueFrom.secretKeyRef on the serving container"), o)
     for route in public_routes(objs, public):
-        if _gateway_auth(route, objs, list(cfg["authPolicyKinds"])):
+        if _gateway_auth(route, policies):
             continue
         what = f"public {route.kind} {route.namespace}/{route.name}"
         gateway = next((f"{ns}/{n}" for ns, n, _ in parent_gateways(route) if is_public_gateway(ns, n, public)), "")
-        for backend, workloads in _backends(route, objs):
+        for backend, workloads in _backends(route, index):
             if not workloads:
                 yield Finding(f"{what} (Gateway {gateway}) sends traffic to {backend}, which is not in the stack, so "
                               "its auth cannot be verified", route)

@@ -17,7 +17,7 @@ from ...blueprint.names import (
     ISSUER_LETSENCRYPT_STAGING,
     ISSUER_SELFSIGNED,
 )
-from ..gateway import attachments, certificates, gateways, hostname_matches, key_problem, listeners, \
+from ..gateway import CertView, attachments, certificates, gateways, hostname_matches, key_problem, listeners, \
     public_routes, route_hostnames
 from ..model import Finding, Obj, Rule
 from ..workloads import as_list, dig
@@ -69,29 +69,49 @@ def check_listener_tls(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Find
                 yield Finding(f"{where} serves unencrypted traffic; use HTTPS or TLS", gateway)
 
 
+def _certificate_index(objs: list[Obj]) -> dict[tuple[Any, str], list[CertView]]:
+    """(cluster group, lower-case DNS name) -> certificates naming it, in object order."""
+    index: dict[tuple[Any, str], list[CertView]] = {}
+    for cert in certificates(objs):
+        for name in dict.fromkeys(n.lower().rstrip(".") for n in cert.dns_names):
+            index.setdefault((cert.obj.group, name), []).append(cert)
+    return index
+
+
+def _covering(index: dict[tuple[Any, str], list[CertView]], group: Any, host: str) -> list[CertView]:
+    """Certificates whose names cover ``host``: the exact name, or a wildcard one label up."""
+    host = host.lower().rstrip(".")
+    names = [host]
+    if "." in host and not host.startswith("*."):
+        names.append("*." + host.split(".", 1)[1])
+    found = [c for n in names for c in index.get((group, n), [])]
+    return list(dict.fromkeys(found))  # one entry per certificate, first-seen order
+
+
+def _cert_problem(cert: CertView, cfg: Mapping[str, Any], approved: list[str]) -> str | None:
+    if cert.issuer not in approved:
+        return f"issuer '{cert.issuer}' is not approved ({', '.join(approved)})"
+    return key_problem(cert, int(cfg["minRsaKeySize"]), int(cfg["minEcdsaKeySize"]))
+
+
 def check_hostname_certificates(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Finding]:
     approved = list(cfg["approvedIssuers"])
     exempt = list(cfg["exemptHostnames"])
     public = list(cfg["publicGateways"])
-    by_group: dict[Any, list] = {}
-    for cert in certificates(objs):
-        by_group.setdefault(cert.obj.group, []).append(cert)
+    attached = attachments(objs)
+    index = _certificate_index(objs)
     for route in public_routes(objs, public):
-        for host in route_hostnames(route, objs, public):
-            if any(hostname_matches(p, host) or p == host for p in exempt):
+        for host in route_hostnames(route, attached, public):
+            if any(hostname_matches(p, host) for p in exempt):
                 continue
-            covering = [c for c in by_group.get(route.group, []) if any(hostname_matches(n, host) for n in c.dns_names)]
+            covering = _covering(index, route.group, host)
             if not covering:
                 yield Finding(f"public hostname '{host}' is not covered by any Certificate; issue one from an "
                               f"approved issuer ({', '.join(approved)})", route)
                 continue
             reasons = []
             for cert in covering:
-                problem = None
-                if cert.issuer not in approved:
-                    problem = f"issuer '{cert.issuer}' is not approved ({', '.join(approved)})"
-                else:
-                    problem = key_problem(cert, int(cfg["minRsaKeySize"]), int(cfg["minEcdsaKeySize"]))
+                problem = _cert_problem(cert, cfg, approved)
                 if problem is None:
                     break
                 reasons.append(f"{cert.label}: {problem}")
