@@ -68,17 +68,22 @@ def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, 
     engine = rt.engine_factory(rt.env, empty_program)
     exported = engine.export()
     deployment = exported["deployment"]
+    removed: dict[str, list] = {}
     for cluster in actions.drop:
-        deployment, gone = statesurgery.drop_cluster(deployment, cluster, contexts.get(cluster))
+        deployment, removed[cluster] = statesurgery.drop_cluster(deployment, cluster, contexts.get(cluster))
+    dropped = rt.records.dropped()
+    for cluster in actions.restore:
+        deployment = statesurgery.restore_cluster(deployment, dropped.get(cluster, {}).get("resources", []))
+    engine.import_({"version": exported["version"], "deployment": deployment})
+    # Recorded only once the import succeeded: a record claiming "dropped" while the entries are still in
+    # state would make later passes skip the drop and wedge on the dead cluster.
+    for cluster, gone in removed.items():
         path = rt.records.record_dropped(cluster, gone, "failed health probes")
         log("drop-state", cluster, f"removed {len(gone)} resources of failed cluster from state; recorded in {path}",
             resources=statesurgery.summarise(gone))
-    dropped = rt.records.dropped()
     for cluster in actions.restore:
-        entries = dropped.get(cluster, {}).get("resources", [])
-        deployment = statesurgery.restore_cluster(deployment, entries)
-        log("restore-state", cluster, f"restored {len(entries)} recorded resources of recovered cluster")
-    engine.import_({"version": exported["version"], "deployment": deployment})
+        n = len(dropped.get(cluster, {}).get("resources", []))
+        log("restore-state", cluster, f"restored {n} recorded resources of recovered cluster")
     if actions.restore:
         # The recorded entries may be stale (objects deleted while away): refresh reconciles state with
         # what the cluster really holds before the update decides what to change.

@@ -9,9 +9,11 @@ import json
 import pytest
 from _automation_fakes import FakeBackend, RecordingUi
 
+from skyendpoints_iac.automation.engine import StackLocked
 from skyendpoints_iac.automation.health import HealthPolicy
 from skyendpoints_iac.automation.operations import Runtime, up
 from skyendpoints_iac.automation.reconcile import reconcile_once, watch
+from skyendpoints_iac.errors import SkyError
 
 FLEET_YAML = """
 domain: example.com
@@ -147,3 +149,27 @@ def test_empty_environment_is_a_noop(tmp_path):
     report = reconcile_once(rt, POLICY)
     assert kinds(report) == ["noop"] and report.log[0]["reason"] == "no endpoints deployed in this environment"
     assert backend.ops() == []
+
+
+def test_a_failed_import_records_nothing_so_the_next_pass_drops_again(world):
+    rt, backend, _, down, first, _ = world
+    victim = first.placements[0].cluster
+    down.add(victim)
+    real_factory = backend.factory
+
+    def locked_on_import(env, program):
+        engine = real_factory(env, program)
+
+        def refuse(deployment):
+            raise StackLocked("locked")
+
+        engine.import_ = refuse
+        return engine
+
+    rt.engine_factory = locked_on_import
+    with pytest.raises(SkyError, match="locked"):
+        reconcile_once(rt, POLICY)
+    assert rt.records.dropped() == {} and any(victim in r["urn"] for r in backend.state)
+    rt.engine_factory = backend.factory
+    report = reconcile_once(rt, POLICY)
+    assert report.state_actions.drop == (victim,) and report.updated
