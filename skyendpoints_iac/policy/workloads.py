@@ -31,9 +31,6 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else []
 
 
-_map, _list = as_map, as_list
-
-
 def dig(value: Any, *path: str) -> Any:
     """``value[p0][p1]…`` or None when any step is missing or not a mapping."""
     for part in path:
@@ -62,10 +59,6 @@ class PodSpecRef:
     max_replicas: int | None = None
     """An upper bound declared on the object itself (LLMInferenceService ``scaling.maxReplicas``)."""
 
-    @property
-    def pods(self) -> int:
-        return self.replicas * self.pods_per_replica
-
 
 def _int(value: Any, default: int) -> int:
     if isinstance(value, bool):
@@ -82,16 +75,16 @@ def _template_ref(obj_labels: Mapping[str, str], template: Any, path: str, **kw:
     spec = dig(template, "spec")
     if not isinstance(spec, Mapping):
         return None
-    labels = {**obj_labels, **_map(dig(template, "metadata", "labels"))}
+    labels = {**obj_labels, **as_map(dig(template, "metadata", "labels"))}
     return PodSpecRef(f"{path}.spec", spec, labels, **kw)
 
 
 def _llmisvc_refs(obj: Obj, labels: Mapping[str, str]) -> Iterator[PodSpecRef]:
     """KServe LLMInferenceService: ``template``/``worker`` and ``prefill.template``/``prefill.worker`` are PodSpecs."""
-    for role, base, where in (("", obj.spec, "spec"), ("prefill", _map(obj.spec.get("prefill")), "spec.prefill")):
+    for role, base, where in (("", obj.spec, "spec"), ("prefill", as_map(obj.spec.get("prefill")), "spec.prefill")):
         if role and not base:
             continue
-        role_labels = {**labels, **_map(base.get("labels"))}
+        role_labels = {**labels, **as_map(base.get("labels"))}
         replicas = _int(base.get("replicas"), 1)
         max_replicas = _int(dig(base, "scaling", "maxReplicas"), 0) or None
         template = base.get("template")
@@ -109,7 +102,7 @@ def _llmisvc_workers(base: Mapping[str, Any]) -> int:
     KServe sizes the LeaderWorkerSet from ``parallelism``: ``data / dataLocal`` nodes for data parallel,
     else ``pipeline`` nodes. At least one worker when a worker spec is present.
     """
-    par = _map(base.get("parallelism"))
+    par = as_map(base.get("parallelism"))
     data, data_local = _int(par.get("data"), 0), _int(par.get("dataLocal"), 0)
     if data and data_local:
         nodes = math.ceil(data / data_local)
@@ -121,7 +114,7 @@ def _llmisvc_workers(base: Mapping[str, Any]) -> int:
 def pod_specs(obj: Obj) -> list[PodSpecRef]:
     """Every pod spec an object would run, with its replica counts. Empty for non-workload kinds."""
     spec, kind, group = obj.spec, obj.kind, obj.api_group
-    labels = dict(_map(obj.metadata.get("labels")))
+    labels = dict(as_map(obj.metadata.get("labels")))
     if group == "" and kind == "Pod":
         return [PodSpecRef("spec", spec, labels)] if spec else []
     if group == "apps" and kind in ("Deployment", "StatefulSet", "ReplicaSet"):
@@ -134,12 +127,12 @@ def pod_specs(obj: Obj) -> list[PodSpecRef]:
         ref = _template_ref(labels, spec.get("template"), "spec.template", replicas=_int(spec.get("parallelism"), 1))
         return [ref] if ref else []
     if group == "batch" and kind == "CronJob":
-        job = _map(spec.get("jobTemplate"))
-        ref = _template_ref({**labels, **_map(dig(job, "metadata", "labels"))}, dig(job, "spec", "template"),
+        job = as_map(spec.get("jobTemplate"))
+        ref = _template_ref({**labels, **as_map(dig(job, "metadata", "labels"))}, dig(job, "spec", "template"),
                             "spec.jobTemplate.spec.template", replicas=_int(dig(job, "spec", "parallelism"), 1))
         return [ref] if ref else []
     if group == "leaderworkerset.x-k8s.io" and kind == "LeaderWorkerSet":
-        lwt = _map(spec.get("leaderWorkerTemplate"))
+        lwt = as_map(spec.get("leaderWorkerTemplate"))
         size, replicas = _int(lwt.get("size"), 1), _int(spec.get("replicas"), 1)
         refs = []
         if lwt.get("leaderTemplate"):
@@ -154,11 +147,11 @@ def pod_specs(obj: Obj) -> list[PodSpecRef]:
         return [r for r in refs if r]
     if group == "jobset.x-k8s.io" and kind == "JobSet":
         refs = []
-        for i, rjob in enumerate(_list(spec.get("replicatedJobs"))):
-            job_spec = _map(dig(rjob, "template", "spec"))
+        for i, rjob in enumerate(as_list(spec.get("replicatedJobs"))):
+            job_spec = as_map(dig(rjob, "template", "spec"))
             per = _int(job_spec.get("parallelism"), 1)
             ref = _template_ref(labels, job_spec.get("template"), f"spec.replicatedJobs[{i}].template.spec.template",
-                                replicas=_int(_map(rjob).get("replicas"), 1), pods_per_replica=per)
+                                replicas=_int(as_map(rjob).get("replicas"), 1), pods_per_replica=per)
             if ref:
                 refs.append(ref)
         return refs
@@ -169,7 +162,7 @@ def pod_specs(obj: Obj) -> list[PodSpecRef]:
 
 def workload_kind(obj: Obj, ref: PodSpecRef | None = None) -> str:
     """``inference``, ``training`` or ``""``, from the ``skyendpoints.dev/workload`` label."""
-    labels = ref.labels if ref is not None else _map(obj.metadata.get("labels"))
+    labels = ref.labels if ref is not None else as_map(obj.metadata.get("labels"))
     return str(labels.get(LABEL_WORKLOAD_KIND) or "")
 
 
@@ -180,7 +173,7 @@ def containers(pod: Mapping[str, Any], *, init: bool = True) -> Iterator[tuple[s
     """``(path, container)`` for app containers, then init containers (``path`` relative to the pod spec)."""
     sections = ("containers", "initContainers") if init else ("containers",)
     for section in sections:
-        for i, container in enumerate(_list(pod.get(section))):
+        for i, container in enumerate(as_list(pod.get(section))):
             if isinstance(container, Mapping):
                 yield f"{section}[{i}]", container
 
@@ -256,21 +249,21 @@ def selected_accelerators(pod: Mapping[str, Any], label_keys: list[str]) -> set[
     None when the pod does not pin the accelerator label at all. Required node-affinity terms are ORed,
     so every term must pin the label; a nodeSelector pins it for all terms.
     """
-    selector = _map(pod.get("nodeSelector"))
+    selector = as_map(pod.get("nodeSelector"))
     for key in label_keys:
         if key in selector and selector[key] not in (None, ""):
             return {str(selector[key])}
-    terms = _list(dig(pod, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
+    terms = as_list(dig(pod, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
                       "nodeSelectorTerms"))
     if not terms:
         return None
     found: set[str] = set()
     for term in terms:
         values = None
-        for expr in _list(_map(term).get("matchExpressions")):
-            expr = _map(expr)
-            if expr.get("key") in label_keys and expr.get("operator") == "In" and _list(expr.get("values")):
-                values = {str(v) for v in _list(expr.get("values"))}
+        for expr in as_list(as_map(term).get("matchExpressions")):
+            expr = as_map(expr)
+            if expr.get("key") in label_keys and expr.get("operator") == "In" and as_list(expr.get("values")):
+                values = {str(v) for v in as_list(expr.get("values"))}
                 break
         if values is None:
             return None
@@ -280,8 +273,8 @@ def selected_accelerators(pod: Mapping[str, Any], label_keys: list[str]) -> set[
 
 def tolerates(pod: Mapping[str, Any], key: str, value: str | None, effect: str) -> bool:
     """Kubernetes toleration matching: does some toleration of ``pod`` tolerate the taint?"""
-    for tol in _list(pod.get("tolerations")):
-        tol = _map(tol)
+    for tol in as_list(pod.get("tolerations")):
+        tol = as_map(tol)
         operator = tol.get("operator") or "Equal"
         tol_key = tol.get("key") or ""
         if tol_key and tol_key != key:

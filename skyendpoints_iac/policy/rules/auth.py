@@ -86,8 +86,9 @@ def _resolve(local: list[Obj], group: str, kind: str, name: str) -> list[Obj]:
         if service is not None:
             selector = as_map(service.spec.get("selector"))
     if isinstance(selector, Mapping) and selector:
-        if selector.get("app.kubernetes.io/name") in llmisvcs:  # KServe's pod label for LLMInferenceService pods
-            found.append(llmisvcs[selector["app.kubernetes.io/name"]])
+        app = selector.get("app.kubernetes.io/name")  # KServe's pod label for LLMInferenceService pods
+        if isinstance(app, str) and app in llmisvcs:
+            found.append(llmisvcs[app])
         for o in local:
             if o not in found and any(_selector_matches(selector, r.labels) for r in pod_specs(o)):
                 found.append(o)
