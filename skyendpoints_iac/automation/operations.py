@@ -81,7 +81,10 @@ def fleet_without(fleet: Fleet, failed: set[str], why: str = "failed health prob
 
 
 def failed_clusters(rt: Runtime) -> set[str]:
-    return {name for name, h in rt.records.health().items() if not h.usable}
+    """Clusters the stack must not touch: those whose resources reconcile took out of state. (A cluster
+    that merely *looks* failed but still has state stays in the program: leaving it out would make the
+    engine try to delete its objects on an unreachable API server. 'reconcile' moves it out properly.)"""
+    return set(rt.records.dropped())
 
 
 def load_desired(rt: Runtime, fleet_path: str | None = None) -> DesiredEnv:
@@ -187,6 +190,10 @@ def up(rt: Runtime, spec_text: str, spec_source: str, fleet_path: str | None, *,
     desired = load_desired(rt, str(Path(fleet_path).resolve()) if fleet_path else None)
     check_fleet_covers(desired, spec.name)
     failed = set(desired.excluded_clusters)
+    suspect = {n for n, h in rt.records.health().items() if not h.usable} - failed
+    if suspect:
+        rt.ui.info(f"note: the last reconcile found {', '.join(sorted(suspect))} unhealthy; "
+                   "run 'sky endpoint reconcile' to move replicas off it")
     capacities = rt.discover(desired.fleet)
     from ..placement import place
 

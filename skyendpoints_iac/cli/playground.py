@@ -37,7 +37,7 @@ def _target(name: str, env, backend, pulumi_root, url: Optional[str], api_key_en
             if not key:
                 raise SkyError(f"--api-key-env {api_key_env}: that environment variable is not set")
         else:
-            key = api_key_from_outputs(outputs, name)
+            key = api_key_from_outputs(outputs, name, spec.auth.secret_key if spec.auth.api_key == "secret" else "api-key")
             if key is None:
                 raise SkyError(f"the stack has no API key output for '{name}'"
                                + (" (auth.api_key: secret keeps it in your own Secret: pass --api-key-env)"

@@ -173,3 +173,16 @@ def test_a_failed_import_records_nothing_so_the_next_pass_drops_again(world):
     rt.engine_factory = backend.factory
     report = reconcile_once(rt, POLICY)
     assert report.state_actions.drop == (victim,) and report.updated
+
+
+def test_up_excludes_only_clusters_whose_state_was_dropped(world):
+    rt, backend, ui, down, first, _ = world
+    victim = first.placements[0].cluster
+    down.add(victim)
+    reconcile_once(rt, POLICY, dry_run=True)  # verdict recorded, nothing dropped
+    up(rt, SPEC, "glm.yaml", None, yes=True)
+    assert victim in backend.calls[-1][1].platform_clusters  # still in the program: its state is still there
+    assert any(line.startswith(f"note: the last reconcile found {victim} unhealthy") for line in ui.lines)
+    reconcile_once(rt, POLICY)  # now dropped
+    up(rt, SPEC, "glm.yaml", None, yes=True)
+    assert victim in backend.calls[-1][1].excluded_clusters and victim not in backend.calls[-1][1].platform_clusters
