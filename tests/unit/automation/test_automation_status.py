@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from skyendpoints_iac.automation.logs import containers_of
 from skyendpoints_iac.automation.status import metric_value, promql, query_metrics, ready_replicas
 
@@ -67,3 +69,44 @@ def test_logs_cover_init_containers_sidecars_and_engine_in_start_order():
     p = {"spec": {"initContainers": [{"name": "storage-initializer"}, {"name": "routing-sidecar", "restartPolicy": "Always"}],
                   "containers": [{"name": "main"}]}}
     assert containers_of(p) == [("storage-initializer", "init"), ("routing-sidecar", "sidecar"), ("main", "main")]
+
+
+class FakeApiClient:
+    """Stands in for ``kubernetes.client.ApiClient`` (no cluster here): answers ``call_api`` from a table."""
+
+    def __init__(self, answers):
+        self.answers, self.calls = answers, []
+
+    def call_api(self, path, method, query_params=(), **kw):
+        self.calls.append((path, dict(query_params)))
+        answer = self.answers[(path, dict(query_params).get("container"))]
+        if isinstance(answer, Exception):
+            raise answer
+
+        class Resp:
+            data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+            status = 200
+
+        return (Resp(),)
+
+
+def test_pods_and_logs_read_through_the_api():
+    from kubernetes.client.exceptions import ApiException
+
+    from skyendpoints_iac.automation.logs import pod_logs, pods_for
+
+    pod = {"metadata": {"name": "glm-0", "namespace": "sky-glm"},
+           "spec": {"initContainers": [{"name": "storage-initializer"}], "containers": [{"name": "main"}]}}
+    waiting = ApiException(status=400, reason="Bad Request")
+    waiting.body = 'container "main" in pod "glm-0" is waiting to start: PodInitializing'
+    client = FakeApiClient({
+        ("/api/v1/namespaces/sky-glm/pods", None): {"items": [pod]},
+        ("/api/v1/namespaces/sky-glm/pods/glm-0/log", "storage-initializer"): b"downloading model\n",
+        ("/api/v1/namespaces/sky-glm/pods/glm-0/log", "main"): waiting,
+    })
+    [found] = pods_for(client, "glm")
+    assert client.calls[0][1] == {"labelSelector": "skyendpoints.dev/endpoint=glm"}
+    logs = list(pod_logs(client, found, tail=50))
+    assert logs[0] == ("storage-initializer", "init", "downloading model\n")
+    assert logs[1][:2] == ("main", "main") and "waiting to start" in logs[1][2]
+    assert client.calls[1][1] == {"container": "storage-initializer", "tailLines": 50}
