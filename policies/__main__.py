@@ -3,6 +3,6 @@ and blocks, so nothing may import this file (tests load ``pack.py`` instead)."""
 
 from pulumi_policy import PolicyPack
 
-from pack import PACK_NAME, POLICIES
+from pack import PACK_NAME, POLICIES, fleet_initial_config
 
-PolicyPack(name=PACK_NAME, policies=POLICIES)
+PolicyPack(name=PACK_NAME, policies=POLICIES, initial_config=fleet_initial_config())

@@ -40,9 +40,14 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, _DictProxy, _is_unknown, _ListProxy
 
 from skyendpoints_iac.blueprint.names import LABEL_CLUSTER
+from skyendpoints_iac.errors import SkyError
 from skyendpoints_iac.policy import RULES, Obj, Rule, run_resource_rule, run_stack_rule
+from skyendpoints_iac.policy.fleetconfig import fleet_policy_config
 
 PACK_NAME = "skyendpoints"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+"""Stack config paths (``skyendpoints:fleet``) are relative to the project root, the pack's parent."""
+FLEET_CONFIG_KEY = "skyendpoints:fleet"
 
 NOT_OBJECTS = ("helm.sh/", "yaml/", "kustomize/")
 """Type-token modules of Pulumi components (Chart, ConfigGroup, ...), not Kubernetes objects: their
@@ -190,3 +195,28 @@ def to_policy(rule: Rule) -> ResourceValidationPolicy | StackValidationPolicy:
 
 
 POLICIES = [to_policy(rule) for rule in RULES]
+
+
+def fleet_initial_config() -> dict[str, dict[str, Any]]:
+    """The fleet-derived settings (accelerator labels, GPU taints) of the stack being previewed.
+
+    The engine hands a policy pack its stack's config (``PULUMI_CONFIG``) before starting it; when the stack
+    names its fleet file (``skyendpoints:fleet``), the GPU rules take each cluster's ``accelerator_label``
+    and ``gpu_taint`` from it, exactly like ``sky policy check --fleet``. ``--policy-pack-config`` still
+    overrides them key by key. Without the key, or with an unreadable fleet, the rule defaults apply (and
+    the reason is printed to the engine's log).
+    """
+    from pulumi.runtime.config import get_config
+
+    path = get_config(FLEET_CONFIG_KEY)
+    if not path:
+        return {}
+    fleet_file = Path(path) if Path(path).is_absolute() else PROJECT_ROOT / path
+    try:
+        from skyendpoints_iac.spec import load_fleet
+
+        return fleet_policy_config(load_fleet(fleet_file))
+    except SkyError as exc:
+        print(f"skyendpoints policy pack: ignoring {FLEET_CONFIG_KEY} ({exc})", file=sys.stderr)
+        return {}
+

@@ -275,3 +275,19 @@ def test_the_real_stack_program_under_mocks_passes_the_pack(tmp_path):
     # Not vacuous: the real pod specs reach the rules (no example asks for 3 GPUs per pod).
     tight = check({**settings, "gpu-count-allowed": {"allowedCounts": [3]}})
     assert tight and {name for name, _ in tight} == {"gpu-count-allowed"}
+
+
+def test_initial_config_comes_from_the_stacks_fleet(monkeypatch):
+    """The engine passes the stack config in PULUMI_CONFIG; the pack turns skyendpoints:fleet into settings."""
+    import json as _json
+
+    monkeypatch.delenv("PULUMI_CONFIG_SKYENDPOINTS_FLEET", raising=False)
+    monkeypatch.setenv("PULUMI_CONFIG", _json.dumps({"skyendpoints:fleet": "examples/fleet-global.yaml"}))
+    config = pack.fleet_initial_config()
+    assert config["gpu-accelerator-selected"]["labelKeys"] == ["cloud.google.com/gke-accelerator-short",
+                                                               "skyendpoints.dev/accelerator"]
+    assert set(config["gpu-taint-toleration"]["clusterTaints"]) == {"gke-us-east", "coreweave-us-east"}
+    monkeypatch.setenv("PULUMI_CONFIG", _json.dumps({"skyendpoints:fleet": "no/such/fleet.yaml"}))
+    assert pack.fleet_initial_config() == {}
+    monkeypatch.setenv("PULUMI_CONFIG", "{}")
+    assert pack.fleet_initial_config() == {}
