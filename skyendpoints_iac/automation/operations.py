@@ -169,6 +169,7 @@ def preview(rt: Runtime, desired: DesiredEnv) -> dict[str, int]:
     model = ProgressModel(clusters={c.name: c.kube_context for c in desired.fleet.clusters},
                           endpoints=tuple(desired.endpoints))
     engine = rt.engine_factory(rt.env, inline_program(desired))
+    rt.ui.info(f"previewing the changes to stack '{rt.env}' ...")
     try:
         return engine.preview(on_event=model.apply)
     except EngineFailed as exc:
