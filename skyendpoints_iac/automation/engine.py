@@ -82,8 +82,13 @@ class PulumiEngine:
 
         self.env, self.backend = env, backend
         self._auto = auto
-        work_dir = backend.state_dir / "workspace"
+        # One workspace per backend: the stack settings file in it holds the passphrase provider's salt,
+        # which belongs to one backend's stack; sharing it across backends would break decryption.
+        import hashlib
+
+        work_dir = backend.state_dir / "workspace" / hashlib.sha256(backend.url.encode()).hexdigest()[:12]
         work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.work_dir = work_dir
         self._program_error: list[SkyError] = []
         guarded = guard(program, self._program_error)
         opts = auto.LocalWorkspaceOptions(

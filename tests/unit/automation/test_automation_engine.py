@@ -115,3 +115,12 @@ def test_export_and_import_round_trip(engine_for):
     assert exported["version"] == 3 and exported["deployment"]["resources"][0]["type"] == "pulumi:pulumi:Stack"
     engine.import_(exported)
     assert any(c[1:3] == ["stack", "import"] for c in engine_for.argv())
+
+
+def test_workspace_is_per_backend(engine_for, tmp_path):
+    from skyendpoints_iac.automation.backend import resolve_backend
+
+    a = engine_for()
+    other = resolve_backend("file:///tmp/other-backend", {"HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")})
+    b = PulumiEngine("dev", lambda: None, other, find_pulumi(str(tmp_path / "pulumi-root"), {}))
+    assert a.work_dir != b.work_dir and a.work_dir.parent == b.work_dir.parent
