@@ -12,8 +12,9 @@ dicts:
   only match objects of the same cluster.
 
 Values unknown during preview are kept as ``UNKNOWN``; when a rule reports a violation on an object
-holding unknowns the verdict is deferred (pulumi-policy's ``UnknownValueError`` turns into an advisory
-"can't run policy during preview" note) and the rule runs again on ``up`` with real values.
+holding unknowns (for stack rules: on a cluster holding unknowns) the verdict is deferred
+(pulumi-policy's ``UnknownValueError`` turns into an advisory "can't run policy during preview" note) and
+the rule runs again on ``up`` with real values; findings elsewhere are reported as usual.
 
 Tests import this file by path; never import ``__main__.py`` (it starts the analyzer server and blocks).
 """
@@ -164,17 +165,24 @@ def resource_validator(rule: Rule):
 
 def stack_validator(rule: Rule):
     def validate(args, report_violation) -> None:
-        objs, unknowns = [], []
+        objs: list[Obj] = []
+        unknown: dict[Any, list[str]] = {}  # cluster group -> paths of values unknown during preview
         for resource in args.resources:
             converted = to_obj(resource.resource_type, resource.props, resource.provider, resource.urn, resource.name)
             if converted is not None:
                 objs.append(converted[0])
-                unknowns += converted[1]
-        findings = run_stack_rule(rule, objs, _settings(rule, args))
-        if findings and unknowns:
-            _defer(unknowns)
-        for finding in findings:
-            report_violation(finding.message, finding.obj.handle if finding.obj is not None else None)
+                if converted[1]:
+                    unknown.setdefault(converted[0].group, []).extend(converted[1])
+        deferred: list[str] = []
+        for finding in run_stack_rule(rule, objs, _settings(rule, args)):
+            # Stack rules match objects within one cluster, so an unknown elsewhere cannot cause this finding.
+            doubt = unknown.get(finding.obj.group) if finding.obj is not None else [p for u in unknown.values() for p in u]
+            if doubt:
+                deferred += doubt
+            else:
+                report_violation(finding.message, finding.obj.handle if finding.obj is not None else None)
+        if deferred:
+            _defer(deferred)
 
     validate.__name__ = f"validate_{rule.name.replace('-', '_')}"
     return validate

@@ -291,3 +291,17 @@ def test_initial_config_comes_from_the_stacks_fleet(monkeypatch):
     assert pack.fleet_initial_config() == {}
     monkeypatch.setenv("PULUMI_CONFIG", "{}")
     assert pack.fleet_initial_config() == {}
+
+
+def test_stack_rules_defer_only_findings_in_clusters_with_unknowns():
+    gateway = fixture("gateway-listener-tls.fail.yaml")[0]
+    found_a = stack_resource(gateway, "a")
+    doubtful = dict(gateway, metadata={**gateway["metadata"], "labels": {"team": UNKNOWN_STRING_VALUE}})
+    policy = POLICIES["gateway-listener-tls"]
+    # Cluster b's copy holds an unknown: its findings are deferred (UnknownValueError) after a's are reported.
+    reported: list[tuple[str, str | None]] = []
+    with pytest.raises(UnknownValueError):
+        policy.validate(StackValidationArgs([found_a, stack_resource(doubtful, "b")], None),
+                        lambda message, urn=None: reported.append((message, urn)))
+    assert len(reported) == 2 and {urn for _, urn in reported} == {found_a.urn}  # https + raw listeners of a
+    assert len(run(policy, StackValidationArgs([found_a], None))) == 2
