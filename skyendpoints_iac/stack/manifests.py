@@ -7,7 +7,6 @@ fields an autoscaler owns) live here as data tables, not inside the components.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -156,16 +155,19 @@ def target_of(obj: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def prepare(obj: Mapping[str, Any], *, autoscaled: bool) -> Manifest:
-    """The object exactly as registered: a deep copy with output-only ``status`` dropped, await annotations
-    added (the blueprint's own annotations win), and ``spec.replicas`` removed when an autoscaler owns it."""
-    out = copy.deepcopy(dict(obj))
-    out.pop("status", None)
+    """The object exactly as registered: output-only ``status`` dropped, await annotations added (the
+    blueprint's own annotations win), and ``spec.replicas`` removed when an autoscaler owns it.
+
+    Copies only what it changes (the blueprint's dicts are never mutated): registering thousands of
+    objects, a deep copy of each was a measurable share of the program's time."""
+    out = {k: v for k, v in obj.items() if k != "status"}
     extra = await_annotations(out)
     if extra:
-        meta = out.setdefault("metadata", {})
+        meta = dict(out.get("metadata") or {})
         meta["annotations"] = {**extra, **(meta.get("annotations") or {})}
-    if autoscaled and isinstance(out.get("spec"), dict):
-        out["spec"].pop("replicas", None)
+        out["metadata"] = meta
+    if autoscaled and isinstance(out.get("spec"), dict) and "replicas" in out["spec"]:
+        out["spec"] = {k: v for k, v in out["spec"].items() if k != "replicas"}
     return out
 
 
