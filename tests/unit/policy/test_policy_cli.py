@@ -201,3 +201,22 @@ def test_rendered_output_breaks_the_rules_when_tampered(tmp_path):
     assert result.returncode == 1
     rules = sorted({line.split()[1] for line in result.stdout.splitlines()})
     assert rules == ["gpu-priority-class", "public-endpoint-auth"] and "Traceback" not in result.stderr
+
+
+def test_reader_expands_lists_and_skips_reference_documents(tmp_path):
+    root = render_dir(tmp_path, {
+        "c1/pods.yaml": "apiVersion: v1\nkind: PodList\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}}\n"
+                        "- {apiVersion: v1, kind: Pod, metadata: {name: b}}\n---\n---\n"
+                        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: n}\n",
+        "c1/secret-references.yaml": "kind: SecretReference\nmetadata: {name: k}\nkeys: {api-key: generated}\n",
+        "c1/charts.yaml": CHARTS,
+        "c1/crds.yaml": "- {name: gateway-api, source: https://example.invalid/x.yaml, version: v1.5.1, kinds: []}\n",
+        "global/frontdoors.yaml": "kind: FrontDoors\nendpoints: []\n",
+    })
+    rendered = load_rendered(root)
+    assert [o.where() for o in rendered.objects] == ["c1/Pod/-/a", "c1/Pod/-/b", "c1/Service/n/s"]
+    assert (rendered.references, rendered.clusters) == (2, ["c1", "global"])
+    assert [c["name"] for c in rendered.charts["c1"]] == ["cert-manager"]
+    assert [b["name"] for b in rendered.crd_bundles["c1"]] == ["gateway-api"]
+    with pytest.raises(InvalidInput):
+        load_rendered(root / "c1" / "pods.yaml")  # a file, not a folder
