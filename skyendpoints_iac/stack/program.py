@@ -31,7 +31,7 @@ from ..spec.fleet import Fleet
 from .endpoint import ClusterHandle, Endpoint, EndpointArgs, output_dict
 from .gateway import GlobalGateway, GlobalGatewayArgs, is_kube_object
 from .inputs import CONFIG_KEYS, TEXT_KEYS, DeploymentInputs, inputs_from_config
-from .plan import plan
+from .plan import deployed_clusters, plan
 from .platform import ClusterPlatform, ClusterPlatformArgs
 from .providers import cluster_provider, read_kubeconfig
 
@@ -88,10 +88,9 @@ def deploy_blueprint(blueprint: FleetBlueprint, inputs: DeploymentInputs,
     """Register the resource tree of ``blueprint`` and export the stack outputs."""
     placements = placements or {}
     _start_callback_server()
-    order = {c.name: i for i, c in enumerate(inputs.fleet.clusters)}
-    clusters = sorted(blueprint.clusters, key=lambda c: (order.get(c, len(order)), c))
+    clusters = deployed_clusters(blueprint, inputs)
     registry = ClusterRegistry(inputs.fleet, blueprint, inputs)
-    for c in clusters:  # every platform, even on clusters no endpoint uses yet
+    for c in clusters:  # every kept platform, also on clusters no endpoint uses (yet)
         registry.get(c)
 
     by_endpoint: dict[str, dict[str, EndpointSlice]] = {s.name: {} for s in inputs.specs}
@@ -145,6 +144,8 @@ def program_from_config() -> Deployment:
     """``pulumi up``: read ``skyendpoints:*`` stack config (paths relative to the project) and deploy."""
     cfg = pulumi.Config("skyendpoints")
     values = {k: (cfg.get(k) if k in TEXT_KEYS else cfg.get_object(k)) for k in CONFIG_KEYS}
-    root = Path(pulumi.get_root_directory() or Path.cwd())
+    root = Path(pulumi.get_root_directory() or ".")
+    if not root.is_dir():  # mocks report a placeholder; the engine reports the project directory
+        root = Path.cwd()
     where = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
     return deploy(inputs_from_config({k: v for k, v in values.items() if v is not None}, root, where=where))
