@@ -70,11 +70,37 @@ def parent_gateways(route: Obj) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
         yield str(ref.get("namespace") or route.namespace), str(ref.get("name") or ""), ref
 
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+"""The label every Namespace carries with its own name: the one selector we can evaluate offline."""
+
+
 def _namespace_allowed(listener: Mapping[str, Any], gateway: Obj, route: Obj) -> bool:
+    """``allowedRoutes.namespaces``: Same (default), All, or a Selector. A selector on anything but the
+    namespace-name label needs the Namespace's labels, so the route is assumed to attach (conservative)."""
     origin = dig(listener, "allowedRoutes", "namespaces", "from") or "Same"
     if origin == "Same":
         return route.namespace == gateway.namespace
-    return True  # All, or a Selector we cannot evaluate without Namespace labels: assume it may attach
+    if origin == "Selector":
+        selector = _map(dig(listener, "allowedRoutes", "namespaces", "selector"))
+        labels = _map(selector.get("matchLabels"))
+        exprs = [_map(e) for e in _list(selector.get("matchExpressions"))]
+        if set(labels) <= {NAMESPACE_NAME_LABEL} and all(e.get("key") == NAMESPACE_NAME_LABEL for e in exprs):
+            if NAMESPACE_NAME_LABEL in labels and labels[NAMESPACE_NAME_LABEL] != route.namespace:
+                return False
+            for e in exprs:
+                values = [str(v) for v in _list(e.get("values"))]
+                if e.get("operator") == "In" and route.namespace not in values:
+                    return False
+                if e.get("operator") == "NotIn" and route.namespace in values:
+                    return False
+    return True
+
+
+def _kind_allowed(listener: Mapping[str, Any], route: Obj) -> bool:
+    kinds = [_map(k) for k in _list(dig(listener, "allowedRoutes", "kinds"))]
+    if not kinds:
+        return True  # the listener's protocol decides; HTTP/HTTPS accept HTTPRoute and GRPCRoute
+    return any(k.get("kind") == route.kind and (k.get("group") or GATEWAY_GROUP) == GATEWAY_GROUP for k in kinds)
 
 
 def attachments(objs: list[Obj]) -> list[Attachment]:
@@ -92,7 +118,7 @@ def attachments(objs: list[Obj]) -> list[Attachment]:
                     continue
                 if ref.get("port") and ref.get("port") != listener.get("port"):
                     continue
-                if not _namespace_allowed(listener, gateway, route):
+                if not _namespace_allowed(listener, gateway, route) or not _kind_allowed(listener, route):
                     continue
                 lh = listener.get("hostname")
                 if hostnames and lh and not any(_hosts_intersect(lh, h) for h in hostnames):

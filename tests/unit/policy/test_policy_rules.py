@@ -298,3 +298,31 @@ def test_docs_table_lists_every_rule_with_its_scope_and_severity():
     docs = (Path(__file__).resolve().parents[3] / "docs" / "policy.md").read_text()
     for rule in RULES:
         assert f"| `{rule.name}` | {rule.scope} | {rule.severity} |" in docs, rule.name
+
+
+def test_listener_namespace_selector_and_kinds_limit_attachment():
+    gateway = yaml.safe_load("""
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  listeners:
+    - name: plain
+      protocol: HTTP
+      port: 80
+      allowedRoutes:
+        namespaces: {from: Selector, selector: {matchLabels: {kubernetes.io/metadata.name: team-a}}}
+        kinds: [{kind: HTTPRoute}]
+""")
+
+    def route(kind: str, namespace: str) -> Obj:
+        return Obj({"apiVersion": "gateway.networking.k8s.io/v1", "kind": kind,
+                    "metadata": {"name": "r", "namespace": namespace},
+                    "spec": {"parentRefs": [{"name": "gw", "namespace": "infra"}],
+                             "rules": [{"backendRefs": [{"name": "app", "port": 80}]}]}}, "c1")
+
+    configs = only("gateway-listener-tls", {})
+    assert lines([Obj(gateway, "c1"), route("HTTPRoute", "team-b"), route("GRPCRoute", "team-a")], configs) == []
+    assert lines([Obj(gateway, "c1"), route("HTTPRoute", "team-a")], configs) == [
+        "MANDATORY gateway-listener-tls c1/Gateway/infra/gw: listener 'plain' (HTTP, port 80) serves HTTPRoute "
+        "team-a/r over plain HTTP; plain-HTTP routes may only redirect to https (RequestRedirect scheme: https)"]
