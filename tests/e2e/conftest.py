@@ -68,16 +68,17 @@ class E2E:
 
 
 def _fail_without_binaries() -> tuple[Path, Path]:
-    try:
-        bins = find_bin_dir()
-    except BinariesMissing as exc:
-        pytest.fail(f"e2e needs the local-fleet binaries; they are not built.\n{exc}", pytrace=False)
     from skyendpoints_iac.automation.pulumicli import PulumiNotFound, find_pulumi
 
+    problem = ""
     try:
+        bins = find_bin_dir()
         pulumi = find_pulumi(os.environ.get("SKY_PULUMI_ROOT") or str(bins))
-    except PulumiNotFound as exc:
-        pytest.fail(f"e2e needs the pulumi CLI built next to the fleet binaries.\n{exc}", pytrace=False)
+    except (BinariesMissing, PulumiNotFound) as exc:
+        problem = str(exc)
+    if problem:
+        pytest.fail(f"e2e needs the local-fleet binaries and the pulumi CLI built from Go modules.\n{problem}",
+                    pytrace=False)
     if not (pulumi.path.parent / "pulumi-resource-kubernetes").exists():
         pytest.fail(f"{pulumi.path.parent} has no pulumi-resource-kubernetes; rebuild with tools/build-local-fleet-bins.sh",
                     pytrace=False)

@@ -1,0 +1,172 @@
+"""Failover and deploy times on a real local fleet (kube-apiserver + etcd + scheduler + KCM + kwok per
+cluster, the real Pulumi engine through ``sky``).
+
+    .venv/bin/python bench/failover.py                 # fleet of 1 and of 3 clusters
+    .venv/bin/python bench/failover.py --skip-single   # only the 3-cluster run (failover)
+
+Measured, per fleet size N (1 and 3):
+- ``fleet up``: ``LocalFleet.up`` wall time (clusters start one at a time);
+- ``first up``: ``sky endpoint up`` of examples/glm-prod.yaml (2 x B200:8), which also installs the
+  platform (fixture charts with the upstream CRDs, as in tests/e2e) on every cluster;
+- ``no-op up``: the same command again (placement, preview, an update with no changes).
+With 3 clusters, failover of a 3-replica endpoint (2 on the home cluster, 1 spilled): the home cluster's
+processes are killed, then one ``sky endpoint reconcile --failure-threshold 1`` pass runs:
+- ``detection``: kill -> the reconcile pass records the cluster failed (its decision log entry);
+- ``update``: detection -> the pass finished (state surgery + engine update moving the replicas);
+- ``pods ready``: update done -> every replica Running/Ready on the surviving clusters (KCM, scheduler, kwok);
+- ``total``: kill -> all replicas Ready elsewhere.
+In production, detection by ``reconcile --watch`` also includes up to one ``--interval`` and, with the
+default threshold of 3, two more probe rounds (``retry_seconds`` apart, each up to ``--probe-timeout``).
+
+The KServe controller is replaced by the test-only stand-in from tests/e2e (it only turns each
+LLMInferenceService into its Deployment); the figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from skyendpoints_iac.automation.pulumicli import find_pulumi  # noqa: E402
+from skyendpoints_iac.localfleet import LocalFleet, NodePool  # noqa: E402
+from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
+from tests.e2e.fixture_charts import build as build_charts  # noqa: E402
+from tests.e2e.standin_kserve import StandInKServe  # noqa: E402
+
+SPEC = ROOT / "examples" / "glm-prod.yaml"
+NODES = (NodePool("B200", 8, 2),)
+ENV = "bench"
+
+
+def shared_crds() -> Path:
+    base = Path(os.environ["SKY_SHARED_DIR"]) if os.environ.get("SKY_SHARED_DIR") else ROOT.parent / "shared"
+    return base / "crds"
+
+
+class Bench:
+    def __init__(self, root: Path, clusters: int):
+        self.root = root
+        bins = find_bin_dir()
+        pulumi_dir = find_pulumi(str(bins)).path.parent
+        charts = build_charts(root / "charts", shared_crds())
+        self.fleet = LocalFleet(root / "fleet")
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "SKY_", "KUBECONFIG"))},
+            "PATH": os.pathsep.join([str(pulumi_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "XDG_STATE_HOME": str(root / "state"), "PULUMI_HOME": str(root / "pulumi-home"),
+            "PULUMI_BACKEND_URL": (root / "pulumi-state").as_uri(), "PULUMI_CONFIG_PASSPHRASE": "bench-only",
+            "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "SKY_PULUMI_ROOT": str(pulumi_dir), "SKY_CHART_SOURCES": str(charts.directory), "SKY_ENV": ENV,
+        }
+        (root / "pulumi-state").mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        self.fleet.up([NODES] * clusters, bin_dir=bins)
+        self.fleet_up = time.monotonic() - t0
+
+    def sky(self, *args: str) -> tuple[float, str]:
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "skyendpoints_iac", *args], capture_output=True, text=True,
+                              env=self.env, cwd=ROOT, timeout=3600)
+        took = time.monotonic() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"sky {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        return took, proc.stdout
+
+    def ready_pods(self, clusters: list[str]) -> dict[str, int]:
+        out = {}
+        for c in clusters:
+            items = self.fleet.api(c).items("/api/v1/namespaces/sky-glm-prod/pods?labelSelector=skyendpoints.dev/endpoint%3Dglm-prod")
+            out[c] = sum(1 for p in items if not p["metadata"].get("deletionTimestamp") and p["status"].get("phase") == "Running"
+                         and any(x["type"] == "Ready" and x["status"] == "True" for x in p["status"].get("conditions") or []))
+        return out
+
+    def wait_ready(self, clusters: list[str], total: int, timeout: float = 600) -> float:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            try:
+                if sum(self.ready_pods(clusters).values()) == total:
+                    return time.monotonic()
+            except OSError:
+                pass
+            time.sleep(0.25)
+        raise SystemExit(f"replicas not Ready within {timeout}s: {self.ready_pods(clusters)}")
+
+    def placement(self) -> dict[str, int]:
+        _, text = self.sky("endpoint", "status", "glm-prod", "--json")
+        return {c["cluster"]: c["desired"] for c in json.loads(text)[0]["clusters"] if c["desired"]}
+
+
+def run(clusters: int, failover: bool) -> dict[str, float]:
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    root = Path(tempfile.mkdtemp(prefix=f"sky-bench-{clusters}-", dir=base))
+    b = Bench(root, clusters)
+    fig: dict[str, float] = {"fleet up": b.fleet_up}
+    try:
+        with StandInKServe(b.fleet):
+            ff = str(b.fleet.fleet_file)
+            fig["first up"], _ = b.sky("endpoint", "up", str(SPEC), "--fleet", ff, "--yes")
+            fig["no-op up"], _ = b.sky("endpoint", "up", str(SPEC), "--fleet", ff, "--yes")
+            b.wait_ready(b.fleet.cluster_names, 2)
+            if failover:
+                spec3 = root / "glm-prod-3.yaml"
+                spec3.write_text(SPEC.read_text().replace("replicas: 2", "replicas: 3"))
+                fig["scale-out up"], _ = b.sky("endpoint", "up", str(spec3), "--fleet", ff, "--yes")
+                b.wait_ready(b.fleet.cluster_names, 3)
+                placed = b.placement()
+                home = max(placed, key=placed.get)
+                survivors = [c for c in b.fleet.cluster_names if c != home]
+                t_kill = time.time()
+                b.fleet.kill(home)
+                t0 = time.monotonic()
+                b.sky("endpoint", "reconcile", "--failure-threshold", "1", "--probe-timeout", "2")
+                t_done = time.monotonic()
+                t_ready = b.wait_ready(survivors, 3)
+                detected = _detected_at(root, home)
+                fig["detection"] = detected - t_kill
+                fig["update"] = (t_done - t0) - fig["detection"]
+                fig["pods ready"] = t_ready - t_done
+                fig["total"] = t_ready - t0
+    finally:
+        b.fleet.down()
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+    return fig
+
+
+def _detected_at(root: Path, cluster: str) -> float:
+    log = root / "state" / "skyendpoints" / "envs" / ENV / "decisions.jsonl"
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        if entry["kind"] == "health" and entry["subject"] == cluster and "failed" in entry["reason"]:
+            return datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+    raise SystemExit(f"no 'failed' health decision for {cluster} in {log}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--skip-single", action="store_true", help="only the 3-cluster run")
+    args = ap.parse_args()
+    results = {}
+    if not args.skip_single:
+        results[1] = run(1, failover=False)
+    results[3] = run(3, failover=True)
+    keys = ["fleet up", "first up", "no-op up", "scale-out up", "detection", "update", "pods ready", "total"]
+    print(f"{'seconds':<14}" + "".join(f"{f'{n} cluster' + ('s' if n > 1 else ''):>14}" for n in results))
+    for k in keys:
+        print(f"{k:<14}" + "".join(f"{results[n][k]:>14.1f}" if k in results[n] else f"{'-':>14}" for n in results))
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()
