@@ -47,6 +47,13 @@ HIGH = PRIORITY_VALUE_INFERENCE
 LOW = 1000
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A client that timed out (the slow /readyz case) closes the socket: nothing to report."""
+
+
 class FakeApi:
     """The few endpoints discovery reads, served like the API server does (paging via limit/continue)."""
 
@@ -91,7 +98,7 @@ class FakeApi:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
