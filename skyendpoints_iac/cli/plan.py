@@ -25,9 +25,9 @@ def plan_cmd(
 ) -> None:
     """Plan how many replicas each cluster runs. Offline: no cluster is contacted.
 
-    Capacity comes from the fleet file's 'nodes'; clusters without them are listed as having no
-    capacity snapshot. Replicas that fit nowhere are reported as unplaced (exit 0; 'up' refuses a
-    fixed-replica plan with unplaced replicas unless --allow-partial).
+    Capacity comes from the fleet file's 'nodes'; clusters without them are reported as having no snapshot.
+
+    Replicas that fit nowhere are reported as unplaced (still exit 0); 'sky endpoint up' refuses a fixed-replica plan with unplaced replicas unless --allow-partial.
 
     Examples:
 
