@@ -51,12 +51,17 @@ def decide_endpoint(
     fresh: Placement | None,
     health: Mapping[str, ClusterHealth],
     rebalance: bool = False,
+    unknown_capacity: Mapping[str, str] | None = None,
 ) -> EndpointDecision:
     """Whether to redeploy one endpoint, and with which placement.
 
     ``sticky`` is placement re-run with ``previous`` as input (nothing moves needlessly); ``fresh`` is
     placement from scratch, used only with ``--rebalance`` (the one way replicas move back to a recovered
     cluster). Failed clusters must already be excluded from both (marked unhealthy).
+
+    ``unknown_capacity`` names usable clusters whose live capacity could not be read this pass (cluster ->
+    why). Placement would treat them as empty and move replicas off them, bypassing the health thresholds,
+    so then nothing moves unless a cluster is actually lost.
     """
     if previous is None:
         return EndpointDecision(endpoint, True, sticky, ("no previous placement recorded: deploying " + describe(sticky),))
@@ -69,6 +74,10 @@ def decide_endpoint(
             for p in lost
         ) + (f"placement {describe(previous)} -> {describe(sticky)}; DNS drops {', '.join(p.cluster for p in lost)}, URL unchanged",)
         return EndpointDecision(endpoint, True, sticky, reasons)
+    if unknown_capacity:
+        why = "; ".join(f"{c}: {d}" for c, d in sorted(unknown_capacity.items()))
+        return EndpointDecision(endpoint, False, previous,
+                                (f"capacity unknown this pass ({why}); keeping {describe(previous)}",))
     if rebalance and fresh is not None:
         if placement_key(fresh) != placement_key(previous):
             return EndpointDecision(endpoint, True, fresh, (f"--rebalance: {describe(previous)} -> {describe(fresh)}",))

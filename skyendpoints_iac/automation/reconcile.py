@@ -118,15 +118,17 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
         log("state", ",".join(actions.drop + actions.restore), reason)
 
     failed = {n for n, h in health.items() if not h.usable}
-    capacities = rt.discover(fleet_without(desired.fleet, failed))
     fleet = fleet_without(desired.fleet, failed)
+    capacities = rt.discover(fleet)
+    unknown = {n: (inv.detail or "unreadable") for n, inv in capacities.items()
+               if not getattr(inv, "healthy", True) and n not in failed}
     from ..placement import place
 
     target = replace(desired, excluded_clusters=frozenset(failed))
     for name, item in sorted(desired.endpoints.items()):
         sticky = place(item.spec, fleet, item.placement, capacities=capacities)
         fresh = place(item.spec, fleet, None, capacities=capacities) if rebalance else None
-        decision = decide_endpoint(name, item.placement, sticky, fresh, health, rebalance)
+        decision = decide_endpoint(name, item.placement, sticky, fresh, health, rebalance, unknown)
         report.decisions.append(decision)
         for reason in decision.reasons:
             log("update" if decision.update else "keep", name, reason)

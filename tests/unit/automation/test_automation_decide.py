@@ -91,3 +91,13 @@ def test_decide_state_drops_once_and_restores_when_healthy_only():
 def test_unused_platforms_never_includes_a_cluster_in_use():
     assert unused_platforms({"a", "b", "c"}, [pl(a=1), pl(a=1, b=2), None]) == ["c"]
     assert unused_platforms({"a"}, []) == ["a"]
+
+
+def test_unreadable_capacity_of_a_usable_cluster_moves_nothing():
+    prev = pl(a=2, b=1)
+    d = decide_endpoint("glm", prev, pl(a=2, c=1), None, health(a="healthy", b="suspect", c="healthy"),
+                        unknown_capacity={"b": "/readyz failed: timeout"})
+    assert not d.update and d.placement is prev and "capacity unknown this pass (b: /readyz failed: timeout)" in d.reasons[0]
+    lost = decide_endpoint("glm", prev, pl(a=2, c=1), None, health(a="healthy", b="failed", c="healthy"),
+                           unknown_capacity={"c": "x"})
+    assert lost.update  # a lost cluster still moves its replicas

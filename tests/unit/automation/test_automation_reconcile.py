@@ -186,3 +186,14 @@ def test_up_excludes_only_clusters_whose_state_was_dropped(world):
     reconcile_once(rt, POLICY)  # now dropped
     up(rt, SPEC, "glm.yaml", None, yes=True)
     assert victim in backend.calls[-1][1].excluded_clusters and victim not in backend.calls[-1][1].platform_clusters
+
+
+def test_a_discovery_glitch_on_a_healthy_cluster_moves_nothing(world):
+    from skyendpoints_iac.placement.capacity import ClusterInventory
+
+    rt, backend, _, _, first, _ = world
+    home = first.placements[0].cluster
+    rt.discover = lambda fleet: {home: ClusterInventory(home, False, None, "live", "/readyz failed: timeout")}
+    report = reconcile_once(rt, POLICY)
+    assert not report.updated and backend.ops() == []
+    assert report.decisions[0].reasons[0].startswith(f"capacity unknown this pass ({home}: /readyz failed: timeout)")
