@@ -6,6 +6,7 @@ We keep the composed node tree and walk it for positions only when there is an e
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -85,6 +86,10 @@ def load_yaml(path: str | Path, *, text: str | None = None) -> YamlDocument:
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInput([Problem(name, None, None, "", f"cannot read file: {exc}")]) from None
     loader = _Loader(text)
+    # Building a large node tree triggers the cyclic GC over and over while nothing is garbage yet;
+    # pausing it roughly halves the load time of a 1000-cluster fleet file (bench/placement.py).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
@@ -98,6 +103,8 @@ def load_yaml(path: str | Path, *, text: str | None = None) -> YamlDocument:
         raise InvalidInput([Problem(name, None, None, "", f"YAML error: {exc}")]) from None
     finally:
         loader.dispose()
+        if gc_was_enabled:
+            gc.enable()
     doc = YamlDocument(name, data, root)
     duplicates = _duplicate_keys(doc)
     if duplicates:
