@@ -118,8 +118,10 @@ def cluster_of(manifest: Mapping[str, Any], provider: Any) -> tuple[str, str]:
             name = str(provider.props.get("clusterIdentifier") or "")
         except (UnknownValueError, AttributeError):
             name = ""
-    labels = (manifest.get("metadata") or {}).get("labels") or {}
-    name = name or str(labels.get(LABEL_CLUSTER) or "") or str(getattr(provider, "name", "") or "")
+    meta = manifest.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, Mapping) else None
+    label = labels.get(LABEL_CLUSTER) if isinstance(labels, Mapping) else None
+    name = name or str(label or "") or str(getattr(provider, "name", "") or "")
     return name, key or name
 
 
@@ -129,8 +131,10 @@ def to_obj(resource_type: str, props: Mapping[str, Any], provider: Any = None, u
     if converted is None:
         return None
     manifest, unknowns = converted
-    if not (manifest.get("metadata") or {}).get("name") and name:
-        manifest.setdefault("metadata", {})["name"] = name
+    if not isinstance(manifest.get("metadata"), dict):
+        manifest["metadata"] = {}
+    if not manifest["metadata"].get("name") and name:
+        manifest["metadata"]["name"] = name  # auto-named: Pulumi's resource name
     cluster, group = cluster_of(manifest, provider)
     return Obj(manifest, cluster, group, handle=urn), unknowns
 
