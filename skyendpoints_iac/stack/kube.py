@@ -30,11 +30,13 @@ class KubeObject(pulumi.CustomResource):
     by the SDK; no class annotations, which the SDK would re-evaluate for every instance)."""
 
     def __init__(self, resource_name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions | None = None):
+        """``opts`` is completed in place (plugin version, secret outputs): callers pass a fresh one.
+        (``ResourceOptions.merge`` copies every option and was a visible cost at thousands of objects.)"""
         props = dict(manifest)
         props.setdefault("status", None)
-        extra = pulumi.ResourceOptions(version=_K8S_PLUGIN_VERSION)
+        opts = opts if opts is not None else pulumi.ResourceOptions()
+        opts.version = opts.version or _K8S_PLUGIN_VERSION
         if manifest.get("kind") == "Secret" and manifest.get("apiVersion") == "v1":
-            extra.additional_secret_outputs = ["data", "stringData"]
-        super().__init__(type_token(manifest["apiVersion"], manifest["kind"]), resource_name, props,
-                         pulumi.ResourceOptions.merge(opts, extra))
-
+            extra = [k for k in ("data", "stringData") if k not in (opts.additional_secret_outputs or [])]
+            opts.additional_secret_outputs = [*(opts.additional_secret_outputs or []), *extra]
+        super().__init__(type_token(manifest["apiVersion"], manifest["kind"]), resource_name, props, opts)

@@ -42,6 +42,8 @@ class Registration:
     retain_on_delete: bool
     ignore_changes: list[str]
     additional_secret_outputs: list[str]
+    transforms: int = 0
+    """How many resource transforms the registration carries (the mock monitor never runs them)."""
 
 
 @dataclass
@@ -85,6 +87,7 @@ class RecordingMonitor(mocks.MockMonitor):
             custom=request.custom, provider=request.provider, dependencies=list(request.dependencies),
             inputs=inputs, wire=_plain(request.object), retain_on_delete=request.retainOnDelete,
             ignore_changes=list(request.ignoreChanges), additional_secret_outputs=list(request.additionalSecretOutputs),
+            transforms=len(request.transforms),
         )
         return response
 

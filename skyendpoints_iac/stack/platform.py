@@ -48,6 +48,19 @@ def chart_source(release: ChartRelease, overrides: Mapping[str, str]) -> dict[st
     return src
 
 
+def renders_crds(release: str) -> bool:
+    """Whether the catalogue says the chart installs CRDs (unknown charts: assume it does).
+
+    Only those charts carry the retain transform: each transform is a callback the engine makes into the
+    program for every rendered object, a measurable cost on a large fleet (docs/pulumi.md)."""
+    from ..blueprint.catalogue import load_catalogue
+
+    try:
+        return bool(load_catalogue()[release].crds)
+    except (KeyError, SkyError):
+        return True
+
+
 def local_crds(source: str) -> list[dict[str, Any]] | None:
     """The CRDs of a local bundle file or directory, or None when the source is remote."""
     path = Path(source)
@@ -151,8 +164,9 @@ class ClusterPlatform(pulumi.ComponentResource):
             # Hooks only run under a real Helm install; the release is opaque to policies (documented).
             return k8s.helm.v3.Release(f"{prefix}-{release.name}", k8s.helm.v3.ReleaseArgs(**common),
                                        opts=self._opts(depends_on=deps))
+        transforms = [retain_crds_and_namespaces] if renders_crds(release.name) else None
         return k8s.helm.v4.Chart(f"{prefix}-{release.name}", k8s.helm.v4.ChartArgs(**common),
-                                 opts=self._opts(depends_on=deps, transforms=[retain_crds_and_namespaces]))
+                                 opts=self._opts(depends_on=deps, transforms=transforms))
 
 
 def _first_address(status: Any) -> str | None:

@@ -55,6 +55,10 @@ def test_deploy_through_the_real_blueprint(tmp_path):
     for r in rec.by_type("kubernetes:core/v1:Secret"):
         assert "stringData" not in r.wire or mockrun.is_secret_wire(r.wire["stringData"])
     assert rec.named("platform-gke-us-east-envoy-gateway").type == "kubernetes:helm.sh/v3:Release"  # needs hooks
+    # The retain transform rides only on what can render CRDs (catalogue ``crds``) and on remote CRD files.
+    assert rec.named("platform-gke-us-east-keda").transforms == 1
+    assert rec.named("platform-gke-us-east-kserve-runtime-configs").transforms == 0
+    assert rec.named("platform-gke-us-east-gateway-api").transforms == 1
 
 
 def test_pulumi_up_and_the_automation_api_register_the_same_tree(tmp_path, monkeypatch):
