@@ -80,7 +80,8 @@ def api_version_kind(resource_type: str) -> tuple[str, str] | None:
 
 
 def plain(value: Any, unknowns: list[str], path: str = "") -> Any:
-    """A deep plain copy of pulumi-policy props, unknowns replaced by ``UNKNOWN`` (their paths collected).
+    """A deep plain copy of pulumi-policy props, unknowns replaced by ``UNKNOWN`` (their paths collected),
+    whole-number doubles back to ints (as YAML would load them).
 
     Reads the proxies' targets directly, so touching an unknown never raises here.
     """
@@ -93,6 +94,8 @@ def plain(value: Any, unknowns: list[str], path: str = "") -> Any:
     if _is_unknown(value):
         unknowns.append(path.lstrip("."))
         return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf Structs carry every number as a double: 443.0 is the port 443
     return value
 
 
@@ -148,7 +151,8 @@ def _defer(unknowns: list[str]) -> None:
 
 
 def _settings(rule: Rule, args: Any) -> dict[str, Any]:
-    return {**rule.defaults(), **dict(args.get_config() or {})}
+    """The engine's config for the rule (it comes as a Struct: numbers as doubles) over the rule's defaults."""
+    return {**rule.defaults(), **plain(dict(args.get_config() or {}), [])}
 
 
 def resource_validator(rule: Rule):
