@@ -220,3 +220,13 @@ def test_reader_expands_lists_and_skips_reference_documents(tmp_path):
     assert [b["name"] for b in rendered.crd_bundles["c1"]] == ["gateway-api"]
     with pytest.raises(InvalidInput):
         load_rendered(root / "c1" / "pods.yaml")  # a file, not a folder
+
+
+def test_fleet_gpu_types_join_the_allowed_accelerators():
+    from skyendpoints_iac.spec import load_fleet
+
+    fleet = load_fleet("fleet.yaml", text="clusters:\n  - name: lab\n    nodes: [{accelerator: RTX6000, gpus: 4}]\n")
+    config = fleet_policy_config(fleet)
+    assert "RTX6000" in config["gpu-accelerator-selected"]["allowedAccelerators"]
+    assert "H100" in config["gpu-accelerator-selected"]["allowedAccelerators"]
+    assert "gpu-taint-toleration" not in config
