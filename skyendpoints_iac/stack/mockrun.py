@@ -129,12 +129,13 @@ async def _resolve(output: Any) -> Resolved:
 
 
 def run(program: Callable[[], Any], *, mocks_: pulumi.runtime.Mocks | None = None, stack: str = "test",
-        project: str = "skyendpoints", capture: Callable[[Any], dict[str, Any]] | None = None) -> Recording:
+        project: str = "skyendpoints", capture: Callable[[Any], dict[str, Any]] | None = None,
+        recording: Recording | None = None) -> Recording:
     """Run ``program`` on a fresh mock runtime; return everything it registered and exported.
 
     Stack outputs, and whatever ``capture(result)`` names, are resolved inside the run (value, secret,
-    known) into ``Recording.outputs``."""
-    recording = Recording()
+    known) into ``Recording.outputs``. Pass ``recording`` to inspect what was registered before a failure."""
+    recording = recording if recording is not None else Recording()
     mocks_ = mocks_ or EchoMocks()
     settings.ROOT.set(None)  # a fresh root stack per run, like a fresh process
     pulumi.runtime.set_mocks(mocks_, project=project, stack=stack, preview=False,

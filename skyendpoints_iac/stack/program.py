@@ -25,7 +25,7 @@ from pathlib import Path
 import pulumi
 
 from ..blueprint.model import EndpointSlice, FleetBlueprint
-from ..errors import SkyError
+from ..errors import InvalidInput, SkyError
 from ..placement.model import Placement
 from ..spec.fleet import Fleet
 from .endpoint import ClusterHandle, Endpoint, EndpointArgs, output_dict
@@ -33,6 +33,7 @@ from .gateway import GlobalGateway, GlobalGatewayArgs, is_kube_object
 from .inputs import CONFIG_KEYS, TEXT_KEYS, DeploymentInputs, inputs_from_config
 from .plan import deployed_clusters, plan
 from .platform import ClusterPlatform, ClusterPlatformArgs
+from . import secrets
 from .providers import cluster_provider, read_kubeconfig
 
 GATEWAY_NAME = "global"
@@ -41,8 +42,10 @@ GATEWAY_NAME = "global"
 class ClusterRegistry:
     """Provider and platform per cluster, created on first use and never twice."""
 
-    def __init__(self, fleet: Fleet, blueprint: FleetBlueprint, inputs: DeploymentInputs):
+    def __init__(self, fleet: Fleet, blueprint: FleetBlueprint, inputs: DeploymentInputs,
+                 kubeconfigs: Mapping[str, str]):
         self._fleet, self._blueprint, self._inputs = fleet, blueprint, inputs
+        self._kubeconfigs = kubeconfigs
         self._handles: dict[str, ClusterHandle] = {}
 
     def get(self, cluster: str) -> ClusterHandle:
@@ -53,7 +56,7 @@ class ClusterRegistry:
                 raise SkyError(f"the blueprint uses cluster '{cluster}', which is not in the fleet file") from None
             if cluster not in self._blueprint.clusters:
                 raise SkyError(f"cluster '{cluster}' serves an endpoint but has no platform in the blueprint")
-            provider = cluster_provider(entry, read_kubeconfig(entry, self._inputs.kubeconfig))
+            provider = cluster_provider(entry, self._kubeconfigs[cluster])
             platform = ClusterPlatform(
                 f"platform-{cluster}",
                 ClusterPlatformArgs(self._blueprint.clusters[cluster].platform,
@@ -87,9 +90,10 @@ def deploy_blueprint(blueprint: FleetBlueprint, inputs: DeploymentInputs,
                      placements: Mapping[str, Placement] | None = None) -> Deployment:
     """Register the resource tree of ``blueprint`` and export the stack outputs."""
     placements = placements or {}
-    _start_callback_server()
     clusters = deployed_clusters(blueprint, inputs)
-    registry = ClusterRegistry(inputs.fleet, blueprint, inputs)
+    kubeconfigs = _preflight(blueprint, inputs, clusters)
+    _start_callback_server()
+    registry = ClusterRegistry(inputs.fleet, blueprint, inputs, kubeconfigs)
     for c in clusters:  # every kept platform, also on clusters no endpoint uses (yet)
         registry.get(c)
 
@@ -122,6 +126,32 @@ def deploy_blueprint(blueprint: FleetBlueprint, inputs: DeploymentInputs,
     pulumi.export("api_keys", pulumi.Output.secret(output_dict({n: e.api_keys for n, e in out.endpoints.items()})))
     pulumi.export("gateway", out.gateway.hostnames)
     return out
+
+
+def _preflight(blueprint: FleetBlueprint, inputs: DeploymentInputs, clusters: list[str]) -> dict[str, str]:
+    """Everything that can fail on the deploying machine, checked before the first registration (the
+    engine starts creating resources as soon as they are registered): unknown clusters, unreadable
+    kubeconfigs, unset ``env:`` secrets. All problems are reported at once."""
+    problems = []
+    kubeconfigs: dict[str, str] = {}
+    for c in clusters:
+        try:
+            entry = inputs.fleet.cluster(c)
+        except KeyError:
+            raise SkyError(f"the blueprint uses cluster '{c}', which is not in the fleet file") from None
+        try:
+            kubeconfigs[c] = read_kubeconfig(entry, inputs.kubeconfig)
+        except InvalidInput as exc:
+            problems += exc.problems
+    for c in clusters:
+        for name, sl in blueprint.clusters[c].slices.items():
+            try:
+                secrets.check_sources(name, sl.secrets)
+            except InvalidInput as exc:
+                problems += [p for p in exc.problems if p not in problems]
+    if problems:
+        raise InvalidInput(problems)
+    return kubeconfigs
 
 
 def _start_callback_server() -> None:

@@ -13,7 +13,9 @@ import pytest
 
 import stack_factories as f
 from skyendpoints_iac.errors import InvalidInput, SkyError
+from skyendpoints_iac.spec.fleet import Fleet
 from skyendpoints_iac.stack import mockrun
+from skyendpoints_iac.stack.inputs import DeploymentInputs
 from skyendpoints_iac.stack.program import deploy_blueprint
 
 K8S = "kubernetes:"
@@ -270,10 +272,18 @@ def test_secrets_are_secret_everywhere(tmp_path, monkeypatch):
     assert generated not in json.dumps(rec.outputs["endpoints"].value)
 
 
-def test_unset_env_secret_fails_before_anything_is_registered(tmp_path, monkeypatch):
+def test_unset_env_secret_and_missing_kubeconfig_fail_before_anything_is_registered(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_TOKEN_UNSET", raising=False)
-    with pytest.raises(InvalidInput, match=r"HF_TOKEN_UNSET, which is not set"):
-        run(tmp_path, {"glm": {"east": 1}}, env_secret="HF_TOKEN_UNSET")
+    bp = f.blueprint({"glm": {"east": 1, "west": 1}}, env_secret="HF_TOKEN_UNSET")
+    fleet = Fleet.model_validate({"clusters": [{"name": "east", "kubeconfig": str(f.kubeconfig(tmp_path))},
+                                               {"name": "west", "kubeconfig": str(tmp_path / "missing")}]})
+    seen = mockrun.Recording()
+    with pytest.raises(InvalidInput) as exc:
+        mockrun.run(lambda: deploy_blueprint(bp, DeploymentInputs(fleet=fleet)), recording=seen)
+    text = str(exc.value)
+    assert text.count("HF_TOKEN_UNSET, which is not set") == 1  # once, though two clusters need it
+    assert "cannot read the kubeconfig of cluster 'west'" in text
+    assert [r.type for r in seen.registrations.values()] == ["pulumi:pulumi:Stack"]
 
 
 def test_stack_outputs_per_endpoint(tmp_path):
