@@ -15,8 +15,8 @@ import pulumi
 
 from ..blueprint.model import EndpointSlice
 from . import manifests as mf
-from . import secrets
-from .platform import ClusterPlatform
+from . import secret_values as secrets
+from .cluster_platform import ClusterPlatform
 from .slice import ClusterSlice, ClusterSliceArgs
 
 TYPE = "skyendpoints:index:Endpoint"

@@ -19,7 +19,7 @@ from ..blueprint.model import EndpointSlice, SecretSpec
 from ..errors import SkyError
 from . import manifests as mf
 from .kube import KubeObject
-from .platform import ClusterPlatform
+from .cluster_platform import ClusterPlatform
 
 TYPE = "skyendpoints:index:ClusterSlice"
 

@@ -8,6 +8,7 @@ from the same inputs, and what that tree is made of.
 from __future__ import annotations
 
 import json
+import runpy
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,13 @@ def test_pulumi_up_and_the_automation_api_register_the_same_tree(tmp_path, monke
     via_up = mockrun.run(program)
     assert shape(via_up) == shape(via_api)
     assert via_up.outputs["endpoints"].value == via_api.outputs["endpoints"].value
+
+    def main_file():  # the very file Pulumi.yaml names, run the way the language host runs it
+        pulumi.runtime.set_all_config(as_engine)
+        main = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["main"]
+        runpy.run_path(str(ROOT / main), run_name="__main__")
+
+    assert shape(mockrun.run(main_file)) == shape(via_api)
 
 
 def test_platform_clusters_and_excluded_clusters(tmp_path):
