@@ -43,8 +43,7 @@ def chart_source(release: ChartRelease, overrides: Mapping[str, str]) -> dict[st
         return {"chart": overrides[release.name]}
     src: dict[str, Any] = {"chart": release.chart, "version": release.version}
     if release.repo:
-        src["repository_opts"] = k8s.helm.v4.RepositoryOptsArgs(repo=release.repo) if not release.uses_hooks \
-            else k8s.helm.v3.RepositoryOptsArgs(repo=release.repo)
+        src["repository_opts"] = {"repo": release.repo}  # the *ArgsDict form both resources accept
     return src
 
 
@@ -162,11 +161,10 @@ class ClusterPlatform(pulumi.ComponentResource):
                       **chart_source(release, overrides))
         if release.uses_hooks:
             # Hooks only run under a real Helm install; the release is opaque to policies (documented).
-            return k8s.helm.v3.Release(f"{prefix}-{release.name}", k8s.helm.v3.ReleaseArgs(**common),
-                                       opts=self._opts(depends_on=deps))
+            return k8s.helm.v3.Release(f"{prefix}-{release.name}", opts=self._opts(depends_on=deps), **common)
         transforms = [retain_crds_and_namespaces] if renders_crds(release.name) else None
-        return k8s.helm.v4.Chart(f"{prefix}-{release.name}", k8s.helm.v4.ChartArgs(**common),
-                                 opts=self._opts(depends_on=deps, transforms=transforms))
+        return k8s.helm.v4.Chart(f"{prefix}-{release.name}", opts=self._opts(depends_on=deps, transforms=transforms),
+                                 **common)
 
 
 def _first_address(status: Any) -> str | None:
