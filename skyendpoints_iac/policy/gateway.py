@@ -152,6 +152,42 @@ def route_hostnames(route: Obj, attached: list[Attachment], public: list[str]) -
     return hosts
 
 
+def serving_listeners(route: Obj, host: str, attached: list[Attachment], public: list[str]) -> list[Attachment]:
+    """The TLS-terminating listeners of public Gateways that would serve ``host`` for ``route``.
+
+    A Gateway picks the most specific listener hostname for a request: an exact match beats a wildcard,
+    which beats a listener without hostname. Empty when the Gateway is not among the checked objects.
+    """
+    candidates = []
+    for att in attached:
+        if att.route is not route or not is_public_gateway(att.gateway.namespace, att.gateway.name, public):
+            continue
+        if att.listener.get("protocol") not in ("HTTPS", "TLS") or dig(att.listener, "tls", "mode") == "Passthrough":
+            continue
+        lh = att.listener.get("hostname")
+        if not lh:
+            rank = 2
+        elif str(lh).lower() == host.lower():
+            rank = 0
+        elif hostname_matches(str(lh), host):
+            rank = 1
+        else:
+            continue
+        candidates.append((rank, att))
+    best = min((rank for rank, _ in candidates), default=None)
+    return [att for rank, att in candidates if rank == best]
+
+
+def listener_secrets(att: Attachment) -> list[tuple[str, str]]:
+    """(namespace, name) of the Secrets a listener serves (``certificateRefs`` of kind Secret)."""
+    out = []
+    for ref in _list(dig(att.listener, "tls", "certificateRefs")):
+        ref = _map(ref)
+        if (ref.get("group") or "") == "" and (ref.get("kind") or "Secret") == "Secret" and ref.get("name"):
+            out.append((str(ref.get("namespace") or att.gateway.namespace), str(ref["name"])))
+    return out
+
+
 # --------------------------------------------------------------------------- certificates
 
 
@@ -166,6 +202,10 @@ class CertView:
     issuer_kind: str
     algorithm: str
     size: int | None
+    secret: tuple[str, str] | None = None
+    """(namespace, name) of the TLS Secret a Certificate writes; None for gateway-shim certificates."""
+    listener: str | None = None
+    """For gateway-shim certificates: the Gateway listener they serve."""
 
 
 def _key(algorithm: Any, size: Any) -> tuple[str, int | None]:
@@ -183,7 +223,8 @@ def certificates(objs: list[Obj]) -> list[CertView]:
             issuer = _map(o.spec.get("issuerRef"))
             algo, size = _key(dig(o.spec, "privateKey", "algorithm"), dig(o.spec, "privateKey", "size"))
             out.append(CertView(o, f"Certificate {o.namespace}/{o.name}", tuple(names), str(issuer.get("name") or ""),
-                                str(issuer.get("kind") or "Issuer"), algo, size))
+                                str(issuer.get("kind") or "Issuer"), algo, size,
+                                secret=(o.namespace, str(o.spec.get("secretName") or ""))))
         elif o.is_a(GATEWAY_GROUP, "Gateway"):
             notes = _map(o.metadata.get("annotations"))
             issuer = notes.get("cert-manager.io/cluster-issuer") or notes.get("cert-manager.io/issuer")
@@ -196,7 +237,8 @@ def certificates(objs: list[Obj]) -> list[CertView]:
                 host = listener.get("hostname")
                 if host and dig(listener, "tls", "certificateRefs"):
                     out.append(CertView(o, f"Gateway {o.namespace}/{o.name} listener '{listener.get('name')}' "
-                                           "(cert-manager gateway-shim)", (str(host),), str(issuer), kind, algo, size))
+                                           "(cert-manager gateway-shim)", (str(host),), str(issuer), kind, algo, size,
+                                        listener=str(listener.get("name"))))
     return out
 
 

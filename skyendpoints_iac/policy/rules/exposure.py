@@ -17,8 +17,8 @@ from ...blueprint.names import (
     ISSUER_LETSENCRYPT_STAGING,
     ISSUER_SELFSIGNED,
 )
-from ..gateway import CertView, attachments, certificates, gateways, hostname_matches, key_problem, listeners, \
-    public_routes, route_hostnames
+from ..gateway import Attachment, CertView, attachments, certificates, gateways, hostname_matches, key_problem, \
+    listener_secrets, listeners, public_routes, route_hostnames, serving_listeners
 from ..model import Finding, Obj, Rule
 from ..workloads import as_list, dig
 
@@ -78,6 +78,10 @@ def _certificate_index(objs: list[Obj]) -> dict[tuple[Any, str], list[CertView]]
     return index
 
 
+def _covers(cert: CertView, host: str) -> bool:
+    return any(hostname_matches(n, host) for n in cert.dns_names)
+
+
 def _covering(index: dict[tuple[Any, str], list[CertView]], group: Any, host: str) -> list[CertView]:
     """Certificates whose names cover ``host``: the exact name, or a wildcard one label up."""
     host = host.lower().rstrip(".")
@@ -94,21 +98,49 @@ def _cert_problem(cert: CertView, cfg: Mapping[str, Any], approved: list[str]) -
     return key_problem(cert, int(cfg["minRsaKeySize"]), int(cfg["minEcdsaKeySize"]))
 
 
+def _served(host: str, listeners: list[Attachment], certs: list[CertView]) -> tuple[list[CertView], list[str]]:
+    """Certificates actually served for ``host`` by ``listeners`` (the ones issuing their Secrets, or their
+    gateway-shim certificate) that cover it; and, when none does, what is served instead."""
+    served, other = [], []
+    for att in listeners:
+        where = f"listener '{att.listener.get('name')}'"
+        for ns, name in listener_secrets(att):
+            issuing = [c for c in certs if c.secret == (ns, name) and c.obj.group == att.gateway.group]
+            shim = [c for c in certs if c.obj is att.gateway and c.listener == att.listener.get("name")]
+            if not issuing and not shim:
+                other.append(f"Secret {ns}/{name} ({where}), which no Certificate issues")
+            for cert in issuing + shim:
+                if _covers(cert, host):
+                    served.append(cert)
+                else:
+                    other.append(f"{cert.label} ({where}), which does not name it")
+    return list(dict.fromkeys(served)), other
+
+
 def check_hostname_certificates(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Finding]:
     approved = list(cfg["approvedIssuers"])
     exempt = list(cfg["exemptHostnames"])
     public = list(cfg["publicGateways"])
     attached = attachments(objs)
+    certs = certificates(objs)
     index = _certificate_index(objs)
+    fix = f"issue one from an approved issuer ({', '.join(approved)})"
     for route in public_routes(objs, public):
         for host in route_hostnames(route, attached, public):
             if any(hostname_matches(p, host) for p in exempt):
                 continue
-            covering = _covering(index, route.group, host)
-            if not covering:
-                yield Finding(f"public hostname '{host}' is not covered by any Certificate; issue one from an "
-                              f"approved issuer ({', '.join(approved)})", route)
-                continue
+            listeners = serving_listeners(route, host, attached, public)
+            if listeners:  # the Gateway is visible: judge the certificate it actually serves
+                covering, other = _served(host, listeners, certs)
+                if not covering:
+                    what = "; ".join(other) or "nothing (no certificateRefs)"
+                    yield Finding(f"public hostname '{host}' is served with {what}; {fix}", route)
+                    continue
+            else:
+                covering = _covering(index, route.group, host)
+                if not covering:
+                    yield Finding(f"public hostname '{host}' is not covered by any Certificate; {fix}", route)
+                    continue
             reasons = []
             for cert in covering:
                 problem = _cert_problem(cert, cfg, approved)

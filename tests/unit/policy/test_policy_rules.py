@@ -88,6 +88,12 @@ CASES: dict[str, tuple[dict, list[str]]] = {
         "skyendpoints-letsencrypt-staging, skyendpoints-selfsigned)",
         "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-c/weak: public hostname 'c.example.com' has no "
         "acceptable Certificate: Certificate sky-c/c-tls: RSA key of 1024 bits, below the minimum 2048",
+        "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-d/d: public hostname 'd.example.com' is served with "
+        "Certificate sky-d/d-tls (listener 'https-d'), which does not name it; issue one from an approved issuer "
+        "(skyendpoints-letsencrypt, skyendpoints-letsencrypt-staging, skyendpoints-selfsigned)",
+        "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-own/own: public hostname 'own.example.com' is served "
+        "with Secret sky-own/my-tls (listener 'https-own'), which no Certificate issues; issue one from an approved "
+        "issuer (skyendpoints-letsencrypt, skyendpoints-letsencrypt-staging, skyendpoints-selfsigned)",
     ]),
     "no-loadbalancer-model-ports": ({}, [
         "MANDATORY no-loadbalancer-model-ports c1/Service/ml/vllm-public: LoadBalancer Service exposes model-server "
@@ -235,9 +241,10 @@ spec:
 
 def test_exempt_hostnames_and_wildcard_coverage():
     objs = objects("public-hostname-certificate.fail.yaml")
-    configs = only("public-hostname-certificate", {"exemptHostnames": ["a.example.com", "b.example.com"],
-                                                    "minRsaKeySize": 1024})
-    assert lines(objs, configs) == []
+    exempt = ["a.example.com", "b.example.com", "own.example.com", "d.example.com"]
+    configs = only("public-hostname-certificate", {"exemptHostnames": exempt, "minRsaKeySize": 1024})
+    assert lines(objs, configs) == []  # c.example.com: its 1024-bit key now meets the lowered minimum
+    assert lines(objs, only("public-hostname-certificate", {"exemptHostnames": ["*.example.com"]})) == []
 
 
 def test_malformed_objects_do_not_crash_rules():
