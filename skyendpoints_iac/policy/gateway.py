@@ -127,6 +127,14 @@ def attachments(objs: list[Obj]) -> list[Attachment]:
     return found
 
 
+def by_route(attached: list[Attachment]) -> dict[int, list[Attachment]]:
+    """Attachments per route object (keyed by identity), so per-route lookups stay linear."""
+    out: dict[int, list[Attachment]] = {}
+    for att in attached:
+        out.setdefault(id(att.route), []).append(att)
+    return out
+
+
 def is_public_gateway(namespace: str, name: str, public: list[str]) -> bool:
     """``public`` lists ``namespace/name`` patterns (fnmatch), e.g. ``skyendpoints-system/skyendpoints``."""
     return any(fnmatch.fnmatchcase(f"{namespace}/{name}", pattern) for pattern in public)
@@ -139,7 +147,7 @@ def public_routes(objs: list[Obj], public: list[str]) -> list[Obj]:
 
 def route_hostnames(route: Obj, attached: list[Attachment], public: list[str]) -> list[str]:
     """A route's own hostnames, else the hostnames of the public listeners it attaches to (``attached``:
-    the result of ``attachments``, computed once per check)."""
+    the route's attachments, from ``attachments`` computed once per check)."""
     own = [str(h) for h in _list(route.spec.get("hostnames"))]
     if own:
         return own
@@ -153,7 +161,8 @@ def route_hostnames(route: Obj, attached: list[Attachment], public: list[str]) -
 
 
 def serving_listeners(route: Obj, host: str, attached: list[Attachment], public: list[str]) -> list[Attachment]:
-    """The TLS-terminating listeners of public Gateways that would serve ``host`` for ``route``.
+    """The TLS-terminating listeners of public Gateways that would serve ``host`` for ``route`` (``attached``:
+    the route's attachments).
 
     A Gateway picks the most specific listener hostname for a request: an exact match beats a wildcard,
     which beats a listener without hostname. Empty when the Gateway is not among the checked objects.

@@ -17,8 +17,21 @@ from ...blueprint.names import (
     ISSUER_LETSENCRYPT_STAGING,
     ISSUER_SELFSIGNED,
 )
-from ..gateway import Attachment, CertView, attachments, certificates, gateways, hostname_matches, key_problem, \
-    listener_secrets, listeners, public_routes, route_hostnames, serving_listeners
+from ..gateway import (
+    Attachment,
+    CertView,
+    attachments,
+    by_route,
+    certificates,
+    gateways,
+    hostname_matches,
+    key_problem,
+    listener_secrets,
+    listeners,
+    public_routes,
+    route_hostnames,
+    serving_listeners,
+)
 from ..model import Finding, Obj, Rule
 from ..workloads import as_list, dig
 
@@ -47,7 +60,9 @@ def _redirects_only(route: Obj) -> bool:
 
 
 def check_listener_tls(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Finding]:
-    attached = attachments(objs)
+    per_listener: dict[int, list[Attachment]] = {}
+    for att in attachments(objs):
+        per_listener.setdefault(id(att.listener), []).append(att)
     for gateway in gateways(objs).values():
         for listener in listeners(gateway):
             name, protocol = listener.get("name"), str(listener.get("protocol") or "")
@@ -59,8 +74,8 @@ def check_listener_tls(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Find
                     yield Finding(f"{where} has no tls.certificateRefs; reference the TLS Secret of its Certificate",
                                   gateway)
             elif protocol == "HTTP":
-                for att in attached:
-                    if att.gateway is gateway and att.listener is listener and not _redirects_only(att.route):
+                for att in per_listener.get(id(listener), []):
+                    if not _redirects_only(att.route):
                         route = att.route
                         yield Finding(f"{where} serves {route.kind} {route.namespace}/{route.name} over plain HTTP; "
                                       "plain-HTTP routes may only redirect to https (RequestRedirect scheme: https)",
@@ -69,10 +84,10 @@ def check_listener_tls(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Find
                 yield Finding(f"{where} serves unencrypted traffic; use HTTPS or TLS", gateway)
 
 
-def _certificate_index(objs: list[Obj]) -> dict[tuple[Any, str], list[CertView]]:
+def _certificate_index(certs: list[CertView]) -> dict[tuple[Any, str], list[CertView]]:
     """(cluster group, lower-case DNS name) -> certificates naming it, in object order."""
     index: dict[tuple[Any, str], list[CertView]] = {}
-    for cert in certificates(objs):
+    for cert in certs:
         for name in dict.fromkeys(n.lower().rstrip(".") for n in cert.dns_names):
             index.setdefault((cert.obj.group, name), []).append(cert)
     return index
@@ -98,15 +113,26 @@ def _cert_problem(cert: CertView, cfg: Mapping[str, Any], approved: list[str]) -
     return key_problem(cert, int(cfg["minRsaKeySize"]), int(cfg["minEcdsaKeySize"]))
 
 
-def _served(host: str, listeners: list[Attachment], certs: list[CertView]) -> tuple[list[CertView], list[str]]:
+def _by_secret(certs: list[CertView]) -> dict[tuple[Any, ...], list[CertView]]:
+    """Certificates by the TLS Secret they write (cluster group, namespace, name), and gateway-shim
+    certificates by the listener they serve (Gateway identity, listener name)."""
+    index: dict[tuple[Any, ...], list[CertView]] = {}
+    for cert in certs:
+        key = (cert.obj.group, *cert.secret) if cert.secret else (id(cert.obj), cert.listener)
+        index.setdefault(key, []).append(cert)
+    return index
+
+
+def _served(host: str, listeners: list[Attachment], index: dict[tuple[Any, ...], list[CertView]]
+            ) -> tuple[list[CertView], list[str]]:
     """Certificates actually served for ``host`` by ``listeners`` (the ones issuing their Secrets, or their
     gateway-shim certificate) that cover it; and, when none does, what is served instead."""
     served, other = [], []
     for att in listeners:
         where = f"listener '{att.listener.get('name')}'"
+        shim = index.get((id(att.gateway), str(att.listener.get("name"))), [])
         for ns, name in listener_secrets(att):
-            issuing = [c for c in certs if c.secret == (ns, name) and c.obj.group == att.gateway.group]
-            shim = [c for c in certs if c.obj is att.gateway and c.listener == att.listener.get("name")]
+            issuing = index.get((att.gateway.group, ns, name), [])
             if not issuing and not shim:
                 other.append(f"Secret {ns}/{name} ({where}), which no Certificate issues")
             for cert in issuing + shim:
@@ -121,17 +147,18 @@ def check_hostname_certificates(objs: list[Obj], cfg: Mapping[str, Any]) -> Iter
     approved = list(cfg["approvedIssuers"])
     exempt = list(cfg["exemptHostnames"])
     public = list(cfg["publicGateways"])
-    attached = attachments(objs)
+    attached = by_route(attachments(objs))
     certs = certificates(objs)
-    index = _certificate_index(objs)
+    index, by_secret = _certificate_index(certs), _by_secret(certs)
     fix = f"issue one from an approved issuer ({', '.join(approved)})"
     for route in public_routes(objs, public):
-        for host in route_hostnames(route, attached, public):
+        mine = attached.get(id(route), [])
+        for host in route_hostnames(route, mine, public):
             if any(hostname_matches(p, host) for p in exempt):
                 continue
-            listeners = serving_listeners(route, host, attached, public)
+            listeners = serving_listeners(route, host, mine, public)
             if listeners:  # the Gateway is visible: judge the certificate it actually serves
-                covering, other = _served(host, listeners, certs)
+                covering, other = _served(host, listeners, by_secret)
                 if not covering:
                     what = "; ".join(other) or "nothing (no certificateRefs)"
                     yield Finding(f"public hostname '{host}' is served with {what}; {fix}", route)
