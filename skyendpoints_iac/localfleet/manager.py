@@ -127,6 +127,7 @@ class LocalFleet:
             raise SkyError(f"{len(names)} names for {len(per_cluster)} clusters")
         bins = binaries.find_bin_dir(bin_dir)
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.dir / "clusters").mkdir(exist_ok=True, mode=0o700)
         state = FleetState(bin_dir=str(bins), versions=binaries.versions(bins))
         data_root = _data_root(self.dir)
         taken: list[int] = []

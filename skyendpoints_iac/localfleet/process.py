@@ -78,12 +78,12 @@ def start(argv: Sequence[str], *, log: Path, pid_file: Path, env: dict[str, str]
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True, close_fds=True)
     _CHILDREN[proc.pid] = proc
-    st = None
-    for _ in range(50):  # /proc entry appears at once, but be tolerant of a slow exec
-        st = _stat(proc.pid)
-        if st is not None:
-            break
-        time.sleep(0.01)
+    # Between fork and exec the child still shows Python's command line: wait for the exec, so that the
+    # identity check (start time + executable) holds from the first look.
+    deadline = time.monotonic() + 5
+    while _argv0(proc.pid) != argv[0] and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    st = _stat(proc.pid)
     info = PidInfo(proc.pid, st[1] if st else 0, argv[0])
     tmp = pid_file.with_suffix(".tmp")
     tmp.write_text(json.dumps({"pid": info.pid, "start_time": info.start_time, "exe": info.exe}))

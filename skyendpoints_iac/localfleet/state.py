@@ -108,7 +108,10 @@ def allocate_ports(taken: Iterable[int] = ()) -> dict[str, int]:
 
 
 def port_in_use(port: int) -> bool:
+    """Someone listens on the port. SO_REUSEADDR as Go servers set it: connections of a stopped cluster
+    lingering in TIME_WAIT do not count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
         except OSError:

@@ -121,3 +121,17 @@ def test_stages_replace_upstream_pod_complete():
     assert '.metadata.annotations["localfleet.skyendpoints.dev/exit-code"]' in exit_keys
     assert "exitCode: 143" in stages["pod-terminate"]["spec"]["next"]["statusTemplate"]
     assert stages["pod-delete"]["spec"]["next"] == {"delete": True}
+
+
+def test_port_in_use_sees_a_listener_only():
+    import socket
+
+    from skyendpoints_iac.localfleet.state import port_in_use
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    port = s.getsockname()[1]
+    assert port_in_use(port)
+    s.close()
+    assert not port_in_use(port)
