@@ -288,12 +288,29 @@ def live(cfg: Config, targets: list[int], setup: str, kubeconfig: str, context: 
             tot.series["training"].append(train)
             tot.series["wanted"].append(want * cfg.inference_gpus)
             time.sleep(max(0.0, cfg.step_s / speedup - (time.monotonic() - t0)))
-        tot.training_useful_gpu_h = float("nan")  # no process runs under kwok
+        tot.training_useful_gpu_h = float("nan")  # no process runs under kwok: useful and lost work are unknown
+        tot.training_lost_gpu_h = float("nan")
         return tot
     finally:
         core.delete_namespace(ns)
+        _wait_gone(core, ns)  # the next set-up reuses the name
         for name in created_classes:
             sched.delete_priority_class(name)
+
+
+def _wait_gone(core, ns: str, timeout: float = 180.0) -> None:
+    from kubernetes.client import ApiException
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            core.read_namespace(ns)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        time.sleep(1.0)
+    raise SystemExit(f"namespace {ns} was not deleted within {timeout:.0f} s (is kube-controller-manager running?)")
 
 
 def _ensure_priority_classes(sched, names) -> list[str]:
