@@ -6,8 +6,8 @@
 Each case runs in a fresh subprocess (a fresh Pulumi runtime, a clean peak-RSS reading). "ours" is
 ``stack.program.deploy`` with every endpoint pinned to every cluster (1 replica each), so the work is
 placement-independent: planning (pure blueprint build) plus registering every resource with the SDK's mock
-monitor. "bare" registers the same number of plain custom resources, flat, with the same manifests as
-inputs: the SDK's own cost of sending this deployment. "empty" does the same with empty inputs. The ratio
+monitor. "bare" registers the same number of plain custom resources, flat (with the collector settings
+``deploy`` applies, ``tune_gc``), with the same manifests as inputs: the SDK's own cost of sending this deployment. "empty" does the same with empty inputs. The ratio
 ours / bare is our overhead (components, providers, dependencies, outputs, secrets); the targets are
 <= 1.5x and 50 clusters x 20 endpoints in < 30 s on this machine. No Pulumi CLI or cluster is involved,
 so these figures bound the program's own cost, not an engine run (see docs/pulumi.md).
@@ -119,7 +119,10 @@ def one(mode: str, clusters: int, endpoints: int, size: int) -> dict:
             plan_s = time.process_time() - t0
             program = lambda: deploy(inputs)  # noqa: E731
         else:
+            from skyendpoints_iac.stack.program import tune_gc
+
             payloads = _payloads(inputs) if mode == "bare" else [{}]
+            tune_gc()  # the same collector settings deploy() uses: compare like with like
 
             class Plain(pulumi.CustomResource):
                 def __init__(self, name: str, props: dict):
