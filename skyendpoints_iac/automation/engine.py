@@ -8,6 +8,7 @@ failures become ``SkyError`` subclasses; a held backend lock is reported as such
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -52,9 +53,12 @@ def lock_message(env: str, backend: Backend, detail: str) -> str:
     if backend.is_local:
         root = Path(backend.url[len("file://"):])
         where = f"\n  If no other 'sky'/'pulumi' process is running, the lock is stale: remove it from {root}/.pulumi/locks/organization/{PROJECT}/{env}/"
-    first = next((ln.strip() for ln in detail.splitlines() if "locked" in ln), "")
+    def clean(line: str) -> str:
+        return re.sub(r"^\s*(stderr:\s*)?(error:\s*)?", "", line).strip()
+
+    lines = [clean(ln) for ln in detail.splitlines() if "locked by" in ln or "created by" in ln]
     return (f"stack '{env}' is locked by another update (concurrent 'up', 'down' or 'reconcile'); nothing was changed."
-            + (f"\n  {first}" if first else "") + "\n  Wait for it to finish and run the command again." + where)
+            + "".join(f"\n  {ln}" for ln in lines[:3]) + "\n  Wait for it to finish and run the command again." + where)
 
 
 def guard(program: Program, errors: list[SkyError]) -> Program:

@@ -172,10 +172,12 @@ def test_lock_message_names_the_stale_lock_dir():
     from skyendpoints_iac.automation.engine import lock_message
 
     msg = lock_message("prod", Backend("file:///s/state", __import__("pathlib").Path("/s")),
-                       "error: the stack is currently locked by 1 lock(s). Either wait ...")
+                       " stderr: error: the stack is currently locked by 1 lock(s). Either wait ...\n"
+                       "  file:///s/.pulumi/locks/x.json: created by someone@host (pid 42) at 2026-11-29\n")
     assert msg.startswith("stack 'prod' is locked by another update") and "nothing was changed" in msg
     assert "/s/state/.pulumi/locks/organization/skyendpoints/prod/" in msg
-    assert "the stack is currently locked by 1 lock(s)" in msg
+    assert "\n  the stack is currently locked by 1 lock(s)" in msg and "stderr:" not in msg
+    assert "created by someone@host (pid 42)" in msg
 
 
 def test_no_fleet_anywhere_is_invalid_input(world):
