@@ -71,7 +71,10 @@ def collect(model: ProgressModel, stderr: str = "") -> list[FailureLine]:
             row = model.rows[urn]
             out.append(FailureLine(row.cluster, row.slice, f"{row.type} {row.name}", _first_meaningful(message), hint_for(message)))
         elif not out or "update failed" not in message:
-            out.append(FailureLine("-", "-", "(stack)", _first_meaningful(message), hint_for(message)))
+            why = _first_meaningful(message)
+            # the engine often repeats a program error wrapped ("an unhandled error occurred: <same>")
+            if not any(why in ln.why or ln.why in why for ln in out):
+                out.append(FailureLine("-", "-", "(stack)", why, hint_for(message)))
     if not out and stderr:
         errors = [ln.strip() for ln in stderr.splitlines() if re.match(r"\s*error:", ln)]
         text = errors[0] if errors else _first_meaningful(stderr)

@@ -72,11 +72,12 @@ def test_failure_summary_falls_back_to_stderr_and_is_one_screen():
     assert len(failures.render(many).splitlines()) <= failures.MAX_LINES + 3
 
 
-def test_stack_level_error_without_resource():
+def test_stack_level_error_without_resource_reported_once():
     m = model()
-    m.apply(diag(1, "error: program failed: cluster 'x' kubeconfig unreadable"))
+    m.apply(diag(1, "python inline source runtime error: boom"))
+    m.apply(diag(2, "an unhandled error occurred: python inline source runtime error: boom"))  # as the real CLI repeats it
     lines = failures.collect(m)
-    assert lines[0].resource == "(stack)" and "kubeconfig unreadable" in lines[0].why
+    assert len(lines) == 1 and lines[0].resource == "(stack)" and lines[0].why == "python inline source runtime error: boom"
 
 
 def test_plain_line_log_for_pipes():
