@@ -253,7 +253,6 @@ def live(cfg: Config, targets: list[int], setup: str, kubeconfig: str, context: 
                                                           cfg.inference_gpus, targets[0], pin.get("inference"), accelerator_label))
         tot = Totals()
         pending_since: dict[str, float] = {}
-        preempted: set[str] = set()
         for step, want in enumerate(targets):
             t0 = time.monotonic()
             now = step * cfg.step_s
@@ -274,12 +273,9 @@ def live(cfg: Config, targets: list[int], setup: str, kubeconfig: str, context: 
                         tot.max_wait_s = max(tot.max_wait_s, now + cfg.step_s - pending_since[p.metadata.name])
                 elif kind == "training" and p.spec.node_name is not None:
                     train += cfg.training_gpus  # terminating victims still hold their GPUs
-                if kind == "training" and any(c.type == "DisruptionTarget" and c.status == "True"
-                                              for c in (p.status.conditions or [])):
-                    preempted.add(p.metadata.uid)
+
             h = cfg.step_s / 3600
             tot.steps += 1
-            tot.preemptions = len(preempted)
             tot.inference_gpu_h += inf * h
             tot.training_gpu_h += train * h
             tot.idle_gpu_h += (len(gpu_nodes) * cfg.gpus_per_node - inf - train) * h
@@ -288,6 +284,8 @@ def live(cfg: Config, targets: list[int], setup: str, kubeconfig: str, context: 
             tot.series["training"].append(train)
             tot.series["wanted"].append(want * cfg.inference_gpus)
             time.sleep(max(0.0, cfg.step_s / speedup - (time.monotonic() - t0)))
+        # Victims can vanish between two reads; the scheduler's "Preempted" events count every one.
+        tot.preemptions = sum(e.count or 1 for e in core.list_namespaced_event(ns, field_selector="reason=Preempted").items)
         tot.training_useful_gpu_h = float("nan")  # no process runs under kwok: useful and lost work are unknown
         tot.training_lost_gpu_h = float("nan")
         return tot
