@@ -163,21 +163,24 @@ def main() -> int:
     print("CPU seconds of this process (robust to other load on the machine); wall seconds in brackets.")
     print(f"{'clusters':>8} {'endpts':>6} {'resources':>9} {'ours cpu':>15} {'plan':>5} {'bare cpu':>15} "
           f"{'ratio':>5} {'empty cpu':>9} {'ratio':>5} {'ours MiB':>8} {'bare MiB':>8}")
-    worst, big = 0.0, None
+    worst, worst_big, big = 0.0, 0.0, None
     for clusters, endpoints in (QUICK if args.quick else GRID):
         ours = _sub("ours", clusters, endpoints, repeat=args.repeat)
         bare = _sub("bare", clusters, endpoints, ours["resources"], repeat=args.repeat)
         empty = _sub("empty", clusters, endpoints, ours["resources"], repeat=args.repeat)
         ratio = ours["cpu"] / bare["cpu"]
         worst = max(worst, ratio)
+        if ours["resources"] >= 200:
+            worst_big = max(worst_big, ratio)
         if (clusters, endpoints) == (50, 20):
             big = ours
         print(f"{clusters:>8} {endpoints:>6} {ours['resources']:>9} {ours['cpu']:>6.1f} [{ours['wall']:>6.1f}] "
               f"{ours['plan_cpu']:>5.1f} {bare['cpu']:>6.1f} [{bare['wall']:>6.1f}] {ratio:>5.2f} "
               f"{empty['cpu']:>9.1f} {ours['cpu'] / empty['cpu']:>5.2f} {ours['peak_mib']:>8.0f} {bare['peak_mib']:>8.0f}",
               flush=True)
-    print(f"worst overhead vs the same payloads: {worst:.2f}x (target <= {RATIO_TARGET}x): "
-          f"{'met' if worst <= RATIO_TARGET else 'MISSED'}")
+    print(f"worst overhead vs the same payloads: {worst:.2f}x; from 200 resources up: {worst_big:.2f}x "
+          f"(target <= {RATIO_TARGET}x): {'met' if worst <= RATIO_TARGET else 'MISSED'} / "
+          f"{'met' if worst_big <= RATIO_TARGET else 'MISSED'}")
     if big is not None:
         print(f"50 clusters x 20 endpoints: {big['cpu']:.1f} s CPU, {big['wall']:.1f} s wall "
               f"(target < {BIG_CASE_SECONDS:.0f} s): {'met' if big['cpu'] < BIG_CASE_SECONDS else 'MISSED'}")

@@ -88,6 +88,6 @@ class ClusterSlice(pulumi.ComponentResource):
         return KubeObject(
             f"{prefix}-secret-{spec.namespace}-{spec.name}",
             {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
-             "stringData": pulumi.Output.secret(pulumi.Output.all(**data))},
+             "stringData": pulumi.Output.secret(pulumi.Output.all(**data) if data else {})},
             pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=deps),
         )
