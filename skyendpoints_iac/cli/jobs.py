@@ -78,9 +78,6 @@ def launch(rt: JobsRuntime, spec, fleet, *, yes: bool = False, dry_run: bool = F
     result = Launched(spec.name, cluster.name, bp.namespace, chosen.reasons)
     if dry_run:
         return result
-    problems = rt.preflight(cluster, spec)
-    if problems:
-        raise SkyError(f"cannot launch '{spec.name}' on {cluster.name}:\n" + "\n".join(f"  - {p}" for p in problems))
 
     def program() -> None:
         from ..stack.training import deploy_job
@@ -92,6 +89,9 @@ def launch(rt: JobsRuntime, spec, fleet, *, yes: bool = False, dry_run: bool = F
     if existing.get("job"):
         raise SkyError(f"job '{spec.name}' is already launched in environment '{rt.env}' (cluster "
                        f"{existing.get('cluster')}); cancel it first: sky jobs cancel {spec.name}")
+    problems = rt.preflight(cluster, spec)
+    if problems:
+        raise SkyError(f"cannot launch '{spec.name}' on {cluster.name}:\n" + "\n".join(f"  - {p}" for p in problems))
     if not yes and not rt.confirm(f"Launch {spec.name} on {cluster.name}?"):
         raise SkyError("cancelled; nothing was changed")
     result.outputs = engine.up()
