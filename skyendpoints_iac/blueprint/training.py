@@ -94,16 +94,11 @@ class JobPlacement:
 
 
 def placement_request(spec: TrainingJobSpec) -> PlacementRequest:
-    """``nodes`` pods of ``G`` GPUs that must all fit in one cluster: the home rule with base = nodes.
-
-    Modelled as ``nodes`` replicas of ``G`` rather than one replica of ``nodes * G`` GPUs: the pods are
-    scheduled independently, so two 4-GPU workers may share an 8-GPU node, and 3 x 4 GPUs fit on
-    8-GPU nodes although 12 is not a multiple of 8.
-    """
+    """``nodes`` pods of ``G`` GPUs that must all fit in one cluster (see ``PlacementRequest.for_job``)."""
     prefs = spec.placement
-    return PlacementRequest(
-        name=spec.name, accelerator=spec.accelerator, target=spec.nodes, base=spec.nodes,
-        clusters=tuple(prefs.clusters), regions=tuple(prefs.regions), prefer=prefs.prefer, owner=spec.name,
+    return PlacementRequest.for_job(
+        spec.name, spec.accelerator, nodes=spec.nodes,
+        clusters=prefs.clusters, regions=prefs.regions, prefer=prefs.prefer,
     )
 
 

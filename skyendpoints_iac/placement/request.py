@@ -80,26 +80,26 @@ class PlacementRequest:
         accelerator: Accelerator | str,
         *,
         nodes: int = 1,
-        replicas: int = 1,
         clusters: tuple[str, ...] | list[str] = (),
         regions: tuple[str, ...] | list[str] = (),
         prefer: Prefer = "cost",
         owner: str | None = None,
     ) -> "PlacementRequest":
-        """A training job: ``accelerator`` is GPUs per node (``H100:8``), ``nodes`` how many nodes.
+        """A training job: ``nodes`` pods of ``accelerator`` GPUs each, all in one cluster.
 
-        A 2-node job of ``H100:8`` is one replica of 16 GPUs, placed as a multi-node replica on two
-        whole free 8-GPU nodes. The home rule applies to all ``replicas``, so a job goes to one
-        cluster when any cluster holds it.
+        Modelled as ``nodes`` replicas of ``G`` GPUs with base = ``nodes`` (so the home rule keeps the
+        job on one cluster), not as one replica of ``nodes * G``: the pods are scheduled independently,
+        so two 4-GPU workers may share an 8-GPU node, and 3 x 4 GPUs fit on 8-GPU nodes although 12
+        is not a multiple of 8.
         """
         acc = parse_accelerator(accelerator) if isinstance(accelerator, str) else accelerator
-        if nodes < 1 or replicas < 1:
-            raise ValueError("nodes and replicas must be >= 1")
+        if nodes < 1:
+            raise ValueError("nodes must be >= 1")
         return cls(
             name=name,
-            accelerator=Accelerator(acc.type, acc.count * nodes),
-            target=replicas,
-            base=replicas,
+            accelerator=acc,
+            target=nodes,
+            base=nodes,
             clusters=tuple(clusters),
             regions=tuple(regions),
             prefer=prefer,

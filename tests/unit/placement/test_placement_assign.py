@@ -173,13 +173,21 @@ def test_training_workload_counts_free_gpus_only():
     assert shares(place(endpoint(), f, workload="training")) == [("b", 2)]
 
 
-def test_a_job_request_places_a_multi_node_job_on_whole_free_nodes():
+def test_a_job_request_keeps_all_its_pods_on_one_cluster_with_free_gpus():
+    # a is cheaper but only one of its nodes is free (the other is held by inference... or training):
+    # a 2-pod job needs both pods on one cluster, so b, which holds both, is home.
     f = fleet(cluster("a", node(count=1), node(free=0, reclaimable=8), prices={"H100": 0}),
               cluster("b", node(count=2), prices={"H100": 9}))
     job = PlacementRequest.for_job("train-1", "H100:8", nodes=2)
     result = place(job, f, workload="training")
-    assert (result.endpoint, result.gpus_per_replica, shares(result), result.home) == ("train-1", 16, [("b", 1)], "b")
-    assert "a: capacity 0" in "\n".join(result.reasons)
+    assert (result.endpoint, result.gpus_per_replica, shares(result), result.home) == ("train-1", 8, [("b", 2)], "b")
+
+
+def test_a_job_of_small_pods_packs_several_per_node():
+    # 3 pods x 4 GPUs on 8-GPU nodes: 12 is not a multiple of 8, yet two nodes hold it.
+    f = fleet(cluster("a", node(count=2), prices={"H100": 0}))
+    result = place(PlacementRequest.for_job("t", "H100:4", nodes=3), f, workload="training")
+    assert shares(result) == [("a", 3)] and result.home == "a"
 
 
 def test_determinism_same_input_same_output():
