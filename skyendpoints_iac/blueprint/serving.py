@@ -29,6 +29,7 @@ from ..spec.endpoint import EndpointSpec, EngineArg
 from ..spec.fleet import Cluster, Fleet
 from . import names
 from .model import Manifest, SecretSpec
+from .scheduling import gpu_node_affinity, gpu_tolerations
 
 DEFAULT_GPUS_PER_NODE = 8
 """Node size assumed when the fleet file has no capacity snapshot for the GPU type (typical 8-GPU servers)."""
@@ -254,23 +255,6 @@ def api_key_ref(ctx: SliceContext) -> tuple[dict | None, list[SecretSpec]]:
 # --------------------------------------------------------------------------- pod templates
 
 
-def _affinity(cluster: Cluster, gpu_type: str) -> dict:
-    term = {"matchExpressions": [{"key": cluster.accelerator_label, "operator": "In", "values": [gpu_type]}]}
-    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
-
-
-def _tolerations(cluster: Cluster) -> list[dict]:
-    taint = cluster.gpu_taint
-    if taint is None:
-        return []
-    tol: dict[str, Any] = {"key": taint.key, "effect": taint.effect}
-    if taint.value is None:
-        tol["operator"] = "Exists"
-    else:
-        tol.update(operator="Equal", value=taint.value)
-    return [tol]
-
-
 def _resources(gpus: int, cpu: Any, memory: Any) -> dict:
     requests: dict[str, Any] = {"nvidia.com/gpu": str(gpus)}
     limits: dict[str, Any] = {"nvidia.com/gpu": str(gpus)}
@@ -350,10 +334,10 @@ def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[st
 def _pod_spec(ctx: SliceContext, container: dict, gpu_type: str) -> dict:
     pod: dict[str, Any] = {
         "containers": [copy.deepcopy(container)],  # template and worker must not share (and alias) one dict
-        "affinity": _affinity(ctx.cluster, gpu_type),
+        "affinity": gpu_node_affinity(ctx.cluster, gpu_type),
         "priorityClassName": names.PRIORITY_CLASS_TRAINING if ctx.spec.priority == "low" else names.PRIORITY_CLASS_INFERENCE,
     }
-    tolerations = _tolerations(ctx.cluster)
+    tolerations = gpu_tolerations(ctx.cluster)
     if tolerations:
         pod["tolerations"] = tolerations
     if ctx.spec.volumes:

@@ -38,6 +38,7 @@ from ..spec.job import TrainingJobSpec
 from ..train import env as envvars
 from . import names
 from .model import Manifest
+from .scheduling import gpu_node_affinity, gpu_tolerations
 
 LABEL_JOB = "skyendpoints.dev/job"
 """Names the training job on every object and pod (endpoints use ``skyendpoints.dev/endpoint``)."""
@@ -219,23 +220,6 @@ def _resources(spec: TrainingJobSpec) -> dict[str, Any]:
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
-def _affinity(cluster: Cluster, gpu_type: str) -> dict[str, Any]:
-    term = {"matchExpressions": [{"key": cluster.accelerator_label, "operator": "In", "values": [gpu_type]}]}
-    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
-
-
-def _tolerations(cluster: Cluster) -> list[dict[str, Any]]:
-    taint = cluster.gpu_taint
-    if taint is None:
-        return []
-    tol: dict[str, Any] = {"key": taint.key, "effect": taint.effect}
-    if taint.value is None:
-        tol["operator"] = "Exists"
-    else:
-        tol.update(operator="Equal", value=taint.value)
-    return [tol]
-
-
 def pod_failure_policy() -> dict[str, Any]:
     """Preemption (and eviction) is ignored; every other failure counts against the budget."""
     return {"rules": [{"action": "Ignore", "onPodConditions": [{"type": DISRUPTION_TARGET, "status": "True"}]}]}
@@ -256,11 +240,11 @@ def _job(spec: TrainingJobSpec, cluster: Cluster, ns: str, labels: dict[str, str
         "restartPolicy": "Never",
         "priorityClassName": names.PRIORITY_CLASS_TRAINING,
         "terminationGracePeriodSeconds": spec.termination_grace_period_seconds,
-        "affinity": _affinity(cluster, spec.accelerator.type),
+        "affinity": gpu_node_affinity(cluster, spec.accelerator.type),
         "containers": [container],
         "volumes": [{"name": CHECKPOINT_VOLUME, "persistentVolumeClaim": {"claimName": checkpoint_claim(spec)}}],
     }
-    tolerations = _tolerations(cluster)
+    tolerations = gpu_tolerations(cluster)
     if tolerations:
         pod["tolerations"] = tolerations
     if spec.nodes > 1:
