@@ -27,6 +27,9 @@ HINTS: tuple[tuple[str, str], ...] = (
      "the kubeconfig credentials for that cluster were rejected; check its context and token"),
     (r"exceeded quota|Insufficient",
      "the cluster lacks capacity or quota for this request"),
+    (r"no resource plugin|plugin .* not found|could not find plugin",
+     "a Pulumi provider plugin is missing: put pulumi-resource-<name> next to the pulumi CLI "
+     "(tools/build-local-fleet-bins.sh builds the kubernetes one) or install it with 'pulumi plugin install'"),
     (r"passphrase|incorrect passphrase|failed to decrypt",
      "the state passphrase does not match the one the stack was created with (PULUMI_CONFIG_PASSPHRASE[_FILE])"),
 )
@@ -94,5 +97,8 @@ def render(lines: list[FailureLine], action: str = "update") -> str:
             head.append(f"      -> {ln.hint}")
     if len(lines) > MAX_LINES:
         head.append(f"  ... and {len(lines) - MAX_LINES} more")
-    head.append("  The stack keeps what succeeded; fix the cause and run the same 'up' again to repair it.")
+    if action.startswith("preview"):
+        head.append("  Nothing was changed.")
+    else:
+        head.append("  The stack keeps what succeeded; fix the cause and run the same command again to repair it.")
     return "\n".join(head)

@@ -60,7 +60,7 @@ def test_failure_summary_names_cluster_resource_cause_and_hint():
     assert "connection refused" in ln.why and "reconcile" in ln.hint
     text = failures.render(lines, "up glm")
     assert text.splitlines()[0] == "up glm failed: 1 problem(s)"
-    assert "onprem/glm:" in text and "run the same 'up' again" in text
+    assert "onprem/glm:" in text and "run the same command again to repair it" in text
 
 
 def test_failure_summary_falls_back_to_stderr_and_is_one_screen():
@@ -101,3 +101,10 @@ def test_live_table_lists_slices():
     Console(file=buf, width=200).print(slice_table(m))
     text = buf.getvalue()
     assert "gke-us-east" in text and "already exists" in text
+
+
+def test_preview_failure_says_nothing_changed_and_missing_plugin_hint():
+    lines = failures.collect(model(), "error: no resource plugin 'pulumi-resource-random' found in the workspace at version v4.21.4")
+    text = failures.render(lines, "preview")
+    assert text.endswith("Nothing was changed.") and "repair" not in text
+    assert "put pulumi-resource-<name> next to the pulumi CLI" in text
