@@ -61,6 +61,28 @@ def lock_message(env: str, backend: Backend, detail: str) -> str:
             + "".join(f"\n  {ln}" for ln in lines[:3]) + "\n  Wait for it to finish and run the command again." + where)
 
 
+def workspace_dir(backend: Backend) -> Path:
+    """The Automation API workspace (``Pulumi.yaml`` + ``Pulumi.<env>.yaml``) for ``backend``.
+
+    ``<state>/workspace`` belongs to the first backend used from this state dir (the usual single-backend
+    case, and a stable path for ``pulumi -C <state>/workspace stack output``); any other backend gets
+    ``<state>/workspace/backends/<hash>``. Never shared: a stack settings file holds the passphrase salt of
+    one backend's stack, and reusing it for another backend's stack would break decryption.
+    """
+    import hashlib
+
+    base = backend.state_dir / "workspace"
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    marker = base / ".backend-url"
+    if not marker.exists():
+        marker.write_text(backend.url + "\n", encoding="utf-8")
+    if marker.read_text(encoding="utf-8").strip() == backend.url:
+        return base
+    other = base / "backends" / hashlib.sha256(backend.url.encode()).hexdigest()[:12]
+    other.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return other
+
+
 def guard(program: Program, errors: list[SkyError]) -> Program:
     """Wrap the inline program: an expected error inside it (bad kubeconfig, unset env secret) is recorded
     and reported to the engine as a ``RunError`` (no traceback); ``PulumiEngine`` then raises the recorded
@@ -86,12 +108,7 @@ class PulumiEngine:
 
         self.env, self.backend = env, backend
         self._auto = auto
-        # One workspace per backend: the stack settings file in it holds the passphrase provider's salt,
-        # which belongs to one backend's stack; sharing it across backends would break decryption.
-        import hashlib
-
-        work_dir = backend.state_dir / "workspace" / hashlib.sha256(backend.url.encode()).hexdigest()[:12]
-        work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        work_dir = workspace_dir(backend)
         self.work_dir = work_dir
         self._program_error: list[SkyError] = []
         guarded = guard(program, self._program_error)

@@ -117,10 +117,12 @@ def test_export_and_import_round_trip(engine_for):
     assert any(c[1:3] == ["stack", "import"] for c in engine_for.argv())
 
 
-def test_workspace_is_per_backend(engine_for, tmp_path):
+def test_workspace_is_stable_for_the_first_backend_and_separate_for_others(engine_for, tmp_path):
     from skyendpoints_iac.automation.backend import resolve_backend
 
     a = engine_for()
+    assert a.work_dir == tmp_path / "state" / "skyendpoints" / "workspace"  # `pulumi -C <this> stack output` works
     other = resolve_backend("file:///tmp/other-backend", {"HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")})
     b = PulumiEngine("dev", lambda: None, other, find_pulumi(str(tmp_path / "pulumi-root"), {}))
-    assert a.work_dir != b.work_dir and a.work_dir.parent == b.work_dir.parent
+    assert b.work_dir.parent == a.work_dir / "backends"
+    assert engine_for().work_dir == a.work_dir  # the first backend keeps its dir
