@@ -8,11 +8,14 @@ failures become ``SkyError`` subclasses; a held backend lock is reported as such
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import subprocess
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from ..errors import SkyError
+from ..errors import InvalidInput, SkyError
 from .backend import PROJECT, Backend
 from .pulumicli import PulumiBinary, pulumi_command
 
@@ -100,6 +103,9 @@ def guard(program: Program, errors: list[SkyError]) -> Program:
     return guarded
 
 
+API_KEY_SOURCE_ENV = "SKY_API_KEY_SOURCE"
+
+
 class PulumiEngine:
     """``StackEngine`` over ``pulumi.automation`` with an inline program."""
 
@@ -126,6 +132,31 @@ class PulumiEngine:
         # stack settings) so the passphrase provider's encryption salt in the stack file is preserved.
         self._call(lambda: self._stack.set_config(
             "pulumi:disable-default-providers[0]", auto.ConfigValue("kubernetes"), path=True))
+        self._binary = binary
+        source = os.environ.get(API_KEY_SOURCE_ENV)
+        if source:
+            self._use_key_source(source)
+
+    def _use_key_source(self, source: str) -> None:
+        """``SKY_API_KEY_SOURCE=seed``: generated API keys derive from a stack secret seed instead of
+        pulumi-random (see ``stack/secret_values.py``). The seed is created once, encrypted by the stack's
+        secrets provider, and handed to the CLI on stdin: never on a command line."""
+        from ..stack import secret_values as sv
+
+        if source not in sv.KEY_SOURCES:
+            raise InvalidInput(f"{API_KEY_SOURCE_ENV}: '{source}' is not one of {', '.join(sv.KEY_SOURCES)}")
+        ns = sv.CONFIG_NAMESPACE
+        self._call(lambda: self._stack.set_config(f"{ns}:{sv.API_KEY_SOURCE}", self._auto.ConfigValue(source)))
+        if source != "seed" or f"{ns}:{sv.SECRET_SEED}" in self._call(self._stack.get_all_config):
+            return
+        done = subprocess.run(
+            [str(self._binary.path), "config", "set", "--secret", "--stack", self.env, "--non-interactive",
+             f"{ns}:{sv.SECRET_SEED}"],
+            input=secrets.token_hex(32), text=True, capture_output=True, cwd=self.work_dir,
+            env={**os.environ, **self.backend.env},
+        )
+        if done.returncode != 0:
+            raise EngineFailed(f"could not store the API-key seed in stack '{self.env}'", stderr=done.stderr)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         auto = self._auto

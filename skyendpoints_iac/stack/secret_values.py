@@ -1,13 +1,23 @@
 """Secret values for ``SecretSpec`` sources, always as ``pulumi.Output.secret`` so they are encrypted in
 state and masked in logs.
 
-- ``generated``: a ``pulumi_random.RandomPassword``, created once per endpoint (not per cluster) so every
-  cluster behind the endpoint's URL accepts the same API key.
+- ``generated``: one value per endpoint (not per cluster), so every cluster behind the endpoint's URL
+  accepts the same API key. Where it comes from is the stack config ``skyendpoints:apiKeySource``:
+
+  - ``random`` (default): a ``pulumi_random.RandomPassword``.
+  - ``seed``: ``HMAC-SHA256(skyendpoints:secretSeed, "<endpoint>/<secret>/<key>")``, the seed being an
+    encrypted stack config secret. For engines without the ``pulumi-resource-random`` plugin: the local
+    fleet's engine is built from Go modules, and the proxy serves no pulumi-random provider module
+    (tools/README.md). ``sky endpoint up`` creates the seed when ``SKY_API_KEY_SOURCE=seed``; with
+    ``pulumi up``, set it once: ``pulumi config set --secret skyendpoints:secretSeed "$(openssl rand -hex 32)"``.
+    Changing the seed rotates every generated key.
 - ``env:NAME``: read from the deploying machine's environment at program time.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Iterable
 
@@ -21,6 +31,35 @@ GENERATED = "generated"
 ENV_PREFIX = "env:"
 API_KEY_LENGTH = 48
 """Alphanumeric only: keys travel in HTTP headers and shell commands unescaped."""
+CONFIG_NAMESPACE = "skyendpoints"
+API_KEY_SOURCE = "apiKeySource"
+SECRET_SEED = "secretSeed"
+KEY_SOURCES = ("random", "seed")
+MIN_SEED_LENGTH = 32
+
+
+def key_source() -> str:
+    return pulumi.Config(CONFIG_NAMESPACE).get(API_KEY_SOURCE) or "random"
+
+
+def derive(seed: str, endpoint: str, secret: str, key: str) -> str:
+    """A stable per-endpoint key from the stack's seed: hex, so alphanumeric like RandomPassword's."""
+    return hmac.new(seed.encode(), f"{endpoint}/{secret}/{key}".encode(), hashlib.sha256).hexdigest()[:API_KEY_LENGTH]
+
+
+def _config_problems(specs: list[SecretSpec]) -> list[Problem]:
+    if not any(src == GENERATED for s in specs for src in s.sources.values()):
+        return []
+    source = key_source()
+    where = f"{CONFIG_NAMESPACE}:{API_KEY_SOURCE}"
+    if source not in KEY_SOURCES:
+        return [Problem("<stack config>", None, None, where, f"'{source}' is not one of {', '.join(KEY_SOURCES)}")]
+    seed = pulumi.Config(CONFIG_NAMESPACE).get(SECRET_SEED) if source == "seed" else None
+    if source == "seed" and (seed is None or len(seed) < MIN_SEED_LENGTH):
+        return [Problem("<stack config>", None, None, f"{CONFIG_NAMESPACE}:{SECRET_SEED}",
+                        f"apiKeySource 'seed' needs a secret seed of at least {MIN_SEED_LENGTH} characters: "
+                        f"pulumi config set --secret {CONFIG_NAMESPACE}:{SECRET_SEED} \"$(openssl rand -hex 32)\"")]
+    return []
 
 SecretValues = dict[str, dict[str, pulumi.Output[str]]]
 """Secret name -> key -> secret value."""
@@ -28,7 +67,8 @@ SecretValues = dict[str, dict[str, pulumi.Output[str]]]
 
 def check_sources(endpoint: str, specs: Iterable[SecretSpec]) -> None:
     """Reject unknown sources and unset env vars up front, all at once, before anything is registered."""
-    problems = []
+    specs = list(specs)
+    problems = _config_problems(specs)
     for s in specs:
         for key, source in s.sources.items():
             where = f"endpoint {endpoint}: secret {s.namespace}/{s.name} key '{key}'"
@@ -49,12 +89,15 @@ def check_sources(endpoint: str, specs: Iterable[SecretSpec]) -> None:
 def resolve(prefix: str, specs: Iterable[SecretSpec], parent: pulumi.Resource) -> SecretValues:
     """One value per (secret name, key) across all clusters: ``<prefix>-<secret>-<key>`` for generated ones."""
     values: SecretValues = {}
+    seed = pulumi.Config(CONFIG_NAMESPACE).get_secret(SECRET_SEED) if key_source() == "seed" else None
     for s in specs:
         bucket = values.setdefault(s.name, {})
         for key, source in sorted(s.sources.items()):
             if key in bucket:
                 continue
-            if source == GENERATED:
+            if source == GENERATED and seed is not None:
+                bucket[key] = pulumi.Output.secret(seed.apply(lambda v, n=s.name, k=key: derive(v, prefix, n, k)))
+            elif source == GENERATED:
                 pw = random.RandomPassword(f"{prefix}-{s.name}-{key}", length=API_KEY_LENGTH, special=False,
                                            opts=pulumi.ResourceOptions(parent=parent))
                 bucket[key] = pulumi.Output.secret(pw.result)

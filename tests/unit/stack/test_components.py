@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pulumi
 import pytest
 
 import stack_factories as f
@@ -316,3 +317,48 @@ def test_global_objects_kubernetes_ones_go_to_the_first_cluster_documents_are_no
     assert dns.provider.startswith(rec.named("k8s-east").urn)
     assert {rec.named("platform-east-kserve").urn, rec.named("platform-west-kserve").urn} <= set(dns.dependencies)
     assert dns.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+
+
+@pytest.fixture
+def stack_config():
+    """Set ``skyendpoints:*`` stack config for one test (the mock runtime reads the same global config)."""
+    from pulumi.runtime import config as runtime_config
+
+    token = runtime_config.CONFIG.set({})
+
+    def _set(**values):
+        for key, value in values.items():
+            pulumi.runtime.set_config(f"skyendpoints:{key}", value)
+
+    yield _set
+    runtime_config.CONFIG.reset(token)
+
+
+def test_seeded_api_keys_need_no_random_provider(tmp_path, stack_config):
+    from skyendpoints_iac.stack.secret_values import derive
+
+    seed = "s" * 64
+    stack_config(apiKeySource="seed", secretSeed=seed)
+    rec = run(tmp_path, {"glm": {"east": 1, "west": 1}})
+    assert rec.by_type("random:index/randomPassword:RandomPassword") == []
+    expected = derive(seed, "glm", "glm-keys", "api-key")
+    assert len(expected) == 48 and expected.isalnum()
+    for cluster in ("east", "west"):  # the same key on every cluster behind the URL, and only as a secret
+        secret = rec.named(f"glm-{cluster}-secret-sky-glm-glm-keys")
+        assert mockrun.is_secret_wire(secret.wire["stringData"])
+        assert secret.inputs["stringData"]["value"]["api-key"] == expected
+    assert rec.outputs["api_keys"].secret and rec.outputs["api_keys"].value == {"glm": {"glm-keys/api-key": expected}}
+    for r in rec.registrations.values():
+        assert expected not in map(str, _walk(r.wire)) and seed not in map(str, _walk(r.wire))
+
+
+@pytest.mark.parametrize("config,message", [
+    ({"apiKeySource": "seed"}, "skyendpoints:secretSeed: apiKeySource 'seed' needs a secret seed of at least 32"),
+    ({"apiKeySource": "seed", "secretSeed": "short"}, "skyendpoints:secretSeed: apiKeySource 'seed' needs"),
+    ({"apiKeySource": "vault"}, "skyendpoints:apiKeySource: 'vault' is not one of random, seed"),
+])
+def test_bad_api_key_source_fails_before_anything_is_registered(tmp_path, stack_config, config, message):
+    stack_config(**config)
+    with pytest.raises(InvalidInput) as exc:
+        run(tmp_path, {"glm": {"east": 1}})
+    assert message in str(exc.value)
