@@ -17,7 +17,9 @@
 # Everything runs from a temp dir (tmpfs if available) and is stopped by pid.
 #
 # Env: SKY_BIN_DIR (skip the build script), SKY_PYTHON (default .venv/bin/python),
-#      SKY_SMOKE_KEEP=1 (keep the work dir), SKY_SMOKE_SKIP_PULUMI=1.
+#      SKY_SMOKE_KEEP=1 (keep the work dir), SKY_SMOKE_SKIP_PULUMI=1,
+#      SKY_SMOKE_PROVIDER_FROM_CACHE=1 (provider via `pulumi plugin install --file`
+#      into PULUMI_HOME instead of PATH).
 set -euo pipefail
 
 TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -74,9 +76,16 @@ SCHED_PORT=$(free_port); KCM_PORT=$(free_port); KWOK_PORT=$(free_port)
 
 # ---- credentials -------------------------------------------------------------
 step "pki + token in $WORK"
-openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=kube-apiserver" \
-  -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-  -keyout "$WORK/serving.key" -out "$WORK/serving.crt" 2>/dev/null
+# One throwaway CA: signs the serving cert, is the kubeconfig's CA and the
+# apiserver's --client-ca-file (so x509 users could be minted too; clients here
+# use the bearer token).
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=sky-local-ca" \
+  -keyout "$WORK/ca.key" -out "$WORK/ca.crt" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
+  -keyout "$WORK/serving.key" -out "$WORK/serving.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$WORK/serving.ext"
+openssl x509 -req -in "$WORK/serving.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial \
+  -days 30 -extfile "$WORK/serving.ext" -out "$WORK/serving.crt" 2>/dev/null
 openssl genrsa -out "$WORK/sa.key" 2048 2>/dev/null
 TOKEN="$(openssl rand -hex 24)"
 printf '%s,admin,admin-uid,"system:masters"\n' "$TOKEN" >"$WORK/tokens.csv"
@@ -87,7 +96,7 @@ clusters:
 - name: smoke
   cluster:
     server: https://127.0.0.1:$API_PORT
-    certificate-authority-data: $(base64 -w0 "$WORK/serving.crt")
+    certificate-authority-data: $(base64 -w0 "$WORK/ca.crt")
 users:
 - name: admin
   user:
@@ -97,7 +106,7 @@ contexts:
   context: {cluster: smoke, user: admin}
 current-context: smoke
 EOF
-api() { curl -sfS --cacert "$WORK/serving.crt" -H "Authorization: Bearer $TOKEN" "$@"; }
+api() { curl -sfS --cacert "$WORK/ca.crt" -H "Authorization: Bearer $TOKEN" "$@"; }
 
 # ---- etcd ----------------------------------------------------------------------
 step "etcd $ETCD_VERSION on 127.0.0.1:$ETCD_PORT"
@@ -115,7 +124,7 @@ start kube-apiserver "$BIN/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" --etcd-prefix=/registry \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
   --tls-cert-file="$WORK/serving.crt" --tls-private-key-file="$WORK/serving.key" --cert-dir="$WORK/apiserver-certs" \
-  --token-auth-file="$WORK/tokens.csv" --authorization-mode=Node,RBAC \
+  --client-ca-file="$WORK/ca.crt" --token-auth-file="$WORK/tokens.csv" --authorization-mode=Node,RBAC \
   --service-cluster-ip-range=10.96.0.0/16 \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$WORK/sa.key" --service-account-signing-key-file="$WORK/sa.key" \
@@ -124,19 +133,17 @@ start kube-apiserver "$BIN/kube-apiserver" \
 wait_for "apiserver /readyz" 120 api "https://127.0.0.1:$API_PORT/readyz"
 echo "    ready after $(( $(date +%s) - t0 ))s; version: $(api "https://127.0.0.1:$API_PORT/version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["gitVersion"])')"
 
-# Components that delegate authn read this ConfigMap; starting them before it
-# exists only logs errors, but waiting keeps the logs clean.
-wait_for "extension-apiserver-authentication" 30 api "https://127.0.0.1:$API_PORT/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"
-
 # ---- scheduler, controller-manager, kwok --------------------------------------
+# No --authentication-kubeconfig/--authorization-kubeconfig: with them the two
+# components look up kube-system/extension-apiserver-authentication and log
+# errors every few seconds about the missing request-header CA; without them they
+# only warn once, and /healthz, /readyz, /livez stay reachable (always allowed).
 step "kube-scheduler :$SCHED_PORT, kube-controller-manager :$KCM_PORT, kwok :$KWOK_PORT"
 start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$WORK/kubeconfig" \
-  --authentication-kubeconfig="$WORK/kubeconfig" --authorization-kubeconfig="$WORK/kubeconfig" \
   --leader-elect=false --bind-address=127.0.0.1 --secure-port="$SCHED_PORT"
 start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$WORK/kubeconfig" \
-  --authentication-kubeconfig="$WORK/kubeconfig" --authorization-kubeconfig="$WORK/kubeconfig" \
   --leader-elect=false --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
-  --service-account-private-key-file="$WORK/sa.key" --root-ca-file="$WORK/serving.crt" \
+  --service-account-private-key-file="$WORK/sa.key" --root-ca-file="$WORK/ca.crt" \
   --use-service-account-credentials=false
 start kwok "$BIN/kwok" --kubeconfig="$WORK/kubeconfig" --config="$TOOLS_DIR/kwok/stages.yaml" \
   --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
@@ -148,7 +155,7 @@ wait_for "default ServiceAccount (KCM)" 60 api "https://127.0.0.1:$API_PORT/api/
 
 # ---- fake GPU node + pods ------------------------------------------------------
 step "fake GPU node, GPU pod, GPU deployment"
-export SMOKE_API="https://127.0.0.1:$API_PORT" SMOKE_TOKEN="$TOKEN" SMOKE_CA="$WORK/serving.crt"
+export SMOKE_API="https://127.0.0.1:$API_PORT" SMOKE_TOKEN="$TOKEN" SMOKE_CA="$WORK/ca.crt"
 python3 - <<'EOF'
 import json, os, ssl, time, urllib.request, urllib.error
 
@@ -252,8 +259,18 @@ EOF
 ln -s "$BIN/pulumi-analyzer-policy-python" "$WORK/policy/run-policy-pack"
 
 export SMOKE_WORK="$WORK" SMOKE_KUBECONFIG="$WORK/kubeconfig" SMOKE_BIN="$BIN"
-export PATH="$BIN:$(dirname "$PY"):$PATH"      # pulumi, provider and shim on PATH; venv python3 first
 export PULUMI_HOME="$WORK/pulumi-home" PULUMI_CONFIG_PASSPHRASE=smoke PULUMI_SKIP_UPDATE_CHECK=true
+if [ "${SKY_SMOKE_PROVIDER_FROM_CACHE:-0}" = 1 ]; then
+  # Alternative to PATH: install the provider into $PULUMI_HOME/plugins under the
+  # version the SDK asks for, and put only a copy of `pulumi` on PATH (a symlink
+  # would not do: the CLI also looks next to its resolved executable).
+  mkdir -p "$WORK/clibin"; cp "$BIN/pulumi" "$WORK/clibin/pulumi"
+  "$WORK/clibin/pulumi" plugin install resource kubernetes "$PULUMI_KUBERNETES_SDK_VERSION" \
+    --file "$BIN/pulumi-resource-kubernetes"
+  export PATH="$WORK/clibin:$(dirname "$PY"):$PATH"
+else
+  export PATH="$BIN:$(dirname "$PY"):$PATH"    # pulumi, provider and shim on PATH; venv python3 first
+fi
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true PULUMI_BACKEND_URL="file://$WORK/state"
 "$PY" - <<'EOF'
 import json, os, ssl, subprocess, urllib.request, urllib.error
@@ -295,8 +312,8 @@ assert "expected to have version" not in text, text   # provider version accepte
 cm = get_cm()
 assert cm and cm["data"] == {"hello": "world"}, cm
 print("    up ok: ConfigMap", cm["metadata"]["name"], cm["data"], "| outputs:", res.outputs["name"].value)
-print("    provider binary:", subprocess.run(["sh", "-c", "command -v pulumi-resource-kubernetes"],
-                                             capture_output=True, text=True).stdout.strip())
+print("    provider binary on PATH:", subprocess.run(["sh", "-c", "command -v pulumi-resource-kubernetes || echo none"],
+                                                     capture_output=True, text=True).stdout.strip())
 
 # Policy pack, binary-analyzer form through the shim: must pass, then block a violation.
 shim = os.path.join(work, "policy", "run-policy-pack")
@@ -316,7 +333,8 @@ try:
 except auto.errors.CommandError as e:
     s = str(e)
     assert "language" in s and "python" in s, s[-2000:]
-    print("    directory-form policy pack fails as expected without pulumi-language-python")
+    line = next((l.strip() for l in s.splitlines() if "language" in l and "python" in l), "")
+    print("    directory-form policy pack fails as expected without pulumi-language-python:", line[:300])
 value["v"] = "world"
 
 res = stack.destroy(on_output=lambda _: None)
