@@ -22,11 +22,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.e2e.conftest import node_labels, pods, running_ready, wait_until
+from tests.e2e.conftest import node_labels, pods, pre_create_prometheus_service_account, running_ready, wait_until
 
 NAME = "glm-prod"
 NS = f"sky-{NAME}"
-SPEC = EXAMPLES / "glm-prod.yaml"
+EXAMPLE = EXAMPLES / "glm-prod.yaml"
+AUTH_FROM_SECRET = "auth:\n  api_key: secret\n  secret_name: glm-prod-key\n  secret_key: key\n"
+"""BLOCKER (reported): the default ``api_key: generated`` makes the stack create a pulumi_random
+RandomPassword, and ``pulumi-resource-random`` cannot be built from the Go module proxy (its Terraform
+bridge version is not served; tools/README.md, local-fleet-notes 7.4). Until the stack generates keys
+without that provider, the e2e deploys the example with the key taken from an existing Secret; everything
+else in the spec is the example's. ``test_example_as_published_previews`` tracks the blocker."""
 ACCEL = "B200"
 LLMISVC = f"/apis/serving.kserve.io/v1alpha2/namespaces/{NS}/llminferenceservices"
 
@@ -80,8 +86,20 @@ def assert_replicas_run_where_placed(e2e, expected: dict[str, int], clusters=Non
 # ---------------------------------------------------------------------------------------------- 1 + 2
 
 
-def test_up_installs_platform_and_places_replicas(e2e):
-    proc = e2e.sky("endpoint", "up", str(SPEC), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
+@pytest.fixture(scope="module")
+def spec(e2e) -> Path:
+    pre_create_prometheus_service_account(e2e)  # KNOWN_BUG_PROM_TOKEN
+    return e2e.write("glm-prod.yaml", EXAMPLE.read_text() + AUTH_FROM_SECRET)
+
+
+@pytest.mark.xfail(strict=True, reason="stack/secret_values.py uses pulumi_random; pulumi-resource-random cannot be "
+                                       "built from Go modules here (see AUTH_FROM_SECRET)")
+def test_example_as_published_previews(e2e):
+    e2e.sky("endpoint", "up", str(EXAMPLE), "--fleet", str(e2e.fleet.fleet_file), "--preview-only", "--env", "e2e-preview")
+
+
+def test_up_installs_platform_and_places_replicas(e2e, spec):
+    proc = e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
     assert "URL:" in proc.stdout and f"{NAME}." in proc.stdout, proc.stdout
     placed = placement_of(e2e)
     assert sum(placed.values()) == 2 and len(placed) == 1, placed  # both replicas on the home cluster
@@ -120,9 +138,9 @@ def test_api_server_validates_custom_resources_server_side(e2e):
 # ---------------------------------------------------------------------------------------------- 3
 
 
-def test_scale_up_spills_over_to_the_next_cluster(e2e):
+def test_scale_up_spills_over_to_the_next_cluster(e2e, spec):
     home = next(iter(placement_of(e2e)))
-    spec = e2e.write("glm-prod-3.yaml", SPEC.read_text().replace("replicas: 2", "replicas: 3"))
+    spec = e2e.write("glm-prod-3.yaml", spec.read_text().replace("replicas: 2", "replicas: 3"))
     e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
     placed = placement_of(e2e)
     assert placed[home] == 2 and sum(placed.values()) == 3 and len(placed) == 2, placed
