@@ -22,17 +22,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.e2e.conftest import node_labels, pods, pre_create_prometheus_service_account, running_ready, wait_until
+from tests.e2e.conftest import AUTH_FROM_SECRET, node_labels, pods, pre_create_prometheus_service_account, running_ready, wait_until
 
 NAME = "glm-prod"
 NS = f"sky-{NAME}"
 EXAMPLE = EXAMPLES / "glm-prod.yaml"
-AUTH_FROM_SECRET = "auth:\n  api_key: secret\n  secret_name: glm-prod-key\n  secret_key: key\n"
-"""BLOCKER (reported): the default ``api_key: generated`` makes the stack create a pulumi_random
-RandomPassword, and ``pulumi-resource-random`` cannot be built from the Go module proxy (its Terraform
-bridge version is not served; tools/README.md, local-fleet-notes 7.4). Until the stack generates keys
-without that provider, the e2e deploys the example with the key taken from an existing Secret; everything
-else in the spec is the example's. ``test_example_as_published_previews`` tracks the blocker."""
 ACCEL = "B200"
 LLMISVC = f"/apis/serving.kserve.io/v1alpha2/namespaces/{NS}/llminferenceservices"
 

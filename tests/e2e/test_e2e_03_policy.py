@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES, ROOT
+from tests.e2e.conftest import AUTH_FROM_SECRET
 
 STACK = "e2e-policy"
 
@@ -77,7 +78,7 @@ def budget(e2e) -> Path:
 
 
 def test_policy_pack_runs_in_the_engine_and_passes_a_compliant_spec(e2e, budget, monkeypatch):
-    stack = _stack(e2e, (EXAMPLES / "glm-prod.yaml").read_text(), monkeypatch)
+    stack = _stack(e2e, (EXAMPLES / "glm-prod.yaml").read_text() + AUTH_FROM_SECRET, monkeypatch)
     lines: list[str] = []
     stack.preview(policy_packs=[str(_pack_dir(e2e) / "run-policy-pack")], policy_pack_configs=[str(budget)],
                   on_output=lines.append)
@@ -89,7 +90,7 @@ def test_policy_pack_runs_in_the_engine_and_passes_a_compliant_spec(e2e, budget,
 def test_policy_pack_rejects_a_violating_spec(e2e, budget, monkeypatch):
     from pulumi import automation as auto
 
-    spec = (EXAMPLES / "glm-prod.yaml").read_text().replace("replicas: 2", "replicas: 3")
+    spec = (EXAMPLES / "glm-prod.yaml").read_text().replace("replicas: 2", "replicas: 3") + AUTH_FROM_SECRET
     stack = _stack(e2e, spec, monkeypatch)
     with pytest.raises(auto.errors.CommandError) as exc:
         stack.preview(policy_packs=[str(_pack_dir(e2e) / "run-policy-pack")], policy_pack_configs=[str(budget)],
