@@ -25,6 +25,7 @@ from .kube import KubeObject
 from .transforms import retain_crds_and_namespaces
 
 TYPE = "skyendpoints:index:ClusterPlatform"
+SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class ClusterPlatform(pulumi.ComponentResource):
         the install DAG. Dependencies are transitive, so that means every CRD, controller and webhook,
         through a handful of edges instead of one per chart (registration cost, see docs/pulumi.md)."""
         self._kind_owner = {k: bundles[b.name] for b in bp.crd_bundles for k in b.kinds}
+        self._charts_in = {n: [charts[r.name] for r in bp.charts if r.namespace == n] for n in {r.namespace for r in bp.charts}}
 
         self.objects: list[KubeObject] = []
         gateway: KubeObject | None = None
@@ -131,7 +133,11 @@ class ClusterPlatform(pulumi.ComponentResource):
 
     def ready_for(self, obj: dict[str, Any]) -> list[pulumi.Resource]:
         """What ``obj`` must wait for on this cluster: the CRD bundle that declares its kind, else
-        ``api_ready`` for any other custom kind, nothing for built-in kinds."""
+        ``api_ready`` for any other custom kind; for a ServiceAccount token Secret, the charts of its
+        namespace (one of them creates the ServiceAccount: created first, the token controller deletes the
+        Secret under the provider); nothing for other built-in kinds."""
+        if obj["kind"] == "Secret" and obj.get("type") == SA_TOKEN_TYPE:
+            return self._charts_in.get((obj.get("metadata") or {}).get("namespace", ""), [])
         if not mf.is_custom_kind(obj["apiVersion"]):
             return []
         return self._kind_owner.get(mf.gvk_kind(obj)) or self.api_ready

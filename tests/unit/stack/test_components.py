@@ -150,6 +150,19 @@ def test_crds_come_before_the_custom_resources_that_use_them(tmp_path):
     assert not charts & waits_for(rec, urn("glm-east-configmap-sky-glm-glm-dashboard"))
 
 
+def test_a_service_account_token_secret_waits_for_the_charts_of_its_namespace(tmp_path):
+    # The chart creates the ServiceAccount; a token Secret created before it is deleted by the token
+    # controller while the provider is still creating it (seen on a real cluster by the e2e).
+    bp = f.blueprint({"glm": {"east": 1}})
+    bp.clusters["east"].platform.objects.append(
+        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+         "metadata": {"name": "reader-token", "namespace": "keda",
+                      "annotations": {"kubernetes.io/service-account.name": "keda-operator"}}})
+    rec = run(tmp_path, {"glm": {"east": 1}}, bp=bp)
+    token = rec.named("platform-east-secret-keda-reader-token")
+    assert set(token.dependencies) == {rec.named("platform-east-keda").urn}
+
+
 def test_install_sinks_are_what_nothing_else_waits_for():
     from skyendpoints_iac.stack.manifests import install_sinks
 
