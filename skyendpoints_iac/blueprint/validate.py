@@ -30,7 +30,6 @@ version, values) -> list[str]``, ``has_chart_schema(chart, version)``, ``crd_kin
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +40,7 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
-from ..errors import SkyError
+from ..upstream import UpstreamFilesMissing, shared_dir
 
 KUBERNETES_VERSION = "1.34.0"
 """The Kubernetes OpenAPI version core objects are checked against (the oldest version we support)."""
@@ -51,20 +50,8 @@ _DROP_KEYS = {"description", "default", "example", "externalDocs", "nullable", "
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class SchemaMissing(SkyError):
-    """An upstream schema file the validation needs is not there (``../shared`` missing or incomplete)."""
-
-
-def shared_dir() -> Path:
-    """``$SKY_SHARED_DIR``, else ``<repo>/../shared``; raises when it does not exist."""
-    env = os.environ.get("SKY_SHARED_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
-    if not path.is_dir():
-        raise SchemaMissing(
-            f"{path} does not exist: the upstream CRDs and chart schemas are required for validation "
-            "(set SKY_SHARED_DIR to the folder holding crds/ and chart-schemas/)"
-        )
-    return path
+SchemaMissing = UpstreamFilesMissing
+"""An upstream schema file the validation needs is not there (``../shared`` missing or incomplete)."""
 
 
 # --------------------------------------------------------------------------- CRDs
