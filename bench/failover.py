@@ -41,7 +41,7 @@ from skyendpoints_iac.automation.pulumicli import find_pulumi  # noqa: E402
 from skyendpoints_iac.localfleet import LocalFleet, NodePool  # noqa: E402
 from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
 from tests.e2e.conftest import AUTH_FROM_SECRET, pre_create_prometheus_service_account  # noqa: E402
-from tests.e2e.fixture_charts import build as build_charts  # noqa: E402
+from skyendpoints_iac.localfleet.charts import build as build_charts  # noqa: E402
 from tests.e2e.standin_kserve import StandInKServe  # noqa: E402
 
 SPEC = ROOT / "examples" / "glm-prod.yaml"

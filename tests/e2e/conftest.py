@@ -26,7 +26,7 @@ from skyendpoints_iac.localfleet import LocalFleet, NodePool
 from skyendpoints_iac.localfleet.binaries import BinariesMissing, find_bin_dir
 from tests.conftest import ROOT, shared_dir
 
-from tests.e2e.fixture_charts import build as build_charts
+from skyendpoints_iac.localfleet.charts import build as build_charts
 from tests.e2e.standin_kserve import StandInKServe
 
 CLUSTER_NODES = (NodePool("B200", 8, 2), NodePool("H100", 8, 2))
@@ -43,11 +43,13 @@ class E2E:
     charts: Any
     log_dir: Path
 
-    def sky(self, *args: str, timeout: float = 900, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-        """Run the real CLI (``python -m skyendpoints_iac``) as a user would, with the e2e environment."""
+    def sky(self, *args: str, timeout: float = 900, check: bool = True, input: str | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run the real CLI (``python -m skyendpoints_iac``) as a user would, with the e2e environment
+        (plus ``env``)."""
         t0 = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "skyendpoints_iac", *args], capture_output=True, text=True,
-                              env=self.env, cwd=ROOT, timeout=timeout, input=input)
+                              env={**self.env, **(env or {})}, cwd=ROOT, timeout=timeout, input=input)
         took = time.monotonic() - t0
         n = len(list(self.log_dir.glob("*.log")))
         (self.log_dir / f"{n:03d}-{'-'.join(a for a in args[:2])}.log").write_text(
