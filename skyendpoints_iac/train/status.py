@@ -127,7 +127,15 @@ class _Node:
         replacement = self.previous is not None or self.errors + self.preemptions > 0
         if not replacement:
             return "pending"
-        after_preemption = self.previous is not None and _disrupted(self.previous)
+        if self.previous is not None:
+            after_preemption = _disrupted(self.previous)
+        else:
+            # The preempted pod is usually gone by now (deleted once terminated, by the kubelet or kwok), so
+            # the replacement's counters are the evidence left. With both kinds of failure behind it, which
+            # came last is unknown: then it is called recovering.
+            ann = _annotations(pod)
+            after_preemption = (_int(ann.get(ANNOTATION_INDEX_IGNORED_FAILURES)) > 0
+                                and _int(ann.get(ANNOTATION_INDEX_FAILURES)) == 0)
         if after_preemption and not _scheduled(pod):
             return "preempted"
         return "recovering"

@@ -132,10 +132,6 @@ def test_inference_scale_up_preempts_training(e2e, cluster):
     assert st["preemptions"] == 1 and st["restarts_on_errors"] == 0, st
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "train/status.py says 'recovering': it calls a pending replacement 'preempted' only while the preempted "
-    "pod object still exists, but the victim is deleted once terminated (here by kwok, on real nodes by the "
-    "kubelet); the replacement's ignored-failure count is the evidence left. Reported to the lead."))
 def test_jobs_status_says_preempted_while_inference_holds_the_gpus(e2e):
     st = _jobs_status(e2e)[TRAIN]
     assert st["state"] == "preempted", st
