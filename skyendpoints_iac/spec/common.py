@@ -125,3 +125,19 @@ SECRET_LIKE_ENV_NAME = re.compile(
 
 Shared by spec validation and the ``secret-env-from-secret-ref`` policy rule, so both agree on what counts.
 """
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def env_name_problems(names, *, reserved_prefix: str | None = None, secret_fix: str | None = None) -> list[tuple[tuple, str]]:
+    """Problems with environment variable names, each at its key: invalid names, names under a prefix the
+    platform sets, and (when ``secret_fix`` is given, i.e. for plain values) names that look like secrets."""
+    problems: list[tuple[tuple, str]] = []
+    for name in names:
+        if not ENV_NAME.match(name):
+            problems.append(((name,), "not a valid environment variable name"))
+        elif reserved_prefix and name.upper().startswith(reserved_prefix):
+            problems.append(((name,), f"names starting with {reserved_prefix} are set by the platform; rename it"))
+        elif secret_fix and SECRET_LIKE_ENV_NAME.search(name):
+            problems.append(((name,), f"looks like a secret; never put its value in a spec: {secret_fix}"))
+    return problems

@@ -12,7 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .common import (
-    SECRET_LIKE_ENV_NAME,
+    ENV_NAME,
+    env_name_problems,
     Accelerator,
     AcceleratorString,
     DnsLabel,
@@ -30,7 +31,6 @@ ScalingMetric = Literal["kv_cache_utilization", "queue_depth", "requests_per_sec
 
 _MODEL_URI = re.compile(r"^(hf|s3|gs|pvc|oci|https?)://\S+$")
 _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FQDN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$")
 _INT_OR_PERCENT = re.compile(r"^[0-9]+%?$")
 
@@ -81,22 +81,14 @@ class Engine(StrictModel):
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        problems: list[tuple[tuple, str]] = []
-        for name in value:
-            if not _ENV_NAME.match(name):
-                problems.append(((name,), "not a valid environment variable name"))
-            elif SECRET_LIKE_ENV_NAME.search(name):
-                problems.append(
-                    ((name,), "looks like a secret; never put its value in a spec: move it to "
-                     "'secret_env' as {name: SECRET, key: KEY}, or use 'hf_token' for Hugging Face tokens")
-                )
-        raise_if(problems)
+        raise_if(env_name_problems(value, secret_fix="move it to 'secret_env' as {name: SECRET, key: KEY}, "
+                                   "or use 'hf_token' for Hugging Face tokens"))
         return value
 
     @field_validator("secret_env")
     @classmethod
     def _secret_env(cls, value: dict[str, SecretKeyRef]) -> dict[str, SecretKeyRef]:
-        raise_if([((name,), "not a valid environment variable name") for name in value if not _ENV_NAME.match(name)])
+        raise_if(env_name_problems(value))
         return value
 
     @field_validator("args")
@@ -296,7 +288,7 @@ class HfToken(StrictModel):
     def _check(self) -> "HfToken":
         if bool(self.secret_name) == bool(self.env):
             raise_if([((), "give exactly one of 'secret_name' or 'env'")])
-        if self.env and not _ENV_NAME.match(self.env):
+        if self.env and not ENV_NAME.match(self.env):
             raise_if([(("env",), "not a valid environment variable name")])
         return self
 

@@ -7,14 +7,13 @@ for *real* errors (preemptions never count against it). Field docstrings are the
 
 from __future__ import annotations
 
-import re
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from .common import (
-    SECRET_LIKE_ENV_NAME,
+    env_name_problems,
     Accelerator,
     AcceleratorString,
     DnsLabel,
@@ -29,7 +28,6 @@ from .common import (
 from .validation import validate
 from .yamlsource import load_yaml
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 RESERVED_ENV_PREFIX = "SKY_"
 """Variables the platform sets for the program (``SKY_CHECKPOINT_DIR``, ``SKY_NODE_RANK``, ...)."""
@@ -144,28 +142,14 @@ class TrainingJobSpec(StrictModel):
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        problems: list[tuple[tuple, str]] = []
-        for name in value:
-            if not _ENV_NAME.match(name):
-                problems.append(((name,), "not a valid environment variable name"))
-            elif name.upper().startswith(RESERVED_ENV_PREFIX):
-                problems.append(((name,), f"names starting with {RESERVED_ENV_PREFIX} are set by the platform; rename it"))
-            elif SECRET_LIKE_ENV_NAME.search(name):
-                problems.append(((name,), "looks like a secret; never put its value in a spec: move it to "
-                                 "'secret_env' as {name: SECRET, key: KEY}"))
-        raise_if(problems)
+        raise_if(env_name_problems(value, reserved_prefix=RESERVED_ENV_PREFIX,
+                                   secret_fix="move it to 'secret_env' as {name: SECRET, key: KEY}"))
         return value
 
     @field_validator("secret_env")
     @classmethod
     def _secret_env(cls, value: dict[str, SecretKeyRef]) -> dict[str, SecretKeyRef]:
-        problems: list[tuple[tuple, str]] = []
-        for name in value:
-            if not _ENV_NAME.match(name):
-                problems.append(((name,), "not a valid environment variable name"))
-            elif name.upper().startswith(RESERVED_ENV_PREFIX):
-                problems.append(((name,), f"names starting with {RESERVED_ENV_PREFIX} are set by the platform; rename it"))
-        raise_if(problems)
+        raise_if(env_name_problems(value, reserved_prefix=RESERVED_ENV_PREFIX))
         return value
 
     @model_validator(mode="after")
