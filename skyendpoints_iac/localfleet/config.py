@@ -24,6 +24,13 @@ PORT_NAMES: tuple[str, ...] = ("etcd", "etcd-peer", "apiserver", "scheduler", "c
 SERVICE_CIDR = "10.96.0.0/16"
 
 
+def pod_cidr(index: int) -> str:
+    """Cluster ``index``'s pod range: kwok assigns pod IPs from it, and the cluster's network namespace
+    (``localfleet/netns.py``) makes every address in it local, so a simulator can listen on its pod's IP.
+    The ranges exist only inside the fleet's own namespaces (no host route points at them)."""
+    return f"10.{(index % 200) + 20}.0.0/16"
+
+
 @dataclass(frozen=True)
 class ClusterPaths:
     """Where one cluster's files live. ``data`` (etcd) may be on tmpfs, everything else under the state dir."""
@@ -109,7 +116,7 @@ def component_argv(component: str, bin_dir: Path, paths: ClusterPaths, ports: di
     if component == "kwok":
         return [exe, f"--kubeconfig={paths.kubeconfig}", f"--config={stages}",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-                "--node-lease-duration-seconds=40", f"--cidr=10.{(index % 200) + 20}.0.1/16",
+                "--node-lease-duration-seconds=40", f"--cidr={pod_cidr(index).replace('.0.0/', '.0.1/')}",
                 f"--node-ip=10.200.{index % 250}.1", f"--server-address={HOST}:{ports['kwok']}"]
     raise ValueError(f"unknown component {component!r}")
 
