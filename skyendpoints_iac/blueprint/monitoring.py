@@ -6,8 +6,9 @@ fleet-wide store with ``cluster=<name>`` as an external label, which is what mak
 and spill-over autoscaling work across clusters.
 
 Selectors follow KServe v0.20.0's generated pods: ``app.kubernetes.io/part-of=llminferenceservice`` with
-``kserve.io/component=workload`` (model servers). KServe's vLLM serves HTTPS with a self-signed
-certificate on 8000 (8001 behind the P/D sidecar), so those scrapes use ``https`` + skip-verify. The EPP
+``kserve.io/component=workload`` (model servers). Scheme, ports and TLS settings of the engine scrapes
+come from the one transport decision in ``engines.py``: KServe v0.20.0 serves plain HTTP unless
+``enableLLMInferenceServiceTLS`` is on, on 8000 (8001 on P/D decode pods, behind the routing sidecar). The EPP
 serves ``/metrics`` on 9090 behind token auth; Prometheus presents its own ServiceAccount token
 (kube-prometheus-stack's ClusterRole grants ``get /metrics``) via a token Secret the API server fills.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from ..spec.fleet import Cluster, Fleet
 from . import names
+from .engines import ENGINE_METRICS_PORTS, ENGINE_TRANSPORT, EPP_METRICS_PORT, METRICS_PATH
 from .model import Manifest
 
 WORKLOAD = {"app.kubernetes.io/part-of": "llminferenceservice", "kserve.io/component": "workload"}
@@ -46,26 +48,30 @@ def _pod_monitor(name: str, selector: dict, endpoints: list[dict]) -> Manifest:
     }
 
 
-def pod_monitors() -> list[Manifest]:
-    # Native sidecars (the P/D routing sidecar on 8000) are init containers: never scrape them as vLLM.
+def engine_scrape_endpoints() -> list[dict]:
+    """Both engine ports, scheme/TLS from ``ENGINE_TRANSPORT``. Only declared container ports become targets,
+    so a single-node pod yields 8000 and a P/D decode pod 8001."""
+    # Native sidecars (the P/D routing sidecar on 8000) are init containers: never scrape them as the engine.
     no_init = [{"action": "drop", "sourceLabels": ["__meta_kubernetes_pod_container_init"], "regex": "true"}]
-    https = {"scheme": "https", "path": "/metrics", "interval": "15s", "tlsConfig": {"insecureSkipVerify": True},
-             "relabelings": no_init}
+    return [{**ENGINE_TRANSPORT.scrape(port), "relabelings": no_init} for port in ENGINE_METRICS_PORTS]
+
+
+def pod_monitors() -> list[Manifest]:
     vllm = _pod_monitor(
         "skyendpoints-vllm",
         {"matchLabels": dict(WORKLOAD),
          "matchExpressions": [{"key": names.LABEL_ENGINE, "operator": "NotIn", "values": ["sglang"]}]},
-        [{"portNumber": 8000, **https}, {"portNumber": 8001, **https}],
+        engine_scrape_endpoints(),
     )
     sglang = _pod_monitor(
         "skyendpoints-sglang",
         {"matchLabels": {**WORKLOAD, names.LABEL_ENGINE: "sglang"}},
-        [{"portNumber": 8000, "scheme": "http", "path": "/metrics", "interval": "15s"}],
+        engine_scrape_endpoints(),
     )
     epp = _pod_monitor(
         "skyendpoints-epp",
         {"matchLabels": dict(EPP_SELECTOR)},
-        [{"portNumber": 9090, "scheme": "http", "path": "/metrics", "interval": "10s",
+        [{"portNumber": EPP_METRICS_PORT, "scheme": "http", "path": METRICS_PATH, "interval": "10s",
           "authorization": {"type": "Bearer", "credentials": {"name": EPP_TOKEN_SECRET, "key": "token"}}}],
     )
     return [vllm, sglang, epp]

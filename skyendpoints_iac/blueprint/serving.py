@@ -28,6 +28,7 @@ from ..spec.common import Accelerator
 from ..spec.endpoint import EndpointSpec, EngineArg
 from ..spec.fleet import Cluster, Fleet
 from . import names
+from .engines import ENGINE_PORT, ENGINE_TRANSPORT
 from .model import Manifest, SecretSpec
 from .scheduling import gpu_node_affinity, gpu_tolerations
 
@@ -35,7 +36,6 @@ DEFAULT_GPUS_PER_NODE = 8
 """Node size assumed when the fleet file has no capacity snapshot for the GPU type (typical 8-GPU servers)."""
 
 API_VERSION = "serving.kserve.io/v1alpha2"
-ENGINE_PORT = 8000
 MODEL_PATH = "/mnt/models"
 """Where KServe's storage initializer puts the model; engines load from here."""
 
@@ -133,19 +133,25 @@ def workload_service_name(spec: EndpointSpec) -> str:
 # --------------------------------------------------------------------------- engine flags
 
 
-def engine_flags(args: dict[str, EngineArg]) -> list[str]:
+def engine_flags(args: dict[str, EngineArg], engine_type: str = "vllm") -> list[str]:
     """``{max_model_len: 32768, enforce_eager: true, quantization: null}`` -> ``['--max-model-len=32768', '--enforce-eager']``.
 
-    Keys become ``--kebab-case``; ``true`` is a bare flag; ``false`` and ``null`` omit the flag; a list
-    becomes the flag followed by each value (argparse ``nargs``). Order is the spec's order: verbatim.
+    Keys become ``--kebab-case``; ``true`` is a bare flag; ``null`` omits the flag; a list becomes the flag
+    followed by each value (argparse ``nargs``). ``false`` is kept, never dropped (dropping it would leave a
+    default-on feature on): vLLM declares its boolean flags with ``BooleanOptionalAction``, so ``false`` is
+    ``--no-<flag>`` (llm-d passes ``--no-disable-hybrid-kv-cache-manager`` that way, see
+    ../shared/reference/stack-facts.md §3); a custom engine gets ``--flag=false``; SGLang's store_true flags
+    cannot take it, which the spec rejects. Order is the spec's order: verbatim.
     """
     out: list[str] = []
     for key, value in args.items():
         flag = "--" + key.replace("_", "-")
-        if value is None or value is False:
+        if value is None:
             continue
         if value is True:
             out.append(flag)
+        elif value is False:
+            out.append("--no-" + flag[2:] if engine_type == "vllm" else f"{flag}=false")
         elif isinstance(value, list):
             out += [flag, *(str(v) for v in value)]
         else:
@@ -276,9 +282,10 @@ def _image(spec: EndpointSpec) -> str | None:
     return None
 
 
-def _http_probes() -> dict:
-    """SGLang/custom engines serve plain HTTP on 8000; the vLLM presets' probes use HTTPS, so we override them."""
-    get = {"httpGet": {"path": "/health", "port": ENGINE_PORT, "scheme": "HTTP"}}
+def _http_probes(port: int = ENGINE_PORT) -> dict:
+    """SGLang/custom engines replace the vLLM command, so the preset's probes (on its own port) are replaced too,
+    with the scheme of the one transport decision (``engines.ENGINE_TRANSPORT``)."""
+    get = {"httpGet": {"path": "/health", "port": port, "scheme": ENGINE_TRANSPORT.probe_scheme}}
     return {
         "startupProbe": {**get, "periodSeconds": 10, "failureThreshold": 180},
         "readinessProbe": {**get, "periodSeconds": 10},
@@ -293,7 +300,7 @@ def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[st
     flags_map: dict[str, EngineArg] = {**_speculative_args(spec), **e.args, **extra_args}
     if role in ("prefill", "decode") and e.type == "vllm":
         flags_map = {**_pd_args(role), **flags_map}
-    flags = engine_flags(flags_map)
+    flags = engine_flags(flags_map, e.type)
     env: list[dict] = [{"name": k, "value": v} for k, v in e.env.items()]
     env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}} for k, r in e.secret_env.items()]
     env += env_secret

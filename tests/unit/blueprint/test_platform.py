@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from skyendpoints_iac.blueprint import names
-from skyendpoints_iac.blueprint import validate as v
+from skyendpoints_iac.blueprint import engines, names
+from skyendpoints_iac.localfleet import schemas as v
 from skyendpoints_iac.blueprint.catalogue import ChartSources, load_catalogue
 from skyendpoints_iac.blueprint.platform import EndpointTls, PlatformNeeds, build_platform
 from skyendpoints_iac.errors import InvalidInput
@@ -163,13 +163,29 @@ def test_issuers_dns01_with_route53_and_http01_without():
     assert find(no_dns, "Certificate")[0]["spec"]["issuerRef"]["name"] == names.ISSUER_SELFSIGNED
 
 
-def test_monitors_scrape_vllm_https_sglang_and_epp():
+def test_a_tls_off_engine_is_scraped_over_http_on_its_api_ports():
+    """KServe v0.20.0 serves the engine over TLS only with ``enableLLMInferenceServiceTLS``, which has no default
+    and no Helm value (kserve pkg/apis/serving/v1beta1/configmap.go:128,295-353; charts/kserve-llmisvc-resources/
+    files/common/configmap-patch.yaml:70-91); metrics live on 8000, or 8001 on P/D decode pods
+    (config/llmisvcconfig/config-llm-decode-template.yaml:14,279-280)."""
     bp = build(MINIMAL)
+    kserve = next(c for c in bp.charts if c.name == "kserve-llmisvc-resources").values
+    assert "enableLLMInferenceServiceTLS" not in json.dumps(kserve)  # so the engines serve plain HTTP
     monitors = {m["metadata"]["name"]: m["spec"] for m in find(bp, "PodMonitor")}
-    vllm = monitors["skyendpoints-vllm"]["podMetricsEndpoints"][0]
-    assert vllm["scheme"] == "https" and vllm["tlsConfig"] == {"insecureSkipVerify": True}
+    for name in ("skyendpoints-vllm", "skyendpoints-sglang"):
+        endpoints = monitors[name]["podMetricsEndpoints"]
+        assert [(e["portNumber"], e["scheme"], e["path"]) for e in endpoints] == [(8000, "http", "/metrics"),
+                                                                               (8001, "http", "/metrics")]
+        assert all("tlsConfig" not in e for e in endpoints)
     assert monitors["skyendpoints-sglang"]["selector"]["matchLabels"][names.LABEL_ENGINE] == "sglang"
-    assert monitors["skyendpoints-epp"]["podMetricsEndpoints"][0]["portNumber"] == 9090
+    epp = monitors["skyendpoints-epp"]["podMetricsEndpoints"][0]
+    assert (epp["portNumber"], epp["scheme"]) == (9090, "http") and epp["authorization"]["type"] == "Bearer"
+
+
+def test_tls_on_would_switch_scrapes_and_probes_together():
+    tls = engines.Transport(tls=True)
+    assert tls.scrape(8000)["scheme"] == "https" and tls.probe_scheme == "HTTPS"
+    assert tls.scrape(8000)["tlsConfig"] == {"insecureSkipVerify": True}
 
 
 def test_alloy_remote_writes_with_cluster_label_and_otlp_when_tracing():
