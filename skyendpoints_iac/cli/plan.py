@@ -22,6 +22,9 @@ def plan_cmd(
     previous_file: Optional[Path] = typer.Option(
         None, "--previous", help="A previous 'plan --json' output: keep its replicas where they are, move only the change."),
     as_json: bool = typer.Option(False, "--json", help="Print the placement as one JSON object."),
+    alongside: Optional[list[Path]] = typer.Option(
+        None, "--alongside", help="Another endpoint spec sharing the fleet (repeatable): all are placed against one "
+        "capacity ledger, so SPEC gets only the GPUs they leave."),
 ) -> None:
     """Plan how many replicas each cluster runs. Offline: no cluster is contacted.
 
@@ -36,9 +39,11 @@ def plan_cmd(
       sky endpoint plan glm.yaml --fleet fleet.yaml --json > plan.json
 
       sky endpoint plan glm.yaml --fleet fleet.yaml --previous plan.json
+
+      sky endpoint plan glm.yaml --fleet fleet.yaml --alongside qwen.yaml
     """
     with gc_paused():
-        placement, spec = _plan(spec_file, fleet_file, previous_file)
+        placement, spec = _plan(spec_file, fleet_file, previous_file, alongside or [])
     if as_json:
         out.file.write(placement.to_json())
         return
@@ -62,12 +67,18 @@ def gc_paused():
             gc.enable()
 
 
-def _plan(spec_file: Path, fleet_file: Path, previous_file: Path | None):
-    from ..placement import Placement, place
+def _plan(spec_file: Path, fleet_file: Path, previous_file: Path | None, alongside: list[Path] = ()):
+    from ..placement import Placement, place_all
     from ..spec import load_endpoint, load_fleet
 
     problems: list[Problem] = []
     spec = fleet = previous = None
+    others = []
+    for path in alongside:
+        try:
+            others.append(load_endpoint(path))
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
     for loader, path in ((load_endpoint, spec_file), (load_fleet, fleet_file), (Placement.load, previous_file)):
         if path is None:
             continue
@@ -86,9 +97,14 @@ def _plan(spec_file: Path, fleet_file: Path, previous_file: Path | None):
         problems.append(Problem(str(previous_file), None, None, "endpoint",
                                 f"is a plan of endpoint '{previous.endpoint}', not '{spec.name}'; "
                                 "pass the plan saved for this endpoint"))
+    if spec is not None:
+        problems += [Problem(str(path), None, None, "name", f"'{o.name}' is the name of SPEC too; endpoint names "
+                             "are unique on a fleet") for path, o in zip(alongside, others) if o.name == spec.name]
     if problems:
         raise InvalidInput(problems)
-    return place(spec, fleet, previous), spec
+    # One capacity ledger (placement/ledger.py): SPEC and the --alongside specs never share GPUs.
+    previous_by_name = {spec.name: previous} if previous is not None else {}
+    return place_all([spec, *others], fleet, previous_by_name)[spec.name], spec
 
 
 def _print(placement, spec) -> None:

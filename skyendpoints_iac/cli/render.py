@@ -35,7 +35,7 @@ def render_cmd(
     """
     from ..blueprint.fleet import build_fleet_blueprint
     from ..blueprint.render import write
-    from ..placement import Placement, place
+    from ..placement import Placement, place_all
     from ..spec import load_endpoint, load_fleet
 
     problems: list[Problem] = []
@@ -65,7 +65,9 @@ def render_cmd(
     if problems:
         raise InvalidInput(problems)
 
-    endpoints = [(spec, place(spec, fleet, previous.get(spec.name))) for _, spec in specs]
+    # One capacity ledger for all the specs: endpoints never count the same GPUs twice (placement/ledger.py).
+    placed = place_all([spec for _, spec in specs], fleet, previous)
+    endpoints = [(spec, placed[spec.name]) for _, spec in specs]
     try:
         blueprint = build_fleet_blueprint(fleet, endpoints)
     except InvalidInput as exc:

@@ -6,8 +6,10 @@ only part that talks to clusters.
 """
 
 from .capacity import ClusterInventory, NodeCapacity
+from .ledger import Ledger, place_all
 from .model import ClusterPlacement, Placement
 from .place import place
 from .request import PlacementRequest
 
-__all__ = ["ClusterInventory", "ClusterPlacement", "NodeCapacity", "Placement", "PlacementRequest", "place"]
+__all__ = ["ClusterInventory", "ClusterPlacement", "Ledger", "NodeCapacity", "Placement", "PlacementRequest", "place",
+           "place_all"]

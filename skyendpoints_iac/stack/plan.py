@@ -13,12 +13,15 @@ from .inputs import DeploymentInputs
 
 
 def resolve_placements(inputs: DeploymentInputs) -> dict[str, Placement]:
-    """Pinned placements win; the rest are placed now, sticky to ``previous_placements``."""
-    from ..placement import place
+    """Pinned placements win; the rest are placed now, sticky to ``previous_placements``, all against one
+    capacity ledger (pinned ones reserved first), so no two endpoints count the same GPUs."""
+    from ..placement import place_all
 
+    placed = place_all(inputs.specs, inputs.fleet, inputs.previous_placements,
+                       pinned={s.name: inputs.placements[s.name] for s in inputs.specs if inputs.placements.get(s.name)})
     out: dict[str, Placement] = {}
     for spec in inputs.specs:
-        p = inputs.placements.get(spec.name) or place(spec, inputs.fleet, inputs.previous_placements.get(spec.name))
+        p = placed[spec.name]
         if p.unplaced:
             raise SkyError(
                 f"endpoint {spec.name}: {p.unplaced} replica(s) fit on no cluster; nothing was deployed.\n  "
