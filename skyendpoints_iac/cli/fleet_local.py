@@ -42,6 +42,9 @@ def up_cmd(
     bin_dir: Optional[Path] = typer.Option(None, "--bin-dir", show_default=False,
                                            help="Dir with etcd, kube-*, kwok. Default: $SKY_LOCALFLEET_BIN, else the newest local build."),
     build: bool = typer.Option(False, "--build", help="Build the binaries from Go modules first if none are found (slow once, then cached)."),
+    network: bool = typer.Option(True, "--network/--no-network",
+                                 help="Create the network namespaces the data plane runs in (one per cluster and a "
+                                      "front door; needs root)."),
 ) -> None:
     """Start N local clusters with fake GPU nodes; write a kubeconfig and a fleet file for them.
 
@@ -70,7 +73,7 @@ def up_cmd(
         except BinariesMissing:
             err.print("building the local-fleet binaries from Go modules (cached afterwards)...")
             bin_dir = binaries.build()
-    names = fleet.up(per_cluster, bin_dir=bin_dir)
+    names = fleet.up(per_cluster, bin_dir=bin_dir, network=network)
     out.print(f"local fleet up: {', '.join(names)}", markup=False)
     out.print(f"  kubeconfig: {fleet.kubeconfig}", markup=False)
     out.print(f"  fleet file: {fleet.fleet_file}", markup=False)
@@ -90,10 +93,11 @@ def down_cmd(directory: Optional[Path] = _dir_option()) -> None:
       sky fleet local down --dir /tmp/myfleet
     """
     fleet = _fleet(directory)
-    if not fleet.exists():
+    existed = fleet.exists()
+    fleet.down()  # also removes the network namespaces of an interrupted 'up' (keyed by the dir)
+    if not existed:
         out.print(f"no local fleet in {fleet.dir}; nothing to do", markup=False)
         return
-    fleet.down()
     out.print(f"local fleet in {fleet.dir} stopped and removed", markup=False)
 
 

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import yaml
 
 from ..errors import SkyError
-from . import binaries, pki, process
+from . import binaries, netns, pki, process
 from .api import Api, ApiError, node_ready, wait_for
 from .config import COMPONENTS, Access, ClusterPaths, component_argv, fleet_doc, health_url, kubeconfig_doc, server_url
 from .layout import NodePool, cluster_names, node_manifests
@@ -114,9 +114,12 @@ class LocalFleet:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def up(self, clusters: int | Sequence[Sequence[NodePool]] = 3, pools: Sequence[NodePool] | None = None, *,
-           bin_dir: str | Path | None = None, names: Sequence[str] | None = None) -> list[str]:
+           bin_dir: str | Path | None = None, names: Sequence[str] | None = None, network: bool = True) -> list[str]:
         """Create and start the fleet: ``clusters`` identical clusters with ``pools``, or one pool list per
-        cluster. Refuses to touch a directory that already holds a fleet (``down`` it first)."""
+        cluster. Refuses to touch a directory that already holds a fleet (``down`` it first).
+
+        ``network`` (default) also creates the fleet's network namespaces (``netns.py``: one per cluster, a
+        front door, an API server bridge in each); it needs root. Without it there is no data plane."""
         if self.exists():
             raise SkyError(f"a local fleet already exists in {self.dir} ({', '.join(self.cluster_names)}); "
                            "run 'sky fleet local down' first, or 'sky fleet local start NAME' for a stopped cluster")
@@ -126,6 +129,9 @@ class LocalFleet:
         if len(names) != len(per_cluster):
             raise SkyError(f"{len(names)} names for {len(per_cluster)} clusters")
         bins = binaries.find_bin_dir(bin_dir)
+        if network and os.geteuid() != 0:
+            raise SkyError("the local fleet's network namespaces (its data plane) need root ('ip netns'); "
+                           "run as root, or 'sky fleet local up --no-network' for control planes only")
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.dir / "clusters").mkdir(exist_ok=True, mode=0o700)
         state = FleetState(bin_dir=str(bins), versions=binaries.versions(bins))
@@ -143,8 +149,13 @@ class LocalFleet:
                 pki.create(p, c.name)
                 self._write_kubeconfigs(state)
                 self._start_cluster(state, c, first=True)
+            if network:
+                self.network(state).create()
+                for c in state.clusters:
+                    self._start_bridge(c)
         except BaseException:
             self._log("start failed; stopping what was started (state kept for 'sky fleet local down')")
+            netns.cleanup(self.prefix)
             for c in state.clusters:
                 self._stop_cluster(c)
             raise
@@ -153,8 +164,12 @@ class LocalFleet:
         return names
 
     def kill(self, name: str) -> None:
-        """Stop one cluster's processes (a simulated cluster failure). Its etcd data stays."""
-        self._stop_cluster(self.state().cluster(name))
+        """Stop one cluster's processes (a simulated cluster failure) and, with a network, every process in
+        its namespace (data plane) and its link to the front door. Its etcd data stays."""
+        state = self.state()
+        self._stop_cluster(state.cluster(name))
+        if self.has_network():
+            self.network(state).kill(name)
 
     def start(self, name: str) -> None:
         """Bring a stopped cluster back on the same ports, with its etcd data (objects, nodes) intact."""
@@ -164,9 +179,15 @@ class LocalFleet:
             raise SkyError(f"{name}: its etcd data dir {c.data_dir} is gone (a reboot clears /dev/shm); "
                            "run 'sky fleet local down' and 'up' again")
         self._start_cluster(state, c, first=False)
+        if self.has_network():
+            self.network(state).revive(name)
+            self._start_bridge(c)
 
     def down(self) -> None:
-        """Stop every cluster and remove the fleet's files (state dir and etcd data)."""
+        """Stop every cluster and remove the fleet's files (state dir and etcd data), its network namespaces,
+        links and the processes in them (by the fleet's prefix: also after a failed or interrupted ``up``)."""
+        for removed in netns.cleanup(self.prefix):
+            self._log(f"removed {removed}")
         state = load_state(self.dir)
         if state is None:
             return
@@ -202,6 +223,31 @@ class LocalFleet:
             ready = any(x.running for x in comps if x.name == "kube-apiserver") and self.api(c.name).ready()
             out.append(ClusterStatus(c.name, server_url(c.ports), c.region, c.pools, tuple(comps), ready))
         return out
+
+    # -- network (data plane) ---------------------------------------------------------------------------
+
+    @property
+    def prefix(self) -> str:
+        """The key of every network namespace and link of this fleet (``netns.fleet_prefix``)."""
+        return netns.fleet_prefix(self.dir)
+
+    def network(self, state: FleetState | None = None) -> netns.Network:
+        st = state or self.state()
+        return netns.Network(self.prefix, [(c.name, c.index) for c in st.clusters], log=self._log)
+
+    def has_network(self) -> bool:
+        return f"{self.prefix}-{netns.FRONT_DOOR}" in netns.list_netns()
+
+    def spawner(self, name: str) -> netns.Spawn:
+        """``spawn(argv, log_path) -> Popen`` inside cluster ``name``'s network namespace, where its pod IPs
+        are local and its API server is at the kubeconfig's URL (bridged)."""
+        if not self.has_network():
+            raise SkyError("this local fleet has no network namespaces (started with --no-network); "
+                           "'sky fleet local down' and 'up' again")
+        return self.network().cluster(name).spawn
+
+    def _start_bridge(self, c: ClusterState) -> None:
+        self.network().start_bridge(c.name, c.ports["apiserver"], self.paths(c).log("apiserver-bridge"))
 
     # -- internals ---------------------------------------------------------------------------------------
 

@@ -172,3 +172,19 @@ def test_host_link_skips_addresses_in_use():
     first = host_link(prefix, set())
     assert first == ("10.249.0.1", "10.249.0.2")
     assert host_link(prefix, {first[0]}) == ("10.249.0.5", "10.249.0.6")
+
+
+def test_fleet_down_removes_the_network_of_an_interrupted_up(tmp_path):
+    """'sky fleet local down' with no state file left (up died early) still removes the fleet's namespaces."""
+    from skyendpoints_iac.localfleet import LocalFleet
+
+    fleet = LocalFleet(tmp_path / "fleet")
+    network = Network(fleet.prefix, [("local-1", 0)])
+    try:
+        network.create()
+        assert fleet.has_network() and not fleet.exists()
+        fleet.down()
+        assert not fleet.has_network()
+        assert not [n for n in list_netns() if n.startswith(fleet.prefix)]
+    finally:
+        cleanup(fleet.prefix)
