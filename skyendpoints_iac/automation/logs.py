@@ -26,7 +26,7 @@ def containers_of(pod: Mapping[str, Any]) -> list[tuple[str, str]]:
 def pods_for(client: Any, endpoint: str, timeout: float = 5.0) -> list[dict[str, Any]]:
     import json
 
-    from ..placement.kubeclient import get_raw
+    from ..kube.client import get_raw
 
     resp = get_raw(client, f"/api/v1/namespaces/{endpoint_namespace(endpoint)}/pods",
                    query=[("labelSelector", f"{LABEL_ENDPOINT}={endpoint}")], timeout=timeout)
@@ -36,7 +36,7 @@ def pods_for(client: Any, endpoint: str, timeout: float = 5.0) -> list[dict[str,
 
 def pod_logs(client: Any, pod: Mapping[str, Any], tail: int | None, timeout: float = 10.0) -> Iterator[tuple[str, str, str]]:
     """(container, kind, text) for each container; a container that has not started yet says so."""
-    from ..placement.kubeclient import get_raw
+    from ..kube.client import get_raw
 
     meta = pod["metadata"]
     for name, kind in containers_of(pod):

@@ -93,7 +93,7 @@ def ready_replicas(pods: Iterable[Mapping[str, Any]]) -> int:
 def endpoint_pods(client: Any, endpoint: str, timeout: float = 5.0) -> list[dict[str, Any]]:
     import json
 
-    from ..placement.kubeclient import get_raw
+    from ..kube.client import get_raw
 
     selector = f"{LABEL_ENDPOINT}={endpoint},{LABEL_WORKLOAD_KIND}=inference"
     resp = get_raw(client, f"/api/v1/namespaces/{endpoint_namespace(endpoint)}/pods",
@@ -134,7 +134,7 @@ class EndpointStatus:
 def cluster_status(cluster, placement_row: Mapping[str, Any] | None, endpoint: str,
                    client_for: Callable[[Any], Any], timeout: float = 5.0) -> ClusterStatus:
     """Health and ready replicas of one cluster, read live; failures are reported in the row."""
-    from ..placement.discovery import check_health
+    from ..kube.live import check_health
 
     row = placement_row or {}
     st = ClusterStatus(cluster.name, "unknown", int(row.get("replicas", 0)),

@@ -90,8 +90,8 @@ class CliUi:
 
 def probe(cluster, timeout: float) -> tuple[bool, str]:
     """/readyz of one fleet cluster; a kubeconfig problem counts as a failed probe with its message."""
-    from ..placement.discovery import check_health
-    from ..placement.kubeclient import cluster_client
+    from ..kube.live import check_health
+    from ..kube.client import cluster_client
 
     try:
         return check_health(cluster_client(cluster), timeout)
@@ -100,7 +100,7 @@ def probe(cluster, timeout: float) -> tuple[bool, str]:
 
 
 def discover(fleet):
-    from ..placement.discovery import discover as _discover
+    from ..kube.live import discover as _discover
 
     return _discover(fleet)
 

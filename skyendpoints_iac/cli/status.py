@@ -24,7 +24,7 @@ def _url(spec, fleet) -> str:
 def _collect(rt, names: list[str], metrics: bool = True):
     from ..automation.operations import load_desired
     from ..automation.status import EndpointStatus, cluster_status, query_metrics
-    from ..placement.kubeclient import cluster_client
+    from ..kube.client import cluster_client
 
     if not rt.store.live(rt.env):
         raise SkyError(f"no endpoints deployed in environment '{rt.env}'")
@@ -186,7 +186,7 @@ def logs_cmd(
     """
     from ..automation.logs import pod_logs, pods_for
     from ..automation.operations import load_desired
-    from ..placement.kubeclient import cluster_client
+    from ..kube.client import cluster_client
 
     rt = make_runtime(env, backend, None, engine=False)
     if name not in rt.store.live(rt.env):

@@ -1,33 +1,22 @@
-"""Live capacity: read a cluster's Nodes and Pods through the Kubernetes API and summarise its GPUs.
+"""Live capacity, the pure part: a cluster's Node and Pod objects (as JSON) -> its ``ClusterInventory``.
 
-For ``up`` and ``reconcile``, for clusters whose fleet entry has no ``nodes`` snapshot. Per node:
-allocatable ``nvidia.com/gpu`` minus the GPU requests of non-terminated pods bound to it is ``free``;
-GPUs of pods whose priority is below the inference priority are ``reclaimable`` (inference preempts
-them; a pod without a priority has priority 0). GPUs of our own workloads' pods (label
-``skyendpoints.dev/endpoint``) are also recorded per owner, so re-planning an endpoint counts its own
-replicas as free. Cordoned or NotReady nodes offer nothing. Health is the API server's ``/readyz``
-answering 200 within the timeout.
+Per node: allocatable ``nvidia.com/gpu`` minus the GPU requests of non-terminated pods bound to it is
+``free``; GPUs of pods whose priority is below the inference priority are ``reclaimable`` (inference
+preempts them; a pod without a priority has priority 0). GPUs of pods carrying one of the owner labels are
+also recorded per owner, so re-planning an endpoint counts its own replicas as free. Cordoned or NotReady
+nodes offer nothing.
 
-``summarise`` is the pure part (JSON objects in, ``ClusterInventory`` out); ``discover_cluster`` does
-the HTTP.
+The HTTP (and which labels and priority the blueprint uses) lives in ``kube.live``: it passes the rules in.
 """
 
 from __future__ import annotations
 
-import json
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
-from ..blueprint.names import LABEL_ENDPOINT, PRIORITY_VALUE_INFERENCE
 from .accelerators import ACCELERATOR_LABELS, accelerator_of
 from .capacity import ClusterInventory, Held, NodeCapacity
-from .kubeclient import DEFAULT_TIMEOUT_SECONDS, cluster_client, get_raw
 
 GPU_RESOURCE = "nvidia.com/gpu"
-OWNER_LABELS: tuple[str, ...] = (LABEL_ENDPOINT,)
-"""Pod labels naming the workload (endpoint or job) that owns a pod's GPUs."""
-NON_TERMINATED = "status.phase!=Succeeded,status.phase!=Failed"
-PAGE_SIZE = 500
 
 
 def _gpus(resources: Mapping | None) -> int:
@@ -73,10 +62,13 @@ def summarise(
     pods: Iterable[Mapping],
     *,
     accelerator_label: str | None = None,
-    inference_priority: int = PRIORITY_VALUE_INFERENCE,
-    owner_labels: tuple[str, ...] = OWNER_LABELS,
+    inference_priority: int,
+    owner_labels: tuple[str, ...],
 ) -> ClusterInventory:
-    """Turn Node and Pod objects (as JSON) into a healthy cluster's inventory. Pure."""
+    """Turn Node and Pod objects (as JSON) into a healthy cluster's inventory. Pure.
+
+    ``inference_priority``: pods below it are reclaimable; ``owner_labels``: pod labels naming the workload
+    that owns a pod's GPUs (the caller's naming rules, passed in)."""
     from kubernetes.utils import parse_quantity
 
     gpu_nodes: dict[str, dict[str, Any]] = {}
@@ -125,77 +117,3 @@ def summarise(
     detail = (f"{unlabelled} GPU node(s) have no GPU type label and are ignored "
               f"(label them {accelerator_label or ACCELERATOR_LABELS[0]}=<type>, e.g. H100)" if unlabelled else "")
     return ClusterInventory(name, True, capacity, "live", detail)
-
-
-def _list(client: Any, path: str, timeout: float, field_selector: str | None = None) -> Iterator[Mapping]:
-    """All items of a list endpoint, page by page (``limit``/``continue``), as plain JSON."""
-    token = None
-    while True:
-        query: list[tuple[str, Any]] = [("limit", PAGE_SIZE)]
-        if field_selector:
-            query.append(("fieldSelector", field_selector))
-        if token:
-            query.append(("continue", token))
-        body = json.loads(get_raw(client, path, query=query, timeout=timeout).data)
-        yield from body.get("items") or []
-        token = (body.get("metadata") or {}).get("continue")
-        if not token:
-            return
-
-
-def check_health(client: Any, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[bool, str]:
-    """(healthy, detail): ``/readyz`` answered 200 within ``timeout`` seconds."""
-    try:
-        response = get_raw(client, "/readyz", timeout=timeout)
-    except Exception as exc:  # ApiException, urllib3 timeouts and connection errors, OSError
-        return False, f"/readyz failed: {_short(exc)}"
-    response.data  # read the short body so the connection goes back to the pool clean
-    if response.status != 200:
-        return False, f"/readyz answered {response.status}"
-    return True, ""
-
-
-def discover_cluster(
-    cluster,
-    *,
-    client: Any = None,
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    inference_priority: int = PRIORITY_VALUE_INFERENCE,
-) -> ClusterInventory:
-    """Health and GPU capacity of one fleet cluster, read live. Failures become an unhealthy inventory."""
-    # No urllib3 retries: "healthy" means /readyz answered within the timeout, not within 4 timeouts.
-    client = client if client is not None else cluster_client(cluster, retries=0)
-    healthy, detail = check_health(client, timeout)
-    if not healthy:
-        return ClusterInventory(cluster.name, False, None, "live", detail)
-    try:
-        nodes = list(_list(client, "/api/v1/nodes", timeout))
-        pods = list(_list(client, "/api/v1/pods", timeout, NON_TERMINATED))
-    except Exception as exc:
-        return ClusterInventory(cluster.name, True, None, "live", f"cannot list nodes and pods: {_short(exc)}")
-    return summarise(cluster.name, nodes, pods, accelerator_label=cluster.accelerator_label,
-                     inference_priority=inference_priority)
-
-
-def discover(fleet, names: Iterable[str] | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS,
-             max_workers: int = 8) -> dict[str, ClusterInventory]:
-    """Discover the clusters named (default: every cluster without a ``nodes`` snapshot), in parallel.
-
-    The result feeds ``place(..., capacities=...)``.
-    """
-    wanted = set(names) if names is not None else {c.name for c in fleet.clusters if c.nodes is None}
-    clusters = [c for c in fleet.clusters if c.name in wanted]
-    if not clusters:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(clusters))) as pool:
-        results = list(pool.map(lambda c: discover_cluster(c, timeout=timeout), clusters))
-    return {inv.name: inv for inv in results}
-
-
-def _short(exc: Exception) -> str:
-    status = getattr(exc, "status", None)
-    reason = getattr(exc, "reason", None)
-    if status:
-        return f"HTTP {status} {reason or ''}".strip()
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]

@@ -5,35 +5,32 @@
   (pulumi-kubernetes #4019, #1148).
 - The kubeconfig *content* is read at program time and passed as a secret: it holds credentials and is
   stored in state, and content (unlike a path) still works when destroy runs on another machine.
-- Context and kubeconfig are always explicit: the SDK would otherwise fill them from ``$KUBECONFIG``.
+- Context and kubeconfig are always explicit: the SDK would otherwise fill them from ``$KUBECONFIG``. The
+  content is the one merge every cluster client uses (``kube.kubeconfig``: every ``$KUBECONFIG`` file, as
+  kubectl merges them), so discovery and the provider always reach the same cluster.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from ..errors import InvalidInput, Problem
+from ..kube.kubeconfig import load_kubeconfig
 from ..spec.fleet import Cluster
 
 
-def kubeconfig_path(cluster: Cluster, default: str | None) -> Path:
-    """The fleet entry's kubeconfig, else the deployment default, else $KUBECONFIG, else ~/.kube/config."""
-    chosen = cluster.kubeconfig or default or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config"
-    return Path(chosen).expanduser()
-
-
 def read_kubeconfig(cluster: Cluster, default: str | None) -> str:
-    path = kubeconfig_path(cluster, default)
+    """The kubeconfig text for the cluster's provider: the fleet entry's file, else the deployment default,
+    else every ``$KUBECONFIG`` file merged as kubectl does, else ~/.kube/config (``kube.kubeconfig``)."""
+    field = f"clusters.{cluster.name}.kubeconfig"
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
+        return load_kubeconfig(cluster.kubeconfig or default, field=field).text()
+    except InvalidInput as exc:
+        first = exc.problems[0]
         raise InvalidInput([Problem(
-            str(path), None, None, f"clusters.{cluster.name}.kubeconfig",
-            f"cannot read the kubeconfig of cluster '{cluster.name}' ({exc.strerror}); set 'kubeconfig' on the "
+            first.file, first.line, first.column, field,
+            f"cannot read the kubeconfig of cluster '{cluster.name}' ({first.message}); set 'kubeconfig' on the "
             "cluster in the fleet file or 'skyendpoints:kubeconfig' in the stack config",
         )]) from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from skyendpoints_iac.placement.discovery import discover
+from skyendpoints_iac.kube.live import discover
 from skyendpoints_iac.spec import load_fleet
 from tests.e2e.conftest import CLUSTER_NODES, CLUSTERS, node_labels, pods, running_ready, wait_until
 

@@ -8,6 +8,8 @@ from skyendpoints_iac.errors import InvalidInput
 from skyendpoints_iac.localfleet.layout import (
     GPU_RESOURCE, KWOK_NODE_ANNOTATION, NodePool, cluster_names, node_manifests, parse_gpus, pools_per_cluster,
 )
+from skyendpoints_iac.blueprint.names import PRIORITY_VALUE_INFERENCE
+from skyendpoints_iac.kube.live import OWNER_LABELS
 from skyendpoints_iac.placement.discovery import summarise
 
 
@@ -73,6 +75,6 @@ def test_placement_reads_the_fake_nodes_as_gpu_capacity():
     pod = {"metadata": {"labels": {}}, "spec": {"nodeName": "h100-8g-0", "priority": 0,
                                                "containers": [{"resources": {"limits": {GPU_RESOURCE: "4"}}}]},
            "status": {"phase": "Running"}}
-    inv = summarise("local-1", nodes, [pod])
+    inv = summarise("local-1", nodes, [pod], inference_priority=PRIORITY_VALUE_INFERENCE, owner_labels=OWNER_LABELS)
     total = {(c.accelerator, c.gpus, c.free, c.reclaimable): c.count for c in inv.nodes}
     assert inv.healthy and total == {("H100", 8, 8, 0): 1, ("H100", 8, 4, 4): 1, ("L4", 1, 1, 0): 1}, total

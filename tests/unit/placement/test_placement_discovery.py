@@ -21,8 +21,9 @@ from skyendpoints_iac.errors import InvalidInput, SkyError
 from skyendpoints_iac.placement import place
 from skyendpoints_iac.placement.accelerators import accelerator_of, normalise_gpu_name
 from skyendpoints_iac.placement.capacity import Held, NodeCapacity
-from skyendpoints_iac.placement.discovery import discover, discover_cluster, pod_gpus, summarise
-from skyendpoints_iac.placement.kubeclient import api_client
+from skyendpoints_iac.kube.client import api_client
+from skyendpoints_iac.kube.live import OWNER_LABELS, discover, discover_cluster
+from skyendpoints_iac.placement.discovery import pod_gpus, summarise
 from tests.unit.placement._helpers import cluster, endpoint, fleet, shares
 
 
@@ -261,14 +262,14 @@ def test_summarise_priority_rule_and_pending_pods():
     pods = [k8s_pod("n", 2), k8s_pod("n", 2, priority=HIGH - 1), k8s_pod("n", 2, priority=HIGH),
             {"metadata": {}, "spec": {"containers": [{"resources": {"requests": {"nvidia.com/gpu": "2"}}}]},
              "status": {"phase": "Pending"}}]
-    inv = summarise("c", nodes, pods)
+    inv = summarise("c", nodes, pods, inference_priority=PRIORITY_VALUE_INFERENCE, owner_labels=OWNER_LABELS)
     # no priority = 0 and HIGH-1 are below inference: reclaimable; HIGH is not; the unbound pod holds nothing
     assert inv.nodes == (NodeCapacity("H100", 8, 2, 4, 1),)
 
 
 def test_identical_nodes_are_grouped():
     nodes = [k8s_node(f"n{i}", 8, {"skyendpoints.dev/accelerator": "H100"}) for i in range(5)]
-    assert summarise("c", nodes, []).nodes == (NodeCapacity("H100", 8, 8, 0, 5),)
+    assert summarise("c", nodes, [], inference_priority=PRIORITY_VALUE_INFERENCE, owner_labels=OWNER_LABELS).nodes == (NodeCapacity("H100", 8, 8, 0, 5),)
 
 
 def test_kubeconfig_errors_are_clear(tmp_path):

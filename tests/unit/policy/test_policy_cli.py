@@ -161,7 +161,8 @@ def test_rendered_examples_and_training_jobs_pass_all_mandatory_rules(tmp_path, 
     back from disk and checked with the fleet's settings; plus the objects of every training example."""
     from skyendpoints_iac.blueprint.fleet import build_fleet_blueprint
     from skyendpoints_iac.blueprint.render import write
-    from skyendpoints_iac.blueprint.training import build_training, place_job
+    from skyendpoints_iac.blueprint.training import build_training
+    from skyendpoints_iac.placement.training import place_job
     from skyendpoints_iac.placement import place
     from skyendpoints_iac.policy import Obj
     from skyendpoints_iac.spec import load_endpoint, load_fleet

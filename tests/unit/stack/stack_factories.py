@@ -20,8 +20,8 @@ def fleet(clusters: list[str], kubeconfig: Path) -> Fleet:
 
 def kubeconfig(tmp_path: Path) -> Path:
     path = tmp_path / "kubeconfig"
-    path.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n"
-                    "# client-key-data: SECRET-KUBECONFIG-MATERIAL\n")
+    path.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n"
+                    "users: [{name: u, user: {client-key-data: SECRET-KUBECONFIG-MATERIAL}}]\n")
     return path
 
 

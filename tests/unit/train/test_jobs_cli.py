@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from skyendpoints_iac.cli.jobs import STATUS_SELECTOR, JobsRuntime, NoCapacity, cancel, collect, job_stack, launch, preflight
+from skyendpoints_iac.automation.jobs import STATUS_SELECTOR, JobsRuntime, NoCapacity, cancel, collect, job_stack, launch, preflight
 from skyendpoints_iac.errors import SkyError
 from skyendpoints_iac.spec import Fleet, load_fleet
 from skyendpoints_iac.spec.job import load_job

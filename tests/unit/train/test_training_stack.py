@@ -25,7 +25,7 @@ command: [python, train.py]
 resources: {accelerators: H100:8}
 checkpoint: {size: 100Gi}
 """
-KUBECONFIG_TEXT = "apiVersion: v1\nkind: Config\n# client-key-data: SECRET-KUBECONFIG-MATERIAL\n"
+KUBECONFIG_TEXT = "apiVersion: v1\nkind: Config\nusers: [{name: u, user: {client-key-data: SECRET-KUBECONFIG-MATERIAL}}]\n"
 
 
 def fleet(tmp_path) -> Fleet:

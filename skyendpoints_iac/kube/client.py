@@ -1,23 +1,25 @@
-"""One way to build Kubernetes API clients: from a kubeconfig file and context, per fleet cluster.
+"""One way to build Kubernetes API clients: from the merged kubeconfig (``kube.kubeconfig``) and a context,
+per fleet cluster.
 
-Shared by live capacity discovery, status and logs, so they all resolve kubeconfig paths and contexts
-the same way and report a missing file or context the same way. Imports the ``kubernetes`` client
-lazily: the pure placement layer must stay importable without touching it.
+Shared by live capacity discovery, status, logs and training jobs, so they all resolve kubeconfig files and
+contexts the same way (and the same way as the stack's providers) and report a missing file or context the
+same way. Imports the ``kubernetes`` client lazily.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from ..errors import InvalidInput, Problem, SkyError
+from ..errors import SkyError
+from .kubeconfig import load_kubeconfig
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 """Connect and read timeout for API calls made during planning (health, nodes, pods)."""
 
 
 def api_client(kubeconfig: str | None = None, context: str | None = None, *, retries: int | None = None) -> Any:
-    """A ``kubernetes.client.ApiClient`` for ``context`` in ``kubeconfig`` ($KUBECONFIG or ~/.kube/config).
+    """A ``kubernetes.client.ApiClient`` for ``context`` in ``kubeconfig`` (else every $KUBECONFIG file,
+    merged as kubectl does, else ~/.kube/config).
 
     ``retries`` bounds urllib3's retries per request (None: urllib3's default of 3); a health check
     passes 0 so that its timeout is the whole wait. A missing file is ``InvalidInput``; an unknown
@@ -26,18 +28,15 @@ def api_client(kubeconfig: str | None = None, context: str | None = None, *, ret
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    path = os.path.expanduser(kubeconfig) if kubeconfig else None
-    if path is not None and not os.path.exists(path):
-        raise InvalidInput([Problem(path, None, None, "", "kubeconfig file not found")])
+    merged = load_kubeconfig(kubeconfig)
     configuration = client.Configuration()
     configuration.retries = retries
     try:
-        config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
-                                persist_config=False)
+        config.load_kube_config_from_dict(merged.config, context=context, client_configuration=configuration,
+                                          persist_config=False)
         return client.ApiClient(configuration=configuration)
     except ConfigException as exc:
-        where = path or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise SkyError(f"{where}: cannot use context '{context}': {exc}; "
+        raise SkyError(f"{merged.where}: cannot use context '{context}': {exc}; "
                        "fix the cluster's 'context'/'kubeconfig' in the fleet file") from None
 
 
@@ -58,3 +57,13 @@ def get_raw(client: Any, path: str, *, query: list[tuple[str, Any]] | None = Non
         auth_settings=["BearerToken"], _preload_content=False, _request_timeout=(timeout, timeout),
     )
     return response[0]
+
+
+def short_error(exc: Exception) -> str:
+    """One line for an API or network error: ``HTTP 403 Forbidden`` or the first line of the message."""
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", None)
+    if status:
+        return f"HTTP {status} {reason or ''}".strip()
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
