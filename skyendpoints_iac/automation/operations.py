@@ -20,6 +20,7 @@ from .engine import EngineFailed, EngineFactory, OnEvent
 from .envstate import EnvRecords
 from .program import DesiredEndpoint, DesiredEnv, empty_program, inline_program
 from .progress import ProgressModel
+from .record import HISTORY_LIMIT, EnvRecord, from_outputs, is_legacy
 from .revisions import Revision, RevisionStore, spec_hash
 
 
@@ -62,6 +63,10 @@ class Outcome:
     applied: bool = True
 
 
+class EngineUnavailable(SkyError):
+    """A read-only command found no pulumi CLI: the backend record cannot be read, the local cache is shown."""
+
+
 class UpdateFailed(SkyError):
     """The update failed part-way: the message is the one-screen summary."""
 
@@ -80,19 +85,47 @@ def fleet_without(fleet: Fleet, failed: set[str], why: str = "failed health prob
     return fleet.model_copy(update={"clusters": clusters})
 
 
-def failed_clusters(rt: Runtime) -> set[str]:
-    """Clusters the stack must not touch: those whose resources reconcile took out of state. (A cluster
-    that merely *looks* failed but still has state stays in the program: leaving it out would make the
-    engine try to delete its objects on an unreachable API server. 'reconcile' moves it out properly.)"""
-    return set(rt.records.dropped())
-
-
-def load_desired(rt: Runtime, fleet_path: str | None = None) -> DesiredEnv:
-    """The env as the stack holds it: each live endpoint's last successful revision, pinned placements."""
+def cached_record(rt: Runtime, source: str) -> EnvRecord:
+    """The env as this machine's local cache last saw it: only for legacy stacks (migration) and for
+    read-only commands without a pulumi CLI. Never the basis of an update of a stack that has a record."""
     live = rt.store.live(rt.env)
+    history = {n: tuple(r for r in rt.store.history(rt.env, n) if r.outcome == "succeeded")[-HISTORY_LIMIT:]
+               for n in rt.store.endpoints(rt.env)}
+    newest = max(live.values(), key=lambda r: r.time, default=None)
+    return EnvRecord(endpoints=live, history={n: h for n, h in history.items() if h},
+                     purged_platforms=frozenset(rt.records.purged()), dropped=rt.records.dropped(),
+                     fleet_path=newest.fleet_path if newest else None, source=source)
+
+
+def read_record(rt: Runtime, *, allow_cache: bool = False) -> EnvRecord:
+    """The env's record from the Pulumi backend (stack outputs, read with the Automation API): which
+    endpoints exist, their last good revisions and placements. ``allow_cache``: a read-only command
+    without a pulumi CLI shows the local cache instead (and says so)."""
+    try:
+        outputs = rt.engine_factory(rt.env, empty_program).outputs()
+    except EngineUnavailable as exc:
+        if not allow_cache:
+            raise
+        getattr(rt.ui, "warn", rt.ui.info)(
+            f"note: showing this machine's local cache, not the backend ({str(exc).splitlines()[0]})")
+        return cached_record(rt, "local-cache")
+    record = from_outputs(outputs)
+    if record is not None:
+        return record
+    if is_legacy(outputs):  # written before records existed: migrate once from the local cache
+        return cached_record(rt, "legacy-cache")
+    return EnvRecord(source="empty")
+
+
+def load_desired(rt: Runtime, fleet_path: str | None = None, *, record: EnvRecord | None = None,
+                 allow_cache: bool = False) -> DesiredEnv:
+    """The env as the stack holds it (its backend record): each live endpoint's last good revision,
+    pinned placements, purged platforms, clusters whose state reconcile took out."""
+    record = record if record is not None else read_record(rt, allow_cache=allow_cache)
+    live = record.endpoints
     if fleet_path is None:
         newest = max(live.values(), key=lambda r: r.time, default=None)
-        fleet_path = newest.fleet_path if newest else None
+        fleet_path = newest.fleet_path if newest else record.fleet_path
     if fleet_path is None:
         raise InvalidInput(f"environment '{rt.env}' has no recorded fleet file: pass --fleet FLEET")
     fleet = load_fleet(fleet_path)
@@ -100,14 +133,45 @@ def load_desired(rt: Runtime, fleet_path: str | None = None) -> DesiredEnv:
     for name, rev in live.items():
         spec = load_endpoint(f"<revision {rev.rev} of {name}>", text=rev.spec_text)
         endpoints[name] = DesiredEndpoint(spec, rev.spec_text, Placement.from_dict(rev.placement or {"endpoint": name,
-                                          "accelerator": str(spec.accelerator.type), "gpus_per_replica": 0, "home": None}))
+                                          "accelerator": str(spec.accelerator.type), "gpus_per_replica": 0, "home": None}),
+                                          rev)
+    # A cluster whose state reconcile took out stays out of the program (and of placement): leaving it in
+    # would make the engine try to reach its unreachable API server. 'reconcile' restores it properly.
     return DesiredEnv(env=rt.env, fleet=fleet, fleet_path=str(fleet_path), endpoints=endpoints,
-                      purged_platforms=frozenset(rt.records.purged()), excluded_clusters=frozenset(failed_clusters(rt)))
+                      purged_platforms=record.purged_platforms, excluded_clusters=frozenset(record.dropped),
+                      record=record)
 
 
-def previous_placement(rt: Runtime, name: str) -> Placement | None:
-    last = rt.store.last_good(rt.env, name)
+def previous_placement(desired: DesiredEnv, name: str) -> Placement | None:
+    last = desired.record.endpoints.get(name)
     return Placement.from_dict(last.placement) if last and last.placement else None
+
+
+def new_revision(rt: Runtime, desired: DesiredEnv, name: str, action: str, text: str,
+                 placement: Placement | None, message: str = "") -> Revision:
+    """The revision an update is about to deploy: numbered after both the backend's and this machine's."""
+    local = [r.rev for r in rt.store.history(rt.env, name)]
+    return Revision(rev=desired.record.next_rev(name, max(local, default=0)), endpoint=name, env=rt.env,
+                    action=action, outcome="succeeded", spec_hash=spec_hash(text), spec_text=text,  # type: ignore[arg-type]
+                    fleet_path=desired.fleet_path, placement=placement.to_dict() if placement else None,
+                    message=message)
+
+
+def next_record(desired: DesiredEnv, new: tuple[Revision, ...] = (),
+                dropped: Mapping[str, Any] | None = None) -> EnvRecord:
+    """The record the update of ``desired`` writes to the backend: its endpoints' revisions, the history
+    with ``new`` appended, its purged platforms and the dropped-cluster state (default: unchanged)."""
+    base = desired.record
+    history = {n: list(v) for n, v in base.history.items()}
+    for r in new:
+        history.setdefault(r.endpoint, []).append(r)
+    return EnvRecord(
+        endpoints={n: e.revision for n, e in desired.endpoints.items() if e.revision is not None},
+        history={n: tuple(v[-HISTORY_LIMIT:]) for n, v in history.items()},
+        purged_platforms=frozenset(desired.purged_platforms - desired.used_clusters),
+        dropped=dict(base.dropped if dropped is None else dropped),
+        slice_hashes=dict(base.slice_hashes), fleet_path=desired.fleet_path,
+    )
 
 
 def check_placed(spec: EndpointSpec, placement: Placement, allow_partial: bool) -> str:
@@ -152,11 +216,13 @@ def endpoint_outputs(outputs: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 # -- running the engine ------------------------------------------------------------------------------
 
-def run_update(rt: Runtime, desired: DesiredEnv, title: str) -> tuple[dict[str, Any], ProgressModel]:
-    """``up`` with live progress. A failure becomes the one-screen ``UpdateFailed``."""
+def run_update(rt: Runtime, desired: DesiredEnv, title: str,
+               record: EnvRecord | None = None) -> tuple[dict[str, Any], ProgressModel]:
+    """``up`` with live progress; the program also writes ``record`` (default: ``next_record(desired)``) to
+    the backend. A failure becomes the one-screen ``UpdateFailed``."""
     model = ProgressModel(clusters={c.name: c.kube_context for c in desired.fleet.clusters},
                           endpoints=tuple(desired.endpoints))
-    engine = rt.engine_factory(rt.env, inline_program(desired))
+    engine = rt.engine_factory(rt.env, inline_program(desired, record or next_record(desired)))
     with rt.ui.progress(title, model) as on_event:
         try:
             outputs = engine.up(on_event=on_event)
@@ -165,10 +231,10 @@ def run_update(rt: Runtime, desired: DesiredEnv, title: str) -> tuple[dict[str, 
     return outputs, model
 
 
-def preview(rt: Runtime, desired: DesiredEnv) -> dict[str, int]:
+def preview(rt: Runtime, desired: DesiredEnv, record: EnvRecord | None = None) -> dict[str, int]:
     model = ProgressModel(clusters={c.name: c.kube_context for c in desired.fleet.clusters},
                           endpoints=tuple(desired.endpoints))
-    engine = rt.engine_factory(rt.env, inline_program(desired))
+    engine = rt.engine_factory(rt.env, inline_program(desired, record or next_record(desired)))
     rt.ui.info(f"previewing the changes to stack '{rt.env}' ...")
     try:
         return engine.preview(on_event=model.apply)
@@ -176,10 +242,12 @@ def preview(rt: Runtime, desired: DesiredEnv) -> dict[str, int]:
         raise UpdateFailed(failures.render(failures.collect(model, exc.stderr), "preview")) from None
 
 
-def _record(rt: Runtime, name: str, action: str, outcome: str, text: str, fleet_path: str,
-            placement: Placement | None, message: str = "") -> Revision:
-    return rt.store.append(rt.env, name, action=action, outcome=outcome, spec_hash=spec_hash(text), spec_text=text,
-                           fleet_path=fleet_path, placement=placement.to_dict() if placement else None, message=message)
+def _record(rt: Runtime, rev: Revision, outcome: str = "succeeded", message: str | None = None) -> Revision:
+    """Append ``rev`` to this machine's local log (a cache: the backend record is what decides)."""
+    return rt.store.append(rt.env, rev.endpoint, rev=rev.rev, action=rev.action, outcome=outcome,
+                           spec_hash=rev.spec_hash, spec_text=rev.spec_text, fleet_path=rev.fleet_path,
+                           placement=rev.placement, message=rev.message if message is None else message,
+                           time=rev.time, user=rev.user)
 
 
 # -- the commands -------------------------------------------------------------------------------------
@@ -196,26 +264,31 @@ def up(rt: Runtime, spec_text: str, spec_source: str, fleet_path: str | None, *,
         rt.ui.info(f"note: the last reconcile found {', '.join(sorted(suspect))} unhealthy; "
                    "run 'sky endpoint reconcile' to move replicas off it")
     capacities = rt.discover(desired.fleet)
-    from ..placement import place
+    from ..placement import place_all
 
-    placement = place(spec, fleet_without(desired.fleet, failed), previous_placement(rt, spec.name),
-                      capacities=capacities)
+    # One capacity ledger: the other deployed endpoints are reserved first (placement/ledger.py).
+    committed = [(e.spec, e.placement) for n, e in sorted(desired.endpoints.items()) if n != spec.name]
+    previous = previous_placement(desired, spec.name)
+    placement = place_all([spec], fleet_without(desired.fleet, failed), {spec.name: previous} if previous else {},
+                          capacities=capacities, committed=committed)[spec.name]
     note = check_placed(spec, placement, allow_partial)
-    item = DesiredEndpoint(spec, spec_text, placement)
+    rev = new_revision(rt, desired, spec.name, action, spec_text, placement, note)
+    item = DesiredEndpoint(spec, spec_text, placement, rev)
     target = desired.with_endpoint(item)
-    changes = preview(rt, target)
+    record = next_record(target, (rev,))
+    changes = preview(rt, target, record)
     rt.ui.show_plan(item, changes, note)
     if preview_only:
         return Outcome(None, placement, changes=changes, applied=False)
     if not yes and not rt.ui.confirm(f"Deploy {spec.name} to environment '{rt.env}'?"):
         raise SkyError("cancelled; nothing was changed")
     try:
-        outputs, _ = run_update(rt, target, f"{action} {spec.name} ({rt.env})")
+        outputs, _ = run_update(rt, target, f"{action} {spec.name} ({rt.env})", record)
     except UpdateFailed as exc:
-        _record(rt, spec.name, action, "failed", spec_text, target.fleet_path, placement, str(exc).splitlines()[0])
+        _record(rt, rev, "failed", str(exc).splitlines()[0])
         raise
-    rt.records.set_purged(rt.records.purged() - target.used_clusters)
-    rev = _record(rt, spec.name, action, "succeeded", spec_text, target.fleet_path, placement, note)
+    rt.records.set_purged(set(record.purged_platforms))
+    _record(rt, rev)
     url = endpoint_outputs(outputs, spec.name).get("url")
     return Outcome(rev, placement, url=url, changes=changes)
 
@@ -223,7 +296,7 @@ def up(rt: Runtime, spec_text: str, spec_source: str, fleet_path: str | None, *,
 def rollback(rt: Runtime, name: str, to: int, *, yes: bool = False, allow_partial: bool = False) -> Outcome:
     """Redeploy revision ``to``'s spec. The engine rolls the serving pods with the spec's update strategy
     (maxSurge/maxUnavailable), so the endpoint keeps serving throughout."""
-    old = rt.store.get(rt.env, name, to)
+    old = read_record(rt).revision(name, to) or rt.store.get(rt.env, name, to)
     return up(rt, old.spec_text, f"<revision {to} of {name}>", None, yes=yes, allow_partial=allow_partial,
               action="rollback")
 
@@ -231,7 +304,8 @@ def rollback(rt: Runtime, name: str, to: int, *, yes: bool = False, allow_partia
 def down(rt: Runtime, name: str, *, purge_platform: bool = False, yes: bool = False) -> Outcome:
     """Remove one endpoint: an update of the env stack without it. Shared platforms stay (another endpoint
     may use them, or a later one will); ``purge_platform`` removes platforms no endpoint uses. When the
-    last endpoint leaves and platforms are purged, the stack is destroyed."""
+    last endpoint leaves and platforms are purged, the update deletes every resource and leaves only the
+    record (history, purged platforms) in the stack, instead of destroying it."""
     desired = load_desired(rt)
     if name not in desired.endpoints:
         known = ", ".join(sorted(desired.endpoints)) or "none"
@@ -246,22 +320,15 @@ def down(rt: Runtime, name: str, *, purge_platform: bool = False, yes: bool = Fa
         rt.ui.info(f"removing unused platforms: {', '.join(unused) or 'none'}")
         purged |= set(unused)
     target = replace(target, purged_platforms=frozenset(purged))
+    rev = new_revision(rt, desired, name, "down", item.spec_text, None)
+    record = next_record(target, (rev,))
     if not yes and not rt.ui.confirm(f"Remove {name} from environment '{rt.env}'?"):
         raise SkyError("cancelled; nothing was changed")
     try:
-        if not target.endpoints and not target.platform_clusters:
-            model = ProgressModel(clusters={c.name: c.kube_context for c in desired.fleet.clusters}, endpoints=(name,))
-            engine = rt.engine_factory(rt.env, empty_program)
-            with rt.ui.progress(f"destroy {rt.env}", model) as on_event:
-                try:
-                    engine.destroy(on_event=on_event)
-                except EngineFailed as exc:
-                    raise UpdateFailed(failures.render(failures.collect(model, exc.stderr), "destroy")) from None
-        else:
-            run_update(rt, target, f"down {name} ({rt.env})")
+        run_update(rt, target, f"down {name} ({rt.env})", record)
     except UpdateFailed as exc:
-        _record(rt, name, "down", "failed", item.spec_text, desired.fleet_path, item.placement, str(exc).splitlines()[0])
+        _record(rt, replace(rev, placement=item.placement.to_dict()), "failed", str(exc).splitlines()[0])
         raise
     rt.records.set_purged(purged)
-    rev = _record(rt, name, "down", "succeeded", item.spec_text, desired.fleet_path, None)
+    _record(rt, rev)
     return Outcome(rev, None)

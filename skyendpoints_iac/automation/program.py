@@ -23,6 +23,8 @@ from typing import Callable
 
 from ..placement.model import Placement
 from ..spec import EndpointSpec, Fleet
+from .record import DROPPED_OUTPUT, RECORD_OUTPUT, EnvRecord, record_outputs
+from .revisions import Revision
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class DesiredEndpoint:
     spec: EndpointSpec
     spec_text: str
     placement: Placement
+    revision: Revision | None = None
+    """The revision this item is (from the backend record, or the one being deployed)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class DesiredEnv:
     """Clusters whose unused platform was removed (``down --purge-platform``)."""
     excluded_clusters: frozenset[str] = frozenset()
     """Failed clusters: no platform, no slice, nothing the engine would try to reach."""
+    record: EnvRecord = field(default_factory=EnvRecord)
+    """The backend record this desired state was read from (``automation.record``)."""
 
     def with_endpoint(self, item: DesiredEndpoint) -> "DesiredEnv":
         return dataclasses.replace(self, endpoints={**self.endpoints, item.spec.name: item})
@@ -87,20 +93,31 @@ def _pinned(placement: Placement) -> Placement:
 
 
 class InlineProgram:
-    """The Automation API program: build inputs, call the one ``deploy`` function. A callable object (not a
-    closure) so tests and e2e can see which desired state an engine was given."""
+    """The Automation API program: build inputs, call the one ``deploy`` function, and export the env's
+    record (``automation.record``) so the backend, not a local file, says what this env holds. A callable
+    object (not a closure) so tests and e2e can see which desired state an engine was given."""
 
-    def __init__(self, desired: DesiredEnv):
+    def __init__(self, desired: DesiredEnv, record: EnvRecord | None = None):
         self.desired = desired
+        self.record = record
 
     def __call__(self) -> None:
         from ..stack.program import deploy
 
-        deploy(deployment_inputs(self.desired))
+        if self.desired.endpoints or self.desired.platform_clusters:
+            deploy(deployment_inputs(self.desired))
+        # else: nothing left (last endpoint down, platforms purged): the update deletes every resource and
+        # the stack keeps only its record.
+        if self.record is not None:
+            import pulumi
+
+            plain, dropped = record_outputs(self.record)
+            pulumi.export(RECORD_OUTPUT, plain)
+            pulumi.export(DROPPED_OUTPUT, pulumi.Output.secret(dropped))
 
 
-def inline_program(desired: DesiredEnv) -> Callable[[], None]:
-    return InlineProgram(desired)
+def inline_program(desired: DesiredEnv, record: EnvRecord | None = None) -> Callable[[], None]:
+    return InlineProgram(desired, record)
 
 
 def empty_program() -> None:

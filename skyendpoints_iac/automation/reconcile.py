@@ -17,8 +17,10 @@ from ..errors import SkyError
 from . import statesurgery
 from .decide import EndpointDecision, StateActions, decide_endpoint, decide_state
 from .health import ClusterHealth, HealthPolicy, observe, transition
-from .operations import Runtime, UpdateFailed, _record, fleet_without, load_desired, run_update
+from .operations import (Runtime, UpdateFailed, _record, fleet_without, load_desired, new_revision, next_record,
+                         read_record, run_update)
 from .program import DesiredEndpoint
+from .revisions import now_utc
 
 
 @dataclass
@@ -59,10 +61,13 @@ def probe_until_settled(rt: Runtime, fleet, health: dict[str, ClusterHealth], po
     return current
 
 
-def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, str | None], log) -> None:
-    """Drop / restore cluster resources in the stack's state via export -> edit -> import."""
+def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, str | None], log,
+                        dropped: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Drop / restore cluster resources in the stack's state via export -> edit -> import. ``dropped`` is
+    the backend record's dropped-state map; the new one is returned (the update writes it to the record;
+    a local copy is kept too, in case that update fails)."""
     if not actions.drop and not actions.restore:
-        return
+        return dict(dropped)
     from .program import empty_program
 
     engine = rt.engine_factory(rt.env, empty_program)
@@ -71,7 +76,7 @@ def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, 
     removed: dict[str, list] = {}
     for cluster in actions.drop:
         deployment, removed[cluster] = statesurgery.drop_cluster(deployment, cluster, contexts.get(cluster))
-    dropped = rt.records.dropped()
+    dropped = dict(dropped)
     for cluster in actions.restore:
         deployment = statesurgery.restore_cluster(deployment, dropped.get(cluster, {}).get("resources", []))
     engine.import_({"version": exported["version"], "deployment": deployment})
@@ -79,6 +84,7 @@ def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, 
     # state would make later passes skip the drop and wedge on the dead cluster.
     for cluster, gone in removed.items():
         path = rt.records.record_dropped(cluster, gone, "failed health probes")
+        dropped[cluster] = {"cluster": cluster, "time": now_utc(), "reason": "failed health probes", "resources": gone}
         log("drop-state", cluster, f"removed {len(gone)} resources of failed cluster from state; recorded in {path}",
             resources=statesurgery.summarise(gone))
     for cluster in actions.restore:
@@ -90,6 +96,8 @@ def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, 
         engine.refresh()
         for cluster in actions.restore:
             rt.records.clear_dropped(cluster)
+            dropped.pop(cluster, None)
+    return dropped
 
 
 def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebalance: bool = False,
@@ -102,17 +110,18 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
         report.log.append(entry)
         rt.ui.info(f"[{kind}] {subject}: {reason}")
 
-    if not rt.store.live(rt.env) and fleet_path is None:
+    record = read_record(rt)
+    if not record.endpoints and fleet_path is None:
         log("noop", rt.env, "no endpoints deployed in this environment")
         return report
-    desired = load_desired(rt, fleet_path)
+    desired = load_desired(rt, fleet_path, record=record)
     health = probe_until_settled(rt, desired.fleet, records.health(), policy, log)
     records.set_health(health)
     report.health = health
 
     contexts = {c.name: c.kube_context for c in desired.fleet.clusters}
     in_state = {c.name for c in desired.fleet.clusters if c.name not in desired.purged_platforms} | desired.used_clusters
-    actions = decide_state(health, in_state, records.dropped())
+    actions = decide_state(health, in_state, record.dropped)
     report.state_actions = actions
     for reason in actions.reasons:
         log("state", ",".join(actions.drop + actions.restore), reason)
@@ -133,7 +142,8 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
         for reason in decision.reasons:
             log("update" if decision.update else "keep", name, reason)
         if decision.update and decision.placement is not None:
-            target = target.with_endpoint(DesiredEndpoint(item.spec, item.spec_text, decision.placement))
+            rev = new_revision(rt, desired, name, "reconcile", item.spec_text, decision.placement, "; ".join(decision.reasons))
+            target = target.with_endpoint(DesiredEndpoint(item.spec, item.spec_text, decision.placement, rev))
 
     need_update = any(d.update for d in report.decisions) or bool(actions.drop or actions.restore)
     if not need_update:
@@ -142,21 +152,17 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
     if dry_run:
         log("dry-run", rt.env, "would update the stack (not applied: --dry-run)")
         return report
-    apply_state_actions(rt, actions, contexts, log)
+    dropped = apply_state_actions(rt, actions, contexts, log, record.dropped)
+    new = tuple(target.endpoints[d.endpoint].revision for d in report.decisions if d.update)
+    target = replace(target, excluded_clusters=frozenset(failed) | frozenset(dropped))
     try:
-        run_update(rt, target, f"reconcile {rt.env}")
+        run_update(rt, target, f"reconcile {rt.env}", next_record(target, new, dropped))  # type: ignore[arg-type]
     except UpdateFailed as exc:
-        for d in report.decisions:
-            if d.update:
-                item = target.endpoints[d.endpoint]
-                _record(rt, d.endpoint, "reconcile", "failed", item.spec_text, target.fleet_path, d.placement,
-                        str(exc).splitlines()[0])
+        for rev in new:
+            _record(rt, rev, "failed", str(exc).splitlines()[0])  # type: ignore[arg-type]
         raise
-    for d in report.decisions:
-        if d.update:
-            item = target.endpoints[d.endpoint]
-            _record(rt, d.endpoint, "reconcile", "succeeded", item.spec_text, target.fleet_path, d.placement,
-                    "; ".join(d.reasons))
+    for rev in new:
+        _record(rt, rev)  # type: ignore[arg-type]
     records.set_purged(records.purged() - target.used_clusters)
     report.updated = True
     log("updated", rt.env, "stack updated")

@@ -6,6 +6,7 @@ record N's spec; the environment's set of live endpoints is the newest successfu
 
 Stored as one append-only JSON-lines file per endpoint under the state dir, appended under ``flock`` so two
 concurrent ``up``s never interleave half-lines. (The Pulumi backend lock protects the stack itself.)
+This local log is a cache: which endpoints exist is the backend's record (``automation.record``).
 """
 
 from __future__ import annotations
@@ -124,8 +125,9 @@ class RevisionStore:
                 out[name] = last
         return out
 
-    def append(self, env: str, endpoint: str, **fields: Any) -> Revision:
-        """Number and append a record atomically with respect to other ``sky`` processes."""
+    def append(self, env: str, endpoint: str, rev: int | None = None, **fields: Any) -> Revision:
+        """Number (unless ``rev`` is given: the backend record numbers deployed revisions) and append a
+        record atomically with respect to other ``sky`` processes."""
         path = self._file(env, endpoint)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(path, "a+", encoding="utf-8") as fh:
@@ -133,7 +135,8 @@ class RevisionStore:
             try:
                 fh.seek(0)
                 revs = [json.loads(line)["rev"] for line in fh.read().splitlines() if line.strip()]
-                record = Revision(rev=(max(revs) + 1 if revs else 1), endpoint=endpoint, env=env, **fields)
+                number = rev if rev is not None else (max(revs) + 1 if revs else 1)
+                record = Revision(rev=number, endpoint=endpoint, env=env, **fields)
                 fh.seek(0, os.SEEK_END)
                 fh.write(json.dumps(asdict(record), sort_keys=True) + "\n")
                 fh.flush()

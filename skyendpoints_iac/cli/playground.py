@@ -20,10 +20,10 @@ def _target(name: str, env, backend, pulumi_root, url: Optional[str], api_key_en
     from ..automation.operations import endpoint_outputs, load_desired
 
     rt = make_runtime(env, backend, pulumi_root, engine=api_key_env is None)
-    live = rt.store.live(rt.env)
+    desired = load_desired(rt, allow_cache=True)
+    live = desired.endpoints
     if name not in live:
         raise SkyError(f"endpoint '{name}' is not deployed in environment '{rt.env}' (deployed: {', '.join(sorted(live)) or 'none'})")
-    desired = load_desired(rt)
     spec = desired.endpoints[name].spec
     outputs = {}
     if api_key_env is None:

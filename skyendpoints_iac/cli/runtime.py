@@ -50,6 +50,12 @@ class CliUi:
     def info(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)
 
+    def warn(self, text: str) -> None:
+        """A note that must not mix with --json output on stdout."""
+        from .app import err
+
+        err.print(text, markup=False, highlight=False)
+
     def show_plan(self, endpoint, changes: Mapping[str, int] | None, note: str = "") -> None:
         spec, placement = endpoint.spec, endpoint.placement
         self.console.print(f"[bold]{spec.name}[/bold]: {spec.accelerator} per replica, home {placement.home or '-'}")
@@ -120,7 +126,16 @@ def make_runtime(env: str | None, backend: str | None, pulumi_root: str | None, 
     else:
         resolved = resolve_backend(backend)
 
-        def factory(env_name, program):  # pragma: no cover - guarded by callers
-            raise SkyError("internal: this command does not use the Pulumi engine")
+        def factory(env_name, program):
+            """Read-only commands read the backend record when a CLI is there, else the local cache."""
+            from ..automation.engine import pulumi_factory
+            from ..automation.operations import EngineUnavailable
+            from ..automation.pulumicli import PulumiNotFound, find_pulumi
+
+            try:
+                binary = find_pulumi(pulumi_root)
+            except PulumiNotFound:
+                raise EngineUnavailable("no pulumi CLI found") from None
+            return pulumi_factory(resolved, binary)(env_name, program)
     return Runtime(env=resolve_env(env), state_dir=resolved.state_dir, engine_factory=factory, ui=ui or CliUi(),
                    discover=discover, probe=probe, sleep=time.sleep)

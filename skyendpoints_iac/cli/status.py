@@ -1,6 +1,7 @@
 """``sky endpoint status``, ``list``, ``history`` and ``logs``: read-only, and none needs the pulumi CLI.
 
-What is deployed comes from the revision records; what runs is read live from each cluster.
+What is deployed comes from the backend's record (``automation.record``; this machine's cache when no
+pulumi CLI is found, and the command says so); what runs is read live from each cluster.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ def _url(spec, fleet) -> str:
     return f"https://{spec.tls.domain or f'{spec.name}.{fleet.domain}'}"
 
 
-def _collect(rt, names: list[str], metrics: bool = True):
-    from ..automation.operations import load_desired
+def _collect(rt, names: list[str], metrics: bool = True, record=None):
+    from ..automation.operations import load_desired, read_record
     from ..automation.status import EndpointStatus, cluster_status, query_metrics
     from ..kube.client import cluster_client
 
-    if not rt.store.live(rt.env):
+    record = record if record is not None else read_record(rt, allow_cache=True)  # the backend's record
+    if not record.endpoints:
         raise SkyError(f"no endpoints deployed in environment '{rt.env}'")
-    desired = load_desired(rt)
+    desired = load_desired(rt, record=record)
     health = rt.records.health()
     result = []
     for name in names:
@@ -36,7 +38,7 @@ def _collect(rt, names: list[str], metrics: bool = True):
             raise SkyError(f"endpoint '{name}' is not deployed in environment '{rt.env}' "
                            f"(deployed: {', '.join(sorted(desired.endpoints)) or 'none'})")
         item = desired.endpoints[name]
-        rev = rt.store.last_good(rt.env, name)
+        rev = item.revision
         st = EndpointStatus(name=name, env=rt.env, url=_url(item.spec, desired.fleet), revision=rev.rev,
                             spec_hash=rev.spec_hash, deployed_at=rev.time, deployed_by=rev.user,
                             unplaced=item.placement.unplaced)
@@ -71,9 +73,12 @@ def status_cmd(
 
       sky endpoint status glm-prod --json
     """
+    from ..automation.operations import read_record
+
     rt = make_runtime(env, backend, None, engine=False)
-    names = [name] if name else sorted(rt.store.live(rt.env))
-    statuses = _collect(rt, names) if names else []
+    record = read_record(rt, allow_cache=True)
+    names = [name] if name else sorted(record.endpoints)
+    statuses = _collect(rt, names, record=record) if names else []
     if as_json:
         out.file.write(json.dumps([s.to_dict() for s in statuses], indent=2) + "\n")
         return
@@ -118,14 +123,18 @@ def list_cmd(
 
       sky endpoint list --env prod
     """
+    from dataclasses import replace
+
+    from ..automation.operations import read_record
+
     rt = make_runtime(env, backend, None, engine=False)
-    envs = [rt.env] if env else rt.store.envs()
+    envs = [rt.env] if env else sorted(set(rt.store.envs()) | {rt.env})
     table = Table()
     for col in ("env", "endpoint", "revision", "deployed", "by", "placement"):
         table.add_column(col)
     n = 0
     for e in envs:
-        for name, rev in sorted(rt.store.live(e).items()):
+        for name, rev in sorted(read_record(replace(rt, env=e), allow_cache=True).endpoints.items()):
             table.add_row(e, name, str(rev.rev), rev.time, rev.user, rev.placement_summary())
             n += 1
     if n:
@@ -151,8 +160,14 @@ def history_cmd(
     """
     from dataclasses import asdict
 
+    from ..automation.operations import read_record
+
     rt = make_runtime(env, backend, None, engine=False)
-    records = rt.store.history(rt.env, name)
+    # The backend's deployed revisions (every operator's), plus this machine's failed attempts.
+    deployed = list(read_record(rt, allow_cache=True).history.get(name, ()))
+    seen = {(r.rev, r.outcome) for r in deployed}
+    records = sorted(deployed + [r for r in rt.store.history(rt.env, name) if (r.rev, r.outcome) not in seen],
+                     key=lambda r: (r.rev, r.outcome != "failed"))
     if not records:
         raise SkyError(f"endpoint '{name}' has no revisions in environment '{rt.env}'")
     if as_json:
@@ -189,9 +204,9 @@ def logs_cmd(
     from ..kube.client import cluster_client
 
     rt = make_runtime(env, backend, None, engine=False)
-    if name not in rt.store.live(rt.env):
+    desired = load_desired(rt, allow_cache=True)
+    if name not in desired.endpoints:
         raise SkyError(f"endpoint '{name}' is not deployed in environment '{rt.env}'")
-    desired = load_desired(rt)
     clusters = desired.endpoints[name].placement.clusters
     if cluster is not None:
         if cluster not in {c.name for c in desired.fleet.clusters}:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from pulumi.automation import EngineEvent
 
 from skyendpoints_iac.automation.engine import EngineFailed, StackLocked
+from skyendpoints_iac.automation.record import DROPPED_OUTPUT, RECORD_OUTPUT, record_outputs
 
 STACK_URN = "urn:pulumi:dev::skyendpoints::pulumi:pulumi:Stack::skyendpoints-dev"
 
@@ -115,12 +116,19 @@ class FakeEngine:
         d = self.desired
         self.backend.state = [{"urn": STACK_URN, "type": "pulumi:pulumi:Stack", "custom": False}] + [
             r for c in sorted(d.platform_clusters) for r in provider_state(c)]
-        return {"endpoints": {n: {"url": f"https://{n}.example.com"} for n in d.endpoints}}
+        out = {"endpoints": {n: {"url": f"https://{n}.example.com"} for n in d.endpoints}}
+        record = getattr(self.program, "record", None)
+        if record is not None:  # what the real program exports (automation.program.InlineProgram)
+            plain, dropped = record_outputs(record)
+            out.update({RECORD_OUTPUT: plain, DROPPED_OUTPUT: dropped})
+        self.backend.outputs = out
+        return out
 
     def destroy(self, on_event=None) -> None:
         self.backend.calls.append(("destroy", None))
         self._maybe_fail("destroy")
         self.backend.state = []
+        self.backend.outputs = {}
 
     def refresh(self, on_event=None) -> None:
         self.backend.calls.append(("refresh", None))

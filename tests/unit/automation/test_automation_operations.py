@@ -121,7 +121,10 @@ def test_down_keeps_shared_platforms_and_purge_removes_only_unused(world):
     assert set(h.clusters) <= d.platform_clusters  # kept although unused (no --purge-platform)
     assert set(rt.store.live("dev")) == {"glm-prod"}
     down(rt, "glm-prod", yes=True, purge_platform=True)
-    assert backend.ops()[-1] == "destroy"  # last endpoint gone, platforms purged: the stack is destroyed
+    # last endpoint gone, platforms purged: an update that deletes every resource and keeps only the record
+    assert backend.ops()[-1] == "up" and backend.calls[-1][1].platform_clusters == set()
+    assert backend.outputs["sky_record"]["purged_platforms"] == ["coreweave-us-east", "gke-us-east", "onprem-eu"]
+    assert backend.outputs["sky_record"]["endpoints"] == {}
     assert rt.records.purged() == {"gke-us-east", "coreweave-us-east", "onprem-eu"} and rt.store.live("dev") == {}
     # an endpoint placed again brings its clusters' platforms back, and only those
     again = up(rt, GLM, "g.yaml", FLEET, yes=True).placement
