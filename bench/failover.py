@@ -18,7 +18,7 @@ processes are killed, then one ``sky endpoint reconcile --failure-threshold 1`` 
 In production, detection by ``reconcile --watch`` also includes up to one ``--interval`` and, with the
 default threshold of 3, two more probe rounds (``retry_seconds`` apart, each up to ``--probe-timeout``).
 
-The KServe controller is replaced by the test-only stand-in from tests/e2e (it only turns each
+The KServe controller is replaced by the dev-tooling stand-in (localfleet/standin_kserve.py, as in tests/e2e) (it only turns each
 LLMInferenceService into its Deployment); the figures are printed, never asserted.
 """
 
@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT))
 from skyendpoints_iac.automation.pulumicli import find_pulumi  # noqa: E402
 from skyendpoints_iac.localfleet import LocalFleet, NodePool  # noqa: E402
 from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
-from tests.e2e.conftest import AUTH_FROM_SECRET, pre_create_prometheus_service_account  # noqa: E402
+from skyendpoints_iac.localfleet.workarounds import AUTH_FROM_SECRET, pre_create_prometheus_service_account  # noqa: E402
 from skyendpoints_iac.localfleet.charts import build as build_charts  # noqa: E402
-from tests.e2e.standin_kserve import StandInKServe  # noqa: E402
+from skyendpoints_iac.localfleet.standin_kserve import StandInKServe  # noqa: E402
 
 SPEC = ROOT / "examples" / "glm-prod.yaml"
 NODES = (NodePool("B200", 8, 2),)
@@ -118,7 +118,7 @@ def run(clusters: int, failover: bool) -> dict[str, float]:
     try:
         with StandInKServe(b.fleet):
             ff = str(b.fleet.fleet_file)
-            # The same two reported blockers as tests/e2e (see AUTH_FROM_SECRET, KNOWN_BUG_PROM_TOKEN there).
+            # The same two reported blockers as tests/e2e (localfleet/workarounds.py).
             pre_create_prometheus_service_account(b)
             spec = root / "glm-prod.yaml"
             spec.write_text(SPEC.read_text() + AUTH_FROM_SECRET)

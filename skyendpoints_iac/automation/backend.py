@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SkyError
+from ..userdirs import state_home
 
 PROJECT = "skyendpoints"
 """Pulumi project name of every stack this CLI manages (DIY backends: ``organization/skyendpoints/<env>``)."""
@@ -25,13 +26,6 @@ DEFAULT_ENGINE_ENV: dict[str, str] = {
     "PULUMI_SKIP_UPDATE_CHECK": "true",
 }
 """Always passed to the CLI: no network version check on every command."""
-
-
-def state_home(environ: dict[str, str] | None = None) -> Path:
-    """``$XDG_STATE_HOME/skyendpoints`` or ``~/.local/state/skyendpoints``: ours, per user, not in the checkout."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
-    return Path(base) / "skyendpoints"
 
 
 @dataclass(frozen=True)

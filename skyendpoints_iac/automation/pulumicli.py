@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SkyError
+from ..userdirs import build_cache_root
 
 BUILD_SCRIPT = "tools/build-local-fleet-bins.sh"
 
@@ -40,14 +41,6 @@ class PulumiNotFound(SkyError):
             "  'sky endpoint plan' and 'sky endpoint render' work without it.",
         ]
         super().__init__("\n".join(lines))
-
-
-def build_cache_root(environ: dict[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    if env.get("SKY_BIN_CACHE"):
-        return Path(env["SKY_BIN_CACHE"])
-    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
-    return Path(base) / "skyendpoints" / "bin"
 
 
 def _in_root(root: Path) -> Path | None:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..automation.pulumicli import build_cache_root
+from ..userdirs import build_cache_root
 from ..errors import SkyError
 
 REQUIRED = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..automation.backend import state_home
+from ..userdirs import state_home
 from ..errors import SkyError
 from . import binaries
 from .charts import build as build_charts

@@ -37,7 +37,7 @@ NODES_READY_TIMEOUT = 90.0
 
 def default_dir(environ: dict[str, str] | None = None) -> Path:
     """``$XDG_STATE_HOME/skyendpoints/localfleet`` or ``~/.local/state/skyendpoints/localfleet``."""
-    from ..automation.backend import state_home
+    from ..userdirs import state_home
 
     return state_home(environ) / "localfleet"
 

@@ -27,7 +27,10 @@ from skyendpoints_iac.localfleet.binaries import BinariesMissing, find_bin_dir
 from tests.conftest import ROOT, shared_dir
 
 from skyendpoints_iac.localfleet.charts import build as build_charts
-from tests.e2e.standin_kserve import StandInKServe
+from skyendpoints_iac.localfleet.standin_kserve import StandInKServe
+from skyendpoints_iac.localfleet.workarounds import (  # noqa: F401  (the e2e modules import them from here)
+    AUTH_FROM_SECRET, KNOWN_BUG_PROM_TOKEN, pre_create_prometheus_service_account,
+)
 
 CLUSTER_NODES = (NodePool("B200", 8, 2), NodePool("H100", 8, 2))
 """Per cluster: 2 B200 nodes for the endpoint scenarios, 2 H100 nodes for GPU sharing with training."""
@@ -169,40 +172,3 @@ def node_labels(api) -> dict[str, dict[str, str]]:
 
 def load_yaml(text: str) -> Any:
     return yaml.safe_load(text)
-
-
-KNOWN_BUG_PROM_TOKEN = (
-    "KNOWN PRODUCT BUG (reported to the lead): the platform's Secret 'prometheus-metrics-reader-token' "
-    "(type service-account-token, namespace monitoring) does not depend on the kube-prometheus-stack chart "
-    "that creates its ServiceAccount. Created first, the token controller deletes it and "
-    "pulumi-resource-kubernetes v4.25 then dies with a nil-pointer panic (provider.go:1695) in Create, "
-    "failing the whole first 'up'. Until stack/platform.py orders it after the chart, the e2e pre-creates "
-    "that ServiceAccount (the object the real chart creates); Pulumi's server-side apply adopts the "
-    "pre-created namespace.")
-
-
-def pre_create_prometheus_service_account(e2e: "E2E") -> None:
-    """Workaround for ``KNOWN_BUG_PROM_TOKEN``, on every cluster; idempotent."""
-    from skyendpoints_iac.localfleet.api import ApiError
-
-    for name in e2e.fleet.cluster_names:
-        api = e2e.api(name)
-        for path, body in (
-            ("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}}),
-            ("/api/v1/namespaces/monitoring/serviceaccounts",
-             {"apiVersion": "v1", "kind": "ServiceAccount",
-              "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": "monitoring"}}),
-        ):
-            try:
-                api.post(path, body)
-            except ApiError as exc:
-                if exc.status != 409:
-                    raise
-
-
-AUTH_FROM_SECRET = "auth:\n  api_key: secret\n  secret_name: glm-prod-key\n  secret_key: key\n"
-"""BLOCKER (reported): the default ``api_key: generated`` makes the stack create a pulumi_random
-RandomPassword, and ``pulumi-resource-random`` cannot be built from the Go module proxy (its Terraform
-bridge version is not served; local-fleet-notes 7.4). Until the stack generates keys without that
-provider, e2e specs take the key from an existing Secret; everything else is the example's.
-``test_example_as_published_previews`` tracks the blocker."""

@@ -1,4 +1,4 @@
-"""STAND-IN for the KServe llmisvc controller. TEST ONLY: never shipped, never used outside tests/e2e.
+"""STAND-IN for the KServe llmisvc controller. DEV TOOLING (local fleet): used by tests/e2e and bench/, never by the product.
 
 KServe's controller cannot run here (no container runtime). This stand-in does exactly one thing and
 nothing else: for each LLMInferenceService it creates (and keeps at the right replica count) the
@@ -15,8 +15,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from skyendpoints_iac.localfleet import LocalFleet
-from skyendpoints_iac.localfleet.api import ApiError
+from .api import ApiError
+from .manager import LocalFleet
 
 LLMISVC_PATH = "/apis/serving.kserve.io/v1alpha2/llminferenceservices"
 WORKLOAD_LABELS = {"app.kubernetes.io/part-of": "llminferenceservice", "kserve.io/component": "workload"}
