@@ -20,7 +20,7 @@ from .serving import SliceContext, spec_problem
 def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.FrontDoorBackend) -> EndpointSlice:
     """Everything one endpoint runs on one cluster, in apply order (namespace first)."""
     objects: list[Manifest] = [serving.namespace_object(ctx)]
-    objects += serving.model_cache_claims(ctx)
+    objects += serving.model_cache_objects(ctx)
     isvc, secrets = serving.build_llmisvc(ctx, routing.router(ctx))
     objects.append(isvc)
     if routing.is_public(ctx):

@@ -227,18 +227,36 @@ def topology(acc: Accelerator, cluster: Cluster, field: str, endpoint: str, engi
 # --------------------------------------------------------------------------- secrets
 
 
-def hf_token_env(ctx: SliceContext) -> tuple[list[dict], list[SecretSpec]]:
-    """``HF_TOKEN`` and ``HUGGING_FACE_HUB_TOKEN`` from a Secret reference (tools read one or the other)."""
+HF_TOKEN_KEY = "HF_TOKEN"
+"""The data key KServe's storage-initializer reads the Hugging Face token from, literally (kserve v0.20.0
+``pkg/credentials/hf/hf_secret.go:24-44``): a Secret with another key is ignored and the download gets 401."""
+STORAGE_SECRET_ANNOTATION = "serving.kserve.io/secretName"
+"""LLMInferenceService annotation naming the Secret whose credentials the storage-initializer gets (the KServe chart's
+``storageSecretNameAnnotation`` default, ``charts/kserve-llmisvc-resources/values.yaml:44``; read in
+``pkg/controller/v1alpha2/llmisvc/workload_storage.go:340-382``). Env on ``main`` never reaches the initializer."""
+
+
+def hf_token_secret(ctx: SliceContext) -> tuple[str | None, list[SecretSpec]]:
+    """The name of the Secret holding the token under ``HF_TOKEN_KEY``, and its SecretSpec when we create it."""
     tok = ctx.spec.hf_token
     if tok is None:
-        return [], []
-    secrets: list[SecretSpec] = []
+        return None, []
     if tok.secret_name:
-        name, key = tok.secret_name, tok.secret_key
-    else:
-        name, key = f"{ctx.name}-hf-token", "token"
-        secrets.append(SecretSpec(name=name, namespace=ctx.namespace, sources={key: f"env:{tok.env}"}, labels=ctx.labels()))
-    ref = {"secretKeyRef": {"name": name, "key": key}}
+        return tok.secret_name, []
+    name = f"{ctx.name}-hf-token"
+    return name, [SecretSpec(name=name, namespace=ctx.namespace, sources={HF_TOKEN_KEY: f"env:{tok.env}"},
+                             labels=ctx.labels())]
+
+
+def hf_token_env(ctx: SliceContext) -> tuple[list[dict], list[SecretSpec]]:
+    """``HF_TOKEN`` and ``HUGGING_FACE_HUB_TOKEN`` on the engine (draft models, adapters it fetches itself).
+
+    The model download itself is the storage-initializer's: it gets the token through ``STORAGE_SECRET_ANNOTATION``
+    (see ``build_llmisvc``), not through these variables."""
+    name, secrets = hf_token_secret(ctx)
+    if name is None:
+        return [], []
+    ref = {"secretKeyRef": {"name": name, "key": HF_TOKEN_KEY}}
     return [{"name": "HF_TOKEN", "valueFrom": ref}, {"name": "HUGGING_FACE_HUB_TOKEN", "valueFrom": ref}], secrets
 
 
@@ -371,11 +389,79 @@ def model_cache_claims(ctx: SliceContext) -> list[Manifest]:
     return out
 
 
+# --------------------------------------------------------------------------- the model cache (KServe v0.20.0)
+#
+# KServe's storage-initializer downloads ``hf://``/``s3://`` models into the emptyDir ``kserve-provision-location``
+# of every pod (workload_storage.go:396-460), so a PVC mounted on ``main`` caches nothing of the model. What v0.20.0
+# does support is a ``pvc://<claim>/<path>`` model URI, mounted read-only with a subPath and no download at all
+# (workload_storage.go:253-272). So with ``volumes`` the first volume becomes the model cache: a Job fills
+# ``<claim>/models/<model>`` once (KServe's own storage-initializer image, the same downloader), and the
+# LLMInferenceService reads ``pvc://``. Cold start: the first pods on a cluster wait (crash-looping on an empty
+# directory) until the fill Job finishes; every later pod, scale-from-zero included, starts without downloading.
+
+STORAGE_INITIALIZER_IMAGE = "kserve/storage-initializer:v0.20.0"
+"""KServe's downloader: ENTRYPOINT ``initializer-entrypoint <src_uri> <dest_path>``, USER 1000
+(kserve ``storage-initializer.Dockerfile``); its tag follows the KServe version in components/kserve-*.yaml."""
+CACHE_MOUNT = "/mnt/cache"
+FILLED_SCHEMES = ("hf", "s3")
+"""Model URI schemes the storage-initializer downloads; ``pvc://`` and ``oci://`` need no fill."""
+
+
+def model_cache_volume(ctx: SliceContext):
+    """The volume that caches the model, or None (no volumes, or a model that is not downloaded)."""
+    scheme = ctx.spec.model_uri.split("://", 1)[0]
+    if not ctx.spec.volumes or scheme not in FILLED_SCHEMES:
+        return None
+    return ctx.spec.volumes[0]
+
+
+def model_cache_path(spec: EndpointSpec) -> str:
+    """``hf://org/model:rev`` -> ``models/hf/org/model/rev``: one directory per model and revision."""
+    scheme, rest = spec.model_uri.split("://", 1)
+    return "/".join(["models", scheme, *[p for p in rest.replace(":", "/").split("/") if p]])
+
+
+def served_model_uri(ctx: SliceContext) -> str:
+    """What the LLMInferenceService reads: the cache's ``pvc://`` URI when there is a cache, else the spec's URI."""
+    volume = model_cache_volume(ctx)
+    if volume is None:
+        return ctx.spec.model_uri
+    return f"pvc://{_claim_name(ctx, volume)}/{model_cache_path(ctx.spec)}"
+
+
+def model_fill_job(ctx: SliceContext) -> Manifest | None:
+    """The Job that downloads the model into the cache claim once per cluster (idempotent: re-runs skip files)."""
+    volume = model_cache_volume(ctx)
+    if volume is None:
+        return None
+    token, _ = hf_token_secret(ctx)
+    container: dict[str, Any] = {
+        "name": "storage-initializer",
+        "image": STORAGE_INITIALIZER_IMAGE,
+        "args": [ctx.spec.model_uri, f"{CACHE_MOUNT}/{model_cache_path(ctx.spec)}"],
+        "volumeMounts": [{"name": "cache", "mountPath": CACHE_MOUNT}],
+        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False},
+    }
+    if token:
+        container["env"] = [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": token, "key": HF_TOKEN_KEY}}}]
+    pod = {"restartPolicy": "OnFailure", "containers": [container],
+           "volumes": [{"name": "cache", "persistentVolumeClaim": {"claimName": _claim_name(ctx, volume)}}]}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": ctx.metadata(f"{ctx.name}-model-fill"),
+            "spec": {"backoffLimit": 6, "template": {"metadata": {"labels": ctx.labels()}, "spec": pod}}}
+
+
+def model_cache_objects(ctx: SliceContext) -> list[Manifest]:
+    """Claims to create, then the fill Job."""
+    job = model_fill_job(ctx)
+    return model_cache_claims(ctx) + ([job] if job else [])
+
+
 # --------------------------------------------------------------------------- the LLMInferenceService
 
 
-def _model(spec: EndpointSpec) -> dict:
-    model: dict[str, Any] = {"uri": spec.model_uri, "name": spec.name}
+def _model(ctx: SliceContext) -> dict:
+    spec = ctx.spec
+    model: dict[str, Any] = {"uri": served_model_uri(ctx), "name": spec.name}
     if spec.lora_adapters:
         adapters = [{"name": a.name, "uri": a.uri if "://" in a.uri else f"hf://{a.uri}"} for a in spec.lora_adapters]
         model["lora"] = {"adapters": adapters, "maxAdapters": len(adapters)}
@@ -434,7 +520,7 @@ def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[Secre
     decode_topo = topology(spec.accelerator, ctx.cluster, "resources.accelerators", spec.name, spec.engine.type)
     decode = _container(ctx, "decode" if pd else "main", decode_topo, {}, hf_env, api_key)
 
-    body: dict[str, Any] = {"model": _model(spec)}
+    body: dict[str, Any] = {"model": _model(ctx)}
     if not ctx.autoscaled:
         body["replicas"] = ctx.share.replicas
     body["parallelism"] = decode_topo.parallelism()
@@ -455,7 +541,11 @@ def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[Secre
                       names.LABEL_WORKLOAD_KIND: "inference"}
     if spec.annotations:
         body["annotations"] = dict(spec.annotations)
-    obj = {"apiVersion": API_VERSION, "kind": "LLMInferenceService", "metadata": ctx.metadata(spec.name), "spec": body}
+    token_secret, _ = hf_token_secret(ctx)
+    # The storage-initializer gets HF_TOKEN only from the Secret this annotation names (KServe v0.20.0).
+    meta_annotations = {STORAGE_SECRET_ANNOTATION: token_secret} if token_secret else None
+    obj = {"apiVersion": API_VERSION, "kind": "LLMInferenceService",
+           "metadata": ctx.metadata(spec.name, annotations=meta_annotations), "spec": body}
     return obj, secrets
 
 

@@ -29,7 +29,10 @@ from .common import (
 Routing = Literal["kv_cache_aware", "p2c", "round_robin"]
 ScalingMetric = Literal["kv_cache_utilization", "queue_depth", "requests_per_second", "custom"]
 
-_MODEL_URI = re.compile(r"^(hf|s3|gs|pvc|oci|https?)://\S+$")
+MODEL_URI_SCHEMES = ("hf", "s3", "pvc", "oci")
+"""The schemes KServe v0.20.0's LLMInferenceService controller accepts; anything else fails in the cluster with
+"unsupported schema in model URI" (kserve pkg/controller/v1alpha2/llmisvc/workload_storage.go:89-214)."""
+_MODEL_URI = re.compile(r"^(" + "|".join(MODEL_URI_SCHEMES) + r")://\S+$")
 _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _FQDN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$")
 _INT_OR_PERCENT = re.compile(r"^[0-9]+%?$")
@@ -268,8 +271,8 @@ class HfToken(StrictModel):
 
     secret_name: DnsLabel | None = None
     """Existing Secret with the token, on every cluster."""
-    secret_key: str = "token"
-    """Key inside that Secret."""
+    secret_key: str = "HF_TOKEN"
+    """Key inside that Secret: must be HF_TOKEN, the only key KServe's model downloader reads."""
     env: str | None = None
     """Name of an environment variable on the deploying machine; its value is stored as a Pulumi secret."""
 
@@ -290,6 +293,10 @@ class HfToken(StrictModel):
             raise_if([((), "give exactly one of 'secret_name' or 'env'")])
         if self.env and not ENV_NAME.match(self.env):
             raise_if([(("env",), "not a valid environment variable name")])
+        if self.secret_name and self.secret_key != "HF_TOKEN":
+            # kserve v0.20.0 pkg/credentials/hf/hf_secret.go:24-44: the storage-initializer reads only this key.
+            raise_if([(("secret_key",), "KServe's model downloader reads the token only from a Secret key named "
+                       "HF_TOKEN; store the token under HF_TOKEN in that Secret and drop secret_key")])
         return self
 
 
@@ -352,7 +359,7 @@ class EndpointSpec(StrictModel):
     name: EndpointName
     """Endpoint name: a lowercase DNS label of at most 40 characters."""
     model: str
-    """Hugging Face repo id (org/name) or a model URI (hf://, s3://, gs://, pvc://, oci://)."""
+    """Hugging Face repo id (org/name) or a model URI (hf://, s3://, pvc://, oci://: what KServe v0.20.0 loads)."""
     resources: Resources
     """Per-replica resources."""
     replicas: int | None = Field(None, ge=1)
@@ -393,6 +400,12 @@ class EndpointSpec(StrictModel):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else None
+        if scheme is not None and scheme not in MODEL_URI_SCHEMES:
+            raise ValueError(
+                f"scheme '{scheme}://' is not one KServe v0.20.0 can load (it accepts "
+                f"{', '.join(s + '://' for s in MODEL_URI_SCHEMES)}); copy the model to s3:// or a PVC (pvc://claim/path)"
+            )
         if not (_MODEL_URI.match(value) or _HF_REPO.match(value)):
             raise ValueError(
                 f"'{value}' is neither a Hugging Face repo id (org/name) nor a URI such as hf://org/name, s3://bucket/path"

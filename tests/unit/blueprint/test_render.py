@@ -48,7 +48,7 @@ def test_every_rendered_object_validates_strictly(everything):
 
 def test_every_kind_the_endpoint_half_emits_is_present(everything):
     kinds = {o["kind"] for c in everything.clusters.values() for s in c.slices.values() for o in s.objects}
-    assert kinds == {"Namespace", "PersistentVolumeClaim", "LLMInferenceService", "HTTPRoute", "Certificate",
+    assert kinds == {"Namespace", "PersistentVolumeClaim", "Job", "LLMInferenceService", "HTTPRoute", "Certificate",
                      "ReferenceGrant", "ScaledObject"}
 
 
@@ -65,7 +65,7 @@ def test_one_slice_per_cluster_with_replicas_and_platform_needs(everything):
 def test_private_endpoint_has_no_route_certificate_or_listener(everything):
     onprem = everything.clusters["onprem-eu"]
     kinds = {o["kind"] for o in onprem.slices["phi-idle"].objects}
-    assert kinds == {"Namespace", "PersistentVolumeClaim", "LLMInferenceService", "ScaledObject"}
+    assert kinds == {"Namespace", "PersistentVolumeClaim", "Job", "LLMInferenceService", "ScaledObject"}
     gateway = next(o for o in onprem.platform.objects if o["kind"] == "Gateway")
     listeners = {item["name"] for item in gateway["spec"]["listeners"]}
     assert "https-phi-idle" not in listeners and "https-llama-gated" in listeners
@@ -102,7 +102,7 @@ def test_render_contains_no_secret_values(tmp_path: Path, monkeypatch):
     text = "".join(p.read_text() for p in written)
     assert "SENTINEL" not in text
     refs = list(yaml.safe_load_all((tmp_path / "onprem-eu/secret-references.yaml").read_text()))
-    assert refs == [{"kind": "SecretReference", "keys": {"token": "env:HF_TOKEN"},
+    assert refs == [{"kind": "SecretReference", "keys": {"HF_TOKEN": "env:HF_TOKEN"},
                      "metadata": {"name": "llama-gated-hf-token", "namespace": "sky-llama-gated",
                                   "labels": refs[0]["metadata"]["labels"]}}]
     for p in written:

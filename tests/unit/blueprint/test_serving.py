@@ -143,21 +143,46 @@ def test_prefill_gets_its_own_gpu_type_and_kv_roles():
     assert env(main(obj))["VLLM_NIXL_SIDE_CHANNEL_HOST"] == {"fieldRef": {"fieldPath": "status.podIP"}}
 
 
-def test_hf_token_from_an_existing_secret_into_both_variables():
-    obj, secrets = serving.build_llmisvc(c := make({"hf_token": {"secret_name": "hf", "secret_key": "tok"}}),
-                                         routing.router(c))
+def test_the_token_reaches_the_download_step_through_the_storage_secret_annotation():
+    """KServe v0.20.0 gives the storage-initializer HF_TOKEN only from the Secret named by the LLMInferenceService
+    annotation serving.kserve.io/secretName (or the ServiceAccount), and only from a data key literally named
+    HF_TOKEN (kserve pkg/controller/v1alpha2/llmisvc/workload_storage.go:340-382, pkg/credentials/hf/hf_secret.go:24-44,
+    charts/kserve-llmisvc-resources/values.yaml:44). Env on main never reaches the initializer."""
+    obj, secrets = serving.build_llmisvc(c := make({"hf_token": {"secret_name": "hf"}}), routing.router(c))
+    assert obj["metadata"]["annotations"]["serving.kserve.io/secretName"] == "hf"
     e = env(main(obj))
-    ref = {"secretKeyRef": {"name": "hf", "key": "tok"}}
+    ref = {"secretKeyRef": {"name": "hf", "key": "HF_TOKEN"}}
     assert e["HF_TOKEN"] == e["HUGGING_FACE_HUB_TOKEN"] == ref
     assert [s.name for s in secrets] == ["m-api-key"]
+    no_token = isvc(make({}))
+    assert "serving.kserve.io/secretName" not in no_token["metadata"].get("annotations", {})
 
 
-def test_hf_token_from_the_deployers_environment_is_a_secret_spec():
+def test_a_secret_key_other_than_hf_token_is_invalid_input():
+    with pytest.raises(ValueError, match="HF_TOKEN"):
+        make({"hf_token": {"secret_name": "hf", "secret_key": "token"}})
+
+
+def test_hf_token_from_the_deployers_environment_is_a_secret_spec_under_the_initializers_key():
     ctx = make({"hf_token": {"env": "MY_HF"}})
     obj, secrets = serving.build_llmisvc(ctx, routing.router(ctx))
     hf = next(s for s in secrets if s.name == "m-hf-token")
-    assert hf.sources == {"token": "env:MY_HF"} and hf.namespace == "sky-m"
-    assert env(main(obj))["HF_TOKEN"] == {"secretKeyRef": {"name": "m-hf-token", "key": "token"}}
+    assert hf.sources == {"HF_TOKEN": "env:MY_HF"} and hf.namespace == "sky-m"
+    assert obj["metadata"]["annotations"]["serving.kserve.io/secretName"] == "m-hf-token"
+    assert env(main(obj))["HF_TOKEN"] == {"secretKeyRef": {"name": "m-hf-token", "key": "HF_TOKEN"}}
+
+
+@pytest.mark.parametrize("uri", ["gs://bucket/model", "https://example.com/model", "http://x/y", "hdfs://x/y"])
+def test_model_uri_schemes_kserve_rejects_fail_validate(uri):
+    """KServe v0.20.0 accepts hf://, s3://, pvc://, oci:// and errors "unsupported schema in model URI" for the
+    rest (kserve pkg/controller/v1alpha2/llmisvc/workload_storage.go:89-214)."""
+    with pytest.raises(ValueError, match="is not one KServe v0.20.0 can load"):
+        make({"model": uri})
+
+
+@pytest.mark.parametrize("uri", ["hf://org/m", "s3://b/p", "pvc://claim/path", "oci://reg/img:tag", "org/m"])
+def test_model_uri_schemes_kserve_accepts_pass(uri):
+    assert isvc(make({"model": uri}))["spec"]["model"]["uri"].split("://")[0] in ("hf", "s3", "pvc", "oci")
 
 
 def test_api_key_is_enforced_by_vllm_from_a_secret_reference():
@@ -217,19 +242,41 @@ def test_speculative_with_a_custom_engine_is_invalid_input():
         serving.build_llmisvc(ctx, routing.router(ctx))
 
 
-def test_model_cache_volume_creates_a_claim_and_mounts_it():
+def test_model_cache_volume_is_filled_once_and_read_as_pvc_uri():
+    """v0.20.0 downloads hf:// into each pod's emptyDir (workload_storage.go:396-460) but mounts a pvc://claim/path
+    model read-only with no download (workload_storage.go:253-272): the cache is a filled claim read via pvc://."""
     ctx = make({"volumes": [{"size": "500Gi", "storage_class": "fast"}, {"name": "old", "claim_name": "shared",
-                                                                           "mount_path": "/old"}]})
+                                                                           "mount_path": "/old"}],
+                "hf_token": {"secret_name": "hf"}, "model": "hf://org/model:rev1"})
     obj = isvc(ctx)
-    (claim,) = serving.model_cache_claims(ctx)
-    assert validate_manifest(claim) == []
+    claim, job = serving.model_cache_objects(ctx)
+    assert validate_manifest(claim) == [] and validate_manifest(job) == []
     assert claim["metadata"]["name"] == "m-model-cache" and claim["spec"]["storageClassName"] == "fast"
     assert claim["spec"]["resources"]["requests"]["storage"] == "500Gi"
+    assert obj["spec"]["model"]["uri"] == "pvc://m-model-cache/models/hf/org/model/rev1"
+    (fill,) = job["spec"]["template"]["spec"]["containers"]
+    assert fill["image"] == serving.STORAGE_INITIALIZER_IMAGE
+    assert fill["args"] == ["hf://org/model:rev1", "/mnt/cache/models/hf/org/model/rev1"]
+    assert fill["env"] == [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "HF_TOKEN"}}}]
+    assert job["spec"]["template"]["spec"]["volumes"] == [
+        {"name": "cache", "persistentVolumeClaim": {"claimName": "m-model-cache"}}]
     vols = obj["spec"]["template"]["volumes"]
     assert vols == [{"name": "model-cache", "persistentVolumeClaim": {"claimName": "m-model-cache"}},
                     {"name": "old", "persistentVolumeClaim": {"claimName": "shared"}}]
     assert main(obj)["volumeMounts"][0] == {"name": "model-cache", "mountPath": "/mnt/model-cache"}
-    assert env(main(obj))["HF_HUB_CACHE"] == "/mnt/model-cache"
+
+
+def test_storage_initializer_image_follows_the_kserve_version_in_the_catalogue():
+    from skyendpoints_iac.blueprint.catalogue import load_catalogue
+
+    assert serving.STORAGE_INITIALIZER_IMAGE.rsplit(":", 1)[1] == load_catalogue()["kserve-llmisvc-resources"].version
+
+
+def test_pvc_and_oci_models_need_no_fill():
+    for uri in ("pvc://claim/m", "oci://reg/m:1"):
+        ctx = make({"volumes": [{"size": "1Gi"}], "model": uri})
+        assert [o["kind"] for o in serving.model_cache_objects(ctx)] == ["PersistentVolumeClaim"]
+        assert isvc(ctx)["spec"]["model"]["uri"] == uri
 
 
 def test_no_secret_value_can_reach_the_object(monkeypatch):

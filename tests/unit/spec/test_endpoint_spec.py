@@ -54,7 +54,7 @@ def test_every_optional_field(tmp_path):
     assert spec.target_replicas == 6 and spec.base_replicas == 1
     assert spec.update.max_surge == 1 and spec.update.max_unavailable == 0
     assert spec.tls.issuer == "letsencrypt"
-    assert spec.hf_token.secret_name == "hf-token" and spec.hf_token.secret_key == "token"
+    assert spec.hf_token.secret_name == "hf-token" and spec.hf_token.secret_key == "HF_TOKEN"
     assert spec.placement.regions == ["us-east1", "europe-west4"]
     assert spec.placement.max_replicas_per_cluster == 4
     assert spec.lora_adapters[0].name == "sql-expert"
