@@ -42,7 +42,9 @@ def _target(name: str, env, backend, pulumi_root, url: Optional[str], api_key_en
                 raise SkyError(f"the stack has no API key output for '{name}'"
                                + (" (auth.api_key: secret keeps it in your own Secret: pass --api-key-env)"
                                   if spec.auth.api_key == "secret" else ""))
-    base = url or endpoint_outputs(outputs, name).get("url") or f"https://{spec.tls.domain or f'{name}.{desired.fleet.domain}'}"
+    from ..blueprint.serving import endpoint_hostname
+
+    base = url or endpoint_outputs(outputs, name).get("url") or f"https://{endpoint_hostname(spec, desired.fleet)}"
     return Target(base_url=base, api_key=key, verify=False if insecure else (ca_cert or True))
 
 

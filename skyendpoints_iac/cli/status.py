@@ -18,8 +18,10 @@ from .runtime import backend_option, env_option, make_runtime
 
 
 def _url(spec, fleet) -> str:
-    """The endpoint's global URL: the front door's hostname (tls.domain, else NAME.<fleet domain>)."""
-    return f"https://{spec.tls.domain or f'{spec.name}.{fleet.domain}'}"
+    """The endpoint's global URL: the front door's hostname (``blueprint.serving.endpoint_hostname``)."""
+    from ..blueprint.serving import endpoint_hostname
+
+    return f"https://{endpoint_hostname(spec, fleet)}"
 
 
 def _collect(rt, names: list[str], metrics: bool = True, record=None):

@@ -205,3 +205,20 @@ def test_the_checker_sees_a_leak():
     got = imports(f"{PKG}.placement.planted", PACKAGE / "placement" / "planted.py", tree)
     assert (2, f"{PKG}.blueprint.names", True) in got and (5, f"{PKG}.kube.client", False) in got
     assert any(isinstance(n, ast.Attribute) and n.attr == "environ" for n in ast.walk(tree))
+
+
+HOSTNAME_HOME = f"{PKG}.blueprint.serving"
+
+
+def test_one_home_for_the_endpoint_hostname():
+    """``tls.domain`` else ``NAME.<fleet domain>`` is decided once (``blueprint.serving.endpoint_hostname``):
+    no other module reads ``<spec>.tls.domain`` to build a hostname of its own."""
+    copies = []
+    for name, (path, tree) in ALL.items():
+        if name == HOSTNAME_HOME:
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr == "domain" and isinstance(node.value, ast.Attribute)
+                    and node.value.attr == "tls"):
+                copies.append(f"{where(path, node.lineno)}: reads .tls.domain; use endpoint_hostname(spec, fleet)")
+    assert not copies, "\n".join(copies)
