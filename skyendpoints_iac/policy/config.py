@@ -96,18 +96,22 @@ def resolve(config: Mapping[str, Any] | None = None, *, source: str = "policy co
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a JSON policy config file; ``InvalidInput`` (exit 2) with file:line:col on bad JSON."""
-    path = Path(path)
+    """Read a JSON policy config file (``-``: stdin) through the spec reader's limits (1 MB, see
+    ``spec.yamlsource.read_source``); ``InvalidInput`` (exit 2) with file:line:col on bad JSON."""
+    from ..spec.yamlsource import read_source, source_name
+
+    text = read_source(path, what="policy config")
+    name = source_name(path)
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InvalidInput([_problem(str(path), "", "file not found")]) from None
-    except OSError as exc:
-        raise InvalidInput([_problem(str(path), "", f"cannot read: {exc.strerror or exc}")]) from None
-    try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise InvalidInput([Problem(str(path), exc.lineno, exc.colno, "", f"JSON syntax error: {exc.msg}")]) from None
+        raise InvalidInput([Problem(name, exc.lineno, exc.colno, "", f"JSON syntax error: {exc.msg}")]) from None
+    except ValueError as exc:
+        raise InvalidInput([_problem(name, "", str(exc))]) from None
     if not isinstance(data, dict):
-        raise InvalidInput([_problem(str(path), "", "must be a JSON object mapping policy names to settings")])
+        raise InvalidInput([_problem(name, "", "must be a JSON object mapping policy names to settings")])
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"'{name}' is not JSON: write a number")

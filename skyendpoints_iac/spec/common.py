@@ -14,7 +14,22 @@ from ..errors import FieldIssues
 class StrictModel(BaseModel):
     """Unknown keys are errors; attribute docstrings become the JSON Schema descriptions."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False)
+
+
+# Upper bounds of every integer field (issue 16): a number beyond them is a typo or hostile input, and would
+# otherwise overflow Kubernetes' int32 fields or make placement loop over it. tests/unit/spec checks that every
+# integer field of every spec has a maximum.
+MAX_REPLICAS = 10_000
+"""Most replicas of one endpoint (fixed, min or max) or of one pool."""
+MAX_GPUS_PER_NODE = 64
+"""Most GPUs one node has in a capacity snapshot."""
+MAX_NODES_PER_GROUP = 100_000
+"""Most nodes in one node group of a capacity snapshot."""
+MAX_ACCELERATOR_COUNT = 1024
+"""Most GPUs per replica (TYPE:COUNT); beyond one node's GPUs the replica spans nodes."""
+PodCount = Annotated[int, Field(ge=0, le=MAX_REPLICAS)]
+"""A number of pods (rolling-update surge, unavailability)."""
 
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -32,9 +47,9 @@ def _dns_label(value: str, max_len: int) -> str:
 DnsLabel = Annotated[str, AfterValidator(lambda v: _dns_label(v, 63))]
 """A Kubernetes-style name: lowercase letters, digits and '-'."""
 
-# Endpoint names prefix generated object names (e.g. ``<name>-inference-pool``, ``<name>-epp-service``),
-# so they are kept well below the 63-character label limit.
-EndpointName = Annotated[str, AfterValidator(lambda v: _dns_label(v, 40))]
+# Endpoint names prefix generated object names (e.g. ``<name>-kserve-workload-svc``); the final length of each
+# derived name is checked by the endpoint spec (ENDPOINT_DERIVED_NAMES in endpoint.py), this only keeps a label.
+EndpointName = Annotated[str, AfterValidator(lambda v: _dns_label(v, 63))]
 
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
 
@@ -46,7 +61,9 @@ def _quantity(value: str | int) -> str:
     return text
 
 
-Quantity = Annotated[str | int, AfterValidator(_quantity)]
+MAX_QUANTITY_NUMBER = 10**18
+"""A bare-number quantity beyond this cannot be stored by Kubernetes (int64 milli-units)."""
+Quantity = Annotated[str | Annotated[int, Field(ge=0, le=MAX_QUANTITY_NUMBER)], AfterValidator(_quantity)]
 """A Kubernetes resource quantity such as ``200Gi`` or ``8``."""
 
 _ACCELERATOR = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*):([1-9][0-9]*)$")
@@ -71,6 +88,8 @@ def parse_accelerator(value: str) -> Accelerator:
         raise ValueError(
             f"'{value}' is not TYPE:COUNT; write the GPU type and a positive GPU count per replica, e.g. 'H100:8'"
         )
+    if len(match.group(2)) > 5 or int(match.group(2)) > MAX_ACCELERATOR_COUNT:
+        raise ValueError(f"'{value}': at most {MAX_ACCELERATOR_COUNT} GPUs per replica")
     return Accelerator(match.group(1).upper(), int(match.group(2)))
 
 
@@ -141,3 +160,72 @@ def env_name_problems(names, *, reserved_prefix: str | None = None, secret_fix: 
         elif secret_fix and SECRET_LIKE_ENV_NAME.search(name):
             problems.append(((name,), f"looks like a secret; never put its value in a spec: {secret_fix}"))
     return problems
+
+
+# --- Kubernetes names, label and annotation rules (issue 16) -----------------------------------------------------
+
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "skyendpoints.dev/")
+"""Key prefixes users may not set: Kubernetes' own, and ours (the platform's selectors and policies read them)."""
+MAX_ANNOTATIONS_BYTES = 256 * 1024
+"""Kubernetes' limit on the total size of an object's annotations (keys and values)."""
+
+
+def _key_problem(key: str) -> str | None:
+    """Kubernetes' qualified-name rule for label and annotation keys: ``[prefix/]name``, name at most 63 characters
+    of alphanumerics, '-', '_', '.', starting and ending alphanumeric; prefix a DNS subdomain of at most 253."""
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and not prefix:
+        return "the prefix before '/' is empty"
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"prefix '{prefix}' is not a lowercase DNS subdomain of at most 253 characters, e.g. example.com"
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        return ("the name part must be 1-63 characters: letters, digits, '-', '_' and '.', starting and ending "
+                "with a letter or digit")
+    if any(key.startswith(p) or prefix.endswith("." + p.rstrip("/")) for p in RESERVED_LABEL_PREFIXES):
+        return f"keys under {', '.join(RESERVED_LABEL_PREFIXES)} are reserved for Kubernetes and the platform"
+    return None
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    problems: list[tuple[tuple, str]] = []
+    for key, text in value.items():
+        issue = _key_problem(key)
+        if issue:
+            problems.append(((key,), f"invalid label key: {issue}"))
+        elif len(text) > 63 or not _LABEL_NAME.match(text):
+            problems.append(((key,), "invalid label value: at most 63 characters, letters, digits, '-', '_' and '.', "
+                             "starting and ending with a letter or digit (or empty); long text belongs in 'annotations'"))
+    raise_if(problems)
+    return value
+
+
+def _annotations(value: dict[str, str]) -> dict[str, str]:
+    problems = [((key,), f"invalid annotation key: {issue}") for key in value if (issue := _key_problem(key))]
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
+    if size > MAX_ANNOTATIONS_BYTES:
+        problems.append(((), f"annotations total {size:,} bytes; Kubernetes allows {MAX_ANNOTATIONS_BYTES:,}"))
+    raise_if(problems)
+    return value
+
+
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+"""Kubernetes labels: qualified-name keys, values of at most 63 characters."""
+Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
+"""Kubernetes annotations: qualified-name keys, at most 256 KiB in all."""
+
+
+def derived_name_problems(name: str, derived: list[tuple[str, int, str]], loc: tuple = ("name",)) -> list[tuple[tuple, str]]:
+    """``name`` must leave room for every name derived from it: each ``(template, limit, what)`` gives the final
+    name (``{name}`` substituted) and its Kubernetes limit. One problem naming the tightest template."""
+    worst = None
+    for template, limit, what in derived:
+        room = limit - (len(template.format(name="")))
+        if len(name) > room and (worst is None or room < worst[0]):
+            worst = (room, template, limit, what)
+    if worst is None:
+        return []
+    room, template, limit, what = worst
+    return [(loc, f"'{name}' is {len(name)} characters; at most {room} here, because {what} "
+             f"'{template.format(name=name)}' must stay within {limit} characters; choose a shorter name")]

@@ -12,6 +12,11 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .common import (
+    PodCount,
+    Annotations,
+    Labels,
+    derived_name_problems,
+    MAX_REPLICAS,
     ENV_NAME,
     env_name_problems,
     Accelerator,
@@ -45,6 +50,26 @@ DEFAULT_TARGETS: dict[str, float] = {
 """Per-replica targets used when ``autoscaling.target`` is not given (documented in the README)."""
 
 
+_HASH = "x" * 10  # a controller's hash suffix: pod-template-hash and controller-revision-hash are up to 10 characters
+
+ENDPOINT_DERIVED_NAMES: list[tuple[str, int, str]] = [
+    # The API server cuts a generated name's base at 58 characters (63 minus 5 random ones); a cut would break
+    # the pod-name regexes of autoscaling and dashboards (docs/blueprint.md). Deployment name per
+    # ../shared/reference/serving-facts.md (KServe controller/workload_single_node.go).
+    ("{name}-kserve-" + _HASH + "-", 58, "the engine pods' generated-name prefix (Deployment <name>-kserve)"),
+    # LeaderWorkerSet <name>-kserve-mn (serving-facts.md, workload_multi_node.go); its worker StatefulSet
+    # <lws>-<group> labels each pod controller-revision-hash=<statefulset>-<hash>, a label value (63).
+    ("{name}-kserve-mn-0-" + _HASH, 63, "the controller-revision-hash label of a multi-node replica's pods"),
+    ("sky-{name}", 63, "the endpoint's namespace"),
+    ("{name}-kserve-workload-svc", 63, "the workload Service name (a DNS label)"),
+]
+"""Names Kubernetes, KServe and we derive from the endpoint name, with the limit each must respect."""
+PREFILL_DERIVED_NAMES: list[tuple[str, int, str]] = [
+    ("{name}-kserve-prefill-" + _HASH + "-", 58, "the prefill pods' generated-name prefix"),
+    ("{name}-kserve-mn-prefill-0-" + _HASH, 63, "the controller-revision-hash label of multi-node prefill pods"),
+]
+
+
 class Resources(StrictModel):
     """What one replica needs."""
 
@@ -62,6 +87,57 @@ class Resources(StrictModel):
 
 EngineArg = str | int | float | bool | None | list[str | int | float]
 
+_SET_BY_PRESET = "the serving preset (KServe's vLLM template runs `vllm serve --port 8000`; the workload Service, probes and routing depend on it)"
+OWNED_ENGINE_FLAGS: dict[str, dict[str, str]] = {
+    # vLLM: KServe's preset runs `vllm serve /mnt/models --served-model-name <name> ... --port 8000` and adds the TLS
+    # flags itself (../shared/reference/stack-facts.md, kserve-config-llm-template; serving-facts.md §2).
+    "vllm": {
+        "model": "'model'", "served_model_name": "'name' (clients send it as the model)", "port": _SET_BY_PRESET,
+        "host": _SET_BY_PRESET, "ssl_certfile": _SET_BY_PRESET, "ssl_keyfile": _SET_BY_PRESET,
+        "enable_ssl_refresh": _SET_BY_PRESET, "api_key": "'auth'",
+        "tensor_parallel_size": "'resources.accelerators' (GPUs per node become the tensor-parallel size)",
+        "pipeline_parallel_size": "'resources.accelerators' (nodes per replica become the pipeline-parallel size)",
+        "kv_transfer_config": "'prefill' (prefill/decode disaggregation sets the KV connector)",
+        "speculative_config": "'speculative'",
+    },
+    # SGLang: our own command line (blueprint/serving.py) sets these.
+    "sglang": {
+        "model_path": "'model'", "model": "'model'", "served_model_name": "'name' (clients send it as the model)",
+        "port": _SET_BY_PRESET, "host": _SET_BY_PRESET, "enable_metrics": "the platform (metrics feed autoscaling)",
+        "api_key": "'auth'", "tp_size": "'resources.accelerators'", "tensor_parallel_size": "'resources.accelerators'",
+        "speculative_algorithm": "'speculative'", "speculative_num_draft_tokens": "'speculative'",
+        "speculative_draft_model_path": "'speculative'",
+    },
+}
+"""Engine flags the platform sets: in ``engine.args`` they are errors naming the spec field that sets them."""
+
+_SECRET_FLAG = re.compile(r"(^|_)(token|secret|password|passwd|credentials?|api_?key|access_key|private_key)($|_)")
+_SECRET_VALUE = re.compile(r"^(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|"
+                           r"xox[abprs]-[A-Za-z0-9-]{10,}|Bearer\s+\S+|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\..*)$")
+_SECRET_FIX = ("secrets never go in a spec: use 'hf_token' for Hugging Face tokens, 'auth' for the endpoint's API key, "
+               "or 'engine.secret_env' (an environment variable from an existing Secret)")
+
+
+def engine_arg_problems(args: dict[str, EngineArg], engine_type: str, loc: tuple) -> list[tuple[tuple, str]]:
+    """Problems with engine flags, each at its key: flags the platform owns, secrets, unsupported ``false``.
+
+    The message never echoes a value: it may be a real token.
+    """
+    owned = OWNED_ENGINE_FLAGS.get(engine_type, {})
+    problems: list[tuple[tuple, str]] = []
+    for flag, value in args.items():
+        key = flag.replace("-", "_")
+        values = value if isinstance(value, list) else [value]
+        if key in owned:
+            problems.append(((*loc, flag), f"'{flag}' is set by the platform, not in engine args: it comes from {owned[key]}"))
+        elif _SECRET_FLAG.search(key) or any(isinstance(v, str) and _SECRET_VALUE.match(v.strip()) for v in values):
+            problems.append(((*loc, flag), f"looks like a secret; {_SECRET_FIX}"))
+        elif value is False and engine_type == "sglang":
+            problems.append(((*loc, flag), "SGLang's boolean flags only switch on (store_true), so 'false' cannot be "
+                             "passed: remove the flag to keep SGLang's default"))
+    return problems
+
+
 
 class Engine(StrictModel):
     """The model server."""
@@ -73,7 +149,7 @@ class Engine(StrictModel):
     version: str | None = None
     """Tag of the preset image to use instead of the default tag. Not allowed together with 'image'."""
     args: dict[str, EngineArg] = Field(default_factory=dict)
-    """Engine flags passed through verbatim: {max_model_len: 32768} becomes --max-model-len=32768; true is a bare flag, false/null omits it."""
+    """Engine flags passed through verbatim: {max_model_len: 32768} becomes --max-model-len=32768; true is a bare flag; false is --no-FLAG for vLLM (its boolean flags take that form), FLAG=false for custom engines; null omits it. Flags the platform sets (port, served model name, ...) and secrets are errors."""
     entrypoint: list[str] | None = None
     """Command that replaces the engine's default entrypoint."""
     env: dict[str, str] = Field(default_factory=dict)
@@ -113,6 +189,7 @@ class Engine(StrictModel):
                 problems.append((("entrypoint",), "a custom engine needs 'entrypoint' (the command to run)"))
         if self.image and self.version:
             problems.append((("version",), "give either 'image' (full reference) or 'version' (preset tag), not both"))
+        problems += engine_arg_problems(self.args, self.type, ("args",))
         raise_if(problems)
         return self
 
@@ -120,7 +197,7 @@ class Engine(StrictModel):
 class Prefill(StrictModel):
     """Prefill/decode disaggregation: a separate prefill pool in the same cluster as decode."""
 
-    replicas: int = Field(1, ge=1)
+    replicas: int = Field(1, ge=1, le=MAX_REPLICAS)
     """Prefill replicas (fixed; decode is what autoscales)."""
     resources: Resources | None = None
     """GPUs per prefill replica; the type may differ from decode's. Defaults to the decode resources."""
@@ -160,9 +237,9 @@ class Volume(StrictModel):
 class Autoscaling(StrictModel):
     """Replica autoscaling with KEDA. min_replicas 0 scales to zero."""
 
-    min_replicas: int = Field(1, ge=0)
+    min_replicas: int = Field(1, ge=0, le=MAX_REPLICAS)
     """Fewest replicas across the fleet; 0 allows scale-to-zero."""
-    max_replicas: int = Field(..., ge=1)
+    max_replicas: int = Field(..., ge=1, le=MAX_REPLICAS)
     """Most replicas across the fleet."""
     metric: ScalingMetric = "kv_cache_utilization"
     """Signal to scale on. 'custom' takes a PromQL 'query'."""
@@ -199,9 +276,9 @@ class Autoscaling(StrictModel):
 class Update(StrictModel):
     """Rolling update of the serving pods."""
 
-    max_surge: int | str = 1
+    max_surge: PodCount | str = 1
     """Extra pods during an update: a count or a percentage such as '25%'."""
-    max_unavailable: int | str = 0
+    max_unavailable: PodCount | str = 0
     """Pods that may be down during an update: a count or a percentage."""
 
     @field_validator("max_surge", "max_unavailable")
@@ -309,7 +386,7 @@ class PlacementPrefs(StrictModel):
     """Allowed regions, most preferred first. Empty: every region."""
     prefer: Literal["cost", "availability", "order"] = "cost"
     """Tie-break after the lists: cheapest GPU-hour, most capacity, or fleet-file order."""
-    max_replicas_per_cluster: int | None = Field(None, ge=1)
+    max_replicas_per_cluster: int | None = Field(None, ge=1, le=MAX_REPLICAS)
     """Cap on replicas in any one cluster."""
 
     @model_validator(mode="after")
@@ -357,12 +434,12 @@ class EndpointSpec(StrictModel):
     """One LLM inference endpoint, served from every cluster it is placed on behind one URL."""
 
     name: EndpointName
-    """Endpoint name: a lowercase DNS label of at most 40 characters."""
+    """Endpoint name: a lowercase DNS label; at most 39 characters (31 with prefill) so derived names fit."""
     model: str
     """Hugging Face repo id (org/name) or a model URI (hf://, s3://, pvc://, oci://: what KServe v0.20.0 loads)."""
     resources: Resources
     """Per-replica resources."""
-    replicas: int | None = Field(None, ge=1)
+    replicas: int | None = Field(None, ge=1, le=MAX_REPLICAS)
     """Fixed replica count across the fleet. With autoscaling it must equal autoscaling.min_replicas."""
     routing: Routing = "kv_cache_aware"
     """Request routing inside a cluster: KV-cache-aware (llm-d EPP), power-of-two-choices, or round-robin."""
@@ -390,9 +467,9 @@ class EndpointSpec(StrictModel):
     """Speculative decoding."""
     kv_offloading: KvOffloading | None = None
     """KV-cache offloading to CPU memory."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     """Labels added to every object of the endpoint."""
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: Annotations = Field(default_factory=dict)
     """Annotations added to every object of the endpoint."""
     priority: Literal["high", "low"] = "high"
     """Scheduling priority: 'high' (inference, preempts training) or 'low'."""
@@ -420,6 +497,10 @@ class EndpointSpec(StrictModel):
                 (("replicas",), f"disagrees with autoscaling.min_replicas ({self.autoscaling.min_replicas}); "
                  "drop 'replicas' or make them equal")
             )
+        problems += self._single_writer_volume_problems()
+        if self.prefill is not None:
+            problems += engine_arg_problems(self.prefill.args, self.engine.type, ("prefill", "args"))
+        problems += derived_name_problems(self.name, ENDPOINT_DERIVED_NAMES + (PREFILL_DERIVED_NAMES if self.prefill else []))
         problems += unique([a.name for a in self.lora_adapters], "adapter", ("lora_adapters",))
         problems += unique([v.name for v in self.volumes], "volume", ("volumes",))
         problems += unique([v.mount_path for v in self.volumes], "mount path", ("volumes",))
@@ -427,6 +508,23 @@ class EndpointSpec(StrictModel):
             problems.append((("prefill",), "prefill/decode disaggregation needs engine type vllm or sglang"))
         raise_if(problems)
         return self
+
+    def _single_writer_volume_problems(self) -> list[tuple[tuple, str]]:
+        """A created ReadWriteOnce(Pod) claim is one per cluster, shared by that cluster's replicas: more than one
+        pod mounting it would hang (RWO: pods on other nodes never start; RWOP: only one pod ever). No
+        per-replica volumes: a model cache is meant to be shared, so the fix is the access mode or the count."""
+        per_cluster = self.target_replicas
+        if self.placement.max_replicas_per_cluster is not None:
+            per_cluster = min(per_cluster, self.placement.max_replicas_per_cluster)
+        pods = per_cluster + (self.prefill.replicas if self.prefill is not None else 0)
+        return [
+            (("volumes", i, "access_mode"),
+             f"{v.access_mode} lets one node (ReadWriteOncePod: one pod) mount the claim, but up to {pods} replicas "
+             "on a cluster share it: use ReadWriteMany (or ReadOnlyMany for a pre-filled cache), or run one "
+             "replica per cluster (replicas: 1, or placement.max_replicas_per_cluster: 1 without prefill)")
+            for i, v in enumerate(self.volumes)
+            if v.size is not None and v.access_mode in ("ReadWriteOnce", "ReadWriteOncePod") and pods > 1
+        ]
 
     # Derived views used by placement and blueprint -------------------------------------------------
 

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .common import AcceleratorType, DnsLabel, StrictModel, raise_if, unique
+from .common import (MAX_GPUS_PER_NODE, MAX_NODES_PER_GROUP, AcceleratorType, DnsLabel, StrictModel, raise_if,
+                     unique)
 
 DEFAULT_DOMAIN = "endpoints.skyendpoints.local"
 DEFAULT_ACCELERATOR_LABEL = "skyendpoints.dev/accelerator"
@@ -18,13 +19,13 @@ class NodeGroup(StrictModel):
 
     accelerator: AcceleratorType
     """GPU type of the node, e.g. H100."""
-    gpus: int = Field(..., ge=1)
+    gpus: int = Field(..., ge=1, le=MAX_GPUS_PER_NODE)
     """GPUs per node."""
-    count: int = Field(1, ge=1)
+    count: int = Field(1, ge=1, le=MAX_NODES_PER_GROUP)
     """How many such nodes."""
-    free: int | None = Field(None, ge=0)
+    free: int | None = Field(None, ge=0, le=MAX_GPUS_PER_NODE)
     """Unallocated GPUs per node. Defaults to 'gpus'."""
-    reclaimable: int = Field(0, ge=0)
+    reclaimable: int = Field(0, ge=0, le=MAX_GPUS_PER_NODE)
     """GPUs per node held by low-priority (training) pods, which inference may preempt."""
 
     @model_validator(mode="after")
@@ -106,7 +107,7 @@ class DnsSettings(StrictModel):
     """external-dns provider. 'none' disables global DNS (clusters are reached by their gateway addresses)."""
     routing: Literal["weighted", "failover"] = "weighted"
     """How records of several clusters combine."""
-    ttl: int = Field(60, ge=1)
+    ttl: int = Field(60, ge=1, le=86_400)
     """Record TTL in seconds: bounds how long clients keep a failed cluster's address."""
 
 

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from .common import (
+    Annotations,
+    Labels,
     env_name_problems,
     Accelerator,
     AcceleratorString,
@@ -134,9 +136,9 @@ class TrainingJobSpec(StrictModel):
     """Existing namespace to run in (holds 'claim_name' and the Secrets). Unset: skyjob-<name>, created with the job."""
     placement: JobPlacementPrefs = Field(default_factory=JobPlacementPrefs)
     """Placement preferences. Training only counts free GPUs: it never preempts anything."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     """Labels added to every object of the job."""
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: Annotations = Field(default_factory=dict)
     """Annotations added to every object of the job."""
 
     @field_validator("env")

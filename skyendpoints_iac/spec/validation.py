@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from typing import Any, Sequence, TypeVar
@@ -30,7 +31,14 @@ def validate(model: type[M], doc: YamlDocument) -> M:
 
 def problems_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocument) -> list[Problem]:
     problems: list[Problem] = []
-    for err in exc.errors(include_url=False, include_input=False):
+    errors = exc.errors(include_url=False, include_input=False)
+    for err in errors:
+        err["loc"] = tuple(part for part in err["loc"] if not (isinstance(part, str) and _UNION_TAG.match(part)))
+    # A value that fails every member of a union (``int | str``) gets one error per member; the type mismatches
+    # ("should be a valid string") only hide the one that says what is wrong with the value given.
+    meaningful = {e["loc"] for e in errors if not e["type"].endswith("_type")}
+    errors = [e for e in errors if not (e["type"].endswith("_type") and e["loc"] in meaningful)]
+    for err in errors:
         loc = tuple(err["loc"])
         kind = err["type"]
         error = (err.get("ctx") or {}).get("error")
@@ -45,6 +53,11 @@ def problems_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocumen
             problems.append(doc.problem(loc, _clean(err["msg"])))
     problems.sort(key=lambda p: (p.line or 0, p.column or 0, p.path))
     return _dedupe(problems)
+
+
+_UNION_TAG = re.compile(r"^(str|int|float|bool|none|constrained-\w+|(function|list|dict|lax-or-strict|json-or-python|"
+                        r"tagged-union|nullable|default)[-\w]*\[.*\]|(list|dict)\[.*\])$")
+"""pydantic's names of union members in an error location (``int``, ``constrained-int``, ``list[str]``): not fields."""
 
 
 def _clean(message: str) -> str:

@@ -201,7 +201,7 @@ ERROR_CASES = [
     ("update-zero", MINIMAL + "update: {max_surge: 0, max_unavailable: 0}\n", "update.max_unavailable: max_surge and max_unavailable cannot both be 0"),
     ("update-format", MINIMAL + "update: {max_surge: lots}\n", "update.max_surge: must be a non-negative count or a percentage"),
     ("priority", MINIMAL + "priority: urgent\n", "priority: input should be 'high' or 'low'"),
-    ("name-length", MINIMAL.replace("glm-prod", "a" * 41), "name: must be a lowercase DNS label of at most 40 characters"),
+    ("name-length", MINIMAL.replace("glm-prod", "a" * 40), "name: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is 40 characters; at most 39 here"),
     ("labels-type", MINIMAL + "labels: [a]\n", "labels: input should be a valid dictionary"),
     ("prefill-replicas", MINIMAL + "prefill: {replicas: 0}\n", "prefill.replicas: input should be greater than or equal to 1"),
 ]
