@@ -35,14 +35,8 @@ class DeploymentInputs:
     crd_sources: Mapping[str, str] = field(default_factory=dict)
     """CRD bundle name -> local manifest path, replacing the catalogue URL."""
     kubeconfig: str | None = None
-    """kubeconfig file for clusters whose fleet entry names none. Default: $KUBECONFIG, then ~/.kube/config."""
-    platform_clusters: Sequence[str] | None = None
-    """Clusters whose platform is deployed although no endpoint is placed there. None (the ``pulumi up``
-    default): every fleet cluster gets its platform, ready for spill-over. A sequence: only clusters with
-    slices plus these, so an unused cluster's platform is removed only when the caller says so."""
-    excluded_clusters: Sequence[str] = ()
-    """Failed or unreachable clusters: no provider, platform or slice is registered for them, so the engine
-    never tries to reach them. A placement that still uses one is an error."""
+    """kubeconfig file for clusters whose fleet entry names none. Default: every $KUBECONFIG file (merged as
+    kubectl does, ``kube.kubeconfig``), then ~/.kube/config."""
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.specs]

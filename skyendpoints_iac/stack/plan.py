@@ -41,15 +41,9 @@ def plan(inputs: DeploymentInputs) -> tuple[FleetBlueprint, dict[str, Placement]
 
 
 def deployed_clusters(blueprint: FleetBlueprint, inputs: DeploymentInputs) -> list[str]:
-    """The clusters that get a provider and a platform, in fleet-file order (ties: by name).
-
-    Every cluster with a slice; plus, when ``platform_clusters`` is None, every other cluster of the
-    blueprint, else only those listed; never an excluded cluster (a slice on one is an error)."""
-    excluded = set(inputs.excluded_clusters)
-    used = {c for c, cb in blueprint.clusters.items() if cb.slices}
-    bad = sorted(used & excluded)
-    if bad:
-        raise SkyError(f"cluster(s) {', '.join(bad)} are excluded but still serve endpoints; re-plan without them")
-    keep = set(blueprint.clusters) if inputs.platform_clusters is None else used | set(inputs.platform_clusters)
+    """The clusters that get a provider and a platform: every cluster of the blueprint (with slices or not,
+    so failover targets are ready), in fleet-file order (ties: by name). Which clusters the program sees at
+    all is the caller's choice: it passes the fleet it wants deployed (``automation.program.program_fleet``
+    leaves out purged and failed clusters)."""
     order = {c.name: i for i, c in enumerate(inputs.fleet.clusters)}
-    return sorted((c for c in keep - excluded if c in blueprint.clusters), key=lambda c: (order.get(c, len(order)), c))
+    return sorted(blueprint.clusters, key=lambda c: (order.get(c, len(order)), c))

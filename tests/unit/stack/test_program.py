@@ -11,11 +11,9 @@ import json
 import runpy
 from pathlib import Path
 
-import pytest
 import yaml
 
 import stack_factories as f
-from skyendpoints_iac.errors import SkyError
 from skyendpoints_iac.stack import mockrun
 from skyendpoints_iac.stack.inputs import DeploymentInputs, inputs_from_config
 from skyendpoints_iac.stack.plan import deployed_clusters
@@ -89,14 +87,11 @@ def test_pulumi_up_and_the_automation_api_register_the_same_tree(tmp_path, monke
     assert shape(mockrun.run(main_file)) == shape(via_api)
 
 
-def test_platform_clusters_and_excluded_clusters(tmp_path):
+def test_every_blueprint_cluster_is_deployed_in_fleet_order(tmp_path):
+    """A cluster without slices still gets its platform (failover target); the fleet file sets the order.
+    Leaving clusters out is the caller's job (it passes a filtered fleet: ``automation.program``)."""
     bp = f.blueprint({"glm": {"east": 1}})
     bp.clusters["west"] = f.blueprint({"x": {"west": 1}}).clusters["west"]
     bp.clusters["west"].slices.clear()
-    fleet = f.fleet(["east", "west"], tmp_path / "kc")
-    assert deployed_clusters(bp, DeploymentInputs(fleet=fleet)) == ["east", "west"]
-    assert deployed_clusters(bp, DeploymentInputs(fleet=fleet, platform_clusters=())) == ["east"]
-    assert deployed_clusters(bp, DeploymentInputs(fleet=fleet, platform_clusters=("west",))) == ["east", "west"]
-    assert deployed_clusters(bp, DeploymentInputs(fleet=fleet, excluded_clusters=("west",))) == ["east"]
-    with pytest.raises(SkyError, match="east are excluded but still serve"):
-        deployed_clusters(bp, DeploymentInputs(fleet=fleet, excluded_clusters=("east",)))
+    assert deployed_clusters(bp, DeploymentInputs(fleet=f.fleet(["west", "east"], tmp_path / "kc"))) == ["west", "east"]
+    assert deployed_clusters(bp, DeploymentInputs(fleet=f.fleet(["east", "west"], tmp_path / "kc"))) == ["east", "west"]
