@@ -39,14 +39,25 @@ class Backend:
     env: dict[str, str] = field(default_factory=dict)
     """Variables for the CLI process (backend URL, passphrase *file*). Never holds the passphrase itself
     unless the user supplied it through ``PULUMI_CONFIG_PASSPHRASE``."""
+    secrets_provider: str | None = None
+    """``SECRETS_PROVIDER_ENV``: the secrets provider a *new* stack is created with (``passphrase``,
+    ``awskms://...``, ``gcpkms://...``, ``azurekeyvault://...``, ``hashivault://...``). An existing stack
+    keeps the one it was created with (Pulumi records it with the stack), so each env has its own."""
 
     @property
     def is_local(self) -> bool:
         return self.url.startswith("file://")
 
 
-def needs_passphrase(url: str) -> bool:
-    """DIY backends (file, s3, gs, azblob) default to the passphrase secrets provider; Pulumi Cloud does not."""
+SECRETS_PROVIDER_ENV = "SKY_SECRETS_PROVIDER"
+"""Names the secrets provider for new stacks; any value ``pulumi stack init --secrets-provider`` accepts."""
+
+
+def needs_passphrase(url: str, secrets_provider: str | None = None) -> bool:
+    """DIY backends (file, s3, gs, azblob) default to the passphrase secrets provider; Pulumi Cloud does
+    not; a KMS/Vault provider (``SKY_SECRETS_PROVIDER``) needs none."""
+    if secrets_provider and secrets_provider != "passphrase":
+        return False
     return not url.startswith(("https://", "http://"))
 
 
@@ -92,7 +103,11 @@ def resolve_backend(flag: str | None = None, environ: dict[str, str] | None = No
         raise SkyError(f"backend '{url}' is not a URL; use e.g. file:///abs/dir, s3://bucket or https://api.pulumi.com")
     out: dict[str, str] = dict(DEFAULT_ENGINE_ENV)
     out["PULUMI_BACKEND_URL"] = url
-    if needs_passphrase(url):
+    provider = env.get(SECRETS_PROVIDER_ENV) or None
+    if provider and provider != "passphrase" and "://" not in provider:
+        raise SkyError(f"{SECRETS_PROVIDER_ENV}='{provider}': use 'passphrase' or a provider URL such as "
+                       "awskms://alias/NAME, gcpkms://projects/..., azurekeyvault://..., hashivault://KEY")
+    if needs_passphrase(url, provider):
         if "PULUMI_CONFIG_PASSPHRASE" in env:
             out["PULUMI_CONFIG_PASSPHRASE"] = env["PULUMI_CONFIG_PASSPHRASE"]
         else:
@@ -100,4 +115,4 @@ def resolve_backend(flag: str | None = None, environ: dict[str, str] | None = No
             path = Path(named).expanduser() if named else generated_passphrase_file(home)
             check_private_file(path, "passphrase file")
             out["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(path)
-    return Backend(url=url, state_dir=home, env=out)
+    return Backend(url=url, state_dir=home, env=out, secrets_provider=provider)

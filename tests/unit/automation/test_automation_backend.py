@@ -72,3 +72,12 @@ def test_generated_file_made_readable_is_refused(tmp_path):
 def test_non_url_backend_is_rejected(tmp_path):
     with pytest.raises(SkyError, match="not a URL"):
         resolve_backend("/tmp/state", env(tmp_path))
+
+
+def test_a_kms_secrets_provider_needs_no_passphrase_and_a_bad_one_is_refused(tmp_path):
+    b = resolve_backend("s3://bucket", env(tmp_path, SKY_SECRETS_PROVIDER="awskms://alias/sky"))
+    assert b.secrets_provider == "awskms://alias/sky"
+    assert "PULUMI_CONFIG_PASSPHRASE_FILE" not in b.env and "PULUMI_CONFIG_PASSPHRASE" not in b.env
+    assert "PULUMI_CONFIG_PASSPHRASE_FILE" in resolve_backend("s3://b", env(tmp_path, SKY_SECRETS_PROVIDER="passphrase")).env
+    with pytest.raises(SkyError, match="SKY_SECRETS_PROVIDER='kms'"):
+        resolve_backend("s3://bucket", env(tmp_path, SKY_SECRETS_PROVIDER="kms"))
