@@ -38,7 +38,16 @@ from pulumi_policy import (
     Severity,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, _DictProxy, _is_unknown, _ListProxy
+from pulumi_policy.proxy import (
+    UNKNOWN_ARCHIVE_VALUE,
+    UNKNOWN_ARRAY_VALUE,
+    UNKNOWN_ASSET_VALUE,
+    UNKNOWN_BOOLEAN_VALUE,
+    UNKNOWN_NUMBER_VALUE,
+    UNKNOWN_OBJECT_VALUE,
+    UNKNOWN_STRING_VALUE,
+    UnknownValueError,
+)
 
 from skyendpoints_iac.blueprint.names import LABEL_CLUSTER
 from skyendpoints_iac.errors import SkyError
@@ -83,20 +92,34 @@ def plain(value: Any, unknowns: list[str], path: str = "") -> Any:
     """A deep plain copy of pulumi-policy props, unknowns replaced by ``UNKNOWN`` (their paths collected),
     whole-number doubles back to ints (as YAML would load them).
 
-    Reads the proxies' targets directly, so touching an unknown never raises here.
+    Public pulumi-policy API only: the props are a Mapping/Sequence proxy whose item access raises
+    ``UnknownValueError`` on an unknown, so each item is read on its own and an unknown one becomes ``UNKNOWN``
+    (plain dicts holding the raw sentinels, as tests pass them, are recognised by the public sentinel values).
     """
-    if isinstance(value, (_DictProxy, _ListProxy)):
-        value = value["__target"]
     if isinstance(value, Mapping):
-        return {str(k): plain(v, unknowns, f"{path}.{k}") for k, v in value.items()}
+        return {str(k): _item(value, k, unknowns, f"{path}.{k}") for k in value}
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        return [plain(v, unknowns, f"{path}[{i}]") for i, v in enumerate(value)]
-    if _is_unknown(value):
+        return [_item(value, i, unknowns, f"{path}[{i}]") for i in range(len(value))]
+    if isinstance(value, str) and value in UNKNOWN_SENTINELS:
         unknowns.append(path.lstrip("."))
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
         return int(value)  # protobuf Structs carry every number as a double: 443.0 is the port 443
     return value
+
+
+UNKNOWN_SENTINELS = frozenset({UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, UNKNOWN_ARRAY_VALUE,
+                               UNKNOWN_ASSET_VALUE, UNKNOWN_ARCHIVE_VALUE, UNKNOWN_OBJECT_VALUE})
+"""pulumi-policy's public markers of a value unknown during preview (``pulumi_policy.proxy``)."""
+
+
+def _item(container: Any, key: Any, unknowns: list[str], path: str) -> Any:
+    try:
+        value = container[key]
+    except UnknownValueError:
+        unknowns.append(path.lstrip("."))
+        return UNKNOWN
+    return plain(value, unknowns, path)
 
 
 def to_manifest(resource_type: str, props: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]] | None:

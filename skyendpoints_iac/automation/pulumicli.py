@@ -83,7 +83,8 @@ def pulumi_command(binary: PulumiBinary):
     The version check is skipped: locally built CLIs may report an unstamped version; such a CLI is taken
     to match the SDK (the Automation API needs *some* version to choose how it streams engine events).
     """
-    from pulumi._version import version as sdk_version
+    from importlib.metadata import version as installed_version
+
     from pulumi.automation import PulumiCommand
     from semver import VersionInfo
 
@@ -97,6 +98,6 @@ def pulumi_command(binary: PulumiBinary):
                 ).stdout.strip()
                 self.version = VersionInfo.parse(text.lstrip("v"))
             except (OSError, ValueError, subprocess.SubprocessError):
-                self.version = VersionInfo.parse(str(sdk_version))
+                self.version = VersionInfo.parse(installed_version("pulumi"))  # the SDK's own version
 
     return _PulumiAt(str(binary.path))

@@ -16,9 +16,10 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks, rpc, settings
 
-SIG_KEY = rpc._special_sig_key
-SECRET_SIG = rpc._special_secret_sig
-"""On the wire a secret is ``{SIG_KEY: SECRET_SIG, "value": ...}``."""
+from .sdk_internals import WIRE_SECRET_SIG as SECRET_SIG
+from .sdk_internals import WIRE_SIG_KEY as SIG_KEY
+
+# On the wire a secret is ``{SIG_KEY: SECRET_SIG, "value": ...}`` (see ``sdk_internals``).
 
 
 def is_secret_wire(value: Any) -> bool:

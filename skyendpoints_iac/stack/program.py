@@ -177,19 +177,11 @@ def _preflight(blueprint: FleetBlueprint, inputs: DeploymentInputs, clusters: li
 
 
 def _start_callback_server() -> None:
-    """Start the SDK's transform callback server once, in the program's own context.
+    """Start the SDK's transform callback server once (charts and CRD files carry a transform); private SDK
+    API, isolated in ``sdk_internals`` with a test that fails when the SDK changes it."""
+    from .sdk_internals import start_callback_server
 
-    Charts and CRD files carry a resource transform. The SDK starts its callback server lazily and keeps it
-    in a context variable that each registration task copies, so without this every transform-carrying
-    resource starts its own gRPC server (measured: one per chart; see bench/program.py). Private SDK API,
-    so any failure only costs that speed-up, never correctness."""
-    try:
-        from pulumi.runtime import settings
-        from pulumi.runtime.sync_await import _sync_await
-
-        settings.SETTINGS.callbacks = _sync_await(settings._get_callbacks())
-    except Exception:  # noqa: BLE001 - an optimisation; the SDK starts the server itself when needed
-        pass
+    start_callback_server()
 
 
 def program_from_config() -> Deployment:
