@@ -40,9 +40,9 @@ class Runtime:
     engine_factory: EngineFactory
     ui: Ui
     discover: Callable[[Fleet], Mapping[str, Any]] = lambda fleet: {}
-    """Live capacity of clusters without a snapshot (``placement.discovery.discover``)."""
+    """Live capacity of clusters without a snapshot (``kube.live.discover``)."""
     probe: Callable[[Any, float], tuple[bool, str]] = lambda cluster, timeout: (True, "")
-    """/readyz of one cluster (``placement.discovery.check_health`` on its client)."""
+    """/readyz of one cluster (``kube.live.check_health`` on its client)."""
     sleep: Callable[[float], None] = lambda s: None
 
     @property
