@@ -345,26 +345,25 @@ class FrontDoorTarget:
     weight: int
 
 
-def front_door_resources(targets: Sequence[FrontDoorTarget], at: Addresses, *, gateway_ports: Mapping[int, int],
-                         health_port: int, interval_s: float = 1.0, unhealthy_threshold: int = 2) -> dict[str, list[dict]]:
-    """The global front door: for every public port, a TCP proxy over the cluster gateways, weighted, with
-    active HTTP health checks on each gateway's health listener.
+def front_door_resources(doors: Mapping[str, Sequence[FrontDoorTarget]], at: Addresses, *,
+                         gateway_ports: Mapping[int, int], health_port: int, interval_s: float = 1.0,
+                         unhealthy_threshold: int = 2) -> dict[str, list[dict]]:
+    """The global front door for ``doors`` (hostname -> its weighted cluster gateways, i.e. the product's
+    front-door output): TCP proxies over the cluster gateways, with active HTTP health checks on each
+    gateway's health listener.
 
     L4 on purpose: like the product's DNS front door (external-dns records point clients at each cluster's
     Gateway), TLS terminates at the cluster gateway with the endpoint's certificate; the front door only
-    picks the cluster. A dead cluster fails ``unhealthy_threshold`` checks ``interval_s`` apart and leaves
-    rotation with no command; a connection that fails before that is retried on another gateway.
+    picks the cluster - on TLS ports by SNI (each hostname its own weights), on plain ports over every
+    target (they only redirect to https). A dead cluster fails ``unhealthy_threshold`` checks
+    ``interval_s`` apart and leaves rotation with no command; a connection that fails before that is
+    retried on another gateway (``max_connect_attempts``). Weight 0 targets get no traffic.
     """
-    live = [t for t in targets if t.weight > 0]
     listeners, clusters = [], []
-    for public, local in sorted(at.ports.items()):
-        name = f"frontdoor-{public}"
-        gw_port = gateway_ports[public]
-        listeners.append({"@type": _LISTENER, "name": name, "address": _address(at.ip, local), "filter_chains": [
-            {"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                "stat_prefix": name, "cluster": name, "max_connect_attempts": 3}}]}]})
-        clusters.append({
+
+    def cluster(name: str, targets: Sequence[FrontDoorTarget], gw_port: int) -> dict:
+        live = [t for t in targets if t.weight > 0]
+        return {
             "@type": _CLUSTER, "name": name, "type": "STATIC", "lb_policy": "ROUND_ROBIN", "connect_timeout": "1s",
             "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
                 {"endpoint": {"address": _address(t.ip, gw_port), "hostname": t.cluster,
@@ -373,9 +372,39 @@ def front_door_resources(targets: Sequence[FrontDoorTarget], at: Addresses, *, g
             "health_checks": [{"timeout": f"{max(interval_s / 2, 0.2):g}s", "interval": f"{interval_s:g}s",
                                "unhealthy_threshold": unhealthy_threshold, "healthy_threshold": 1,
                                "no_traffic_interval": f"{interval_s:g}s",
-                               "http_health_check": {"path": HEALTH_PATH}}],
+                               # Host defaults to the cluster name, which is not a valid authority here.
+                               "http_health_check": {"path": HEALTH_PATH, "host": "frontdoor"}}],
             "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
-        })
+        }
+
+    def proxy(stat: str, cluster_name: str) -> dict:
+        return {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": stat, "cluster": cluster_name, "max_connect_attempts": 3}}
+
+    for public, local in sorted(at.ports.items()):
+        gw_port = gateway_ports[public]
+        name = f"frontdoor-{public}"
+        chains = []
+        if public == 80:
+            every: dict[str, FrontDoorTarget] = {}
+            for targets in doors.values():
+                for t in targets:
+                    if t.weight > 0:
+                        every[t.cluster] = FrontDoorTarget(t.cluster, t.ip, 1)
+            clusters.append(cluster(name, sorted(every.values(), key=lambda t: t.cluster), gw_port))
+            chains.append({"filters": [proxy(name, name)]})
+        else:
+            for hostname, targets in sorted(doors.items()):
+                cname = f"{name}/{hostname}"
+                clusters.append(cluster(cname, targets, gw_port))
+                chains.append({"filter_chain_match": {"server_names": [hostname]}, "filters": [proxy(cname, cname)]})
+        listener: dict[str, Any] = {"@type": _LISTENER, "name": name, "address": _address(at.ip, local),
+                                    "filter_chains": chains}
+        if public != 80:
+            listener["listener_filters"] = [{"name": "envoy.filters.listener.tls_inspector", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}]
+        listeners.append(listener)
     return {"listeners": listeners, "clusters": clusters}
 
 

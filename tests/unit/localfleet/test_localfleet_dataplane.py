@@ -96,7 +96,7 @@ def plane(tmp_path_factory):
             envoyrun.wait_ready(lambda argv, c=c: c.run(argv, check=False), 9901, proc, log, listeners=3)
         fd_ip = net.front_door_address()
         targets = [ec.FrontDoorTarget(c.name, c.ip, 1) for c in net.clusters]
-        fd_res = ec.front_door_resources(targets, ec.Addresses(fd_ip, {443: 443, 80: 80}), gateway_ports=PORTS,
+        fd_res = ec.front_door_resources({hostname: targets}, ec.Addresses(fd_ip, {443: 443, 80: 80}), gateway_ports=PORTS,
                                          health_port=HEALTH)
         fd_conf = envoyrun.EnvoyConfigDir(root / "frontdoor")
         fd_log = root / "frontdoor.log"
@@ -134,7 +134,7 @@ def _chat(plane, *, verify: bool = True, timeout: float = 5.0) -> tuple[int, str
 def _wait_healthy(plane, clusters: int, timeout: float = 15.0) -> None:
     """Until the front door's admin reports ``clusters`` healthy gateways (asked inside its namespace)."""
     code = ("import urllib.request as u; t=u.urlopen('http://127.0.0.1:9901/clusters',timeout=2).read().decode();"
-            "print(sum(1 for l in t.splitlines() if l.startswith('frontdoor-443::') and '::health_flags::healthy' in l))")
+            "print(sum(1 for l in t.splitlines() if l.startswith('frontdoor-443/') and '::health_flags::healthy' in l))")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         out = subprocess.run(plane["net"].front_door_argv([sys.executable, "-c", code]), capture_output=True,
@@ -142,7 +142,11 @@ def _wait_healthy(plane, clusters: int, timeout: float = 15.0) -> None:
         if out == str(clusters):
             return
         time.sleep(0.2)
-    raise AssertionError(f"front door never saw {clusters} healthy gateways (last: {out!r})")
+    dump = subprocess.run(plane["net"].front_door_argv([sys.executable, "-c", "import urllib.request as u; print("
+                          "u.urlopen('http://127.0.0.1:9901/clusters',timeout=2).read().decode())"]),
+                          capture_output=True, text=True, timeout=10).stdout
+    health = [ln for ln in dump.splitlines() if "health_flags" in ln]
+    raise AssertionError(f"front door never saw {clusters} healthy gateways (last: {out!r}): {health}")
 
 
 def test_tls_chat_through_the_front_door_reaches_every_replica_of_every_cluster(plane):

@@ -138,14 +138,22 @@ def test_fields_the_product_does_not_emit_are_refused_not_ignored(change, messag
 def test_front_door_weights_health_checks_and_zero_weight_targets():
     targets = [ec.FrontDoorTarget("local-1", "10.250.0.2", 2), ec.FrontDoorTarget("local-2", "10.250.1.2", 1),
                ec.FrontDoorTarget("local-3", "10.250.2.2", 0)]
-    res = ec.front_door_resources(targets, ec.Addresses("10.249.0.2", {443: 443}), gateway_ports={443: 443},
+    res = ec.front_door_resources({"chat.example.com": targets, "other.example.com": targets[1:2]},
+                                  ec.Addresses("10.249.0.2", {443: 443, 80: 80}), gateway_ports={443: 443, 80: 80},
                                   health_port=8082)
-    (cluster,) = res["clusters"]
+    by_name = {c["name"]: c for c in res["clusters"]}
+    assert set(by_name) == {"frontdoor-80", "frontdoor-443/chat.example.com", "frontdoor-443/other.example.com"}
+    tls = next(lst for lst in res["listeners"] if lst["name"] == "frontdoor-443")
+    assert [c["filter_chain_match"]["server_names"] for c in tls["filter_chains"]] == [["chat.example.com"],
+                                                                                       ["other.example.com"]]
+    plain = by_name["frontdoor-80"]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert [e["endpoint"]["hostname"] for e in plain] == ["local-1", "local-2"]
+    cluster = by_name["frontdoor-443/chat.example.com"]
     eps = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
     assert [(e["endpoint"]["hostname"], e["load_balancing_weight"]) for e in eps] == [("local-1", 2), ("local-2", 1)]
     assert all(e["endpoint"]["health_check_config"] == {"port_value": 8082} for e in eps)
     (hc,) = cluster["health_checks"]
-    assert hc["http_health_check"] == {"path": ec.HEALTH_PATH} and hc["interval"] == "1s" and hc["unhealthy_threshold"] == 2
+    assert hc["http_health_check"] == {"path": ec.HEALTH_PATH, "host": "frontdoor"} and hc["interval"] == "1s" and hc["unhealthy_threshold"] == 2
     assert cluster["common_lb_config"] == {"healthy_panic_threshold": {"value": 0}}
 
 
