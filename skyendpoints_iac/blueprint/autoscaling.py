@@ -26,7 +26,7 @@ from typing import Any
 
 from . import names
 from .model import Manifest
-from .serving import SliceContext, decode_workload, topology
+from .serving import SliceContext, decode_workload
 
 LOCAL_PROMETHEUS_URL = names.PROMETHEUS_URL
 """The platform's in-cluster Prometheus: the local signal."""
@@ -101,7 +101,7 @@ def scaled_object(ctx: SliceContext) -> Manifest | None:
     if scaling is None:
         return None
     share = ctx.share
-    mn = topology(ctx.spec.accelerator, ctx.cluster, "resources.accelerators", ctx.name).multi_node
+    mn = ctx.decode_topology().multi_node
     api_version, kind, target = decode_workload(ctx.spec, mn)
     query, metric_type = signal_query(ctx, mn)
     fleet_url = ctx.fleet.metrics.query_url

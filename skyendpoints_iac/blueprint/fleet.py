@@ -21,6 +21,7 @@ def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.Fr
     """Everything one endpoint runs on one cluster, in apply order (namespace first)."""
     objects: list[Manifest] = [serving.namespace_object(ctx)]
     objects += serving.model_cache_objects(ctx)
+    objects += serving.preset_configs(ctx)
     isvc, secrets = serving.build_llmisvc(ctx, routing.router(ctx))
     objects.append(isvc)
     if routing.is_public(ctx):

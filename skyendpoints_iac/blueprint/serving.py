@@ -32,8 +32,9 @@ from .engines import ENGINE_PORT, ENGINE_TRANSPORT
 from .model import Manifest, SecretSpec
 from .scheduling import gpu_node_affinity, gpu_tolerations
 
-DEFAULT_GPUS_PER_NODE = 8
-"""Node size assumed when the fleet file has no capacity snapshot for the GPU type (typical 8-GPU servers)."""
+MAX_UNKNOWN_NODE_GPUS = 8
+"""With no node size known (no live discovery, no fleet-file snapshot), a replica of up to this many GPUs is one
+pod; a bigger one is an error, because how it would split over nodes cannot be known."""
 
 API_VERSION = "serving.kserve.io/v1alpha2"
 MODEL_PATH = "/mnt/models"
@@ -75,6 +76,18 @@ class SliceContext:
     @property
     def autoscaled(self) -> bool:
         return self.spec.autoscaling is not None
+
+    def decode_topology(self) -> Topology:
+        """Pods per decode (or only) replica here, with the node size placement counted with."""
+        return topology(self.spec.accelerator, self.cluster, "resources.accelerators", self.spec.name,
+                        self.spec.engine.type, self.share.gpus_per_node)
+
+    def prefill_topology(self) -> Topology | None:
+        acc = self.spec.prefill_accelerator
+        if acc is None:
+            return None
+        return topology(acc, self.cluster, "prefill.resources.accelerators", self.spec.name, self.spec.engine.type,
+                        self.share.prefill_gpus_per_node)
 
     def labels(self) -> dict[str, str]:
         """User labels first, ours last: ours identify the object and must not be overridden."""
@@ -185,10 +198,10 @@ def _pd_args(role: str) -> dict[str, EngineArg]:
 # --------------------------------------------------------------------------- topology
 
 
-def node_size(cluster: Cluster, gpu_type: str) -> int:
-    """GPUs on the largest node of ``gpu_type`` in the cluster's snapshot; 8 when there is no snapshot for it."""
+def node_size(cluster: Cluster, gpu_type: str) -> int | None:
+    """GPUs on the largest node of ``gpu_type`` in the fleet file's snapshot; None without a snapshot for it."""
     sizes = [g.gpus for g in (cluster.nodes or []) if g.accelerator == gpu_type]
-    return max(sizes) if sizes else DEFAULT_GPUS_PER_NODE
+    return max(sizes) if sizes else None
 
 
 @dataclass(frozen=True)
@@ -208,9 +221,21 @@ class Topology:
         return {"tensor": self.gpus_per_pod}
 
 
-def topology(acc: Accelerator, cluster: Cluster, field: str, endpoint: str, engine: str = "vllm") -> Topology:
-    """Pods per replica on this cluster. Multi-node needs vLLM: KServe's worker presets launch vLLM."""
-    size = node_size(cluster, acc.type)
+def topology(acc: Accelerator, cluster: Cluster, field: str, endpoint: str, engine: str = "vllm",
+             gpus_per_node: int = 0) -> Topology:
+    """Pods per replica on this cluster.
+
+    ``gpus_per_node`` is the node size placement counted a multi-node replica with (``ClusterPlacement``; live
+    discovery when ``plan``/``up`` ran against the clusters), so placement and pods agree. Without it, the
+    fleet file's snapshot decides. Multi-node needs vLLM: KServe's worker templates launch vLLM.
+    """
+    size = gpus_per_node or node_size(cluster, acc.type)
+    if size is None:
+        if acc.count <= MAX_UNKNOWN_NODE_GPUS:
+            return Topology(acc.count, 1)
+        raise InvalidInput([spec_problem(endpoint, field,
+            f"{acc} may span nodes on cluster '{cluster.name}', but its {acc.type} node size is unknown; add a "
+            "'nodes' snapshot to the cluster in the fleet file, or plan against the live cluster")])
     if acc.count <= size:
         return Topology(acc.count, 1)
     if engine == "sglang":
@@ -456,6 +481,74 @@ def model_cache_objects(ctx: SliceContext) -> list[Manifest]:
     return model_cache_claims(ctx) + ([job] if job else [])
 
 
+# --------------------------------------------------------------------------- presets (KServe v0.20.0)
+
+CONFIG_PREFIX = "kserve-config-llm-"
+SHIPPED_PRESETS = frozenset(CONFIG_PREFIX + n for n in (
+    "template", "prefill-template", "decode-template", "worker-data-parallel", "prefill-worker-data-parallel",
+    "decode-worker-data-parallel", "scheduler", "scheduler-latency-predictor", "router-route", "tracing"))
+"""The LLMInferenceServiceConfigs v0.20.0 ships (kserve ``config/llmisvcconfig/kustomization.yaml:6-16``, the same set
+in the kserve-runtime-configs chart). No pipeline-parallel one: the controller names
+``kserve-config-llm-worker-pipeline-parallel`` for ``worker`` + ``parallelism.pipeline`` (``config_merge.go:90-109,
+211-269``) and fails with "not found in namespaces [<ns>, kserve]" when it is missing (``config_merge.go:741-757``)."""
+PIPELINE_PARALLEL_CONFIG = CONFIG_PREFIX + "worker-pipeline-parallel"
+ENGINE_PRESET_IMAGE = "ghcr.io/llm-d/llm-d-cuda:v0.8.0"
+"""The vLLM image of v0.20.0's presets (``config/llmisvcconfig/config-llm-template.yaml:10``)."""
+
+
+def _pp_script(ctx: SliceContext, topo: Topology, worker: bool) -> str:
+    """vLLM multi-node without Ray: rank 0 is the LWS leader (``LWS_WORKER_INDEX`` 0), the rest run ``--headless``.
+
+    Follows kserve main's ``config-llm-worker-pipeline-parallel.yaml`` (after v0.20.0), minus its RoCE discovery."""
+    tls = (" --enable-ssl-refresh --ssl-certfile /var/run/kserve/tls/tls.crt --ssl-keyfile /var/run/kserve/tls/tls.key"
+           if ENGINE_TRANSPORT.tls else "")
+    return (
+        "for i in $(seq 1 30); do MASTER_ADDR=$(getent hosts \"${LWS_LEADER_ADDRESS}\" | cut -d' ' -f1); "
+        "[ -n \"$MASTER_ADDR\" ] && break; sleep 1; done\n"
+        "MASTER_ADDR=${MASTER_ADDR:-$LWS_LEADER_ADDRESS}\n"
+        f"eval \"exec vllm serve {MODEL_PATH} --served-model-name {shlex.quote(ctx.name)} --port {ENGINE_PORT}"
+        f" --tensor-parallel-size {topo.gpus_per_pod} --pipeline-parallel-size {topo.pods} --nnodes {topo.pods}"
+        " --node-rank ${LWS_WORKER_INDEX:-0} --master-addr ${MASTER_ADDR} --master-port ${PP_MASTER_PORT:-29500}"
+        f"{' --headless' if worker else ''}{tls} ${{VLLM_ADDITIONAL_ARGS}} $@\""
+    )
+
+
+def _pp_pod(ctx: SliceContext, topo: Topology, worker: bool) -> dict:
+    main: dict[str, Any] = {
+        "name": "main",
+        "image": ENGINE_PRESET_IMAGE,
+        "command": ["/bin/bash", "-c", _pp_script(ctx, topo, worker), "--"],
+        "env": [{"name": "HOME", "value": "/home"}, {"name": "VLLM_LOGGING_LEVEL", "value": "INFO"}],
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
+                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumeMounts": [{"name": "home", "mountPath": "/home"}, {"name": "dshm", "mountPath": "/dev/shm"}],
+    }
+    if not worker:  # only the leader serves HTTP (the workers run --headless)
+        main["ports"] = [{"containerPort": ENGINE_PORT, "protocol": "TCP"}]
+        main.update(_http_probes())
+    return {"containers": [main], "volumes": [{"name": "home", "emptyDir": {}},
+                                              {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}]}
+
+
+def preset_configs(ctx: SliceContext) -> list[Manifest]:
+    """LLMInferenceServiceConfigs we render ourselves, in the endpoint's namespace (the controller looks there
+    before ``kserve``): the pipeline-parallel worker template v0.20.0 names but does not ship."""
+    topo = ctx.decode_topology()
+    if not topo.multi_node:
+        return []
+    spec = {"template": _pp_pod(ctx, topo, worker=False), "worker": _pp_pod(ctx, topo, worker=True)}
+    return [{"apiVersion": API_VERSION, "kind": "LLMInferenceServiceConfig",
+             "metadata": ctx.metadata(PIPELINE_PARALLEL_CONFIG), "spec": spec}]
+
+
+def _check_presets(ctx: SliceContext, decode: Topology, prefill: Topology | None) -> None:
+    if ctx.spec.prefill is not None and (decode.multi_node or (prefill is not None and prefill.multi_node)):
+        raise InvalidInput([spec_problem(ctx.name, "prefill",
+            f"a replica spans nodes on cluster '{ctx.cluster.name}' and prefill/decode is on: KServe v0.20.0 ships "
+            "no prefill/decode pipeline-parallel templates; ask for at most one node's GPUs per replica, or drop "
+            "'prefill'")])
+
+
 # --------------------------------------------------------------------------- the LLMInferenceService
 
 
@@ -517,7 +610,8 @@ def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[Secre
     api_key, key_secrets = api_key_ref(ctx)
     secrets += key_secrets
     pd = spec.prefill is not None
-    decode_topo = topology(spec.accelerator, ctx.cluster, "resources.accelerators", spec.name, spec.engine.type)
+    decode_topo = ctx.decode_topology()
+    _check_presets(ctx, decode_topo, ctx.prefill_topology())
     decode = _container(ctx, "decode" if pd else "main", decode_topo, {}, hf_env, api_key)
 
     body: dict[str, Any] = {"model": _model(ctx)}
@@ -553,7 +647,8 @@ def _prefill(ctx: SliceContext, hf_env: list[dict], api_key: dict | None, kv: di
     spec = ctx.spec
     acc = spec.prefill_accelerator
     assert acc is not None and spec.prefill is not None
-    topo = topology(acc, ctx.cluster, "prefill.resources.accelerators", spec.name, spec.engine.type)
+    topo = ctx.prefill_topology()
+    assert topo is not None
     container = _container(ctx, "prefill", topo, dict(spec.prefill.args), hf_env, api_key)
     out: dict[str, Any] = {
         "replicas": ctx.share.prefill_replicas or spec.prefill.replicas,
@@ -569,11 +664,10 @@ def _prefill(ctx: SliceContext, hf_env: list[dict], api_key: dict | None, kv: di
 
 def multi_node(ctx: SliceContext) -> bool:
     """True when a decode replica spans nodes on this cluster (LeaderWorkerSet needed)."""
-    topo = topology(ctx.spec.accelerator, ctx.cluster, "resources.accelerators", ctx.name)
-    if topo.multi_node:
+    if ctx.decode_topology().multi_node:
         return True
-    acc = ctx.spec.prefill_accelerator
-    return acc is not None and topology(acc, ctx.cluster, "prefill.resources.accelerators", ctx.name).multi_node
+    prefill = ctx.prefill_topology()
+    return prefill is not None and prefill.multi_node
 
 
 def namespace_object(ctx: SliceContext) -> Manifest:

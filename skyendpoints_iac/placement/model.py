@@ -14,6 +14,9 @@ from typing import Any
 from ..errors import InvalidInput, Problem
 
 
+_MULTI_NODE_KEYS = ("gpus_per_node", "prefill_gpus_per_node")
+
+
 @dataclass(frozen=True)
 class ClusterPlacement:
     """One cluster's share. For fixed replicas ``replicas == min_replicas == max_replicas``;
@@ -24,6 +27,11 @@ class ClusterPlacement:
     min_replicas: int
     max_replicas: int
     prefill_replicas: int = 0
+    gpus_per_node: int = 0
+    """GPUs per pod when a replica spans nodes: the node size placement counted with (live discovery or the
+    fleet file's snapshot), carried to the blueprint so both agree. 0: a replica fits on one node."""
+    prefill_gpus_per_node: int = 0
+    """The same for a prefill replica. 0: it fits on one node."""
 
     @property
     def spill_over(self) -> bool:
@@ -53,7 +61,9 @@ class Placement:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["placements"] = [asdict(p) for p in self.placements]
+        # The node sizes only appear for multi-node replicas, so single-node placements keep their JSON shape.
+        d["placements"] = [{k: v for k, v in asdict(p).items() if v or k not in _MULTI_NODE_KEYS}
+                           for p in self.placements]
         d["reasons"] = list(self.reasons)
         return d
 
@@ -73,7 +83,7 @@ class Placement:
             if not isinstance(p, dict):
                 raise ValueError(f"placements[{i}] must be an object")
             item = ClusterPlacement(**p)
-            for key in ("replicas", "min_replicas", "max_replicas", "prefill_replicas"):
+            for key in ("replicas", "min_replicas", "max_replicas", "prefill_replicas", *_MULTI_NODE_KEYS):
                 value = getattr(item, key)
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise ValueError(f"placements[{i}].{key} must be a non-negative integer, got {value!r}")

@@ -37,6 +37,16 @@ def inventories_for(fleet, capacities: Mapping[str, ClusterInventory] | None = N
     return out
 
 
+def multi_node_size(inventory: ClusterInventory, acc) -> int:
+    """GPUs per pod of a replica bigger than one node: the largest node size of its type that divides the
+    replica (``capacity.replicas_fitting`` counts such a replica as whole nodes of one size). 0 when a node
+    holds the replica, or when the node sizes are not known."""
+    sizes = sorted({n.gpus for n in inventory.nodes or () if n.accelerator == acc.type}, reverse=True)
+    if not sizes or acc.count <= sizes[0]:
+        return 0
+    return next((s for s in sizes if acc.count % s == 0), 0)
+
+
 def place(
     spec,
     fleet,
@@ -74,6 +84,9 @@ def place(
             min_replicas=minima[c.name],
             max_replicas=maxima[c.name],
             prefill_replicas=request.prefill_replicas if request.disaggregated else 0,
+            gpus_per_node=multi_node_size(inventories[c.name], request.accelerator),
+            prefill_gpus_per_node=(multi_node_size(inventories[c.name], request.prefill_accelerator)
+                                   if request.prefill_accelerator is not None else 0),
         )
         for c in result.order
         if maxima[c.name] > 0

@@ -48,8 +48,8 @@ def test_every_rendered_object_validates_strictly(everything):
 
 def test_every_kind_the_endpoint_half_emits_is_present(everything):
     kinds = {o["kind"] for c in everything.clusters.values() for s in c.slices.values() for o in s.objects}
-    assert kinds == {"Namespace", "PersistentVolumeClaim", "Job", "LLMInferenceService", "HTTPRoute", "Certificate",
-                     "ReferenceGrant", "ScaledObject"}
+    assert kinds == {"Namespace", "PersistentVolumeClaim", "Job", "LLMInferenceServiceConfig", "LLMInferenceService",
+                     "HTTPRoute", "Certificate", "ReferenceGrant", "ScaledObject"}
 
 
 def test_one_slice_per_cluster_with_replicas_and_platform_needs(everything):

@@ -113,12 +113,86 @@ def test_replica_bigger_than_a_node_is_multi_node():
     assert serving.decode_workload(ctx.spec, True) == ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", "m-kserve-mn")
 
 
-def test_no_snapshot_assumes_eight_gpu_nodes():
+def test_the_live_node_size_placement_counted_with_reaches_the_pods():
+    """Placement counts a 16-GPU replica on live-discovered 4-GPU nodes as 4 whole nodes; the blueprint must split it
+    the same way, not by the fleet file's snapshot (8-GPU nodes on cluster a)."""
+    from skyendpoints_iac.placement import place
+    from skyendpoints_iac.placement.capacity import ClusterInventory, NodeCapacity
+
+    spec = EndpointSpec.model_validate({"name": "m", "model": "org/model", "replicas": 1,
+                                        "resources": {"accelerators": "H100:16"}, "placement": {"clusters": ["a"]}})
+    fleet = Fleet.model_validate(FLEET)
+    live = {"a": ClusterInventory("a", True, (NodeCapacity("H100", 4, 4, count=4),), "live")}
+    (share,) = place(spec, fleet, capacities=live).placements
+    assert share.gpus_per_node == 4
+    obj = isvc(serving.SliceContext(spec, fleet, fleet.cluster("a"), share))
+    assert obj["spec"]["parallelism"] == {"tensor": 4, "pipeline": 4}
+    assert main(obj, "worker")["resources"]["limits"]["nvidia.com/gpu"] == "4"
+
+
+def test_unknown_node_size_is_one_pod_up_to_eight_gpus_and_an_error_beyond():
     one = make({}, cluster="b", share=ClusterPlacement("b", 1, 1, 1))
     assert "worker" not in isvc(one)["spec"]
     two = make({"resources": {"accelerators": "H100:16"}}, cluster="b", share=ClusterPlacement("b", 1, 1, 1))
-    obj = isvc(two)
-    assert obj["spec"]["parallelism"] == {"tensor": 8, "pipeline": 2} and "worker" in obj["spec"]
+    with pytest.raises(InvalidInput, match="node size is unknown"):
+        isvc(two)
+    carried = make({"resources": {"accelerators": "H100:16"}}, cluster="b",
+                   share=ClusterPlacement("b", 1, 1, 1, gpus_per_node=8))
+    assert isvc(carried)["spec"]["parallelism"] == {"tensor": 8, "pipeline": 2}
+
+
+def _implied_presets(obj: dict) -> set[str]:
+    """The configs KServe v0.20.0's controller merges for this object (kserve pkg/controller/v1alpha2/llmisvc/
+    config_merge.go:211-269): template, or the worker preset by parallelism; prefill-/decode- variants with P/D;
+    scheduler without a pool ref; router-route without route refs; explicit baseRefs."""
+    spec = obj["spec"]
+
+    def role(part: dict, prefix: str) -> str:
+        if "worker" not in part:
+            return f"kserve-config-llm-{prefix}template"
+        par = part.get("parallelism", {})
+        kind = "data-parallel" if par.get("data") or par.get("dataLocal") else "pipeline-parallel"
+        return f"kserve-config-llm-{prefix}worker-{kind}"
+
+    names_ = {role(spec, "decode-" if "prefill" in spec else "")}
+    if "prefill" in spec:
+        names_.add(role(spec["prefill"], "prefill-"))
+    router = spec.get("router", {})
+    if "scheduler" in router and not router["scheduler"].get("pool", {}).get("ref"):
+        names_.add("kserve-config-llm-scheduler")
+    if "route" in router and not router["route"].get("http", {}).get("refs"):
+        names_.add("kserve-config-llm-router-route")
+    return names_ | {r["name"] for r in spec.get("baseRefs", [])}
+
+
+@pytest.mark.parametrize("spec,cluster", [({}, "a"), ({}, "c"), ({"resources": {"accelerators": "H100:16"}}, "a"),
+                                          ({"prefill": {"replicas": 1}, "resources": {"accelerators": "H100:4"}}, "c")])
+def test_every_preset_named_is_one_v0_20_ships_or_one_we_render(spec, cluster):
+    ctx = make(spec, cluster=cluster, share=ClusterPlacement(cluster, 1, 1, 1))
+    obj = isvc(ctx)
+    rendered = serving.preset_configs(ctx)
+    for config in rendered:
+        assert validate_manifest(config) == []
+        assert config["metadata"]["namespace"] == obj["metadata"]["namespace"]  # looked up there before kserve
+    assert _implied_presets(obj) <= serving.SHIPPED_PRESETS | {c["metadata"]["name"] for c in rendered}
+
+
+def test_pipeline_parallel_template_we_render_runs_vllm_multi_node():
+    ctx = make({}, cluster="c", share=ClusterPlacement("c", 1, 1, 1))
+    (config,) = serving.preset_configs(ctx)
+    assert config["metadata"]["name"] == "kserve-config-llm-worker-pipeline-parallel"
+    leader = config["spec"]["template"]["containers"][0]["command"][2]
+    worker = config["spec"]["worker"]["containers"][0]["command"][2]
+    for script in (leader, worker):
+        assert "--tensor-parallel-size 4 --pipeline-parallel-size 2 --nnodes 2" in script
+        assert "--node-rank ${LWS_WORKER_INDEX:-0}" in script and "${VLLM_ADDITIONAL_ARGS}" in script
+    assert "--headless" in worker and "--headless" not in leader
+
+
+def test_multi_node_with_prefill_decode_is_invalid_input():
+    ctx = make({"prefill": {"replicas": 1}}, cluster="c", share=ClusterPlacement("c", 1, 1, 1))
+    with pytest.raises(InvalidInput, match="pipeline-parallel"):
+        isvc(ctx)
 
 
 def test_replica_not_a_multiple_of_the_node_size_is_invalid_input():
