@@ -39,6 +39,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--default-max-tokens", type=int, default=16, help="output length cap when a request sets none")
     p.add_argument("--api-key", default=os.environ.get("VLLM_API_KEY", ""),
                    help="require 'Authorization: Bearer KEY' on /v1 (default: $VLLM_API_KEY, as vLLM)")
+    p.add_argument("--api-key-file", default=None,
+                   help="read the API key from this file instead (keeps it off the command line)")
     p.add_argument("--seed", type=int, default=None)
     return p
 
@@ -61,7 +63,11 @@ def config_from(args: argparse.Namespace) -> EngineConfig:
 async def serve(args: argparse.Namespace) -> None:
     cfg = config_from(args)
     replica = args.replica or os.environ.get("POD_NAME") or socket.gethostname()
-    app = make_app(cfg, replica=replica, api_key=args.api_key)
+    api_key = args.api_key
+    if args.api_key_file:
+        with open(args.api_key_file) as fh:
+            api_key = fh.read().strip()
+    app = make_app(cfg, replica=replica, api_key=api_key)
     runner, port = await start(app, args.host, args.port)
     print(f"enginesim: {cfg.engine} serving {', '.join(cfg.served_model_names)} on http://{args.host}:{port} "
           f"as replica {replica}", flush=True)
