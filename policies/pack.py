@@ -21,6 +21,7 @@ Tests import this file by path; never import ``__main__.py`` (it starts the anal
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -55,8 +56,9 @@ from skyendpoints_iac.policy import RULES, Obj, Rule, run_resource_rule, run_sta
 from skyendpoints_iac.policy.fleetconfig import fleet_policy_config
 
 PACK_NAME = "skyendpoints"
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-"""Stack config paths (``skyendpoints:fleet``) are relative to the project root, the pack's parent."""
+PROJECT_ROOT = Path(os.environ.get("SKY_PROJECT_ROOT") or Path(__file__).resolve().parents[1])
+"""Stack config paths (``skyendpoints:fleet``) are relative to the project root: the pack's parent in a
+checkout; ``$SKY_PROJECT_ROOT`` for a pack written by ``sky policy pack-path`` (which lives in a cache folder)."""
 FLEET_CONFIG_KEY = "skyendpoints:fleet"
 
 NOT_OBJECTS = ("helm.sh/", "yaml/", "kustomize/")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Same rule as skyendpoints_iac.blueprint.validate.shared_dir(): $SKY_SHARED_DIR, else ../shared.
+# Same rule as skyendpoints_iac.localfleet.upstream.shared_dir(): $SKY_SHARED_DIR, else ../shared.
 SHARED = Path(os.environ["SKY_SHARED_DIR"]) if os.environ.get("SKY_SHARED_DIR") else ROOT.parent / "shared"
 EXAMPLES = ROOT / "examples"
 

@@ -26,9 +26,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import InvalidInput, Problem, SkyError
+from ..packaged import shipped_dir
 
-CATALOGUE_DIR = Path(__file__).resolve().parents[2] / "components"
-"""``<repo>/components``; override with ``$SKY_COMPONENTS_DIR``."""
 
 InstallWhen = Literal["always", "autoscaling", "multi_node", "global_dns", "metrics_or_tracing"]
 _GROUP_KIND = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Z][A-Za-z0-9]*$")
@@ -58,7 +57,7 @@ class Component(_Strict):
     install_when: InstallWhen
     depends_on: tuple[str, ...] = ()
     values_schema: bool
-    """True when upstream ships ``values.schema.json`` (then ``../shared/chart-schemas`` must have it)."""
+    """True when upstream ships ``values.schema.json`` (then the dev tooling's ``chart-schemas/`` must have it)."""
     crds: tuple[str, ...] = ()
     """``group/Kind`` of every CRD this component installs (and therefore owns)."""
     uses_hooks: bool
@@ -120,8 +119,10 @@ class Catalogue:
 
 
 def catalogue_dir() -> Path:
+    """``$SKY_COMPONENTS_DIR``, else the catalogue shipped with the package (the wheel's copy of the top-level
+    ``components/``, or that folder itself in a checkout: ``packaged.shipped_dir``)."""
     env = os.environ.get("SKY_COMPONENTS_DIR")
-    return Path(env) if env else CATALOGUE_DIR
+    return Path(env) if env else shipped_dir("components")
 
 
 def load_catalogue(directory: Path | None = None) -> Catalogue:

@@ -35,7 +35,9 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 
 
-@app.callback()
+# invoke_without_command: `sky --version` alone must reach this callback (no subcommand); bare `sky` still
+# prints the help (no_args_is_help).
+@app.callback(invoke_without_command=True)
 def _root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
 ) -> None:
@@ -50,7 +52,7 @@ def _root(
     if version:
         from .. import __version__
 
-        out.print(__version__)
+        out.print(__version__, markup=False)
         raise typer.Exit(0)
 
 

@@ -82,7 +82,7 @@ def config_cmd(
 
       sky policy config --fleet examples/fleet.yaml > policy-config.json
 
-      pulumi preview --policy-pack policies --policy-pack-config policy-config.json
+      pulumi preview --policy-pack "$(sky policy pack-path)" --policy-pack-config policy-config.json
     """
     import json
 
@@ -91,6 +91,47 @@ def config_cmd(
     settings, source = _settings(config, fleet)
     resolve(settings, source=source)
     out.file.write(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
+def _default_pack_dir() -> Path:
+    """``<cache>/skyendpoints/policy-pack/<version>-<environment hash>``: one pack per installation."""
+    import hashlib
+    import os
+    import sys
+
+    from .. import __version__
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    env = hashlib.sha256(sys.prefix.encode()).hexdigest()[:8]
+    return cache / "skyendpoints" / "policy-pack" / f"{__version__}-{env}"
+
+
+@policy_app.command("pack-path")
+def pack_path_cmd(
+    directory: Optional[Path] = typer.Option(None, "--dir", metavar="DIR", show_default=False,
+                                             help="Write the pack here (default: a folder in the user cache)."),
+    shim: Optional[Path] = typer.Option(None, "--shim", metavar="FILE", show_default=False,
+                                        help="The pulumi-analyzer-policy-python shim: link it into the pack and "
+                                             "print the link (binary-analyzer form, no pulumi-language-python)."),
+) -> None:
+    """Write the CrossGuard pack for this installation and print what to pass to --policy-pack.
+
+    The pack (the same rules as 'sky policy check') runs in this Python environment: its
+    PulumiPolicy.yaml names it as the virtualenv, so it works from an installed package as from a checkout.
+
+    Examples:
+
+      pulumi preview --policy-pack "$(sky policy pack-path)"
+
+      pulumi preview --policy-pack "$(sky policy pack-path --shim $BIN/pulumi-analyzer-policy-python)"
+    """
+    import sys
+
+    from .. import __version__
+    from ..packaged import write_policy_pack
+
+    venv = Path(sys.prefix) if sys.prefix != sys.base_prefix else None
+    out.print(str(write_policy_pack(directory or _default_pack_dir(), __version__, venv, shim)), markup=False)
 
 
 @policy_app.command("rules")

@@ -5,7 +5,8 @@ The local fleet runs no containers (no kubelet, no runtime): the controllers the
 downloaded, and on this kind of machine they cannot be. What the fleet can prove is that real API servers
 accept everything we deploy. So for every catalogue component we build a local chart (or manifest bundle)
 with the same name and version carrying **only the upstream CRDs that component owns**, read from the
-pinned upstream CRD files (``upstream.shared_dir() / "crds"``), and point the catalogue at them with
+pinned upstream CRD files (a ``crds/`` folder the caller passes: ``upstream.shared_dir() / "crds"``), and
+point the catalogue at them with
 ``SKY_CHART_SOURCES``. Owned CRDs that are not in that folder are reported, never invented.
 
 Besides CRDs, a stand-in carries only objects our platform *references by name* that the real chart would
@@ -21,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from ..blueprint.catalogue import load_catalogue
-from ..upstream import shared_dir
+from .upstream import UpstreamFilesMissing
 
 REFERENCED_OBJECTS: dict[str, list[dict]] = {
     # kube-prometheus-stack creates this ServiceAccount; the platform's metrics-reader token Secret names it.
@@ -48,10 +49,17 @@ def _crd_index(crds_dir: Path) -> dict[str, dict]:
     return out
 
 
-def build(target: Path, crds_dir: Path | None = None) -> Built:
-    """Write ``<chart>/`` (an unpacked Helm chart) or ``<name>-<version>.yaml`` for every component."""
+def build(target: Path, crds_dir: Path) -> Built:
+    """Write ``<chart>/`` (an unpacked Helm chart) or ``<name>-<version>.yaml`` for every component.
+
+    ``crds_dir`` holds the pinned upstream CRD files (``upstream.shared_dir(...) / "crds"``); a missing or
+    empty folder is an error naming it, never an empty stand-in.
+    """
+    if not crds_dir.is_dir() or not any(crds_dir.glob("*.yaml")):
+        raise UpstreamFilesMissing(f"{crds_dir} holds no CRD files (*.yaml): the local fleet's stand-in charts carry "
+                                   "the pinned upstream CRDs; set SKY_SHARED_DIR to the folder holding crds/")
     target.mkdir(parents=True, exist_ok=True)
-    index = _crd_index(crds_dir or shared_dir() / "crds")
+    index = _crd_index(crds_dir)
     built = Built(target)
     for comp in load_catalogue().components.values():
         crds = [index[k] for k in comp.crds if k in index]

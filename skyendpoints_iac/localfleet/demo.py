@@ -24,6 +24,7 @@ from . import binaries
 from .charts import build as build_charts
 from .layout import NodePool
 from .manager import LocalFleet
+from .upstream import shared_dir
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "glm-prod.yaml"
 # Each cluster: two B200 nodes (the example's GPU type) and one H100 node.
@@ -63,14 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, default=EXAMPLE, help="endpoint spec to deploy")
     parser.add_argument("--clusters", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="demo state dir (default: <state dir>/demo)")
+    parser.add_argument("--shared", type=Path, default=None,
+                        help="folder with the pinned upstream crds/ (default: $SKY_SHARED_DIR, else ../shared)")
     args = parser.parse_args(argv)
 
     root = args.dir or state_home() / ENV_NAME
     try:
+        crds = shared_dir(args.shared) / "crds"  # first: a missing folder fails before any cluster starts
         bin_dir = binaries.find_bin_dir()
         fleet = LocalFleet(root / "fleet", log=lambda m: print(f"    {m}", flush=True))
         ensure_fleet(fleet, args.clusters, bin_dir)
-        built = build_charts(root / "charts")
+        built = build_charts(root / "charts", crds)
     except SkyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

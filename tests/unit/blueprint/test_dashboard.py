@@ -7,7 +7,7 @@ import re
 
 from skyendpoints_iac.blueprint import names
 from skyendpoints_iac.blueprint.dashboard import DASHBOARD_FILE, build_dashboard, dashboard_configmap
-from skyendpoints_iac.blueprint.validate import validate_manifest
+from skyendpoints_iac.localfleet.schemas import validate_manifest
 from tests.conftest import shared_dir
 
 # Metric names from stack-facts §6 (vLLM V1, llm-d EPP v0.10.0, DCGM exporter).

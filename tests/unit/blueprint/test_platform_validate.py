@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from skyendpoints_iac.blueprint import validate as v
+from skyendpoints_iac.localfleet import schemas as v
 from tests.conftest import shared_dir
 
 

@@ -9,7 +9,7 @@ import yaml
 
 from skyendpoints_iac.blueprint import render
 from skyendpoints_iac.blueprint.fleet import build_fleet_blueprint
-from skyendpoints_iac.blueprint.validate import validate_chart_values, validate_manifest
+from skyendpoints_iac.localfleet.schemas import validate_chart_values, validate_manifest
 from skyendpoints_iac.cli import main
 from skyendpoints_iac.errors import InvalidInput
 from skyendpoints_iac.placement import place

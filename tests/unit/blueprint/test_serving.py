@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from skyendpoints_iac.blueprint import names, routing, serving
-from skyendpoints_iac.blueprint.validate import validate_manifest
+from skyendpoints_iac.localfleet.schemas import validate_manifest
 from skyendpoints_iac.errors import InvalidInput
 from skyendpoints_iac.placement.model import ClusterPlacement
 from skyendpoints_iac.spec import EndpointSpec, Fleet

@@ -1,6 +1,6 @@
 """The rendered training objects: priority, failure policy, volumes, env, indexed multi-node, placement.
 
-Every object is also checked strictly against the Kubernetes OpenAPI schema (``blueprint.validate``),
+Every object is also checked strictly against the Kubernetes OpenAPI schema (``localfleet.schemas``),
 so a misspelled Job field fails here rather than being pruned by an API server.
 """
 
@@ -13,7 +13,7 @@ import pytest
 from skyendpoints_iac.blueprint import names
 from skyendpoints_iac.blueprint.training import build_training
 from skyendpoints_iac.placement.training import place_job, placement_request
-from skyendpoints_iac.blueprint.validate import validate_manifests
+from skyendpoints_iac.localfleet.schemas import validate_manifests
 from skyendpoints_iac.spec import Fleet, load_fleet
 from skyendpoints_iac.spec.job import load_job
 from tests.conftest import EXAMPLES, shared_dir

@@ -5,7 +5,8 @@ Prometheus operator, core Kubernetes). A typo'd field would be silently *pruned*
 (or rejected with strict field validation) only on a real cluster. Checking here, against the exact
 upstream schemas we pin, catches it at render / test time.
 
-Three sources, all read at runtime (never copied into the project):
+Dev and test tooling, not the product: the installed ``sky`` never imports it (tests/unit/test_install*.py
+checks that), so the product never needs the shared folder. Three sources (never copied into the project):
 
 * custom resources: the CRD ``openAPIV3Schema`` from ``<shared>/crds/`` (e.g. the LLMInferenceService CRD
   of KServe v0.20.0). Validation is *strict* like ``kubectl apply --validate=strict``: an unknown field is
@@ -20,11 +21,13 @@ Three sources, all read at runtime (never copied into the project):
   the ``kubernetes-validate`` package, strict variant (unknown fields are errors).
 * chart values: ``<shared>/chart-schemas/<chart>-<version>.values.schema.json`` where upstream ships one.
 
-The shared folder is ``$SKY_SHARED_DIR`` or ``<repo>/../shared``. A missing folder or CRD file raises
-``SchemaMissing``: callers (and tests) fail rather than silently skip.
+The shared folder is the ``shared`` argument of each function, else ``$SKY_SHARED_DIR``, else
+``<checkout>/../shared`` (``upstream.shared_dir``). A missing folder or CRD file raises ``SchemaMissing``:
+callers (and tests) fail rather than silently skip.
 
 API: ``validate_manifest(obj) -> list[str]``, ``validate_manifests(objs)``, ``validate_chart_values(chart,
-version, values) -> list[str]``, ``has_chart_schema(chart, version)``, ``crd_kinds()``.
+version, values) -> list[str]``, ``has_chart_schema(chart, version)``, ``crd_kinds()``; each takes an
+optional ``shared: Path``.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
-from ..upstream import UpstreamFilesMissing, shared_dir
+from .upstream import UpstreamFilesMissing, shared_dir
 
 KUBERNETES_VERSION = "1.34.0"
 """The Kubernetes OpenAPI version core objects are checked against (the oldest version we support)."""
@@ -84,9 +87,9 @@ def _crd_index(root: str) -> dict[tuple[str, str], Path]:
     return index
 
 
-def crd_kinds() -> list[str]:
+def crd_kinds(shared: Path | None = None) -> list[str]:
     """``group/Kind`` of every pinned upstream CRD, sorted."""
-    return sorted(f"{g}/{k}" for g, k in _crd_index(str(shared_dir())))
+    return sorted(f"{g}/{k}" for g, k in _crd_index(str(shared_dir(shared))))
 
 
 @dataclass(frozen=True)
@@ -281,7 +284,7 @@ def _format(where: str, errors: Iterable[jsonschema.ValidationError]) -> list[st
     return out
 
 
-def validate_manifest(obj: dict[str, Any]) -> list[str]:
+def validate_manifest(obj: dict[str, Any], shared: Path | None = None) -> list[str]:
     """Every schema violation of one Kubernetes object, as ``'Kind ns/name: field.path: message'``.
 
     Custom resources are checked against their pinned CRD, core objects against Kubernetes 1.34.
@@ -293,7 +296,7 @@ def validate_manifest(obj: dict[str, Any]) -> list[str]:
     if not isinstance(api_version, str) or not isinstance(kind, str):
         return [f"{where}: apiVersion and kind are required strings"]
     group, _, version = api_version.rpartition("/")
-    crd = _crd_index(str(shared_dir())).get((group, kind))
+    crd = _crd_index(str(shared_dir(shared))).get((group, kind))
     if crd is not None:
         crd_schema = _crd_validator(str(crd), version)
         if isinstance(crd_schema, str):
@@ -302,25 +305,25 @@ def validate_manifest(obj: dict[str, Any]) -> list[str]:
         return problems + [f"{where}: {field}: {msg}" for field, msg in _semantic_problems(crd_schema.openapi, obj, [])]
     core = _core_validator(api_version, kind)
     if core is None:
-        return [f"{where}: no schema for {api_version} {kind} in ../shared/crds or Kubernetes {KUBERNETES_VERSION}"]
+        return [f"{where}: no schema for {api_version} {kind} in the shared crds/ or Kubernetes {KUBERNETES_VERSION}"]
     return _format(where, core.iter_errors(obj))
 
 
-def validate_manifests(objs: Iterable[dict[str, Any]]) -> list[str]:
+def validate_manifests(objs: Iterable[dict[str, Any]], shared: Path | None = None) -> list[str]:
     """``validate_manifest`` over many objects, problems concatenated in input order."""
-    return [problem for obj in objs for problem in validate_manifest(obj)]
+    return [problem for obj in objs for problem in validate_manifest(obj, shared)]
 
 
-def chart_schema_path(chart: str, version: str) -> Path:
+def chart_schema_path(chart: str, version: str, shared: Path | None = None) -> Path:
     """Where the upstream values schema of ``chart`` at ``version`` lives (it may not exist)."""
-    return shared_dir() / "chart-schemas" / f"{chart}-{version}.values.schema.json"
+    return shared_dir(shared) / "chart-schemas" / f"{chart}-{version}.values.schema.json"
 
 
-def has_chart_schema(chart: str, version: str) -> bool:
-    schemas = shared_dir() / "chart-schemas"
+def has_chart_schema(chart: str, version: str, shared: Path | None = None) -> bool:
+    schemas = shared_dir(shared) / "chart-schemas"
     if not schemas.is_dir():
         raise SchemaMissing(f"{schemas} does not exist: the upstream chart value schemas are required")
-    return chart_schema_path(chart, version).is_file()
+    return chart_schema_path(chart, version, shared).is_file()
 
 
 @lru_cache(maxsize=16)
@@ -330,14 +333,15 @@ def _values_validator(path: str) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-def validate_chart_values(chart: str, version: str, values: dict[str, Any], *, required: bool = False) -> list[str]:
+def validate_chart_values(chart: str, version: str, values: dict[str, Any], *, required: bool = False,
+                          shared: Path | None = None) -> list[str]:
     """Problems of ``values`` against the chart's upstream ``values.schema.json``.
 
     Charts without an upstream schema return ``[]`` unless ``required`` (then ``SchemaMissing``):
     the catalogue marks which charts ship one, so a lost schema file fails loudly.
     """
-    path = chart_schema_path(chart, version)
-    if not has_chart_schema(chart, version):
+    path = chart_schema_path(chart, version, shared)
+    if not has_chart_schema(chart, version, shared):
         if required:
             raise SchemaMissing(f"{path} is missing: chart {chart} {version} ships a values schema upstream")
         return []
