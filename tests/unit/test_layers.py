@@ -10,7 +10,10 @@ depth, relative ones resolved) and checked against the architecture of CONTRIBUT
 - ``localfleet`` (and ``stack.mockrun``) are dev tooling: no product module imports them, except the
   ``sky fleet local`` commands, lazily (inside the command functions, so the basic commands never load it);
   dev tooling itself never imports stack, automation or cli;
-- ``bench/`` never imports ``tests``, and the product imports neither.
+- the pure layers touch the disk only at their named file edges (``DISK_EDGES``: the spec/fleet/plan readers,
+  the render writer and reader, the catalogue), so new file access in a pure layer fails;
+- ``bench/`` never imports ``tests``, and the product imports neither;
+- one home for the endpoint hostname rule.
 Each check fails with the offending module, line and import, so a leak is named where it happens.
 """
 
@@ -222,3 +225,38 @@ def test_one_home_for_the_endpoint_hostname():
                     and node.value.attr == "tls"):
                 copies.append(f"{where(path, node.lineno)}: reads .tls.domain; use endpoint_hostname(spec, fleet)")
     assert not copies, "\n".join(copies)
+
+
+DISK_CALLS = {"read_text", "read_bytes", "write_text", "write_bytes", "glob", "rglob", "iterdir", "mkdir", "unlink",
+              "rmdir", "exists", "is_file", "is_dir", "touch"}
+DISK_EDGES = {
+    f"{PKG}.spec.yamlsource": "reads the user's spec, fleet and config files (bounded: read_source)",
+    f"{PKG}.placement.model": "Placement.load reads a --previous plan file",
+    f"{PKG}.blueprint.catalogue": "reads the components/ catalogue (being reworked with the packaged catalogue, "
+                                  "issue 16 install anywhere: to be passed in by the callers)",
+    f"{PKG}.blueprint.render": "writes the render folder (the output of 'sky endpoint render')",
+    f"{PKG}.policy.rendered": "reads a render folder back for 'sky policy check'",
+}
+"""The named file edges of the pure layers: the only modules there that touch the disk. Exact, like
+KNOWN_ENV_READS: a new file access elsewhere fails, and so does an edge that no longer touches the disk."""
+
+
+@pytest.mark.parametrize("pure", PURE)
+def test_pure_layers_touch_the_disk_only_at_their_named_edges(pure):
+    touching: dict[str, list[str]] = {}
+    for name, (path, tree) in ALL.items():
+        if layer(name) != pure:
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            hit = ((isinstance(f, ast.Name) and f.id == "open")
+                   or (isinstance(f, ast.Attribute) and f.attr in DISK_CALLS)
+                   or (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "shutil"))
+            if hit:
+                touching.setdefault(name, []).append(where(path, node.lineno))
+    new = {m: w for m, w in touching.items() if m not in DISK_EDGES}
+    assert not new, f"pure layer {pure} touches the disk outside its named edges (have the caller pass data in): {new}"
+    gone = sorted(m for m in DISK_EDGES if layer(m) == pure and m not in touching)
+    assert not gone, f"no longer touch the disk, drop them from DISK_EDGES: {gone}"
