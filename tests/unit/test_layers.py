@@ -50,8 +50,9 @@ LAZY_DEV_IMPORTERS = {f"{PKG}.cli.fleet_local"}
 """The `sky fleet local` commands: the product's only door to the local fleet, and only inside functions."""
 
 KNOWN_ENV_READS = {
-    f"{PKG}.blueprint.catalogue": "SKY_COMPONENTS_DIR / SKY_CHART_SOURCES / SKY_CHART_MIRROR: being reworked "
-                                  "with the packaged catalogue (issue 16, install anywhere); move to the callers",
+    f"{PKG}.blueprint.catalogue": "SKY_COMPONENTS_DIR / SKY_CHART_SOURCES / SKY_CHART_MIRROR (catalogue_dir, "
+                                  "ChartSources.from_env): to be read by the shells (cli render/validate, "
+                                  "stack plan and cluster_platform) and passed to build_fleet_blueprint",
 }
 """Env reads in a pure layer still to be moved out. Exact: an entry that no longer reads the environment
 fails too, so the list only shrinks."""
@@ -232,8 +233,8 @@ DISK_CALLS = {"read_text", "read_bytes", "write_text", "write_bytes", "glob", "r
 DISK_EDGES = {
     f"{PKG}.spec.yamlsource": "reads the user's spec, fleet and config files (bounded: read_source)",
     f"{PKG}.placement.model": "Placement.load reads a --previous plan file",
-    f"{PKG}.blueprint.catalogue": "reads the components/ catalogue (being reworked with the packaged catalogue, "
-                                  "issue 16 install anywhere: to be passed in by the callers)",
+    f"{PKG}.blueprint.catalogue": "reads the components/ catalogue (shipped package data; a Catalogue could be "
+                                  "passed in by the callers like ChartSources)",
     f"{PKG}.blueprint.render": "writes the render folder (the output of 'sky endpoint render')",
     f"{PKG}.policy.rendered": "reads a render folder back for 'sky policy check'",
 }
