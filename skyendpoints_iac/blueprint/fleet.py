@@ -91,6 +91,9 @@ def build_fleet_blueprint(fleet: Fleet, endpoints: list[tuple[EndpointSpec, Plac
     for spec, placement in endpoints:
         if spec.auth.exposure == "public":
             doors[spec.name] = frontdoor.build_front_door(spec, placement, fleet)
+    problems = frontdoor.check_front_doors([doors[n] for n in sorted(doors)], fleet)
+    if problems:
+        raise InvalidInput(problems)
     by_cluster = _slices_by_cluster(fleet, endpoints)
     blueprint = FleetBlueprint()
     for cluster in fleet.clusters:

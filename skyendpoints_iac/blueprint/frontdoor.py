@@ -1,8 +1,9 @@
 """The global front door: one stable hostname per endpoint over every healthy cluster that serves it.
 
 The hostname is fixed by the spec (``tls.domain`` or ``NAME.<fleet domain>``) and never depends on
-placement; only the set of targets and their weights change. Weights follow the replica split
-(``max_replicas`` per cluster); clusters that failed (``healthy: false``) or hold no replicas drop out.
+placement; only the set of targets and their weights change. Weights are the replicas actually placed
+(``replicas``: ``min_replicas`` for an autoscaled endpoint), never ``max_replicas``: an idle spill-over
+cluster at 0 replicas gets weight 0, i.e. no traffic. Clusters that failed (``healthy: false``) drop out.
 
 How the records get published is a pluggable ``FrontDoorBackend``:
 
@@ -10,15 +11,28 @@ How the records get published is a pluggable ``FrontDoorBackend``:
   hostname pointing at that cluster's Gateway. The annotation prefix is pinned to
   ``external-dns.alpha.kubernetes.io/`` (v0.22.0 changed the default prefix; the platform pins
   ``annotationPrefix`` to the same value). Route53 gets weighted (``aws-weight``) or failover
-  (``aws-failover``) records with one ``set-identifier`` per cluster.
+  (``aws-failover``) records with one ``set-identifier`` per cluster; other providers get one plain
+  record set published by ONE cluster (the heaviest target), because each cluster's external-dns has its
+  own TXT owner and refuses to touch a record another owner holds (X ``plan/plan.go:69-72,229-234``).
 * ``StaticBackend`` (``dns.provider: none``): nothing is published; the front door is rendered to
   ``DIR/global/`` for an operator or an external GSLB to apply.
+
+Who owns a dead cluster's record (serving-facts §7). A record belongs to the external-dns instance whose
+``--txt-owner-id`` wrote it; when that cluster dies its records stay (X ``docs/registry/txt.md:209-311``).
+Chosen: **Route53 health checks created with the records**: each cluster's record carries its
+``aws-health-check-id`` (X ``source/annotations/provider_specific.go:42-46``, ``provider/aws/aws.go:1049-1050``),
+so Route53 itself, which survives any one cluster, stops answering with a dead cluster. external-dns cannot
+create health checks (X ``docs/tutorials/aws.md:1110-1115``), so the fleet file names them
+(``clusters[].dns_health_check_id``); they are required for failover records and for route53 records of an
+endpoint on several clusters. Evaluated and not taken (docs/blueprint.md): one central external-dns over
+DNSEndpoint objects (X ``docs/sources/crd.md:71-102``) written to every cluster.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from ..errors import Problem
 from ..placement.model import Placement
 from ..spec.endpoint import EndpointSpec
 from ..spec.fleet import Fleet
@@ -46,15 +60,59 @@ class FrontDoorBackend(Protocol):
 
 
 def build_front_door(spec: EndpointSpec, placement: Placement, fleet: Fleet) -> FrontDoor:
-    """Targets: placed clusters with replicas that are not marked failed, weighted by their max replicas."""
-    healthy = {c.name for c in fleet.clusters if c.healthy}
+    """Targets: placed clusters not marked failed, weighted by the replicas placed there (0 for a spill-over
+    cluster at zero), each with its Route53 health check when the fleet names one."""
+    healthy = {c.name: c for c in fleet.clusters if c.healthy}
     targets = tuple(
-        DnsTarget(cluster=p.cluster, weight=p.max_replicas)
+        DnsTarget(cluster=p.cluster, weight=p.replicas, health_check_id=healthy[p.cluster].dns_health_check_id)
         for p in sorted(placement.placements, key=lambda p: p.cluster)
         if p.max_replicas > 0 and p.cluster in healthy
     )
     return FrontDoor(endpoint=spec.name, hostname=endpoint_hostname(spec, fleet), routing=fleet.dns.routing,
                      ttl=fleet.dns.ttl, targets=targets)
+
+
+def publishing(door: FrontDoor, provider: str) -> tuple[DnsTarget, ...]:
+    """The targets that get a record, by the one rule every backend and check uses.
+
+    Route53 weighted: every target (weight 0 included: Route53 sends it nothing while another record has
+    weight > 0, and spreads evenly when all are 0, so a scale-to-zero endpoint still resolves).
+    Route53 failover: the heaviest target is PRIMARY, the next SECONDARY; the rest publish nothing.
+    Other providers: one owner for the name, the heaviest target (ties: by name).
+    """
+    order = sorted(door.targets, key=lambda t: (-t.weight, t.cluster))
+    if provider == "route53" and door.routing == "weighted":
+        return door.targets
+    if provider == "route53":
+        return tuple(order[:2])
+    return tuple(order[:1])
+
+
+def check_front_doors(doors: list[FrontDoor], fleet: Fleet) -> list[Problem]:
+    """What would publish a URL that does not resolve or never fails over, as fleet-file problems."""
+    problems: list[Problem] = []
+    if doors and "provider" not in fleet.dns.model_fields_set:
+        problems.append(Problem("<fleet>", None, None, "dns.provider", (
+            f"not set, and {len(doors)} public endpoint(s) ({', '.join(d.endpoint for d in doors)}) would get "
+            f"https://<name>.{fleet.domain}, which no DNS server publishes; pick one: "
+            "route53, cloudflare, google, azure, rfc2136, webhook (external-dns publishes the records), or 'none' "
+            "(you publish them: the front door is rendered to DIR/global/frontdoors.yaml)")))
+    if fleet.dns.provider != "route53":
+        return problems
+    for door in doors:
+        records = publishing(door, "route53")
+        if door.routing == "failover" or len(records) > 1:
+            missing = sorted(t.cluster for t in records if not t.health_check_id)
+            if missing:
+                why = ("Route53 failover never fires without a health check, and external-dns cannot create one"
+                       if door.routing == "failover" else
+                       "a dead cluster's weighted record would keep answering (its owner, that cluster's "
+                       "external-dns, is gone) unless Route53 health-checks it")
+                problems.append(Problem("<fleet>", None, None, "clusters[].dns_health_check_id", (
+                    f"endpoint '{door.endpoint}' has route53 {door.routing} records on {', '.join(missing)} "
+                    f"without a health check: {why}; create a Route53 health check of each cluster's Gateway "
+                    "and set its ID as dns_health_check_id")))
+    return problems
 
 
 def _door_document(doors: list[FrontDoor], backend: str) -> Manifest:
@@ -91,7 +149,9 @@ class ExternalDnsBackend:
 
     def route_annotations(self, door: FrontDoor | None, cluster: str, *, private: bool) -> dict[str, str]:
         p = ANNOTATION_PREFIX
-        if private or door is None or not any(t.cluster == cluster for t in door.targets):
+        mine = None if private or door is None else next(
+            (t for t in publishing(door, self.provider) if t.cluster == cluster), None)
+        if mine is None:
             # external-dns skips objects whose controller annotation is not its own: no public record.
             return {f"{p}controller": "none"}
         out = {f"{p}ttl": str(door.ttl)}
@@ -100,16 +160,16 @@ class ExternalDnsBackend:
             return out
         # Route53: a set-identifier even for a lone target, so records keep their type as clusters come and go.
         out[f"{p}set-identifier"] = cluster
+        if mine.health_check_id:
+            out[f"{p}aws-health-check-id"] = mine.health_check_id
         if door.routing == "failover":
-            order = sorted(door.targets, key=lambda t: (-t.weight, t.cluster))
-            role = "PRIMARY" if order[0].cluster == cluster else "SECONDARY"
-            if role == "SECONDARY" and (len(order) < 2 or order[1].cluster != cluster):
-                # Route53 failover takes one PRIMARY and one SECONDARY: the rest publish nothing.
+            if not mine.health_check_id:
+                # check_front_doors refuses this first; never publish a failover record that cannot fail over.
                 return {f"{p}controller": "none"}
-            out[f"{p}aws-failover"] = role
+            order = publishing(door, self.provider)
+            out[f"{p}aws-failover"] = "PRIMARY" if order[0].cluster == cluster else "SECONDARY"
         else:
-            weight = next(t.weight for t in door.targets if t.cluster == cluster)
-            out[f"{p}aws-weight"] = str(_route53_weight(weight, door))
+            out[f"{p}aws-weight"] = str(_route53_weight(mine.weight, door))
         return out
 
     def global_objects(self, doors: list[FrontDoor]) -> list[Manifest]:
@@ -119,7 +179,7 @@ class ExternalDnsBackend:
 def _route53_weight(weight: int, door: FrontDoor) -> int:
     """Route53 weights are 0..255: scale down proportionally when the replica counts exceed that."""
     top = max(t.weight for t in door.targets)
-    if top <= ROUTE53_MAX_WEIGHT:
+    if top <= ROUTE53_MAX_WEIGHT or weight == 0:
         return weight
     return max(1, round(weight * ROUTE53_MAX_WEIGHT / top))
 

@@ -95,6 +95,9 @@ class ClusterBlueprint:
 class DnsTarget:
     cluster: str
     weight: int
+    """Replicas placed there (``min_replicas`` when autoscaled): 0 for an idle spill-over cluster."""
+    health_check_id: str | None = None
+    """The cluster's Route53 health check (fleet ``dns_health_check_id``), put on its record."""
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,8 @@ def fleet_doc(clusters: Sequence[tuple[str, str]], kubeconfig: Path, *, snapshot
     doc: dict[str, Any] = {}
     if domain:
         doc["domain"] = domain
+    # Local clusters have no DNS zone: requests reach the Gateways on loopback with a Host header.
+    doc["dns"] = {"provider": "none"}
     doc["clusters"] = []
     for name, region in clusters:
         entry: dict[str, Any] = {"name": name, "context": name, "kubeconfig": str(kubeconfig), "region": region,

@@ -16,6 +16,7 @@ def world(tmp_path):
     kc = tmp_path / "kubeconfig"
     kc.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
     fleet = load_fleet("fleet.yaml", text=f"""
+dns: {{provider: none}}
 clusters:
   - {{name: east, kubeconfig: {kc}, nodes: [{{accelerator: H100, gpus: 8, count: 2}}]}}
   - {{name: west, kubeconfig: {kc}, nodes: [{{accelerator: H100, gpus: 8, count: 2}}]}}

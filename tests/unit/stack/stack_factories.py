@@ -15,7 +15,7 @@ GATEWAY_KINDS = ("gateway.networking.k8s.io/Gateway", "gateway.networking.k8s.io
 
 
 def fleet(clusters: list[str], kubeconfig: Path) -> Fleet:
-    return Fleet.model_validate({"clusters": [{"name": c, "kubeconfig": str(kubeconfig)} for c in clusters]})
+    return Fleet.model_validate({"dns": {"provider": "none"}, "clusters": [{"name": c, "kubeconfig": str(kubeconfig)} for c in clusters]})
 
 
 def kubeconfig(tmp_path: Path) -> Path:
