@@ -14,10 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from ..blueprint import names
+from ..blueprint.training import WORKLOAD_TRAINING
 from ..errors import SkyError
 from ..kube.client import short_error
 
-STATUS_SELECTOR = "skyendpoints.dev/workload=training,app.kubernetes.io/managed-by=skyendpoints"
+STATUS_SELECTOR = (f"{names.LABEL_WORKLOAD_KIND}={WORKLOAD_TRAINING},"
+                   f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}")
+"""Selects the Jobs and pods of our training jobs: the labels ``blueprint.training`` puts on them."""
 
 
 class NoCapacity(SkyError):
