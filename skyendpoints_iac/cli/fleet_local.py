@@ -129,6 +129,23 @@ def start_cmd(name: str = typer.Argument(..., help="Cluster name, e.g. local-1."
     out.print(f"{name} running", markup=False)
 
 
+@local_app.command("env")
+def env_cmd(directory: Optional[Path] = _dir_option()) -> None:
+    """Print the exports that point 'sky' commands at this local fleet (KUBECONFIG, the Pulumi bin dir,
+    the front door's address, and what 'make demo' saved).
+
+    Examples:
+
+      eval "$(sky fleet local env)"
+
+      sky fleet local env --dir /tmp/myfleet
+    """
+    import shlex
+
+    for key, value in sorted(_fleet(directory).context().items()):
+        out.print(f"export {key}={shlex.quote(value)}", markup=False, highlight=False, soft_wrap=True)
+
+
 @local_app.command("status")
 def status_cmd(directory: Optional[Path] = _dir_option()) -> None:
     """Show each local cluster: API server address, GPU nodes, and which processes run.

@@ -13,6 +13,7 @@ The outputs users and tests consume: ``<dir>/kubeconfig`` (one context per clust
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -153,6 +154,7 @@ class LocalFleet:
                 self.network(state).create()
                 for c in state.clusters:
                     self._start_bridge(c)
+                self.start_data_plane()
         except BaseException:
             self._log("start failed; stopping what was started (state kept for 'sky fleet local down')")
             netns.cleanup(self.prefix)
@@ -186,6 +188,8 @@ class LocalFleet:
     def down(self) -> None:
         """Stop every cluster and remove the fleet's files (state dir and etcd data), its network namespaces,
         links and the processes in them (by the fleet's prefix: also after a failed or interrupted ``up``)."""
+        if process.stop(self.dir / "dataplane" / "controller.pid"):
+            self._log("stopped the data plane controller")
         for removed in netns.cleanup(self.prefix):
             self._log(f"removed {removed}")
         state = load_state(self.dir)
@@ -199,7 +203,8 @@ class LocalFleet:
         for r in roots:
             if r != self.dir and r.name.startswith("skyendpoints-localfleet-"):
                 shutil.rmtree(r, ignore_errors=True)
-        for entry in ("clusters", "data", "kubeconfig", "fleet.yaml", "localfleet.json"):
+        for entry in ("clusters", "data", "kubeconfig", "fleet.yaml", "localfleet.json", "dataplane", "frontdoor",
+                      self.CONTEXT_FILE):
             path = self.dir / entry
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
@@ -245,6 +250,46 @@ class LocalFleet:
             raise SkyError("this local fleet has no network namespaces (started with --no-network); "
                            "'sky fleet local down' and 'up' again")
         return self.network().cluster(name).spawn
+
+    def start_data_plane(self) -> None:
+        """Start the data plane controller (``localfleet/dataplane.py``: gateways, EPPs, front door) unless
+        it runs. It outlives the CLI; ``down`` stops it by pid file."""
+        import sys
+
+        pid_file = self.dir / "dataplane" / "controller.pid"
+        if process.alive(process.read_pid(pid_file)):
+            return
+        env = {**_env(), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        for key in ("SKY_EPP_BIN", "SKY_BIN_CACHE", "XDG_CACHE_HOME"):
+            if key in os.environ:
+                env[key] = os.environ[key]
+        log = self.dir / "dataplane" / "controller.log"
+        process.start([sys.executable, "-m", "skyendpoints_iac.localfleet.dataplane", "--dir", str(self.dir)],
+                      log=log, pid_file=pid_file, env=env)
+        self._log(f"data plane controller started (log: {log})")
+
+    # -- context for follow-up commands ---------------------------------------------------------------
+
+    CONTEXT_FILE = "context.json"
+
+    def context(self) -> dict[str, str]:
+        """Environment for ``sky`` commands against this fleet (``sky fleet local env`` prints it):
+        KUBECONFIG, the bin dir holding the Pulumi CLI, the front door's address, plus whatever a tool
+        saved with ``save_context`` (the demo: its stack env, chart sources, API-key source)."""
+        st = self.state()
+        ctx = {"KUBECONFIG": str(self.kubeconfig), "SKY_PULUMI_ROOT": st.bin_dir}
+        if self.has_network():
+            ctx["SKY_LOCALFLEET_FRONT_DOOR"] = self.network(st).front_door_address()
+        path = self.dir / self.CONTEXT_FILE
+        if path.exists():
+            ctx.update({str(k): str(v) for k, v in json.loads(path.read_text()).items()})
+        return ctx
+
+    def save_context(self, extra: dict[str, str]) -> None:
+        """Remember variables (never credentials: this file is not secret) for ``context()``."""
+        path = self.dir / self.CONTEXT_FILE
+        old = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps({**old, **extra}, indent=2, sort_keys=True) + "\n")
 
     def _start_bridge(self, c: ClusterState) -> None:
         self.network().start_bridge(c.name, c.ports["apiserver"], self.paths(c).log("apiserver-bridge"))

@@ -1,0 +1,387 @@
+"""The local fleet's data plane controller: per cluster a gateway Envoy (+ one EPP per kv-cache-aware
+InferencePool) configured from the objects on that cluster's API server, and the global front door. DEV
+TOOLING: the product never imports it.
+
+One loop (``python -m skyendpoints_iac.localfleet.dataplane --dir D``, started by ``sky fleet local up``)
+reads, every ``interval`` seconds and per cluster: the platform Gateway, every HTTPRoute, InferencePool and
+LLMInferenceService, the pods each pool selects (Ready, with a pod IP) and the Gateway's certificate
+Secrets. ``plan_cluster`` (pure) turns that snapshot into Envoy resources (``envoyconfig``) and EPP
+commands (``epp``); the loop applies the difference: new files for Envoy (no restart), EPPs started,
+restarted on a config change, stopped when their pool goes away.
+
+Front-door weights: the product's rule (``blueprint/frontdoor.py``: weight = replicas placed on the
+cluster), read live as the Ready endpoints of the hostname's pool on each cluster; ``--weights FILE``
+takes the stack's ``gateway`` output instead (``{hostname: {targets: {cluster: {weight}}}}``).
+A cluster whose API server does not answer keeps its last configuration; a killed cluster's processes
+are gone with its namespace's processes (``netns.Network.kill``) and come back on the next pass after
+``sky fleet local start``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from ..blueprint import names
+from ..errors import SkyError
+from . import envoyconfig as ec
+from . import envoyrun, epp
+from .api import Api, ApiError
+
+GATEWAY_PATH = (f"/apis/gateway.networking.k8s.io/v1/namespaces/{names.GATEWAY_NAMESPACE}"
+                f"/gateways/{names.GATEWAY_NAME}")
+ROUTES_PATH = "/apis/gateway.networking.k8s.io/v1/httproutes"
+POOLS_PATH = "/apis/inference.networking.k8s.io/v1/inferencepools"
+LLMISVC_PATH = "/apis/serving.kserve.io/v1alpha2/llminferenceservices"
+
+GATEWAY_PORTS = {80: 80, 443: 443}
+HEALTH_PORT = 8082
+ADMIN_PORT = 9901
+"""Inside each namespace (every namespace has its own loopback), so the same ports on every cluster."""
+
+
+@dataclass
+class Snapshot:
+    """What one cluster's API server holds for the data plane."""
+
+    gateway: dict | None
+    routes: list[dict]
+    pools: list[dict]
+    services: list[dict]
+    pods: dict[tuple[str, str], list[dict]]
+    """Pods selected by each pool (namespace, name)."""
+    secrets: dict[tuple[str, str], dict[str, bytes]]
+    """Gateway certificate Secrets: (namespace, name) -> {"tls.crt": ..., "tls.key": ...}."""
+
+
+@dataclass
+class ClusterPlan:
+    pools: dict[tuple[str, str], ec.PoolBackend]
+    epps: dict[tuple[str, str], tuple[epp.EppPorts, dict]]
+    dropped_plugins: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    m = obj["metadata"]
+    return m.get("namespace", "default"), m["name"]
+
+
+def _ready(pod: Mapping[str, Any]) -> bool:
+    st = pod.get("status") or {}
+    if not st.get("podIP") or pod["metadata"].get("deletionTimestamp"):
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
+
+
+def _scheduler_config(pool: Mapping[str, Any], services: list[dict]) -> dict | None:
+    """The EndpointPickerConfig of the LLMInferenceService the pool belongs to (owner, else the one
+    service of the pool's namespace: the product gives every endpoint its own namespace)."""
+    ns, _ = _key(pool)
+    owners = {o["name"] for o in pool["metadata"].get("ownerReferences") or [] if o.get("kind") == "LLMInferenceService"}
+    candidates = [s for s in services if _key(s)[0] == ns and (not owners or _key(s)[1] in owners)]
+    for svc in candidates:
+        cfg = (((svc.get("spec") or {}).get("router") or {}).get("scheduler") or {}).get("config", {}).get("inline")
+        if cfg:
+            return cfg
+    return None
+
+
+def plan_cluster(snap: Snapshot) -> ClusterPlan:
+    """Pools -> Envoy backends (mode from the rendered EPP config, endpoints = Ready pods on the first
+    target port) and the EPPs to run. Pure."""
+    plan = ClusterPlan({}, {})
+    epp_pools = sorted(_key(p) for p in snap.pools if _scheduler_config(p, snap.services) is not None)
+    for pool in snap.pools:
+        key = _key(pool)
+        spec = pool.get("spec") or {}
+        port = int((spec.get("targetPorts") or [{"number": 8000}])[0]["number"])
+        endpoints = tuple(sorted((p["status"]["podIP"], port) for p in snap.pods.get(key, []) if _ready(p)))
+        cfg = _scheduler_config(pool, snap.services)
+        if cfg is None:
+            plan.problems.append(f"InferencePool {key[0]}/{key[1]}: no LLMInferenceService with a scheduler config")
+            continue
+        try:
+            mode = epp.routing_mode(cfg)
+            if mode == "epp":
+                gaie, dropped = epp.gaie_config(cfg)
+                ports = epp.ports_for(epp_pools.index(key))
+                plan.epps[key] = (ports, gaie)
+                plan.dropped_plugins[key] = dropped
+                plan.pools[key] = ec.PoolBackend("epp", endpoints, ("127.0.0.1", ports.grpc))
+            else:
+                plan.pools[key] = ec.PoolBackend(mode, endpoints)
+        except SkyError as exc:
+            plan.problems.append(f"InferencePool {key[0]}/{key[1]}: {exc}")
+    return plan
+
+
+def read_snapshot(api: Api) -> Snapshot:
+    """One consistent-enough read of everything the data plane needs (raises OSError/ApiError when the
+    API server is unreachable)."""
+    try:
+        gateway = api.get(GATEWAY_PATH)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        gateway = None
+    routes = _items_or_empty(api, ROUTES_PATH)
+    pools = _items_or_empty(api, POOLS_PATH)
+    services = _items_or_empty(api, LLMISVC_PATH)
+    pods: dict[tuple[str, str], list[dict]] = {}
+    for pool in pools:
+        ns, _ = _key(pool)
+        labels = ((pool.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if not labels:
+            continue
+        sel = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        pods[_key(pool)] = api.items(f"/api/v1/namespaces/{ns}/pods?labelSelector={quote(sel)}")
+    secrets: dict[tuple[str, str], dict[str, bytes]] = {}
+    gw_ns = names.GATEWAY_NAMESPACE
+    for lst in (gateway or {}).get("spec", {}).get("listeners", []):
+        for ref in (lst.get("tls") or {}).get("certificateRefs") or []:
+            key = (ref.get("namespace", gw_ns), ref["name"])
+            try:
+                data = api.get(f"/api/v1/namespaces/{key[0]}/secrets/{key[1]}").get("data") or {}
+            except ApiError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            if "tls.crt" in data and "tls.key" in data:
+                secrets[key] = {k: base64.b64decode(data[k]) for k in ("tls.crt", "tls.key")}
+    return Snapshot(gateway, routes, pools, services, pods, secrets)
+
+
+def _items_or_empty(api: Api, path: str) -> list[dict]:
+    """A CRD that is not installed (yet) is an empty list, not an error."""
+    try:
+        return api.items(path)
+    except ApiError as exc:
+        if exc.status == 404:
+            return []
+        raise
+
+
+@dataclass
+class _Proc:
+    popen: subprocess.Popen
+    digest: str
+
+
+class ClusterDataPlane:
+    """Applies one cluster's plan inside its namespace (``spawn``/``run`` from ``netns.ClusterNet``)."""
+
+    def __init__(self, name: str, ip: str, api: Api, spawn, run, root: Path, log=print):
+        self.name, self.ip, self.api = name, ip, api
+        self.spawn, self.run, self.root = spawn, run, root
+        self.log = log
+        self.envoy: _Proc | None = None
+        self.epps: dict[tuple[str, str], _Proc] = {}
+        self.last_resources: str | None = None
+        self.plan: ClusterPlan | None = None
+
+    @property
+    def conf(self) -> envoyrun.EnvoyConfigDir:
+        return envoyrun.EnvoyConfigDir(self.root / "envoy")
+
+    def sync(self) -> bool:
+        """One pass. False when the API server did not answer (nothing changed)."""
+        try:
+            snap = read_snapshot(self.api)
+        except (OSError, ApiError) as exc:
+            self.log(f"{self.name}: API server not answering ({exc.__class__.__name__}); keeping the last config")
+            return False
+        plan = plan_cluster(snap)
+        if self.plan is None or plan.problems != self.plan.problems:
+            for p in plan.problems:
+                self.log(f"{self.name}: {p}")
+        self.plan = plan
+        tls = self._write_tls(snap.secrets)
+        try:
+            self._sync_epps(plan)
+        except SkyError as exc:  # e.g. the EPP is not built: say so, keep serving the other pools
+            self.log(f"{self.name}: {exc}")
+            plan.pools = {k: b for k, b in plan.pools.items() if k in self.epps or b.mode != "epp"}
+        if snap.gateway is None:
+            return True
+        resources = ec.gateway_resources(snap.gateway, snap.routes, plan.pools,
+                                         {_key(p): p for p in snap.pools}, tls,
+                                         ec.Addresses(self.ip, GATEWAY_PORTS, HEALTH_PORT))
+        text = json.dumps(resources, sort_keys=True)
+        if self.envoy is None or self.envoy.popen.poll() is not None:
+            log = self.root / "logs" / "envoy.log"
+            proc = envoyrun.start(self.spawn, self.conf, f"gateway-{self.name}", ADMIN_PORT, resources, log)
+            self.envoy = _Proc(proc, text)
+            self.log(f"{self.name}: gateway Envoy started on {self.ip} (pid {proc.pid})")
+        elif text != self.last_resources:
+            self.conf.write(resources)
+        self.last_resources = text
+        return True
+
+    def _write_tls(self, secrets: Mapping[tuple[str, str], Mapping[str, bytes]]) -> dict[tuple[str, str], tuple[str, str]]:
+        out = {}
+        d = self.root / "tls"
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for (ns, name), data in secrets.items():
+            paths = []
+            for k, suffix in (("tls.crt", "crt"), ("tls.key", "key")):
+                path = d / f"{ns}_{name}.{suffix}"
+                if not path.exists() or path.read_bytes() != data[k]:
+                    tmp = path.with_suffix(".tmp")
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    with os.fdopen(fd, "wb") as fh:
+                        fh.write(data[k])
+                    os.replace(tmp, path)
+                paths.append(str(path))
+            out[(ns, name)] = (paths[0], paths[1])
+        return out
+
+    def _sync_epps(self, plan: ClusterPlan) -> None:
+        for key in list(self.epps):
+            if key not in plan.epps:
+                self._stop(self.epps.pop(key))
+        if not plan.epps:
+            return
+        binary = epp.find_epp()
+        for key, (ports, cfg) in plan.epps.items():
+            argv = epp.epp_argv(binary, key[0], key[1], ports, cfg)
+            digest = hashlib.sha256("\0".join(argv).encode()).hexdigest()
+            cur = self.epps.get(key)
+            if cur is not None and cur.digest == digest and cur.popen.poll() is None:
+                continue
+            if cur is not None:
+                self._stop(cur)
+            env = {"KUBECONFIG": str(self.root.parent / "admin.kubeconfig"), "PATH": os.environ.get("PATH", ""),
+                   "HOME": os.environ.get("HOME", "/root")}
+            log = self.root / "logs" / f"epp-{key[0]}-{key[1]}.log"
+            proc = _spawn_env(self.spawn, argv, log, env)
+            self.epps[key] = _Proc(proc, digest)
+            dropped = plan.dropped_plugins.get(key) or []
+            self.log(f"{self.name}: EPP for {key[0]}/{key[1]} started (pid {proc.pid}, grpc {ports.grpc})"
+                     + (f"; llm-d-only plugins not run: {', '.join(dropped)}" if dropped else ""))
+
+    @staticmethod
+    def _stop(p: _Proc) -> None:
+        if p.popen.poll() is None:
+            p.popen.terminate()
+            try:
+                p.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.popen.kill()
+
+    def stop(self) -> None:
+        for p in list(self.epps.values()):
+            self._stop(p)
+        self.epps.clear()
+        if self.envoy is not None:
+            self._stop(self.envoy)
+            self.envoy = None
+
+
+def _spawn_env(spawn, argv, log, env):
+    try:
+        return spawn(argv, log, env=env)
+    except TypeError:  # a spawn without env support (tests): inherit
+        return spawn(argv, log)
+
+
+def observed_doors(planes: Mapping[str, ClusterDataPlane], routes_by_cluster: Mapping[str, list[dict]]
+                   ) -> dict[str, list[ec.FrontDoorTarget]]:
+    """hostname -> targets, weight = Ready endpoints of the hostname's pool on each cluster (the product's
+    rule, weight = replicas placed there, as observed)."""
+    doors: dict[str, list[ec.FrontDoorTarget]] = {}
+    for cluster, plane in planes.items():
+        if plane.plan is None:
+            continue
+        for route in routes_by_cluster.get(cluster, []):
+            for rule in route["spec"].get("rules", []):
+                for ref in rule.get("backendRefs", []):
+                    if ref.get("kind") != "InferencePool":
+                        continue
+                    key = (ref.get("namespace", _key(route)[0]), ref["name"])
+                    backend = plane.plan.pools.get(key)
+                    weight = len(backend.endpoints) if backend else 0
+                    for host in route["spec"].get("hostnames", []):
+                        doors.setdefault(host, []).append(ec.FrontDoorTarget(cluster, plane.ip, weight))
+    return doors
+
+
+def doors_from_output(output: Mapping[str, Any], ips: Mapping[str, str]) -> dict[str, list[ec.FrontDoorTarget]]:
+    """The stack's ``gateway`` output (``GlobalGateway.hostnames``) -> front-door targets."""
+    doors = {}
+    for host, door in output.items():
+        doors[host] = [ec.FrontDoorTarget(c, ips[c], int(t.get("weight") or 0))
+                       for c, t in sorted((door.get("targets") or {}).items()) if c in ips]
+    return doors
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .manager import LocalFleet
+
+    ap = argparse.ArgumentParser(description="Local fleet data plane: gateways, EPPs and the front door.")
+    ap.add_argument("--dir", required=True, help="the local fleet's state dir")
+    ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument("--weights", default=None, help="JSON file with the stack's 'gateway' output")
+    args = ap.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop children in 'finally'
+    fleet = LocalFleet(args.dir)
+    net = fleet.network()
+    planes = {}
+    for c in fleet.state().clusters:
+        cn = net.cluster(c.name)
+        planes[c.name] = ClusterDataPlane(c.name, cn.ip, fleet.api(c.name), cn.spawn,
+                                          lambda a, cn=cn: cn.run(a, check=False), fleet.dir / "clusters" / c.name / "dataplane",
+                                          log)
+    fd_conf = envoyrun.EnvoyConfigDir(fleet.dir / "frontdoor" / "envoy")
+    fd_ip = net.front_door_address()
+    fd_proc: subprocess.Popen | None = None
+    last_fd = None
+    try:
+        while True:
+            routes: dict[str, list[dict]] = {}
+            for name, plane in planes.items():
+                if plane.sync():
+                    routes[name] = _items_or_empty(plane.api, ROUTES_PATH)
+            if args.weights and Path(args.weights).exists():
+                doors = doors_from_output(json.loads(Path(args.weights).read_text()), {n: p.ip for n, p in planes.items()})
+            else:
+                doors = observed_doors(planes, routes)
+            res = ec.front_door_resources(doors, ec.Addresses(fd_ip, GATEWAY_PORTS), gateway_ports=GATEWAY_PORTS,
+                                          health_port=HEALTH_PORT)
+            text = json.dumps(res, sort_keys=True)
+            if fd_proc is None or fd_proc.poll() is not None:
+                fd_proc = envoyrun.start(net.spawn_front_door, fd_conf, "frontdoor", ADMIN_PORT, res,
+                                         fleet.dir / "frontdoor" / "envoy.log")
+                log(f"front door Envoy started on {fd_ip} (pid {fd_proc.pid})")
+            elif text != last_fd:
+                fd_conf.write(res)
+                log("front door: " + ", ".join(f"{h} -> " + " ".join(f"{t.cluster}:{t.weight}" for t in ts)
+                                               for h, ts in sorted(doors.items())))
+            last_fd = text
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for plane in planes.values():
+            plane.stop()
+        if fd_proc is not None and fd_proc.poll() is None:
+            fd_proc.terminate()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
