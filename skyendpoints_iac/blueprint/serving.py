@@ -28,7 +28,7 @@ from ..spec.common import Accelerator
 from ..spec.endpoint import EndpointSpec, EngineArg
 from ..spec.fleet import Cluster, Fleet
 from . import names
-from .engines import ENGINE_PORT, ENGINE_TRANSPORT
+from .engines import ENGINE_PORT, ENGINE_TRANSPORT, ENGINE_TYPE_LABEL, PD_DECODE_ENGINE_PORT
 from .model import Manifest, SecretSpec
 from .scheduling import gpu_node_affinity, gpu_tolerations
 
@@ -188,6 +188,43 @@ def _speculative_args(spec: EndpointSpec) -> dict[str, EngineArg]:
     if s.method == "ngram":
         config["prompt_lookup_max"] = s.num_tokens
     return {"speculative_config": json.dumps(config, separators=(",", ":"), sort_keys=True)}
+
+
+SGLANG_BOOTSTRAP_PORT = 8998
+"""SGLang's default ``--disaggregation-bootstrap-port``, and the port the llm-d routing sidecar's ``sglang`` connector
+tells decode to fetch from (``SGLANG_BOOTSTRAP_PORT`` default 8998, llm-d-router ``pkg/sidecar/proxy/connector_sglang.go``)."""
+SGLANG_SECURITY_CONTEXT = {"runAsNonRoot": False, "runAsUser": 0}
+"""The SGLang image has no ``USER`` (sgl-project/sglang ``docker/Dockerfile``), so it runs as root; the vLLM presets we
+merge over force ``runAsNonRoot: true`` (kserve ``config/llmisvcconfig/config-llm-template.yaml:187-196``), which the
+kubelet refuses for a root image ("container has runAsNonRoot and image will run as root")."""
+ROUTING_SIDECAR = "llm-d-routing-sidecar"
+"""The native sidecar KServe's decode preset adds on 8000 in front of the engine on 8001
+(``config/llmisvcconfig/config-llm-decode-template.yaml:240-283``)."""
+
+
+def _sglang_pd_flags(role: str) -> list[str]:
+    """SGLang's own P/D flags (docs.sglang.io advanced_features/pd_disaggregation): KV over NIXL, as vLLM's P/D."""
+    flags = ["--disaggregation-mode", role, "--disaggregation-transfer-backend", "nixl"]
+    if role == "prefill":
+        flags += ["--disaggregation-bootstrap-port", str(SGLANG_BOOTSTRAP_PORT)]
+    return flags
+
+
+def routing_sidecar_override(engine: str) -> list[dict]:
+    """Decode pods' ``initContainers`` entry that switches the preset's routing sidecar to SGLang's protocol.
+
+    The preset runs it with ``--kv-connector=nixlv2`` (vLLM's protocol); the sidecar also has an ``sglang``
+    connector (llm-d-router ``cmd/pd-sidecar``: ``supportedKVConnectors``) that sends each request to prefill and
+    decode at once with SGLang's bootstrap fields. The merge is by container name and replaces ``command`` whole,
+    so every other flag of the preset is repeated here, with TLS from the one transport decision."""
+    if engine != "sglang":
+        return []
+    tls = (["--secure-proxy=true", "--cert-path=/var/run/kserve/tls", "--decoder-use-tls=true",
+            "--prefiller-use-tls=true"] if ENGINE_TRANSPORT.tls else ["--secure-proxy=false"])
+    command = ["/app/pd-sidecar", f"--port={ENGINE_PORT}", f"--vllm-port={PD_DECODE_ENGINE_PORT}",
+               "--kv-connector=sglang", "--enable-ssrf-protection=true",
+               "--pool-group=inference.networking.x-k8s.io", *tls]
+    return [{"name": ROUTING_SIDECAR, "command": command}]
 
 
 def _pd_args(role: str) -> dict[str, EngineArg]:
@@ -353,6 +390,9 @@ def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[st
         env.append({"name": "HF_HUB_CACHE", "value": spec.volumes[0].mount_path})
     if role in ("prefill", "decode") and e.type == "vllm":
         env.append({"name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+    # Decode pods behind the routing sidecar serve on 8001 (the sidecar holds 8000); the rest on 8000, which the
+    # workload Service and the InferencePool hard-code (kserve c/workload.go:130-150, config-llm-scheduler.yaml:23-24).
+    port = PD_DECODE_ENGINE_PORT if role == "decode" else ENGINE_PORT
     c: dict[str, Any] = {"name": "main"}
     image = _image(spec)
     if image:
@@ -364,7 +404,9 @@ def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[st
     elif e.type == "sglang" and not e.entrypoint:
         c["command"] = ["python3", "-m", "sglang.launch_server"]
         base = ["--model-path", MODEL_PATH, "--served-model-name", spec.name, "--host", "0.0.0.0",
-                "--port", str(ENGINE_PORT), "--enable-metrics", f"--tp-size={topo.gpus_per_pod}"]
+                "--port", str(port), "--enable-metrics", f"--tp-size={topo.gpus_per_pod}"]
+        if role in ("prefill", "decode"):
+            base += _sglang_pd_flags(role)
         if api_key is not None:
             base.append(f"--api-key=$({API_KEY_ENV})")
         c["args"] = base + flags
@@ -373,7 +415,9 @@ def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[st
         if flags:
             c["args"] = flags
     if e.type != "vllm":
-        c.update(_http_probes())
+        c.update(_http_probes(port))
+    if e.type == "sglang":
+        c["securityContext"] = dict(SGLANG_SECURITY_CONTEXT)
     c["env"] = env
     c["resources"] = _resources(topo.gpus_per_pod, spec.resources.cpu, spec.resources.memory)
     if spec.volumes:
@@ -619,6 +663,8 @@ def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[Secre
         body["replicas"] = ctx.share.replicas
     body["parallelism"] = decode_topo.parallelism()
     body["template"] = _pod_spec(ctx, decode, spec.accelerator.type)
+    if pd and (sidecar := routing_sidecar_override(spec.engine.type)):
+        body["template"]["initContainers"] = sidecar
     if decode_topo.multi_node:
         body["worker"] = _pod_spec(ctx, decode, spec.accelerator.type)
     kv = _kv_offloading(spec)
@@ -633,6 +679,10 @@ def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[Secre
     # Propagated by KServe to the workload's pods: the platform's PodMonitors select on the engine label.
     body["labels"] = {**spec.labels, names.LABEL_ENDPOINT: spec.name, names.LABEL_ENGINE: spec.engine.type,
                       names.LABEL_WORKLOAD_KIND: "inference"}
+    if spec.engine.type == "sglang":
+        # The EPP reads SGLang's metric names only from pods with this label (llm-d-router
+        # pkg/epp/framework/plugins/datalayer/extractor/metrics/mapping_registry.go:24-34); without it, vLLM's.
+        body["labels"][ENGINE_TYPE_LABEL] = "sglang"
     if spec.annotations:
         body["annotations"] = dict(spec.annotations)
     token_secret, _ = hf_token_secret(ctx)

@@ -42,6 +42,9 @@ _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _FQDN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$")
 _INT_OR_PERCENT = re.compile(r"^[0-9]+%?$")
 
+PD_ENGINES = ("vllm", "sglang")
+"""Engines with a prefill/decode protocol the routing sidecar speaks (llm-d-router cmd/pd-sidecar connectors)."""
+
 DEFAULT_TARGETS: dict[str, float] = {
     "kv_cache_utilization": 0.8,
     "queue_depth": 5.0,
@@ -504,8 +507,11 @@ class EndpointSpec(StrictModel):
         problems += unique([a.name for a in self.lora_adapters], "adapter", ("lora_adapters",))
         problems += unique([v.name for v in self.volumes], "volume", ("volumes",))
         problems += unique([v.mount_path for v in self.volumes], "mount path", ("volumes",))
-        if self.engine.type == "custom" and self.routing == "kv_cache_aware" and self.prefill is not None:
-            problems.append((("prefill",), "prefill/decode disaggregation needs engine type vllm or sglang"))
+        if self.engine.type not in PD_ENGINES and self.prefill is not None:
+            # KServe's decode preset puts the llm-d routing sidecar in front of the engine; it speaks only the
+            # vLLM (nixlv2) and SGLang KV-transfer protocols (issue 13 item 4).
+            problems.append((("prefill",), f"prefill/decode disaggregation needs engine type "
+                             f"{' or '.join(PD_ENGINES)}; a {self.engine.type} engine has no P/D protocol here"))
         raise_if(problems)
         return self
 

@@ -300,6 +300,40 @@ def test_sglang_gets_an_explicit_command_http_probes_and_its_speculative_flags()
     assert "VLLM_ADDITIONAL_ARGS" not in env(c)
 
 
+def test_sglang_runs_as_its_images_user_on_8000_with_the_engine_type_label():
+    """The SGLang image has no USER (sgl-project/sglang docker/Dockerfile) while the presets force runAsNonRoot
+    (kserve config/llmisvcconfig/config-llm-template.yaml:187-196); the workload Service and the pool hard-code 8000
+    (kserve c/workload.go:130-150); the EPP reads SGLang metric names only with llm-d.ai/engine-type: sglang
+    (llm-d-router pkg/epp/framework/plugins/datalayer/extractor/metrics/mapping_registry.go:24-34)."""
+    obj = isvc(make({"engine": {"type": "sglang"}}))
+    c = main(obj)
+    assert c["securityContext"] == {"runAsNonRoot": False, "runAsUser": 0}
+    assert c["args"][c["args"].index("--port") + 1] == "8000"
+    assert c["readinessProbe"]["httpGet"]["port"] == 8000
+    assert obj["spec"]["labels"]["llm-d.ai/engine-type"] == "sglang"
+    assert "llm-d.ai/engine-type" not in isvc(make({}))["spec"]["labels"]
+
+
+def test_sglang_prefill_decode_uses_its_own_flags_and_leaves_8000_to_the_routing_sidecar():
+    """KServe's decode preset runs the routing sidecar on 8000 with --vllm-port=8001 --kv-connector=nixlv2
+    (kserve config/llmisvcconfig/config-llm-decode-template.yaml:240-283); the sidecar has an sglang connector
+    (llm-d-router cmd/pd-sidecar supportedKVConnectors) that uses SGLang's bootstrap port 8998
+    (pkg/sidecar/proxy/connector_sglang.go)."""
+    obj = isvc(make({"engine": {"type": "sglang"}, "prefill": {"replicas": 1},
+                     "resources": {"accelerators": "H100:4"}}))
+    decode, prefill = main(obj), main(obj, "prefill.template")
+    assert decode["args"][decode["args"].index("--port") + 1] == "8001"
+    assert decode["readinessProbe"]["httpGet"]["port"] == 8001
+    assert prefill["args"][prefill["args"].index("--port") + 1] == "8000"
+    assert ["--disaggregation-mode", "decode", "--disaggregation-transfer-backend", "nixl"] == \
+        decode["args"][decode["args"].index("--disaggregation-mode"):][:4]
+    assert "--disaggregation-bootstrap-port" in prefill["args"] and "prefill" in prefill["args"]
+    (sidecar,) = obj["spec"]["template"]["initContainers"]
+    assert sidecar["name"] == "llm-d-routing-sidecar"
+    assert {"--port=8000", "--vllm-port=8001", "--kv-connector=sglang", "--secure-proxy=false"} <= set(sidecar["command"])
+    assert "initContainers" not in isvc(make({"prefill": {"replicas": 1}}))["spec"]["template"]  # vLLM: preset's own
+
+
 def test_custom_entrypoint_and_image():
     obj = isvc(make({"engine": {"type": "custom", "image": "reg/x:1", "entrypoint": ["/serve", "--port", "8000"],
                                 "args": {"foo_bar": 1}}}))

@@ -63,7 +63,7 @@ def test_every_optional_field(tmp_path):
     assert spec.labels == {"team": "ml-platform"}
 
 
-def test_prefill_custom_engine_and_secret_auth():
+def test_prefill_sglang_own_image_and_secret_auth():
     spec = load_endpoint(
         "pd.yaml",
         text=textwrap.dedent(
@@ -74,7 +74,7 @@ def test_prefill_custom_engine_and_secret_auth():
             replicas: 3
             routing: p2c
             engine:
-              type: custom
+              type: sglang
               image: ghcr.io/acme/engine:1.2
               entrypoint: [python, -m, serve]
               secret_env:
@@ -98,6 +98,14 @@ def test_prefill_custom_engine_and_secret_auth():
     assert spec.hf_token.env == "HF_TOKEN"
     assert spec.tls.domain == "pd.example.com"
     assert spec.model_uri == "s3://models/llama"
+
+
+def test_prefill_on_an_engine_without_a_pd_protocol_is_invalid():
+    """KServe's decode preset fronts the engine with the llm-d routing sidecar, which speaks only vLLM's (nixlv2) and
+    SGLang's KV-transfer protocols (kserve config/llmisvcconfig/config-llm-decode-template.yaml:240-283)."""
+    text = MINIMAL + "engine: {type: custom, image: x, entrypoint: [x]}\nprefill: {replicas: 1}\n"
+    with pytest.raises(InvalidInput, match="prefill/decode disaggregation needs engine type vllm or sglang"):
+        load_endpoint("c.yaml", text=text)
 
 
 def test_scale_to_zero_base_count_is_one():
