@@ -3,20 +3,25 @@ cluster, the real Pulumi engine through ``sky``).
 
     .venv/bin/python bench/failover.py                 # fleet of 1 and of 3 clusters
     .venv/bin/python bench/failover.py --skip-single   # only the 3-cluster run (failover)
+    .venv/bin/python bench/failover.py --skip-single --json   # the issue-17 keys, one JSON document
 
 Measured, per fleet size N (1 and 3):
 - ``fleet up``: ``LocalFleet.up`` wall time (clusters start one at a time);
 - ``first up``: ``sky endpoint up`` of examples/glm-prod.yaml (2 x B200:8), which also installs the
   platform (fixture charts with the upstream CRDs, as in tests/e2e) on every cluster;
 - ``no-op up``: the same command again (placement, preview, an update with no changes).
-With 3 clusters, failover of a 3-replica endpoint (2 on the home cluster, 1 spilled): the home cluster's
-processes are killed, then one ``sky endpoint reconcile --failure-threshold 1`` pass runs:
-- ``detection``: kill -> the reconcile pass records the cluster failed (its decision log entry);
-- ``update``: detection -> the pass finished (state surgery + engine update moving the replicas);
-- ``pods ready``: update done -> every replica Running/Ready on the surviving clusters (KCM, scheduler, kwok);
-- ``total``: kill -> all replicas Ready elsewhere.
-In production, detection by ``reconcile --watch`` also includes up to one ``--interval`` and, with the
-default threshold of 3, two more probe rounds (``retry_seconds`` apart, each up to ``--probe-timeout``).
+With 3 clusters, failover of a 3-replica endpoint (2 on the home cluster, 1 spilled) with **the watch loop
+running and no command typed**: ``sky endpoint reconcile --watch`` runs in the background with its default
+detection settings (interval 5 s, probe timeout 2 s, failure threshold 2); the home cluster's processes are
+killed, and:
+- ``detection``: kill -> the loop records the cluster failed (decision log, 1 s resolution);
+- ``update``: detection -> the loop's update finished (state surgery + engine update moving the replicas);
+- ``total``: kill -> every replica Running/Ready on the surviving clusters (polled every 0.25 s);
+- ``return``: the killed cluster is started again -> the loop restored its state (refresh of that cluster
+  only) and finished the update that cleans its stale slices up.
+
+``make test`` writes its wall time and end time to ``<cache>/skyendpoints/make-test.json``; ``--json``
+reports them as ``make_test_minutes`` / ``make_test_finished_at`` (null when that file does not exist).
 
 The KServe controller is replaced by the dev-tooling stand-in (localfleet/standin_kserve.py, as in tests/e2e) (it only turns each
 LLMInferenceService into its Deployment); the figures are printed, never asserted.
@@ -110,6 +115,31 @@ class Bench:
         return {c["cluster"]: c["desired"] for c in json.loads(text)[0]["clusters"] if c["desired"]}
 
 
+def _decision_time(root: Path, kind: str, subject: str | None = None, after: float = 0.0,
+                   contains: str = "") -> float | None:
+    log = root / "state" / "skyendpoints" / "envs" / ENV / "decisions.jsonl"
+    if not log.exists():
+        return None
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        t = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+        if (entry["kind"] == kind and (subject is None or entry["subject"] == subject) and t >= after - 1
+                and contains in entry["reason"]):
+            return t
+    return None
+
+
+def _wait_decision(root: Path, kind: str, subject: str | None, after: float, timeout: float = 600,
+                   contains: str = "") -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        t = _decision_time(root, kind, subject, after, contains)
+        if t is not None:
+            return t
+        time.sleep(0.25)
+    raise SystemExit(f"no '{kind}' decision for {subject or ENV} within {timeout}s")
+
+
 def run(clusters: int, failover: bool) -> dict[str, float]:
     base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     root = Path(tempfile.mkdtemp(prefix=f"sky-bench-{clusters}-", dir=base))
@@ -133,17 +163,28 @@ def run(clusters: int, failover: bool) -> dict[str, float]:
                 placed = b.placement()
                 home = max(placed, key=placed.get)
                 survivors = [c for c in b.fleet.cluster_names if c != home]
-                t_kill = time.time()
-                b.fleet.kill(home)
-                t0 = time.monotonic()
-                b.sky("endpoint", "reconcile", "--failure-threshold", "1", "--probe-timeout", "2")
-                t_done = time.monotonic()
-                t_ready = b.wait_ready(survivors, 3)
-                detected = _detected_at(root, home)
-                fig["detection"] = detected - t_kill
-                fig["update"] = (t_done - t0) - fig["detection"]
-                fig["pods ready"] = t_ready - t_done
-                fig["total"] = t_ready - t0
+                loop_log = open(root / "watch.log", "w")
+                loop = subprocess.Popen([sys.executable, "-m", "skyendpoints_iac", "endpoint", "reconcile", "--watch"],
+                                        env=b.env, cwd=ROOT, stdout=loop_log, stderr=subprocess.STDOUT)
+                try:
+                    _wait_decision(root, "noop", None, time.time() - 60, timeout=120)  # the loop is running
+                    t_kill, t0 = time.time(), time.monotonic()
+                    b.fleet.kill(home)
+                    t_ready = b.wait_ready(survivors, 3)
+                    detected = _wait_decision(root, "health", home, t_kill, contains="failed")
+                    updated = _wait_decision(root, "updated", None, detected)
+                    fig["detection"] = detected - t_kill
+                    fig["update"] = updated - detected
+                    fig["total"] = t_ready - t0
+                    t_back = time.time()
+                    b.fleet.start(home)
+                    restored = _wait_decision(root, "restore-state", home, t_back)
+                    _wait_decision(root, "updated", None, restored)
+                    fig["return"] = time.time() - t_back
+                finally:
+                    loop.terminate()
+                    loop.wait(timeout=30)
+                    loop_log.close()
     finally:
         b.fleet.down()
         import shutil
@@ -152,24 +193,42 @@ def run(clusters: int, failover: bool) -> dict[str, float]:
     return fig
 
 
-def _detected_at(root: Path, cluster: str) -> float:
-    log = root / "state" / "skyendpoints" / "envs" / ENV / "decisions.jsonl"
-    for line in log.read_text().splitlines():
-        entry = json.loads(line)
-        if entry["kind"] == "health" and entry["subject"] == cluster and "failed" in entry["reason"]:
-            return datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
-    raise SystemExit(f"no 'failed' health decision for {cluster} in {log}")
+MAKE_TEST_RECORD = "make-test.json"
+"""Written by ``make test`` (Makefile) into ``$XDG_CACHE_HOME/skyendpoints`` (default ~/.cache/skyendpoints)."""
+
+
+def make_test_record() -> dict:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "skyendpoints" / MAKE_TEST_RECORD
+    try:
+        data = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return {"make_test_minutes": None, "make_test_finished_at": None}
+    return {"make_test_minutes": round(float(data["seconds"]) / 60, 1), "make_test_finished_at": data["finished_at"]}
+
+
+JSON_KEYS = {"first up": "first_up_s", "no-op up": "noop_up_s", "scale-out up": "scale_out_up_s",
+             "detection": "failover_detection_s", "update": "failover_update_s", "total": "failover_total_s",
+             "return": "return_reconcile_s"}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--skip-single", action="store_true", help="only the 3-cluster run")
+    ap.add_argument("--json", action="store_true", help="print the issue-17 keys (3 clusters) as one JSON document")
     args = ap.parse_args()
     results = {}
+    load_before = os.getloadavg()
     if not args.skip_single:
         results[1] = run(1, failover=False)
     results[3] = run(3, failover=True)
-    keys = ["fleet up", "first up", "no-op up", "scale-out up", "detection", "update", "pods ready", "total"]
+    if args.json:
+        doc = {JSON_KEYS[k]: round(v, 1) for k, v in results[3].items() if k in JSON_KEYS}
+        doc.update(make_test_record())
+        doc["load_average"] = {"before": [round(x, 2) for x in load_before],
+                               "after": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count()}
+        print(json.dumps(doc, indent=2))
+        return
+    keys = ["fleet up", "first up", "no-op up", "scale-out up", "detection", "update", "total", "return"]
     print(f"{'seconds':<14}" + "".join(f"{f'{n} cluster' + ('s' if n > 1 else ''):>14}" for n in results))
     for k in keys:
         print(f"{k:<14}" + "".join(f"{results[n][k]:>14.1f}" if k in results[n] else f"{'-':>14}" for n in results))

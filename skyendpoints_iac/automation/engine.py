@@ -41,8 +41,9 @@ class StackEngine(Protocol):
     def preview(self, on_event: OnEvent | None = None) -> dict[str, int]: ...
     def up(self, on_event: OnEvent | None = None) -> dict[str, Any]: ...
     def destroy(self, on_event: OnEvent | None = None) -> None: ...
-    def refresh(self, on_event: OnEvent | None = None) -> None: ...
+    def refresh(self, on_event: OnEvent | None = None, targets: list[str] | None = None) -> None: ...
     def outputs(self) -> dict[str, Any]: ...
+    def last_result(self) -> str | None: ...
     def export(self) -> dict[str, Any]: ...
     def import_(self, deployment: dict[str, Any]) -> None: ...
 
@@ -124,6 +125,7 @@ class PulumiEngine:
             pulumi_command=pulumi_command(binary),
             project_settings=auto.ProjectSettings(name=PROJECT, runtime="python",
                                                   backend=auto.ProjectBackend(url=backend.url)),
+            secrets_provider=backend.secrets_provider,  # used when the stack is created; it keeps its own after
         )
         self._stack = self._call(lambda: auto.create_or_select_stack(
             stack_name=env, project_name=PROJECT, program=guarded, opts=opts))
@@ -184,11 +186,17 @@ class PulumiEngine:
     def destroy(self, on_event: OnEvent | None = None) -> None:
         self._call(lambda: self._stack.destroy(on_event=on_event))
 
-    def refresh(self, on_event: OnEvent | None = None) -> None:
-        self._call(lambda: self._stack.refresh(on_event=on_event))
+    def refresh(self, on_event: OnEvent | None = None, targets: list[str] | None = None) -> None:
+        """Refresh the stack, or only ``targets`` (URNs: e.g. one returning cluster's resources)."""
+        self._call(lambda: self._stack.refresh(on_event=on_event, target=targets or None, show_secrets=False))
 
     def outputs(self) -> dict[str, Any]:
         return {k: v.value for k, v in self._call(self._stack.outputs).items()}
+
+    def last_result(self) -> str | None:
+        """'succeeded'/'failed'/... of the stack's newest update (``pulumi stack history``), None if none."""
+        history = self._call(lambda: self._stack.history(page_size=1, page=1, show_secrets=False))
+        return str(history[0].result) if history else None
 
     def export(self) -> dict[str, Any]:
         dep = self._call(self._stack.export_stack)

@@ -17,11 +17,15 @@ State = Literal["healthy", "suspect", "failed", "recovering"]
 class HealthPolicy:
     """Defaults as data; ``sky endpoint reconcile`` exposes each as a flag."""
 
-    timeout_seconds: float = 5.0
-    failure_threshold: int = 3
+    timeout_seconds: float = 2.0
+    """/readyz answers in milliseconds on a live API server; 2 s is generous yet keeps a dead one cheap."""
+    failure_threshold: int = 2
+    """Two consecutive failures: one slow or lost probe never moves replicas, two do (docs/automation.md)."""
     success_threshold: int = 2
-    retry_seconds: float = 2.0
-    """Pause between probes of a cluster whose verdict is still open (suspect / recovering)."""
+    retry_seconds: float = 1.0
+    """Pause between probes of a cluster whose verdict is still open (suspect / recovering). With the
+    defaults a dead cluster is declared failed at most timeout + retry + timeout = 5 s after its first
+    failed probe."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .envstate import EnvRecords
 from .program import DesiredEndpoint, DesiredEnv, empty_program, inline_program
 from .progress import ProgressModel
 from .record import HISTORY_LIMIT, EnvRecord, from_outputs, is_legacy
+from .slices import changed, slice_hashes
 from .revisions import Revision, RevisionStore, spec_hash
 
 
@@ -61,6 +62,8 @@ class Outcome:
     url: str | None = None
     changes: Mapping[str, int] = field(default_factory=dict)
     applied: bool = True
+    skipped: bool = False
+    """Nothing to do: every slice's hash equals its last successful deployment (no engine run)."""
 
 
 class EngineUnavailable(SkyError):
@@ -111,7 +114,7 @@ def read_record(rt: Runtime, *, allow_cache: bool = False) -> EnvRecord:
         return cached_record(rt, "local-cache")
     record = from_outputs(outputs)
     if record is not None:
-        return record
+        return replace(record, outputs=dict(outputs))
     if is_legacy(outputs):  # written before records existed: migrate once from the local cache
         return cached_record(rt, "legacy-cache")
     return EnvRecord(source="empty")
@@ -170,7 +173,7 @@ def next_record(desired: DesiredEnv, new: tuple[Revision, ...] = (),
         history={n: tuple(v[-HISTORY_LIMIT:]) for n, v in history.items()},
         purged_platforms=frozenset(desired.purged_platforms - desired.used_clusters),
         dropped=dict(base.dropped if dropped is None else dropped),
-        slice_hashes=dict(base.slice_hashes), fleet_path=desired.fleet_path,
+        slice_hashes=slice_hashes(desired), fleet_path=desired.fleet_path,
     )
 
 
@@ -252,8 +255,17 @@ def _record(rt: Runtime, rev: Revision, outcome: str = "succeeded", message: str
 
 # -- the commands -------------------------------------------------------------------------------------
 
+def unchanged(rt: Runtime, target: DesiredEnv) -> bool:
+    """Whether an update of ``target`` would change nothing: every slice hash equals the backend record's
+    and the stack's last update succeeded (``automation.slices``)."""
+    recorded = target.record.slice_hashes
+    if not recorded or changed(recorded, slice_hashes(target)):
+        return False
+    return rt.engine_factory(rt.env, empty_program).last_result() == "succeeded"
+
+
 def up(rt: Runtime, spec_text: str, spec_source: str, fleet_path: str | None, *, yes: bool = False,
-       allow_partial: bool = False, preview_only: bool = False, action: str = "up") -> Outcome:
+       allow_partial: bool = False, preview_only: bool = False, action: str = "up", refresh: bool = False) -> Outcome:
     """validate -> live capacity -> place (sticky) -> preview + plan -> confirm -> update -> record."""
     spec = load_endpoint(spec_source, text=spec_text)
     desired = load_desired(rt, str(Path(fleet_path).resolve()) if fleet_path else None)
@@ -275,6 +287,12 @@ def up(rt: Runtime, spec_text: str, spec_source: str, fleet_path: str | None, *,
     rev = new_revision(rt, desired, spec.name, action, spec_text, placement, note)
     item = DesiredEndpoint(spec, spec_text, placement, rev)
     target = desired.with_endpoint(item)
+    current = desired.record.endpoints.get(spec.name)
+    if not refresh and current is not None and action == "up" and unchanged(rt, target):
+        rt.ui.info(f"no changes: every slice of '{rt.env}' matches its last successful update "
+                   "(pass --refresh to diff every resource anyway)")
+        url = endpoint_outputs(desired.record.outputs, spec.name).get("url")
+        return Outcome(current, placement, url=url, changes={}, skipped=True)
     record = next_record(target, (rev,))
     changes = preview(rt, target, record)
     rt.ui.show_plan(item, changes, note)

@@ -92,8 +92,10 @@ def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, 
         log("restore-state", cluster, f"restored {n} recorded resources of recovered cluster")
     if actions.restore:
         # The recorded entries may be stale (objects deleted while away): refresh reconciles state with
-        # what the cluster really holds before the update decides what to change.
-        engine.refresh()
+        # what the cluster really holds before the update decides what to change. Only the returning
+        # cluster's resources are refreshed (Automation API ``refresh(target=...)``), not the fleet.
+        engine.refresh(targets=[r["urn"] for c in actions.restore
+                                for r in dropped.get(c, {}).get("resources", []) if r.get("urn")])
         for cluster in actions.restore:
             rt.records.clear_dropped(cluster)
             dropped.pop(cluster, None)
@@ -101,7 +103,10 @@ def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, 
 
 
 def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebalance: bool = False,
-                   fleet_path: str | None = None, dry_run: bool = False) -> PassReport:
+                   fleet_path: str | None = None, dry_run: bool = False,
+                   may_act: Callable[[], bool] = lambda: True) -> PassReport:
+    """One pass. ``may_act`` is asked right before anything changes (the leader election: a copy that is
+    not, or no longer, the Lease holder decides and logs but changes nothing)."""
     report = PassReport()
     records = rt.records
 
@@ -152,6 +157,9 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
     if dry_run:
         log("dry-run", rt.env, "would update the stack (not applied: --dry-run)")
         return report
+    if not may_act():
+        log("standby", rt.env, "would update the stack, but this copy does not hold the leader Lease")
+        return report
     dropped = apply_state_actions(rt, actions, contexts, log, record.dropped)
     new = tuple(target.endpoints[d.endpoint].revision for d in report.decisions if d.update)
     target = replace(target, excluded_clusters=frozenset(failed) | frozenset(dropped))
@@ -171,14 +179,33 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
 
 def watch(rt: Runtime, policy: HealthPolicy, interval: float, *, rebalance: bool = False,
           fleet_path: str | None = None, passes: int | None = None,
-          clock: Callable[[], float] = time.monotonic) -> None:
+          clock: Callable[[], float] = time.monotonic, elector: Any = None) -> None:
     """Run passes every ``interval`` seconds. A failed pass is reported and retried next time (the stack
-    is left repairable); a held lock skips the pass. ``passes`` bounds the loop (tests, e2e)."""
+    is left repairable); a held lock skips the pass. ``passes`` bounds the loop (tests, e2e).
+    ``elector`` (``leader.LeaseElector``): only the Lease holder acts; a standby copy waits, and takes
+    over within the lease duration when the leader stops renewing."""
     done = 0
+    if elector is not None:
+        elector.start()
+    was_leading = None
     while passes is None or done < passes:
         started = clock()
+        if elector is not None and elector.leading != was_leading:
+            was_leading = elector.leading
+            msg = (f"leading: holds Lease {elector.settings.namespace}/{elector.settings.name} as {elector.identity}"
+                   if was_leading else f"standby: Lease {elector.settings.namespace}/{elector.settings.name} "
+                   f"held by {elector.holder or 'nobody yet'}; this copy ({elector.identity}) changes nothing")
+            rt.ui.info(f"[leader] {msg}")
+            rt.records.log_decision("leader", rt.env, msg)
+        if elector is not None and not elector.leading:
+            done += 1
+            if passes is not None and done >= passes:
+                break
+            rt.sleep(min(interval, elector.settings.retry_seconds))
+            continue
         try:
-            reconcile_once(rt, policy, rebalance=rebalance, fleet_path=fleet_path)
+            reconcile_once(rt, policy, rebalance=rebalance, fleet_path=fleet_path,
+                           may_act=(lambda: elector.leading) if elector is not None else (lambda: True))
         except SkyError as exc:
             rt.ui.info(f"[error] pass failed, retrying in {interval:g}s: {str(exc).splitlines()[0]}")
             rt.records.log_decision("error", rt.env, str(exc).splitlines()[0])

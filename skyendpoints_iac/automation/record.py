@@ -54,6 +54,8 @@ class EnvRecord:
     fleet_path: str | None = None
     source: str = "backend"
     """'backend' (read from the stack), 'empty' (no stack outputs) or 'legacy-cache' (migrated)."""
+    outputs: dict[str, Any] = field(default_factory=dict, compare=False)
+    """The stack outputs it was read from (URLs, ...); not part of the record itself."""
 
     def next_rev(self, name: str, local_max: int = 0) -> int:
         known = [r.rev for r in self.history.get(name, ())] + ([self.endpoints[name].rev] if name in self.endpoints else [])

@@ -7,6 +7,9 @@ from typing import Optional
 
 import typer
 
+from ..automation.health import HealthPolicy
+from ..automation.leader import LeaseSettings
+from ..errors import InvalidInput
 from .app import endpoint_app, out
 from .runtime import backend_option, env_option, make_runtime, root_option
 
@@ -20,6 +23,7 @@ def up_cmd(
     yes: bool = typer.Option(False, "--yes", "-y", help="Deploy without asking for confirmation."),
     allow_partial: bool = typer.Option(False, "--allow-partial", help="Deploy the replicas that fit when some fit nowhere."),
     preview_only: bool = typer.Option(False, "--preview-only", help="Show the plan and the resource changes; change nothing."),
+    refresh: bool = typer.Option(False, "--refresh", help="Diff every resource even when no slice of the environment changed."),
     backend: Optional[str] = backend_option(),
     pulumi_root: Optional[str] = root_option(),
 ) -> None:
@@ -40,17 +44,24 @@ def up_cmd(
     from ..automation.operations import up
     from ..spec import load_endpoint
 
-    load_endpoint(spec_file)  # file:line:col errors (exit 2) before anything else, pulumi CLI included
-    text = spec_file.read_text(encoding="utf-8")
+    from ..spec.yamlsource import read_source, source_name
+
+    text = read_source(spec_file)  # '-': stdin, read once; the same 1 MB bound as every spec
+    load_endpoint(spec_file, text=text)  # file:line:col errors (exit 2) before anything else, pulumi CLI included
     if fleet is not None:
         from ..spec import load_fleet
 
         load_fleet(fleet)
     rt = make_runtime(env, backend, pulumi_root)
-    result = up(rt, text, str(spec_file), str(fleet) if fleet else None, yes=yes, allow_partial=allow_partial,
-                preview_only=preview_only)
+    result = up(rt, text, source_name(spec_file), str(fleet) if fleet else None, yes=yes, allow_partial=allow_partial,
+                preview_only=preview_only, refresh=refresh)
     if not result.applied:
         out.print("preview only: nothing was changed", markup=False)
+        return
+    if result.skipped:
+        out.print(f"{result.placement.endpoint} revision {result.revision.rev} is deployed to {rt.env}; nothing changed",
+                  markup=False)
+        out.print(f"URL: {result.url or '(not reported by the stack)'}", markup=False)
         return
     out.print(f"[green]{result.placement.endpoint}[/green] revision {result.revision.rev} deployed to {rt.env}")
     out.print(f"URL: {result.url or '(not reported by the stack)'}", markup=False)
@@ -115,14 +126,25 @@ def rollback_cmd(
 def reconcile_cmd(
     env: Optional[str] = env_option(),
     watch: bool = typer.Option(False, "--watch", help="Keep running, one pass every --interval seconds."),
-    interval: float = typer.Option(30.0, "--interval", min=1.0, help="Seconds between passes with --watch."),
+    interval: float = typer.Option(5.0, "--interval", min=1.0, help="Seconds between passes with --watch."),
     rebalance: bool = typer.Option(False, "--rebalance", help="Move replicas back to preferred (recovered) clusters."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and log, change nothing."),
     fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet file. Default: the one the environment last used.",
                                          show_default=False),
-    timeout: float = typer.Option(5.0, "--probe-timeout", min=0.1, help="Seconds to wait for /readyz."),
-    failures: int = typer.Option(3, "--failure-threshold", min=1, help="Consecutive failed probes that mark a cluster failed."),
-    successes: int = typer.Option(2, "--success-threshold", min=1, help="Consecutive good probes that mark it healthy again."),
+    timeout: float = typer.Option(HealthPolicy.timeout_seconds, "--probe-timeout", min=0.1, help="Seconds to wait for /readyz."),
+    failures: int = typer.Option(HealthPolicy.failure_threshold, "--failure-threshold", min=1,
+                                 help="Consecutive failed probes that mark a cluster failed (2 survives one slow probe)."),
+    successes: int = typer.Option(HealthPolicy.success_threshold, "--success-threshold", min=1,
+                                  help="Consecutive good probes that mark it healthy again."),
+    leader_elect: bool = typer.Option(False, "--leader-elect",
+                                      help="With --watch: act only while holding a Kubernetes Lease (run several copies safely)."),
+    lease_namespace: str = typer.Option(LeaseSettings.namespace, "--lease-namespace", help="Namespace of the Lease."),
+    lease_name: Optional[str] = typer.Option(None, "--lease-name", help="Lease name. Default: skyendpoints-reconcile-ENV.",
+                                             show_default=False),
+    lease_kubeconfig: Optional[str] = typer.Option(None, "--lease-kubeconfig", show_default=False,
+                                                   help="Kubeconfig of the cluster holding the Lease. Default: in-cluster "
+                                                        "credentials in a pod, else $KUBECONFIG."),
+    lease_context: Optional[str] = typer.Option(None, "--lease-context", help="Context in that kubeconfig.", show_default=False),
     backend: Optional[str] = backend_option(),
     pulumi_root: Optional[str] = root_option(),
 ) -> None:
@@ -135,17 +157,32 @@ def reconcile_cmd(
 
       sky endpoint reconcile
 
-      sky endpoint reconcile --watch --interval 30
+      sky endpoint reconcile --watch
+
+      sky endpoint reconcile --watch --leader-elect --lease-namespace sky-system
 
       sky endpoint reconcile --rebalance --env prod
     """
-    from ..automation.health import HealthPolicy
     from ..automation.reconcile import reconcile_once, watch as watch_loop
 
+    if leader_elect and not watch:
+        raise InvalidInput("--leader-elect needs --watch (a single pass takes no Lease)")
     policy = HealthPolicy(timeout_seconds=timeout, failure_threshold=failures, success_threshold=successes)
     rt = make_runtime(env, backend, pulumi_root)
     out.print(f"decisions are logged to {rt.records.decision_log}", markup=False)
     if watch:
-        watch_loop(rt, policy, interval, rebalance=rebalance, fleet_path=str(fleet) if fleet else None)
+        elector = None
+        if leader_elect:
+            from ..automation.leader import LeaseElector, lease_api
+
+            elector = LeaseElector(lease_api(lease_kubeconfig, lease_context),
+                                   LeaseSettings(namespace=lease_namespace,
+                                                 name=lease_name or f"skyendpoints-reconcile-{rt.env}"))
+        try:
+            watch_loop(rt, policy, interval, rebalance=rebalance, fleet_path=str(fleet) if fleet else None,
+                       elector=elector)
+        finally:
+            if elector is not None:
+                elector.stop()
     else:
         reconcile_once(rt, policy, rebalance=rebalance, fleet_path=str(fleet) if fleet else None, dry_run=dry_run)

@@ -112,7 +112,9 @@ class FakeEngine:
         for e in self.backend.events:
             if on_event:
                 on_event(e)
+        self.backend.last_result = "failed"
         self._maybe_fail("up")
+        self.backend.last_result = "succeeded"
         d = self.desired
         self.backend.state = [{"urn": STACK_URN, "type": "pulumi:pulumi:Stack", "custom": False}] + [
             r for c in sorted(d.platform_clusters) for r in provider_state(c)]
@@ -130,11 +132,15 @@ class FakeEngine:
         self.backend.state = []
         self.backend.outputs = {}
 
-    def refresh(self, on_event=None) -> None:
-        self.backend.calls.append(("refresh", None))
+    def refresh(self, on_event=None, targets=None) -> None:
+        self.backend.calls.append(("refresh", targets))
 
     def outputs(self) -> dict[str, Any]:
         return self.backend.outputs
+
+    def last_result(self) -> str | None:
+        self.backend.calls.append(("history", None))
+        return self.backend.last_result
 
     def export(self) -> dict[str, Any]:
         self.backend.calls.append(("export", None))
@@ -153,6 +159,7 @@ class FakeBackend:
         self.locked = False
         self.state: list[dict] = []
         self.outputs: dict[str, Any] = {}
+        self.last_result: str | None = None
 
     def factory(self, env: str, program):
         return FakeEngine(self, env, program)

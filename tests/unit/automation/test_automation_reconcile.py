@@ -180,11 +180,12 @@ def test_up_excludes_only_clusters_whose_state_was_dropped(world):
     victim = first.placements[0].cluster
     down.add(victim)
     reconcile_once(rt, POLICY, dry_run=True)  # verdict recorded, nothing dropped
-    up(rt, SPEC, "glm.yaml", None, yes=True)
+    assert up(rt, SPEC, "glm.yaml", None, yes=True).skipped  # same spec, same slices: no engine run
+    up(rt, SPEC, "glm.yaml", None, yes=True, refresh=True)
     assert victim in backend.calls[-1][1].platform_clusters  # still in the program: its state is still there
     assert any(line.startswith(f"note: the last reconcile found {victim} unhealthy") for line in ui.lines)
     reconcile_once(rt, POLICY)  # now dropped
-    up(rt, SPEC, "glm.yaml", None, yes=True)
+    up(rt, SPEC, "glm.yaml", None, yes=True, refresh=True)
     assert victim in backend.calls[-1][1].excluded_clusters and victim not in backend.calls[-1][1].platform_clusters
 
 

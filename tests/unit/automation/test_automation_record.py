@@ -30,7 +30,8 @@ def test_second_operator_with_empty_local_state_keeps_the_first_operators_endpoi
     assert b.store.live("dev") == {}  # B's local cache knows nothing
     up(b, spec("beta", acc="H100:8"), "beta.yaml", FLEET, yes=True)
     assert set(backend.calls[-1][1].endpoints) == {"alpha", "beta"}  # B's update still deploys alpha
-    up(a, spec("alpha"), "alpha.yaml", None, yes=True)  # A's no-op up, A's cache has no beta
+    assert up(a, spec("alpha"), "alpha.yaml", None, yes=True).skipped  # A's no-op up: A's cache has no beta
+    up(a, spec("alpha", replicas=2), "alpha.yaml", None, yes=True)  # A's change of alpha keeps beta too
     assert set(backend.calls[-1][1].endpoints) == {"alpha", "beta"}
     for rt in (a, b):
         assert set(read_record(rt).endpoints) == {"alpha", "beta"}
@@ -67,3 +68,18 @@ def test_record_round_trips_and_keeps_dropped_state_in_the_secret_output(tmp_pat
     assert "{'urn': 'u'}" not in str(plain) and plain["dropped_clusters"] == ["onprem-eu"]
     back = from_outputs({RECORD_OUTPUT: plain, "sky_dropped_state": secret})
     assert back.dropped == {"onprem-eu": entry} and back.endpoints == rec.endpoints
+
+
+def test_a_noop_up_runs_no_engine_update_unless_refresh_or_the_last_update_failed(tmp_path):
+    backend, a, b = operators(tmp_path)
+    first = up(a, spec("alpha"), "alpha.yaml", FLEET, yes=True)
+    backend.calls.clear()
+    again = up(b, spec("alpha"), "alpha.yaml", None, yes=True)  # the other operator, same spec
+    assert again.skipped and again.revision.rev == first.revision.rev
+    assert "preview" not in backend.ops() and "up" not in backend.ops()
+    forced = up(b, spec("alpha"), "alpha.yaml", None, yes=True, refresh=True)
+    assert not forced.skipped and backend.ops()[-2:] == ["preview", "up"]
+    backend.last_result = "failed"  # e.g. an update that broke half-way after writing the record
+    assert not up(a, spec("alpha"), "alpha.yaml", None, yes=True).skipped
+    changed_spec = up(a, spec("alpha", replicas=2), "alpha.yaml", None, yes=True)
+    assert not changed_spec.skipped and changed_spec.revision.rev == 4
