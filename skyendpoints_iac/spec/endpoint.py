@@ -276,8 +276,17 @@ class Autoscaling(StrictModel):
         return self.target if self.target is not None else DEFAULT_TARGETS[self.metric]
 
 
+UPDATE_UNSUPPORTED = (
+    "KServe v0.20.0's LLMInferenceService has no rollout-strategy field and KServe owns the Deployment it "
+    "generates (created without spec.strategy, so Kubernetes' default RollingUpdate, maxSurge 25% and "
+    "maxUnavailable 25%, applies; LeaderWorkerSets roll one group at a time); remove 'update'"
+)
+"""kserve config/crd/full/llmisvc (no maxSurge/maxUnavailable/strategy), pkg/controller/v1alpha2/llmisvc/
+workload_single_node.go:89-133, workload_multi_node.go:181-183 (issue 13 item 10)."""
+
+
 class Update(StrictModel):
-    """Rolling update of the serving pods."""
+    """Rolling update of the serving pods. Not supported with KServe v0.20.0: setting either field is an error."""
 
     max_surge: PodCount | str = 1
     """Extra pods during an update: a count or a percentage such as '25%'."""
@@ -293,8 +302,9 @@ class Update(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> "Update":
-        if str(self.max_surge).rstrip("%") == "0" and str(self.max_unavailable).rstrip("%") == "0":
-            raise_if([(("max_unavailable",), "max_surge and max_unavailable cannot both be 0: the update could never progress")])
+        if self.model_fields_set:
+            # Accepting them silently would promise a rollout the cluster never does.
+            raise_if([((sorted(self.model_fields_set)[0],), UPDATE_UNSUPPORTED)])
         return self
 
 
