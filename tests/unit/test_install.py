@@ -32,7 +32,7 @@ def _uv() -> str:
 
 
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False, **kw)
 
 
 @pytest.fixture(scope="module")

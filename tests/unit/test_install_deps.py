@@ -12,8 +12,9 @@ import ast
 import importlib.metadata
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from tests.conftest import ROOT
 
