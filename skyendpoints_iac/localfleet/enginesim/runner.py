@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
@@ -280,7 +281,7 @@ class SimulatorRunner:
 
     # -- one reconciliation -------------------------------------------------------------------------------
     def sync(self) -> None:
-        pods = self.api.items(f"/api/v1/pods?labelSelector={POD_SELECTOR}")
+        pods = self.api.items("/api/v1/pods?labelSelector=" + urllib.parse.quote(POD_SELECTOR, safe=""))
         want: dict[str, Launch] = {}
         for pod in pods:
             if not (is_serving_pod(pod) and pod_ready(pod)):

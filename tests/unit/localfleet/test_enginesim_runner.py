@@ -109,7 +109,7 @@ class FakeApi:
     def items(self, path: str) -> list[dict[str, Any]]:
         if self.down:
             raise ApiError(503, "unavailable")
-        assert path.startswith("/api/v1/pods?labelSelector=app.kubernetes.io/part-of=llminferenceservice")
+        assert path == "/api/v1/pods?labelSelector=app.kubernetes.io%2Fpart-of%3Dllminferenceservice"
         return copy.deepcopy(self.pods)
 
     def get(self, path: str, **kw: Any) -> Any:
