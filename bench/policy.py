@@ -43,6 +43,9 @@ def base_render(out: Path):
 
 def grow(base: Path, names: list[str], copies: int, out: Path) -> None:
     """Clone every endpoint's objects ``copies`` times under new names (a text rename keeps references intact)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if (base / "prerequisites.yaml").is_file():  # chart releases and CRD bundles per cluster (blueprint/render.py)
+        (out / "prerequisites.yaml").write_text((base / "prerequisites.yaml").read_text())
     for cluster in sorted(p for p in base.iterdir() if p.is_dir()):
         target = out / cluster.name
         target.mkdir(parents=True)

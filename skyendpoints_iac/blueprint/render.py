@@ -2,11 +2,15 @@
 
 Layout::
 
-    DIR/<cluster>/charts.yaml      chart releases in install order (name, chart, repo, version, namespace, values)
-    DIR/<cluster>/crds.yaml        CRD bundles installed as plain manifests
-    DIR/<cluster>/<kind>.yaml      every other object, one multi-document file per kind, sorted by namespace/name
-    DIR/<cluster>/secret-references.yaml  SecretSpecs as references: names and value *sources*, never values
+    DIR/<cluster>/<kind>.yaml      Kubernetes objects only, one multi-document file per kind, sorted by
+                                   namespace/name: ``kubectl apply -R -f DIR/<cluster>`` and GitOps tools take the
+                                   folder as it is
+    DIR/prerequisites.yaml         what must exist before those objects, per cluster: ``charts`` (chart releases in
+                                   install order: name, chart, repo, version, namespace, values), ``crds`` (CRD
+                                   bundles installed as plain manifests) and ``secrets`` (Secret names, namespaces
+                                   and each key's value *source*, never a value)
     DIR/global/<kind>.yaml         fleet-wide documents (front doors, DNS, dashboards)
+    DIR/.sky-render                marker: render only ever replaces a directory it wrote itself
 
 Same blueprint, same bytes: keys are sorted, objects ordered by (kind, namespace, name), files by name.
 """
@@ -55,10 +59,11 @@ def _object_key(obj: Manifest) -> tuple[str, str, str, str]:
 
 
 def secret_reference(secret: SecretSpec) -> dict[str, Any]:
-    """A SecretSpec as a reviewable document: where each key comes from, with no value anywhere."""
+    """A SecretSpec as a reviewable entry of prerequisites.yaml: where each key comes from, with no value anywhere."""
     return {
-        "kind": "SecretReference",
-        "metadata": {"name": secret.name, "namespace": secret.namespace, "labels": dict(secret.labels)},
+        "name": secret.name,
+        "namespace": secret.namespace,
+        "labels": dict(secret.labels),
         "keys": {key: source for key, source in sorted(secret.sources.items())},
     }
 
@@ -90,28 +95,31 @@ def by_kind(objects: Iterable[Manifest]) -> dict[str, list[Manifest]]:
     return {name: sorted(objs, key=_object_key) for name, objs in sorted(groups.items())}
 
 
+PREREQUISITES = "prerequisites.yaml"
+"""Top-level file of a render: per cluster, the chart releases, CRD bundles and Secrets the manifests need."""
+PREREQUISITES_HEADER = (
+    "# What each cluster needs before its folder's manifests apply: chart releases (install in this order), CRD\n"
+    "# bundles, and Secrets (value sources only: 'generated', 'env:NAME', ...). 'sky endpoint up' installs all of it.\n"
+)
+
+
 def cluster_files(cluster: ClusterBlueprint) -> dict[str, str]:
-    """Relative file name -> text, for one cluster."""
-    files: dict[str, str] = {}
-    platform = cluster.platform
-    files["charts.yaml"] = HEADER + yaml.dump([chart_document(c) for c in platform.charts], Dumper=_Dumper,
-                                              sort_keys=True, default_flow_style=False, width=4096)
-    if platform.crd_bundles:
-        files["crds.yaml"] = HEADER + yaml.dump([crd_document(b) for b in platform.crd_bundles], Dumper=_Dumper,
-                                                sort_keys=True, default_flow_style=False, width=4096)
-    objects = list(platform.objects)
-    secrets: list[SecretSpec] = []
+    """Relative file name -> text of one cluster's folder: Kubernetes objects only, one file per kind."""
+    objects = list(cluster.platform.objects)
     for name in sorted(cluster.slices):
         objects += cluster.slices[name].objects
-        secrets += cluster.slices[name].secrets
-    for fname, objs in by_kind(objects).items():
-        if fname in ("charts.yaml", "crds.yaml", "secret-references.yaml"):
-            fname = f"kind-{fname}"
-        files[fname] = dump_documents(objs)
+    return {fname: dump_documents(objs) for fname, objs in by_kind(objects).items()}
+
+
+def cluster_prerequisites(cluster: ClusterBlueprint) -> dict[str, Any]:
+    """One cluster's entry of prerequisites.yaml."""
+    entry: dict[str, Any] = {"charts": [chart_document(c) for c in cluster.platform.charts]}
+    if cluster.platform.crd_bundles:
+        entry["crds"] = [crd_document(b) for b in cluster.platform.crd_bundles]
+    secrets = {(s.namespace, s.name): s for name in sorted(cluster.slices) for s in cluster.slices[name].secrets}
     if secrets:
-        unique = {(s.namespace, s.name): s for s in secrets}
-        files["secret-references.yaml"] = dump_documents(secret_reference(unique[k]) for k in sorted(unique))
-    return files
+        entry["secrets"] = [secret_reference(secrets[k]) for k in sorted(secrets)]
+    return entry
 
 
 def fleet_files(blueprint: FleetBlueprint) -> dict[str, str]:
@@ -120,6 +128,9 @@ def fleet_files(blueprint: FleetBlueprint) -> dict[str, str]:
     for name in sorted(blueprint.clusters):
         for fname, text in cluster_files(blueprint.clusters[name]).items():
             files[f"{name}/{fname}"] = text
+    prerequisites = {"clusters": {name: cluster_prerequisites(blueprint.clusters[name]) for name in sorted(blueprint.clusters)}}
+    files[PREREQUISITES] = HEADER + PREREQUISITES_HEADER + yaml.dump(
+        prerequisites, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=4096, allow_unicode=True)
     if blueprint.global_objects:
         for fname, objs in by_kind(blueprint.global_objects).items():
             files[f"global/{fname}"] = dump_documents(objs)

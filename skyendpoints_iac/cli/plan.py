@@ -10,7 +10,6 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ..errors import InvalidInput, Problem
 from .app import endpoint_app, out
 
 
@@ -68,43 +67,13 @@ def gc_paused():
 
 
 def _plan(spec_file: Path, fleet_file: Path, previous_file: Path | None, alongside: list[Path] = ()):
-    from ..placement import Placement, place_all
-    from ..spec import load_endpoint, load_fleet
+    """The check path of validate and render (cli/checks.py), stopped after placement: plan needs no blueprint."""
+    from .checks import check
 
-    problems: list[Problem] = []
-    spec = fleet = previous = None
-    others = []
-    for path in alongside:
-        try:
-            others.append(load_endpoint(path))
-        except InvalidInput as exc:
-            problems.extend(exc.problems)
-    for loader, path in ((load_endpoint, spec_file), (load_fleet, fleet_file), (Placement.load, previous_file)):
-        if path is None:
-            continue
-        try:
-            value = loader(path)
-        except InvalidInput as exc:
-            problems.extend(exc.problems)
-            continue
-        if loader is load_endpoint:
-            spec = value
-        elif loader is load_fleet:
-            fleet = value
-        else:
-            previous = value
-    if spec is not None and previous is not None and previous.endpoint != spec.name:
-        problems.append(Problem(str(previous_file), None, None, "endpoint",
-                                f"is a plan of endpoint '{previous.endpoint}', not '{spec.name}'; "
-                                "pass the plan saved for this endpoint"))
-    if spec is not None:
-        problems += [Problem(str(path), None, None, "name", f"'{o.name}' is the name of SPEC too; endpoint names "
-                             "are unique on a fleet") for path, o in zip(alongside, others) if o.name == spec.name]
-    if problems:
-        raise InvalidInput(problems)
-    # One capacity ledger (placement/ledger.py): SPEC and the --alongside specs never share GPUs.
-    previous_by_name = {spec.name: previous} if previous is not None else {}
-    return place_all([spec, *others], fleet, previous_by_name)[spec.name], spec
+    checked = check([spec_file], fleet_file, [previous_file] if previous_file else [], alongside=alongside,
+                    blueprint=False)
+    spec = checked.specs[0][1]
+    return checked.placements[spec.name], spec
 
 
 def _print(placement, spec) -> None:

@@ -30,9 +30,11 @@ def _settings(config: Optional[Path], fleet: Optional[Path]) -> tuple[dict, str]
 
 @policy_app.command("check")
 def check_cmd(
-    directory: Path = typer.Argument(..., help="Output folder of 'sky endpoint render'.", show_default=False),
-    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP, show_default=False),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help=_FLEET_HELP, show_default=False),
+    directory: Path = typer.Argument(..., metavar="DIR", help="Output folder of 'sky endpoint render'.",
+                                     show_default=False),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="CONFIG", help=_CONFIG_HELP, show_default=False),
+    fleet: Optional[Path] = typer.Option(None, "--fleet", metavar="FLEET", help=_FLEET_HELP, show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: violations and counts."),
 ) -> None:
     """Check rendered manifests against the GPU, TLS, auth and secret rules, offline.
 
@@ -57,10 +59,21 @@ def check_cmd(
         violations = evaluate(rendered.objects, configs)
     except RuleCrashed as exc:
         raise InvalidInput([Problem(str(directory), None, None, "", str(exc))]) from None
-    for violation in violations:
-        out.print(violation.line(), markup=False)
     mandatory = sum(v.level == "mandatory" for v in violations)
     charts = sum(len(c) for c in rendered.charts.values())
+    if as_json:
+        import json
+
+        doc = {"ok": not has_mandatory(violations), "objects": len(rendered.objects), "clusters": rendered.clusters,
+               "chart_releases": charts, "mandatory": mandatory, "advisory": len(violations) - mandatory,
+               "violations": [{"level": v.level, "rule": v.rule, "where": v.where, "message": v.message}
+                              for v in violations]}
+        out.file.write(json.dumps(doc, indent=2) + "\n")
+        if has_mandatory(violations):
+            raise typer.Exit(EXIT_FAILURE)
+        return
+    for violation in violations:
+        out.print(violation.line(), markup=False)
     err.print(f"{len(rendered.objects)} objects in {len(rendered.clusters)} folders checked "
               f"({charts} chart releases: their objects are checked by the Pulumi policy pack); "
               f"{mandatory} mandatory, {len(violations) - mandatory} advisory violations", markup=False)
@@ -70,8 +83,8 @@ def check_cmd(
 
 @policy_app.command("config")
 def config_cmd(
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help=_FLEET_HELP, show_default=False),
-    config: Optional[Path] = typer.Option(None, "--config", help="Settings to lay over the fleet's.",
+    fleet: Optional[Path] = typer.Option(None, "--fleet", metavar="FLEET", help=_FLEET_HELP, show_default=False),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="CONFIG", help="Settings to lay over the fleet's.",
                                           show_default=False),
 ) -> None:
     """Print the policy config JSON (fleet-derived settings plus --config) for pulumi --policy-pack-config.

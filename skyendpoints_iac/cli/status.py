@@ -60,7 +60,7 @@ def _collect(rt, names: list[str], metrics: bool = True, record=None):
 
 @endpoint_app.command("status")
 def status_cmd(
-    name: Optional[str] = typer.Argument(None, help="Endpoint name. Default: every endpoint of the environment."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Endpoint name. Default: every endpoint of the environment."),
     env: Optional[str] = env_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     backend: Optional[str] = backend_option(),
@@ -114,7 +114,9 @@ def status_cmd(
 
 @endpoint_app.command("list")
 def list_cmd(
-    env: Optional[str] = typer.Option(None, "--env", "-e", help="Only this environment. Default: all.", show_default=False),
+    env: Optional[str] = typer.Option(None, "--env", "-e", metavar="ENV", help="Only this environment. Default: all.",
+                                      show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON list: env, endpoint, revision, deployed, by, placement."),
     backend: Optional[str] = backend_option(),
 ) -> None:
     """List deployed endpoints per environment with their revision and placement (no cluster contacted).
@@ -123,7 +125,7 @@ def list_cmd(
 
       sky endpoint list
 
-      sky endpoint list --env prod
+      sky endpoint list --env prod --json
     """
     from dataclasses import replace
 
@@ -135,10 +137,16 @@ def list_cmd(
     for col in ("env", "endpoint", "revision", "deployed", "by", "placement"):
         table.add_column(col)
     n = 0
+    rows: list[dict] = []
     for e in envs:
         for name, rev in sorted(read_record(replace(rt, env=e), allow_cache=True).endpoints.items()):
             table.add_row(e, name, str(rev.rev), rev.time, rev.user, rev.placement_summary())
+            rows.append({"env": e, "endpoint": name, "revision": rev.rev, "deployed": rev.time, "by": rev.user,
+                         "placement": rev.placement_summary()})
             n += 1
+    if as_json:
+        out.file.write(json.dumps(rows, indent=2) + "\n")
+        return
     if n:
         out.print(table)
     else:

@@ -1,11 +1,12 @@
 """Read the output of ``sky endpoint render`` for offline checking.
 
-Layout: ``DIR/<cluster>/*.yaml`` (multi-document YAML, one file per kind), ``DIR/<cluster>/charts.yaml``
-(a YAML list of chart releases: name, chart, repo, version, namespace, values), ``DIR/<cluster>/crds.yaml``
-(a YAML list of CRD bundles: name, source, version, kinds) and ``DIR/global/``.
-Documents without ``apiVersion`` and ``kind`` (Secret references, the front-door document) are
-reference data, not objects, and are skipped. Anything unreadable (bad YAML, a document that is not a
-mapping, a malformed charts.yaml, an empty folder) is reported with file and line: exit 2.
+Layout (blueprint/render.py): ``DIR/<cluster>/*.yaml`` (Kubernetes objects, multi-document YAML, one file per
+kind), ``DIR/prerequisites.yaml`` (per cluster: ``charts``, the chart releases; ``crds``, the CRD bundles;
+``secrets``, Secret references) and ``DIR/global/``. Renders of the older layout, with ``charts.yaml`` and
+``crds.yaml`` lists inside each cluster folder, are read too.
+Documents without ``apiVersion`` and ``kind`` (the front-door document) are reference data, not objects, and
+are skipped. Anything unreadable (bad YAML, a document that is not a mapping, a malformed charts list, an
+empty folder) is reported with file and line: exit 2.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import yaml
 from ..errors import InvalidInput, Problem
 from .model import Obj
 
+PREREQUISITES_FILE = "prerequisites.yaml"
+"""Top-level file: ``{clusters: {<cluster>: {charts: [...], crds: [...], secrets: [...]}}}``."""
 CHARTS_FILE = "charts.yaml"
 CRDS_FILE = "crds.yaml"
 LIST_FILES = {CHARTS_FILE: ("chart releases", ("name", "chart")), CRDS_FILE: ("CRD bundles", ("name", "source"))}
@@ -74,14 +77,41 @@ def _entries(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
     if len(docs) > 1 or not isinstance(docs[0][1], list):
         problems.append(Problem(str(path), docs[0][0], None, "", f"must be one YAML list of {what}"))
         return []
+    return _checked(docs[0][1], what, required, str(path), "", problems)
+
+
+def _checked(items: list, what: str, required: tuple[str, ...], file: str, where: str,
+             problems: list[Problem]) -> list[dict[str, Any]]:
     out = []
-    for i, entry in enumerate(docs[0][1]):
+    for i, entry in enumerate(items):
         if not isinstance(entry, dict) or not all(entry.get(key) for key in required):
-            problems.append(Problem(str(path), None, None, f"[{i}]",
+            problems.append(Problem(file, None, None, f"{where}[{i}]",
                                     f"each entry is a mapping with at least {' and '.join(map(repr, required))}"))
             continue
         out.append(entry)
     return out
+
+
+def _prerequisites(path: Path, rendered: "Rendered", problems: list[Problem]) -> None:
+    """Chart releases and CRD bundles per cluster from prerequisites.yaml."""
+    docs = [d for d in _documents(path, problems) if d[1] is not None]
+    if not docs:
+        return
+    clusters = docs[0][1].get("clusters") if len(docs) == 1 and isinstance(docs[0][1], dict) else None
+    if not isinstance(clusters, dict):
+        problems.append(Problem(str(path), docs[0][0], None, "", "must be one mapping {clusters: {NAME: {charts, crds, secrets}}}"))
+        return
+    for cluster, entry in clusters.items():
+        if not isinstance(entry, dict):
+            problems.append(Problem(str(path), None, None, f"clusters.{cluster}", "must be a mapping of charts, crds, secrets"))
+            continue
+        for key, target, name in (("charts", rendered.charts, CHARTS_FILE), ("crds", rendered.crd_bundles, CRDS_FILE)):
+            items = entry.get(key) or []
+            if not isinstance(items, list):
+                problems.append(Problem(str(path), None, None, f"clusters.{cluster}.{key}", "must be a list"))
+                continue
+            what, required = LIST_FILES[name]
+            target[str(cluster)] = _checked(items, what, required, str(path), f"clusters.{cluster}.{key}", problems)
 
 
 def _objects(path: Path, cluster: str, rendered: Rendered, problems: list[Problem]) -> None:
@@ -115,7 +145,9 @@ def load_rendered(directory: str | Path) -> Rendered:
         if cluster and files:
             rendered.clusters.append(cluster)
         for path in files:
-            if path.name in LIST_FILES and path.parent.name == cluster and cluster:
+            if not cluster and path.name == PREREQUISITES_FILE:
+                _prerequisites(path, rendered, problems)
+            elif path.name in LIST_FILES and path.parent.name == cluster and cluster:
                 entries = _entries(path, problems)
                 (rendered.charts if path.name == CHARTS_FILE else rendered.crd_bundles)[cluster] = entries
             else:

@@ -44,12 +44,15 @@ def _dns_label(value: str, max_len: int) -> str:
     return value
 
 
-DnsLabel = Annotated[str, AfterValidator(lambda v: _dns_label(v, 63))]
+DNS_LABEL_PATTERN = _DNS_LABEL.pattern
+DnsLabel = Annotated[str, AfterValidator(lambda v: _dns_label(v, 63)),
+                     Field(json_schema_extra={"pattern": DNS_LABEL_PATTERN, "maxLength": 63})]
 """A Kubernetes-style name: lowercase letters, digits and '-'."""
 
 # Endpoint names prefix generated object names (e.g. ``<name>-kserve-workload-svc``); the final length of each
 # derived name is checked by the endpoint spec (ENDPOINT_DERIVED_NAMES in endpoint.py), this only keeps a label.
-EndpointName = Annotated[str, AfterValidator(lambda v: _dns_label(v, 63))]
+EndpointName = Annotated[str, AfterValidator(lambda v: _dns_label(v, 63)),
+                         Field(json_schema_extra={"pattern": DNS_LABEL_PATTERN, "maxLength": 39})]
 
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
 
@@ -63,7 +66,9 @@ def _quantity(value: str | int) -> str:
 
 MAX_QUANTITY_NUMBER = 10**18
 """A bare-number quantity beyond this cannot be stored by Kubernetes (int64 milli-units)."""
-Quantity = Annotated[str | Annotated[int, Field(ge=0, le=MAX_QUANTITY_NUMBER)], AfterValidator(_quantity)]
+Quantity = Annotated[str | Annotated[int, Field(ge=0, le=MAX_QUANTITY_NUMBER)], AfterValidator(_quantity),
+                     Field(json_schema_extra={"anyOf": [{"type": "string", "pattern": _QUANTITY.pattern},
+                                                        {"type": "integer", "minimum": 0, "maximum": MAX_QUANTITY_NUMBER}]})]
 """A Kubernetes resource quantity such as ``200Gi`` or ``8``."""
 
 _ACCELERATOR = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*):([1-9][0-9]*)$")
@@ -98,7 +103,7 @@ def _accelerators(value: str) -> str:
 
 
 AcceleratorString = Annotated[
-    str, AfterValidator(_accelerators), Field(pattern=ACCELERATOR_PATTERN, examples=["H100:8", "B200:8"])
+    str, AfterValidator(_accelerators), Field(examples=["H100:8", "B200:8"], json_schema_extra={"pattern": ACCELERATOR_PATTERN})
 ]
 
 
@@ -210,9 +215,15 @@ def _annotations(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+QUALIFIED_NAME_PATTERN = (r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                          r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+"""Label and annotation keys as JSON Schema can say it (lengths and reserved prefixes are checked by the model)."""
+Labels = Annotated[dict[str, str], AfterValidator(_labels), Field(json_schema_extra={
+    "propertyNames": {"pattern": QUALIFIED_NAME_PATTERN, "maxLength": 317},
+    "additionalProperties": {"type": "string", "maxLength": 63, "pattern": _LABEL_NAME.pattern}})]
 """Kubernetes labels: qualified-name keys, values of at most 63 characters."""
-Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
+Annotations = Annotated[dict[str, str], AfterValidator(_annotations), Field(json_schema_extra={
+    "propertyNames": {"pattern": QUALIFIED_NAME_PATTERN, "maxLength": 317}})]
 """Kubernetes annotations: qualified-name keys, at most 256 KiB in all."""
 
 

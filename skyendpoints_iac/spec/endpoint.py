@@ -89,6 +89,7 @@ class Resources(StrictModel):
 
 
 EngineArg = str | int | float | bool | None | list[str | int | float]
+_FLAG_NAME = r"^[a-z0-9][a-z0-9_-]*$"
 
 _SET_BY_PRESET = "the serving preset (KServe's vLLM template runs `vllm serve --port 8000`; the workload Service, probes and routing depend on it)"
 OWNED_ENGINE_FLAGS: dict[str, dict[str, str]] = {
@@ -151,13 +152,14 @@ class Engine(StrictModel):
     """Full container image reference. Defaults to the preset image of the engine type."""
     version: str | None = None
     """Tag of the preset image to use instead of the default tag. Not allowed together with 'image'."""
-    args: dict[str, EngineArg] = Field(default_factory=dict)
+    args: dict[str, EngineArg] = Field(default_factory=dict, json_schema_extra={"propertyNames": {"pattern": _FLAG_NAME}})
     """Engine flags passed through verbatim: {max_model_len: 32768} becomes --max-model-len=32768; true is a bare flag; false is --no-FLAG for vLLM (its boolean flags take that form), FLAG=false for custom engines; null omits it. Flags the platform sets (port, served model name, ...) and secrets are errors."""
     entrypoint: list[str] | None = None
     """Command that replaces the engine's default entrypoint."""
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict, json_schema_extra={"propertyNames": {"pattern": ENV_NAME.pattern}})
     """Plain environment variables. Secrets go in 'secret_env'."""
-    secret_env: dict[str, SecretKeyRef] = Field(default_factory=dict)
+    secret_env: dict[str, SecretKeyRef] = Field(default_factory=dict,
+                                                json_schema_extra={"propertyNames": {"pattern": ENV_NAME.pattern}})
     """Environment variables taken from existing Secrets."""
 
     @field_validator("env")
@@ -178,7 +180,7 @@ class Engine(StrictModel):
     def _args(cls, value: dict[str, EngineArg]) -> dict[str, EngineArg]:
         raise_if([
             ((flag,), "engine flags are written without leading dashes, e.g. max_model_len")
-            for flag in value if not re.match(r"^[a-z0-9][a-z0-9_-]*$", flag)
+            for flag in value if not re.match(_FLAG_NAME, flag)
         ])
         return value
 
@@ -221,7 +223,7 @@ class Volume(StrictModel):
     """Storage class for the created claim. Cluster default when unset."""
     access_mode: Literal["ReadWriteMany", "ReadOnlyMany", "ReadWriteOnce", "ReadWriteOncePod"] = "ReadWriteMany"
     """Access mode of the created claim. Replicas share it, so ReadWriteMany by default."""
-    mount_path: str = "/mnt/model-cache"
+    mount_path: str = Field("/mnt/model-cache", json_schema_extra={"pattern": "^/"})
     """Absolute mount path in the engine container."""
 
     @model_validator(mode="after")
@@ -340,7 +342,7 @@ class Tls(StrictModel):
     """Certificate source. Unset: the fleet's default (letsencrypt when the fleet has an ACME e-mail, else selfsigned)."""
     secret_name: DnsLabel | None = None
     """Existing TLS Secret (with issuer: secret)."""
-    domain: str | None = None
+    domain: str | None = Field(None, json_schema_extra={"pattern": _FQDN.pattern, "maxLength": 253})
     """Hostname of the endpoint. Defaults to NAME.<fleet domain>."""
 
     @model_validator(mode="after")

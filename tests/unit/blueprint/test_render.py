@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from skyendpoints_iac.blueprint import names
 from skyendpoints_iac.blueprint import render
 from skyendpoints_iac.blueprint.fleet import build_fleet_blueprint
 from skyendpoints_iac.localfleet.schemas import validate_chart_values, validate_manifest
@@ -49,7 +50,7 @@ def test_every_rendered_object_validates_strictly(everything):
 def test_every_kind_the_endpoint_half_emits_is_present(everything):
     kinds = {o["kind"] for c in everything.clusters.values() for s in c.slices.values() for o in s.objects}
     assert kinds == {"Namespace", "PersistentVolumeClaim", "Job", "LLMInferenceServiceConfig", "LLMInferenceService",
-                     "HTTPRoute", "Certificate", "ReferenceGrant", "ScaledObject"}
+                     "HTTPRoute", "Certificate", "ReferenceGrant", "ScaledObject", "Service"}
 
 
 def test_one_slice_per_cluster_with_replicas_and_platform_needs(everything):
@@ -62,11 +63,14 @@ def test_one_slice_per_cluster_with_replicas_and_platform_needs(everything):
     assert "lws" in bundles or "lws" in charts["onprem-eu"]  # multi-node example lives on onprem-eu
 
 
-def test_private_endpoint_has_no_route_certificate_or_listener(everything):
+def test_private_endpoint_has_no_public_route_certificate_or_listener(everything):
     onprem = everything.clusters["onprem-eu"]
     kinds = {o["kind"] for o in onprem.slices["phi-idle"].objects}
-    assert kinds == {"Namespace", "PersistentVolumeClaim", "Job", "LLMInferenceService", "ScaledObject"}
-    gateway = next(o for o in onprem.platform.objects if o["kind"] == "Gateway")
+    # The route and Service are the in-cluster ones (tests/unit/blueprint/test_private_route.py).
+    assert kinds == {"Namespace", "PersistentVolumeClaim", "Job", "LLMInferenceService", "ScaledObject",
+                     "HTTPRoute", "Service"}
+    gateway = next(o for o in onprem.platform.objects if o["kind"] == "Gateway"
+                   and o["metadata"]["name"] == names.GATEWAY_NAME)
     listeners = {item["name"] for item in gateway["spec"]["listeners"]}
     assert "https-phi-idle" not in listeners and "https-llama-gated" in listeners
 
@@ -86,12 +90,17 @@ def test_render_layout_and_determinism(tmp_path: Path, everything):
     rel = lambda paths, root: {p.relative_to(root): p.read_bytes() for p in paths}  # noqa: E731
     assert rel(first, tmp_path / "a") == rel(again, tmp_path / "b")
     names = {str(p.relative_to(tmp_path / "a")) for p in first}
-    for cluster in everything.clusters:
-        assert f"{cluster}/charts.yaml" in names
-    assert {"onprem-eu/llminferenceservice.yaml", "onprem-eu/scaledobject.yaml", "onprem-eu/httproute.yaml",
-            "onprem-eu/secret-references.yaml", "global/frontdoors.yaml"} <= names
-    charts = yaml.safe_load((tmp_path / "a/onprem-eu/charts.yaml").read_text())
+    assert {"prerequisites.yaml", "onprem-eu/llminferenceservice.yaml", "onprem-eu/scaledobject.yaml",
+            "onprem-eu/httproute.yaml", "global/frontdoors.yaml"} <= names
+    prerequisites = yaml.safe_load((tmp_path / "a/prerequisites.yaml").read_text())["clusters"]
+    assert set(prerequisites) == set(everything.clusters)
+    charts = prerequisites["onprem-eu"]["charts"]
     assert {"name", "chart", "repo", "version", "namespace", "values"} <= set(charts[0])
+    # Every document in a cluster folder is a Kubernetes object: `kubectl apply -R -f DIR/<cluster>` takes it.
+    for path in first:
+        if path.parent.name in everything.clusters:
+            for doc in yaml.safe_load_all(path.read_text()):
+                assert isinstance(doc, dict) and doc.get("apiVersion") and doc.get("kind") and doc["metadata"]["name"], path
     docs = list(yaml.safe_load_all((tmp_path / "a/onprem-eu/llminferenceservice.yaml").read_text()))
     names_in_file = [d["metadata"]["namespace"] for d in docs]
     assert names_in_file == sorted(names_in_file) and len(docs) >= 5
@@ -102,10 +111,9 @@ def test_render_contains_no_secret_values(tmp_path: Path, monkeypatch):
     written = render.write(blueprint_of(["gated-model"]), tmp_path)
     text = "".join(p.read_text() for p in written)
     assert "SENTINEL" not in text
-    refs = list(yaml.safe_load_all((tmp_path / "onprem-eu/secret-references.yaml").read_text()))
-    assert refs == [{"kind": "SecretReference", "keys": {"HF_TOKEN": "env:HF_TOKEN"},
-                     "metadata": {"name": "llama-gated-hf-token", "namespace": "sky-llama-gated",
-                                  "labels": refs[0]["metadata"]["labels"]}}]
+    refs = yaml.safe_load((tmp_path / "prerequisites.yaml").read_text())["clusters"]["onprem-eu"]["secrets"]
+    assert refs == [{"keys": {"HF_TOKEN": "env:HF_TOKEN"}, "name": "llama-gated-hf-token",
+                     "namespace": "sky-llama-gated", "labels": refs[0]["labels"]}]
     for p in written:
         for doc in yaml.safe_load_all(p.read_text()):
             if isinstance(doc, dict) and doc.get("kind") == "Secret":
