@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol
 
 from ..errors import InvalidInput, SkyError
 from .backend import PROJECT, Backend
+from .policypack import PolicySettings, PolicyViolation, violation_message, violations
 from .pulumicli import PulumiBinary, pulumi_command
 
 OnEvent = Callable[[Any], None]
@@ -110,10 +111,12 @@ API_KEY_SOURCE_ENV = "SKY_API_KEY_SOURCE"
 class PulumiEngine:
     """``StackEngine`` over ``pulumi.automation`` with an inline program."""
 
-    def __init__(self, env: str, program: Program, backend: Backend, binary: PulumiBinary):
+    def __init__(self, env: str, program: Program, backend: Backend, binary: PulumiBinary,
+                 policy: PolicySettings | None = None):
         from pulumi import automation as auto
 
         self.env, self.backend = env, backend
+        self.policy = policy or PolicySettings()
         self._auto = auto
         work_dir = workspace_dir(backend)
         self.work_dir = work_dir
@@ -121,7 +124,7 @@ class PulumiEngine:
         guarded = guard(program, self._program_error)
         opts = auto.LocalWorkspaceOptions(
             work_dir=str(work_dir),
-            env_vars=backend.env,
+            env_vars={**backend.env, **self.policy.env},
             pulumi_command=pulumi_command(binary),
             project_settings=auto.ProjectSettings(name=PROJECT, runtime="python",
                                                   backend=auto.ProjectBackend(url=backend.url)),
@@ -175,12 +178,36 @@ class PulumiEngine:
         except auto.InvalidVersionError as exc:
             raise SkyError(f"unsupported pulumi CLI: {exc}") from None
 
+    def _checked(self, run: Callable[[OnEvent, dict[str, Any]], Any], on_event: OnEvent | None) -> Any:
+        """Run an update/preview with the env's policy pack; a mandatory violation becomes one
+        ``PolicyViolation`` naming each rule, object and fix (from the engine's policy events)."""
+        seen: list[Any] = []
+
+        def sink(event: Any) -> None:
+            if getattr(event, "policy_event", None) is not None:
+                seen.append(event)
+            if on_event:
+                on_event(event)
+
+        opts: dict[str, Any] = {}
+        if self.policy.enabled:
+            opts = {"policy_packs": list(self.policy.packs), "policy_pack_configs": list(self.policy.configs) or None}
+        try:
+            return self._call(lambda: run(sink, opts))
+        except EngineFailed:
+            found = violations(seen)
+            if found:
+                raise PolicyViolation(violation_message(self.env, found)) from None
+            raise
+
     def preview(self, on_event: OnEvent | None = None) -> dict[str, int]:
-        result = self._call(lambda: self._stack.preview(on_event=on_event, suppress_outputs=True))
+        result = self._checked(lambda sink, opts: self._stack.preview(on_event=sink, suppress_outputs=True, **opts),
+                               on_event)
         return {str(getattr(k, "value", k)): int(v) for k, v in (result.change_summary or {}).items()}
 
     def up(self, on_event: OnEvent | None = None) -> dict[str, Any]:
-        result = self._call(lambda: self._stack.up(on_event=on_event, suppress_outputs=True, show_secrets=False))
+        result = self._checked(lambda sink, opts: self._stack.up(on_event=sink, suppress_outputs=True,
+                                                                 show_secrets=False, **opts), on_event)
         return {k: v.value for k, v in result.outputs.items()}
 
     def destroy(self, on_event: OnEvent | None = None) -> None:
@@ -207,5 +234,5 @@ class PulumiEngine:
             self._auto.Deployment(version=deployment["version"], deployment=deployment["deployment"])))
 
 
-def pulumi_factory(backend: Backend, binary: PulumiBinary) -> EngineFactory:
-    return lambda env, program: PulumiEngine(env, program, backend, binary)
+def pulumi_factory(backend: Backend, binary: PulumiBinary, policy: PolicySettings | None = None) -> EngineFactory:
+    return lambda env, program: PulumiEngine(env, program, backend, binary, policy)

@@ -120,9 +120,12 @@ def make_runtime(env: str | None, backend: str | None, pulumi_root: str | None, 
         from ..automation.engine import pulumi_factory
         from ..automation.pulumicli import find_pulumi
 
+        from ..automation.policypack import resolve_policy
+
         binary = find_pulumi(pulumi_root)  # first: without a CLI nothing is created, not even the state dir
         resolved = resolve_backend(backend)
-        factory = pulumi_factory(resolved, binary)
+        # Every update the CLI makes runs the policy pack (automation/policypack.py).
+        factory = pulumi_factory(resolved, binary, resolve_policy(binary.path, resolved.state_dir))
     else:
         resolved = resolve_backend(backend)
 

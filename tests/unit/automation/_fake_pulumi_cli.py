@@ -1,6 +1,7 @@
 """A FAKE ``pulumi`` CLI (tests only): records its arguments and answers like the real one would for the
 few commands the Automation API issues. It deploys nothing. ``FAKE_PULUMI_MODE`` picks a scenario:
-``ok`` (default), ``locked`` (another update holds the lock), ``fail`` (a resource fails).
+``ok`` (default), ``locked`` (another update holds the lock), ``fail`` (a resource fails), ``policy`` (a
+mandatory policy violation).
 """
 
 import json
@@ -31,6 +32,11 @@ def main(argv):
             return 255
         log = args[args.index("--event-log") + 1] if "--event-log" in args else None
         events = [{"resourcePreEvent": {"metadata": {"op": "create", "urn": SVC, "type": SVC.split("$")[-1].split("::")[0]}}}]
+        if mode == "policy":  # what the engine reports for a mandatory CrossGuard violation
+            events.append({"policyEvent": {"resourceUrn": SVC, "message": "GPU pod has no priorityClassName; use one of: "
+                                           "skyendpoints-inference", "color": "never", "policyName": "gpu-priority-class",
+                                           "policyPackName": "skyendpoints", "policyPackVersion": "0.1.0",
+                                           "policyPackVersionTag": "0.1.0", "enforcementLevel": "mandatory"}})
         if mode == "fail":
             events.append({"diagnosticEvent": {"message": "error: dial tcp 10.0.0.7:6443: connect: connection refused\n",
                                                "severity": "error", "urn": SVC, "color": "never"}})
@@ -43,6 +49,9 @@ def main(argv):
             with open(log, "a") as fh:
                 for i, e in enumerate(events):
                     fh.write(json.dumps({"sequence": i, "timestamp": 0, **e}) + "\n")
+        if mode == "policy":
+            sys.stderr.write("error: preview failed\n")
+            return 255
         if mode == "fail":
             sys.stderr.write("error: update failed\n")
             return 255

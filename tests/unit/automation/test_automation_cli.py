@@ -123,8 +123,17 @@ def fake_pulumi_root(tmp_path, monkeypatch):
     cli.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {os.path.join(here, '_fake_pulumi_cli.py')!r}\n"
                    "runpy.run_path(sys.argv[0], run_name='__main__')\n")
     cli.chmod(0o755)
+    shim = root / "bin" / "pulumi-analyzer-policy-python"  # the binary-analyzer shim's place (never run here)
+    shim.write_text("#!/bin/sh\nexit 1\n")
+    shim.chmod(0o755)
     monkeypatch.setenv("FAKE_PULUMI_LOG", str(tmp_path / "argv.jsonl"))
     return root
+
+
+def argv_log(tmp_path) -> list[list[str]]:
+    """The fake CLI's invocations, without the Automation API's leading --non-interactive."""
+    return [[a for a in json.loads(line) if a != "--non-interactive"]
+            for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
 
 
 def test_up_through_the_cli_with_a_fake_engine(tmp_path, monkeypatch, sky):
@@ -143,6 +152,25 @@ def test_up_through_the_cli_with_a_fake_engine(tmp_path, monkeypatch, sky):
     assert json.loads(hist.stdout)[0]["outcome"] == "succeeded"
     no_yes = sky("endpoint", "up", str(spec), "--pulumi-root", str(root))
     assert no_yes.returncode == 2 and "pass --yes" in no_yes.stderr
+    # the update and its preview both ran the policy pack, in the shim's binary-analyzer form
+    updates = [a for a in argv_log(tmp_path) if a[0] in ("preview", "up")]
+    assert [a[0] for a in updates] == ["preview", "up", "preview"]
+    for argv in updates:
+        pack = argv[argv.index("--policy-pack") + 1]
+        assert pack.endswith("/pulumi-analyzer-policy-python") and os.path.islink(pack), argv
+        assert os.path.isfile(os.path.join(os.path.dirname(pack), "PulumiPolicy.yaml"))
+
+
+def test_a_mandatory_policy_violation_stops_up_with_rule_object_and_fix(tmp_path, monkeypatch, sky):
+    root = fake_pulumi_root(tmp_path, monkeypatch)
+    monkeypatch.setenv("FAKE_PULUMI_MODE", "policy")
+    spec = tmp_path / "glm.yaml"
+    spec.write_text("name: glm\nmodel: zai-org/GLM-5.2\nresources:\n  accelerators: B200:8\nreplicas: 2\n")
+    r = sky("endpoint", "up", str(spec), "--fleet", str(EXAMPLES / "fleet.yaml"), "--yes", "--pulumi-root", str(root))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "nothing was changed" in r.stderr and "MANDATORY gpu-priority-class" in r.stderr
+    assert "LLMInferenceService glm-east-llmisvc" in r.stderr and "use one of: skyendpoints-inference" in r.stderr
+    assert [a[0] for a in argv_log(tmp_path) if a[0] in ("preview", "up")] == ["preview"]  # no update ran
 
 
 def test_locked_stack_through_the_cli(tmp_path, monkeypatch, sky):
