@@ -57,8 +57,12 @@ unit: prereqs-unit setup system-deps
 e2e: prereqs-fleet setup local-fleet-bins
 	$(BIN)/python -m pytest tests/e2e
 
+# Writes its wall time and end time to ~/.cache/skyendpoints/make-test.json (read by bench/failover.py --json).
 test: prereqs-fleet setup system-deps local-fleet-bins
-	$(BIN)/python -m pytest tests/unit tests/e2e
+	@start=$$(date +%s); status=0; $(BIN)/python -m pytest tests/unit tests/e2e || status=$$?; \
+	  dir="$${XDG_CACHE_HOME:-$$HOME/.cache}/skyendpoints"; mkdir -p "$$dir"; \
+	  printf '{"seconds": %s, "finished_at": "%s", "exit": %s}\n' "$$(( $$(date +%s) - start ))" \
+	    "$$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$$status" > "$$dir/make-test.json"; exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache out
