@@ -177,20 +177,27 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _walk(file: str, root: yaml.Node) -> list[Problem]:
-    """One pass over the composed node tree, each node once: duplicate keys, cycles, depth, alias expansion."""
+    """One pass over the composed node tree, each collection once: duplicate keys, cycles, depth, alias expansion.
+
+    Scalars count 1 each and are never pushed (most nodes are scalars: this keeps the walk cheap on big fleets).
+    """
     problems: list[Problem] = []
-    size: dict[int, int] = {}  # id(node) -> expanded size, once finished
-    refs: dict[int, int] = {}  # id(node) -> times referenced
+    if not isinstance(root, (yaml.MappingNode, yaml.SequenceNode)):
+        return problems
+    size: dict[int, int] = {}  # id(collection) -> expanded size, once finished
+    refs: dict[int, int] = {}  # id(collection) -> times referenced
     nodes: dict[int, yaml.Node] = {}
     on_path: set[int] = set()
-    # Iterative post-order DFS: (node, loc, depth, children_pushed)
+    scalars = 0
+    # Iterative post-order DFS over collections: (node, loc, depth, children_pushed)
     stack: list[tuple[yaml.Node, tuple, int, bool]] = [(root, (), 0, False)]
+    ScalarNode, MappingNode = yaml.ScalarNode, yaml.MappingNode
     while stack:
         node, loc, depth, expanded = stack.pop()
         key = id(node)
         if expanded:
             on_path.discard(key)
-            size[key] = 1 + sum(size[id(c)] for c in _children(node))
+            size[key] = 1 + sum(1 if type(c) is ScalarNode else size[id(c)] for c in _children(node))
             continue
         refs[key] = refs.get(key, 0) + 1
         if key in on_path:
@@ -203,26 +210,36 @@ def _walk(file: str, root: yaml.Node) -> list[Problem]:
         nodes[key] = node
         on_path.add(key)
         stack.append((node, loc, depth, True))
-        if isinstance(node, yaml.MappingNode):
+        if type(node) is MappingNode:
             seen: set[str] = set()
             for k, v in node.value:
-                name = k.value if isinstance(k, yaml.ScalarNode) else None
-                if name is not None and name != "<<":
-                    if name in seen:
-                        problems.append(_at(file, k, format_path((*loc, name)),
-                                            "duplicate key: remove one of the two entries"))
-                    seen.add(name)
-                stack.append((v, (*loc, name), depth + 1, False))
-                stack.append((k, loc, depth + 1, False))
-        elif isinstance(node, yaml.SequenceNode):
+                if type(k) is ScalarNode:
+                    scalars += 1
+                    name = k.value
+                    if name != "<<":
+                        if name in seen:
+                            problems.append(_at(file, k, format_path((*loc, name)),
+                                                "duplicate key: remove one of the two entries"))
+                        seen.add(name)
+                else:
+                    name = None
+                    stack.append((k, loc, depth + 1, False))
+                if type(v) is ScalarNode:
+                    scalars += 1
+                else:
+                    stack.append((v, (*loc, name), depth + 1, False))
+        else:
             for i, item in enumerate(node.value):
-                stack.append((item, (*loc, i), depth + 1, False))
-    written = len(size)
+                if type(item) is ScalarNode:
+                    scalars += 1
+                else:
+                    stack.append((item, (*loc, i), depth + 1, False))
+    written = len(size) + scalars  # scalars reached through an alias count again: an upper bound, never low
     total = size[id(root)]
     if total - written > MAX_ALIAS_NODES:
         worst = max((k for k, n in refs.items() if n > 1), key=lambda k: (refs[k] - 1) * size[k])
         problems.append(_at(file, nodes[worst], "", f"aliases expand {written:,} written YAML nodes to {total:,}; at most "
-                            f"{MAX_ALIAS_NODES:,} may be added (is this an alias bomb?). This node is repeated "
+                            f"{MAX_ALIAS_NODES:,} may be added (is this an alias bomb?). This node is used "
                             f"{refs[worst]:,} times: write the values out instead"))
     problems.sort(key=lambda p: (p.line or 0, p.column or 0))
     return problems
