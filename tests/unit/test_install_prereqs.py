@@ -65,3 +65,24 @@ def test_the_make_targets_check_before_building():
         build = next(i for i, line in enumerate(lines) if "build-local-fleet-bins.sh" in line)
         venv = next(i for i, line in enumerate(lines) if "-m venv" in line)
         assert first_check < venv and first_check < build, plan
+
+
+def test_the_demo_stops_on_a_missing_shared_folder_before_starting_anything(tmp_path, capsys):
+    from skyendpoints_iac.localfleet import demo
+
+    assert demo.main(["--shared", str(tmp_path / "no-shared"), "--dir", str(tmp_path / "demo")]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'no-shared'} (the folder given) does not exist" in err and "SKY_SHARED_DIR" in err
+    assert not (tmp_path / "demo").exists()  # no fleet, no charts: it failed first
+
+
+def test_stand_in_charts_need_a_crd_folder_with_crds(tmp_path):
+    import pytest
+
+    from skyendpoints_iac.localfleet.charts import build
+    from skyendpoints_iac.localfleet.upstream import UpstreamFilesMissing
+
+    (tmp_path / "crds").mkdir()
+    with pytest.raises(UpstreamFilesMissing, match="holds no CRD files"):
+        build(tmp_path / "charts", tmp_path / "crds")
+    assert not (tmp_path / "charts").exists()  # (the full build from ../shared runs in the e2e fixtures)
