@@ -25,12 +25,16 @@ def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.Fr
     isvc, secrets = serving.build_llmisvc(ctx, routing.router(ctx))
     objects.append(isvc)
     if routing.is_public(ctx):
-        # Private endpoints stay off the (internet-facing) Gateway: no route, no certificate, no DNS record.
         objects.append(routing.http_route(ctx, backend.route_annotations(door, ctx.cluster.name, private=False)))
         cert = routing.certificate(ctx)
         if cert is not None:
             objects.append(cert)
         objects.append(routing.certificate_grant(ctx))
+    else:
+        # Private endpoints stay off the (internet-facing) Gateway: a route on the in-cluster Gateway, an
+        # in-cluster name, no certificate, no DNS record.
+        objects.append(routing.http_route(ctx, backend.route_annotations(None, ctx.cluster.name, private=True)))
+        objects.append(routing.internal_service(ctx))
     scaled = autoscaling.scaled_object(ctx)
     if scaled is not None:
         objects.append(scaled)
@@ -122,4 +126,5 @@ def platform_needs(contexts: list[SliceContext]) -> PlatformNeeds:
         issuers=frozenset(routing.issuer_kind(ctx) for ctx in public) - {"secret"},
         endpoints=tuple(sorted((EndpointTls(ctx.name, ctx.hostname, routing.tls_secret_name(ctx)) for ctx in public),
                                key=lambda e: e.endpoint)),
+        private_endpoints=tuple(sorted(ctx.name for ctx in contexts if not routing.is_public(ctx))),
     )

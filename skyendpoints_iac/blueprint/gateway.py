@@ -78,6 +78,77 @@ def gateway(fleet: Fleet, endpoints: tuple, http01: bool) -> Manifest:
     }
 
 
+# --------------------------------------------------------------------------- in-cluster gateway
+# Private endpoints need a route too: without one, nothing passes the endpoint picker, so nothing calls them
+# and a scale-to-zero endpoint never wakes (its wake trigger counts the EPP's requests). The internal
+# Gateway is a second Envoy Gateway proxy; it is kept in-cluster by a NetworkPolicy admitting pods only,
+# and reached through a ClusterIP Service with a fixed name (Envoy Gateway's own Service name is hashed and
+# LoadBalancer by default; changing its type needs an EnvoyProxy object, for which no pinned schema exists).
+
+ENVOY_OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
+ENVOY_OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
+"""Labels Envoy Gateway puts on a Gateway's proxy pods (envoyproxy/gateway internal/gatewayapi/translator.go)."""
+
+
+def envoy_container_port(listener_port: int) -> int:
+    """The proxy container port of a listener port: Envoy Gateway shifts ports 1-1023 by 10000 so the proxy
+    binds without CAP_NET_BIND_SERVICE (envoyproxy/gateway internal/gatewayapi/listener.go,
+    ``servicePortToContainerPort``: ``minEphemeralPort = 1024``, ``wellKnownPortShift = 10000``)."""
+    return listener_port + 10000 if listener_port < 1024 else listener_port
+
+
+def proxy_namespace() -> str:
+    """Where Envoy Gateway runs the proxy pods: its own namespace (the catalogue's ``envoy-gateway``), the
+    default deploy mode (the selector in https://gateway.envoyproxy.io/docs/tasks/traffic/gateway-address)."""
+    from .catalogue import load_catalogue
+
+    return load_catalogue().components["envoy-gateway"].namespace or names.GATEWAY_NAMESPACE
+
+
+def internal_gateway() -> Manifest:
+    """One plain-HTTP listener; routes only from our endpoint namespaces."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": _meta(names.INTERNAL_GATEWAY_NAME),
+        "spec": {"gatewayClassName": names.GATEWAY_CLASS_NAME, "listeners": [
+            {"name": names.INTERNAL_LISTENER, "port": names.INTERNAL_PORT, "protocol": "HTTP",
+             "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {
+                 "matchLabels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}}, "kinds": [{"kind": "HTTPRoute"}]}}]},
+    }
+
+
+def _internal_proxy_pods() -> dict:
+    return {ENVOY_OWNING_GATEWAY_NAME: names.INTERNAL_GATEWAY_NAME,
+            ENVOY_OWNING_GATEWAY_NAMESPACE: names.GATEWAY_NAMESPACE}
+
+
+def internal_service(proxy_namespace: str) -> Manifest:
+    """A stable in-cluster address for the internal Gateway's proxy pods (they run in Envoy Gateway's
+    namespace, so the Service lives there too): ``names.INTERNAL_GATEWAY_NAME.<proxy_namespace>.svc``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(names.INTERNAL_GATEWAY_NAME, proxy_namespace),
+        "spec": {"type": "ClusterIP", "selector": _internal_proxy_pods(),
+                 "ports": [{"name": "http", "port": names.INTERNAL_PORT, "protocol": "TCP",
+                            "targetPort": envoy_container_port(names.INTERNAL_PORT)}]},
+    }
+
+
+def internal_only_policy(proxy_namespace: str) -> Manifest:
+    """Only pods reach the internal proxy: ``namespaceSelector: {}`` admits every pod of the cluster and no
+    outside address (a LoadBalancer's traffic arrives from outside). Kubelet probes from the pod's own node
+    are always allowed by NetworkPolicy semantics. Needs a CNI that enforces NetworkPolicy."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(f"{names.INTERNAL_GATEWAY_NAME}-in-cluster-only", proxy_namespace),
+        "spec": {"podSelector": {"matchLabels": _internal_proxy_pods()}, "policyTypes": ["Ingress"],
+                 "ingress": [{"from": [{"namespaceSelector": {}}]}]},
+    }
+
+
 def https_redirect_route() -> Manifest:
     """Everything arriving on plain HTTP gets a 301 to the same URL on https."""
     return {

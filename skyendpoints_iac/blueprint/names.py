@@ -60,6 +60,13 @@ LABEL_GRAFANA_DASHBOARD = "grafana_dashboard"
 """The Grafana dashboard sidecar's default label (value "1")."""
 
 
+INTERNAL_GATEWAY_NAME = "skyendpoints-internal"
+"""In-cluster Gateway (same class, namespace ``GATEWAY_NAMESPACE``) for private endpoints: reachable only from pods."""
+INTERNAL_LISTENER = "internal"
+INTERNAL_PORT = 80
+"""Plain HTTP inside the cluster; the engine enforces the API key whatever the route."""
+
+
 def https_listener(endpoint: str) -> str:
     """The Gateway listener serving one endpoint's hostname with the endpoint's own certificate.
 

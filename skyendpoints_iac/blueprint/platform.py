@@ -60,6 +60,8 @@ class PlatformNeeds:
     """ClusterIssuers the endpoints' certificates use: 'selfsigned' and/or 'letsencrypt'."""
     endpoints: tuple[EndpointTls, ...] = field(default=())
     """Every endpoint on the cluster: one Gateway HTTPS listener each."""
+    private_endpoints: tuple[str, ...] = ()
+    """Private endpoints on the cluster: they need the in-cluster Gateway (``gateway.internal_gateway``)."""
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +187,9 @@ def build_platform(
     bp.objects.append(gw.gateway_class())
     bp.objects.append(gw.gateway(fleet, needs.endpoints, http01))
     bp.objects.append(gw.https_redirect_route())
+    if needs.private_endpoints:
+        proxies = catalogue.components["envoy-gateway"].namespace or gw.proxy_namespace()
+        bp.objects += [gw.internal_gateway(), gw.internal_service(proxies), gw.internal_only_policy(proxies)]
     bp.objects.extend(monitoring.pod_monitors())
     bp.objects.append(monitoring.metrics_reader_token())
     bp.objects.append(dashboard_configmap())

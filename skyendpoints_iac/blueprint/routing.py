@@ -12,7 +12,10 @@ visibly different, reviewable config (docs/blueprint.md has the rationale):
 
 Our own HTTPRoute (not KServe's managed one) carries the endpoint hostname and the front-door annotations;
 the LLMInferenceService points at it with ``router.route.http.refs`` and at the platform Gateway with
-``router.gateway.refs``.
+``router.gateway.refs``. A private endpoint gets the same pair on the in-cluster Gateway
+(``gateway.internal_gateway``): in-cluster clients call ``http://<name>.sky-<name>`` (an ExternalName
+Service to that Gateway), requests pass the endpoint picker like public ones (so the scale-to-zero wake
+trigger, which counts the EPP's requests, sees them), and the engine enforces the same API key.
 """
 
 from __future__ import annotations
@@ -122,17 +125,52 @@ def is_public(ctx: SliceContext) -> bool:
     return ctx.spec.auth.exposure == "public"
 
 
-def router(ctx: SliceContext) -> dict:
-    """``spec.router`` of the LLMInferenceService: a managed EPP with our config and, when public, our
-    Gateway listener and HTTPRoute. Private endpoints keep the EPP and InferencePool but no Gateway route:
-    in-cluster clients call the workload Service."""
-    out: dict = {}
+def parent_ref(ctx: SliceContext) -> dict:
+    """The Gateway listener the endpoint's route attaches to: its own HTTPS listener on the platform Gateway
+    when public, the in-cluster Gateway's listener when private."""
     if is_public(ctx):
-        out["gateway"] = {"refs": [{"name": names.GATEWAY_NAME, "namespace": names.GATEWAY_NAMESPACE,
-                                    "sectionName": names.https_listener(ctx.name)}]}
-        out["route"] = {"http": {"refs": [{"name": route_name(ctx)}]}}
-    out["scheduler"] = {"config": {"inline": epp_config(ctx)}}
-    return out
+        return {"name": names.GATEWAY_NAME, "namespace": names.GATEWAY_NAMESPACE,
+                "sectionName": names.https_listener(ctx.name)}
+    return {"name": names.INTERNAL_GATEWAY_NAME, "namespace": names.GATEWAY_NAMESPACE,
+            "sectionName": names.INTERNAL_LISTENER}
+
+
+def route_hostnames(ctx: SliceContext) -> list[str]:
+    """Public: the endpoint hostname. Private: the in-cluster names of ``internal_service`` (short, ``.svc``
+    and the default ``cluster.local`` FQDN), which are what clients send as Host."""
+    if is_public(ctx):
+        return [ctx.hostname]
+    base = f"{internal_service_name(ctx)}.{names.endpoint_namespace(ctx.name)}"
+    return [base, f"{base}.svc", f"{base}.svc.cluster.local"]
+
+
+def router(ctx: SliceContext) -> dict:
+    """``spec.router`` of the LLMInferenceService: a managed EPP with our config, our Gateway listener
+    (``parent_ref``) and our HTTPRoute, public or private."""
+    return {
+        "gateway": {"refs": [parent_ref(ctx)]},
+        "route": {"http": {"refs": [{"name": route_name(ctx)}]}},
+        "scheduler": {"config": {"inline": epp_config(ctx)}},
+    }
+
+
+def internal_service_name(ctx: SliceContext) -> str:
+    return ctx.name
+
+
+def internal_service(ctx: SliceContext) -> Manifest:
+    """``<name>.sky-<name>.svc``: an ExternalName alias of the in-cluster Gateway's Service, so a private
+    endpoint has a stable in-cluster URL (``http://<name>.sky-<name>``)."""
+    from .gateway import proxy_namespace
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": ctx.metadata(internal_service_name(ctx)),
+        "spec": {"type": "ExternalName",
+                 "externalName": f"{names.INTERNAL_GATEWAY_NAME}.{proxy_namespace()}.svc.cluster.local",
+                 "ports": [{"name": "http", "port": names.INTERNAL_PORT, "protocol": "TCP"}]},
+    }
 
 
 def http_route(ctx: SliceContext, annotations: dict[str, str]) -> Manifest:
@@ -151,9 +189,8 @@ def http_route(ctx: SliceContext, annotations: dict[str, str]) -> Manifest:
         "kind": "HTTPRoute",
         "metadata": ctx.metadata(route_name(ctx), annotations=annotations),
         "spec": {
-            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": names.GATEWAY_NAME,
-                            "namespace": names.GATEWAY_NAMESPACE, "sectionName": names.https_listener(ctx.name)}],
-            "hostnames": [ctx.hostname],
+            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", **parent_ref(ctx)}],
+            "hostnames": route_hostnames(ctx),
             "rules": [rule],
         },
     }

@@ -125,8 +125,8 @@ def test_existing_tls_secret_needs_no_certificate_but_a_grant():
     assert grant["spec"]["from"][0]["namespace"] == names.GATEWAY_NAMESPACE
 
 
-def test_private_endpoints_stay_off_the_gateway():
+def test_private_endpoints_stay_off_the_public_gateway():
     ctx = make({"auth": {"api_key": "none", "exposure": "private"}})
     assert not routing.is_public(ctx)
     r = routing.router(ctx)
-    assert set(r) == {"scheduler"}  # EPP and InferencePool, no Gateway listener or route
+    assert r["gateway"]["refs"][0]["name"] == names.INTERNAL_GATEWAY_NAME != names.GATEWAY_NAME

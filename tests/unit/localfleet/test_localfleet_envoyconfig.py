@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from skyendpoints_iac.blueprint import gateway as gw
+from skyendpoints_iac.blueprint import names
 from skyendpoints_iac.blueprint.platform import EndpointTls
 from skyendpoints_iac.errors import SkyError
 from skyendpoints_iac.localfleet import envoyconfig as ec
@@ -40,7 +41,10 @@ def _read_golden_routes() -> list[dict]:
         for doc in yaml.safe_load_all(path.read_text()):
             for obj in _walk(doc):
                 if obj.get("kind") == "HTTPRoute" and obj.get("apiVersion", "").startswith("gateway.networking"):
-                    routes.append(obj)
+                    # Routes of public endpoints only: a private endpoint's route is on the in-cluster Gateway
+                    # (plain HTTP, blueprint/gateway.internal_gateway), which this HTTPS translation does not cover.
+                    if obj["spec"]["parentRefs"][0]["name"] == names.GATEWAY_NAME:
+                        routes.append(obj)
     return routes
 
 
