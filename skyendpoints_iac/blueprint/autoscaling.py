@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import names
+from .engines import EPP_REQUEST_ERROR_TOTAL, EPP_REQUEST_TOTAL, engine_metrics
 from .model import Manifest
 from .serving import SliceContext, decode_workload
 
@@ -32,21 +33,6 @@ LOCAL_PROMETHEUS_URL = names.PROMETHEUS_URL
 """The platform's in-cluster Prometheus: the local signal."""
 POLLING_INTERVAL = 15
 SIGNAL_ANNOTATION = "skyendpoints.dev/spill-over-signal"
-
-ENGINE_METRICS: dict[str, dict[str, str]] = {
-    "vllm": {
-        "kv_cache_utilization": "vllm:kv_cache_usage_perc",
-        "queue_depth": "vllm:num_requests_waiting",
-        "requests_per_second": "vllm:request_success_total",
-    },
-    "sglang": {
-        "kv_cache_utilization": "sglang:token_usage",
-        "queue_depth": "sglang:num_queue_reqs",
-        "requests_per_second": "sglang:num_requests_total",
-    },
-}
-"""Engine metric per signal (vLLM V1 and SGLang names). Custom engines are assumed vLLM-compatible."""
-
 
 def _selector(ctx: SliceContext, multi_node: bool) -> str:
     """Decode pods of this endpoint only: P/D prefill pods (``<name>-kserve-prefill-…``) are excluded."""
@@ -61,7 +47,7 @@ def signal_query(ctx: SliceContext, multi_node: bool) -> tuple[str, str]:
     assert scaling is not None
     if scaling.metric == "custom":
         return scaling.query or "", "AverageValue"
-    metric = ENGINE_METRICS.get(ctx.spec.engine.type, ENGINE_METRICS["vllm"])[scaling.metric]
+    metric = engine_metrics(ctx.spec.engine.type).signal(scaling.metric)  # names: engines.py (one home)
     sel = _selector(ctx, multi_node)
     if scaling.metric == "kv_cache_utilization":
         return f"avg({metric}{{{sel}}}) or vector(0)", "Value"
@@ -73,8 +59,8 @@ def signal_query(ctx: SliceContext, multi_node: bool) -> tuple[str, str]:
 def wake_query(ctx: SliceContext) -> str:
     """Requests reaching this cluster's EPP, failed ones included: non-zero even with no pod (scale from zero)."""
     sel = f'namespace="{ctx.namespace}"'
-    return (f"(sum(rate(llm_d_epp_request_total{{{sel}}}[1m])) or vector(0))"
-            f" + (sum(rate(llm_d_epp_request_error_total{{{sel}}}[1m])) or vector(0))")
+    return (f"(sum(rate({EPP_REQUEST_TOTAL}{{{sel}}}[1m])) or vector(0))"
+            f" + (sum(rate({EPP_REQUEST_ERROR_TOTAL}{{{sel}}}[1m])) or vector(0))")
 
 
 def _num(value: float) -> str:

@@ -4,9 +4,9 @@ One dashboard for every cluster: queries filter on the ``cluster`` label that Al
 label when remote-writing to the fleet store. On a cluster's local Prometheus the label is absent and the
 variable's "All" value ``.*`` still matches, so the same JSON works in both places.
 
-Metric names are the current vLLM V1 / llm-d EPP ones (``vllm:kv_cache_usage_perc``,
-``vllm:inter_token_latency_seconds``; not the removed ``gpu_cache_usage_perc`` /
-``time_per_output_token_seconds``). GPU utilisation is DCGM exporter's ``DCGM_FI_DEV_GPU_UTIL``.
+Metric names come from ``engines.py`` (the one home): vLLM V1 and SGLang series side by side, the llm-d EPP ones,
+and DCGM exporter's ``DCGM_FI_DEV_GPU_UTIL``. Variables: data source, cluster, endpoint (the PodMonitors'
+``skyendpoints.dev/endpoint`` pod label; EPP series by the endpoint's namespace).
 """
 
 from __future__ import annotations
@@ -19,46 +19,63 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
 
 from . import names
+from .engines import (DCGM_GPU_UTIL, EPP_KV_CACHE, EPP_QUEUE, EPP_REQUEST_TOTAL, SGLANG_METRICS,
+                      VLLM_METRICS)
 from .model import Manifest
 
 UID = "skyendpoints-fleet"
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
-SEL = 'cluster=~"$cluster"'
+ENDPOINT_LABEL = "skyendpoints_dev_endpoint"
+"""The endpoint label on engine series: the PodMonitors' ``podTargetLabels: [skyendpoints.dev/endpoint]``, which
+Prometheus sanitises to this name (monitoring.py)."""
+SEL = f'cluster=~"$cluster",{ENDPOINT_LABEL}=~"$endpoint"'
+EPP_SEL = 'cluster=~"$cluster",namespace=~"sky-($endpoint)"'
+"""EPP series carry the endpoint's namespace (``names.endpoint_namespace``), not the pod label."""
 QUANTILES = (0.5, 0.95, 0.99)
 DASHBOARD_FILE = "skyendpoints-fleet.json"
+V, S = VLLM_METRICS, SGLANG_METRICS
 
 
-def _quantiles(histogram: str) -> list[tuple[str, str]]:
+def _quantiles(vllm: str, sglang: str) -> list[tuple[str, str]]:
+    """Both engines' histograms in one series: the names differ, the buckets are the same shape."""
     return [
-        (f"histogram_quantile({q}, sum by (le, cluster) (rate({histogram}_bucket{{{SEL}}}[$__rate_interval])))",
-         f"p{int(q * 100)} {{{{cluster}}}}")
+        (f"histogram_quantile({q}, sum by (le, cluster) (rate({{__name__=~\"{vllm}_bucket|{sglang}_bucket\",{SEL}}}"
+         f"[$__rate_interval])))", f"p{int(q * 100)} {{{{cluster}}}}")
         for q in QUANTILES
     ]
 
 
+def _both(fn: str, vllm: str, sglang: str, by: str = "cluster") -> str:
+    return f'{fn} by ({by}) ({{__name__=~"{vllm}|{sglang}",{SEL}}})'
+
+
+def _rate(vllm: str, sglang: str) -> str:
+    return f'sum by (cluster) (rate({{__name__=~"{vllm}|{sglang}",{SEL}}}[$__rate_interval]))'
+
+
 PANELS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
-    # (title, unit, description, [(expr, legend)])
-    ("Time to first token", "s", "TTFT p50/p95/p99 per cluster (vLLM).",
-     _quantiles("vllm:time_to_first_token_seconds")),
-    ("Inter-token latency (TPOT)", "s", "ITL/TPOT p50/p95/p99 per cluster (vLLM).",
-     _quantiles("vllm:inter_token_latency_seconds")),
-    ("End-to-end request latency", "s", "Request latency p50/p95/p99 per cluster (vLLM).",
-     _quantiles("vllm:e2e_request_latency_seconds")),
+    # (title, unit, description, [(expr, legend)]); metric names from engines.py (one home).
+    ("Time to first token", "s", "TTFT p50/p95/p99 per cluster (vLLM and SGLang).",
+     _quantiles(V.ttft_seconds, S.ttft_seconds)),
+    ("Inter-token latency (TPOT)", "s", "ITL/TPOT p50/p95/p99 per cluster (vLLM and SGLang).",
+     _quantiles(V.itl_seconds, S.itl_seconds)),
+    ("End-to-end request latency", "s", "Request latency p50/p95/p99 per cluster (vLLM and SGLang).",
+     _quantiles(V.e2e_seconds, S.e2e_seconds)),
     ("Output tokens/s", "short", "Generated tokens per second per cluster.",
-     [(f"sum by (cluster) (rate(vllm:generation_tokens_total{{{SEL}}}[$__rate_interval]))", "{{cluster}}")]),
-    ("Requests/s", "reqps", "Completed requests per second per cluster (vLLM) and requests seen by the EPP.",
-     [(f"sum by (cluster) (rate(vllm:request_success_total{{{SEL}}}[$__rate_interval]))", "{{cluster}} completed"),
-      (f"sum by (cluster) (rate(llm_d_epp_request_total{{{SEL}}}[$__rate_interval]))", "{{cluster}} routed")]),
+     [(_rate(V.generation_tokens_total, S.generation_tokens_total), "{{cluster}}")]),
+    ("Requests/s", "reqps", "Completed requests per second per cluster and requests seen by the EPP.",
+     [(_rate(V.completed_total, S.completed_total), "{{cluster}} completed"),
+      (f"sum by (cluster) (rate({EPP_REQUEST_TOTAL}{{{EPP_SEL}}}[$__rate_interval]))", "{{cluster}} routed")]),
     ("KV-cache utilisation", "percentunit", "Mean KV-cache usage of the model servers (0-1).",
-     [(f"avg by (cluster) (vllm:kv_cache_usage_perc{{{SEL}}})", "{{cluster}}"),
-      (f"avg by (cluster) (llm_d_epp_average_kv_cache_utilization{{{SEL}}})", "{{cluster}} EPP pool")]),
+     [(_both("avg", V.kv_cache_usage, S.kv_cache_usage), "{{cluster}}"),
+      (f"avg by (cluster) ({EPP_KV_CACHE}{{{EPP_SEL}}})", "{{cluster}} EPP pool")]),
     ("Queue depth", "short", "Requests waiting in the engines, and the EPP pools' average queue.",
-     [(f"sum by (cluster) (vllm:num_requests_waiting{{{SEL}}})", "{{cluster}} waiting"),
-      (f"sum by (cluster) (llm_d_epp_average_queue_size{{{SEL}}})", "{{cluster}} EPP pool")]),
-    ("GPU utilisation", "percent", "DCGM exporter GPU utilisation, mean per cluster.",
-     [(f"avg by (cluster) (DCGM_FI_DEV_GPU_UTIL{{{SEL}}})", "{{cluster}}")]),
-    ("Replicas per cluster", "short", "Model-server replicas reporting metrics, per cluster and model.",
-     [(f"count by (cluster, model_name) (vllm:num_requests_running{{{SEL}}})", "{{cluster}} {{model_name}}")]),
+     [(_both("sum", V.queue_depth, S.queue_depth), "{{cluster}} waiting"),
+      (f"sum by (cluster) ({EPP_QUEUE}{{{EPP_SEL}}})", "{{cluster}} EPP pool")]),
+    ("GPU utilisation", "percent", "DCGM exporter GPU utilisation (DCGM_FI_DEV_GPU_UTIL), mean per cluster.",
+     [(f'avg by (cluster) ({DCGM_GPU_UTIL}{{cluster=~"$cluster"}})', "{{cluster}}")]),
+    ("Replicas per cluster", "short", "Model-server replicas reporting metrics, per cluster and endpoint.",
+     [(_both("count", V.running, S.running, f"cluster, {ENDPOINT_LABEL}"), f"{{{{cluster}}}} {{{{{ENDPOINT_LABEL}}}}}")]),
 ]
 
 
@@ -75,7 +92,16 @@ def build_dashboard() -> dict:
             gd.QueryVariable("cluster")
             .label("Cluster")
             .datasource(DS)
-            .query("label_values(vllm:num_requests_running, cluster)")
+            .query(f'label_values({{__name__=~"{V.running}|{S.running}"}}, cluster)')
+            .multi(True)
+            .include_all(True)
+            .all_value(".*")
+        )
+        .with_variable(
+            gd.QueryVariable("endpoint")
+            .label("Endpoint")
+            .datasource(DS)
+            .query(f'label_values({{__name__=~"{V.running}|{S.running}",cluster=~"$cluster"}}, {ENDPOINT_LABEL})')
             .multi(True)
             .include_all(True)
             .all_value(".*")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInput, Problem
+from ..placement.accelerators import gpu_resource
 from ..placement.model import ClusterPlacement
 from ..spec.common import Accelerator
 from ..spec.endpoint import EndpointSpec, EngineArg
@@ -341,9 +342,11 @@ def api_key_ref(ctx: SliceContext) -> tuple[dict | None, list[SecretSpec]]:
 # --------------------------------------------------------------------------- pod templates
 
 
-def _resources(gpus: int, cpu: Any, memory: Any) -> dict:
-    requests: dict[str, Any] = {"nvidia.com/gpu": str(gpus)}
-    limits: dict[str, Any] = {"nvidia.com/gpu": str(gpus)}
+def _resources(gpus: int, cpu: Any, memory: Any, gpu_type: str) -> dict:
+    """The vendor's resource name (``placement.accelerators.VENDORS``): AMD GPUs need ``amd.com/gpu``."""
+    resource = gpu_resource(gpu_type)
+    requests: dict[str, Any] = {resource: str(gpus)}
+    limits: dict[str, Any] = {resource: str(gpus)}
     if cpu is not None:
         requests["cpu"] = str(cpu)
     if memory is not None:
@@ -419,7 +422,9 @@ def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[st
     if e.type == "sglang":
         c["securityContext"] = dict(SGLANG_SECURITY_CONTEXT)
     c["env"] = env
-    c["resources"] = _resources(topo.gpus_per_pod, spec.resources.cpu, spec.resources.memory)
+    acc = spec.prefill_accelerator if role == "prefill" else spec.accelerator
+    assert acc is not None
+    c["resources"] = _resources(topo.gpus_per_pod, spec.resources.cpu, spec.resources.memory, acc.type)
     if spec.volumes:
         c["volumeMounts"] = [{"name": v.name, "mountPath": v.mount_path} for v in spec.volumes]
     return c

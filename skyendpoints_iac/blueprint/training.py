@@ -41,7 +41,7 @@ LABEL_JOB = "skyendpoints.dev/job"
 WORKLOAD_TRAINING = "training"
 CONTAINER = "trainer"
 CHECKPOINT_VOLUME = "checkpoints"
-GPU_RESOURCE = "nvidia.com/gpu"
+from ..placement.accelerators import gpu_resource  # noqa: E402  (vendor -> resource: one home)
 RENDEZVOUS_PORT = 29400
 """Port named on the headless Service of a multi-node job (torchrun's c10d rendezvous default)."""
 
@@ -159,7 +159,7 @@ def _env(spec: TrainingJobSpec, ns: str) -> list[dict[str, Any]]:
 
 def _resources(spec: TrainingJobSpec) -> dict[str, Any]:
     # requests == limits for every resource we set: the pod is sized exactly as placement counted it.
-    amounts: dict[str, str] = {GPU_RESOURCE: str(spec.accelerator.count)}
+    amounts: dict[str, str] = {gpu_resource(spec.accelerator.type): str(spec.accelerator.count)}
     if spec.resources.cpu is not None:
         amounts["cpu"] = str(spec.resources.cpu)
     if spec.resources.memory is not None:

@@ -20,9 +20,12 @@ from ..spec.fleet import DEFAULT_ACCELERATOR_LABEL
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 """kwok manages exactly the nodes carrying this annotation (``--manage-nodes-with-annotation-selector``)."""
 
-GPU_RESOURCE = "nvidia.com/gpu"
-PRODUCT_LABEL = "nvidia.com/gpu.product"
-COUNT_LABEL = "nvidia.com/gpu.count"
+from ..placement.accelerators import VENDORS  # noqa: E402  (vendor -> resource and label: one home)
+
+GPU_RESOURCE = VENDORS[0].resource
+"""The local fleet's kwok GPU nodes stand in for NVIDIA nodes."""
+PRODUCT_LABEL = VENDORS[0].product_label
+COUNT_LABEL = f"{GPU_RESOURCE}.count"  # GPU feature discovery's nvidia.com/gpu.count
 
 PRODUCT_NAMES: dict[str, str] = {
     "H100": "NVIDIA-H100-80GB-HBM3",

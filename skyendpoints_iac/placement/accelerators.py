@@ -7,6 +7,7 @@ below are data: add a row when a new GPU or label shows up.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Mapping
 
 ACCELERATOR_LABELS: tuple[str, ...] = (
@@ -35,6 +36,44 @@ ALIASES: Mapping[str, str] = {
 _VENDOR_WORDS = ("NVIDIA", "TESLA", "GEFORCE")
 _FAMILY_WORDS = ("RTX", "QUADRO")
 """Words that name a family, not a GPU: joined with the next word (``RTX-4090``)."""
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """One accelerator vendor as Kubernetes sees it: the extended resource its device plugin advertises and the
+    node label its discovery tool writes with the GPU model."""
+
+    name: str
+    resource: str
+    product_label: str | None
+    gpu_types: tuple[str, ...]
+    """Short names (as in specs) of this vendor's accelerators."""
+
+
+VENDORS: tuple[Vendor, ...] = (
+    # NVIDIA device plugin / GPU feature discovery (kubernetes.io docs "Schedule GPUs"; NVIDIA/gpu-feature-discovery).
+    Vendor("nvidia", "nvidia.com/gpu", "nvidia.com/gpu.product", SHORT_NAMES),
+    # ROCm/k8s-device-plugin exposes amd.com/gpu; its node labeller (-product-name) writes amd.com/gpu.product-name.
+    Vendor("amd", "amd.com/gpu", "amd.com/gpu.product-name",
+           ("MI355X", "MI350X", "MI325X", "MI300X", "MI300A", "MI250X", "MI250", "MI210", "MI100")),
+    # Intel Gaudi device plugin: habana.ai/gaudi. No standard product label is known (set the cluster's
+    # accelerator_label); unconfirmed beyond the device plugin's resource name.
+    Vendor("intel-gaudi", "habana.ai/gaudi", None, ("GAUDI3", "GAUDI2", "GAUDI")),
+)
+"""Vendor -> resource name and product label: the ONE home (serving, training, policy, discovery, stack and the
+local fleet read it). Add a row for a new vendor; a GPU type in no row is NVIDIA's (the common case)."""
+GPU_RESOURCES: tuple[str, ...] = tuple(v.resource for v in VENDORS)
+
+
+def vendor_of(gpu_type: str) -> Vendor:
+    """The vendor of a spec's GPU type (``MI300X`` -> amd); NVIDIA for names in no row."""
+    short = gpu_type.upper()
+    return next((v for v in VENDORS[1:] if short in v.gpu_types), VENDORS[0])
+
+
+def gpu_resource(gpu_type: str) -> str:
+    """The extended resource a pod requests for ``gpu_type`` (``nvidia.com/gpu``, ``amd.com/gpu``, ...)."""
+    return vendor_of(gpu_type).resource
 
 
 def normalise_gpu_name(value: str) -> str:

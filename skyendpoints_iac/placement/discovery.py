@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from .accelerators import ACCELERATOR_LABELS, accelerator_of
+from .accelerators import ACCELERATOR_LABELS, GPU_RESOURCES, accelerator_of
 from .capacity import ClusterInventory, Held, NodeCapacity
 
-GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def _gpus(resources: Mapping | None) -> int:
@@ -24,10 +23,13 @@ def _gpus(resources: Mapping | None) -> int:
     from kubernetes.utils import parse_quantity
 
     resources = resources or {}
-    value = (resources.get("requests") or {}).get(GPU_RESOURCE)
-    if value is None:
-        value = (resources.get("limits") or {}).get(GPU_RESOURCE)
-    return int(parse_quantity(value)) if value is not None else 0
+    total = 0
+    for resource in GPU_RESOURCES:  # every vendor's (placement.accelerators.VENDORS)
+        value = (resources.get("requests") or {}).get(resource)
+        if value is None:
+            value = (resources.get("limits") or {}).get(resource)
+        total += int(parse_quantity(value)) if value is not None else 0
+    return total
 
 
 def pod_gpus(pod: Mapping) -> int:
@@ -75,7 +77,8 @@ def summarise(
     unlabelled = 0
     for node in nodes:
         meta = node.get("metadata") or {}
-        allocatable = int(parse_quantity(((node.get("status") or {}).get("allocatable") or {}).get(GPU_RESOURCE, 0)))
+        alloc = (node.get("status") or {}).get("allocatable") or {}
+        allocatable = sum(int(parse_quantity(alloc.get(resource, 0))) for resource in GPU_RESOURCES)
         if allocatable <= 0:
             continue
         acc = accelerator_of(meta.get("labels"), accelerator_label)

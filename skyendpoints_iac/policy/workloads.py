@@ -15,7 +15,10 @@ from typing import Any, Iterator, Mapping
 from ..blueprint.names import LABEL_WORKLOAD_KIND
 from .model import Obj
 
-GPU_RESOURCE = "nvidia.com/gpu"
+from ..placement.accelerators import GPU_RESOURCES  # noqa: E402  (vendor -> resource: one home)
+
+GPU_RESOURCE = GPU_RESOURCES[0]
+"""Named in messages; the checks read every vendor's resource (``GPU_RESOURCES``)."""
 """The extended resource the GPU rules count."""
 
 _EMPTY: Mapping[str, Any] = {}
@@ -188,7 +191,7 @@ _WHOLE = re.compile(r"^\s*([0-9]+)\s*$")
 
 def gpu_quantity(resources: Any, section: str) -> int | str | None:
     """GPUs in ``resources[section]``: an int, None when unset, or the raw text when it is not a whole number."""
-    value = dig(resources, section, GPU_RESOURCE)
+    value = next((v for r in GPU_RESOURCES if (v := dig(resources, section, r)) is not None), None)
     if value is None:
         return None
     if isinstance(value, bool):

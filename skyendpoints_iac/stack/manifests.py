@@ -27,7 +27,7 @@ CORE_GROUPS = frozenset({
 })
 """API groups built into Kubernetes: their kinds never wait for a CRD."""
 
-GPU_RESOURCE_KEYS = ("nvidia.com/gpu", "amd.com/gpu")
+from ..placement.accelerators import GPU_RESOURCES as GPU_RESOURCE_KEYS  # noqa: E402  (one home)
 
 GPU_TIMEOUT_SECONDS = 3600
 """Await budget for objects that start GPU model servers: pulling a multi-hundred-GB model and loading it

@@ -17,6 +17,10 @@ KNOWN = {
     "vllm:kv_cache_usage_perc", "vllm:num_requests_waiting", "vllm:num_requests_running",
     "llm_d_epp_request_total", "llm_d_epp_average_kv_cache_utilization", "llm_d_epp_average_queue_size",
     "DCGM_FI_DEV_GPU_UTIL",
+    # SGLang (serving-facts §5: sgl-project/sglang python/sglang/srt/metrics/collector.py @ 00ae9c15)
+    "sglang:time_to_first_token_seconds_bucket", "sglang:inter_token_latency_seconds_bucket",
+    "sglang:e2e_request_latency_seconds_bucket", "sglang:generation_tokens_total", "sglang:num_requests_total",
+    "sglang:token_usage", "sglang:num_queue_reqs", "sglang:num_running_reqs",
 }
 REMOVED = {"vllm:gpu_cache_usage_perc", "vllm:time_per_output_token_seconds"}
 METRIC = re.compile(r"\b((?:vllm|sglang):[a-z0-9_]+|llm_d_epp_[a-z0-9_]+|DCGM_[A-Z0-9_]+)")
@@ -48,6 +52,16 @@ def test_queries_use_real_metric_names_and_the_cluster_variable():
     assert {"vllm:kv_cache_usage_perc", "vllm:inter_token_latency_seconds_bucket", "DCGM_FI_DEV_GPU_UTIL"} <= used
     variables = {v["name"]: v for v in board["templating"]["list"]}
     assert variables["cluster"]["includeAll"] and variables["cluster"]["allValue"] == ".*"
+
+
+def test_every_query_filters_on_the_endpoint_variable_except_gpu_utilisation():
+    """Per-endpoint view (issue 13 item 12); DCGM series carry no endpoint label, so that panel is per cluster."""
+    board = build_dashboard()
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["endpoint"]["includeAll"] and "skyendpoints_dev_endpoint" in variables["endpoint"]["query"]
+    for title, queries in exprs(board).items():
+        if title != "GPU utilisation":
+            assert all("$endpoint" in q for q in queries), title
 
 
 def test_configmap_for_the_grafana_sidecar_and_stable_json():
