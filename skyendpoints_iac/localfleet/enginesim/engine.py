@@ -146,6 +146,10 @@ class Engine:
         try:
             alloc = await fut
         except BaseException:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                # Admitted in the same loop turn as the caller went away: give the slot and blocks back.
+                self.running -= 1
+                self.kv.release(fut.result())
             fut.cancel()
             self._admit()
             raise

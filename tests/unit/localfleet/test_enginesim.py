@@ -211,8 +211,8 @@ def test_a_cached_prefix_lowers_ttft(sim_factory):
 
 
 def test_requests_beyond_max_num_seqs_wait_in_the_queue(sim_factory):
-    sim = sim_factory(mode="echo", ttft_ms=0, itl_ms=100, max_num_seqs=2)
-    words = " ".join(f"w{i}" for i in range(20))     # 20 tokens x 100 ms: each request runs ~2 s
+    sim = sim_factory(mode="echo", ttft_ms=0, itl_ms=150, max_num_seqs=2)
+    words = " ".join(f"w{i}" for i in range(20))     # 20 tokens x 150 ms: each request runs ~3 s
     seen: dict[str, float] = {}
     with ThreadPoolExecutor(5) as pool:
         futures = [pool.submit(stream_chat, sim, words, max_tokens=20) for _ in range(5)]
@@ -270,3 +270,19 @@ def test_sglang_metric_names(sim_factory):
         assert name in fams and fams[name][0] == kind, name
     assert sim.value("sglang:num_requests", "sglang:num_requests_total") == 1
     assert not any(n.startswith("vllm:") for n in fams)
+
+
+def test_a_client_that_goes_away_frees_its_slot_and_blocks(sim_factory):
+    sim = sim_factory(mode="echo", ttft_ms=0, itl_ms=200, max_num_seqs=1)   # 40 tokens: ~8 s if not cut short
+    words = " ".join(f"w{i}" for i in range(40))
+    body = {"model": "m7b", "messages": [{"role": "user", "content": words}], "stream": True, "max_tokens": 40}
+    with requests.post(sim.url + "/v1/chat/completions", json=body, stream=True, timeout=30) as resp:
+        next(resp.iter_lines())            # the stream started: the request runs and holds KV blocks
+        assert sim.value("vllm:num_requests_running") == 1 and sim.value("vllm:kv_cache_usage_perc") > 0
+    deadline = time.monotonic() + 20         # connection closed mid-stream
+    while time.monotonic() < deadline and sim.value("vllm:num_requests_running") != 0:
+        time.sleep(0.1)
+    assert sim.value("vllm:num_requests_running") == 0 and sim.value("vllm:kv_cache_usage_perc") == 0
+    assert sim.value("vllm:request_success", "vllm:request_success_total", finished_reason="abort") == 1
+    # The slot is free again: the next request is served.
+    assert stream_chat(sim, "again", max_tokens=2)["text"] == "again"
