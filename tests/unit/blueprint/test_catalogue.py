@@ -17,8 +17,30 @@ PINS = {
     "cert-manager": "v1.21.1", "keda": "2.20.2", "kube-prometheus-stack": "88.5.3", "alloy": "1.11.1",
     "gateway-api": "v1.5.1", "gateway-api-inference-extension": "v1.5.0", "envoy-gateway": "v1.8.1",
     "kserve-llmisvc-crd": "v0.20.0", "kserve-llmisvc-resources": "v0.20.0", "kserve-runtime-configs": "v0.20.0",
-    "llm-d-router": "v0.10.0", "lws": "v0.8.0", "external-dns": "1.21.1",
+    "llm-d-router": "v0.9.0", "lws": "v0.8.0", "external-dns": "1.21.1",
 }
+
+
+def test_versions_fit_together_as_kserve_v0_20_runs_them(cat):
+    """KServe v0.20.0 pins LLMD_ROUTER_VERSION=v0.9.0 and GIE_VERSION=v1.5.0 and its presets run llm-d-router
+    :v0.9.0 images (kserve kserve-deps.env:23-50, config/llmisvcconfig/config-llm-scheduler.yaml:49); GIE v1.5.0's
+    manifests carry no legacy x-k8s.io InferencePool; external-dns chart 1.21.1 ships no DNSRecord CRD
+    (../shared/reference/serving-facts.md §1, §7, §8)."""
+    assert cat["llm-d-router"].version == "v0.9.0" and "/v0.9.0/" in cat["llm-d-router"].source.url
+    assert cat["kserve-runtime-configs"].version == cat["kserve-llmisvc-resources"].version == "v0.20.0"
+    assert "inference.networking.x-k8s.io/InferencePool" not in cat["gateway-api-inference-extension"].crds
+    assert "externaldns.k8s.io/DNSRecord" not in cat["external-dns"].crds
+    assert cat["llm-d-router"].images == {}  # the EPP and sidecar images are the presets': a pin here is dead
+    for comp in cat.components.values():
+        text = (ROOT / "components" / f"{comp.name}.yaml").read_text()
+        assert "Pin source:" in text, f"{comp.name}.yaml does not say where its pin comes from"
+
+
+def test_grafana_is_on_and_loads_the_fleet_dashboard(cat):
+    grafana = cat["kube-prometheus-stack"].values["grafana"]
+    assert grafana["enabled"] and grafana["adminPassword"] == ""  # never the chart's well-known default
+    sidecar = grafana["sidecar"]["dashboards"]
+    assert sidecar["enabled"] and {sidecar["label"]: sidecar["labelValue"]} == {"grafana_dashboard": "1"}
 
 
 @pytest.fixture(scope="module")
