@@ -230,3 +230,20 @@ def test_render_folder_holds_kubernetes_objects_and_policy_check_reads_it(tmp_pa
     checked = sky("policy", "check", str(out), "--fleet", str(EXAMPLES / "fleet.yaml"), "--json")
     doc = json.loads(checked.stdout)
     assert doc["chart_releases"] > 0 and doc["objects"] > 0
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("clusters: [a]\n", "prerequisites.yaml:1: must be one mapping {clusters: {NAME: {charts, crds, secrets}}}"),
+    ("clusters: {c1: {charts: [{name: x}]}}\n", "prerequisites.yaml: clusters.c1.charts[0]: each entry is a mapping"),
+    ("clusters: {c1: {crds: {name: x}}}\n", "prerequisites.yaml: clusters.c1.crds: must be a list"),
+])
+def test_policy_check_reports_a_malformed_prerequisites_file(tmp_path, text, expected):
+    from skyendpoints_iac.errors import InvalidInput
+    from skyendpoints_iac.policy.rendered import load_rendered
+
+    (tmp_path / "c1").mkdir()
+    (tmp_path / "c1" / "namespace.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
+    (tmp_path / "prerequisites.yaml").write_text(text)
+    with pytest.raises(InvalidInput) as info:
+        load_rendered(tmp_path)
+    assert any(str(p).endswith(expected) or expected in str(p) for p in info.value.problems), info.value.problems
