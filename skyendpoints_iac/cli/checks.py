@@ -93,7 +93,7 @@ def check(spec_files: Sequence[Path], fleet_file: Path | None = None, previous_f
         try:
             result.blueprint = build_fleet_blueprint(result.fleet, everything)
         except InvalidInput as exc:
-            raise InvalidInput([_in_spec_file(p, files) for p in exc.problems]) from None
+            raise InvalidInput([_in_fleet_file(_in_spec_file(p, files), fleet_file) for p in exc.problems]) from None
     return result
 
 
@@ -106,6 +106,21 @@ def check_placed(checked: Checked, allow_partial: bool) -> None:
         note = rule(spec, checked.placements[spec.name], allow_partial)
         if note:
             checked.notes.append(note)
+
+
+def _in_fleet_file(problem: Problem, fleet_file: Path | None) -> Problem:
+    """``<fleet>`` problems from the blueprint (the front door's DNS checks) name the fleet file and, when the
+    field is written there, its line."""
+    from ..spec.yamlsource import load_yaml
+
+    if problem.file != "<fleet>" or fleet_file is None or str(fleet_file) == "-":
+        return problem
+    parts = problem.path.split(".") if problem.path and "[]" not in problem.path else []
+    doc = load_yaml(fleet_file)
+    line, column = doc.locate(parts) if parts else (None, None)
+    if parts and (line, column) == doc.locate([]):
+        line = column = None  # the field is not written in the file: name the file only
+    return Problem(str(fleet_file), line, column, problem.path, problem.message)
 
 
 def _in_spec_file(problem: Problem, files: dict[str, str]) -> Problem:

@@ -183,3 +183,17 @@ def test_annotation_prefix_matches_the_pinned_external_dns_chart_values():
     assert external_dns.version == "1.21.1"
     assert external_dns.values["annotationPrefix"] == frontdoor.ANNOTATION_PREFIX
     assert "gateway-httproute" in external_dns.values["sources"]  # the HTTPRoute carries our annotations
+
+
+def test_validate_names_the_fleet_file_when_dns_provider_is_not_picked(tmp_path, capsys):
+    from skyendpoints_iac.cli import main
+    from tests.conftest import EXAMPLES
+
+    text = (EXAMPLES / "fleet.yaml").read_text()
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(text.replace("dns:\n  provider: none\n", ""))
+    assert "provider" not in fleet_file.read_text()
+    assert main(["endpoint", "validate", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(fleet_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"{fleet_file}: dns.provider: not set" in err and "pick one" in err
+    assert main(["endpoint", "validate", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml")]) == 0
