@@ -101,3 +101,28 @@ def test_the_dependency_scan_sees_imports_inside_functions(tmp_path):
     module.write_text("import os\nfrom . import sibling\n\ndef f():\n    from rich.table import Table\n"
                       "    import yaml.constructor\n")
     assert _imports([module], root=tmp_path) == {"rich": ["m.py"], "yaml": ["m.py"]}
+
+
+def test_the_dev_lock_holds_every_declared_dependency_at_an_allowed_version():
+    """requirements/dev.lock (what `make setup` installs) is not stale: every runtime, [fleet] and dev requirement
+    is pinned there within its range. After changing pyproject.toml dependencies: `make lock`."""
+    from packaging.requirements import Requirement
+
+    pinned: dict[str, list[str]] = {}
+    for line in (ROOT / "requirements" / "dev.lock").read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", line)
+        if match:
+            pinned.setdefault(_norm(match[1]), []).append(match[2])
+    project = _project()
+    extras = project["optional-dependencies"]
+    problems = []
+    for text in project["dependencies"] + extras["fleet"] + extras["dev"]:
+        req = Requirement(text)
+        if _norm(req.name) == _norm(project["name"]):
+            continue  # the dev extra's self-reference (skyendpoints-iac[fleet])
+        versions = pinned.get(_norm(req.name))
+        if not versions:
+            problems.append(f"{req.name}: not in the lock")
+        elif not all(req.specifier.contains(v, prereleases=True) for v in versions):
+            problems.append(f"{req.name}: locked {versions}, pyproject wants {req.specifier}")
+    assert not problems, "requirements/dev.lock is stale (run `make lock`): " + "; ".join(problems)
