@@ -7,8 +7,9 @@ Layout::
                                    folder as it is
     DIR/prerequisites.yaml         what must exist before those objects, per cluster: ``charts`` (chart releases in
                                    install order: name, chart, repo, version, namespace, values), ``crds`` (CRD
-                                   bundles installed as plain manifests) and ``secrets`` (Secret names, namespaces
-                                   and each key's value *source*, never a value)
+                                   bundles installed as plain manifests), ``secrets`` (Secrets the deployment
+                                   creates: names, namespaces and each key's value *source*, never a value) and
+                                   ``externalSecrets`` (Secrets the spec or fleet names that the operator creates)
     DIR/global/<kind>.yaml         fleet-wide documents (front doors, DNS, dashboards)
     DIR/.sky-render                marker: render only ever replaces a directory it wrote itself
 
@@ -99,7 +100,8 @@ PREREQUISITES = "prerequisites.yaml"
 """Top-level file of a render: per cluster, the chart releases, CRD bundles and Secrets the manifests need."""
 PREREQUISITES_HEADER = (
     "# What each cluster needs before its folder's manifests apply: chart releases (install in this order), CRD\n"
-    "# bundles, and Secrets (value sources only: 'generated', 'env:NAME', ...). 'sky endpoint up' installs all of it.\n"
+    "# bundles and Secrets (value sources only: 'generated', 'env:NAME', ...), which 'sky endpoint up' installs;\n"
+    "# externalSecrets: Secrets the spec or fleet names, which you create on that cluster.\n"
 )
 
 
@@ -119,6 +121,16 @@ def cluster_prerequisites(cluster: ClusterBlueprint) -> dict[str, Any]:
     secrets = {(s.namespace, s.name): s for name in sorted(cluster.slices) for s in cluster.slices[name].secrets}
     if secrets:
         entry["secrets"] = [secret_reference(secrets[k]) for k in sorted(secrets)]
+    from .secrets import user_secrets
+
+    external: dict[tuple[str, str], set[str]] = {}
+    for ref in user_secrets(cluster):
+        external.setdefault((ref.namespace, ref.name), set()).add(ref.where)
+    if external:
+        # Secrets the spec or fleet names and nobody here creates (auth.secret_name, hf_token.secret_name,
+        # engine.secret_env, tls.secret_name, a DNS provider token): the operator creates them on this cluster.
+        entry["externalSecrets"] = [{"namespace": ns, "name": name, "referencedBy": sorted(where)}
+                                    for (ns, name), where in sorted(external.items())]
     return entry
 
 

@@ -227,6 +227,10 @@ def test_render_folder_holds_kubernetes_objects_and_policy_check_reads_it(tmp_pa
     prerequisites = yaml.safe_load((out / "prerequisites.yaml").read_text())["clusters"]
     assert {d.name for d in clusters} <= set(prerequisites)
     assert any(s["name"] == "llama-gated-hf-token" for c in prerequisites.values() for s in c.get("secrets", []))
+    # Secrets the spec names (engine.secret_env wandb, auth.secret_name) are listed where the operator must create them.
+    external = {(s["namespace"], s["name"]) for c in prerequisites.values() for s in c.get("externalSecrets", [])}
+    assert ("sky-llama-gated", "wandb") in external and ("sky-llama-gated", "llama-api-key") in external
+    assert not any(s["name"] == "llama-gated-hf-token" for c in prerequisites.values() for s in c.get("externalSecrets", []))
     checked = sky("policy", "check", str(out), "--fleet", str(EXAMPLES / "fleet.yaml"), "--json")
     doc = json.loads(checked.stdout)
     assert doc["chart_releases"] > 0 and doc["objects"] > 0
