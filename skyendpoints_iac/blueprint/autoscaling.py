@@ -11,7 +11,7 @@ Queries (docs/blueprint.md has the table):
   the HPA computes ``ceil(current * avg / target)``; an ``avg`` under ``AverageValue`` would pin the count.
 * ``queue_depth`` / ``requests_per_second``: fleet or cluster *totals* with ``AverageValue``
   (``ceil(total / target)``).
-* ``custom``: the user's PromQL verbatim, ``AverageValue``.
+* ``custom``: the user's PromQL verbatim, ``autoscaling.metric_type`` (``AverageValue`` by default, or ``Value``).
 
 Spill-over clusters (min 0 while the endpoint keeps replicas elsewhere) read the **fleet-wide** store
 (``fleet.metrics.query_url``) and only wake when the fleet-wide signal passes the target (without a store
@@ -46,7 +46,7 @@ def signal_query(ctx: SliceContext, multi_node: bool) -> tuple[str, str]:
     scaling = ctx.spec.autoscaling
     assert scaling is not None
     if scaling.metric == "custom":
-        return scaling.query or "", "AverageValue"
+        return scaling.query or "", scaling.metric_type or "AverageValue"
     metric = engine_metrics(ctx.spec.engine.type).signal(scaling.metric)  # names: engines.py (one home)
     sel = _selector(ctx, multi_node)
     if scaling.metric == "kv_cache_utilization":

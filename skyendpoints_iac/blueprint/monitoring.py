@@ -123,8 +123,18 @@ def alloy_config(cluster: Cluster, fleet: Fleet, tracing: bool) -> str:
     return "\n".join(blocks)
 
 
+def helm_tpl_literal(text: str) -> str:
+    """``text`` as a Helm ``tpl`` input that renders to itself: every ``{{`` becomes the action ``{{ "{{" }}``.
+
+    The Alloy chart passes ``alloy.configMap.content`` through ``tpl`` (grafana/alloy
+    ``operations/helm/charts/alloy/templates/configmap.yaml``), so a ``{{`` in a user value (a URL, a cluster
+    label) would otherwise be executed as a template action."""
+    return text.replace("{{", '{{ "{{" }}')
+
+
 def alloy_values(cluster: Cluster, fleet: Fleet, tracing: bool) -> dict:
-    alloy: dict = {"configMap": {"create": True, "content": alloy_config(cluster, fleet, tracing)}}
+    content = helm_tpl_literal(alloy_config(cluster, fleet, tracing))
+    alloy: dict = {"configMap": {"create": True, "content": content}}
     if tracing and fleet.otlp_endpoint:
         alloy["extraPorts"] = [{"name": p["name"], "port": p["port"], "targetPort": p["port"], "protocol": "TCP"}
                                for p in OTLP_PORTS]

@@ -250,6 +250,9 @@ class Autoscaling(StrictModel):
     """Signal to scale on. 'custom' takes a PromQL 'query'."""
     query: str | None = None
     """PromQL for metric 'custom', passed through verbatim."""
+    metric_type: Literal["AverageValue", "Value"] | None = None
+    """For metric 'custom' only: KEDA's metricType. AverageValue (default) divides the query's value by the replica
+    count (a fleet or cluster total); Value compares it as is (a per-replica mean or ratio)."""
     target: float | None = Field(None, gt=0)
     """Target value of the metric per replica. Defaults: kv_cache_utilization 0.8, queue_depth 5, requests_per_second 10."""
     activation_target: float | None = Field(None, ge=0)
@@ -270,6 +273,10 @@ class Autoscaling(StrictModel):
             problems.append((("query",), f"only used with metric 'custom'; metric '{self.metric}' has a built-in query"))
         if self.metric == "custom" and self.target is None:
             problems.append((("target",), "metric 'custom' needs a 'target' value"))
+        if self.metric != "custom" and self.metric_type is not None:
+            # KEDA takes metricType per trigger, AverageValue or Value (keda pkg/scalers/scaler.go:95-105); the
+            # built-in signals pick theirs to match their query's shape.
+            problems.append((("metric_type",), f"only used with metric 'custom'; metric '{self.metric}' picks its own"))
         raise_if(problems)
         return self
 
@@ -519,6 +526,11 @@ class EndpointSpec(StrictModel):
         problems += unique([a.name for a in self.lora_adapters], "adapter", ("lora_adapters",))
         problems += unique([v.name for v in self.volumes], "volume", ("volumes",))
         problems += unique([v.mount_path for v in self.volumes], "mount path", ("volumes",))
+        if self.kv_offloading is not None and self.prefill is not None:
+            # With P/D our --kv-transfer-config (NixlConnector) takes the preset's only KV-connector slot, so KServe
+            # v0.20.0's template drops kvCacheOffloading (config/llmisvcconfig/config-llm-template.yaml:158-164).
+            problems.append((("kv_offloading",), "cannot be combined with 'prefill': prefill/decode uses the KV "
+                             "connector that CPU offloading would need; drop one of the two"))
         if self.engine.type not in PD_ENGINES and self.prefill is not None:
             # KServe's decode preset puts the llm-d routing sidecar in front of the engine; it speaks only the
             # vLLM (nixlv2) and SGLang KV-transfer protocols (issue 13 item 4).

@@ -71,6 +71,16 @@ def test_custom_query_passes_through_verbatim():
     assert t["metadata"]["query"] == query and t["metadata"]["threshold"] == "7"
 
 
+def test_custom_query_can_be_a_value_metric():
+    """KEDA's metricType is per trigger, AverageValue (default) or Value (keda pkg/scalers/scaler.go:95-105): a
+    per-replica mean must not be divided by the replica count again."""
+    spec = {"max_replicas": 2, "metric": "custom", "query": "avg(x)", "target": 0.5}
+    (t,) = scaled({**spec, "metric_type": "Value"}, HOME)["spec"]["triggers"]
+    assert t["metricType"] == "Value"
+    (t,) = scaled(spec, HOME)["spec"]["triggers"]
+    assert t["metricType"] == "AverageValue"
+
+
 def test_scale_to_zero_has_min_zero_activation_and_a_wake_trigger():
     obj = scaled({"min_replicas": 0, "max_replicas": 2, "activation_target": 0.5, "downscale_delay_seconds": 900},
                  ClusterPlacement("home", 0, 0, 2))

@@ -188,6 +188,21 @@ def test_tls_on_would_switch_scrapes_and_probes_together():
     assert tls.scrape(8000)["tlsConfig"] == {"insecureSkipVerify": True}
 
 
+def test_user_values_reach_the_alloy_chart_as_literal_text(monkeypatch):
+    """The Alloy chart runs alloy.configMap.content through Helm's tpl (grafana/alloy operations/helm/charts/alloy/
+    templates/configmap.yaml), so a '{{' from the fleet file must be escaped, or Helm would execute it."""
+    from skyendpoints_iac.blueprint.monitoring import helm_tpl_literal
+
+    from skyendpoints_iac.blueprint import monitoring
+
+    assert helm_tpl_literal('a{{ .Release.Name }}b') == 'a{{ "{{" }} .Release.Name }}b'
+    fleet = Fleet.model_validate({**MINIMAL, "metrics": {"remote_write_url": "https://m.example.com/push"}})
+    # Today's fleet-file validators keep '{{' out of these fields; the escape still guards every one of them.
+    monkeypatch.setattr(monitoring, "alloy_config", lambda *a: 'endpoint { url = "https://x/{{ .Values }}" }')
+    content = monitoring.alloy_values(fleet.clusters[0], fleet, False)["alloy"]["configMap"]["content"]
+    assert content == 'endpoint { url = "https://x/{{ "{{" }} .Values }}" }'
+
+
 def test_alloy_remote_writes_with_cluster_label_and_otlp_when_tracing():
     bp = build(FULL)
     alloy = next(c for c in bp.charts if c.name == "alloy").values

@@ -107,6 +107,20 @@ def test_prefill_on_an_engine_without_a_pd_protocol_is_invalid():
         load_endpoint("c.yaml", text=text)
 
 
+def test_kv_offloading_with_prefill_decode_is_invalid():
+    """With P/D our --kv-transfer-config takes the preset's KV-connector slot, so KServe v0.20.0's template drops
+    kvCacheOffloading (kserve config/llmisvcconfig/config-llm-template.yaml:158-164): say so instead of dropping it."""
+    text = MINIMAL + "prefill: {replicas: 1}\nkv_offloading: {cpu: 100Gi}\n"
+    with pytest.raises(InvalidInput, match="kv_offloading: cannot be combined with 'prefill'"):
+        load_endpoint("kv.yaml", text=text)
+
+
+def test_metric_type_is_only_for_custom_queries():
+    text = MINIMAL.replace("replicas: 2\n", "") + "autoscaling: {max_replicas: 3, metric: queue_depth, metric_type: Value}\n"
+    with pytest.raises(InvalidInput, match="autoscaling.metric_type: only used with metric 'custom'"):
+        load_endpoint("mt.yaml", text=text)
+
+
 def test_scale_to_zero_base_count_is_one():
     spec = load_endpoint("z.yaml", text=MINIMAL.replace("replicas: 2\n", "autoscaling: {min_replicas: 0, max_replicas: 3}\n"))
     assert spec.autoscaling.min_replicas == 0
