@@ -22,7 +22,7 @@ from .program import DesiredEndpoint, DesiredEnv, empty_program, inline_program
 from .progress import ProgressModel
 from .record import HISTORY_LIMIT, EnvRecord, from_outputs, is_legacy
 from .slices import changed, slice_hashes
-from .revisions import Revision, RevisionStore, spec_hash
+from .revisions import Revision, RevisionStore, current_user, now_utc, spec_hash
 
 
 class Ui(Protocol):
@@ -173,8 +173,28 @@ def next_record(desired: DesiredEnv, new: tuple[Revision, ...] = (),
         history={n: tuple(v[-HISTORY_LIMIT:]) for n, v in history.items()},
         purged_platforms=frozenset(desired.purged_platforms - desired.used_clusters),
         dropped=dict(base.dropped if dropped is None else dropped),
-        slice_hashes=slice_hashes(desired), fleet_path=desired.fleet_path,
+        slice_hashes=slice_hashes(desired), fleet_path=desired.fleet_path, generation=base.generation + 1,
+        last_update=(", ".join(f"{r.action} {r.endpoint}" for r in new) or "reconcile")
+        + f" by {current_user()} at {now_utc()}",
     )
+
+
+class RecordChanged(SkyError):
+    """Another update of the env landed between reading the record and updating: nothing was changed."""
+
+
+def check_record_unchanged(rt: Runtime, desired: DesiredEnv) -> None:
+    """Refuse to update from a stale record: an update built from it would undo the other operator's work
+    (e.g. delete the endpoint they just deployed). Checked right before the engine takes the stack lock,
+    so the window left is the second between this read and the lock (Pulumi's lock covers the rest)."""
+    if desired.record.source != "backend" and desired.record.source != "empty":
+        return  # legacy/local-cache records carry no generation
+    now = read_record(rt)
+    if now.generation == desired.record.generation:
+        return
+    who = f" ({now.last_update})" if now.last_update else ""
+    raise RecordChanged(f"environment '{rt.env}' changed since this command read it{who}; nothing was changed.\n"
+                        "  Run the command again: it will start from the current record.")
 
 
 def check_placed(spec: EndpointSpec, placement: Placement, allow_partial: bool) -> str:
@@ -223,6 +243,7 @@ def run_update(rt: Runtime, desired: DesiredEnv, title: str,
                record: EnvRecord | None = None) -> tuple[dict[str, Any], ProgressModel]:
     """``up`` with live progress; the program also writes ``record`` (default: ``next_record(desired)``) to
     the backend. A failure becomes the one-screen ``UpdateFailed``."""
+    check_record_unchanged(rt, desired)
     model = ProgressModel(clusters={c.name: c.kube_context for c in desired.fleet.clusters},
                           endpoints=tuple(desired.endpoints))
     engine = rt.engine_factory(rt.env, inline_program(desired, record or next_record(desired)))

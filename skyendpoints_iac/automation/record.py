@@ -52,6 +52,11 @@ class EnvRecord:
     slice_hashes: dict[str, str] = field(default_factory=dict)
     """Content hash of each slice's desired state at its last successful update (see ``slices``)."""
     fleet_path: str | None = None
+    generation: int = 0
+    """Incremented by every update: an update refuses to run when the backend's generation moved since
+    the command read the record (another operator's update in between), instead of overwriting it."""
+    last_update: str = ""
+    """Who changed the env last, for messages: '<action> <endpoint>[, ...] by <user> at <time>'."""
     source: str = "backend"
     """'backend' (read from the stack), 'empty' (no stack outputs) or 'legacy-cache' (migrated)."""
     outputs: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -83,6 +88,8 @@ def record_outputs(record: EnvRecord) -> tuple[dict[str, Any], str]:
         "dropped_clusters": sorted(record.dropped),
         "slice_hashes": dict(sorted(record.slice_hashes.items())),
         "fleet_path": record.fleet_path,
+        "generation": record.generation,
+        "last_update": record.last_update,
     }
     return plain, json.dumps(record.dropped, sort_keys=True)
 
@@ -107,6 +114,8 @@ def from_outputs(outputs: Mapping[str, Any]) -> EnvRecord | None:
         dropped={c: dict(v) for c, v in dropped.items()},
         slice_hashes=dict(raw.get("slice_hashes") or {}),
         fleet_path=raw.get("fleet_path"),
+        generation=int(raw.get("generation") or 0),
+        last_update=str(raw.get("last_update") or ""),
     )
 
 

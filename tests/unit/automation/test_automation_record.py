@@ -83,3 +83,24 @@ def test_a_noop_up_runs_no_engine_update_unless_refresh_or_the_last_update_faile
     assert not up(a, spec("alpha"), "alpha.yaml", None, yes=True).skipped
     changed_spec = up(a, spec("alpha", replicas=2), "alpha.yaml", None, yes=True)
     assert not changed_spec.skipped and changed_spec.revision.rev == 4
+
+
+def test_an_update_built_from_a_record_another_operator_changed_meanwhile_is_refused(tmp_path):
+    import pytest
+
+    from skyendpoints_iac.automation.operations import RecordChanged
+
+    backend, a, b = operators(tmp_path)
+    up(a, spec("alpha"), "alpha.yaml", FLEET, yes=True)
+
+    def a_deploys_gamma_while_b_confirms(question):
+        up(a, spec("gamma", acc="H100:8"), "gamma.yaml", None, yes=True)
+        return True
+
+    b.ui.confirm = a_deploys_gamma_while_b_confirms
+    with pytest.raises(RecordChanged, match=r"changed since this command read it \(up gamma by .*nothing was changed"):
+        up(b, spec("beta", acc="H100:8"), "beta.yaml", None)
+    assert set(read_record(a).endpoints) == {"alpha", "gamma"}  # gamma survived B's stale update
+    b.ui.confirm = lambda q: True
+    up(b, spec("beta", acc="H100:8"), "beta.yaml", None)  # again: from the current record
+    assert set(read_record(b).endpoints) == {"alpha", "beta", "gamma"}
