@@ -88,6 +88,35 @@ def _river_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+REMOTE_WRITE_ENV = {"token": "FLEET_REMOTE_WRITE_TOKEN", "username": "FLEET_REMOTE_WRITE_USERNAME",
+                    "password": "FLEET_REMOTE_WRITE_PASSWORD"}
+"""Alloy's env vars for the fleet store's credentials: filled from the user's Secret (``secretKeyRef``), read in
+the config with ``sys.env``, so no value is in the config, the render or the state."""
+
+
+def _remote_write_auth_block(fleet: Fleet) -> str:
+    auth = fleet.metrics.remote_write_auth
+    if auth is None:
+        return ""
+    if auth.type == "bearer":
+        return f'    bearer_token = sys.env("{REMOTE_WRITE_ENV["token"]}")\n'
+    return ("    basic_auth {\n"
+            f'      username = sys.env("{REMOTE_WRITE_ENV["username"]}")\n'
+            f'      password = sys.env("{REMOTE_WRITE_ENV["password"]}")\n'
+            "    }\n")
+
+
+def remote_write_env(fleet: Fleet) -> list[dict]:
+    """``alloy.extraEnv`` entries taking the credentials from the user's Secret in ``monitoring``."""
+    auth = fleet.metrics.remote_write_auth
+    if auth is None:
+        return []
+    keys = {"token": auth.token_key} if auth.type == "bearer" else {"username": auth.username_key,
+                                                                     "password": auth.password_key}
+    return [{"name": REMOTE_WRITE_ENV[what], "valueFrom": {"secretKeyRef": {"name": auth.secret_name, "key": key}}}
+            for what, key in keys.items()]
+
+
 def alloy_config(cluster: Cluster, fleet: Fleet, tracing: bool) -> str:
     """Alloy configuration (River syntax)."""
     blocks: list[str] = []
@@ -102,6 +131,7 @@ def alloy_config(cluster: Cluster, fleet: Fleet, tracing: bool) -> str:
             f"  external_labels = {{ cluster = {_river_string(cluster.name)} }}\n"
             "  endpoint {\n"
             f"    url = {_river_string(url)}\n"
+            f"{_remote_write_auth_block(fleet)}"
             "  }\n}\n"
         )
     if tracing and fleet.otlp_endpoint:
@@ -135,6 +165,9 @@ def helm_tpl_literal(text: str) -> str:
 def alloy_values(cluster: Cluster, fleet: Fleet, tracing: bool) -> dict:
     content = helm_tpl_literal(alloy_config(cluster, fleet, tracing))
     alloy: dict = {"configMap": {"create": True, "content": content}}
+    env = remote_write_env(fleet) if fleet.metrics.remote_write_url else []
+    if env:
+        alloy["extraEnv"] = env
     if tracing and fleet.otlp_endpoint:
         alloy["extraPorts"] = [{"name": p["name"], "port": p["port"], "targetPort": p["port"], "protocol": "TCP"}
                                for p in OTLP_PORTS]

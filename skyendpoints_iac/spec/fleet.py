@@ -88,11 +88,29 @@ class Cluster(StrictModel):
         return self.context or self.name
 
 
+class RemoteWriteAuth(StrictModel):
+    """Credentials for the fleet store's remote_write, from an existing Secret in the ``monitoring`` namespace of
+    every cluster (Alloy reads it as environment variables). Never the value itself."""
+
+    type: Literal["bearer", "basic"]
+    """'bearer': an Authorization: Bearer token; 'basic': username and password."""
+    secret_name: DnsLabel
+    """The Secret's name (in namespace monitoring, on every cluster)."""
+    token_key: str = "token"
+    """Key of the token (type bearer)."""
+    username_key: str = "username"
+    """Key of the username (type basic)."""
+    password_key: str = "password"
+    """Key of the password (type basic)."""
+
+
 class MetricsSettings(StrictModel):
     """The fleet-wide metrics store (Prometheus-compatible: Mimir, Thanos, Cortex, VictoriaMetrics)."""
 
     remote_write_url: str | None = None
     """Where each cluster's Alloy remote-writes. Unset: metrics stay in each cluster."""
+    remote_write_auth: RemoteWriteAuth | None = None
+    """How Alloy authenticates to remote_write_url. Unset: no credentials."""
     query_url: str | None = None
     """PromQL query endpoint of the same store: spill-over autoscaling and 'sky endpoint status' read it."""
 
@@ -102,6 +120,12 @@ class MetricsSettings(StrictModel):
         if value is not None and not re.match(r"^https?://\S+$", value):
             raise ValueError("must be an http(s) URL")
         return value
+
+    @model_validator(mode="after")
+    def _auth_needs_a_url(self) -> "MetricsSettings":
+        if self.remote_write_auth is not None and not self.remote_write_url:
+            raise ValueError("remote_write_auth needs remote_write_url")
+        return self
 
 
 class DnsSettings(StrictModel):

@@ -203,6 +203,26 @@ def test_user_values_reach_the_alloy_chart_as_literal_text(monkeypatch):
     assert content == 'endpoint { url = "https://x/{{ "{{" }} .Values }}" }'
 
 
+def test_remote_write_auth_comes_from_a_secret_through_env():
+    """Alloy's prometheus.remote_write endpoint takes bearer_token or basic_auth; the values come from the user's
+    Secret as env vars (sys.env), so no credential is in the config or the render."""
+    for auth, env_names, river in (
+        ({"type": "bearer", "secret_name": "store"}, ["FLEET_REMOTE_WRITE_TOKEN"], 'bearer_token = sys.env('),
+        ({"type": "basic", "secret_name": "store", "username_key": "u"},
+         ["FLEET_REMOTE_WRITE_USERNAME", "FLEET_REMOTE_WRITE_PASSWORD"], "basic_auth {"),
+    ):
+        fleet = Fleet.model_validate({**MINIMAL, "metrics": {"remote_write_url": "https://m.example.com/push",
+                                                             "remote_write_auth": auth}})
+        bp = build_platform(fleet.clusters[0], fleet, PlatformNeeds())
+        alloy = next(c for c in bp.charts if c.name == "alloy").values["alloy"]
+        assert river in alloy["configMap"]["content"]
+        assert [e["name"] for e in alloy["extraEnv"]] == env_names
+        assert all(e["valueFrom"]["secretKeyRef"]["name"] == "store" for e in alloy["extraEnv"])
+    assert alloy["extraEnv"][0]["valueFrom"]["secretKeyRef"]["key"] == "u"
+    with pytest.raises(ValueError, match="remote_write_auth needs remote_write_url"):
+        Fleet.model_validate({**MINIMAL, "metrics": {"remote_write_auth": {"type": "bearer", "secret_name": "s"}}})
+
+
 def test_alloy_remote_writes_with_cluster_label_and_otlp_when_tracing():
     bp = build(FULL)
     alloy = next(c for c in bp.charts if c.name == "alloy").values
