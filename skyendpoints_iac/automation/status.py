@@ -10,26 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from ..blueprint.engines import ENGINE_METRICS, EngineMetrics
 from ..blueprint.names import LABEL_ENDPOINT, LABEL_WORKLOAD_KIND, endpoint_namespace
 
 LWS_WORKER_INDEX = "leaderworkerset.sigs.k8s.io/worker-index"
 
-METRIC_QUERIES: dict[str, dict[str, str]] = {
-    "vllm": {
-        "ttft_p50_s": 'histogram_quantile(0.5, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{SEL}[5m])))',
-        "ttft_p95_s": 'histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{SEL}[5m])))',
-        "requests_per_s": 'sum(rate(vllm:request_success_total{SEL}[1m]))',
-        "kv_cache_utilization": 'avg(vllm:kv_cache_usage_perc{SEL})',
-        "queue_depth": 'sum(vllm:num_requests_waiting{SEL})',
-    },
-    "sglang": {
-        "ttft_p50_s": 'histogram_quantile(0.5, sum by (le) (rate(sglang:time_to_first_token_seconds_bucket{SEL}[5m])))',
-        "ttft_p95_s": 'histogram_quantile(0.95, sum by (le) (rate(sglang:time_to_first_token_seconds_bucket{SEL}[5m])))',
-        "requests_per_s": 'sum(rate(sglang:num_requests_total{SEL}[1m]))',
-        "kv_cache_utilization": 'avg(sglang:token_usage{SEL})',
-        "queue_depth": 'sum(sglang:num_queue_reqs{SEL})',
-    },
-}
+def _key_metrics(m: EngineMetrics) -> dict[str, str]:
+    return {
+        "ttft_p50_s": f"histogram_quantile(0.5, sum by (le) (rate({m.ttft_seconds}_bucket{{SEL}}[5m])))",
+        "ttft_p95_s": f"histogram_quantile(0.95, sum by (le) (rate({m.ttft_seconds}_bucket{{SEL}}[5m])))",
+        "requests_per_s": f"sum(rate({m.completed_total}{{SEL}}[1m]))",
+        "kv_cache_utilization": f"avg({m.kv_cache_usage}{{SEL}})",
+        "queue_depth": f"sum({m.queue_depth}{{SEL}})",
+    }
+
+
+METRIC_QUERIES: dict[str, dict[str, str]] = {engine: _key_metrics(m) for engine, m in ENGINE_METRICS.items()}
 """Engine-neutral key metrics (stack-facts 6.4); series are selected by the endpoint's namespace, which every
 scrape pipeline attaches. A custom engine falls back to the vLLM names."""
 

@@ -81,6 +81,24 @@ def test_custom_query_can_be_a_value_metric():
     assert t["metricType"] == "AverageValue"
 
 
+def test_the_longest_endpoint_name_keeps_kedas_derived_names_valid():
+    """KEDA names the HPA it creates keda-hpa-<ScaledObject name> (keda controllers/keda/hpa.go getHPAName) and labels
+    it scaledobject.keda.sh/name=<name>; both stay within a DNS label (63) for the longest endpoint name the spec
+    accepts, and a longer name is refused at validate time."""
+    import pytest
+
+    from skyendpoints_iac.errors import InvalidInput
+    from skyendpoints_iac.spec import load_endpoint
+
+    base = "model: org/m\nresources: {accelerators: H100:1}\nautoscaling: {max_replicas: 2}\n"
+    longest = "a" * 39
+    spec = load_endpoint("k.yaml", text=f"name: {longest}\n" + base)
+    so = scaled({"max_replicas": 2}, HOME, name=spec.name)
+    assert so["metadata"]["name"] == longest and len(f"keda-hpa-{longest}") <= 63
+    with pytest.raises(InvalidInput):
+        load_endpoint("k.yaml", text=f"name: {'a' * 40}\n" + base)
+
+
 def test_scale_to_zero_has_min_zero_activation_and_a_wake_trigger():
     obj = scaled({"min_replicas": 0, "max_replicas": 2, "activation_target": 0.5, "downscale_delay_seconds": 900},
                  ClusterPlacement("home", 0, 0, 2))
