@@ -477,6 +477,8 @@ STORAGE_INITIALIZER_IMAGE = "kserve/storage-initializer:v0.20.0"
 """KServe's downloader: ENTRYPOINT ``initializer-entrypoint <src_uri> <dest_path>``, USER 1000
 (kserve ``storage-initializer.Dockerfile``); its tag follows the KServe version in components/kserve-*.yaml."""
 CACHE_MOUNT = "/mnt/cache"
+SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
+"""Pulumi's Kubernetes provider otherwise waits for a Job to complete (stack.manifests.ANNOTATION_SKIP_AWAIT)."""
 FILLED_SCHEMES = ("hf", "s3")
 """Model URI schemes the storage-initializer downloads; ``pvc://`` and ``oci://`` need no fill."""
 
@@ -520,7 +522,9 @@ def model_fill_job(ctx: SliceContext) -> Manifest | None:
         container["env"] = [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": token, "key": HF_TOKEN_KEY}}}]
     pod = {"restartPolicy": "OnFailure", "containers": [container],
            "volumes": [{"name": "cache", "persistentVolumeClaim": {"claimName": _claim_name(ctx, volume)}}]}
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": ctx.metadata(f"{ctx.name}-model-fill"),
+    # The deploy must not block on a download of hundreds of GB: the engine pods wait for the model instead.
+    meta = ctx.metadata(f"{ctx.name}-model-fill", annotations={SKIP_AWAIT_ANNOTATION: "true"})
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
             "spec": {"backoffLimit": 6, "template": {"metadata": {"labels": ctx.labels()}, "spec": pod}}}
 
 

@@ -361,6 +361,7 @@ def test_model_cache_volume_is_filled_once_and_read_as_pvc_uri():
     assert validate_manifest(claim) == [] and validate_manifest(job) == []
     assert claim["metadata"]["name"] == "m-model-cache" and claim["spec"]["storageClassName"] == "fast"
     assert claim["spec"]["resources"]["requests"]["storage"] == "500Gi"
+    assert job["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"  # `up` must not wait for the download
     assert obj["spec"]["model"]["uri"] == "pvc://m-model-cache/models/hf/org/model/rev1"
     (fill,) = job["spec"]["template"]["spec"]["containers"]
     assert fill["image"] == serving.STORAGE_INITIALIZER_IMAGE
