@@ -32,9 +32,10 @@ def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.Fr
         objects.append(routing.certificate_grant(ctx))
     else:
         # Private endpoints stay off the (internet-facing) Gateway: a route on the in-cluster Gateway, an
-        # in-cluster name, no certificate, no DNS record.
+        # in-cluster name and a self-signed certificate for it, no DNS record.
         objects.append(routing.http_route(ctx, backend.route_annotations(None, ctx.cluster.name, private=True)))
         objects.append(routing.internal_service(ctx))
+        objects += [routing.internal_certificate(ctx), routing.internal_certificate_grant(ctx)]
     scaled = autoscaling.scaled_object(ctx)
     if scaled is not None:
         objects.append(scaled)

@@ -105,14 +105,18 @@ def proxy_namespace() -> str:
     return load_catalogue().components["envoy-gateway"].namespace or names.GATEWAY_NAMESPACE
 
 
-def internal_gateway() -> Manifest:
-    """One plain-HTTP listener; routes only from our endpoint namespaces."""
+def internal_gateway(private_endpoints: tuple[str, ...]) -> Manifest:
+    """One HTTPS listener without a hostname; each private endpoint's certificate (``names.internal_tls_secret``
+    in its namespace, granted by a ReferenceGrant there) is picked by SNI. Routes only from our namespaces."""
+    refs = [{"kind": "Secret", "name": names.internal_tls_secret(e), "namespace": names.endpoint_namespace(e)}
+            for e in sorted(private_endpoints)]
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
         "metadata": _meta(names.INTERNAL_GATEWAY_NAME),
         "spec": {"gatewayClassName": names.GATEWAY_CLASS_NAME, "listeners": [
-            {"name": names.INTERNAL_LISTENER, "port": names.INTERNAL_PORT, "protocol": "HTTP",
+            {"name": names.INTERNAL_LISTENER, "port": names.INTERNAL_PORT, "protocol": "HTTPS",
+             "tls": {"mode": "Terminate", "certificateRefs": refs},
              "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {
                  "matchLabels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}}, "kinds": [{"kind": "HTTPRoute"}]}}]},
     }
@@ -131,7 +135,7 @@ def internal_service(proxy_namespace: str) -> Manifest:
         "kind": "Service",
         "metadata": _meta(names.INTERNAL_GATEWAY_NAME, proxy_namespace),
         "spec": {"type": "ClusterIP", "selector": _internal_proxy_pods(),
-                 "ports": [{"name": "http", "port": names.INTERNAL_PORT, "protocol": "TCP",
+                 "ports": [{"name": "https", "port": names.INTERNAL_PORT, "protocol": "TCP",
                             "targetPort": envoy_container_port(names.INTERNAL_PORT)}]},
     }
 

@@ -63,8 +63,14 @@ LABEL_GRAFANA_DASHBOARD = "grafana_dashboard"
 INTERNAL_GATEWAY_NAME = "skyendpoints-internal"
 """In-cluster Gateway (same class, namespace ``GATEWAY_NAMESPACE``) for private endpoints: reachable only from pods."""
 INTERNAL_LISTENER = "internal"
-INTERNAL_PORT = 80
-"""Plain HTTP inside the cluster; the engine enforces the API key whatever the route."""
+INTERNAL_PORT = 443
+"""HTTPS inside the cluster too (the policy pack allows plain HTTP only for redirects); the engine enforces the
+API key whatever the route."""
+
+
+def internal_tls_secret(endpoint: str) -> str:
+    """The self-signed certificate Secret (in the endpoint namespace) of a private endpoint's in-cluster names."""
+    return f"{endpoint}-internal-tls"
 
 
 def https_listener(endpoint: str) -> str:

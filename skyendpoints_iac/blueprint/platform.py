@@ -189,7 +189,8 @@ def build_platform(
     bp.objects.append(gw.https_redirect_route())
     if needs.private_endpoints:
         proxies = catalogue.components["envoy-gateway"].namespace or gw.proxy_namespace()
-        bp.objects += [gw.internal_gateway(), gw.internal_service(proxies), gw.internal_only_policy(proxies)]
+        bp.objects += [gw.internal_gateway(needs.private_endpoints), gw.internal_service(proxies),
+                       gw.internal_only_policy(proxies)]
     bp.objects.extend(monitoring.pod_monitors())
     bp.objects.append(monitoring.metrics_reader_token())
     bp.objects.append(dashboard_configmap())

@@ -13,7 +13,7 @@ visibly different, reviewable config (docs/blueprint.md has the rationale):
 Our own HTTPRoute (not KServe's managed one) carries the endpoint hostname and the front-door annotations;
 the LLMInferenceService points at it with ``router.route.http.refs`` and at the platform Gateway with
 ``router.gateway.refs``. A private endpoint gets the same pair on the in-cluster Gateway
-(``gateway.internal_gateway``): in-cluster clients call ``http://<name>.sky-<name>`` (an ExternalName
+(``gateway.internal_gateway``): in-cluster clients call ``https://<name>.sky-<name>`` (an ExternalName
 Service to that Gateway), requests pass the endpoint picker like public ones (so the scale-to-zero wake
 trigger, which counts the EPP's requests, sees them), and the engine enforces the same API key.
 """
@@ -169,7 +169,37 @@ def internal_service(ctx: SliceContext) -> Manifest:
         "metadata": ctx.metadata(internal_service_name(ctx)),
         "spec": {"type": "ExternalName",
                  "externalName": f"{names.INTERNAL_GATEWAY_NAME}.{proxy_namespace()}.svc.cluster.local",
-                 "ports": [{"name": "http", "port": names.INTERNAL_PORT, "protocol": "TCP"}]},
+                 "ports": [{"name": "https", "port": names.INTERNAL_PORT, "protocol": "TCP"}]},
+    }
+
+
+def internal_certificate(ctx: SliceContext) -> Manifest:
+    """A self-signed certificate for the in-cluster names (clients trust its ``ca.crt``); no public CA can
+    issue for ``.svc`` names."""
+    secret = names.internal_tls_secret(ctx.name)
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": ctx.metadata(secret),
+        "spec": {
+            "secretName": secret,
+            "dnsNames": route_hostnames(ctx),
+            "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": names.ISSUER_SELFSIGNED},
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        },
+    }
+
+
+def internal_certificate_grant(ctx: SliceContext) -> Manifest:
+    """Lets the in-cluster Gateway's listener reference that Secret in the endpoint namespace."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "ReferenceGrant",
+        "metadata": ctx.metadata(f"{ctx.name}-internal-gateway-tls"),
+        "spec": {
+            "from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": names.GATEWAY_NAMESPACE}],
+            "to": [{"group": "", "kind": "Secret", "name": names.internal_tls_secret(ctx.name)}],
+        },
     }
 
 

@@ -93,9 +93,25 @@ def test_the_in_cluster_name_reaches_the_internal_proxy_pods():
     assert alias["spec"]["externalName"] == f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.cluster.local"
     assert svc["spec"]["selector"] == {"gateway.envoyproxy.io/owning-gateway-name": names.INTERNAL_GATEWAY_NAME,
                                        "gateway.envoyproxy.io/owning-gateway-namespace": names.GATEWAY_NAMESPACE}
-    assert svc["spec"]["ports"][0]["targetPort"] == 10080  # listener 80, shifted by Envoy Gateway
+    assert svc["spec"]["ports"][0]["targetPort"] == 10443  # listener 443, shifted by Envoy Gateway
     host = f"m.{names.endpoint_namespace('m')}"
     assert one(slice_, "HTTPRoute")["spec"]["hostnames"] == [host, f"{host}.svc", f"{host}.svc.cluster.local"]
+
+
+def test_the_in_cluster_listener_is_https_with_a_certificate_for_exactly_the_in_cluster_names():
+    """The policy pack's mandatory gateway-listener-tls rule holds for the internal Gateway too."""
+    from skyendpoints_iac.policy.rules.exposure import check_listener_tls
+
+    platform, slice_ = render(spec("private"))
+    assert list(check_listener_tls([Obj(o, "a") for o in platform + slice_], {})) == []
+    listener = one(platform, "Gateway", names.INTERNAL_GATEWAY_NAME)["spec"]["listeners"][0]
+    (ref,) = listener["tls"]["certificateRefs"]
+    cert = one(slice_, "Certificate")
+    assert (ref["namespace"], ref["name"]) == (cert["metadata"]["namespace"], cert["spec"]["secretName"])
+    assert cert["spec"]["dnsNames"] == one(slice_, "HTTPRoute")["spec"]["hostnames"]
+    grant = one(slice_, "ReferenceGrant")
+    assert grant["spec"]["to"] == [{"group": "", "kind": "Secret", "name": ref["name"]}]
+    assert grant["spec"]["from"][0]["namespace"] == names.GATEWAY_NAMESPACE
 
 
 def test_only_pods_reach_the_internal_proxy():

@@ -68,7 +68,7 @@ def test_private_endpoint_has_no_public_route_certificate_or_listener(everything
     kinds = {o["kind"] for o in onprem.slices["phi-idle"].objects}
     # The route and Service are the in-cluster ones (tests/unit/blueprint/test_private_route.py).
     assert kinds == {"Namespace", "PersistentVolumeClaim", "Job", "LLMInferenceService", "ScaledObject",
-                     "HTTPRoute", "Service"}
+                     "HTTPRoute", "Service", "Certificate", "ReferenceGrant"}
     gateway = next(o for o in onprem.platform.objects if o["kind"] == "Gateway"
                    and o["metadata"]["name"] == names.GATEWAY_NAME)
     listeners = {item["name"] for item in gateway["spec"]["listeners"]}

@@ -57,8 +57,10 @@ def test_engine_flags_are_kebab_case_verbatim():
     flags = serving.engine_flags({"max_model_len": 32768, "enforce_eager": True, "quantization": None,
                                   "disable_log_stats": False, "gpu_memory_utilization": 0.92,
                                   "cuda_graph_sizes": [1, 2, 4], "served-model-name": "x"})
-    assert flags == ["--max-model-len=32768", "--enforce-eager", "--gpu-memory-utilization=0.92",
+    assert flags == ["--max-model-len=32768", "--enforce-eager", "--no-disable-log-stats", "--gpu-memory-utilization=0.92",
                      "--cuda-graph-sizes", "1", "2", "4", "--served-model-name=x"]
+    # false is kept, never dropped (issue 16): vLLM's --no-FLAG form, a custom engine's FLAG=false.
+    assert serving.engine_flags({"enable_prefix_caching": False}, "custom") == ["--enable-prefix-caching=false"]
 
 
 def test_vllm_args_travel_in_the_preset_env_var_shell_quoted():
