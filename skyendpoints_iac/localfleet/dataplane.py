@@ -200,7 +200,7 @@ class ClusterDataPlane:
         try:
             snap = read_snapshot(self.api)
         except (OSError, ApiError) as exc:
-            self.log(f"{self.name}: API server not answering ({exc.__class__.__name__}); keeping the last config")
+            self.log(f"{self.name}: cannot read the API server ({exc}); keeping the last config")
             return False
         plan = plan_cluster(snap)
         if self.plan is None or plan.problems != self.plan.problems:
@@ -351,12 +351,17 @@ def main(argv: list[str] | None = None) -> None:
     fd_ip = net.front_door_address()
     fd_proc: subprocess.Popen | None = None
     last_fd = None
+    routes: dict[str, list[dict]] = {}
+    """Last routes read per cluster: an API server that stops answering keeps its cluster's targets (the
+    front door's health checks, not the control plane, decide whether its data plane still serves)."""
     try:
         while True:
-            routes: dict[str, list[dict]] = {}
             for name, plane in planes.items():
                 if plane.sync():
-                    routes[name] = _items_or_empty(plane.api, ROUTES_PATH)
+                    try:
+                        routes[name] = _items_or_empty(plane.api, ROUTES_PATH)
+                    except (OSError, ApiError):
+                        pass
             if args.weights and Path(args.weights).exists():
                 doors = doors_from_output(json.loads(Path(args.weights).read_text()), {n: p.ip for n, p in planes.items()})
             else:
