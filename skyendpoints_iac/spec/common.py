@@ -173,6 +173,9 @@ _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "skyendpoints.dev/")
 """Key prefixes users may not set: Kubernetes' own, and ours (the platform's selectors and policies read them)."""
+_RESERVED_WITH_SUBDOMAINS = ("kubernetes.io/", "k8s.io/")
+"""Kubernetes reserves its domains with every subdomain (node-role.kubernetes.io, ...); the platform owns exactly
+``skyendpoints.dev/`` (dev tooling such as the local fleet's ``localfleet.skyendpoints.dev/`` knobs is the user's)."""
 MAX_ANNOTATIONS_BYTES = 256 * 1024
 """Kubernetes' limit on the total size of an object's annotations (keys and values)."""
 
@@ -188,7 +191,8 @@ def _key_problem(key: str) -> str | None:
     if not name or len(name) > 63 or not _LABEL_NAME.match(name):
         return ("the name part must be 1-63 characters: letters, digits, '-', '_' and '.', starting and ending "
                 "with a letter or digit")
-    if any(key.startswith(p) or prefix.endswith("." + p.rstrip("/")) for p in RESERVED_LABEL_PREFIXES):
+    if any(key.startswith(p) for p in RESERVED_LABEL_PREFIXES) or any(
+            prefix.endswith("." + p.rstrip("/")) for p in _RESERVED_WITH_SUBDOMAINS):
         return f"keys under {', '.join(RESERVED_LABEL_PREFIXES)} are reserved for Kubernetes and the platform"
     return None
 

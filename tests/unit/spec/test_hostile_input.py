@@ -186,6 +186,7 @@ LABELS = [
     ("key-empty-prefix", "labels: {/x: y}", "invalid label key: the prefix before '/' is empty"),
     ("key-reserved-prefix", "labels: {skyendpoints.dev/endpoint: other}", "reserved for Kubernetes and the platform"),
     ("key-kubernetes-prefix", "annotations: {node.kubernetes.io/x: y}", "invalid annotation key: keys under"),
+    ("platform-subdomain-ok", "annotations: {localfleet.skyendpoints.dev/exit-code: '1'}", None),
     ("annotation-long-value-ok", "annotations: {example.com/note: '" + "n" * 500 + "'}", None),
     ("annotation-bad-key", "annotations: {'a b': c}", "annotations.a b: invalid annotation key"),
 ]
