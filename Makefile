@@ -36,9 +36,11 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "install Chromium first (Debian/Ubuntu: sudo apt-get install chromium)" >&2; exit 1; fi; }
 
-# kube-apiserver, scheduler, controller-manager, etcd, kwok, pulumi and its kubernetes provider.
+# kube-apiserver, scheduler, controller-manager, etcd, kwok, pulumi and its kubernetes provider; then the
+# data plane's endpoint picker (its own cache key, so bumping it never rebuilds the fleet binaries).
 local-fleet-bins: prereqs-fleet
 	bash tools/build-local-fleet-bins.sh
+	bash tools/build-dataplane-bins.sh
 
 # The main job on the built-in default: a local fleet of 3 clusters with simulated GPUs, and the
 # example endpoint deployed across it through the real Pulumi engine.
