@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import InvalidInput, Problem, SkyError
 from ..packaged import shipped_dir
 
-
 InstallWhen = Literal["always", "autoscaling", "multi_node", "global_dns", "metrics_or_tracing"]
 _GROUP_KIND = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Z][A-Za-z0-9]*$")
 
@@ -77,7 +76,7 @@ class Component(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _source(self) -> "Component":
+    def _source(self) -> Component:
         if self.kind == "chart" and not self.source.chart:
             raise ValueError("kind: chart needs source.chart (a chart name with source.repo, or an oci:// reference)")
         if self.kind == "chart" and not self.source.repo and not self.source.chart.startswith("oci://"):
@@ -216,7 +215,7 @@ class ChartSources:
     mirror: str | None = None
 
     @classmethod
-    def from_env(cls) -> "ChartSources":
+    def from_env(cls) -> ChartSources:
         local = os.environ.get("SKY_CHART_SOURCES")
         return cls(Path(local) if local else None, os.environ.get("SKY_CHART_MIRROR") or None)
 

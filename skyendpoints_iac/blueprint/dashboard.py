@@ -19,8 +19,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
 
 from . import names
-from .engines import (DCGM_GPU_UTIL, EPP_KV_CACHE, EPP_QUEUE, EPP_REQUEST_TOTAL, SGLANG_METRICS,
-                      VLLM_METRICS)
+from .engines import DCGM_GPU_UTIL, EPP_KV_CACHE, EPP_QUEUE, EPP_REQUEST_TOTAL, SGLANG_METRICS, VLLM_METRICS
 from .model import Manifest
 
 UID = "skyendpoints-fleet"

@@ -19,9 +19,10 @@ Same blueprint, same bytes: keys are sorted, objects ordered by (kind, namespace
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 

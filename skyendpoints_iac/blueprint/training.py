@@ -42,6 +42,7 @@ WORKLOAD_TRAINING = "training"
 CONTAINER = "trainer"
 CHECKPOINT_VOLUME = "checkpoints"
 from ..placement.accelerators import gpu_resource  # noqa: E402  (vendor -> resource: one home)
+
 RENDEZVOUS_PORT = 29400
 """Port named on the headless Service of a multi-node job (torchrun's c10d rendezvous default)."""
 

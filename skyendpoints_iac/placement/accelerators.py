@@ -7,8 +7,8 @@ below are data: add a row when a new GPU or label shows up.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 ACCELERATOR_LABELS: tuple[str, ...] = (
     "skyendpoints.dev/accelerator",      # our own label: the short name, as in specs

@@ -13,8 +13,8 @@ here is always the candidate's ``cap`` (capped by ``max_replicas_per_cluster``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from .filter import Candidate
 

@@ -11,11 +11,11 @@ The HTTP (and which labels and priority the blueprint uses) lives in ``kube.live
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .accelerators import ACCELERATOR_LABELS, GPU_RESOURCES, accelerator_of
 from .capacity import ClusterInventory, Held, NodeCapacity
-
 
 
 def _gpus(resources: Mapping | None) -> int:

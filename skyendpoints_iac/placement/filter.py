@@ -8,8 +8,8 @@ decode base count, at the same time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from .capacity import ClusterInventory, Workload, cluster_capacity, fit_prefill_decode
 from .request import PlacementRequest

@@ -40,10 +40,10 @@ class Ledger:
     """cluster -> ((owner, GPUs), ...) in reservation order."""
 
     @classmethod
-    def for_fleet(cls, fleet, capacities: Mapping[str, ClusterInventory] | None = None) -> "Ledger":
+    def for_fleet(cls, fleet, capacities: Mapping[str, ClusterInventory] | None = None) -> Ledger:
         return cls(inventories_for(fleet, capacities))
 
-    def reserve(self, request: PlacementRequest, placement: Placement) -> "Ledger":
+    def reserve(self, request: PlacementRequest, placement: Placement) -> Ledger:
         """The ledger after ``placement`` of ``request`` takes its GPUs. Clusters without a capacity
         snapshot stay unknown; GPUs beyond what a cluster has are clamped at zero (a pinned placement
         may claim more than the snapshot shows: it is taken as given, like the snapshot itself)."""

@@ -13,7 +13,6 @@ from typing import Any
 
 from ..errors import InvalidInput, Problem
 
-
 _MULTI_NODE_KEYS = ("gpus_per_node", "prefill_gpus_per_node")
 
 
@@ -71,7 +70,7 @@ class Placement:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Placement":
+    def from_dict(cls, data: dict[str, Any]) -> Placement:
         """Parse the ``--json`` shape. Raises ``ValueError`` (or ``KeyError``/``TypeError``) naming the field."""
         if not isinstance(data, dict):
             raise ValueError("expected a JSON object")
@@ -108,7 +107,7 @@ class Placement:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> "Placement":
+    def load(cls, path: str | Path) -> Placement:
         """Read a ``--previous`` file. Anything malformed is ``InvalidInput`` naming the file."""
         try:
             return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -7,7 +7,7 @@ same ``Placement``, reasons included. It never contacts a cluster; live capacity
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from .assign import Assignment, fill_minimum, place_replicas, place_set
 from .capacity import ClusterInventory, Workload, inventory_from_cluster

@@ -8,7 +8,7 @@ by capacity (capped by ``max_replicas_per_cluster``), largest first; ``order`` a
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from .filter import Candidate
 from .request import PlacementRequest

@@ -55,7 +55,7 @@ class PlacementRequest:
         return self.prefill_accelerator is not None
 
     @classmethod
-    def from_endpoint(cls, spec) -> "PlacementRequest":
+    def from_endpoint(cls, spec) -> PlacementRequest:
         """Build from an ``EndpointSpec`` (duck-typed, so this module needs no pydantic import)."""
         prefs = spec.placement
         return cls(
@@ -84,7 +84,7 @@ class PlacementRequest:
         regions: tuple[str, ...] | list[str] = (),
         prefer: Prefer = "cost",
         owner: str | None = None,
-    ) -> "PlacementRequest":
+    ) -> PlacementRequest:
         """A training job: ``nodes`` pods of ``accelerator`` GPUs each, all in one cluster.
 
         Modelled as ``nodes`` replicas of ``G`` GPUs with base = ``nodes`` (so the home rule keeps the

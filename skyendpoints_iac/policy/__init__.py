@@ -13,11 +13,11 @@ from .rules import RULES, RULES_BY_NAME
 from .workloads import PodSpecRef, pod_specs
 
 __all__ = [
+    "RULES",
+    "RULES_BY_NAME",
     "Finding",
     "Obj",
     "PodSpecRef",
-    "RULES",
-    "RULES_BY_NAME",
     "Rule",
     "RuleConfig",
     "RuleCrashed",

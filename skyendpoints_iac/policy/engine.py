@@ -6,7 +6,8 @@ the same ``run_resource_rule`` / ``run_stack_rule`` so both runners produce iden
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .config import RuleConfig, resolve
 from .model import Finding, Level, Obj, Rule, Violation

@@ -7,7 +7,8 @@ turns them into Pulumi-shaped policy config; ``merge`` lays a user's config over
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..spec.fleet import Fleet
 from .rules.gpu import DEFAULT_ACCELERATORS

@@ -10,11 +10,14 @@ allowedRoutes, hostname intersection) and cert-manager's gateway-shim (Certifica
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from .model import Obj
-from .workloads import as_list as _list, as_map as _map, dig
+from .workloads import as_list as _list
+from .workloads import as_map as _map
+from .workloads import dig
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")

@@ -7,9 +7,10 @@ functions; only the reporting differs. No pulumi here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 Manifest = Mapping[str, Any]
 

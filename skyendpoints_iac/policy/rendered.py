@@ -92,7 +92,7 @@ def _checked(items: list, what: str, required: tuple[str, ...], file: str, where
     return out
 
 
-def _prerequisites(path: Path, rendered: "Rendered", problems: list[Problem]) -> None:
+def _prerequisites(path: Path, rendered: Rendered, problems: list[Problem]) -> None:
     """Chart releases and CRD bundles per cluster from prerequisites.yaml."""
     docs = [d for d in _documents(path, problems) if d[1] is not None]
     if not docs:

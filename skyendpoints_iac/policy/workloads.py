@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from ..blueprint.names import LABEL_WORKLOAD_KIND
+from ..placement.accelerators import GPU_RESOURCES
 from .model import Obj
-
-from ..placement.accelerators import GPU_RESOURCES  # noqa: E402  (vendor -> resource: one home)
 
 GPU_RESOURCE = GPU_RESOURCES[0]
 """Named in messages; the checks read every vendor's resource (``GPU_RESOURCES``)."""

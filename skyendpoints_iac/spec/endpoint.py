@@ -12,20 +12,20 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .common import (
-    PodCount,
-    Annotations,
-    Labels,
-    derived_name_problems,
-    MAX_REPLICAS,
     ENV_NAME,
-    env_name_problems,
+    MAX_REPLICAS,
     Accelerator,
     AcceleratorString,
+    Annotations,
     DnsLabel,
     EndpointName,
+    Labels,
+    PodCount,
     Quantity,
     SecretKeyRef,
     StrictModel,
+    derived_name_problems,
+    env_name_problems,
     parse_accelerator,
     raise_if,
     unique,
@@ -185,7 +185,7 @@ class Engine(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "Engine":
+    def _check(self) -> Engine:
         problems: list[tuple[tuple, str]] = []
         if self.type == "custom":
             if not self.image:
@@ -227,7 +227,7 @@ class Volume(StrictModel):
     """Absolute mount path in the engine container."""
 
     @model_validator(mode="after")
-    def _check(self) -> "Volume":
+    def _check(self) -> Volume:
         problems: list[tuple[tuple, str]] = []
         if bool(self.claim_name) == bool(self.size):
             problems.append(((), "give exactly one of 'claim_name' (existing PVC) or 'size' (create a PVC)"))
@@ -263,7 +263,7 @@ class Autoscaling(StrictModel):
     """Stabilisation window before scaling down."""
 
     @model_validator(mode="after")
-    def _check(self) -> "Autoscaling":
+    def _check(self) -> Autoscaling:
         problems: list[tuple[tuple, str]] = []
         if self.max_replicas < self.min_replicas:
             problems.append((("max_replicas",), f"must be >= min_replicas ({self.min_replicas})"))
@@ -310,7 +310,7 @@ class Update(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "Update":
+    def _check(self) -> Update:
         if self.model_fields_set:
             # Accepting them silently would promise a rollout the cluster never does.
             raise_if([((sorted(self.model_fields_set)[0],), UPDATE_UNSUPPORTED)])
@@ -330,7 +330,7 @@ class Auth(StrictModel):
     """'public' gets a DNS name and a public listener; 'private' is reachable inside the clusters only."""
 
     @model_validator(mode="after")
-    def _check(self) -> "Auth":
+    def _check(self) -> Auth:
         problems: list[tuple[tuple, str]] = []
         if self.api_key == "secret" and not self.secret_name:
             problems.append((("secret_name",), "api_key 'secret' needs 'secret_name'"))
@@ -353,7 +353,7 @@ class Tls(StrictModel):
     """Hostname of the endpoint. Defaults to NAME.<fleet domain>."""
 
     @model_validator(mode="after")
-    def _check(self) -> "Tls":
+    def _check(self) -> Tls:
         problems: list[tuple[tuple, str]] = []
         if self.issuer == "secret" and not self.secret_name:
             problems.append((("secret_name",), "issuer 'secret' needs 'secret_name'"))
@@ -387,7 +387,7 @@ class HfToken(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "HfToken":
+    def _check(self) -> HfToken:
         if bool(self.secret_name) == bool(self.env):
             raise_if([((), "give exactly one of 'secret_name' or 'env'")])
         if self.env and not ENV_NAME.match(self.env):
@@ -412,7 +412,7 @@ class PlacementPrefs(StrictModel):
     """Cap on replicas in any one cluster."""
 
     @model_validator(mode="after")
-    def _check(self) -> "PlacementPrefs":
+    def _check(self) -> PlacementPrefs:
         raise_if(unique(self.clusters, "cluster", ("clusters",)) + unique(self.regions, "region", ("regions",)))
         return self
 
@@ -437,7 +437,7 @@ class Speculative(StrictModel):
     """Tokens proposed per step."""
 
     @model_validator(mode="after")
-    def _check(self) -> "Speculative":
+    def _check(self) -> Speculative:
         if self.method in ("eagle", "eagle3", "draft_model") and not self.model:
             raise_if([(("model",), f"method '{self.method}' needs a draft 'model'")])
         return self
@@ -512,7 +512,7 @@ class EndpointSpec(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "EndpointSpec":
+    def _check(self) -> EndpointSpec:
         problems: list[tuple[tuple, str]] = []
         if self.replicas is not None and self.autoscaling is not None and self.replicas != self.autoscaling.min_replicas:
             problems.append(

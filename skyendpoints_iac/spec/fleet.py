@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .common import (MAX_GPUS_PER_NODE, MAX_NODES_PER_GROUP, AcceleratorType, DnsLabel, StrictModel, raise_if,
-                     unique)
+from .common import MAX_GPUS_PER_NODE, MAX_NODES_PER_GROUP, AcceleratorType, DnsLabel, StrictModel, raise_if, unique
 
 DEFAULT_DOMAIN = "endpoints.skyendpoints.local"
 DEFAULT_ACCELERATOR_LABEL = "skyendpoints.dev/accelerator"
@@ -29,7 +28,7 @@ class NodeGroup(StrictModel):
     """GPUs per node held by low-priority (training) pods, which inference may preempt."""
 
     @model_validator(mode="after")
-    def _check(self) -> "NodeGroup":
+    def _check(self) -> NodeGroup:
         if self.free_gpus + self.reclaimable > self.gpus:
             raise_if([(("free",), f"free ({self.free_gpus}) + reclaimable ({self.reclaimable}) exceeds gpus ({self.gpus})")])
         return self
@@ -122,7 +121,7 @@ class MetricsSettings(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _auth_needs_a_url(self) -> "MetricsSettings":
+    def _auth_needs_a_url(self) -> MetricsSettings:
         if self.remote_write_auth is not None and not self.remote_write_url:
             raise ValueError("remote_write_auth needs remote_write_url")
         return self
@@ -172,7 +171,7 @@ class Fleet(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "Fleet":
+    def _check(self) -> Fleet:
         problems = [
             ((*loc[:-1], loc[-1], "name"), msg)
             for loc, msg in unique([c.name for c in self.clusters], "cluster name", ("clusters",))

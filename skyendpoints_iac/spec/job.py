@@ -13,23 +13,22 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from .common import (
-    Annotations,
-    Labels,
-    env_name_problems,
     Accelerator,
     AcceleratorString,
+    Annotations,
     DnsLabel,
+    Labels,
     Quantity,
     SecretKeyRef,
     StrictModel,
     _dns_label,
+    env_name_problems,
     parse_accelerator,
     raise_if,
     unique,
 )
 from .validation import validate
 from .yamlsource import load_yaml
-
 
 RESERVED_ENV_PREFIX = "SKY_"
 """Variables the platform sets for the program (``SKY_CHECKPOINT_DIR``, ``SKY_NODE_RANK``, ...)."""
@@ -74,7 +73,7 @@ class CheckpointVolume(StrictModel):
     """Directory inside the volume for this job's checkpoints. Default: the job name."""
 
     @model_validator(mode="after")
-    def _check(self) -> "CheckpointVolume":
+    def _check(self) -> CheckpointVolume:
         problems: list[tuple[tuple, str]] = []
         if bool(self.claim_name) == bool(self.size):
             problems.append(((), "give exactly one of 'claim_name' (existing PVC) or 'size' (create a PVC)"))
@@ -102,7 +101,7 @@ class JobPlacementPrefs(StrictModel):
     """Tie-break after the lists: cheapest GPU-hour, most free GPUs, or fleet-file order."""
 
     @model_validator(mode="after")
-    def _check(self) -> "JobPlacementPrefs":
+    def _check(self) -> JobPlacementPrefs:
         raise_if(unique(self.clusters, "cluster", ("clusters",)) + unique(self.regions, "region", ("regions",)))
         return self
 
@@ -155,10 +154,10 @@ class TrainingJobSpec(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "TrainingJobSpec":
+    def _check(self) -> TrainingJobSpec:
         problems: list[tuple[tuple, str]] = []
         both = sorted(set(self.env) & set(self.secret_env))
-        problems += [(("secret_env", name), f"also set in 'env'; keep one of the two") for name in both]
+        problems += [(("secret_env", name), "also set in 'env'; keep one of the two") for name in both]
         mode = self.checkpoint.access_mode
         if self.nodes > 1 and self.checkpoint.size and mode in ("ReadWriteOnce", "ReadWriteOncePod"):
             problems.append((("checkpoint", "access_mode"),

@@ -7,9 +7,10 @@ We keep the composed node tree and walk it for positions only when there is an e
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 

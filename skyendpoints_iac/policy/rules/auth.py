@@ -20,7 +20,8 @@ the stack cannot be verified and is reported.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from ..gateway import is_public_gateway, parent_gateways, public_routes
 from ..model import Finding, Obj, Rule

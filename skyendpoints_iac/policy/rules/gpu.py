@@ -6,7 +6,8 @@ lands on the wrong hardware; a training job at inference priority can preempt se
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from ...blueprint.names import PRIORITY_CLASS_INFERENCE, PRIORITY_CLASS_TRAINING
 from ...spec.fleet import DEFAULT_ACCELERATOR_LABEL

@@ -7,7 +7,8 @@ every log that prints the pod spec. The name pattern is the one spec validation 
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from ...spec.common import SECRET_LIKE_ENV_NAME
 from ..model import Obj, Rule
