@@ -7,8 +7,8 @@ engine or a cluster.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from ..placement.model import Placement
 from .health import ClusterHealth

@@ -12,8 +12,9 @@ import os
 import re
 import secrets
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..errors import InvalidInput, SkyError
 from .backend import PROJECT, Backend

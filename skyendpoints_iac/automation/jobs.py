@@ -11,8 +11,9 @@ fake API server; ``cli/jobs.py`` only parses flags, builds the runtime and print
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..blueprint import names
 from ..blueprint.training import WORKLOAD_TRAINING

@@ -22,8 +22,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ class LeaseElector:
             while not self._stop.is_set():
                 try:
                     self.try_acquire_or_renew()
-                except Exception:  # noqa: BLE001 - a broken connection is a failed renewal, not a crash
+                except Exception:
                     pass
                 self._stop.wait(self.settings.retry_seconds)
 

@@ -8,7 +8,8 @@ engine pods are both included.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from ..blueprint.names import LABEL_ENDPOINT, endpoint_namespace
 

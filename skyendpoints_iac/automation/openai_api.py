@@ -6,8 +6,9 @@ never printed, never sent to the browser (the playground proxies).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import SkyError
 

@@ -7,22 +7,23 @@ local-fleet e2e runs it with the real engine (see docs/automation.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Mapping, Protocol
+from typing import Any, ContextManager, Protocol
 
 from ..errors import InvalidInput, Problem, SkyError
 from ..placement.model import Placement
 from ..spec import EndpointSpec, Fleet, load_endpoint, load_fleet
 from . import failures
 from .decide import describe
-from .engine import EngineFailed, EngineFactory, OnEvent
+from .engine import EngineFactory, EngineFailed, OnEvent
 from .envstate import EnvRecords
 from .program import DesiredEndpoint, DesiredEnv, empty_program, inline_program
 from .progress import ProgressModel
 from .record import HISTORY_LIMIT, EnvRecord, from_outputs, is_legacy
-from .slices import changed, slice_hashes
 from .revisions import Revision, RevisionStore, current_user, now_utc, spec_hash
+from .slices import changed, slice_hashes
 
 
 class Ui(Protocol):

@@ -18,8 +18,8 @@ program deploys exactly what the user confirmed.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..placement.model import Placement
 from ..spec import EndpointSpec, Fleet
@@ -49,10 +49,10 @@ class DesiredEnv:
     record: EnvRecord = field(default_factory=EnvRecord)
     """The backend record this desired state was read from (``automation.record``)."""
 
-    def with_endpoint(self, item: DesiredEndpoint) -> "DesiredEnv":
+    def with_endpoint(self, item: DesiredEndpoint) -> DesiredEnv:
         return dataclasses.replace(self, endpoints={**self.endpoints, item.spec.name: item})
 
-    def without(self, name: str) -> "DesiredEnv":
+    def without(self, name: str) -> DesiredEnv:
         return dataclasses.replace(self, endpoints={k: v for k, v in self.endpoints.items() if k != name})
 
     @property

@@ -9,8 +9,9 @@ read it: a rich live table for terminals and a plain line log for pipes and CI.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .statesurgery import PROVIDER_TYPE
 
@@ -187,7 +188,7 @@ class EventSink:
 
             self._live = Live(slice_table(model, title), console=console, refresh_per_second=4, transient=False)
 
-    def __enter__(self) -> "EventSink":
+    def __enter__(self) -> EventSink:
         if self._live is not None:
             self._live.__enter__()
         return self

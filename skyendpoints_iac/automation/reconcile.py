@@ -9,16 +9,26 @@ Every decision is logged with its reason (``<state>/envs/<env>/decisions.jsonl``
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import SkyError
 from . import statesurgery
 from .decide import EndpointDecision, StateActions, decide_endpoint, decide_state
 from .health import ClusterHealth, HealthPolicy, observe, transition
-from .operations import (Runtime, UpdateFailed, _record, fleet_without, load_desired, new_revision, next_record,
-                         read_record, run_update)
+from .operations import (
+    Runtime,
+    UpdateFailed,
+    _record,
+    fleet_without,
+    load_desired,
+    new_revision,
+    next_record,
+    read_record,
+    run_update,
+)
 from .program import DesiredEndpoint
 from .revisions import now_utc
 

@@ -23,8 +23,9 @@ the command again converges (nothing is silently deleted).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import SkyError
 from .revisions import Revision

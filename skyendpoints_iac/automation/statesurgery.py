@@ -10,7 +10,8 @@ leave state only after the health state machine declared it failed, and the remo
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
 STACK_TYPE = "pulumi:pulumi:Stack"

@@ -7,8 +7,9 @@ client so tests can hand in canned API answers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from ..blueprint.engines import ENGINE_METRICS, EngineMetrics
 from ..blueprint.names import LABEL_ENDPOINT, LABEL_WORKLOAD_KIND, endpoint_namespace
@@ -48,14 +49,14 @@ def metric_value(body: Mapping[str, Any]) -> float | None:
 
 
 def query_metrics(query_url: str, engine: str, endpoint: str, get: Callable[..., Any] | None = None,
-                  timeout: float = 5.0) -> dict[str, float | None | str]:
+                  timeout: float = 5.0) -> dict[str, float | str | None]:
     """Key metrics from the fleet's store; an unreachable store is reported, not raised."""
     import requests
 
     get = get or requests.get
     base = query_url.rstrip("/")
     url = base if base.endswith("/api/v1/query") else base + "/api/v1/query"
-    out: dict[str, float | None | str] = {}
+    out: dict[str, float | str | None] = {}
     for key in METRIC_QUERIES["vllm"]:
         try:
             resp = get(url, params={"query": promql(engine, key, endpoint)}, timeout=timeout)

@@ -10,9 +10,10 @@ a fleet renders, and one that does not render does not validate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import InvalidInput, Problem
 from ..spec.yamlsource import source_name

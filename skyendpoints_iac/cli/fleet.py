@@ -10,7 +10,6 @@ from rich.table import Table
 from ..spec import load_fleet
 from .app import fleet_app, out
 
-
 _FILE_HELP = "Fleet file ('-': standard input)."
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -25,7 +24,7 @@ def _dir_option():
     return typer.Option(None, "--dir", help=DIR_HELP, show_default=False)
 
 
-def _fleet(directory: Optional[Path]):
+def _fleet(directory: Path | None):
     from ..localfleet import LocalFleet
 
     return LocalFleet(directory, log=lambda msg: err.print(msg, markup=False, highlight=False))
@@ -34,12 +33,12 @@ def _fleet(directory: Optional[Path]):
 @local_app.command("up")
 def up_cmd(
     clusters: int = typer.Option(3, "--clusters", "-n", help="Number of clusters (1-8), started one at a time."),
-    gpus: Optional[List[str]] = typer.Option(
+    gpus: list[str] | None = typer.Option(
         None, "--gpus", show_default=False,
         help="GPU nodes per cluster as TYPE:GPUSxNODES[,...], e.g. H100:8x2,L4:1 (default H100:8x2). "
              "Give it once for every cluster, or once per cluster."),
-    directory: Optional[Path] = _dir_option(),
-    bin_dir: Optional[Path] = typer.Option(None, "--bin-dir", show_default=False,
+    directory: Path | None = _dir_option(),
+    bin_dir: Path | None = typer.Option(None, "--bin-dir", show_default=False,
                                            help="Dir with etcd, kube-*, kwok. Default: $SKY_LOCALFLEET_BIN, else the newest local build."),
     build: bool = typer.Option(False, "--build", help="Build the binaries from Go modules first if none are found (slow once, then cached)."),
     network: bool = typer.Option(True, "--network/--no-network",
@@ -83,7 +82,7 @@ def up_cmd(
 
 
 @local_app.command("down")
-def down_cmd(directory: Optional[Path] = _dir_option()) -> None:
+def down_cmd(directory: Path | None = _dir_option()) -> None:
     """Stop every local cluster and remove the fleet's state, logs and etcd data.
 
     Examples:
@@ -103,7 +102,7 @@ def down_cmd(directory: Optional[Path] = _dir_option()) -> None:
 
 @local_app.command("kill")
 def kill_cmd(name: str = typer.Argument(..., help="Cluster name, e.g. local-1.", show_default=False),
-             directory: Optional[Path] = _dir_option()) -> None:
+             directory: Path | None = _dir_option()) -> None:
     """Stop one cluster's processes, to simulate a cluster failure. Its data is kept for 'start'.
 
     Examples:
@@ -118,7 +117,7 @@ def kill_cmd(name: str = typer.Argument(..., help="Cluster name, e.g. local-1.",
 
 @local_app.command("start")
 def start_cmd(name: str = typer.Argument(..., help="Cluster name, e.g. local-1.", show_default=False),
-              directory: Optional[Path] = _dir_option()) -> None:
+              directory: Path | None = _dir_option()) -> None:
     """Bring a killed cluster back on the same address, with its objects intact.
 
     Examples:
@@ -130,7 +129,7 @@ def start_cmd(name: str = typer.Argument(..., help="Cluster name, e.g. local-1."
 
 
 @local_app.command("env")
-def env_cmd(directory: Optional[Path] = _dir_option()) -> None:
+def env_cmd(directory: Path | None = _dir_option()) -> None:
     """Print the exports that point 'sky' commands at this local fleet (KUBECONFIG, the Pulumi bin dir,
     the front door's address, and what 'make demo' saved).
 
@@ -147,7 +146,7 @@ def env_cmd(directory: Optional[Path] = _dir_option()) -> None:
 
 
 @local_app.command("status")
-def status_cmd(directory: Optional[Path] = _dir_option()) -> None:
+def status_cmd(directory: Path | None = _dir_option()) -> None:
     """Show each local cluster: API server address, GPU nodes, and which processes run.
 
     Exit 1 when any cluster is not fully running.

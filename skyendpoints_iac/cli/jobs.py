@@ -7,8 +7,9 @@ preflight) is ``automation.jobs``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -16,7 +17,6 @@ from rich.table import Table
 from ..automation.jobs import JobsRuntime, cancel, collect, launch, preflight
 from ..errors import SkyError
 from .app import jobs_app, out
-
 
 # --------------------------------------------------------------------------- commands
 
@@ -45,10 +45,10 @@ def launch_cmd(
     fleet: Path = typer.Option(..., "--fleet", help="Fleet file.", show_default=False),
     yes: bool = typer.Option(False, "--yes", "-y", help="Launch without asking for confirmation."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Place and render only (clusters without a snapshot are still read for capacity): no preflight, no Pulumi, no change."),
-    env: Optional[str] = typer.Option(None, "--env", "-e", show_default=False,
+    env: str | None = typer.Option(None, "--env", "-e", show_default=False,
                                       help="Environment (Pulumi backend and stack prefix). Default: $SKY_ENV or dev."),
-    backend: Optional[str] = typer.Option(None, "--backend", show_default=False, help="Pulumi state backend URL."),
-    pulumi_root: Optional[str] = typer.Option(None, "--pulumi-root", show_default=False, help="Dir holding bin/pulumi."),
+    backend: str | None = typer.Option(None, "--backend", show_default=False, help="Pulumi state backend URL."),
+    pulumi_root: str | None = typer.Option(None, "--pulumi-root", show_default=False, help="Dir holding bin/pulumi."),
 ) -> None:
     """Launch a low-priority training job on the cluster with enough free GPUs.
 
@@ -124,10 +124,10 @@ def status_cmd(
 def cancel_cmd(
     name: str = typer.Argument(..., help="Job name.", show_default=False),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    env: Optional[str] = typer.Option(None, "--env", "-e", show_default=False,
+    env: str | None = typer.Option(None, "--env", "-e", show_default=False,
                                       help="Environment the job was launched in. Default: $SKY_ENV or dev."),
-    backend: Optional[str] = typer.Option(None, "--backend", show_default=False, help="Pulumi state backend URL."),
-    pulumi_root: Optional[str] = typer.Option(None, "--pulumi-root", show_default=False, help="Dir holding bin/pulumi."),
+    backend: str | None = typer.Option(None, "--backend", show_default=False, help="Pulumi state backend URL."),
+    pulumi_root: str | None = typer.Option(None, "--pulumi-root", show_default=False, help="Dir holding bin/pulumi."),
 ) -> None:
     """Cancel a training job: delete its Job and pods, and the claim and namespace it created.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,15 +16,15 @@ from .runtime import backend_option, env_option, make_runtime, root_option
 @endpoint_app.command("up")
 def up_cmd(
     spec_file: Path = typer.Argument(..., metavar="SPEC", help="Endpoint spec file.", show_default=False),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet file. Default: the one the environment last used.",
+    fleet: Path | None = typer.Option(None, "--fleet", help="Fleet file. Default: the one the environment last used.",
                                          show_default=False),
-    env: Optional[str] = env_option(),
+    env: str | None = env_option(),
     yes: bool = typer.Option(False, "--yes", "-y", help="Deploy without asking for confirmation."),
     allow_partial: bool = typer.Option(False, "--allow-partial", help="Deploy the replicas that fit when some fit nowhere."),
     preview_only: bool = typer.Option(False, "--preview-only", help="Show the plan and the resource changes; change nothing."),
     refresh: bool = typer.Option(False, "--refresh", help="Diff every resource even when no slice of the environment changed."),
-    backend: Optional[str] = backend_option(),
-    pulumi_root: Optional[str] = root_option(),
+    backend: str | None = backend_option(),
+    pulumi_root: str | None = root_option(),
 ) -> None:
     """Deploy or update an endpoint: validate, discover capacity, place, preview, confirm, update.
 
@@ -43,7 +42,6 @@ def up_cmd(
     """
     from ..automation.operations import up
     from ..spec import load_endpoint
-
     from ..spec.yamlsource import read_source, source_name
 
     text = read_source(spec_file)  # '-': stdin, read once; the same 1 MB bound as every spec
@@ -73,12 +71,12 @@ def up_cmd(
 @endpoint_app.command("down")
 def down_cmd(
     name: str = typer.Argument(..., help="Endpoint name.", show_default=False),
-    env: Optional[str] = env_option(),
+    env: str | None = env_option(),
     purge_platform: bool = typer.Option(False, "--purge-platform",
                                         help="Also remove shared platforms that no remaining endpoint uses."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    backend: Optional[str] = backend_option(),
-    pulumi_root: Optional[str] = root_option(),
+    backend: str | None = backend_option(),
+    pulumi_root: str | None = root_option(),
 ) -> None:
     """Remove an endpoint. Shared platforms stay while any endpoint uses them (and, by default, after).
 
@@ -99,11 +97,11 @@ def down_cmd(
 def rollback_cmd(
     name: str = typer.Argument(..., help="Endpoint name.", show_default=False),
     to: int = typer.Option(..., "--to", help="Revision to redeploy (see 'sky endpoint history').", show_default=False),
-    env: Optional[str] = env_option(),
+    env: str | None = env_option(),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     allow_partial: bool = typer.Option(False, "--allow-partial", help="Deploy the replicas that fit when some fit nowhere."),
-    backend: Optional[str] = backend_option(),
-    pulumi_root: Optional[str] = root_option(),
+    backend: str | None = backend_option(),
+    pulumi_root: str | None = root_option(),
 ) -> None:
     """Redeploy an earlier revision's spec as a new revision, with a rolling update.
 
@@ -124,12 +122,12 @@ def rollback_cmd(
 
 @endpoint_app.command("reconcile")
 def reconcile_cmd(
-    env: Optional[str] = env_option(),
+    env: str | None = env_option(),
     watch: bool = typer.Option(False, "--watch", help="Keep running, one pass every --interval seconds."),
     interval: float = typer.Option(5.0, "--interval", min=1.0, help="Seconds between passes with --watch."),
     rebalance: bool = typer.Option(False, "--rebalance", help="Move replicas back to preferred (recovered) clusters."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and log, change nothing."),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet file. Default: the one the environment last used.",
+    fleet: Path | None = typer.Option(None, "--fleet", help="Fleet file. Default: the one the environment last used.",
                                          show_default=False),
     timeout: float = typer.Option(HealthPolicy.timeout_seconds, "--probe-timeout", min=0.1, help="Seconds to wait for /readyz."),
     failures: int = typer.Option(HealthPolicy.failure_threshold, "--failure-threshold", min=1,
@@ -139,14 +137,14 @@ def reconcile_cmd(
     leader_elect: bool = typer.Option(False, "--leader-elect",
                                       help="With --watch: act only while holding a Kubernetes Lease (run several copies safely)."),
     lease_namespace: str = typer.Option(LeaseSettings.namespace, "--lease-namespace", help="Namespace of the Lease."),
-    lease_name: Optional[str] = typer.Option(None, "--lease-name", help="Lease name. Default: skyendpoints-reconcile-ENV.",
+    lease_name: str | None = typer.Option(None, "--lease-name", help="Lease name. Default: skyendpoints-reconcile-ENV.",
                                              show_default=False),
-    lease_kubeconfig: Optional[str] = typer.Option(None, "--lease-kubeconfig", show_default=False,
+    lease_kubeconfig: str | None = typer.Option(None, "--lease-kubeconfig", show_default=False,
                                                    help="Kubeconfig of the cluster holding the Lease. Default: in-cluster "
                                                         "credentials in a pod, else $KUBECONFIG."),
-    lease_context: Optional[str] = typer.Option(None, "--lease-context", help="Context in that kubeconfig.", show_default=False),
-    backend: Optional[str] = backend_option(),
-    pulumi_root: Optional[str] = root_option(),
+    lease_context: str | None = typer.Option(None, "--lease-context", help="Context in that kubeconfig.", show_default=False),
+    backend: str | None = backend_option(),
+    pulumi_root: str | None = root_option(),
 ) -> None:
     """Probe clusters, move replicas off failed ones, keep the URL; log every decision with its reason.
 
@@ -163,7 +161,8 @@ def reconcile_cmd(
 
       sky endpoint reconcile --rebalance --env prod
     """
-    from ..automation.reconcile import reconcile_once, watch as watch_loop
+    from ..automation.reconcile import reconcile_once
+    from ..automation.reconcile import watch as watch_loop
 
     if leader_elect and not watch:
         raise InvalidInput("--leader-elect needs --watch (a single pass takes no Lease)")

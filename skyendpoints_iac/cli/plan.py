@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -18,10 +17,10 @@ def plan_cmd(
     spec_file: Path = typer.Argument(..., metavar="SPEC", help="Endpoint spec file.", show_default=False),
     fleet_file: Path = typer.Option(..., "--fleet", help="Fleet file with a 'nodes' capacity snapshot per cluster.",
                                     show_default=False),
-    previous_file: Optional[Path] = typer.Option(
+    previous_file: Path | None = typer.Option(
         None, "--previous", help="A previous 'plan --json' output: keep its replicas where they are, move only the change."),
     as_json: bool = typer.Option(False, "--json", help="Print the placement as one JSON object."),
-    alongside: Optional[list[Path]] = typer.Option(
+    alongside: list[Path] | None = typer.Option(
         None, "--alongside", help="Another endpoint spec sharing the fleet (repeatable): all are placed against one "
         "capacity ledger, so SPEC gets only the GPUs they leave."),
 ) -> None:

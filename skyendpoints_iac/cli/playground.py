@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 import typer
 
@@ -12,8 +11,8 @@ from .app import endpoint_app, err, out
 from .runtime import backend_option, env_option, make_runtime, root_option
 
 
-def _target(name: str, env, backend, pulumi_root, url: Optional[str], api_key_env: Optional[str],
-            insecure: bool, ca_cert: Optional[str]):
+def _target(name: str, env, backend, pulumi_root, url: str | None, api_key_env: str | None,
+            insecure: bool, ca_cert: str | None):
     """URL from --url or the stack outputs (else the front door hostname); key from the stack's secret
     outputs, or from the environment variable named by --api-key-env."""
     from ..automation.openai_api import Target, api_key_from_outputs
@@ -64,15 +63,15 @@ _o = _common()
 def chat_cmd(
     name: str = typer.Argument(..., help="Endpoint name.", show_default=False),
     prompt: str = typer.Argument(..., help="The message to send.", show_default=False),
-    model: Optional[str] = typer.Option(None, "--model", help="Model id. Default: the first one /v1/models lists."),
+    model: str | None = typer.Option(None, "--model", help="Model id. Default: the first one /v1/models lists."),
     max_tokens: int = typer.Option(256, "--max-tokens", min=1),
-    env: Optional[str] = env_option(),
-    url: Optional[str] = _o["url"],
-    api_key_env: Optional[str] = _o["api_key_env"],
+    env: str | None = env_option(),
+    url: str | None = _o["url"],
+    api_key_env: str | None = _o["api_key_env"],
     insecure: bool = _o["insecure"],
-    ca_cert: Optional[str] = _o["ca_cert"],
-    backend: Optional[str] = backend_option(),
-    pulumi_root: Optional[str] = root_option(),
+    ca_cert: str | None = _o["ca_cert"],
+    backend: str | None = backend_option(),
+    pulumi_root: str | None = root_option(),
 ) -> None:
     """Send one prompt through the endpoint's OpenAI-compatible API and print the answer.
 
@@ -95,14 +94,14 @@ def chat_cmd(
 def playground_cmd(
     name: str = typer.Argument(..., help="Endpoint name.", show_default=False),
     port: int = typer.Option(8765, "--port", min=0, max=65535, help="Local port (0: any free port)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model id. Default: the first one /v1/models lists."),
-    env: Optional[str] = env_option(),
-    url: Optional[str] = _o["url"],
-    api_key_env: Optional[str] = _o["api_key_env"],
+    model: str | None = typer.Option(None, "--model", help="Model id. Default: the first one /v1/models lists."),
+    env: str | None = env_option(),
+    url: str | None = _o["url"],
+    api_key_env: str | None = _o["api_key_env"],
     insecure: bool = _o["insecure"],
-    ca_cert: Optional[str] = _o["ca_cert"],
-    backend: Optional[str] = backend_option(),
-    pulumi_root: Optional[str] = root_option(),
+    ca_cert: str | None = _o["ca_cert"],
+    backend: str | None = backend_option(),
+    pulumi_root: str | None = root_option(),
 ) -> None:
     """Serve a small chat page on localhost that talks to the endpoint (the API key stays server-side).
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -11,12 +10,11 @@ from rich.table import Table
 from ..errors import EXIT_FAILURE, InvalidInput, Problem
 from .app import err, out, policy_app
 
-
 _CONFIG_HELP = "Policy config JSON, the same file 'pulumi preview --policy-pack-config' takes."
 _FLEET_HELP = "Fleet file: takes each cluster's accelerator_label and gpu_taint into the GPU rules' settings."
 
 
-def _settings(config: Optional[Path], fleet: Optional[Path]) -> tuple[dict, str]:
+def _settings(config: Path | None, fleet: Path | None) -> tuple[dict, str]:
     """The policy config: fleet-derived settings, overlaid by the --config file."""
     from ..policy import load_config_file
     from ..policy.fleetconfig import fleet_policy_config, merge
@@ -32,8 +30,8 @@ def _settings(config: Optional[Path], fleet: Optional[Path]) -> tuple[dict, str]
 def check_cmd(
     directory: Path = typer.Argument(..., metavar="DIR", help="Output folder of 'sky endpoint render'.",
                                      show_default=False),
-    config: Optional[Path] = typer.Option(None, "--config", metavar="CONFIG", help=_CONFIG_HELP, show_default=False),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", metavar="FLEET", help=_FLEET_HELP, show_default=False),
+    config: Path | None = typer.Option(None, "--config", metavar="CONFIG", help=_CONFIG_HELP, show_default=False),
+    fleet: Path | None = typer.Option(None, "--fleet", metavar="FLEET", help=_FLEET_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: violations and counts."),
 ) -> None:
     """Check rendered manifests against the GPU, TLS, auth and secret rules, offline.
@@ -83,8 +81,8 @@ def check_cmd(
 
 @policy_app.command("config")
 def config_cmd(
-    fleet: Optional[Path] = typer.Option(None, "--fleet", metavar="FLEET", help=_FLEET_HELP, show_default=False),
-    config: Optional[Path] = typer.Option(None, "--config", metavar="CONFIG", help="Settings to lay over the fleet's.",
+    fleet: Path | None = typer.Option(None, "--fleet", metavar="FLEET", help=_FLEET_HELP, show_default=False),
+    config: Path | None = typer.Option(None, "--config", metavar="CONFIG", help="Settings to lay over the fleet's.",
                                           show_default=False),
 ) -> None:
     """Print the policy config JSON (fleet-derived settings plus --config) for pulumi --policy-pack-config.
@@ -121,9 +119,9 @@ def _default_pack_dir() -> Path:
 
 @policy_app.command("pack-path")
 def pack_path_cmd(
-    directory: Optional[Path] = typer.Option(None, "--dir", metavar="DIR", show_default=False,
+    directory: Path | None = typer.Option(None, "--dir", metavar="DIR", show_default=False,
                                              help="Write the pack here (default: a folder in the user cache)."),
-    shim: Optional[Path] = typer.Option(None, "--shim", metavar="FILE", show_default=False,
+    shim: Path | None = typer.Option(None, "--shim", metavar="FILE", show_default=False,
                                         help="The pulumi-analyzer-policy-python shim: link it into the pack and "
                                              "print the link (binary-analyzer form, no pulumi-language-python)."),
 ) -> None:

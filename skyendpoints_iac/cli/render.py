@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,7 +17,7 @@ def render_cmd(
                                     help="Fleet file (capacity comes from its 'nodes' snapshot)."),
     out_dir: Path = typer.Option(..., "--out", metavar="DIR", show_default=False,
                                  help="Directory to write; an earlier render there is replaced."),
-    previous_files: Optional[list[Path]] = typer.Option(
+    previous_files: list[Path] | None = typer.Option(
         None, "--previous", metavar="PLAN",
         help="A saved 'sky endpoint plan --json' of one endpoint (repeatable): keep its replicas where they are."),
     allow_partial: bool = typer.Option(False, "--allow-partial",

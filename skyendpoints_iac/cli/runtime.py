@@ -8,7 +8,8 @@ import os
 import re
 import sys
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -96,8 +97,8 @@ class CliUi:
 
 def probe(cluster, timeout: float) -> tuple[bool, str]:
     """/readyz of one fleet cluster; a kubeconfig problem counts as a failed probe with its message."""
-    from ..kube.live import check_health
     from ..kube.client import cluster_client
+    from ..kube.live import check_health
 
     try:
         return check_health(cluster_client(cluster), timeout)
@@ -118,9 +119,8 @@ def make_runtime(env: str | None, backend: str | None, pulumi_root: str | None, 
 
     if engine:
         from ..automation.engine import pulumi_factory
-        from ..automation.pulumicli import find_pulumi
-
         from ..automation.policypack import resolve_policy
+        from ..automation.pulumicli import find_pulumi
 
         binary = find_pulumi(pulumi_root)  # first: without a CLI nothing is created, not even the state dir
         resolved = resolve_backend(backend)

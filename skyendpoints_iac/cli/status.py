@@ -7,7 +7,6 @@ pulumi CLI is found, and the command says so); what runs is read live from each 
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -60,10 +59,10 @@ def _collect(rt, names: list[str], metrics: bool = True, record=None):
 
 @endpoint_app.command("status")
 def status_cmd(
-    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Endpoint name. Default: every endpoint of the environment."),
-    env: Optional[str] = env_option(),
+    name: str | None = typer.Argument(None, metavar="NAME", help="Endpoint name. Default: every endpoint of the environment."),
+    env: str | None = env_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
-    backend: Optional[str] = backend_option(),
+    backend: str | None = backend_option(),
 ) -> None:
     """URL, placement, cluster health, ready/desired replicas per cluster (live), revision and key metrics.
 
@@ -114,10 +113,10 @@ def status_cmd(
 
 @endpoint_app.command("list")
 def list_cmd(
-    env: Optional[str] = typer.Option(None, "--env", "-e", metavar="ENV", help="Only this environment. Default: all.",
+    env: str | None = typer.Option(None, "--env", "-e", metavar="ENV", help="Only this environment. Default: all.",
                                       show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list: env, endpoint, revision, deployed, by, placement."),
-    backend: Optional[str] = backend_option(),
+    backend: str | None = backend_option(),
 ) -> None:
     """List deployed endpoints per environment with their revision and placement (no cluster contacted).
 
@@ -156,9 +155,9 @@ def list_cmd(
 @endpoint_app.command("history")
 def history_cmd(
     name: str = typer.Argument(..., help="Endpoint name.", show_default=False),
-    env: Optional[str] = env_option(),
+    env: str | None = env_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the records as JSON (spec text included)."),
-    backend: Optional[str] = backend_option(),
+    backend: str | None = backend_option(),
 ) -> None:
     """List an endpoint's revisions: number, action, outcome, spec hash, time, user and placement.
 
@@ -196,10 +195,10 @@ def history_cmd(
 @endpoint_app.command("logs")
 def logs_cmd(
     name: str = typer.Argument(..., help="Endpoint name.", show_default=False),
-    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Only this cluster.", show_default=False),
+    cluster: str | None = typer.Option(None, "--cluster", "-c", help="Only this cluster.", show_default=False),
     tail: int = typer.Option(200, "--tail", min=0, help="Lines per container (0: all)."),
-    env: Optional[str] = env_option(),
-    backend: Optional[str] = backend_option(),
+    env: str | None = env_option(),
+    backend: str | None = backend_option(),
 ) -> None:
     """Print the endpoint's pod logs from each cluster: init containers, sidecars and the engine.
 

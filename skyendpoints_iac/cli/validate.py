@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,10 +16,10 @@ from .app import endpoint_app, out
 def validate_cmd(
     files: list[Path] = typer.Argument(..., metavar="SPEC...", show_default=False,
                                        help="Endpoint spec files ('-': standard input)."),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", metavar="FLEET", show_default=False,
+    fleet: Path | None = typer.Option(None, "--fleet", metavar="FLEET", show_default=False,
                                          help="Also run every check of 'render' against this fleet file: placement, "
                                               "front doors, per-cluster objects."),
-    previous_files: Optional[list[Path]] = typer.Option(None, "--previous", metavar="PLAN",
+    previous_files: list[Path] | None = typer.Option(None, "--previous", metavar="PLAN",
                                                         help="Saved 'plan --json' outputs, as for render."),
     allow_partial: bool = typer.Option(False, "--allow-partial",
                                        help="With --fleet: accept a fixed-replica endpoint short of replicas."),

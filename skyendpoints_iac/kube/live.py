@@ -9,8 +9,9 @@ imports the blueprint's names. Health is the API server's ``/readyz`` answering 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from ..blueprint.names import LABEL_ENDPOINT, PRIORITY_VALUE_INFERENCE
 from ..placement.capacity import ClusterInventory

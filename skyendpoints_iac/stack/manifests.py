@@ -124,7 +124,7 @@ def starts_gpu_pods(obj: Mapping[str, Any]) -> bool:
         return True
     spec = obj.get("spec") or {}
     template = (spec.get("template") or (spec.get("jobTemplate") or {}).get("spec", {}).get("template") or {})
-    return _has_gpu((template.get("spec") or {}))
+    return _has_gpu(template.get("spec") or {})
 
 
 def await_annotations(obj: Mapping[str, Any]) -> dict[str, str]:

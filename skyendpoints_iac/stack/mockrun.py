@@ -51,7 +51,7 @@ class Registration:
 class Recording:
     registrations: dict[str, Registration] = field(default_factory=dict)
     component_outputs: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, "Resolved"] = field(default_factory=dict)
+    outputs: dict[str, Resolved] = field(default_factory=dict)
     """Stack outputs (and captured outputs) after the run: value, secret, known."""
     result: Any = None
 

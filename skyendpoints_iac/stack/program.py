@@ -28,12 +28,12 @@ from ..blueprint.model import EndpointSlice, FleetBlueprint
 from ..errors import InvalidInput, SkyError
 from ..placement.model import Placement
 from ..spec.fleet import Fleet
+from . import secret_values as secrets
+from .cluster_platform import ClusterPlatform, ClusterPlatformArgs
 from .endpoint import ClusterHandle, Endpoint, EndpointArgs, output_dict
 from .gateway import GlobalGateway, GlobalGatewayArgs, is_kube_object
 from .inputs import CONFIG_KEYS, TEXT_KEYS, DeploymentInputs, inputs_from_config
 from .plan import deployed_clusters, plan
-from .cluster_platform import ClusterPlatform, ClusterPlatformArgs
-from . import secret_values as secrets
 from .providers import cluster_provider, read_kubeconfig
 
 GATEWAY_NAME = "global"

@@ -18,8 +18,8 @@ import pulumi
 from ..blueprint.model import EndpointSlice, SecretSpec
 from ..errors import SkyError
 from . import manifests as mf
-from .kube import KubeObject
 from .cluster_platform import ClusterPlatform
+from .kube import KubeObject
 
 TYPE = "skyendpoints:index:ClusterSlice"
 

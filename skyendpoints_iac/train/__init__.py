@@ -17,7 +17,7 @@ Pure standard library, so a training image only needs this package (no torch, no
             ckpt.exit_preempted()
 """
 
-from .checkpoint import EXIT_PREEMPTED, Checkpoint, CheckpointError, Checkpointer, step_dir_name
+from .checkpoint import EXIT_PREEMPTED, Checkpoint, Checkpointer, CheckpointError, step_dir_name
 from .env import RestartInfo, restart_info
 
 __all__ = [

@@ -27,10 +27,11 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from . import env as envvars
 
@@ -110,7 +111,7 @@ class Checkpointer:
         self._stop = False
 
     @classmethod
-    def from_env(cls, default: str | os.PathLike[str] | None = None, **kwargs: Any) -> "Checkpointer":
+    def from_env(cls, default: str | os.PathLike[str] | None = None, **kwargs: Any) -> Checkpointer:
         """The directory from ``SKY_CHECKPOINT_DIR`` (``default`` when run outside a job), rank from ``SKY_NODE_RANK``."""
         directory = os.environ.get(envvars.CHECKPOINT_DIR) or default
         if not directory:
@@ -297,7 +298,7 @@ class Checkpointer:
     def handle_sigterm(self) -> None:
         """On SIGTERM (preemption), set ``stop_requested`` instead of dying: save, then ``exit_preempted()``."""
 
-        def _handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        def _handler(signum, frame):
             self._stop = True
             self._log("SIGTERM received: will save and exit at the next opportunity")
 

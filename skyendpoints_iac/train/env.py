@@ -7,8 +7,8 @@ Keeping the names in one module means the two sides cannot drift apart.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 CHECKPOINT_DIR = "SKY_CHECKPOINT_DIR"
 """Absolute directory for this job's checkpoints, on the checkpoint volume."""

@@ -17,8 +17,9 @@ newest pod, plus the newest pod's own failure when no replacement exists yet.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 State = Literal["pending", "running", "preempted", "recovering", "succeeded", "failed"]
 

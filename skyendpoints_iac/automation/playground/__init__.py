@@ -38,7 +38,7 @@ def make_handler(target: Target, endpoint: str, model: str | None):
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self):  # noqa: N802 (http.server naming)
+        def do_GET(self):
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html"):
                 return self._send(200, page(), "text/html; charset=utf-8")
@@ -48,7 +48,7 @@ def make_handler(target: Target, endpoint: str, model: str | None):
                 return self._forward("GET", None)
             return self._send(404, b"not found", "text/plain")
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             if self.path.split("?", 1)[0] != "/v1/chat/completions":
                 return self._send(404, b"not found", "text/plain")
             length = int(self.headers.get("Content-Length") or 0)
@@ -96,7 +96,7 @@ class Playground:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}/"
 
-    def start(self) -> "Playground":
+    def start(self) -> Playground:
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
         return self
