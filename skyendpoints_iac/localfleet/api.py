@@ -12,7 +12,8 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

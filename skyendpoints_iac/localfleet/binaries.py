@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..userdirs import build_cache_root
 from ..errors import SkyError
+from ..userdirs import build_cache_root
 
 REQUIRED = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "build-local-fleet-bins.sh"

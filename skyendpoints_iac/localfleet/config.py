@@ -8,9 +8,10 @@ certificate, and every port distinct so that several control planes share one ho
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..spec.fleet import DEFAULT_ACCELERATOR_LABEL
 

@@ -18,8 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..userdirs import state_home
 from ..errors import SkyError
+from ..userdirs import state_home
 from . import binaries
 from .charts import build as build_charts
 from .layout import NodePool

@@ -32,8 +32,9 @@ reads from files and reloads on change), and a bootstrap pointing at them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import SkyError
 

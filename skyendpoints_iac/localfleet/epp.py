@@ -22,9 +22,10 @@ A P/D endpoint therefore has no local EPP: ``gaie_config`` refuses it rather tha
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 

@@ -11,8 +11,9 @@ are; the fleet file says nothing about a GPU taint because there is none.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import InvalidInput, Problem
 from ..spec.fleet import DEFAULT_ACCELERATOR_LABEL
@@ -72,7 +73,7 @@ class NodePool:
         return {"accelerator": self.accelerator, "gpus": self.gpus, "count": self.count}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "NodePool":
+    def from_dict(cls, data: dict[str, Any]) -> NodePool:
         return cls(str(data["accelerator"]), int(data["gpus"]), int(data.get("count", 1)))
 
 

@@ -32,9 +32,9 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..errors import SkyError
 from .config import HOST, pod_cidr

@@ -12,9 +12,9 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 _CHILDREN: dict[int, subprocess.Popen] = {}
 """Processes this Python process started: reaped after they stop, so they do not linger as zombies."""

@@ -33,10 +33,11 @@ optional ``shared: Path``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import celpy
 import jsonschema
@@ -125,7 +126,7 @@ def _cel_program(rule: str) -> Any:
     """The compiled rule, or None when cel-python cannot compile it (then it is skipped)."""
     try:
         return _CEL.program(_CEL.compile(rule))
-    except Exception:  # noqa: BLE001 - any parse/compile failure means "cannot evaluate here"
+    except Exception:
         return None
 
 
@@ -138,7 +139,7 @@ def _cel_false(rule: str, value: Any) -> bool:
         return False
     try:
         result = program.evaluate({"self": celpy.json_to_cel(value)})
-    except Exception:  # noqa: BLE001 - evaluation errors (unsupported functions, absent keys): skip
+    except Exception:
         return False
     return isinstance(result, (bool, celpy.celtypes.BoolType)) and not bool(result)
 
@@ -181,9 +182,7 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
     for key, value in node.items():
         if key == "properties":
             out[key] = {name: _structural(sub) for name, sub in value.items()}
-        elif key == "items" and isinstance(value, dict):
-            out[key] = _structural(value)
-        elif key == "additionalProperties" and isinstance(value, dict):
+        elif (key == "items" and isinstance(value, dict)) or (key == "additionalProperties" and isinstance(value, dict)):
             out[key] = _structural(value)
         elif key in ("allOf", "anyOf", "oneOf"):
             # Structural-schema junctors only add value constraints over fields declared outside them.

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import SkyError
 from .config import HOST, PORT_NAMES
@@ -37,7 +38,7 @@ class ClusterState:
                 "pools": [p.to_dict() for p in self.pools], "data_dir": self.data_dir}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ClusterState":
+    def from_dict(cls, d: dict[str, Any]) -> ClusterState:
         return cls(d["name"], int(d["index"]), d["region"], {k: int(v) for k, v in d["ports"].items()},
                    tuple(NodePool.from_dict(p) for p in d["pools"]), d["data_dir"])
 
@@ -60,7 +61,7 @@ class FleetState:
                 "clusters": [c.to_dict() for c in self.clusters]}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FleetState":
+    def from_dict(cls, d: dict[str, Any]) -> FleetState:
         if d.get("version") != STATE_VERSION:
             raise SkyError(f"local fleet state version {d.get('version')!r} is not {STATE_VERSION}; "
                            "run 'sky fleet local down' with the version that created it")

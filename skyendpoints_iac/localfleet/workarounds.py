@@ -28,7 +28,7 @@ KNOWN_BUG_PROM_TOKEN = (
     "pre-created namespace.")
 
 
-def pre_create_prometheus_service_account(target: "HasFleet") -> None:
+def pre_create_prometheus_service_account(target: HasFleet) -> None:
     """Workaround for ``KNOWN_BUG_PROM_TOKEN``, on every cluster of ``target.fleet``; idempotent."""
     for name in target.fleet.cluster_names:
         api = target.api(name)

@@ -18,8 +18,8 @@ import random
 import re
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 from .kvcache import Allocation, KVCache
 from .metrics import EngineMetrics

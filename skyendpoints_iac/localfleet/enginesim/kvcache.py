@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 
 def block_hashes(tokens: Sequence[str], block_size: int) -> list[bytes]:

@@ -38,9 +38,10 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from ...blueprint.engines import ENGINE_PORT, ENGINE_TYPE_LABEL, PD_DECODE_ENGINE_PORT
 from ...blueprint.names import LABEL_ENGINE
@@ -245,7 +246,7 @@ class SimulatorRunner:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
-    def start(self) -> "SimulatorRunner":
+    def start(self) -> SimulatorRunner:
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="enginesim-runner", daemon=True)
@@ -261,7 +262,7 @@ class SimulatorRunner:
             for key in list(self._sims):
                 self._terminate(key)
 
-    def __enter__(self) -> "SimulatorRunner":
+    def __enter__(self) -> SimulatorRunner:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
