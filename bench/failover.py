@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 from skyendpoints_iac.automation.pulumicli import find_pulumi  # noqa: E402
 from skyendpoints_iac.localfleet import LocalFleet, NodePool  # noqa: E402
 from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
-from skyendpoints_iac.localfleet.workarounds import AUTH_FROM_SECRET, pre_create_prometheus_service_account  # noqa: E402
 from skyendpoints_iac.localfleet.charts import build as build_charts  # noqa: E402
 from skyendpoints_iac.localfleet.standin_kserve import StandInKServe  # noqa: E402
+from skyendpoints_iac.localfleet.workarounds import AUTH_FROM_SECRET, pre_create_prometheus_service_account  # noqa: E402
 
 SPEC = ROOT / "examples" / "glm-prod.yaml"
 NODES = (NodePool("B200", 8, 2),)

@@ -13,7 +13,6 @@ Target: a PR-sized render (hundreds of objects) checks in well under a second; g
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import tempfile

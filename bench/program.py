@@ -103,8 +103,6 @@ def _payloads(inputs) -> list[dict]:
 def one(mode: str, clusters: int, endpoints: int, size: int) -> dict:
     """Run one case in this process (imports done before the clock starts) and return its figures."""
     import pulumi
-    import pulumi_kubernetes  # noqa: F401  (import cost is not program cost)
-    import pulumi_kubernetes.helm.v3, pulumi_kubernetes.helm.v4, pulumi_kubernetes.yaml.v2  # noqa: F401,E401
     import pulumi_random  # noqa: F401
 
     from skyendpoints_iac.stack.plan import plan

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from skyendpoints_iac.blueprint import render  # noqa: E402
 from skyendpoints_iac.blueprint.fleet import build_fleet_blueprint  # noqa: E402
-from skyendpoints_iac.localfleet.schemas import validate_manifest  # noqa: E402
 from skyendpoints_iac.errors import InvalidInput  # noqa: E402
+from skyendpoints_iac.localfleet.schemas import validate_manifest  # noqa: E402
 from skyendpoints_iac.placement import place  # noqa: E402
 from skyendpoints_iac.spec import EndpointSpec, Fleet, load_endpoint  # noqa: E402
 

@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.e2e.conftest import AUTH_FROM_SECRET, node_labels, pods, pre_create_prometheus_service_account, running_ready, wait_until
+from tests.e2e.conftest import (
+    AUTH_FROM_SECRET,
+    node_labels,
+    pods,
+    pre_create_prometheus_service_account,
+    running_ready,
+    wait_until,
+)
 
 NAME = "glm-prod"
 NS = f"sky-{NAME}"

@@ -43,8 +43,8 @@ def _stack(e2e, spec_text: str, monkeypatch):
     from skyendpoints_iac.automation.backend import PROJECT
     from skyendpoints_iac.automation.program import DesiredEndpoint, DesiredEnv, inline_program
     from skyendpoints_iac.automation.pulumicli import PulumiBinary, pulumi_command
-    from skyendpoints_iac.placement import place
     from skyendpoints_iac.kube.live import discover
+    from skyendpoints_iac.placement import place
     from skyendpoints_iac.spec import load_endpoint, load_fleet
 
     for k in ("SKY_CHART_SOURCES", "SKY_PULUMI_ROOT", "PULUMI_HOME", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):

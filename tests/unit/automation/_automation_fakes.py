@@ -8,7 +8,8 @@ state surgery has something to operate on. The real engine is exercised by the l
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pulumi.automation import EngineEvent
 
@@ -89,7 +90,7 @@ def provider_state(cluster: str) -> list[dict]:
 class FakeEngine:
     """The engine boundary, faked. One instance per ``engine_factory`` call, sharing a ``FakeBackend``."""
 
-    def __init__(self, backend: "FakeBackend", env: str, program: Callable[[], None]):
+    def __init__(self, backend: FakeBackend, env: str, program: Callable[[], None]):
         self.backend, self.env, self.program = backend, env, program
 
     @property

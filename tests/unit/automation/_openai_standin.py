@@ -30,11 +30,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         if self._auth():
             self._json(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         if not self._auth():
             return
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -56,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class StandIn:
-    def __enter__(self) -> "StandIn":
+    def __enter__(self) -> StandIn:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.auth_headers = []  # type: ignore[attr-defined]
         self.httpd.requests = []  # type: ignore[attr-defined]

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import pytest
 
 from skyendpoints_iac.automation.revisions import RevisionStore, spec_hash
+from skyendpoints_iac.cli import main
 from skyendpoints_iac.placement import place
 from skyendpoints_iac.spec import load_endpoint, load_fleet
-from skyendpoints_iac.cli import main
 from tests.conftest import EXAMPLES
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skyendpoints_iac.localfleet import schemas as v
 from skyendpoints_iac.blueprint.catalogue import ChartSources, load_catalogue, topological_order
 from skyendpoints_iac.errors import InvalidInput, SkyError
+from skyendpoints_iac.localfleet import schemas as v
 from tests.conftest import ROOT, shared_dir
 
 PINS = {

@@ -16,8 +16,8 @@ import pytest
 
 from skyendpoints_iac.blueprint import render
 from skyendpoints_iac.blueprint.fleet import build_fleet_blueprint
-from skyendpoints_iac.localfleet.schemas import validate_manifest
 from skyendpoints_iac.errors import InvalidInput
+from skyendpoints_iac.localfleet.schemas import validate_manifest
 from skyendpoints_iac.placement import place
 from skyendpoints_iac.spec import load_endpoint, load_fleet
 from tests.conftest import EXAMPLES

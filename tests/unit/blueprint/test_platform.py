@@ -7,10 +7,10 @@ import json
 import pytest
 
 from skyendpoints_iac.blueprint import engines, names
-from skyendpoints_iac.localfleet import schemas as v
 from skyendpoints_iac.blueprint.catalogue import ChartSources, load_catalogue
 from skyendpoints_iac.blueprint.platform import EndpointTls, PlatformNeeds, build_platform
 from skyendpoints_iac.errors import InvalidInput
+from skyendpoints_iac.localfleet import schemas as v
 from skyendpoints_iac.spec.fleet import Fleet
 from tests.conftest import shared_dir
 
@@ -191,9 +191,8 @@ def test_tls_on_would_switch_scrapes_and_probes_together():
 def test_user_values_reach_the_alloy_chart_as_literal_text(monkeypatch):
     """The Alloy chart runs alloy.configMap.content through Helm's tpl (grafana/alloy operations/helm/charts/alloy/
     templates/configmap.yaml), so a '{{' from the fleet file must be escaped, or Helm would execute it."""
-    from skyendpoints_iac.blueprint.monitoring import helm_tpl_literal
-
     from skyendpoints_iac.blueprint import monitoring
+    from skyendpoints_iac.blueprint.monitoring import helm_tpl_literal
 
     assert helm_tpl_literal('a{{ .Release.Name }}b') == 'a{{ "{{" }} .Release.Name }}b'
     fleet = Fleet.model_validate({**MINIMAL, "metrics": {"remote_write_url": "https://m.example.com/push"}})

@@ -7,15 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skyendpoints_iac.blueprint import names
-from skyendpoints_iac.blueprint import render
+from skyendpoints_iac.blueprint import names, render
 from skyendpoints_iac.blueprint.fleet import build_fleet_blueprint
-from skyendpoints_iac.localfleet.schemas import validate_chart_values, validate_manifest
 from skyendpoints_iac.cli import main
 from skyendpoints_iac.errors import InvalidInput
+from skyendpoints_iac.localfleet.schemas import validate_chart_values, validate_manifest
 from skyendpoints_iac.placement import place
 from skyendpoints_iac.spec import load_endpoint, load_fleet
-
 from tests.conftest import EXAMPLES, shared_dir
 
 NEW_EXAMPLES = ["pd-disaggregated", "autoscaled-spillover", "routing-p2c", "routing-round-robin", "multi-node",

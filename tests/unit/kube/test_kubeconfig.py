@@ -33,7 +33,7 @@ def write(path, *, context: str, server: str, user: str = "u", current: str | No
 
 
 class _Readyz(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         body = b"ok" if self.path.startswith("/readyz") else b"{}"
         self.send_response(200 if self.path.startswith("/readyz") else 404)
         self.send_header("Content-Length", str(len(body)))

@@ -19,8 +19,7 @@ import requests
 
 from skyendpoints_iac.localfleet.api import ApiError
 from skyendpoints_iac.localfleet.enginesim import REPLICA_HEADER
-from skyendpoints_iac.localfleet.enginesim.runner import (Launch, SimulatorRunner, is_serving_pod, launch_for,
-                                                          pod_ready)
+from skyendpoints_iac.localfleet.enginesim.runner import Launch, SimulatorRunner, is_serving_pod, launch_for, pod_ready
 
 KSERVE_SCRIPT = """export NCCL_IB_HCA=mlx5
 eval "vllm serve /mnt/models --served-model-name "{name}" "publishers/{ns}/models/{name}" --port {port} ${{VLLM_ADDITIONAL_ARGS}} $@"

@@ -12,11 +12,25 @@ import yaml
 from skyendpoints_iac.errors import SkyError
 from skyendpoints_iac.localfleet import binaries
 from skyendpoints_iac.localfleet.config import (
-    COMPONENTS, PORT_NAMES, Access, ClusterPaths, component_argv, fleet_doc, kubeconfig_doc, token_line,
+    COMPONENTS,
+    PORT_NAMES,
+    Access,
+    ClusterPaths,
+    component_argv,
+    fleet_doc,
+    kubeconfig_doc,
+    token_line,
 )
 from skyendpoints_iac.localfleet.layout import NodePool
 from skyendpoints_iac.localfleet.manager import STAGES, LocalFleet
-from skyendpoints_iac.localfleet.state import ClusterState, FleetState, allocate_ports, free_ports, load_state, save_state
+from skyendpoints_iac.localfleet.state import (
+    ClusterState,
+    FleetState,
+    allocate_ports,
+    free_ports,
+    load_state,
+    save_state,
+)
 from skyendpoints_iac.spec import load_fleet
 
 CA = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

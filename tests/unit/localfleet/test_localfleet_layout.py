@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from skyendpoints_iac.errors import InvalidInput
-from skyendpoints_iac.localfleet.layout import (
-    GPU_RESOURCE, KWOK_NODE_ANNOTATION, NodePool, cluster_names, node_manifests, parse_gpus, pools_per_cluster,
-)
 from skyendpoints_iac.blueprint.names import PRIORITY_VALUE_INFERENCE
+from skyendpoints_iac.errors import InvalidInput
 from skyendpoints_iac.kube.live import OWNER_LABELS
+from skyendpoints_iac.localfleet.layout import (
+    GPU_RESOURCE,
+    KWOK_NODE_ANNOTATION,
+    NodePool,
+    cluster_names,
+    node_manifests,
+    parse_gpus,
+    pools_per_cluster,
+)
 from skyendpoints_iac.placement.discovery import summarise
 
 

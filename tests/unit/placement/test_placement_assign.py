@@ -11,7 +11,7 @@ from skyendpoints_iac.placement.filter import Candidate
 from tests.unit.placement._helpers import cluster, endpoint, fleet, full, node, previous, shares
 
 
-def P(price):  # noqa: N802 - table shorthand: the H100 price of a cluster
+def P(price):
     return {"prices": {"H100": price}}
 
 
@@ -211,7 +211,7 @@ def test_json_round_trip_feeds_previous():
 
 
 # Direct table for the two assignment primitives, independent of filtering and ranking.
-def C(name, cap):  # noqa: N802
+def C(name, cap):
     return Candidate(name, 0, "us", 0.0, cap, cap)
 
 

@@ -18,11 +18,11 @@ import pytest
 
 from skyendpoints_iac.blueprint.names import LABEL_ENDPOINT, PRIORITY_VALUE_INFERENCE
 from skyendpoints_iac.errors import InvalidInput, SkyError
+from skyendpoints_iac.kube.client import api_client
+from skyendpoints_iac.kube.live import OWNER_LABELS, discover, discover_cluster
 from skyendpoints_iac.placement import place
 from skyendpoints_iac.placement.accelerators import accelerator_of, normalise_gpu_name
 from skyendpoints_iac.placement.capacity import Held, NodeCapacity
-from skyendpoints_iac.kube.client import api_client
-from skyendpoints_iac.kube.live import OWNER_LABELS, discover, discover_cluster
 from skyendpoints_iac.placement.discovery import pod_gpus, summarise
 from tests.unit.placement._helpers import cluster, endpoint, fleet, shares
 
@@ -68,7 +68,7 @@ class FakeApi:
             def log_message(self, *args):  # keep pytest output clean
                 pass
 
-            def do_GET(self):  # noqa: N802 - http.server API
+            def do_GET(self):
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
                 api.requests.append((url.path, query, self.headers.get("Authorization")))

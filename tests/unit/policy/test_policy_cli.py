@@ -162,8 +162,8 @@ def test_rendered_examples_and_training_jobs_pass_all_mandatory_rules(tmp_path, 
     from skyendpoints_iac.blueprint.fleet import build_fleet_blueprint
     from skyendpoints_iac.blueprint.render import write
     from skyendpoints_iac.blueprint.training import build_training
-    from skyendpoints_iac.placement.training import place_job
     from skyendpoints_iac.placement import place
+    from skyendpoints_iac.placement.training import place_job
     from skyendpoints_iac.policy import Obj
     from skyendpoints_iac.spec import load_endpoint, load_fleet
     from skyendpoints_iac.spec.job import load_job

@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from skyendpoints_iac.blueprint.model import (
-    ChartRelease, ClusterBlueprint, CrdBundle, DnsTarget, EndpointSlice, FleetBlueprint, FrontDoor,
-    PlatformBlueprint, SecretSpec,
+    ChartRelease,
+    ClusterBlueprint,
+    CrdBundle,
+    DnsTarget,
+    EndpointSlice,
+    FleetBlueprint,
+    FrontDoor,
+    PlatformBlueprint,
+    SecretSpec,
 )
 from skyendpoints_iac.spec.fleet import Fleet
 from skyendpoints_iac.stack.inputs import DeploymentInputs

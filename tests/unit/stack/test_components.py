@@ -11,8 +11,8 @@ import json
 
 import pulumi
 import pytest
-
 import stack_factories as f
+
 from skyendpoints_iac.errors import InvalidInput, SkyError
 from skyendpoints_iac.spec.fleet import Fleet
 from skyendpoints_iac.stack import mockrun
@@ -80,7 +80,7 @@ def test_every_kubernetes_resource_uses_its_own_clusters_provider(tmp_path):
     assert set(providers) == {"k8s-east", "k8s-west"}
     checked = 0
     for r in rec.registrations.values():
-        if not (r.type.startswith(K8S) and r.custom or r.type.startswith("kubernetes:helm.sh") or
+        if not ((r.type.startswith(K8S) and r.custom) or r.type.startswith("kubernetes:helm.sh") or
                 r.type.startswith("kubernetes:yaml")):
             continue
         cluster = "east" if "-east-" in r.name or r.name.startswith("platform-east") else "west"

@@ -11,9 +11,9 @@ import json
 import runpy
 from pathlib import Path
 
+import stack_factories as f
 import yaml
 
-import stack_factories as f
 from skyendpoints_iac.stack import mockrun
 from skyendpoints_iac.stack.inputs import DeploymentInputs, inputs_from_config
 from skyendpoints_iac.stack.plan import deployed_clusters

@@ -39,10 +39,9 @@ def test_save_is_invisible_until_complete_and_manifest_lists_every_file(tmp_path
 def test_exception_inside_the_block_discards_the_partial_checkpoint(tmp_path):
     ckpt = quiet(tmp_path)
     ckpt.save_json(1, {"v": 1})
-    with pytest.raises(RuntimeError):
-        with ckpt.save(2) as out:
-            (out / "state.json").write_text("{")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError), ckpt.save(2) as out:
+        (out / "state.json").write_text("{")
+        raise RuntimeError("disk full")
     assert ckpt.steps() == [1] and sorted(p.name for p in tmp_path.iterdir()) == [step_dir_name(1)]
 
 
@@ -57,9 +56,8 @@ def test_crash_between_manifest_and_rename_leaves_previous_checkpoint_and_is_cle
         return real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", crash)
-    with pytest.raises(KeyboardInterrupt):
-        with ckpt.save(20) as out:
-            (out / "state.json").write_text('{"v": 20}')
+    with pytest.raises(KeyboardInterrupt), ckpt.save(20) as out:
+        (out / "state.json").write_text('{"v": 20}')
     monkeypatch.setattr(os, "rename", real_rename)
     # ``save`` removes its temp dir on the way out; a SIGKILL would not, so recreate what it leaves.
     leftover = tmp_path / ".tmp-000000000020-1-dead"
@@ -143,12 +141,10 @@ def test_from_env_without_a_directory_is_a_clear_error(monkeypatch):
 
 def test_manifest_name_and_symlinks_are_refused(tmp_path):
     ckpt = quiet(tmp_path)
-    with pytest.raises(CheckpointError, match="reserved"):
-        with ckpt.save(1) as out:
-            (out / MANIFEST).write_text("{}")
-    with pytest.raises(CheckpointError, match="symlink"):
-        with ckpt.save(1) as out:
-            (out / "link").symlink_to("/etc/hostname")
+    with pytest.raises(CheckpointError, match="reserved"), ckpt.save(1) as out:
+        (out / MANIFEST).write_text("{}")
+    with pytest.raises(CheckpointError, match="symlink"), ckpt.save(1) as out:
+        (out / "link").symlink_to("/etc/hostname")
     assert ckpt.steps() == []
 
 

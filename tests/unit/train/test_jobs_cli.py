@@ -19,7 +19,16 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from skyendpoints_iac.automation.jobs import STATUS_SELECTOR, JobsRuntime, NoCapacity, cancel, collect, job_stack, launch, preflight
+from skyendpoints_iac.automation.jobs import (
+    STATUS_SELECTOR,
+    JobsRuntime,
+    NoCapacity,
+    cancel,
+    collect,
+    job_stack,
+    launch,
+    preflight,
+)
 from skyendpoints_iac.errors import SkyError
 from skyendpoints_iac.spec import Fleet, load_fleet
 from skyendpoints_iac.spec.job import load_job
@@ -45,7 +54,7 @@ class FakeApi:
             def log_message(self, *args):
                 pass
 
-            def do_GET(self):  # noqa: N802 - http.server API
+            def do_GET(self):
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
                 api.requests.append((url.path, query, self.headers.get("Accept", "")))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from skyendpoints_iac.train import EXIT_PREEMPTED, Checkpointer, step_dir_name
+from skyendpoints_iac.train import EXIT_PREEMPTED, Checkpointer
 from tests.conftest import ROOT
 
 PROGRAM = Path(__file__).with_name("sgd_program.py")

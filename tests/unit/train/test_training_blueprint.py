@@ -12,8 +12,8 @@ import pytest
 
 from skyendpoints_iac.blueprint import names
 from skyendpoints_iac.blueprint.training import build_training
-from skyendpoints_iac.placement.training import place_job, placement_request
 from skyendpoints_iac.localfleet.schemas import validate_manifests
+from skyendpoints_iac.placement.training import place_job, placement_request
 from skyendpoints_iac.spec import Fleet, load_fleet
 from skyendpoints_iac.spec.job import load_job
 from tests.conftest import EXAMPLES, shared_dir
