@@ -163,7 +163,7 @@ def run(clusters: int, failover: bool) -> dict[str, float]:
                 placed = b.placement()
                 home = max(placed, key=placed.get)
                 survivors = [c for c in b.fleet.cluster_names if c != home]
-                loop_log = open(root / "watch.log", "w")
+                loop_log = open(root / "watch.log", "w")  # noqa: SIM115 - the watch loop writes it; closed in the finally
                 loop = subprocess.Popen([sys.executable, "-m", "skyendpoints_iac", "endpoint", "reconcile", "--watch"],
                                         env=b.env, cwd=ROOT, stdout=loop_log, stderr=subprocess.STDOUT)
                 try:

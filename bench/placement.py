@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import random
 import resource
 import statistics
@@ -125,7 +126,7 @@ def scaling(cluster_counts, endpoint_counts) -> None:
                   f"{cpu_mean:>7.3f} {sum(times):>8.2f} {peak:>9.1f}")
     print("growth of mean CPU time per endpoint (largest endpoint count):")
     counts = sorted(means)
-    for a, b in zip(counts, counts[1:]):
+    for a, b in itertools.pairwise(counts):
         print(f"  {a} -> {b} clusters (x{b // a}): x{means[b] / means[a]:.1f}")
 
 

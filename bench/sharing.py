@@ -407,7 +407,7 @@ def plot(cfg: Config, results: dict[str, Totals], path: Path, mode: str) -> None
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(results), 1, figsize=(11, 3.2 * len(results)), sharex=True)
-    for ax, (setup, tot) in zip(axes, results.items()):
+    for ax, (setup, tot) in zip(axes, results.items(), strict=False):
         hours = [i * cfg.step_s / 3600 for i in range(tot.steps)]
         ax.stackplot(hours, tot.series["inference"], tot.series["training"],
                      labels=["inference GPUs", "training GPUs"], colors=["#1f77b4", "#ff7f0e"], alpha=0.85)

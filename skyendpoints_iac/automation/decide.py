@@ -67,12 +67,13 @@ def decide_endpoint(
         return EndpointDecision(endpoint, True, sticky, ("no previous placement recorded: deploying " + describe(sticky),))
     lost = [p for p in previous.placements if p.cluster in health and not health[p.cluster].usable]
     if lost:
-        reasons = tuple(
-            f"cluster {p.cluster} is {health[p.cluster].state}"
-            + (f" ({health[p.cluster].last_error})" if health[p.cluster].last_error else "")
-            + f": its {p.replicas} replica(s) (max {p.max_replicas}) are re-placed"
-            for p in lost
-        ) + (f"placement {describe(previous)} -> {describe(sticky)}; DNS drops {', '.join(p.cluster for p in lost)}, URL unchanged",)
+        reasons = (
+            *(f"cluster {p.cluster} is {health[p.cluster].state}"
+              + (f" ({health[p.cluster].last_error})" if health[p.cluster].last_error else "")
+              + f": its {p.replicas} replica(s) (max {p.max_replicas}) are re-placed"
+              for p in lost),
+            f"placement {describe(previous)} -> {describe(sticky)}; DNS drops {', '.join(p.cluster for p in lost)}, URL unchanged",
+        )
         return EndpointDecision(endpoint, True, sticky, reasons)
     if unknown_capacity:
         why = "; ".join(f"{c}: {d}" for c, d in sorted(unknown_capacity.items()))

@@ -8,9 +8,10 @@ local-fleet e2e runs it with the real engine (see docs/automation.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ContextManager, Protocol
+from typing import Any, Protocol
 
 from ..errors import InvalidInput, Problem, SkyError
 from ..placement.model import Placement
@@ -32,7 +33,7 @@ class Ui(Protocol):
     def info(self, text: str) -> None: ...
     def show_plan(self, endpoint: DesiredEndpoint, changes: Mapping[str, int] | None, note: str = "") -> None: ...
     def confirm(self, question: str) -> bool: ...
-    def progress(self, title: str, model: ProgressModel) -> ContextManager[OnEvent]: ...
+    def progress(self, title: str, model: ProgressModel) -> AbstractContextManager[OnEvent]: ...
 
 
 @dataclass

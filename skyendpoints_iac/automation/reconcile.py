@@ -55,7 +55,7 @@ def probe_until_settled(rt: Runtime, fleet, health: dict[str, ClusterHealth], po
         nxt = []
         with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:  # a dead cluster costs one timeout, not N
             results = list(pool.map(lambda c: rt.probe(c, policy.timeout_seconds), pending))
-        for cluster, (ok, detail) in zip(pending, results):
+        for cluster, (ok, detail) in zip(pending, results, strict=True):
             before = current[cluster.name]
             after = observe(before, ok, policy, detail)
             current[cluster.name] = after

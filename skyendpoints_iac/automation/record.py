@@ -65,7 +65,7 @@ class EnvRecord:
 
     def next_rev(self, name: str, local_max: int = 0) -> int:
         known = [r.rev for r in self.history.get(name, ())] + ([self.endpoints[name].rev] if name in self.endpoints else [])
-        return max(known + [local_max]) + 1
+        return max([*known, local_max]) + 1
 
     def revision(self, name: str, rev: int) -> Revision | None:
         for r in self.history.get(name, ()):

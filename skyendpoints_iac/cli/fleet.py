@@ -44,8 +44,8 @@ def show_cmd(
         import json
 
         doc = fleet.model_dump(mode="json")
-        for cluster, entry in zip(fleet.clusters, doc["clusters"]):
-            entry["gpu_totals"] = {gpu: dict(zip(("nodes", "gpus", "free", "reclaimable"), totals))
+        for cluster, entry in zip(fleet.clusters, doc["clusters"], strict=True):
+            entry["gpu_totals"] = {gpu: dict(zip(("nodes", "gpus", "free", "reclaimable"), totals, strict=True))
                                    for gpu, totals in sorted(_totals(cluster).items())}
         out.file.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return

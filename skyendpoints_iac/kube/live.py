@@ -49,7 +49,7 @@ def check_health(client: Any, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple
         response = get_raw(client, "/readyz", timeout=timeout)
     except Exception as exc:  # ApiException, urllib3 timeouts and connection errors, OSError
         return False, f"/readyz failed: {short_error(exc)}"
-    response.data  # read the short body so the connection goes back to the pool clean
+    _ = response.data  # read the short body so the connection goes back to the pool clean
     if response.status != 200:
         return False, f"/readyz answered {response.status}"
     return True, ""

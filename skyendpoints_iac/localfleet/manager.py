@@ -138,7 +138,7 @@ class LocalFleet:
         state = FleetState(bin_dir=str(bins), versions=binaries.versions(bins))
         data_root = _data_root(self.dir)
         taken: list[int] = []
-        for i, (name, node_pools) in enumerate(zip(names, per_cluster)):
+        for i, (name, node_pools) in enumerate(zip(names, per_cluster, strict=True)):
             ports = allocate_ports(taken)
             taken += ports.values()
             state.clusters.append(ClusterState(name, i, f"local-{i + 1}", ports, node_pools,

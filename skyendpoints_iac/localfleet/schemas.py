@@ -73,7 +73,7 @@ def _crd_index(root: str) -> dict[tuple[str, str], Path]:
         with path.open() as handle:
             # spec.group and spec.names.kind appear near the top of every controller-gen CRD;
             # a full parse is only done for the kinds actually validated.
-            for _, line in zip(range(400), handle):
+            for _, line in zip(range(400), handle, strict=False):
                 stripped = line.strip()
                 if group is None and line.startswith("  group:"):
                     group = stripped.split(":", 1)[1].strip().strip("'\"")

@@ -105,7 +105,7 @@ def free_ports(count: int, avoid: Iterable[int] = ()) -> list[int]:
 
 
 def allocate_ports(taken: Iterable[int] = ()) -> dict[str, int]:
-    return dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES), taken)))
+    return dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES), taken), strict=True))
 
 
 def port_in_use(port: int) -> bool:

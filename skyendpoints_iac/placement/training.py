@@ -52,12 +52,12 @@ def place_job(spec: TrainingJobSpec, fleet: Fleet,
     usable = fleet.model_copy(update={"clusters": [c for c in fleet.clusters if c.name not in dict(too_small)]})
     reasons = tuple(r for _, r in too_small)
     if not usable.clusters:
-        return JobPlacement(None, reasons + ("no cluster left",))
+        return JobPlacement(None, (*reasons, "no cluster left"))
     result = place(placement_request(spec), usable, workload="training", capacities=capacities)
     reasons += result.reasons
     home = result.cluster(result.home) if result.home else None
     if home is None or home.replicas < spec.nodes:
         need = f"{spec.nodes} x {acc}" if spec.nodes > 1 else str(acc)
-        return JobPlacement(None, reasons + (f"no cluster has {need} free at once (training never counts "
-                                             "reclaimable GPUs)",), result)
+        return JobPlacement(None, (*reasons, f"no cluster has {need} free at once (training never counts "
+                                             "reclaimable GPUs)"), result)
     return JobPlacement(home.cluster, reasons, result)

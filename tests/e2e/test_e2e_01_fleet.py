@@ -67,7 +67,7 @@ def test_scheduler_places_gpu_pods_by_type_and_capacity(e2e):
         run, pending = wait_until("2 replicas Running on the 2 B200 nodes, 1 Pending", settled, 90)
         assert {labels[p["spec"]["nodeName"]]["skyendpoints.dev/accelerator"] for p in run} == {"B200"}
         assert len({p["spec"]["nodeName"] for p in run}) == 2
-        msg = [c for c in pending[0]["status"]["conditions"] if c["type"] == "PodScheduled"][0]["message"]
+        msg = next(c for c in pending[0]["status"]["conditions"] if c["type"] == "PodScheduled")["message"]
         assert "nvidia.com/gpu" in msg, msg
     finally:
         api.delete(f"/api/v1/namespaces/{NS}")

@@ -198,7 +198,7 @@ def test_down_removes_endpoint_objects_and_keeps_platforms(e2e):
     for c in e2e.fleet.cluster_names:
         api = e2e.api(c)
         assert _maybe(api, LLMISVC) == []
-        wait_until(f"{c}: endpoint pods gone", lambda: not endpoint_pods_by_cluster(e2e, [c])[c], 120)
+        wait_until(f"{c}: endpoint pods gone", lambda c=c: not endpoint_pods_by_cluster(e2e, [c])[c], 120)
         for path in (f"/apis/apps/v1/namespaces/{NS}/deployments",
                      f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes",
                      f"/api/v1/namespaces/{NS}/secrets?labelSelector=skyendpoints.dev/endpoint%3D{NAME}",

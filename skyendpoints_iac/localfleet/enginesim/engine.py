@@ -5,7 +5,7 @@ cache can hold them; then they run. The latency model follows llm-d-inference-si
 (serving-facts.md §9; llm-d-inference-sim ``docs/configuration.md``: ``time-to-first-token``,
 ``prefill-time-per-token``, ``inter-token-latency``, ``max-num-seqs``):
 
-    TTFT (after admission) = ttft_ms + prefill_ms_per_token × uncached prompt tokens
+    TTFT (after admission) = ttft_ms + prefill_ms_per_token * uncached prompt tokens
     every further token    = itl_ms
 
 so a prompt whose prefix is cached starts sooner. Everything runs on one asyncio loop; no locks needed.

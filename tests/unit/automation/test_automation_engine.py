@@ -105,7 +105,7 @@ def test_program_errors_surface_as_their_own_message(engine_for):
     def engine_reports_it():
         raise CommandError(CommandResult("", "error: python inline source runtime error", 1))
 
-    with pytest.raises(SkyError, match="^cluster 'east': cannot read kubeconfig$"):  # what the user sees
+    with pytest.raises(SkyError, match=r"^cluster 'east': cannot read kubeconfig$"):  # what the user sees
         engine._call(engine_reports_it)
 
 

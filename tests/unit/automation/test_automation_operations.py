@@ -96,7 +96,7 @@ def test_failed_update_is_summarised_and_recorded_and_next_up_repairs(world):
 
 
 def test_second_up_keeps_replicas_where_they_are(world):
-    rt, backend, _ = world
+    rt, _backend, _ = world
     first = up(rt, GLM, "g.yaml", FLEET, yes=True).placement
     second = up(rt, spec(replicas=3), "g.yaml", None, yes=True).placement  # fleet remembered
     for p in first.placements:
@@ -190,7 +190,7 @@ def test_no_fleet_anywhere_is_invalid_input(world):
 
 
 def test_a_fleet_that_drops_another_endpoints_cluster_is_refused(world, tmp_path):
-    rt, backend, _ = world
+    rt, _backend, _ = world
     h = up(rt, spec(name="h100-chat", acc="H100:8", replicas=1), "h.yaml", FLEET, yes=True).placement
     smaller = tmp_path / "smaller.yaml"
     smaller.write_text("clusters:\n  - {name: coreweave-us-east, nodes: [{accelerator: B200, gpus: 8, count: 2}]}\n")

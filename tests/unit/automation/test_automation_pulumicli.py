@@ -33,7 +33,7 @@ def test_root_with_bin_layout_and_flat_layout(tmp_path):
 
 def test_explicit_root_without_binary_is_an_error_not_a_fallback(tmp_path):
     fake_cli(tmp_path / "onpath" / "pulumi")
-    with pytest.raises(PulumiNotFound, match="--pulumi-root=.*has no executable"):
+    with pytest.raises(PulumiNotFound, match=r"--pulumi-root=.*has no executable"):
         find_pulumi(str(tmp_path / "empty"), {"PATH": str(tmp_path / "onpath")})
 
 

@@ -50,7 +50,7 @@ def kinds(report):
 
 
 def test_all_healthy_is_a_logged_noop(world):
-    rt, backend, _, _, first, sleeps = world
+    rt, backend, _, _, _first, sleeps = world
     report = reconcile_once(rt, POLICY)
     assert not report.updated and backend.ops() == [] and sleeps == []
     assert kinds(report) == ["keep", "noop"]

@@ -40,7 +40,7 @@ def test_second_operator_with_empty_local_state_keeps_the_first_operators_endpoi
 
 
 def test_down_by_one_operator_and_rollback_from_the_backend_history(tmp_path):
-    backend, a, b = operators(tmp_path)
+    _backend, a, b = operators(tmp_path)
     up(a, spec("alpha", replicas=1), "alpha.yaml", FLEET, yes=True)
     up(a, spec("alpha", replicas=2), "alpha.yaml", None, yes=True)
     out = rollback(b, "alpha", 1, yes=True)  # B never deployed revision 1: it comes from the backend
@@ -60,7 +60,7 @@ def test_a_legacy_stack_without_a_record_is_migrated_from_the_local_cache_once(t
 
 
 def test_record_round_trips_and_keeps_dropped_state_in_the_secret_output(tmp_path):
-    backend, a, _ = operators(tmp_path)
+    _backend, a, _ = operators(tmp_path)
     up(a, spec("alpha"), "alpha.yaml", FLEET, yes=True)
     rec = read_record(a)
     entry = {"cluster": "onprem-eu", "time": "t", "reason": "r", "resources": [{"urn": "u"}]}
@@ -90,7 +90,7 @@ def test_an_update_built_from_a_record_another_operator_changed_meanwhile_is_ref
 
     from skyendpoints_iac.automation.operations import RecordChanged
 
-    backend, a, b = operators(tmp_path)
+    _backend, a, b = operators(tmp_path)
     up(a, spec("alpha"), "alpha.yaml", FLEET, yes=True)
 
     def a_deploys_gamma_while_b_confirms(question):

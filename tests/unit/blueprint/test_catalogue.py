@@ -163,7 +163,7 @@ def test_local_chart_sources_and_mirror(tmp_path, cat):
     assert local.resolve(cat["cert-manager"]).chart == str(tmp_path / "cert-manager-v1.21.1.tgz")
     assert local.resolve(cat["keda"]).repo is None
     assert local.resolve(cat["gateway-api"]).chart == str(tmp_path / "gateway-api-v1.5.1.yaml")
-    with pytest.raises(SkyError, match="no local source for alloy 1.11.1"):
+    with pytest.raises(SkyError, match=r"no local source for alloy 1.11.1"):
         local.resolve(cat["alloy"])
     mirror = ChartSources(mirror="oci://mirror.internal/charts/")
     assert mirror.resolve(cat["keda"]).chart == "oci://mirror.internal/charts/keda"

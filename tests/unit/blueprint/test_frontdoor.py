@@ -18,7 +18,7 @@ HC = {"a": "11111111-1111-4111-8111-111111111111", "b": "22222222-2222-4222-8222
 def fleet(health_checks: bool = False, **dns) -> Fleet:
     clusters = [{"name": n, **({"dns_health_check_id": HC[n]} if health_checks else {})} for n in ("a", "b", "c")]
     return Fleet.model_validate({"domain": "ep.example.com", "dns": dns or {"provider": "none"},
-                                 "clusters": clusters + [{"name": "dead", "healthy": False}]})
+                                 "clusters": [*clusters, {"name": "dead", "healthy": False}]})
 
 
 SPEC = EndpointSpec.model_validate({"name": "m", "model": "o/m", "resources": {"accelerators": "H100:1"}})

@@ -92,7 +92,7 @@ def test_external_dns_only_with_a_dns_provider():
     assert dns.values["txtOwnerId"] == "gke-a"
     assert dns.values["domainFilters"] == ["ep.example.com", "llm.other.org"]
     assert dns.values["annotationPrefix"] == "external-dns.alpha.kubernetes.io/"
-    with pytest.raises(InvalidInput, match="dns.provider"):
+    with pytest.raises(InvalidInput, match=r"dns.provider"):
         build(MINIMAL, global_dns=True)
 
 

@@ -93,7 +93,7 @@ def stream_chat(sim: Sim, content: str, **extra: Any) -> dict[str, Any]:
         headers = resp.headers
     assert events[-1][1] == "[DONE]"
     chunks = [json.loads(d) for _, d in events[:-1]]
-    first_content = next(t for (t, d), c in zip(events, chunks) if c["choices"] and c["choices"][0]["delta"].get("content"))
+    first_content = next(t for (t, d), c in zip(events, chunks, strict=False) if c["choices"] and c["choices"][0]["delta"].get("content"))
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
     return {"text": text, "ttft": first_content - t0, "chunks": chunks, "headers": headers,
             "usage": chunks[-1]["usage"]}

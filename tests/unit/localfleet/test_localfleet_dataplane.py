@@ -160,11 +160,11 @@ def test_tls_chat_through_the_front_door_reaches_every_replica_of_every_cluster(
 
 def test_the_gateway_serves_only_the_endpoints_certificate(plane):
     ctx = ssl.create_default_context(cafile=str(plane["cert"]))
-    with socket.create_connection((plane["fd_ip"], 443), timeout=5) as raw:
-        with pytest.raises((ssl.SSLError, ConnectionResetError)):
-            # No filter chain matches an unknown name (the wildcard listener has no Secret here): Envoy closes.
-            with ctx.wrap_socket(raw, server_hostname="other.endpoints.example.com") as s:
-                s.recv(1)
+    # No filter chain matches an unknown name (the wildcard listener has no Secret here): Envoy closes.
+    with (socket.create_connection((plane["fd_ip"], 443), timeout=5) as raw,
+          pytest.raises((ssl.SSLError, ConnectionResetError)),
+          ctx.wrap_socket(raw, server_hostname="other.endpoints.example.com") as s):
+        s.recv(1)
 
 
 def test_plain_http_is_redirected_to_https(plane):

@@ -40,11 +40,11 @@ def _read_golden_routes() -> list[dict]:
     for path in sorted(GOLDEN.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             for obj in _walk(doc):
-                if obj.get("kind") == "HTTPRoute" and obj.get("apiVersion", "").startswith("gateway.networking"):
-                    # Routes of public endpoints only: a private endpoint's route is on the in-cluster Gateway
-                    # (plain HTTP, blueprint/gateway.internal_gateway), which this HTTPS translation does not cover.
-                    if obj["spec"]["parentRefs"][0]["name"] == names.GATEWAY_NAME:
-                        routes.append(obj)
+                # Routes of public endpoints only: a private endpoint's route is on the in-cluster Gateway
+                # (plain HTTP, blueprint/gateway.internal_gateway), which this HTTPS translation does not cover.
+                if (obj.get("kind") == "HTTPRoute" and obj.get("apiVersion", "").startswith("gateway.networking")
+                        and obj["spec"]["parentRefs"][0]["name"] == names.GATEWAY_NAME):
+                    routes.append(obj)
     return routes
 
 

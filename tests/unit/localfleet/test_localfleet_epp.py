@@ -27,7 +27,7 @@ def test_kv_cache_aware_keeps_kserves_weights_and_drops_only_llm_d_plugins():
 def test_p2c_and_round_robin_are_read_back_from_the_render(mode, local):
     product = build_epp_config(MODES[mode], prefill=False, lora=False)
     assert epp.routing_mode(product) == local
-    cfg, dropped = epp.gaie_config(product)
+    _cfg, dropped = epp.gaie_config(product)
     assert dropped == []
 
 
@@ -48,5 +48,5 @@ def test_argv_passes_the_config_as_text_and_keeps_secure_serving():
 
 
 def test_find_epp_names_the_build_script_when_missing(tmp_path):
-    with pytest.raises(SkyError, match="build-dataplane-bins.sh"):
+    with pytest.raises(SkyError, match=r"build-dataplane-bins.sh"):
         epp.find_epp({"SKY_BIN_CACHE": str(tmp_path), "HOME": str(tmp_path)})

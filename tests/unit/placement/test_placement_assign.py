@@ -229,7 +229,7 @@ ASSIGN = [
 def test_assign_primitive(case, order, target, prev, expected, unplaced):
     steps, left = assign(order, target, prev)
     assert {n: s.count for n, s in steps.items()} == expected and left == unplaced
-    assert all(isinstance(s, Step) and s.count <= c.cap for s, c in zip(steps.values(), order))
+    assert all(isinstance(s, Step) and s.count <= c.cap for s, c in zip(steps.values(), order, strict=False))
 
 
 def test_fill_order_puts_survivors_first_then_home_rule_otherwise():

@@ -154,7 +154,7 @@ def test_stack_policies_report_what_the_offline_checker_reports(rule):
     found = run(POLICIES[rule.name], StackValidationArgs(resources, config))
     offline = evaluate([Obj(m, "c1") for m in manifests],
                        resolve({"all": "disabled", rule.name: {"enforcementLevel": "mandatory", **(config or {})}}))
-    urn_of = {id(m): r.urn for m, r in zip(manifests, resources)}
+    urn_of = {id(m): r.urn for m, r in zip(manifests, resources, strict=False)}
     expected = [(v.message, urn_of[id(v.obj.manifest)] if v.obj else None) for v in offline]
     assert found and sorted(found, key=str) == sorted(expected, key=str)
 

@@ -222,7 +222,7 @@ def test_budget_counts_multi_node_workers_and_prefill():
 
 
 def test_routes_only_attach_to_gateways_of_their_own_cluster():
-    gateway, _redirect, route = objects("gateway-listener-tls.pass.yaml")
+    gateway, _redirect, _route = objects("gateway-listener-tls.pass.yaml")
     plain_http = yaml.safe_load("""
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute

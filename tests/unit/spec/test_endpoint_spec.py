@@ -117,7 +117,7 @@ def test_kv_offloading_with_prefill_decode_is_invalid():
 
 def test_metric_type_is_only_for_custom_queries():
     text = MINIMAL.replace("replicas: 2\n", "") + "autoscaling: {max_replicas: 3, metric: queue_depth, metric_type: Value}\n"
-    with pytest.raises(InvalidInput, match="autoscaling.metric_type: only used with metric 'custom'"):
+    with pytest.raises(InvalidInput, match=r"autoscaling.metric_type: only used with metric 'custom'"):
         load_endpoint("mt.yaml", text=text)
 
 

@@ -40,7 +40,7 @@ def tree(rec, cluster):
             chain.append(names[p])
             p = rec.registrations[p].parent
         if r.name == f"k8s-{cluster}" or any(n == f"platform-{cluster}" or n.endswith(f"-{cluster}")
-                                                     for n in chain + [r.name]):
+                                                     for n in [*chain, r.name]):
             out.add((r.type, r.name, names.get(r.parent, "")))
     return out
 
@@ -234,7 +234,8 @@ def test_replicas_move_between_slices_when_the_placement_changes(tmp_path):
     assert (_replicas(before, "glm", "east"), _replicas(before, "glm", "west")) == (2, 1)
     assert (_replicas(after, "glm", "east"), _replicas(after, "glm", "west")) == (1, 2)
     # Same URNs: the move is an in-place update, not a replacement.
-    slice_urns = lambda rec: {r.urn for r in rec.registrations.values() if "glm-" in r.name and r.type.startswith(K8S)}
+    def slice_urns(rec):
+        return {r.urn for r in rec.registrations.values() if "glm-" in r.name and r.type.startswith(K8S)}
     assert slice_urns(before) == slice_urns(after)
     assert before.outputs["endpoints"].value["glm"]["placement"] == {"east": 2, "west": 1}
     assert after.outputs["endpoints"].value["glm"]["placement"] == {"east": 1, "west": 2}

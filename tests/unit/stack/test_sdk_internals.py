@@ -47,7 +47,7 @@ def test_no_other_module_touches_private_sdk_names():
     """``from pulumi... import _x`` or ``<pulumi module>._x`` anywhere else in the package or the pack."""
     offenders = []
     files = [p for p in (ROOT / "skyendpoints_iac").rglob("*.py") if p.name != "sdk_internals.py"]
-    for path in files + [ROOT / "policies" / "pack.py"]:
+    for path in [*files, ROOT / "policies" / "pack.py"]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         pulumi_names = set()
         for node in ast.walk(tree):

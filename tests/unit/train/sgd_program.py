@@ -32,7 +32,7 @@ def batch(step: int) -> list[tuple[list[float], float]]:
     out = []
     for _ in range(BATCH):
         x = [rng.uniform(-1.0, 1.0) for _ in TRUE_W]
-        y = sum(w * v for w, v in zip(TRUE_W, x)) + TRUE_B + rng.gauss(0.0, 0.01)
+        y = sum(w * v for w, v in zip(TRUE_W, x, strict=True)) + TRUE_B + rng.gauss(0.0, 0.01)
         out.append((x, y))
     return out
 
@@ -41,12 +41,12 @@ def train_step(state: dict, step: int) -> dict:
     w, b = state["w"], state["b"]
     gw, gb, loss = [0.0] * len(w), 0.0, 0.0
     for x, y in batch(step):
-        err = sum(wi * xi for wi, xi in zip(w, x)) + b - y
+        err = sum(wi * xi for wi, xi in zip(w, x, strict=True)) + b - y
         loss += err * err
         for i, xi in enumerate(x):
             gw[i] += 2 * err * xi / BATCH
         gb += 2 * err / BATCH
-    return {"w": [wi - LR * g for wi, g in zip(w, gw)], "b": b - LR * gb, "step": step, "loss": loss / BATCH}
+    return {"w": [wi - LR * g for wi, g in zip(w, gw, strict=True)], "b": b - LR * gb, "step": step, "loss": loss / BATCH}
 
 
 def blob(state: dict) -> bytes:

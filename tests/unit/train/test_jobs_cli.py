@@ -15,6 +15,7 @@ import sys
 import textwrap
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -223,7 +224,7 @@ def test_preflight_of_an_unreachable_cluster(tmp_path):
 class FakeEngine:
     """The engine boundary, faked (no Pulumi CLI here). ``up`` runs the real inline program under mocks."""
 
-    stacks: dict[str, dict] = {}
+    stacks: ClassVar[dict[str, dict]] = {}
 
     def __init__(self, stack: str, program):
         self.stack, self.program = stack, program

@@ -98,7 +98,7 @@ def reference(tmp_path_factory) -> dict:
     run = Run(tmp_path_factory.mktemp("reference"))
     state = final_state(run)
     # It really trains: the weights approach the generating ones.
-    assert max(abs(w - t) for w, t in zip(state["w"], (2.0, -3.0, 0.5))) < 0.02 and abs(state["b"] - 1.25) < 0.02
+    assert max(abs(w - t) for w, t in zip(state["w"], (2.0, -3.0, 0.5), strict=True)) < 0.02 and abs(state["b"] - 1.25) < 0.02
     return state
 
 

@@ -25,7 +25,7 @@ def run(setup, cfg=CFG, targets=None):
 def test_capacity_is_never_exceeded_and_static_stays_in_its_half():
     for setup in ("static", "shared"):
         _, tot = run(setup)
-        total = [i + t for i, t in zip(tot.series["inference"], tot.series["training"])]
+        total = [i + t for i, t in zip(tot.series["inference"], tot.series["training"], strict=True)]
         assert max(total) <= CFG.nodes * CFG.gpus_per_node
         if setup == "static":
             assert max(tot.series["inference"]) <= CFG.gpus_per_node
@@ -33,12 +33,12 @@ def test_capacity_is_never_exceeded_and_static_stays_in_its_half():
 
 
 def test_shared_inference_waits_only_for_the_victims_grace_period():
-    targets, tot = run("shared")
+    _targets, tot = run("shared")
     assert tot.preemptions > 0
     # Whenever demand fits the cluster, a replica waits at most one grace period (plus a step of slack).
     assert tot.max_wait_s <= CFG.grace_s + CFG.step_s
     served = [min(w, CFG.nodes * CFG.gpus_per_node) for w in tot.series["wanted"]]
-    behind = sum(1 for s, i in zip(served, tot.series["inference"]) if i < s)
+    behind = sum(1 for s, i in zip(served, tot.series["inference"], strict=True) if i < s)
     assert behind * CFG.step_s <= tot.preemptions * (CFG.grace_s + CFG.step_s)
 
 
