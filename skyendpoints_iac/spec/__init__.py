@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from .common import Accelerator, parse_accelerator
 from .endpoint import EndpointSpec
 from .fleet import Cluster, Fleet, NodeGroup
@@ -40,19 +42,19 @@ def load_fleet(path: str | Path, *, text: str | None = None) -> Fleet:
     return validate(Fleet, load_yaml(path, text=text))
 
 
-def _schema(model: Any, title: str) -> dict:
-    schema = model.model_json_schema()
+def _schema(model: type[BaseModel], title: str) -> dict[str, Any]:
+    schema: dict[str, Any] = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = title
     return schema
 
 
-def endpoint_json_schema() -> dict:
+def endpoint_json_schema() -> dict[str, Any]:
     """JSON Schema of the endpoint spec, for editors (yaml-language-server) and docs."""
     return _schema(EndpointSpec, "skyendpoints endpoint spec")
 
 
-def fleet_json_schema() -> dict:
+def fleet_json_schema() -> dict[str, Any]:
     return _schema(Fleet, "skyendpoints fleet file")
 
 

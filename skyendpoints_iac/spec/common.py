@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..errors import FieldIssues
+
+Loc = tuple[str | int, ...]
+"""Where a problem is, below the model that reports it (a key path, as :class:`FieldIssues` carries)."""
+FieldProblems = list[tuple[Loc, str]]
+"""(location, message) pairs, raised together by :func:`raise_if`."""
 
 
 class StrictModel(BaseModel):
@@ -126,7 +132,7 @@ class SecretKeyRef(StrictModel):
     """Key inside the Secret."""
 
 
-def unique(items: list[str], what: str, loc: tuple) -> list[tuple[tuple, str]]:
+def unique(items: list[str], what: str, loc: Loc) -> FieldProblems:
     """Problems for repeated entries of a list, each pointing at the repeat."""
     seen: set[str] = set()
     problems = []
@@ -137,7 +143,7 @@ def unique(items: list[str], what: str, loc: tuple) -> list[tuple[tuple, str]]:
     return problems
 
 
-def raise_if(problems: list[tuple[tuple, str]]) -> None:
+def raise_if(problems: FieldProblems) -> None:
     if problems:
         raise FieldIssues(problems)
 
@@ -153,10 +159,10 @@ Shared by spec validation and the ``secret-env-from-secret-ref`` policy rule, so
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def env_name_problems(names, *, reserved_prefix: str | None = None, secret_fix: str | None = None) -> list[tuple[tuple, str]]:
+def env_name_problems(names: Iterable[str], *, reserved_prefix: str | None = None, secret_fix: str | None = None) -> FieldProblems:
     """Problems with environment variable names, each at its key: invalid names, names under a prefix the
     platform sets, and (when ``secret_fix`` is given, i.e. for plain values) names that look like secrets."""
-    problems: list[tuple[tuple, str]] = []
+    problems: FieldProblems = []
     for name in names:
         if not ENV_NAME.match(name):
             problems.append(((name,), "not a valid environment variable name"))
@@ -198,7 +204,7 @@ def _key_problem(key: str) -> str | None:
 
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
-    problems: list[tuple[tuple, str]] = []
+    problems: FieldProblems = []
     for key, text in value.items():
         issue = _key_problem(key)
         if issue:
@@ -211,7 +217,7 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 
 
 def _annotations(value: dict[str, str]) -> dict[str, str]:
-    problems = [((key,), f"invalid annotation key: {issue}") for key in value if (issue := _key_problem(key))]
+    problems: FieldProblems = [((key,), f"invalid annotation key: {issue}") for key in value if (issue := _key_problem(key))]
     size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
     if size > MAX_ANNOTATIONS_BYTES:
         problems.append(((), f"annotations total {size:,} bytes; Kubernetes allows {MAX_ANNOTATIONS_BYTES:,}"))
@@ -231,7 +237,7 @@ Annotations = Annotated[dict[str, str], AfterValidator(_annotations), Field(json
 """Kubernetes annotations: qualified-name keys, at most 256 KiB in all."""
 
 
-def derived_name_problems(name: str, derived: list[tuple[str, int, str]], loc: tuple = ("name",)) -> list[tuple[tuple, str]]:
+def derived_name_problems(name: str, derived: list[tuple[str, int, str]], loc: Loc = ("name",)) -> FieldProblems:
     """``name`` must leave room for every name derived from it: each ``(template, limit, what)`` gives the final
     name (``{name}`` substituted) and its Kubernetes limit. One problem naming the tightest template."""
     worst = None

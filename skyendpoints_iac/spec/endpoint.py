@@ -19,7 +19,9 @@ from .common import (
     Annotations,
     DnsLabel,
     EndpointName,
+    FieldProblems,
     Labels,
+    Loc,
     PodCount,
     Quantity,
     SecretKeyRef,
@@ -122,13 +124,13 @@ _SECRET_FIX = ("secrets never go in a spec: use 'hf_token' for Hugging Face toke
                "or 'engine.secret_env' (an environment variable from an existing Secret)")
 
 
-def engine_arg_problems(args: dict[str, EngineArg], engine_type: str, loc: tuple) -> list[tuple[tuple, str]]:
+def engine_arg_problems(args: dict[str, EngineArg], engine_type: str, loc: Loc) -> FieldProblems:
     """Problems with engine flags, each at its key: flags the platform owns, secrets, unsupported ``false``.
 
     The message never echoes a value: it may be a real token.
     """
     owned = OWNED_ENGINE_FLAGS.get(engine_type, {})
-    problems: list[tuple[tuple, str]] = []
+    problems: FieldProblems = []
     for flag, value in args.items():
         key = flag.replace("-", "_")
         values = value if isinstance(value, list) else [value]
@@ -186,7 +188,7 @@ class Engine(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> Engine:
-        problems: list[tuple[tuple, str]] = []
+        problems: FieldProblems = []
         if self.type == "custom":
             if not self.image:
                 problems.append((("image",), "a custom engine needs 'image'"))
@@ -228,7 +230,7 @@ class Volume(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> Volume:
-        problems: list[tuple[tuple, str]] = []
+        problems: FieldProblems = []
         if bool(self.claim_name) == bool(self.size):
             problems.append(((), "give exactly one of 'claim_name' (existing PVC) or 'size' (create a PVC)"))
         if self.claim_name and self.storage_class:
@@ -264,7 +266,7 @@ class Autoscaling(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> Autoscaling:
-        problems: list[tuple[tuple, str]] = []
+        problems: FieldProblems = []
         if self.max_replicas < self.min_replicas:
             problems.append((("max_replicas",), f"must be >= min_replicas ({self.min_replicas})"))
         if self.metric == "custom" and not self.query:
@@ -331,7 +333,7 @@ class Auth(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> Auth:
-        problems: list[tuple[tuple, str]] = []
+        problems: FieldProblems = []
         if self.api_key == "secret" and not self.secret_name:
             problems.append((("secret_name",), "api_key 'secret' needs 'secret_name'"))
         if self.api_key != "secret" and self.secret_name:
@@ -354,7 +356,7 @@ class Tls(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> Tls:
-        problems: list[tuple[tuple, str]] = []
+        problems: FieldProblems = []
         if self.issuer == "secret" and not self.secret_name:
             problems.append((("secret_name",), "issuer 'secret' needs 'secret_name'"))
         if self.issuer != "secret" and self.secret_name:
@@ -513,7 +515,7 @@ class EndpointSpec(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> EndpointSpec:
-        problems: list[tuple[tuple, str]] = []
+        problems: FieldProblems = []
         if self.replicas is not None and self.autoscaling is not None and self.replicas != self.autoscaling.min_replicas:
             problems.append(
                 (("replicas",), f"disagrees with autoscaling.min_replicas ({self.autoscaling.min_replicas}); "
@@ -539,7 +541,7 @@ class EndpointSpec(StrictModel):
         raise_if(problems)
         return self
 
-    def _single_writer_volume_problems(self) -> list[tuple[tuple, str]]:
+    def _single_writer_volume_problems(self) -> FieldProblems:
         """A created ReadWriteOnce(Pod) claim is one per cluster, shared by that cluster's replicas: more than one
         pod mounting it would hang (RWO: pods on other nodes never start; RWOP: only one pod ever). No
         per-replica volumes: a model cache is meant to be shared, so the fix is the access mode or the count."""

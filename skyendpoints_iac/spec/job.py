@@ -8,7 +8,7 @@ for *real* errors (preemptions never count against it). Field docstrings are the
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -17,6 +17,7 @@ from .common import (
     AcceleratorString,
     Annotations,
     DnsLabel,
+    FieldProblems,
     Labels,
     Quantity,
     SecretKeyRef,
@@ -74,7 +75,7 @@ class CheckpointVolume(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> CheckpointVolume:
-        problems: list[tuple[tuple, str]] = []
+        problems: FieldProblems = []
         if bool(self.claim_name) == bool(self.size):
             problems.append(((), "give exactly one of 'claim_name' (existing PVC) or 'size' (create a PVC)"))
         if self.claim_name and (self.storage_class or self.access_mode):
@@ -155,7 +156,7 @@ class TrainingJobSpec(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> TrainingJobSpec:
-        problems: list[tuple[tuple, str]] = []
+        problems: FieldProblems = []
         both = sorted(set(self.env) & set(self.secret_env))
         problems += [(("secret_env", name), "also set in 'env'; keep one of the two") for name in both]
         mode = self.checkpoint.access_mode
@@ -201,7 +202,7 @@ def load_job(path: str | Path, *, text: str | None = None) -> TrainingJobSpec:
     return validate(TrainingJobSpec, load_yaml(path, text=text))
 
 
-def job_json_schema() -> dict:
+def job_json_schema() -> dict[str, Any]:
     """JSON Schema of the training job spec, for editors (yaml-language-server) and docs."""
     schema = TrainingJobSpec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

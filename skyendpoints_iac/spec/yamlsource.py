@@ -191,7 +191,7 @@ def _walk(file: str, root: yaml.Node) -> list[Problem]:
     on_path: set[int] = set()
     scalars = 0
     # Iterative post-order DFS over collections: (node, loc, depth, children_pushed)
-    stack: list[tuple[yaml.Node, tuple, int, bool]] = [(root, (), 0, False)]
+    stack: list[tuple[yaml.Node, tuple[str | int, ...], int, bool]] = [(root, (), 0, False)]
     ScalarNode, MappingNode = yaml.ScalarNode, yaml.MappingNode
     while stack:
         node, loc, depth, expanded = stack.pop()
