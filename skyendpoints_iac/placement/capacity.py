@@ -16,7 +16,7 @@ import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from ..spec.common import Accelerator
 
@@ -79,7 +79,7 @@ class ClusterInventory:
     """
 
     def __post_init__(self) -> None:
-        index: dict[str, dict[tuple, int]] = defaultdict(dict)
+        index: dict[str, dict[tuple[int, int, int, tuple[Held, ...]], int]] = defaultdict(dict)
         for n in self.nodes or ():
             key = (n.gpus, n.free, n.reclaimable, n.held)
             index[n.accelerator][key] = index[n.accelerator].get(key, 0) + n.count
@@ -92,10 +92,10 @@ class ClusterInventory:
         return set(self.by_type)
 
 
-_SNAPSHOTS: dict[int, tuple[weakref.ref, ClusterInventory]] = {}
+_SNAPSHOTS: dict[int, tuple[weakref.ref[Any], ClusterInventory]] = {}
 
 
-def inventory_from_cluster(cluster) -> ClusterInventory:
+def inventory_from_cluster(cluster: Any) -> ClusterInventory:
     """The fleet file's view of a ``Cluster``: its ``healthy`` flag and ``nodes`` snapshot.
 
     Memoised per (immutable) ``Cluster`` object: planning many endpoints against one fleet converts
@@ -113,7 +113,10 @@ def inventory_from_cluster(cluster) -> ClusterInventory:
     inv = ClusterInventory(
         cluster.name, cluster.healthy, nodes, "snapshot", "" if cluster.healthy else "marked healthy: false"
     )
-    _SNAPSHOTS[key] = (weakref.ref(cluster, lambda _ref, key=key: _SNAPSHOTS.pop(key, None)), inv)
+    def forget(_ref: weakref.ref[Any], key: int = key) -> None:
+        _SNAPSHOTS.pop(key, None)
+
+    _SNAPSHOTS[key] = (weakref.ref(cluster, forget), inv)
     return inv
 
 

@@ -18,7 +18,7 @@ from .accelerators import ACCELERATOR_LABELS, GPU_RESOURCES, accelerator_of
 from .capacity import ClusterInventory, Held, NodeCapacity
 
 
-def _gpus(resources: Mapping | None) -> int:
+def _gpus(resources: Mapping[str, Any] | None) -> int:
     """GPUs a container asks for. Extended resources cannot be overcommitted: requests default to limits."""
     from kubernetes.utils import parse_quantity
 
@@ -32,7 +32,7 @@ def _gpus(resources: Mapping | None) -> int:
     return total
 
 
-def pod_gpus(pod: Mapping) -> int:
+def pod_gpus(pod: Mapping[str, Any]) -> int:
     """The pod's effective GPU request, as the scheduler computes it.
 
     ``max(sum(app containers) + sum(sidecars), max(init containers))``, where sidecars are init
@@ -49,19 +49,19 @@ def pod_gpus(pod: Mapping) -> int:
     return max(running, init_peak)
 
 
-def _ready(node: Mapping) -> bool:
+def _ready(node: Mapping[str, Any]) -> bool:
     if (node.get("spec") or {}).get("unschedulable"):
         return False
     for cond in (node.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
+            return bool(cond.get("status") == "True")
     return False
 
 
 def summarise(
     name: str,
-    nodes: Iterable[Mapping],
-    pods: Iterable[Mapping],
+    nodes: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
     *,
     accelerator_label: str | None = None,
     inference_priority: int,
@@ -90,22 +90,22 @@ def summarise(
         }
     for pod in pods:
         spec = pod.get("spec") or {}
-        node = gpu_nodes.get(spec.get("nodeName") or "")
-        if node is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        gpu_node = gpu_nodes.get(spec.get("nodeName") or "")
+        if gpu_node is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
         gpus = pod_gpus(pod)
         if gpus == 0:
             continue
-        node["used"] += gpus
+        gpu_node["used"] += gpus
         low = (spec.get("priority") or 0) < inference_priority
         if low:
-            node["low"] += gpus
+            gpu_node["low"] += gpus
         labels = (pod.get("metadata") or {}).get("labels") or {}
         owner = next((labels[k] for k in owner_labels if labels.get(k)), None)
         if owner is not None:
-            high_low = node["held"].setdefault(owner, [0, 0])
+            high_low = gpu_node["held"].setdefault(owner, [0, 0])
             high_low[1 if low else 0] += gpus
-    groups: dict[tuple, int] = {}
+    groups: dict[tuple[Any, ...], int] = {}
     for node_name in sorted(gpu_nodes):
         n = gpu_nodes[node_name]
         if n["ready"]:

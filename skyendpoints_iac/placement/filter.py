@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .capacity import ClusterInventory, Workload, cluster_capacity, fit_prefill_decode
 from .request import PlacementRequest
@@ -48,7 +49,7 @@ class Filtered:
 
 def filter_clusters(
     request: PlacementRequest,
-    clusters: Sequence,
+    clusters: Sequence[Any],
     inventories: Mapping[str, ClusterInventory],
     workload: Workload = "inference",
 ) -> Filtered:

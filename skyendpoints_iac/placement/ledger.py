@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..spec.common import Accelerator, parse_accelerator
 from .capacity import ClusterInventory, NodeCapacity
@@ -131,7 +132,7 @@ def _minus(n: NodeCapacity, gpus: int) -> NodeCapacity:
 
 
 def place_all(
-    specs: Sequence,
+    specs: Sequence[Any],
     fleet,
     previous: Mapping[str, Placement] | None = None,
     *,

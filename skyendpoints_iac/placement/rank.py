@@ -9,12 +9,13 @@ by capacity (capped by ``max_replicas_per_cluster``), largest first; ``order`` a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from .filter import Candidate
 from .request import PlacementRequest
 
 
-def rank_key(candidate: Candidate, request: PlacementRequest) -> tuple:
+def rank_key(candidate: Candidate, request: PlacementRequest) -> tuple[Any, ...]:
     cluster_index = request.clusters.index(candidate.name) if request.clusters else 0
     region_index = request.regions.index(candidate.region) if request.regions else 0
     if request.prefer == "cost":
