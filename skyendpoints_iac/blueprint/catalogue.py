@@ -79,7 +79,7 @@ class Component(_Strict):
     def _source(self) -> Component:
         if self.kind == "chart" and not self.source.chart:
             raise ValueError("kind: chart needs source.chart (a chart name with source.repo, or an oci:// reference)")
-        if self.kind == "chart" and not self.source.repo and not self.source.chart.startswith("oci://"):
+        if self.kind == "chart" and not self.source.repo and not (self.source.chart or "").startswith("oci://"):
             raise ValueError("source.chart must be an oci:// reference when source.repo is null")
         if self.kind == "manifests" and not self.source.url:
             raise ValueError("kind: manifests needs source.url")

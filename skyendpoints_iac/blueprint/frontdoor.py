@@ -151,7 +151,7 @@ class ExternalDnsBackend:
         p = ANNOTATION_PREFIX
         mine = None if private or door is None else next(
             (t for t in publishing(door, self.provider) if t.cluster == cluster), None)
-        if mine is None:
+        if mine is None or door is None:
             # external-dns skips objects whose controller annotation is not its own: no public record.
             return {f"{p}controller": "none"}
         out = {f"{p}ttl": str(door.ttl)}

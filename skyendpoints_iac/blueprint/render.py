@@ -22,7 +22,7 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -34,7 +34,13 @@ MARKER = ".sky-render"
 HEADER = "# Rendered by `sky endpoint render`. Do not edit: change the spec or fleet file and render again.\n"
 
 
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml's emitter: ~10x faster, same text
+if TYPE_CHECKING:
+    _BaseDumper = yaml.SafeDumper
+else:  # libyaml's emitter where PyYAML was built with it: ~10x faster, same text
+    _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):
     """Block style; long strings (PromQL, configs) kept on one line; multi-line strings as literals; no aliases."""
 
     def ignore_aliases(self, data: Any) -> bool:

@@ -20,13 +20,15 @@ trigger, which counts the EPP's requests, sees them), and the engine enforces th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import names
+from .engines import ENGINE_PORT
 from .issuers import acme_issuer_name
 from .model import Manifest
-from .serving import ENGINE_PORT, SliceContext, inference_pool_name
+from .serving import SliceContext, inference_pool_name
 
 EPP_API_VERSION = "llm-d.ai/v1alpha1"
 
@@ -44,7 +46,7 @@ def _config(plugins: list[dict], profiles: list[dict]) -> dict:
     return {"apiVersion": EPP_API_VERSION, "kind": "EndpointPickerConfig", "plugins": plugins, "schedulingProfiles": profiles}
 
 
-def _profile(name: str, refs: list[tuple[str, int | None]]) -> dict:
+def _profile(name: str, refs: Sequence[tuple[str, int | None]]) -> dict:
     return {"name": name, "plugins": [{"pluginRef": r} if w is None else {"pluginRef": r, "weight": w} for r, w in refs]}
 
 
@@ -97,7 +99,7 @@ def build_epp_config(mode: RoutingMode, *, prefill: bool, lora: bool) -> dict:
         return (*scorers, ("lora-affinity-scorer", mode.lora_weight)) if lora and mode.lora_weight else scorers
 
     if prefill:
-        profiles = [("prefill", "prefill-filter", with_lora(mode.prefill)),
+        profiles: list[tuple[str, str | None, Scorers]] = [("prefill", "prefill-filter", with_lora(mode.prefill)),
                     ("decode", "decode-filter", with_lora(mode.decode))]
         head = [dict(p) for p in _PD_PLUGINS]
     else:
