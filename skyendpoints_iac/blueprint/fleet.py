@@ -12,8 +12,8 @@ from ..placement.model import ClusterPlacement, Placement
 from ..spec.endpoint import EndpointSpec
 from ..spec.fleet import Fleet
 from . import autoscaling, frontdoor, routing, serving
-from .platform import EndpointTls, PlatformNeeds, build_platform
 from .model import ClusterBlueprint, EndpointSlice, FleetBlueprint, FrontDoor, Manifest
+from .platform import EndpointTls, PlatformNeeds, build_platform
 from .serving import SliceContext, spec_problem
 
 
@@ -26,10 +26,7 @@ def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.Fr
     objects.append(isvc)
     if routing.is_public(ctx):
         objects.append(routing.http_route(ctx, backend.route_annotations(door, ctx.cluster.name, private=False)))
-        cert = routing.certificate(ctx)
-        if cert is not None:
-            objects.append(cert)
-        objects.append(routing.certificate_grant(ctx))
+        objects += [o for o in (routing.certificate(ctx), routing.certificate_grant(ctx)) if o is not None]
     else:
         # Private endpoints stay off the (internet-facing) Gateway: a route on the in-cluster Gateway, an
         # in-cluster name and a self-signed certificate for it, no DNS record.
@@ -125,7 +122,8 @@ def platform_needs(contexts: list[SliceContext]) -> PlatformNeeds:
         and bool(public),
         tracing=fleet is not None and bool(fleet.otlp_endpoint),
         issuers=frozenset(routing.issuer_kind(ctx) for ctx in public) - {"secret"},
-        endpoints=tuple(sorted((EndpointTls(ctx.name, ctx.hostname, routing.tls_secret_name(ctx)) for ctx in public),
+        endpoints=tuple(sorted((EndpointTls(ctx.name, ctx.hostname, routing.tls_secret_name(ctx),
+                                                    routing.tls_secret_namespace(ctx)) for ctx in public),
                                key=lambda e: e.endpoint)),
         private_endpoints=tuple(sorted(ctx.name for ctx in contexts if not routing.is_public(ctx))),
     )

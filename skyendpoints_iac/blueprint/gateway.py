@@ -11,7 +11,9 @@ Listener contract with the endpoint half (also in docs/components.md):
   ``names.WILDCARD_CERTIFICATE``; a fallback for hostnames without their own listener.
 * ``https-<endpoint>`` (``names.https_listener(endpoint)``, 443), one per endpoint on the cluster:
   hostname = the endpoint's hostname, certificate = the endpoint's Secret in ``sky-<endpoint>`` (the
-  endpoint half creates the Certificate and a ReferenceGrant for it). Only that namespace may attach
+  endpoint half creates the Certificate and a ReferenceGrant for it), or the Let's Encrypt wildcard's Secret
+  here when it covers the hostname (``routing.uses_wildcard``: no certificate per endpoint to re-order on
+  churn). Only that namespace may attach
   routes. The endpoint's HTTPRoute must use this ``sectionName``: the exact-hostname listener wins over
   the wildcard one, so routes on ``https`` would not serve that hostname.
 """
@@ -58,10 +60,12 @@ def gateway(fleet: Fleet, endpoints: tuple, http01: bool) -> Manifest:
     ]
     for ep in sorted(endpoints, key=lambda e: e.endpoint):
         ns = names.endpoint_namespace(ep.endpoint)
+        ref = {"kind": "Secret", "name": ep.secret_name}
+        if (ep.secret_namespace or ns) != names.GATEWAY_NAMESPACE:
+            ref["namespace"] = ep.secret_namespace or ns
         listeners.append({
             "name": names.https_listener(ep.endpoint), "port": 443, "protocol": "HTTPS", "hostname": ep.hostname,
-            "tls": {"mode": "Terminate",
-                    "certificateRefs": [{"kind": "Secret", "name": ep.secret_name, "namespace": ns}]},
+            "tls": {"mode": "Terminate", "certificateRefs": [ref]},
             "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {
                 "matchLabels": {"kubernetes.io/metadata.name": ns}}}, "kinds": [{"kind": "HTTPRoute"}]},
         })

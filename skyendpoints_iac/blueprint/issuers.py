@@ -65,16 +65,35 @@ def cluster_issuers(fleet: Fleet, acme: bool) -> list[Manifest]:
     return out
 
 
-def wildcard_certificate(fleet: Fleet, acme: bool) -> Manifest:
-    """``*.<domain>`` for the Gateway's ``https`` listener: Let's Encrypt with DNS-01, else self-signed."""
-    issuer = acme_issuer_name(fleet) if acme and uses_dns01(fleet) else names.ISSUER_SELFSIGNED
+CLUSTER_NAMES_LABEL = "clusters"
+"""``<cluster>.clusters.<domain>``: the name that makes each cluster's Let's Encrypt wildcard a different set of names."""
+
+
+def wildcard_dns_names(fleet: Fleet, cluster: str, lets_encrypt: bool) -> list[str]:
+    """``*.<domain>``, plus, from Let's Encrypt, one name of this cluster's own.
+
+    Let's Encrypt counts its 5-per-7-days "Duplicate Certificate" limit per exact set of names, so six clusters each
+    ordering just ``*.<domain>`` would exhaust it on the first day. The extra name sits two labels under the domain,
+    where the wildcard does not cover it (a name a wildcard in the same order covers is rejected as redundant by
+    the CA); DNS-01 proves it through the same zone, and no record for it needs to exist."""
+    out = [f"*.{fleet.domain}"]
+    if lets_encrypt:
+        out.append(f"{cluster}.{CLUSTER_NAMES_LABEL}.{fleet.domain}")
+    return out
+
+
+def wildcard_certificate(fleet: Fleet, acme: bool, cluster: str) -> Manifest:
+    """``*.<domain>`` for the Gateway's ``https`` listener (and every endpoint it covers, ``routing.uses_wildcard``):
+    Let's Encrypt with DNS-01, else self-signed."""
+    lets_encrypt = acme and uses_dns01(fleet)
+    issuer = acme_issuer_name(fleet) if lets_encrypt else names.ISSUER_SELFSIGNED
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
         "metadata": {**_meta(names.WILDCARD_CERTIFICATE), "namespace": names.GATEWAY_NAMESPACE},
         "spec": {
             "secretName": names.WILDCARD_CERTIFICATE,
-            "dnsNames": [f"*.{fleet.domain}"],
+            "dnsNames": wildcard_dns_names(fleet, cluster, lets_encrypt),
             "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": issuer},
             "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
         },

@@ -10,9 +10,10 @@ Contract with the endpoint half (docs/components.md, "Gateway and certificates")
 * Gateway ``names.GATEWAY_NAME`` in ``names.GATEWAY_NAMESPACE``, class ``names.GATEWAY_CLASS_NAME``
   (Envoy Gateway). For every ``EndpointTls`` in ``needs.endpoints`` it has an HTTPS listener
   ``names.https_listener(endpoint)`` with the endpoint's hostname, terminating TLS with Secret
-  ``secret_name`` in ``names.endpoint_namespace(endpoint)``. The endpoint half creates that Secret's
-  Certificate (issuer ``issuers.acme_issuer_name`` or ``names.ISSUER_SELFSIGNED``), a ReferenceGrant
-  from the Gateway to it, and an HTTPRoute with ``sectionName: names.https_listener(endpoint)``.
+  ``secret_name`` in ``secret_namespace``. The endpoint half creates that Secret's Certificate (issuer
+  ``issuers.acme_issuer_name`` or ``names.ISSUER_SELFSIGNED``), a ReferenceGrant from the Gateway to it, and an
+  HTTPRoute with ``sectionName: names.https_listener(endpoint)``; or, when the platform's wildcard is from Let's
+  Encrypt and covers the hostname (``routing.uses_wildcard``), names the wildcard Secret and creates neither.
 * The ``https`` listener (``*.<fleet domain>``, wildcard certificate) is a fallback; the ``http``
   listener only redirects to https (plus ACME HTTP-01 solver routes).
 * ClusterIssuers: ``names.ISSUER_SELFSIGNED`` always; the ACME one when the fleet has ``acme.email`` or an
@@ -37,11 +38,13 @@ from .model import ChartRelease, CrdBundle, Manifest, PlatformBlueprint
 
 @dataclass(frozen=True)
 class EndpointTls:
-    """One endpoint's hostname on this cluster and the Secret (in its own namespace) holding its certificate."""
+    """One endpoint's hostname on this cluster and the Secret holding its certificate."""
 
     endpoint: str
     hostname: str
     secret_name: str
+    secret_namespace: str = ""
+    """The endpoint's namespace (empty: ``names.endpoint_namespace(endpoint)``), or the Gateway's for the wildcard."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,7 @@ def build_platform(
     bp.objects.extend(_namespace(ns) for ns in sorted(chart_namespaces))
     bp.objects.extend(priority_classes())
     bp.objects.extend(issuers.cluster_issuers(fleet, acme))
-    bp.objects.append(issuers.wildcard_certificate(fleet, acme))
+    bp.objects.append(issuers.wildcard_certificate(fleet, acme, cluster.name))
     bp.objects.append(gw.gateway_class())
     bp.objects.append(gw.gateway(fleet, needs.endpoints, http01))
     bp.objects.append(gw.https_redirect_route())

@@ -26,7 +26,7 @@ from typing import Any
 
 from . import names
 from .engines import ENGINE_PORT
-from .issuers import acme_issuer_name
+from .issuers import acme_issuer_name, uses_dns01
 from .model import Manifest
 from .serving import SliceContext, inference_pool_name
 
@@ -231,11 +231,35 @@ def http_route(ctx: SliceContext, annotations: dict[str, str]) -> Manifest:
 # --------------------------------------------------------------------------- TLS
 
 
+def uses_wildcard(ctx: SliceContext) -> bool:
+    """True when the endpoint serves the platform's Let's Encrypt wildcard instead of ordering its own certificate.
+
+    Let's Encrypt issues at most 5 certificates for one exact set of names per 7 days (its "Duplicate Certificate"
+    limit), and names "spinning up ephemeral instances that acquire new certificates rather than utilizing an
+    existing certificate" as what hits it. A per-endpoint certificate is ordered again on every cluster the endpoint
+    lands on and after every ``down``/``up`` or spill-over wake (the Secret goes with the namespace). So when the
+    platform's ``*.<fleet domain>`` certificate is itself from Let's Encrypt (DNS-01: ``issuers.uses_dns01``) and
+    covers the hostname (one label under the fleet domain), the endpoint's listener serves that long-lived wildcard,
+    and endpoint churn orders nothing."""
+    if issuer_kind(ctx) != "letsencrypt" or not uses_dns01(ctx.fleet):
+        return False
+    label, _, parent = ctx.hostname.partition(".")
+    return bool(label) and parent == ctx.fleet.domain
+
+
 def tls_secret_name(ctx: SliceContext) -> str:
-    """The Secret holding the endpoint's certificate, in the endpoint namespace."""
+    """The Secret holding the endpoint's certificate: in the endpoint namespace, or the platform wildcard's
+    (``tls_secret_namespace``)."""
     if ctx.spec.tls.issuer == "secret":
         return ctx.spec.tls.secret_name or ""
+    if uses_wildcard(ctx):
+        return names.WILDCARD_CERTIFICATE
     return f"{ctx.name}-tls"
+
+
+def tls_secret_namespace(ctx: SliceContext) -> str:
+    """Where ``tls_secret_name`` lives: the Gateway's namespace for the wildcard, else the endpoint's."""
+    return names.GATEWAY_NAMESPACE if uses_wildcard(ctx) else ctx.namespace
 
 
 def issuer_kind(ctx: SliceContext) -> str:
@@ -254,9 +278,10 @@ def issuer_name(ctx: SliceContext) -> str | None:
 
 
 def certificate(ctx: SliceContext) -> Manifest | None:
-    """A cert-manager Certificate for exactly the endpoint hostname."""
+    """A cert-manager Certificate for exactly the endpoint hostname; None when the endpoint serves an existing
+    Secret (``issuer: secret``) or the platform's wildcard (``uses_wildcard``)."""
     issuer = issuer_name(ctx)
-    if issuer is None:
+    if issuer is None or uses_wildcard(ctx):
         return None
     return {
         "apiVersion": "cert-manager.io/v1",
@@ -271,8 +296,11 @@ def certificate(ctx: SliceContext) -> Manifest | None:
     }
 
 
-def certificate_grant(ctx: SliceContext) -> Manifest:
-    """Lets the platform Gateway's HTTPS listener reference the certificate Secret in the endpoint namespace."""
+def certificate_grant(ctx: SliceContext) -> Manifest | None:
+    """Lets the platform Gateway's HTTPS listener reference the certificate Secret in the endpoint namespace (none
+    needed for the wildcard: it lives in the Gateway's own namespace)."""
+    if tls_secret_namespace(ctx) != ctx.namespace:
+        return None
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "ReferenceGrant",

@@ -211,20 +211,32 @@ def _sglang_pd_flags(role: str) -> list[str]:
     return flags
 
 
-def routing_sidecar_override(engine: str) -> list[dict]:
-    """Decode pods' ``initContainers`` entry that switches the preset's routing sidecar to SGLang's protocol.
+SIDECAR_POOL_GROUP = "inference.networking.k8s.io"
+"""The InferencePool API group the routing sidecar's SSRF allow-list watches: the v1 pool that GIE v1.5.0 installs
+(``components/gateway-api-inference-extension.yaml``) and the KServe controller creates and names in the sidecar's
+``INFERENCE_POOL_NAME``. KServe v0.20.0's decode preset passes ``--pool-group=inference.networking.x-k8s.io``
+(``config/llmisvcconfig/config-llm-decode-template.yaml:283``), the legacy v1alpha2 pool that GIE v1.5.0's manifests no
+longer ship. The sidecar starts its allow-list before it listens, and that start waits for the pool informer's first
+list (llm-d-router ``pkg/sidecar/proxy/allowlist.go`` ``Start``: ``cache.WaitForCacheSync``; ``proxy.go``
+``startHTTP``): against a missing CRD the list never succeeds, so nothing ever listens on 8000 and the decode pod never
+gets Ready. Later llm-d-router releases accept only this group (``NewAllowlistValidator``: "pool-group must be")."""
 
-    The preset runs it with ``--kv-connector=nixlv2`` (vLLM's protocol); the sidecar also has an ``sglang``
-    connector (llm-d-router ``cmd/pd-sidecar``: ``supportedKVConnectors``) that sends each request to prefill and
-    decode at once with SGLang's bootstrap fields. The merge is by container name and replaces ``command`` whole,
-    so every other flag of the preset is repeated here, with TLS from the one transport decision."""
-    if engine != "sglang":
-        return []
+
+def routing_sidecar_override(engine: str) -> list[dict]:
+    """Decode pods' ``initContainers`` entry that replaces the preset routing sidecar's command.
+
+    Two reasons, both on the preset's ``llm-d-routing-sidecar`` (``config-llm-decode-template.yaml:240-283``):
+    its SSRF allow-list must watch the v1 InferencePool (``SIDECAR_POOL_GROUP``), for every engine; and SGLang needs
+    the sidecar's ``sglang`` connector instead of ``nixlv2`` (vLLM's protocol; llm-d-router ``cmd/pd-sidecar``:
+    ``supportedKVConnectors``), which sends each request to prefill and decode at once with SGLang's bootstrap
+    fields. The merge is by container name and replaces ``command`` whole, so every other flag of the preset is
+    repeated here, with TLS from the one transport decision."""
     tls = (["--secure-proxy=true", "--cert-path=/var/run/kserve/tls", "--decoder-use-tls=true",
             "--prefiller-use-tls=true"] if ENGINE_TRANSPORT.tls else ["--secure-proxy=false"])
+    connector = "sglang" if engine == "sglang" else "nixlv2"
     command = ["/app/pd-sidecar", f"--port={ENGINE_PORT}", f"--vllm-port={PD_DECODE_ENGINE_PORT}",
-               "--kv-connector=sglang", "--enable-ssrf-protection=true",
-               "--pool-group=inference.networking.x-k8s.io", *tls]
+               f"--kv-connector={connector}", "--enable-ssrf-protection=true", f"--pool-group={SIDECAR_POOL_GROUP}",
+               *tls]
     return [{"name": ROUTING_SIDECAR, "command": command}]
 
 
@@ -672,8 +684,8 @@ def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[Secre
         body["replicas"] = ctx.share.replicas
     body["parallelism"] = decode_topo.parallelism()
     body["template"] = _pod_spec(ctx, decode, spec.accelerator.type)
-    if pd and (sidecar := routing_sidecar_override(spec.engine.type)):
-        body["template"]["initContainers"] = sidecar
+    if pd:
+        body["template"]["initContainers"] = routing_sidecar_override(spec.engine.type)
     if decode_topo.multi_node:
         body["worker"] = _pod_spec(ctx, decode, spec.accelerator.type)
     kv = _kv_offloading(spec)

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from skyendpoints_iac.blueprint import names, routing, serving
-from skyendpoints_iac.localfleet.schemas import validate_manifest
 from skyendpoints_iac.errors import InvalidInput
+from skyendpoints_iac.localfleet.schemas import validate_manifest
 from skyendpoints_iac.placement.model import ClusterPlacement
 from skyendpoints_iac.spec import EndpointSpec, Fleet
 
@@ -252,7 +252,7 @@ def test_hf_token_from_the_deployers_environment_is_a_secret_spec_under_the_init
 def test_model_uri_schemes_kserve_rejects_fail_validate(uri):
     """KServe v0.20.0 accepts hf://, s3://, pvc://, oci:// and errors "unsupported schema in model URI" for the
     rest (kserve pkg/controller/v1alpha2/llmisvc/workload_storage.go:89-214)."""
-    with pytest.raises(ValueError, match="is not one KServe v0.20.0 can load"):
+    with pytest.raises(ValueError, match=r"is not one KServe v0.20.0 can load"):
         make({"model": uri})
 
 
@@ -327,13 +327,32 @@ def test_sglang_prefill_decode_uses_its_own_flags_and_leaves_8000_to_the_routing
     assert decode["args"][decode["args"].index("--port") + 1] == "8001"
     assert decode["readinessProbe"]["httpGet"]["port"] == 8001
     assert prefill["args"][prefill["args"].index("--port") + 1] == "8000"
-    assert ["--disaggregation-mode", "decode", "--disaggregation-transfer-backend", "nixl"] == \
-        decode["args"][decode["args"].index("--disaggregation-mode"):][:4]
+    assert decode["args"][decode["args"].index("--disaggregation-mode"):][:4] == \
+        ["--disaggregation-mode", "decode", "--disaggregation-transfer-backend", "nixl"]
     assert "--disaggregation-bootstrap-port" in prefill["args"] and "prefill" in prefill["args"]
     (sidecar,) = obj["spec"]["template"]["initContainers"]
     assert sidecar["name"] == "llm-d-routing-sidecar"
     assert {"--port=8000", "--vllm-port=8001", "--kv-connector=sglang", "--secure-proxy=false"} <= set(sidecar["command"])
-    assert "initContainers" not in isvc(make({"prefill": {"replicas": 1}}))["spec"]["template"]  # vLLM: preset's own
+
+
+def test_the_routing_sidecar_watches_the_v1_pool_gie_v1_5_ships():
+    """KServe v0.20.0's decode preset runs the sidecar with --pool-group=inference.networking.x-k8s.io
+    (config/llmisvcconfig/config-llm-decode-template.yaml:283), a CRD GIE v1.5.0's manifests no longer ship
+    (config/crd/kustomization.yaml); the sidecar's allow-list waits for that pool's first list before it listens
+    (llm-d-router pkg/sidecar/proxy/allowlist.go Start: WaitForCacheSync; proxy.go startHTTP), so every decode pod
+    would stay unready. The override names the v1 group, whose CRD the catalogue installs."""
+    from skyendpoints_iac.blueprint.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    for engine, connector in (("vllm", "nixlv2"), ("sglang", "sglang")):
+        obj = isvc(make({"engine": {"type": engine}, "prefill": {"replicas": 1}, "resources": {"accelerators": "H100:4"}}))
+        (sidecar,) = obj["spec"]["template"]["initContainers"]
+        assert sidecar["name"] == "llm-d-routing-sidecar"
+        groups = [f.split("=", 1)[1] for f in sidecar["command"] if f.startswith("--pool-group=")]
+        assert groups == ["inference.networking.k8s.io"] and catalogue.crd_owner(f"{groups[0]}/InferencePool")
+        assert f"--kv-connector={connector}" in sidecar["command"]
+        assert {"--port=8000", "--vllm-port=8001", "--enable-ssrf-protection=true"} <= set(sidecar["command"])
+    assert "initContainers" not in isvc(make({}))["spec"]["template"]  # no P/D: no sidecar
 
 
 def test_custom_entrypoint_and_image():
@@ -407,7 +426,7 @@ def test_env_the_blueprint_sets_cannot_be_redefined_in_the_spec():
     obj = isvc(own)
     assert env(main(obj))["HF_TOKEN"] == {"secretKeyRef": {"name": "hf", "key": "t"}}
     clash = make({"hf_token": {"secret_name": "hf"}, "engine": {"secret_env": {"HF_TOKEN": {"name": "x", "key": "t"}}}})
-    with pytest.raises(InvalidInput, match="engine.secret_env.HF_TOKEN"):
+    with pytest.raises(InvalidInput, match=r"engine.secret_env.HF_TOKEN"):
         serving.build_llmisvc(clash, routing.router(clash))
 
 
