@@ -103,6 +103,9 @@ def _payloads(inputs) -> list[dict]:
 def one(mode: str, clusters: int, endpoints: int, size: int) -> dict:
     """Run one case in this process (imports done before the clock starts) and return its figures."""
     import pulumi
+    import pulumi_kubernetes.helm.v3  # import cost is not program cost (these three: import-time only)
+    import pulumi_kubernetes.helm.v4
+    import pulumi_kubernetes.yaml.v2  # noqa: F401
     import pulumi_random  # noqa: F401
 
     from skyendpoints_iac.stack.plan import plan

@@ -119,7 +119,7 @@ class LeaseElector:
             while not self._stop.is_set():
                 try:
                     self.try_acquire_or_renew()
-                except Exception:
+                except Exception:  # a broken connection is a failed renewal, not a crash
                     pass
                 self._stop.wait(self.settings.retry_seconds)
 

@@ -89,7 +89,7 @@ def pulumi_command(binary: PulumiBinary):
     from semver import VersionInfo
 
     class _PulumiAt(PulumiCommand):
-        def __init__(self, path: str):
+        def __init__(self, path: str):  # deliberately not calling super(): it assumes bin/pulumi
             self.command = path
             try:
                 text = subprocess.run(

@@ -126,7 +126,7 @@ def _cel_program(rule: str) -> Any:
     """The compiled rule, or None when cel-python cannot compile it (then it is skipped)."""
     try:
         return _CEL.program(_CEL.compile(rule))
-    except Exception:
+    except Exception:  # any parse/compile failure means "cannot evaluate here"
         return None
 
 
@@ -139,7 +139,7 @@ def _cel_false(rule: str, value: Any) -> bool:
         return False
     try:
         result = program.evaluate({"self": celpy.json_to_cel(value)})
-    except Exception:
+    except Exception:  # evaluation errors (unsupported functions, absent keys): skip
         return False
     return isinstance(result, (bool, celpy.celtypes.BoolType)) and not bool(result)
 

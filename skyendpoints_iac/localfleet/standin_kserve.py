@@ -212,7 +212,7 @@ class StandInKServe:
         self._thread = threading.Thread(target=self._run, name="standin-kserve", daemon=True)
         self.errors: list[str] = []
 
-    def __enter__(self) -> "StandInKServe":
+    def __enter__(self) -> StandInKServe:
         self._thread.start()
         return self
 
@@ -284,5 +284,5 @@ def _subset(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return isinstance(b, dict) and all(_subset(v, b.get(k)) for k, v in a.items())
     if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(_subset(x, y) for x, y in zip(a, b))
+        return isinstance(b, list) and len(a) == len(b) and all(_subset(x, y) for x, y in zip(a, b, strict=True))
     return a == b

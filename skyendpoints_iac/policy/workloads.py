@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..blueprint.names import LABEL_WORKLOAD_KIND
-from ..placement.accelerators import GPU_RESOURCES
+from ..placement.accelerators import GPU_RESOURCES  # vendor -> resource: one home
 from .model import Obj
 
 GPU_RESOURCE = GPU_RESOURCES[0]

@@ -30,6 +30,6 @@ def start_callback_server() -> bool:
 
     try:
         settings.SETTINGS.callbacks = _sync_await(settings._get_callbacks())
-    except Exception:
+    except Exception:  # e.g. no monitor yet; see the docstring
         return False
     return settings.SETTINGS.callbacks is not None

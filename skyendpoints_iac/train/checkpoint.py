@@ -298,7 +298,7 @@ class Checkpointer:
     def handle_sigterm(self) -> None:
         """On SIGTERM (preemption), set ``stop_requested`` instead of dying: save, then ``exit_preempted()``."""
 
-        def _handler(signum, frame):
+        def _handler(signum, frame):  # signal handler signature
             self._stop = True
             self._log("SIGTERM received: will save and exit at the next opportunity")
 

@@ -15,22 +15,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
 
 from skyendpoints_iac.localfleet import LocalFleet, NodePool
 from skyendpoints_iac.localfleet.binaries import BinariesMissing, find_bin_dir
-from tests.conftest import ROOT, shared_dir
-
 from skyendpoints_iac.localfleet.charts import build as build_charts
 from skyendpoints_iac.localfleet.standin_kserve import StandInKServe
 from skyendpoints_iac.localfleet.workarounds import (  # noqa: F401  (the e2e modules import them from here)
-    AUTH_FROM_SECRET, KNOWN_BUG_PROM_TOKEN, pre_create_prometheus_service_account,
+    AUTH_FROM_SECRET,
+    KNOWN_BUG_PROM_TOKEN,
+    pre_create_prometheus_service_account,
 )
+from tests.conftest import ROOT, shared_dir
 
 CLUSTER_NODES = (NodePool("B200", 8, 2), NodePool("H100", 8, 2))
 """Per cluster: 2 B200 nodes for the endpoint scenarios, 2 H100 nodes for GPU sharing with training."""
@@ -147,7 +149,7 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float = 60, interva
     while time.monotonic() < deadline:
         try:
             last = check()
-        except Exception as exc:  # noqa: BLE001 - a cluster restarting answers errors for a moment
+        except Exception as exc:  # a cluster restarting answers errors for a moment
             last = exc
         if last and not isinstance(last, Exception):
             return last

@@ -38,7 +38,7 @@ def make_handler(target: Target, endpoint: str, model: str | None):
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self):
+        def do_GET(self):  # http.server naming
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html"):
                 return self._send(200, page(), "text/html; charset=utf-8")

@@ -11,7 +11,7 @@ from skyendpoints_iac.placement.filter import Candidate
 from tests.unit.placement._helpers import cluster, endpoint, fleet, full, node, previous, shares
 
 
-def P(price):
+def P(price):  # table shorthand: the H100 price of a cluster
     return {"prices": {"H100": price}}
 
 

@@ -16,7 +16,7 @@ from skyendpoints_iac.spec.common import Accelerator, parse_accelerator
 from tests.unit.placement._helpers import cluster, fleet, node
 
 
-def N(free, gpus=8, acc="H100", count=1, reclaimable=0, held=()):
+def N(free, gpus=8, acc="H100", count=1, reclaimable=0, held=()):  # table shorthand
     return NodeCapacity(acc, gpus, free, reclaimable, count, tuple(held))
 
 

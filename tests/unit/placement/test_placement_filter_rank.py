@@ -74,7 +74,7 @@ def test_unknown_names_in_placement_clusters_are_reported():
     assert result.unknown == ("zz",)
 
 
-def C(name, position, region="us", price=0.0, cap=1, capacity=None):
+def C(name, position, region="us", price=0.0, cap=1, capacity=None):  # table shorthand
     return Candidate(name, position, region, price, capacity if capacity is not None else cap, cap)
 
 

@@ -55,7 +55,7 @@ class FakeApi:
             def log_message(self, *args):
                 pass
 
-            def do_GET(self):
+            def do_GET(self):  # http.server API
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
                 api.requests.append((url.path, query, self.headers.get("Accept", "")))
