@@ -16,9 +16,12 @@ import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..spec.common import Accelerator
+
+if TYPE_CHECKING:  # the type only: the fleet file is loaded by the callers
+    from ..spec.fleet import Cluster
 
 Workload = Literal["inference", "training"]
 Source = Literal["snapshot", "live"]
@@ -95,7 +98,7 @@ class ClusterInventory:
 _SNAPSHOTS: dict[int, tuple[weakref.ref[Any], ClusterInventory]] = {}
 
 
-def inventory_from_cluster(cluster: Any) -> ClusterInventory:
+def inventory_from_cluster(cluster: Cluster) -> ClusterInventory:
     """The fleet file's view of a ``Cluster``: its ``healthy`` flag and ``nodes`` snapshot.
 
     Memoised per (immutable) ``Cluster`` object: planning many endpoints against one fleet converts

@@ -23,13 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..spec.common import Accelerator, parse_accelerator
 from .capacity import ClusterInventory, NodeCapacity
 from .model import Placement
 from .place import inventories_for, place
 from .request import PlacementRequest
+
+if TYPE_CHECKING:  # types only: the specs and fleet are passed in
+    from ..spec import EndpointSpec, Fleet
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Ledger:
     """cluster -> ((owner, GPUs), ...) in reservation order."""
 
     @classmethod
-    def for_fleet(cls, fleet, capacities: Mapping[str, ClusterInventory] | None = None) -> Ledger:
+    def for_fleet(cls, fleet: Fleet, capacities: Mapping[str, ClusterInventory] | None = None) -> Ledger:
         return cls(inventories_for(fleet, capacities))
 
     def reserve(self, request: PlacementRequest, placement: Placement) -> Ledger:
@@ -132,12 +135,12 @@ def _minus(n: NodeCapacity, gpus: int) -> NodeCapacity:
 
 
 def place_all(
-    specs: Sequence[Any],
-    fleet,
+    specs: Sequence[EndpointSpec | PlacementRequest],
+    fleet: Fleet,
     previous: Mapping[str, Placement] | None = None,
     *,
     capacities: Mapping[str, ClusterInventory] | None = None,
-    committed: Sequence[tuple[object, Placement]] = (),
+    committed: Sequence[tuple[EndpointSpec | PlacementRequest, Placement]] = (),
     pinned: Mapping[str, Placement] | None = None,
 ) -> dict[str, Placement]:
     """Place every spec against one ledger; returns placements by endpoint name.
@@ -169,7 +172,7 @@ def place_all(
     return {s.name: out[s.name] for s in specs}
 
 
-def _request(spec) -> PlacementRequest:
+def _request(spec: EndpointSpec | PlacementRequest) -> PlacementRequest:
     return spec if isinstance(spec, PlacementRequest) else PlacementRequest.from_endpoint(spec)
 
 

@@ -7,7 +7,8 @@ same ``Placement``, reasons included. It never contacts a cluster; live capacity
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from .assign import Assignment, fill_minimum, place_replicas, place_set
 from .capacity import ClusterInventory, Workload, inventory_from_cluster
@@ -16,17 +17,22 @@ from .model import ClusterPlacement, Placement
 from .rank import describe, rank
 from .request import PlacementRequest
 
+if TYPE_CHECKING:  # types only: placement takes the spec and fleet as given, it never loads them
+    from ..spec import EndpointSpec, Fleet
+    from ..spec.common import Accelerator
+    from .filter import Candidate
+
 RANK_LINE_LIMIT = 12
 """The rank reason names this many clusters; every cluster still gets its own line below it."""
 
 
-def inventories_for(fleet, capacities: Mapping[str, ClusterInventory] | None = None) -> dict[str, ClusterInventory]:
+def inventories_for(fleet: Fleet, capacities: Mapping[str, ClusterInventory] | None = None) -> dict[str, ClusterInventory]:
     """Each cluster's inventory: a ``capacities`` entry (live discovery) when given, else the fleet file's.
 
     A cluster marked ``healthy: false`` in the fleet file stays unhealthy whatever discovery says.
     """
     capacities = capacities or {}
-    out = {}
+    out: dict[str, ClusterInventory] = {}
     for cluster in fleet.clusters:
         inv = capacities.get(cluster.name)
         if inv is None:
@@ -37,7 +43,7 @@ def inventories_for(fleet, capacities: Mapping[str, ClusterInventory] | None = N
     return out
 
 
-def multi_node_size(inventory: ClusterInventory, acc) -> int:
+def multi_node_size(inventory: ClusterInventory, acc: Accelerator) -> int:
     """GPUs per pod of a replica bigger than one node: the largest node size of its type that divides the
     replica (``capacity.replicas_fitting`` counts such a replica as whole nodes of one size). 0 when a node
     holds the replica, or when the node sizes are not known."""
@@ -48,8 +54,8 @@ def multi_node_size(inventory: ClusterInventory, acc) -> int:
 
 
 def place(
-    spec,
-    fleet,
+    spec: EndpointSpec | PlacementRequest,
+    fleet: Fleet,
     previous: Placement | None = None,
     *,
     workload: Workload = "inference",
@@ -103,7 +109,9 @@ def place(
     )
 
 
-def _reasons(request, filtered: Filtered, ranked, result: Assignment, previous, minima, maxima, inventories) -> list[str]:
+def _reasons(request: PlacementRequest, filtered: Filtered, ranked: Sequence[Candidate], result: Assignment,
+             previous: Placement | None, minima: Mapping[str, int], maxima: Mapping[str, int],
+             inventories: Mapping[str, ClusterInventory]) -> list[str]:
     cap_note = (f" (max_replicas_per_cluster {request.max_replicas_per_cluster})"
                 if request.max_replicas_per_cluster is not None else "")
     lines = [f"{name}: {why}" for name, why in filtered.excluded]
@@ -140,7 +148,7 @@ def _reasons(request, filtered: Filtered, ranked, result: Assignment, previous, 
     return lines
 
 
-def _set_lines(request, ranked, result: Assignment) -> list[str]:
+def _set_lines(request: PlacementRequest, ranked: Sequence[Candidate], result: Assignment) -> list[str]:
     want = f"{request.prefill_replicas} prefill {request.prefill_accelerator} + {request.base} decode {request.accelerator}"
     if result.home is None:
         return [f"no cluster holds the prefill/decode set ({want}): everything is unplaced, "
@@ -152,7 +160,8 @@ def _set_lines(request, ranked, result: Assignment) -> list[str]:
     return lines
 
 
-def _lost_lines(previous, result: Assignment, filtered: Filtered, inventories) -> list[str]:
+def _lost_lines(previous: Placement | None, result: Assignment, filtered: Filtered,
+                inventories: Mapping[str, ClusterInventory]) -> list[str]:
     if previous is None:
         return []
     why = dict(filtered.excluded)
@@ -172,7 +181,7 @@ def _lost_lines(previous, result: Assignment, filtered: Filtered, inventories) -
     return lines
 
 
-def _cluster_lines(request, result: Assignment, cap_note: str) -> list[str]:
+def _cluster_lines(request: PlacementRequest, result: Assignment, cap_note: str) -> list[str]:
     """One line per cluster in fill order: what it kept from before, lost to a scale-down, and gained."""
     lines = []
     outstanding = request.target - sum(s.kept - s.removed for s in result.steps.values())

@@ -8,9 +8,12 @@ preferences. Keeping that in one dataclass lets the GPU-sharing code place a job
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..spec.common import Accelerator, parse_accelerator
+
+if TYPE_CHECKING:  # the type only: an EndpointSpec is passed in, never loaded here
+    from ..spec import EndpointSpec
 
 Prefer = Literal["cost", "availability", "order"]
 Workload = Literal["inference", "training"]
@@ -55,7 +58,7 @@ class PlacementRequest:
         return self.prefill_accelerator is not None
 
     @classmethod
-    def from_endpoint(cls, spec) -> PlacementRequest:
+    def from_endpoint(cls, spec: EndpointSpec) -> PlacementRequest:
         """Build from an ``EndpointSpec`` (duck-typed, so this module needs no pydantic import)."""
         prefs = spec.placement
         return cls(
