@@ -74,8 +74,10 @@ def wildcard_dns_names(fleet: Fleet, cluster: str, lets_encrypt: bool) -> list[s
 
     Let's Encrypt counts its 5-per-7-days "Duplicate Certificate" limit per exact set of names, so six clusters each
     ordering just ``*.<domain>`` would exhaust it on the first day. The extra name sits two labels under the domain,
-    where the wildcard does not cover it (a name a wildcard in the same order covers is rejected as redundant by
-    the CA); DNS-01 proves it through the same zone, and no record for it needs to exist."""
+    where the wildcard does not cover it (a name a wildcard in the same order covers is refused as an overlap); DNS-01
+    proves it through the same zone, and no record for it needs to exist. This is the pattern Let's Encrypt's own
+    staff suggest for more than five wildcards (community.letsencrypt.org/t/wildcard-certificates-and-rate-limiting/
+    56690: ``a.wildcard.example.com`` + ``*.example.com``, one per certificate)."""
     out = [f"*.{fleet.domain}"]
     if lets_encrypt:
         out.append(f"{cluster}.{CLUSTER_NAMES_LABEL}.{fleet.domain}")
