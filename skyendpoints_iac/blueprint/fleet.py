@@ -12,6 +12,7 @@ from ..placement.model import ClusterPlacement, Placement
 from ..spec.endpoint import EndpointSpec
 from ..spec.fleet import Fleet
 from . import autoscaling, frontdoor, routing, serving
+from .catalogue import Catalogue, ChartSources
 from .model import ClusterBlueprint, EndpointSlice, FleetBlueprint, FrontDoor, Manifest
 from .platform import EndpointTls, PlatformNeeds, build_platform
 from .serving import SliceContext, spec_problem
@@ -85,8 +86,17 @@ def _slices_by_cluster(fleet: Fleet, endpoints) -> dict[str, list[tuple[Endpoint
     return out
 
 
-def build_fleet_blueprint(fleet: Fleet, endpoints: list[tuple[EndpointSpec, Placement]]) -> FleetBlueprint:
-    """Pure: same inputs, same blueprint. Clusters with no endpoint still get their (minimal) platform."""
+def build_fleet_blueprint(
+    fleet: Fleet,
+    endpoints: list[tuple[EndpointSpec, Placement]],
+    *,
+    catalogue: Catalogue | None = None,
+    sources: ChartSources | None = None,
+) -> FleetBlueprint:
+    """Pure: same inputs, same blueprint. Clusters with no endpoint still get their (minimal) platform.
+
+    ``catalogue``/``sources``: the components catalogue and chart-source overrides (default: the shipped
+    catalogue, no override); the shells pass ``catalogue.from_environ(os.environ)``."""
     _check_unique(endpoints, fleet)
     backend = frontdoor.backend_for(fleet)
     doors: dict[str, FrontDoor] = {}
@@ -101,7 +111,7 @@ def build_fleet_blueprint(fleet: Fleet, endpoints: list[tuple[EndpointSpec, Plac
     for cluster in fleet.clusters:
         placed = by_cluster[cluster.name]
         contexts = [SliceContext(spec, fleet, cluster, share) for spec, share in placed]
-        platform = build_platform(cluster, fleet, platform_needs(contexts))
+        platform = build_platform(cluster, fleet, platform_needs(contexts), catalogue=catalogue, sources=sources)
         cb = ClusterBlueprint(cluster=cluster.name, platform=platform)
         for ctx in contexts:
             cb.slices[ctx.name] = build_slice(ctx, doors.get(ctx.name), backend)
@@ -123,7 +133,9 @@ def platform_needs(contexts: list[SliceContext]) -> PlatformNeeds:
         tracing=fleet is not None and bool(fleet.otlp_endpoint),
         issuers=frozenset(routing.issuer_kind(ctx) for ctx in public) - {"secret"},
         endpoints=tuple(sorted((EndpointTls(ctx.name, ctx.hostname, routing.tls_secret_name(ctx),
-                                                    routing.tls_secret_namespace(ctx)) for ctx in public),
+                                            routing.tls_secret_namespace(ctx),
+                                            operator_provided=routing.issuer_kind(ctx) == "secret")
+                                for ctx in public),
                                key=lambda e: e.endpoint)),
         private_endpoints=tuple(sorted(ctx.name for ctx in contexts if not routing.is_public(ctx))),
     )

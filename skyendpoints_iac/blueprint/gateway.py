@@ -58,11 +58,14 @@ def gateway(fleet: Fleet, endpoints: tuple, http01: bool) -> Manifest:
          "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": names.WILDCARD_CERTIFICATE}]},
          "allowedRoutes": {"namespaces": {"from": "All"}, "kinds": [{"kind": "HTTPRoute"}]}},
     ]
+    operator_secrets = []
     for ep in sorted(endpoints, key=lambda e: e.endpoint):
         ns = names.endpoint_namespace(ep.endpoint)
         ref = {"kind": "Secret", "name": ep.secret_name}
         if (ep.secret_namespace or ns) != names.GATEWAY_NAMESPACE:
             ref["namespace"] = ep.secret_namespace or ns
+        if ep.operator_provided:
+            operator_secrets.append(f"{ep.secret_namespace or ns}/{ep.secret_name}")
         listeners.append({
             "name": names.https_listener(ep.endpoint), "port": 443, "protocol": "HTTPS", "hostname": ep.hostname,
             "tls": {"mode": "Terminate", "certificateRefs": [ref]},
@@ -74,10 +77,13 @@ def gateway(fleet: Fleet, endpoints: tuple, http01: bool) -> Manifest:
             f"{len(endpoints)} endpoints need {len(listeners)} Gateway listeners, over the Gateway API limit of "
             f"{MAX_LISTENERS}; spread endpoints over more clusters"
         )
+    meta = _meta(names.GATEWAY_NAME)
+    if operator_secrets:
+        meta["annotations"] = {names.ANNOTATION_OPERATOR_TLS_SECRETS: ",".join(sorted(operator_secrets))}
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
-        "metadata": _meta(names.GATEWAY_NAME),
+        "metadata": meta,
         "spec": {"gatewayClassName": names.GATEWAY_CLASS_NAME, "listeners": listeners},
     }
 

@@ -49,6 +49,11 @@ GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 """Envoy Gateway's controller name (its chart default)."""
 HTTPS_REDIRECT_ROUTE = "skyendpoints-https-redirect"
 WILDCARD_CERTIFICATE = "skyendpoints-wildcard"
+ANNOTATION_OPERATOR_TLS_SECRETS = "skyendpoints.dev/operator-tls-secrets"
+"""On the platform Gateway: ``namespace/name`` (comma-separated) of the listener Secrets an endpoint spec names
+with ``tls.issuer: secret``. The operator provides them, so no Certificate issues them; the policy pack's
+``public-hostname-certificate`` rule accepts exactly these (unless ``allowOperatorSecrets`` is off), and a
+reviewer sees them in the render diff."""
 """Certificate (and Secret) for ``*.<fleet domain>`` in GATEWAY_NAMESPACE: the ``https`` listener's fallback."""
 
 PROMETHEUS_URL = "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"

@@ -45,6 +45,8 @@ class EndpointTls:
     secret_name: str
     secret_namespace: str = ""
     """The endpoint's namespace (empty: ``names.endpoint_namespace(endpoint)``), or the Gateway's for the wildcard."""
+    operator_provided: bool = False
+    """The spec names an existing Secret (``tls.issuer: secret``): no Certificate issues it."""
 
 
 @dataclass(frozen=True)
@@ -157,11 +159,12 @@ def build_platform(
     """The platform blueprint of one cluster: CRD bundles and charts in install order, then objects.
 
     Deterministic: same inputs, same output (catalogue order, sorted endpoints, sorted namespaces).
-    ``sources`` defaults to ``ChartSources.from_env()`` (``SKY_CHART_SOURCES`` / ``SKY_CHART_MIRROR``).
+    ``catalogue`` defaults to the shipped one and ``sources`` to no override; the shells pass what the user's
+    environment asks for (``catalogue.from_environ``).
     """
     _check(fleet, needs)
     catalogue = catalogue or load_catalogue()
-    sources = sources or ChartSources.from_env()
+    sources = sources or ChartSources()
     installed = [c for c in catalogue.components.values() if wanted(c, fleet, needs)]
     present = {c.name for c in installed}
     bp = PlatformBlueprint(cluster=cluster.name)

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..blueprint.names import ANNOTATION_OPERATOR_TLS_SECRETS
 from .model import Obj
 from .workloads import as_list as _list
 from .workloads import as_map as _map
@@ -188,6 +189,14 @@ def serving_listeners(route: Obj, host: str, attached: list[Attachment], public:
         candidates.append((rank, att))
     best = min((rank for rank, _ in candidates), default=None)
     return [att for rank, att in candidates if rank == best]
+
+
+def operator_tls_secrets(gateway: Obj) -> set[tuple[str, str]]:
+    """(namespace, name) of the listener Secrets the platform marks as operator-provided on this Gateway
+    (``names.ANNOTATION_OPERATOR_TLS_SECRETS``: an endpoint spec named them with ``tls.issuer: secret``)."""
+    value = _map(gateway.metadata.get("annotations")).get(ANNOTATION_OPERATOR_TLS_SECRETS)
+    entries = (e.strip() for e in str(value or "").split(","))
+    return {(ns, name) for ns, _, name in (e.partition("/") for e in entries if "/" in e) if ns and name}
 
 
 def listener_secrets(att: Attachment) -> list[tuple[str, str]]:

@@ -29,6 +29,7 @@ from ..gateway import (
     key_problem,
     listener_secrets,
     listeners,
+    operator_tls_secrets,
     public_routes,
     route_hostnames,
     serving_listeners,
@@ -158,6 +159,10 @@ def check_hostname_certificates(objs: list[Obj], cfg: Mapping[str, Any]) -> Iter
             if any(hostname_matches(p, host) for p in exempt):
                 continue
             listeners = serving_listeners(route, host, mine, public)
+            if listeners and cfg["allowOperatorSecrets"] and all(
+                    listener_secrets(att) and set(listener_secrets(att)) <= operator_tls_secrets(att.gateway)
+                    for att in listeners):
+                continue  # served only with Secrets a reviewed spec named (tls.issuer: secret)
             if listeners:  # the Gateway is visible: judge the certificate it actually serves
                 covering, other = _served(host, listeners, by_secret)
                 if not covering:
@@ -222,6 +227,11 @@ RULES = [
             "exemptHostnames": {"type": "array", "items": {"type": "string"}, "default": [],
                                 "description": "Hostnames (wildcards like *.example.com allowed) served with a TLS "
                                                "Secret managed outside cert-manager."},
+            "allowOperatorSecrets": {
+                "type": "boolean", "default": True,
+                "description": "Accept a hostname served only with Secrets the platform Gateway lists in its "
+                               "skyendpoints.dev/operator-tls-secrets annotation (an endpoint spec's "
+                               "tls.issuer: secret). Off: every public hostname needs an approved Certificate."},
         },
         remediation="Add a Certificate (or a cert-manager.io/cluster-issuer annotation on the Gateway) covering the "
                     "hostname, issued by an approved issuer.",
