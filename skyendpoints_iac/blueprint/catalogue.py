@@ -11,12 +11,16 @@ Chart sources can be overridden for air-gapped clusters and tests (``ChartSource
   leading ``v``) or an unpacked ``/dir/<chart>/``; every manifest bundle from ``/dir/<name>-<version>.yaml``.
   A missing file is an error (an air-gapped install must not silently reach the internet).
 * ``SKY_CHART_MIRROR=oci://registry.internal/charts``: charts are pulled as ``<mirror>/<chart>``.
+* ``SKY_COMPONENTS_DIR=/dir``: another catalogue folder (a fork of ``components/``).
+
+This module names those variables (one home) but never reads the environment itself: the shells (``cli``,
+``stack``) pass theirs in through ``from_environ(os.environ)`` and hand the result to ``build_fleet_blueprint``.
 """
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -117,11 +121,17 @@ class Catalogue:
         return None
 
 
-def catalogue_dir() -> Path:
-    """``$SKY_COMPONENTS_DIR``, else the catalogue shipped with the package (the wheel's copy of the top-level
-    ``components/``, or that folder itself in a checkout: ``packaged.shipped_dir``)."""
-    env = os.environ.get("SKY_COMPONENTS_DIR")
-    return Path(env) if env else shipped_dir("components")
+COMPONENTS_DIR_ENV = "SKY_COMPONENTS_DIR"
+CHART_SOURCES_ENV = "SKY_CHART_SOURCES"
+CHART_MIRROR_ENV = "SKY_CHART_MIRROR"
+
+
+def catalogue_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``SKY_COMPONENTS_DIR`` of ``environ`` (the caller's environment, passed in), else the catalogue shipped
+    with the package (the wheel's copy of the top-level ``components/``, or that folder itself in a checkout:
+    ``packaged.shipped_dir``)."""
+    chosen = (environ or {}).get(COMPONENTS_DIR_ENV)
+    return Path(chosen) if chosen else shipped_dir("components")
 
 
 def load_catalogue(directory: Path | None = None) -> Catalogue:
@@ -215,9 +225,10 @@ class ChartSources:
     mirror: str | None = None
 
     @classmethod
-    def from_env(cls) -> ChartSources:
-        local = os.environ.get("SKY_CHART_SOURCES")
-        return cls(Path(local) if local else None, os.environ.get("SKY_CHART_MIRROR") or None)
+    def from_env(cls, environ: Mapping[str, str]) -> ChartSources:
+        """``SKY_CHART_SOURCES`` / ``SKY_CHART_MIRROR`` of ``environ`` (the caller's environment, passed in)."""
+        local = environ.get(CHART_SOURCES_ENV)
+        return cls(Path(local) if local else None, environ.get(CHART_MIRROR_ENV) or None)
 
     def resolve(self, comp: Component) -> ResolvedSource:
         if self.local_dir is not None:
@@ -244,3 +255,9 @@ class ChartSources:
             f"SKY_CHART_SOURCES={self.local_dir}: no local source for {comp.name} {comp.version}; "
             f"expected one of: {', '.join(p.name for p in candidates)}"
         )
+
+
+def from_environ(environ: Mapping[str, str]) -> tuple[Catalogue, ChartSources]:
+    """The catalogue and chart sources an environment asks for (``SKY_COMPONENTS_DIR``, ``SKY_CHART_SOURCES``,
+    ``SKY_CHART_MIRROR``). The shells call it with ``os.environ``; the blueprint only receives the result."""
+    return load_catalogue(catalogue_dir(environ)), ChartSources.from_env(environ)

@@ -10,6 +10,7 @@ a fleet renders, and one that does not render does not validate.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,12 +88,14 @@ def check(spec_files: Sequence[Path], fleet_file: Path | None = None, previous_f
     placed = place_all([spec for _, spec in result.specs + others], result.fleet, previous)
     result.placements = {spec.name: placed[spec.name] for _, spec in result.specs}
     if blueprint:
+        from ..blueprint.catalogue import from_environ
         from ..blueprint.fleet import build_fleet_blueprint
 
         files = {spec.name: source for source, spec in result.specs + others}
         everything = result.endpoints + [(spec, placed[spec.name]) for _, spec in others]
+        catalogue, sources = from_environ(os.environ)  # SKY_COMPONENTS_DIR, SKY_CHART_SOURCES, SKY_CHART_MIRROR
         try:
-            result.blueprint = build_fleet_blueprint(result.fleet, everything)
+            result.blueprint = build_fleet_blueprint(result.fleet, everything, catalogue=catalogue, sources=sources)
         except InvalidInput as exc:
             raise InvalidInput([_in_fleet_file(_in_spec_file(p, files), fleet_file) for p in exc.problems]) from None
     return result

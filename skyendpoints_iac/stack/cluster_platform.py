@@ -9,6 +9,7 @@ the install DAG (``api_ready``), which transitively means every CRD, controller 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,10 +54,10 @@ def renders_crds(release: str) -> bool:
 
     Only those charts carry the retain transform: each transform is a callback the engine makes into the
     program for every rendered object, a measurable cost on a large fleet (docs/pulumi.md)."""
-    from ..blueprint.catalogue import load_catalogue
+    from ..blueprint.catalogue import catalogue_dir, load_catalogue
 
     try:
-        return bool(load_catalogue()[release].crds)
+        return bool(load_catalogue(catalogue_dir(os.environ))[release].crds)
     except (KeyError, SkyError):
         return True
 

@@ -6,6 +6,8 @@ anything is registered (nothing is deployed halfway).
 
 from __future__ import annotations
 
+import os
+
 from ..blueprint.model import FleetBlueprint
 from ..errors import SkyError
 from ..placement.model import Placement
@@ -33,10 +35,13 @@ def resolve_placements(inputs: DeploymentInputs) -> dict[str, Placement]:
 
 
 def plan(inputs: DeploymentInputs) -> tuple[FleetBlueprint, dict[str, Placement]]:
+    from ..blueprint.catalogue import from_environ
     from ..blueprint.fleet import build_fleet_blueprint
 
     placements = resolve_placements(inputs)
-    blueprint = build_fleet_blueprint(inputs.fleet, [(s, placements[s.name]) for s in inputs.specs])
+    catalogue, sources = from_environ(os.environ)  # the shell reads the environment; the blueprint is given it
+    blueprint = build_fleet_blueprint(inputs.fleet, [(s, placements[s.name]) for s in inputs.specs],
+                                      catalogue=catalogue, sources=sources)
     return blueprint, placements
 
 

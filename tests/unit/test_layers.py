@@ -49,13 +49,10 @@ DEV_TOOLING_MAX_RANK = RANK["kube"]
 LAZY_DEV_IMPORTERS = {f"{PKG}.cli.fleet_local"}
 """The `sky fleet local` commands: the product's only door to the local fleet, and only inside functions."""
 
-KNOWN_ENV_READS = {
-    f"{PKG}.blueprint.catalogue": "SKY_COMPONENTS_DIR / SKY_CHART_SOURCES / SKY_CHART_MIRROR (catalogue_dir, "
-                                  "ChartSources.from_env): to be read by the shells (cli render/validate, "
-                                  "stack plan and cluster_platform) and passed to build_fleet_blueprint",
-}
-"""Env reads in a pure layer still to be moved out. Exact: an entry that no longer reads the environment
-fails too, so the list only shrinks."""
+KNOWN_ENV_READS: dict[str, str] = {}
+"""Env reads in a pure layer still to be moved out: none left (the catalogue's SKY_COMPONENTS_DIR /
+SKY_CHART_SOURCES / SKY_CHART_MIRROR are read by the shells, ``catalogue.from_environ(os.environ)``, and passed
+to ``build_fleet_blueprint``). Exact: an entry that no longer reads the environment fails too."""
 
 
 def module_name(path: Path) -> str:
@@ -233,8 +230,8 @@ DISK_CALLS = {"read_text", "read_bytes", "write_text", "write_bytes", "glob", "r
 DISK_EDGES = {
     f"{PKG}.spec.yamlsource": "reads the user's spec, fleet and config files (bounded: read_source)",
     f"{PKG}.placement.model": "Placement.load reads a --previous plan file",
-    f"{PKG}.blueprint.catalogue": "reads the components/ catalogue (shipped package data; a Catalogue could be "
-                                  "passed in by the callers like ChartSources)",
+    f"{PKG}.blueprint.catalogue": "reads the components/ catalogue (shipped package data, or the folder the "
+                                  "shell passes in: build_fleet_blueprint(catalogue=...))",
     f"{PKG}.blueprint.render": "writes the render folder (the output of 'sky endpoint render')",
     f"{PKG}.policy.rendered": "reads a render folder back for 'sky policy check'",
 }

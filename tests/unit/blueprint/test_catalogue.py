@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from skyendpoints_iac.blueprint.catalogue import ChartSources, load_catalogue, topological_order
+from skyendpoints_iac.blueprint.catalogue import ChartSources, from_environ, load_catalogue, topological_order
 from skyendpoints_iac.errors import InvalidInput, SkyError
 from skyendpoints_iac.localfleet import schemas as v
 from tests.conftest import ROOT, shared_dir
@@ -172,10 +175,31 @@ def test_local_chart_sources_and_mirror(tmp_path, cat):
     assert (default.resolve(cat["keda"]).chart, default.resolve(cat["keda"]).repo) == ("keda", "https://kedacore.github.io/charts")
 
 
-def test_sources_from_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("SKY_CHART_SOURCES", str(tmp_path))
-    monkeypatch.setenv("SKY_CHART_MIRROR", "oci://m/c")
-    assert ChartSources.from_env() == ChartSources(tmp_path, "oci://m/c")
+def test_sources_from_a_passed_environment(tmp_path):
+    """The blueprint reads no environment: the caller passes its own (the shells pass os.environ)."""
+    env = {"SKY_CHART_SOURCES": str(tmp_path), "SKY_CHART_MIRROR": "oci://m/c"}
+    assert ChartSources.from_env(env) == ChartSources(tmp_path, "oci://m/c")
+    assert ChartSources.from_env({}) == ChartSources()
+    catalogue, sources = from_environ({**env, "SKY_COMPONENTS_DIR": str(ROOT / "components")})
+    assert sources == ChartSources(tmp_path, "oci://m/c") and "keda" in catalogue.components
+
+
+@pytest.mark.parametrize("variable,expected", [
+    ("SKY_CHART_SOURCES", "SKY_CHART_SOURCES={empty}: no local source for "),
+    ("SKY_COMPONENTS_DIR", "{empty}: no component files (*.yaml)"),
+])
+def test_the_cli_passes_its_environment_to_the_blueprint(tmp_path, variable, expected):
+    """What the user's shell sets reaches the catalogue through the CLI (cli.checks -> from_environ): an empty
+    folder named by either variable makes render fail for that reason, with that folder in the message."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKY_")} | {variable: str(empty)}
+    done = subprocess.run([sys.executable, "-m", "skyendpoints_iac", "endpoint", "render",
+                           str(ROOT / "examples" / "glm-prod.yaml"), "--fleet", str(ROOT / "examples" / "fleet.yaml"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120,
+                          check=False)
+    assert done.returncode != 0 and expected.format(empty=empty) in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_docs_table_matches_the_catalogue(cat):
