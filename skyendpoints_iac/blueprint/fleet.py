@@ -11,15 +11,17 @@ from ..errors import InvalidInput
 from ..placement.model import ClusterPlacement, Placement
 from ..spec.endpoint import EndpointSpec
 from ..spec.fleet import Fleet
-from . import autoscaling, frontdoor, routing, serving
-from .catalogue import Catalogue, ChartSources
+from . import autoscaling, frontdoor, gateway, routing, serving
+from .catalogue import Catalogue, ChartSources, load_catalogue
 from .model import ClusterBlueprint, EndpointSlice, FleetBlueprint, FrontDoor, Manifest
 from .platform import EndpointTls, PlatformNeeds, build_platform
 from .serving import SliceContext, spec_problem
 
 
-def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.FrontDoorBackend) -> EndpointSlice:
-    """Everything one endpoint runs on one cluster, in apply order (namespace first)."""
+def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.FrontDoorBackend,
+                proxy_namespace: str) -> EndpointSlice:
+    """Everything one endpoint runs on one cluster, in apply order (namespace first). ``proxy_namespace``: where
+    the cluster's Envoy proxies run (``gateway.proxy_namespace`` of the catalogue the platform uses)."""
     objects: list[Manifest] = [serving.namespace_object(ctx)]
     objects += serving.model_cache_objects(ctx)
     objects += serving.preset_configs(ctx)
@@ -32,7 +34,7 @@ def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.Fr
         # Private endpoints stay off the (internet-facing) Gateway: a route on the in-cluster Gateway, an
         # in-cluster name and a self-signed certificate for it, no DNS record.
         objects.append(routing.http_route(ctx, backend.route_annotations(None, ctx.cluster.name, private=True)))
-        objects.append(routing.internal_service(ctx))
+        objects.append(routing.internal_service(ctx, proxy_namespace))
         objects += [routing.internal_certificate(ctx), routing.internal_certificate_grant(ctx)]
     scaled = autoscaling.scaled_object(ctx)
     if scaled is not None:
@@ -107,6 +109,8 @@ def build_fleet_blueprint(
     if problems:
         raise InvalidInput(problems)
     by_cluster = _slices_by_cluster(fleet, endpoints)
+    catalogue = catalogue or load_catalogue()
+    proxies = gateway.proxy_namespace(catalogue)
     blueprint = FleetBlueprint()
     for cluster in fleet.clusters:
         placed = by_cluster[cluster.name]
@@ -114,7 +118,7 @@ def build_fleet_blueprint(
         platform = build_platform(cluster, fleet, platform_needs(contexts), catalogue=catalogue, sources=sources)
         cb = ClusterBlueprint(cluster=cluster.name, platform=platform)
         for ctx in contexts:
-            cb.slices[ctx.name] = build_slice(ctx, doors.get(ctx.name), backend)
+            cb.slices[ctx.name] = build_slice(ctx, doors.get(ctx.name), backend, proxies)
         blueprint.clusters[cluster.name] = cb
     blueprint.front_doors = [doors[name] for name in sorted(doors)]
     blueprint.global_objects = backend.global_objects(blueprint.front_doors)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from ..errors import SkyError
 from ..spec.fleet import Fleet
 from . import names
+from .catalogue import Catalogue
 from .model import Manifest
 
 MAX_LISTENERS = 64
@@ -107,12 +108,10 @@ def envoy_container_port(listener_port: int) -> int:
     return listener_port + 10000 if listener_port < 1024 else listener_port
 
 
-def proxy_namespace() -> str:
+def proxy_namespace(catalogue: Catalogue) -> str:
     """Where Envoy Gateway runs the proxy pods: its own namespace (the catalogue's ``envoy-gateway``), the
     default deploy mode (the selector in https://gateway.envoyproxy.io/docs/tasks/traffic/gateway-address)."""
-    from .catalogue import load_catalogue
-
-    return load_catalogue().components["envoy-gateway"].namespace or names.GATEWAY_NAMESPACE
+    return catalogue.components["envoy-gateway"].namespace or names.GATEWAY_NAMESPACE
 
 
 def internal_gateway(private_endpoints: tuple[str, ...]) -> Manifest:

@@ -194,7 +194,7 @@ def build_platform(
     bp.objects.append(gw.gateway(fleet, needs.endpoints, http01))
     bp.objects.append(gw.https_redirect_route())
     if needs.private_endpoints:
-        proxies = catalogue.components["envoy-gateway"].namespace or gw.proxy_namespace()
+        proxies = gw.proxy_namespace(catalogue)
         bp.objects += [gw.internal_gateway(needs.private_endpoints), gw.internal_service(proxies),
                        gw.internal_only_policy(proxies)]
     bp.objects.extend(monitoring.pod_monitors())

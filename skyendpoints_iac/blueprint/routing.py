@@ -160,17 +160,16 @@ def internal_service_name(ctx: SliceContext) -> str:
     return ctx.name
 
 
-def internal_service(ctx: SliceContext) -> Manifest:
-    """``<name>.sky-<name>.svc``: an ExternalName alias of the in-cluster Gateway's Service, so a private
-    endpoint has a stable in-cluster URL (``http://<name>.sky-<name>``)."""
-    from .gateway import proxy_namespace
-
+def internal_service(ctx: SliceContext, proxy_namespace: str) -> Manifest:
+    """``<name>.sky-<name>.svc``: an ExternalName alias of the in-cluster Gateway's Service (in
+    ``proxy_namespace``: ``gateway.proxy_namespace``), so a private endpoint has a stable in-cluster URL
+    (``http://<name>.sky-<name>``)."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": ctx.metadata(internal_service_name(ctx)),
         "spec": {"type": "ExternalName",
-                 "externalName": f"{names.INTERNAL_GATEWAY_NAME}.{proxy_namespace()}.svc.cluster.local",
+                 "externalName": f"{names.INTERNAL_GATEWAY_NAME}.{proxy_namespace}.svc.cluster.local",
                  "ports": [{"name": "https", "port": names.INTERNAL_PORT, "protocol": "TCP"}]},
     }
 
