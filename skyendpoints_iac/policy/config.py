@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import InvalidInput, Problem
 from .model import LEVELS, Level, Rule
@@ -41,7 +41,7 @@ def _problem(source: str, path: str, message: str) -> Problem:
 
 def _level(value: Any, source: str, path: str, problems: list[Problem]) -> Level | None:
     if value in LEVELS:
-        return value
+        return cast(Level, value)
     problems.append(_problem(source, path, f"'{value}' is not an enforcement level; use one of: {', '.join(LEVELS)}"))
     return None
 

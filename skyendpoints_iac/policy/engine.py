@@ -47,7 +47,7 @@ def evaluate(objs: Iterable[Obj], configs: Mapping[str, RuleConfig] | None = Non
     """Every violation of every enabled rule, ordered by object location, then rule order."""
     objs = list(objs)
     configs = configs if configs is not None else resolve({})
-    out: list[tuple[tuple, Violation]] = []
+    out: list[tuple[tuple[str, int], Violation]] = []
     for index, rule in enumerate(rules):
         cfg = configs[rule.name]
         if cfg.level == "disabled":

@@ -248,8 +248,8 @@ def certificates(objs: list[Obj]) -> list[CertView]:
                                 secret=(o.namespace, str(o.spec.get("secretName") or ""))))
         elif o.is_a(GATEWAY_GROUP, "Gateway"):
             notes = _map(o.metadata.get("annotations"))
-            issuer = notes.get("cert-manager.io/cluster-issuer") or notes.get("cert-manager.io/issuer")
-            if not issuer:
+            issuer_name = notes.get("cert-manager.io/cluster-issuer") or notes.get("cert-manager.io/issuer")
+            if not issuer_name:
                 continue
             kind = "ClusterIssuer" if notes.get("cert-manager.io/cluster-issuer") else "Issuer"
             algo, size = _key(notes.get("cert-manager.io/private-key-algorithm"),
@@ -258,7 +258,7 @@ def certificates(objs: list[Obj]) -> list[CertView]:
                 host = listener.get("hostname")
                 if host and dig(listener, "tls", "certificateRefs"):
                     out.append(CertView(o, f"Gateway {o.namespace}/{o.name} listener '{listener.get('name')}' "
-                                           "(cert-manager gateway-shim)", (str(host),), str(issuer), kind, algo, size,
+                                           "(cert-manager gateway-shim)", (str(host),), str(issuer_name), kind, algo, size,
                                         listener=str(listener.get("name"))))
     return out
 

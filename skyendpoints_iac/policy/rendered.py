@@ -57,6 +57,8 @@ def _documents(path: Path, problems: list[Problem]) -> list[tuple[int, Any]]:
         # what yaml.safe_load_all does, keeping each document's start line for messages
         while loader.check_node():
             node = loader.get_node()
+            if node is None:  # check_node said there is one; None only at the end of the stream
+                break
             docs.append((node.start_mark.line + 1, loader.construct_document(node)))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -80,7 +82,7 @@ def _entries(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
     return _checked(docs[0][1], what, required, str(path), "", problems)
 
 
-def _checked(items: list, what: str, required: tuple[str, ...], file: str, where: str,
+def _checked(items: list[Any], what: str, required: tuple[str, ...], file: str, where: str,
              problems: list[Problem]) -> list[dict[str, Any]]:
     out = []
     for i, entry in enumerate(items):

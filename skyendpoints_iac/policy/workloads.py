@@ -149,15 +149,15 @@ def pod_specs(obj: Obj) -> list[PodSpecRef]:
                                       replicas=replicas, pods_per_replica=workers))
         return [r for r in refs if r]
     if group == "jobset.x-k8s.io" and kind == "JobSet":
-        refs = []
+        job_refs: list[PodSpecRef] = []
         for i, rjob in enumerate(as_list(spec.get("replicatedJobs"))):
             job_spec = as_map(dig(rjob, "template", "spec"))
             per = _int(job_spec.get("parallelism"), 1)
             ref = _template_ref(labels, job_spec.get("template"), f"spec.replicatedJobs[{i}].template.spec.template",
                                 replicas=_int(as_map(rjob).get("replicas"), 1), pods_per_replica=per)
             if ref:
-                refs.append(ref)
-        return refs
+                job_refs.append(ref)
+        return job_refs
     if group == "serving.kserve.io" and kind == "LLMInferenceService":
         return list(_llmisvc_refs(obj, labels))
     return []

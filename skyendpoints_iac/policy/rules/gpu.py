@@ -108,9 +108,8 @@ def check_training_priority(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
 
 def _taint_for(cluster: str, cfg: Mapping[str, Any]) -> Mapping[str, Any] | None:
     per_cluster = cfg.get("clusterTaints") or {}
-    if cluster in per_cluster:
-        return per_cluster[cluster]
-    return cfg.get("taint")
+    taint: Mapping[str, Any] | None = per_cluster[cluster] if cluster in per_cluster else cfg.get("taint")
+    return taint
 
 
 def check_taint_toleration(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
@@ -157,7 +156,7 @@ def _max_replicas(o: Obj, ref: Any, scalers: Scalers) -> int:
     ``<name>-kserve``, LeaderWorkerSet ``<name>-kserve-mn``, ``-prefill`` variants), so an autoscaler on
     those counts for it.
     """
-    best = max(ref.replicas, ref.max_replicas or 0)
+    best: int = max(ref.replicas, ref.max_replicas or 0)
     if o.kind == "LLMInferenceService":
         base = f"{o.name}-kserve-prefill" if ref.role == "prefill" else f"{o.name}-kserve"
         names = [base, f"{base}-mn"] + ([o.name] if not ref.role else [])
