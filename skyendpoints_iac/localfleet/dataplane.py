@@ -3,7 +3,20 @@ InferencePool) configured from the objects on that cluster's API server, and the
 TOOLING: the product never imports it.
 
 One loop (``python -m skyendpoints_iac.localfleet.dataplane --dir D``, started by ``sky fleet local up``)
-reads, every ``interval`` seconds and per cluster: the platform Gateway, every HTTPRoute, InferencePool and
+runs, every ``interval`` seconds, each cluster's list of **planes** (``cluster_planes``; anything with
+``sync() -> bool`` and ``stop()``), in order:
+
+1. ``KServeStandInPlane``: the KServe stand-in (``standin_kserve.sync_api``) turns every
+   LLMInferenceService into the Deployment, Services, InferencePool and HTTPRoute KServe v0.20 creates;
+   ``CertificateStandInPlane``: cert-manager's issuing (``standin_certmanager``), a Secret for every
+   Certificate signed by the fleet's CA (``<dir>/issuer/ca.crt``);
+2. ``SimulatorPlane``: one engine simulator (``enginesim``) per Ready serving pod, on the pod's IP inside
+   the cluster's namespace;
+3. ``ClusterDataPlane``: the gateway Envoy and the EPPs, below.
+
+Another per-cluster process (e.g. a metrics scraper) is one more plane appended to that list.
+
+The gateway plane reads, per cluster: the platform Gateway, every HTTPRoute, InferencePool and
 LLMInferenceService, the pods each pool selects (Ready, with a pod IP) and the Gateway's certificate
 Secrets. ``plan_cluster`` (pure) turns that snapshot into Envoy resources (``envoyconfig``) and EPP
 commands (``epp``); the loop applies the difference: new files for Envoy (no restart), EPPs started,
@@ -290,6 +303,92 @@ class ClusterDataPlane:
             self.envoy = None
 
 
+class KServeStandInPlane:
+    """The KServe stand-in for one cluster (``standin_kserve``: dev tooling, labelled as such). The one
+    place it runs on a local fleet with a data plane."""
+
+    def __init__(self, name: str, api: Api, log=print):
+        self.name, self.api, self.log = name, api, log
+        self.last_error: str | None = None
+
+    def sync(self) -> bool:
+        from .standin_kserve import sync_api
+
+        try:
+            sync_api(self.api)
+        except (OSError, ApiError) as exc:
+            if str(exc) != self.last_error:
+                self.log(f"{self.name}: KServe stand-in: {exc}")
+            self.last_error = str(exc)
+            return False
+        self.last_error = None
+        return True
+
+    def stop(self) -> None:
+        pass
+
+
+class CertificateStandInPlane:
+    """cert-manager's issuing for one cluster (``standin_certmanager``: dev tooling): the Secret of every
+    Certificate, signed by the fleet's local CA, so the gateway's HTTPS listeners have their certificates."""
+
+    def __init__(self, name: str, api: Api, issuer, log=print):
+        self.name, self.api, self.issuer, self.log = name, api, issuer, log
+
+    def sync(self) -> bool:
+        from .standin_certmanager import sync_api
+
+        try:
+            for written in sync_api(self.api, self.issuer):
+                self.log(f"{self.name}: certificate stand-in issued Secret {written} (CA {self.issuer.ca_cert})")
+        except (OSError, ApiError, SkyError) as exc:
+            self.log(f"{self.name}: certificate stand-in: {exc}")
+            return False
+        return True
+
+    def stop(self) -> None:
+        pass
+
+
+class SimulatorPlane:
+    """One engine simulator per Ready serving pod of one cluster (``enginesim.runner.SimulatorRunner``),
+    started inside the cluster's namespace on the pod's IP."""
+
+    def __init__(self, name: str, api: Api, spawn, root: Path, sim_args: list[str] | None = None, log=print):
+        from .enginesim.runner import SimulatorRunner
+
+        self.name, self.log = name, log
+        self.runner = SimulatorRunner(api, spawn=spawn, log_dir=root / "sims", sim_args=sim_args or [])
+        self._running: set[str] = set()
+
+    def sync(self) -> bool:
+        try:
+            self.runner.sync()
+        except (OSError, ApiError):
+            return False
+        now = set(self.runner.simulators())
+        for key in sorted(now - self._running):
+            self.log(f"{self.name}: engine simulator for pod {key} on {self.runner.simulators()[key].url}")
+        for key in sorted(self._running - now):
+            self.log(f"{self.name}: engine simulator for pod {key} stopped")
+        self._running = now
+        return True
+
+    def stop(self) -> None:
+        self.runner.stop()
+
+
+def cluster_planes(name: str, ip: str, api: Api, spawn, run, root: Path, log=print,
+                   sim_args: list[str] | None = None, issuer=None) -> list:
+    """Everything the controller keeps for one cluster, in the order of one pass (the gateway last: it
+    routes to what the simulators serve, with the certificates the issuer stand-in wrote)."""
+    planes: list = [KServeStandInPlane(name, api, log)]
+    if issuer is not None:
+        planes.append(CertificateStandInPlane(name, api, issuer, log))
+    return [*planes, SimulatorPlane(name, api, spawn, root, sim_args, log),
+            ClusterDataPlane(name, ip, api, spawn, run, root, log)]
+
+
 def _spawn_env(spawn, argv, log, env):
     try:
         return spawn(argv, log, env=env)
@@ -329,11 +428,14 @@ def doors_from_output(output: Mapping[str, Any], ips: Mapping[str, str]) -> dict
 
 def main(argv: list[str] | None = None) -> None:
     from .manager import LocalFleet
+    from .standin_certmanager import ISSUER_DIR, LocalIssuer
 
     ap = argparse.ArgumentParser(description="Local fleet data plane: gateways, EPPs and the front door.")
     ap.add_argument("--dir", required=True, help="the local fleet's state dir")
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--weights", default=None, help="JSON file with the stack's 'gateway' output")
+    ap.add_argument("--sim-arg", action="append", default=[], metavar="ARG",
+                    help="extra engine-simulator argument (repeat; e.g. --sim-arg=--ttft-ms --sim-arg=50)")
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -342,12 +444,22 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop children in 'finally'
     fleet = LocalFleet(args.dir)
     net = fleet.network()
-    planes = {}
+    issuer = LocalIssuer(fleet.dir / ISSUER_DIR)
+    per_cluster: dict[str, list] = {}
     for c in fleet.state().clusters:
         cn = net.cluster(c.name)
-        planes[c.name] = ClusterDataPlane(c.name, cn.ip, fleet.api(c.name), cn.spawn,
-                                          lambda a, cn=cn: cn.run(a, check=False), fleet.dir / "clusters" / c.name / "dataplane",
-                                          log)
+        per_cluster[c.name] = cluster_planes(c.name, cn.ip, fleet.api(c.name), cn.spawn,
+                                             lambda a, cn=cn: cn.run(a, check=False),
+                                             fleet.dir / "clusters" / c.name / "dataplane", log, args.sim_arg,
+                                             issuer)
+    planes = {name: next(p for p in ps if isinstance(p, ClusterDataPlane)) for name, ps in per_cluster.items()}
+    from .kedarun import fleet_keda  # KEDA operator + metrics API server per cluster (issue 15)
+    from .metricsplane import fleet_planes  # Prometheus per cluster + the fleet store (issue 15)
+
+    store, metrics = fleet_planes(fleet, net, log)
+    keda = fleet_keda(fleet, net, log)
+    for name, plane in metrics.items():
+        per_cluster[name] += [plane, keda[name]]
     fd_conf = envoyrun.EnvoyConfigDir(fleet.dir / "frontdoor" / "envoy")
     fd_ip = net.front_door_address()
     fd_proc: subprocess.Popen | None = None
@@ -357,12 +469,14 @@ def main(argv: list[str] | None = None) -> None:
     front door's health checks, not the control plane, decide whether its data plane still serves)."""
     try:
         while True:
-            for name, plane in planes.items():
-                if plane.sync():
-                    try:
-                        routes[name] = _items_or_empty(plane.api, ROUTES_PATH)
-                    except (OSError, ApiError):
-                        pass
+            store.sync()
+            for name, ps in per_cluster.items():
+                for plane in ps:
+                    if plane.sync() and plane is planes[name]:
+                        try:
+                            routes[name] = _items_or_empty(plane.api, ROUTES_PATH)
+                        except (OSError, ApiError):
+                            pass
             if args.weights and Path(args.weights).exists():
                 doors = doors_from_output(json.loads(Path(args.weights).read_text()), {n: p.ip for n, p in planes.items()})
             else:
@@ -383,8 +497,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        for plane in planes.values():
-            plane.stop()
+        for ps in per_cluster.values():
+            for plane in reversed(ps):
+                plane.stop()
+        store.stop()
         if fd_proc is not None and fd_proc.poll() is None:
             fd_proc.terminate()
 

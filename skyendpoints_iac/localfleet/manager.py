@@ -204,7 +204,7 @@ class LocalFleet:
             if r != self.dir and r.name.startswith("skyendpoints-localfleet-"):
                 shutil.rmtree(r, ignore_errors=True)
         for entry in ("clusters", "data", "kubeconfig", "fleet.yaml", "localfleet.json", "dataplane", "frontdoor",
-                      self.CONTEXT_FILE):
+                      "issuer", self.CONTEXT_FILE):
             path = self.dir / entry
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
@@ -260,7 +260,7 @@ class LocalFleet:
         if process.alive(process.read_pid(pid_file)):
             return
         env = {**_env(), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-        for key in ("SKY_EPP_BIN", "SKY_BIN_CACHE", "XDG_CACHE_HOME"):
+        for key in ("SKY_EPP_BIN", "SKY_AUTOSCALE_BIN", "SKY_BIN_CACHE", "XDG_CACHE_HOME"):
             if key in os.environ:
                 env[key] = os.environ[key]
         log = self.dir / "dataplane" / "controller.log"
@@ -280,6 +280,8 @@ class LocalFleet:
         ctx = {"KUBECONFIG": str(self.kubeconfig), "SKY_PULUMI_ROOT": st.bin_dir}
         if self.has_network():
             ctx["SKY_LOCALFLEET_FRONT_DOOR"] = self.network(st).front_door_address()
+            # The CA the data plane's certificate stand-in signs the endpoints' certificates with.
+            ctx["SKY_LOCALFLEET_CA"] = str(self.dir / "issuer" / "ca.crt")
         path = self.dir / self.CONTEXT_FILE
         if path.exists():
             ctx.update({str(k): str(v) for k, v in json.loads(path.read_text()).items()})

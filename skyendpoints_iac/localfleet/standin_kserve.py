@@ -203,22 +203,30 @@ def _obsolete(svc: dict[str, Any], wanted: list[dict[str, Any]]) -> list[tuple[t
 
 
 class StandInKServe:
-    """Polls every live cluster of the fleet; one background thread."""
+    """Makes sure the stand-in runs for ``fleet``: it is one plane of the data plane controller
+    (``dataplane.KServeStandInPlane``, started by ``LocalFleet.up``), so with a data plane this only
+    (re)starts the controller. A fleet without network namespaces has no controller: then this polls every
+    live cluster from a background thread (the same ``sync_api``)."""
 
     def __init__(self, fleet: LocalFleet, interval: float = 0.5):
         self.fleet = fleet
         self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="standin-kserve", daemon=True)
+        self._thread: threading.Thread | None = None
         self.errors: list[str] = []
 
     def __enter__(self) -> StandInKServe:
-        self._thread.start()
+        if self.fleet.has_network():
+            self.fleet.start_data_plane()
+        else:
+            self._thread = threading.Thread(target=self._run, name="standin-kserve", daemon=True)
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -1,5 +1,6 @@
 """End-to-end fixtures: one local fleet (3 small real control planes with kwok GPU nodes) for the whole
-session, the real Pulumi engine with a file backend, local fixture charts, and the KServe stand-in.
+session, the real Pulumi engine with a file backend, local fixture charts, and the fleet's data plane
+(the KServe stand-in and engine simulators run in its controller).
 
 Run with ``pytest tests/e2e`` (``.ci/run`` builds or reuses the binaries first). Missing binaries are a
 FAILURE with the build command in the message, never a skip: these tests are the product's proof.
@@ -26,7 +27,6 @@ import yaml
 from skyendpoints_iac.localfleet import LocalFleet, NodePool
 from skyendpoints_iac.localfleet.binaries import BinariesMissing, find_bin_dir
 from skyendpoints_iac.localfleet.charts import build as build_charts
-from skyendpoints_iac.localfleet.standin_kserve import StandInKServe
 from skyendpoints_iac.localfleet.workarounds import (  # noqa: F401  (the e2e modules import them from here)
     AUTH_FROM_SECRET,
     KNOWN_BUG_PROM_TOKEN,
@@ -127,9 +127,9 @@ def e2e() -> Any:
         print(f"[e2e] owned CRDs not in ../shared/crds (not installed by the fixtures): {charts.missing}", flush=True)
     ctx = E2E(root, fleet, env, charts, log_dir)
     try:
-        with StandInKServe(fleet) as standin:
-            ctx.standin = standin  # type: ignore[attr-defined]
-            yield ctx
+        # The KServe stand-in, the engine simulators, gateways, EPPs and the front door all run in the data
+        # plane controller that fleet.up started (localfleet/dataplane.py): nothing more to start here.
+        yield ctx
     finally:
         if os.environ.get("SKY_E2E_KEEP") == "1":
             print(f"[e2e] kept: {root} (stop with: sky fleet local down --dir {fleet.dir})", flush=True)
