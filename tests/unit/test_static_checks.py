@@ -3,8 +3,8 @@
 - ruff (lint; the rule set and its reasons are in pyproject.toml ``[tool.ruff]``) over every Python file git
   tracks: what is committed is what is checked, so another engineer's uncommitted file cannot fail this run.
   Outside a git checkout (an sdist, a copy) the whole tree is checked.
-- mypy over the pure layers at the level pyproject.toml ``[tool.mypy]`` states (strict for spec and placement,
-  a documented level for blueprint).
+- mypy over the pure layers at the level pyproject.toml ``[tool.mypy]`` states (strict for spec, placement and
+  policy; a documented level for blueprint).
 
 Both tools are pinned in the dev extra (requirements/dev.lock). A missing tool fails; it never skips.
 Each check names the file, line and rule of every finding.
