@@ -24,6 +24,9 @@ PORT_NAMES: tuple[str, ...] = ("etcd", "etcd-peer", "apiserver", "scheduler", "c
 
 SERVICE_CIDR = "10.96.0.0/16"
 
+FRONT_PROXY_CLIENT = "front-proxy-client"
+"""Common name of the API server's aggregation-layer client certificate (kubeadm's name)."""
+
 
 def pod_cidr(index: int) -> str:
     """Cluster ``index``'s pod range: kwok assigns pod IPs from it, and the cluster's network namespace
@@ -72,6 +75,20 @@ class ClusterPaths:
     def sa_key(self) -> Path:
         return self.root / "sa.key"
 
+    @property
+    def front_proxy_ca(self) -> Path:
+        """CA of the aggregation layer's client certificate (``--requestheader-client-ca-file``)."""
+        return self.root / "front-proxy-ca.crt"
+
+    @property
+    def front_proxy_client_cert(self) -> Path:
+        """What the API server presents to aggregated API servers (KEDA's metrics server)."""
+        return self.root / "front-proxy-client.crt"
+
+    @property
+    def front_proxy_client_key(self) -> Path:
+        return self.root / "front-proxy-client.key"
+
     def log(self, component: str) -> Path:
         return self.logs / f"{component}.log"
 
@@ -104,7 +121,17 @@ def component_argv(component: str, bin_dir: Path, paths: ClusterPaths, ports: di
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={paths.sa_key}", f"--service-account-signing-key-file={paths.sa_key}",
                 "--allow-privileged=true", "--endpoint-reconciler-type=none",
-                "--enable-priority-and-fairness=false", "--profiling=false"]
+                "--enable-priority-and-fairness=false", "--profiling=false",
+                # The aggregation layer (external.metrics.k8s.io served by KEDA's metrics server): the
+                # front-proxy client certificate and the request headers it vouches for, as kubeadm sets
+                # them; routing to the APIService's endpoint IP, since no kube-proxy runs here.
+                f"--requestheader-client-ca-file={paths.front_proxy_ca}",
+                f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+                "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={paths.front_proxy_client_cert}",
+                f"--proxy-client-key-file={paths.front_proxy_client_key}",
+                "--enable-aggregator-routing=true"]
     common = [f"--kubeconfig={paths.kubeconfig}", f"--bind-address={HOST}"]
     auth = [f"--authentication-kubeconfig={paths.kubeconfig}", f"--authorization-kubeconfig={paths.kubeconfig}",
             "--leader-elect=false"]

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import SkyError
-from .config import ClusterPaths, token_line
+from .config import FRONT_PROXY_CLIENT, ClusterPaths, token_line
 
 
 def _openssl(*args: str) -> None:
@@ -42,10 +42,28 @@ def create(paths: ClusterPaths, name: str) -> str:
     _openssl("genrsa", "-out", str(paths.sa_key), "2048")
     os.chmod(paths.serving_key, 0o600)
     os.chmod(paths.sa_key, 0o600)
+    create_front_proxy(paths, name)
     token = secrets.token_hex(24)
     _private(paths.tokens)
     paths.tokens.write_text(token_line(token))
     return token
+
+
+def create_front_proxy(paths: ClusterPaths, name: str) -> None:
+    """The aggregation layer's CA and the API server's client certificate (CN ``front-proxy-client``,
+    clientAuth) signed by it. The CA key is thrown away: nothing else is ever signed with it."""
+    ca_key = paths.root / "front-proxy-ca.key"
+    for p in (ca_key, paths.front_proxy_client_key):
+        _private(p)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", f"/CN={name}-front-proxy-ca",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             "-keyout", str(ca_key), "-out", str(paths.front_proxy_ca))
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", f"/CN={FRONT_PROXY_CLIENT}",
+             "-CA", str(paths.front_proxy_ca), "-CAkey", str(ca_key),
+             "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=clientAuth",
+             "-keyout", str(paths.front_proxy_client_key), "-out", str(paths.front_proxy_client_cert))
+    os.chmod(paths.front_proxy_client_key, 0o600)
+    ca_key.unlink()
 
 
 def read_token(paths: ClusterPaths) -> str:
