@@ -66,7 +66,7 @@ def test_no_credentials_on_command_lines(tmp_path: Path):
 
 
 def test_missing_binaries_name_the_build_script(tmp_path: Path):
-    with pytest.raises(SkyError, match="build-autoscale-bins.sh"):
+    with pytest.raises(SkyError, match=r"build-autoscale-bins\.sh"):
         metricsplane.find_binary("prometheus", {"SKY_BIN_CACHE": str(tmp_path)})
     with pytest.raises(SkyError, match="no executable keda-operator"):
         metricsplane.find_binary("keda-operator", {metricsplane.BIN_ENV: str(tmp_path)})
