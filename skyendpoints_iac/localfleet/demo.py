@@ -12,16 +12,22 @@ serves no pulumi-random provider (see ``stack/secret_values.py``).
 from __future__ import annotations
 
 import argparse
+import base64
 import os
-import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import yaml
+
+from ..blueprint import names
 from ..errors import SkyError
 from ..userdirs import state_home
 from . import binaries
+from .api import ApiError
 from .charts import build as build_charts
+from .client import Reply, chat
 from .layout import NodePool
 from .manager import LocalFleet
 from .upstream import shared_dir
@@ -59,6 +65,57 @@ def demo_env(fleet: LocalFleet, bin_dir: Path, charts: Path) -> dict[str, str]:
     }
 
 
+def first_chat(fleet: LocalFleet, endpoint: str, prompt: str, timeout: float = 180.0) -> tuple[str, Reply]:
+    """One streamed chat request through the front door for ``endpoint``: the hostname from its HTTPRoute,
+    the model and the API key from what the cluster holds (the engine's own key Secret, as the engine reads
+    it), TLS verified against the fleet's CA. Retries while the data plane comes up (pods Ready, the
+    simulators started, the certificate issued, the front door's health checks passing)."""
+    ns = names.endpoint_namespace(endpoint)
+    ctx = fleet.context()
+    deadline = time.monotonic() + timeout
+    last = "nothing yet"
+    while time.monotonic() < deadline:
+        for cluster in fleet.cluster_names:
+            try:
+                target = _target(fleet.api(cluster), ns, endpoint)
+            except (OSError, ApiError, KeyError, StopIteration) as exc:
+                last = f"{cluster}: {exc!r}"
+                continue
+            if target is None:
+                continue
+            hostname, model, key = target
+            try:
+                reply = chat(ctx["SKY_LOCALFLEET_FRONT_DOOR"], hostname, ca=ctx["SKY_LOCALFLEET_CA"], api_key=key,
+                             model=model, messages=[{"role": "user", "content": prompt}], max_tokens=24, timeout=10)
+            except OSError as exc:
+                last = f"{hostname}: {exc!r}"
+                break
+            if reply.status == 200:
+                return hostname, reply
+            last = f"{hostname}: HTTP {reply.status} {reply.error[:200]}"
+            break
+        time.sleep(2)
+    raise SkyError(f"no answer through the front door within {timeout:.0f}s; last: {last} "
+                   f"(see {fleet.dir / 'dataplane' / 'controller.log'})")
+
+
+def _target(api, ns: str, endpoint: str) -> tuple[str, str, str | None] | None:
+    routes = api.items(f"/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes")
+    hosts = [h for r in routes for h in (r.get("spec") or {}).get("hostnames") or []]
+    svcs = api.items(f"/apis/serving.kserve.io/v1alpha2/namespaces/{ns}/llminferenceservices")
+    if not hosts or not svcs:
+        return None
+    spec = svcs[0]["spec"]
+    key = None
+    for c in (spec.get("template") or {}).get("containers") or []:
+        for e in c.get("env") or []:
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            if e.get("name") == "VLLM_API_KEY" and ref:
+                data = api.get(f"/api/v1/namespaces/{ns}/secrets/{ref['name']}").get("data") or {}
+                key = base64.b64decode(data[ref["key"]]).decode()
+    return hosts[0], spec["model"]["name"], key
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m skyendpoints_iac.localfleet.demo", description=__doc__)
     parser.add_argument("--spec", type=Path, default=EXAMPLE, help="endpoint spec to deploy")
@@ -86,15 +143,25 @@ def main(argv: list[str] | None = None) -> int:
     done = subprocess.run([*sky, "endpoint", "up", str(args.spec), "--fleet", str(fleet.fleet_file), "--yes"], env=env)
     if done.returncode != 0:
         return done.returncode
+    endpoint = yaml.safe_load(args.spec.read_text())["name"]
+    _say(f"one chat request through the front door for {endpoint}")
+    try:
+        hostname, reply = first_chat(fleet, endpoint, "Hello from the local fleet!")
+    except SkyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"    https://{hostname}/v1/chat/completions -> {reply.status} from replica {reply.replica} "
+          f"(first token after {reply.ttft_s or 0:.3f}s):\n    {reply.text}", flush=True)
     subprocess.run([*sky, "endpoint", "status"], env=env)
-    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in extra.items())
+    fleet.save_context(extra)   # no credentials: 'sky fleet local env' prints these for the next commands
     first = fleet.cluster_names[0]
     print(f"""
 The endpoint runs on a local fleet of {len(fleet.cluster_names)} real Kubernetes control planes with simulated GPUs.
-No engine container runs here (no container runtime): the API servers hold every object as deployed.
+Engine simulators answer on the pods' IPs (no container runtime here); gateways, the endpoint picker and the
+front door are the real Envoy and GAIE binaries.
 
 Try failover (same URL before and after):
-  export {exports}
+  eval "$(sky fleet local env --dir {fleet.dir})"
   sky fleet local kill {first} --dir {fleet.dir}
   sky endpoint reconcile --fleet {fleet.fleet_file}
   sky endpoint status

@@ -23,7 +23,7 @@ Usage::
   container without a command gets what KServe's preset ``config-llm-template.yaml`` runs (``vllm serve
   /mnt/models --served-model-name <service> --port 8000 $VLLM_ADDITIONAL_ARGS``; 8001 on P/D decode pods
   behind the routing sidecar, serving-facts.md §2). Recognised engine flags: served model name, port,
-  ``--max-num-seqs``, ``--block-size``, ``--max-model-len``, ``--api-key`` (SGLang: ``--max-running-requests``,
+  ``--max-num-seqs``, ``--block-size``, ``--max-model-len``, ``--num-gpu-blocks-override``, ``--api-key`` (SGLang: ``--max-running-requests``,
   ``--page-size``, ``--context-length``). An API key (flag, or ``VLLM_API_KEY`` from a literal or a Secret)
   reaches the simulator in a 0600 file, never on its command line.
 """
@@ -105,7 +105,9 @@ class Launch:
 
 
 _VLLM_OPTIONS = {"--max-num-seqs": "--max-num-seqs", "--block-size": "--block-size",
-                 "--max-model-len": "--max-model-len"}
+                 "--max-model-len": "--max-model-len", "--num-gpu-blocks-override": "--kv-blocks"}
+"""vLLM flag -> simulator flag. ``--num-gpu-blocks-override`` is vLLM's KV-cache size in blocks
+(vllm/engine/arg_utils.py, ``EngineArgs.num_gpu_blocks_override``): the simulator's ``--kv-blocks``."""
 _SGLANG_OPTIONS = {"--max-running-requests": "--max-num-seqs", "--page-size": "--block-size",
                    "--context-length": "--max-model-len"}
 

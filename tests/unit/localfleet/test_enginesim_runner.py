@@ -214,3 +214,9 @@ def test_runner_thread_restarts_a_simulator_that_died(runner):
     models = wait_http(f"http://127.77.0.4:{port}/v1/models")
     assert [m["id"] for m in models.json()["data"]] == ["org/m"]
     assert any("exited" in e for e in r.errors)
+
+
+def test_kv_cache_size_from_vllms_num_gpu_blocks_override():
+    env = [{"name": "VLLM_ADDITIONAL_ARGS", "value": "--num-gpu-blocks-override 96"}]
+    got = launch_for(pod("qwen-kserve-k", container={"name": "main", "env": env}), no_secret)
+    assert got.options == (("--kv-blocks", "96"),)
