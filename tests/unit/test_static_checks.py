@@ -1,8 +1,8 @@
 """The static checks, run as unit tests so `make test` and CI enforce them.
 
 - ruff (lint; the rule set and its reasons are in pyproject.toml ``[tool.ruff]``) over every Python file git
-  tracks: what is committed is what is checked, so another engineer's uncommitted file cannot fail this run.
-  Outside a git checkout (an sdist, a copy) the whole tree is checked.
+  tracks or would track (new files count: a finding shows up before the commit, not first in CI); ignored
+  files (build/, .venv/) never. Outside a git checkout (an sdist, a copy) the whole tree is checked.
 - mypy over the pure layers at the level pyproject.toml ``[tool.mypy]`` states (strict for spec, placement and
   policy; a documented level for blueprint).
 
@@ -31,9 +31,10 @@ def tool(name: str) -> str:
 
 
 def python_files() -> list[str]:
-    """The Python files git tracks (and still exist); outside a git checkout, the whole tree (".")."""
+    """The Python files git tracks or would track (not ignored, still there); outside a checkout, the tree (".")."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--", "*.py"], cwd=ROOT, capture_output=True, check=True)
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.py"],
+                                cwd=ROOT, capture_output=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return ["."]
     files = [f for f in listed.stdout.decode().split("\0") if f and (ROOT / f).exists()]
