@@ -46,6 +46,8 @@ OPERATOR_METRICS = "127.0.0.1:18080"
 OPERATOR_PROBES = "127.0.0.1:18081"
 ADAPTER_METRICS_PORT = 18082
 SCALEDOBJECTS_PATH = "/apis/keda.sh/v1alpha1/scaledobjects"
+CRD_DIR = "keda-crds"
+"""Next to the KEDA binaries: the module's ``config/crd/bases`` (``tools/build-autoscale-bins.sh``)."""
 
 
 def operator_host(domain: str = "cluster.local") -> str:
@@ -128,6 +130,27 @@ def aggregation_objects(ip: str, ca_pem: bytes) -> list[tuple[str, str, dict[str
     ]
 
 
+def install_missing_crds(api: Api, crd_dir: Path) -> list[str]:
+    """Install the KEDA CRDs of the built version that the cluster does not have yet. The operator watches
+    every kind it owns and exits when one is not served; the platform's pinned set (``../shared/crds``,
+    installed by the KEDA chart or its stand-in) has no ``eventing.keda.sh`` CRDs. The build copies the
+    module's own ``config/crd/bases`` next to the binaries; existing CRDs are never replaced."""
+    import yaml
+
+    have = {c["metadata"]["name"] for c in api.items("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")}
+    added = []
+    for f in sorted(crd_dir.glob("*.yaml")):
+        for crd in yaml.safe_load_all(f.read_text()):
+            if crd and crd.get("kind") == "CustomResourceDefinition" and crd["metadata"]["name"] not in have:
+                try:
+                    api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+                except ApiError as exc:
+                    if exc.status != 409:
+                        raise
+                added.append(crd["metadata"]["name"])
+    return added
+
+
 def ensure(api: Api, path: str, name: str, obj: dict[str, Any]) -> None:
     try:
         api.post(path, obj)
@@ -169,9 +192,11 @@ class ClusterKeda:
         except ApiError:
             return False
 
-    def _wire(self) -> None:
-        """Certificates, names, the aggregation objects and the host route: once per controller run."""
+    def _wire(self, crd_dir: Path) -> None:
+        """Certificates, names, KEDA's missing CRDs, the aggregation objects and the host route: once per
+        controller run."""
         make_certs(self.cert_dir, self.ip)
+        install_missing_crds(self.api, crd_dir)
         metricsplane.write_netns_hosts(self.netns, {operator_host(): "127.0.0.1"}, self.etc_netns)
         for path, name, obj in aggregation_objects(self.ip, (self.cert_dir / "ca.crt").read_bytes()):
             ensure(self.api, path, name, obj)
@@ -196,7 +221,7 @@ class ClusterKeda:
             if not self._crd_served():
                 return True
             if not self.wired:
-                self._wire()
+                self._wire(op_bin.parent / CRD_DIR)
         except (OSError, ApiError, subprocess.SubprocessError) as exc:
             self.log(f"{self.name}: KEDA wiring: {exc}")
             return False
