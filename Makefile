@@ -41,6 +41,7 @@ system-deps:
 local-fleet-bins: prereqs-fleet
 	bash tools/build-local-fleet-bins.sh
 	bash tools/build-dataplane-bins.sh
+	bash tools/build-autoscale-bins.sh
 
 # The main job on the built-in default: a local fleet of 3 clusters with simulated GPUs, and the
 # example endpoint deployed across it through the real Pulumi engine.
