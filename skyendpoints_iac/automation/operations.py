@@ -196,6 +196,7 @@ def check_record_unchanged(rt: Runtime, desired: DesiredEnv) -> None:
         return
     who = f" ({now.last_update})" if now.last_update else ""
     raise RecordChanged(f"environment '{rt.env}' changed since this command read it{who}; nothing was changed.\n"
+                        "  The other update took the stack lock first; this one would have undone it.\n"
                         "  Run the command again: it will start from the current record.")
 
 

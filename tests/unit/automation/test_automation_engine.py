@@ -126,3 +126,18 @@ def test_workspace_is_stable_for_the_first_backend_and_separate_for_others(engin
     b = PulumiEngine("dev", lambda: None, other, find_pulumi(str(tmp_path / "pulumi-root"), {}))
     assert b.work_dir.parent == a.work_dir / "backends"
     assert engine_for().work_dir == a.work_dir  # the first backend keeps its dir
+
+
+def test_checkpoints_default_to_once_per_update_and_can_be_every_step(engine_for, monkeypatch):
+    """Pulumi writes the state once, at the end of an update, unless SKY_PULUMI_CHECKPOINTS=every-step
+    (docs/automation.md "Checkpoints"); an inherited PULUMI_SKIP_CHECKPOINTS never decides."""
+    from skyendpoints_iac.automation.engine import CHECKPOINTS_ENV, checkpoint_env
+    from skyendpoints_iac.errors import InvalidInput
+
+    monkeypatch.setenv("PULUMI_SKIP_CHECKPOINTS", "false")
+    monkeypatch.delenv(CHECKPOINTS_ENV, raising=False)
+    assert engine_for()._stack.workspace.env_vars["PULUMI_SKIP_CHECKPOINTS"] == "true"
+    monkeypatch.setenv(CHECKPOINTS_ENV, "every-step")
+    assert engine_for()._stack.workspace.env_vars["PULUMI_SKIP_CHECKPOINTS"] == "false"
+    with pytest.raises(InvalidInput, match="SKY_PULUMI_CHECKPOINTS: 'sometimes' is not one of final, every-step"):
+        checkpoint_env({CHECKPOINTS_ENV: "sometimes"})
