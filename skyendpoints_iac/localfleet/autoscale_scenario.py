@@ -90,15 +90,23 @@ def ready_workload_pods(api: Api, ns: str) -> list[dict[str, Any]]:
                 for c in (p.get("status") or {}).get("conditions") or [])]
 
 
-def render(spec_text: str, fleet_file: Path, kubeconfig: Path, cluster: str, work: Path) -> list[dict[str, Any]]:
-    """``sky endpoint render`` of ``spec_text`` against the fleet file, the objects for ``cluster`` of the kinds
+def render(spec_text: str, fleet_file: Path, kubeconfig: Path, cluster: str, work: Path,
+           nodes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``sky endpoint render`` of ``spec_text`` against the fleet file with ``nodes`` as ``cluster``'s capacity
+    snapshot (render is offline: it never discovers capacity live), the objects for ``cluster`` of the kinds
     in ``COLLECTIONS``, in apply order."""
     spec = work / "spec.yaml"
     spec.parent.mkdir(parents=True, exist_ok=True)
     spec.write_text(spec_text)
+    doc = yaml.safe_load(fleet_file.read_text())
+    for c in doc["clusters"]:
+        if c["name"] == cluster:
+            c["nodes"] = list(nodes)
+    snapshot = work / "fleet.yaml"
+    snapshot.write_text(yaml.safe_dump(doc, sort_keys=False))
     out = work / "render"
     proc = subprocess.run([sys.executable, "-m", "skyendpoints_iac", "endpoint", "render", str(spec), "--fleet",
-                           str(fleet_file), "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
+                           str(snapshot), "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
                           env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(work)}, timeout=300)
     if proc.returncode != 0:
         raise RuntimeError(f"sky endpoint render failed ({proc.returncode}): {proc.stderr[-3000:]}")
