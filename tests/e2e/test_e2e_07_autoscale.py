@@ -1,8 +1,10 @@
 """Autoscaling for real on a local fleet (issue 15): the product's PodMonitors and ScaledObject on a real API
 server; the data plane controller's Prometheus (built from Go, ``tools/build-autoscale-bins.sh``) scraping the
 engine simulators on the pods' IPs inside the cluster's network namespace; the fleet store receiving the
-cluster's remote writes; every panel query of the product's fleet dashboard against it while traffic flows.
-Everything asserted is observed: PromQL answers, the simulators' own /metrics, pods on the API server.
+cluster's remote writes; every panel query of the product's fleet dashboard against it while traffic flows;
+KEDA's operator and metrics API server behind the API server's aggregation layer, and the real
+kube-controller-manager's HPA scaling the Deployment up on the signal and back down. Everything asserted
+is observed: PromQL answers, the simulators' own /metrics, the HPA's status, pods on the API server.
 
 Its own 1-cluster fleet (module scope), not the session fleet: these tests install CRDs and platform
 objects directly, which the session fleet's stand-in charts would collide with. Traffic stays inside the
@@ -16,6 +18,7 @@ Run: flock /tmp/sky-e2e.lock .venv/bin/python -m pytest tests/e2e/test_e2e_07_au
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +41,31 @@ GOLDEN = ROOT / "tests" / "unit" / "blueprint" / "golden" / "glm-prod.yaml"
 KEY = "e2e-autoscale-key"
 REPLICAS = 2
 
+SPEC = """\
+name: chat-auto
+model: Qwen/Qwen3-0.6B
+resources:
+  accelerators: B200:8
+engine:
+  type: vllm
+  args:
+    max_num_seqs: 2
+autoscaling:
+  min_replicas: 1
+  max_replicas: 3
+  metric: queue_depth
+  target: 2
+  upscale_delay_seconds: 0
+  downscale_delay_seconds: 0
+auth:
+  api_key: secret
+  secret_name: chat-auto-key
+  secret_key: key
+"""
+"""An autoscaled endpoint with the spec's delays at their minimum: 2 running per replica (vLLM
+``--max-num-seqs``), scaled on requests waiting (queue depth), 2 per replica."""
+
+
 @pytest.fixture(scope="module")
 def fleet() -> Any:
     try:
@@ -53,10 +81,12 @@ def fleet() -> Any:
         sc.install_crds(f.api(f.cluster_names[0]), shared_dir("crds"))
         yield f
     finally:
-        log = f.dir / "dataplane" / "controller.log"
-        if log.exists():
-            print(log.read_text()[-4000:])  # shown by pytest on a failure
+        logs = [f.dir / "dataplane" / "controller.log", *sorted(f.dir.glob("clusters/*/dataplane/keda/logs/*.log"))]
+        for log in logs:
+            if log.exists():
+                print(f"--- {log.name}\n" + log.read_text(errors="replace")[-3000:])  # shown by pytest on a failure
         f.down()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _local_query(cn, promql: str) -> list[dict]:
@@ -146,3 +176,75 @@ def test_prometheus_scrapes_the_simulators_and_the_fleet_store_serves_the_dashbo
     assert f"{cn.ip} {metricsplane.prometheus_host()}" in (Path("/etc/netns") / cn.netns / "hosts").read_text()
     answer = cn.run(["curl", "-sS", "--max-time", "5", f"{names.PROMETHEUS_URL}/api/v1/query?query=up"]).stdout
     assert json.loads(answer)["status"] == "success"
+
+
+def _hpa(api, ns: str) -> dict | None:
+    items = api.items(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers")
+    return items[0] if items else None
+
+
+def test_keda_and_the_hpa_scale_up_on_queue_depth_and_back_down(fleet, tmp_path):
+    try:
+        for b in ("keda-operator", "keda-adapter"):
+            metricsplane.find_binary(b)
+    except SkyError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    t0 = time.monotonic()
+    name = fleet.cluster_names[0]
+    api = fleet.api(name)
+    cn = fleet.network().cluster(name)
+    # Capacity left for it: 3 of the 5 nodes (the golden endpoint holds 2).
+    docs = sc.render(SPEC, fleet.fleet_file, fleet.kubeconfig, name, tmp_path,
+                     [{"accelerator": "B200", "gpus": 8, "count": 3}])
+    so = next(d for d in docs if d["kind"] == "ScaledObject")
+    ns, target = so["metadata"]["namespace"], so["spec"]["scaleTargetRef"]["name"]
+    sc.apply(api, docs, {"chat-auto-key": {"key": KEY}})
+
+    def ready() -> list[dict]:
+        return sc.ready_workload_pods(api, ns)
+
+    def hpa_reads_metric() -> dict | None:
+        h = _hpa(api, ns)
+        cur = ((h or {}).get("status") or {}).get("currentMetrics") or []
+        return h if cur and cur[0].get("external") else None
+
+    first = wait_until("one Ready replica", lambda: (lambda p: p if len(p) == 1 else None)(ready()), 180, interval=1)
+    # KEDA made the HPA, and the HPA reads the external metric through the aggregation layer.
+    hpa = wait_until("KEDA's HPA reading the external metric", hpa_reads_metric, 180, interval=2)
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
+    assert hpa["spec"]["scaleTargetRef"]["name"] == target
+    targets = tmp_path / "targets.txt"
+    sc.write_targets(targets, first)
+    load_start = time.monotonic()
+    load = sc.start_load(cn.spawn, targets, KEY, "chat-auto", 150, 12, tmp_path / "load.log")
+    waiting = VLLM_METRICS.queue_depth
+    try:
+        # The signal crosses its target in Prometheus (12 clients, 2 slots per replica) ...
+        queued = wait_until("requests waiting above the target", lambda: (lambda r: r if r and float(
+            r[0]["value"][1]) > 2 else None)(_local_query(cn, f'sum({waiting}{{namespace="{ns}"}})')), 90, interval=2)
+
+        # ... the HPA raises the replicas; the new ones become Ready and serve.
+        def scaled() -> list[dict] | None:
+            pods = ready()
+            sc.write_targets(targets, pods)
+            return pods if len(pods) > 1 else None
+
+        pods = wait_until("more than one Ready replica", scaled, 150, interval=1)
+        scale_up_s = time.monotonic() - load_start
+        hpa = _hpa(api, ns)
+        assert hpa["status"]["desiredReplicas"] > 1
+        ext = hpa["status"]["currentMetrics"][0]["external"]["current"]
+        new = [p for p in pods if p["metadata"]["uid"] not in {q["metadata"]["uid"] for q in first}]
+        assert new, "a new pod is Ready"
+        success = VLLM_METRICS.completed_total
+        wait_until(f"{new[0]['metadata']['name']} serving requests",
+                   lambda: sc.sim_metric(lambda a: cn.run(a), new[0], success) > 0, 60, interval=1)
+        print(f"[e2e] scale-up: waiting {float(queued[0]['value'][1]):.0f} > 2 (HPA sees {ext}), "
+              f"{len(pods)} replicas {scale_up_s:.0f}s after load start")
+    finally:
+        load.terminate()
+        load.wait(timeout=10)
+    # Load stopped: back to min after the downscale delay (0 here; KEDA polls every 15 s, the HPA syncs every 15 s).
+    stop = time.monotonic()
+    wait_until("back to one replica", lambda: (lambda p: p if len(p) == 1 else None)(ready()), 180, interval=2)
+    print(f"[e2e] scale-down: 1 replica {time.monotonic() - stop:.0f}s after load stop; test {time.monotonic() - t0:.0f}s")
