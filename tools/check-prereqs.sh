@@ -16,7 +16,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 GO="${GO:-go}"
 OPENSSL="${OPENSSL:-openssl}"
-GO_MIN="1.26.6"        # tools/build-local-fleet-bins.sh: the pulumi wrapper module needs it
+# The newest `go` directive among the build scripts' wrapper modules (tools/*/go.mod): GOTOOLCHAIN=local
+# refuses a module that asks for a newer Go, so that directive is the real minimum (one home: the go.mod files).
+GO_MIN="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$ROOT"/tools/*/go.mod | sort -V | tail -n1)"
 PYTHON_MIN="3.10"      # pyproject.toml requires-python
 MIN_FREE_GB="${SKY_MIN_FREE_GB:-8}"
 

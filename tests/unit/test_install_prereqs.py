@@ -10,6 +10,15 @@ from pathlib import Path
 from tests.conftest import ROOT, SHARED
 
 SCRIPT = ROOT / "tools" / "check-prereqs.sh"
+GO_DIRECTIVES = [line.split()[1] for mod in (ROOT / "tools").glob("*/go.mod")
+                 for line in mod.read_text().splitlines() if line.startswith("go ")]
+GO_MIN = max(GO_DIRECTIVES, key=lambda v: tuple(int(p) for p in v.split(".")))
+"""What the wrapper modules ask for (GOTOOLCHAIN=local builds refuse an older Go)."""
+
+
+def one_patch_below(version: str) -> str:
+    major, minor, patch = (int(p) for p in version.split("."))
+    return f"{major}.{minor}.{patch - 1}" if patch else f"{major}.{minor - 1}.99"
 
 
 def check(mode: str, **env: str) -> subprocess.CompletedProcess:
@@ -25,7 +34,7 @@ def fake_go(tmp_path: Path, version: str) -> str:
 
 
 def test_everything_present_passes(tmp_path):
-    done = check("fleet", SKY_SHARED_DIR=str(SHARED), GO=fake_go(tmp_path, "1.26.6"), SKY_MIN_FREE_GB="0")
+    done = check("fleet", SKY_SHARED_DIR=str(SHARED), GO=fake_go(tmp_path, GO_MIN), SKY_MIN_FREE_GB="0")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "MISSING" not in done.stderr and done.stdout.count("ok ") == 6, done.stdout
 
@@ -37,16 +46,16 @@ def test_every_missing_prerequisite_is_named_with_how_to_provide_it(tmp_path):
     err = done.stderr
     assert f"MISSING  upstream crds/ in {tmp_path / 'no-shared'}" in err and "set SKY_SHARED_DIR=" in err
     assert "MISSING  upstream chart-schemas/" in err
-    assert "MISSING  go >= 1.26.6 (not on PATH" in err and "install Go 1.26.6 or newer" in err
+    assert f"MISSING  go >= {GO_MIN} (not on PATH" in err and f"install Go {GO_MIN} or newer" in err
     assert "MISSING  openssl" in err and "apt-get install openssl" in err
     assert "MISSING  disk: 1000000 GB free" in err and "SKY_BIN_CACHE" in err
     assert err.rstrip().endswith("nothing was built")
 
 
 def test_an_old_go_is_refused(tmp_path):
-    done = check("fleet", SKY_SHARED_DIR=str(SHARED), GO=fake_go(tmp_path, "1.26.5"), SKY_MIN_FREE_GB="0")
+    done = check("fleet", SKY_SHARED_DIR=str(SHARED), GO=fake_go(tmp_path, one_patch_below(GO_MIN)), SKY_MIN_FREE_GB="0")
     assert done.returncode == 1
-    assert "MISSING  go >= 1.26.6 (found 1.26.5)" in done.stderr
+    assert f"MISSING  go >= {GO_MIN} (found {one_patch_below(GO_MIN)})" in done.stderr
 
 
 def test_unit_mode_checks_neither_go_nor_disk(tmp_path):
