@@ -24,7 +24,7 @@ PARALLEL="${SKY_BUILD_PARALLEL:-2}"
 log() { printf '[build-local-fleet-bins] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-command -v go >/dev/null || die "go is not on PATH (tools/check-prereqs.sh fleet names the minimum)"
+command -v go >/dev/null || die "go is not on PATH (need Go >= 1.26.6 for the pulumi wrapper)"
 
 export GOTOOLCHAIN=local
 export CGO_ENABLED=0
