@@ -108,10 +108,15 @@ class Bench:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "SKY_", "KUBECONFIG"))},
             "PATH": os.pathsep.join([str(pulumi_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-            "XDG_STATE_HOME": str(root / "state"), "PULUMI_HOME": str(root / "pulumi-home"),
-            "PULUMI_BACKEND_URL": (root / "pulumi-state").as_uri(), "PULUMI_CONFIG_PASSPHRASE": "bench-only",
-            "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "SKY_PULUMI_ROOT": str(pulumi_dir), "SKY_CHART_SOURCES": str(charts.directory), "SKY_ENV": ENV,
+            "XDG_STATE_HOME": str(root / "state"),
+            "PULUMI_HOME": str(root / "pulumi-home"),
+            "PULUMI_BACKEND_URL": (root / "pulumi-state").as_uri(),
+            "PULUMI_CONFIG_PASSPHRASE": "bench-only",
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "SKY_PULUMI_ROOT": str(pulumi_dir),
+            "SKY_CHART_SOURCES": str(charts.directory),
+            "SKY_ENV": ENV,
         }
         (root / "pulumi-state").mkdir(parents=True, exist_ok=True)
         self.fleet.up([NODES] * 3, bin_dir=bins)
@@ -122,10 +127,18 @@ class Bench:
         return self.fleet.api(name)
 
     def sky(self, *args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "skyendpoints_iac", *args], capture_output=True, text=True,
-                              env=self.env, cwd=ROOT, timeout=3600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "skyendpoints_iac", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=ROOT,
+            timeout=3600,
+        )
         if proc.returncode != 0:
-            raise SystemExit(f"sky {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+            raise SystemExit(
+                f"sky {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
         return proc.stdout
 
     def up(self, replicas: int, routing: str) -> None:
@@ -139,12 +152,19 @@ class Bench:
         out = {}
         for c in clusters or self.fleet.cluster_names:
             try:
-                items = self.api(c).items(f"/api/v1/namespaces/{NS}/pods?labelSelector=skyendpoints.dev/endpoint%3D{NAME}")
+                items = self.api(c).items(
+                    f"/api/v1/namespaces/{NS}/pods?labelSelector=skyendpoints.dev/endpoint%3D{NAME}"
+                )
             except (OSError, ApiError):
                 out[c] = []
                 continue
-            out[c] = [p for p in items if not p["metadata"].get("deletionTimestamp") and p["status"].get("podIP")
-                      and any(x["type"] == "Ready" and x["status"] == "True" for x in p["status"].get("conditions") or [])]
+            out[c] = [
+                p
+                for p in items
+                if not p["metadata"].get("deletionTimestamp")
+                and p["status"].get("podIP")
+                and any(x["type"] == "Ready" and x["status"] == "True" for x in p["status"].get("conditions") or [])
+            ]
         return out
 
     def wait_ready(self, total: int, clusters: list[str] | None = None, timeout: float = 600) -> float:
@@ -157,8 +177,16 @@ class Bench:
 
     def request(self, prompt: str, timeout: float = 10.0):
         ctx = self.fleet.context()
-        return chat(ctx["SKY_LOCALFLEET_FRONT_DOOR"], self.hostname, ca=ctx["SKY_LOCALFLEET_CA"], api_key=KEY,
-                    model=NAME, messages=[{"role": "user", "content": prompt}], max_tokens=8, timeout=timeout)
+        return chat(
+            ctx["SKY_LOCALFLEET_FRONT_DOOR"],
+            self.hostname,
+            ca=ctx["SKY_LOCALFLEET_CA"],
+            api_key=KEY,
+            model=NAME,
+            messages=[{"role": "user", "content": prompt}],
+            max_tokens=8,
+            timeout=timeout,
+        )
 
     def wait_serving(self, timeout: float = 240) -> None:
         t0 = time.monotonic()
@@ -169,7 +197,9 @@ class Bench:
             except OSError:
                 pass
             time.sleep(1)
-        raise SystemExit(f"no 200 through the front door within {timeout}s (see {self.fleet.dir}/dataplane/controller.log)")
+        raise SystemExit(
+            f"no 200 through the front door within {timeout}s (see {self.fleet.dir}/dataplane/controller.log)"
+        )
 
     def prefix_counters(self) -> dict[str, float]:
         total = {"hits": 0.0, "queries": 0.0}
@@ -209,7 +239,7 @@ def _routing_active(b: Bench, routing: str, timeout: float = 120) -> None:
         if routing != "kv_cache_aware" or want in text:
             break
         time.sleep(1)
-    time.sleep(3)   # one more controller pass plus Envoy's file watch
+    time.sleep(3)  # one more controller pass plus Envoy's file watch
 
 
 def main() -> int:
@@ -224,11 +254,20 @@ def main() -> int:
     fig: dict[str, float | int | None] = {}
     try:
         pre_create_prometheus_service_account(b)
-        for c in b.fleet.cluster_names:        # the user's own key Secret
+        for c in b.fleet.cluster_names:  # the user's own key Secret
             api = b.api(c)
-            for path, body in (("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
-                               (f"/api/v1/namespaces/{NS}/secrets", {"apiVersion": "v1", "kind": "Secret",
-                                "metadata": {"name": f"{NAME}-key"}, "stringData": {"key": KEY}})):
+            for path, body in (
+                ("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+                (
+                    f"/api/v1/namespaces/{NS}/secrets",
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Secret",
+                        "metadata": {"name": f"{NAME}-key"},
+                        "stringData": {"key": KEY},
+                    },
+                ),
+            ):
                 try:
                     api.post(path, body)
                 except ApiError as exc:
@@ -270,8 +309,13 @@ def main() -> int:
         home = max(ready, key=lambda c: len(ready[c]))
         survivors = [c for c in b.fleet.cluster_names if c != home]
         loop_log = open(root / "watch.log", "w")  # noqa: SIM115 - closed in the finally below
-        loop = subprocess.Popen([sys.executable, "-m", "skyendpoints_iac", "endpoint", "reconcile", "--watch"],
-                                env=b.env, cwd=ROOT, stdout=loop_log, stderr=subprocess.STDOUT)
+        loop = subprocess.Popen(
+            [sys.executable, "-m", "skyendpoints_iac", "endpoint", "reconcile", "--watch"],
+            env=b.env,
+            cwd=ROOT,
+            stdout=loop_log,
+            stderr=subprocess.STDOUT,
+        )
         failures: list[float] = []
         sent = [0]
         stop = threading.Event()
@@ -290,13 +334,13 @@ def main() -> int:
 
         worker = threading.Thread(target=client, daemon=True)
         try:
-            time.sleep(10)                      # the loop starts; the client runs in steady state
+            time.sleep(10)  # the loop starts; the client runs in steady state
             worker.start()
             time.sleep(3)
             t_kill = time.monotonic()
             b.fleet.kill(home)
             t_ready = b.wait_ready(3, survivors)
-            time.sleep(10)                      # requests keep flowing after the move
+            time.sleep(10)  # requests keep flowing after the move
             stop.set()
             worker.join(15)
         finally:

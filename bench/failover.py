@@ -69,10 +69,15 @@ class Bench:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "SKY_", "KUBECONFIG"))},
             "PATH": os.pathsep.join([str(pulumi_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-            "XDG_STATE_HOME": str(root / "state"), "PULUMI_HOME": str(root / "pulumi-home"),
-            "PULUMI_BACKEND_URL": (root / "pulumi-state").as_uri(), "PULUMI_CONFIG_PASSPHRASE": "bench-only",
-            "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "SKY_PULUMI_ROOT": str(pulumi_dir), "SKY_CHART_SOURCES": str(charts.directory), "SKY_ENV": ENV,
+            "XDG_STATE_HOME": str(root / "state"),
+            "PULUMI_HOME": str(root / "pulumi-home"),
+            "PULUMI_BACKEND_URL": (root / "pulumi-state").as_uri(),
+            "PULUMI_CONFIG_PASSPHRASE": "bench-only",
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "SKY_PULUMI_ROOT": str(pulumi_dir),
+            "SKY_CHART_SOURCES": str(charts.directory),
+            "SKY_ENV": ENV,
         }
         (root / "pulumi-state").mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
@@ -84,19 +89,34 @@ class Bench:
 
     def sky(self, *args: str) -> tuple[float, str]:
         t0 = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "skyendpoints_iac", *args], capture_output=True, text=True,
-                              env=self.env, cwd=ROOT, timeout=3600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "skyendpoints_iac", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=ROOT,
+            timeout=3600,
+        )
         took = time.monotonic() - t0
         if proc.returncode != 0:
-            raise SystemExit(f"sky {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+            raise SystemExit(
+                f"sky {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
         return took, proc.stdout
 
     def ready_pods(self, clusters: list[str]) -> dict[str, int]:
         out = {}
         for c in clusters:
-            items = self.fleet.api(c).items("/api/v1/namespaces/sky-glm-prod/pods?labelSelector=skyendpoints.dev/endpoint%3Dglm-prod")
-            out[c] = sum(1 for p in items if not p["metadata"].get("deletionTimestamp") and p["status"].get("phase") == "Running"
-                         and any(x["type"] == "Ready" and x["status"] == "True" for x in p["status"].get("conditions") or []))
+            items = self.fleet.api(c).items(
+                "/api/v1/namespaces/sky-glm-prod/pods?labelSelector=skyendpoints.dev/endpoint%3Dglm-prod"
+            )
+            out[c] = sum(
+                1
+                for p in items
+                if not p["metadata"].get("deletionTimestamp")
+                and p["status"].get("phase") == "Running"
+                and any(x["type"] == "Ready" and x["status"] == "True" for x in p["status"].get("conditions") or [])
+            )
         return out
 
     def wait_ready(self, clusters: list[str], total: int, timeout: float = 600) -> float:
@@ -115,22 +135,28 @@ class Bench:
         return {c["cluster"]: c["desired"] for c in json.loads(text)[0]["clusters"] if c["desired"]}
 
 
-def _decision_time(root: Path, kind: str, subject: str | None = None, after: float = 0.0,
-                   contains: str = "") -> float | None:
+def _decision_time(
+    root: Path, kind: str, subject: str | None = None, after: float = 0.0, contains: str = ""
+) -> float | None:
     log = root / "state" / "skyendpoints" / "envs" / ENV / "decisions.jsonl"
     if not log.exists():
         return None
     for line in log.read_text().splitlines():
         entry = json.loads(line)
         t = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
-        if (entry["kind"] == kind and (subject is None or entry["subject"] == subject) and t >= after - 1
-                and contains in entry["reason"]):
+        if (
+            entry["kind"] == kind
+            and (subject is None or entry["subject"] == subject)
+            and t >= after - 1
+            and contains in entry["reason"]
+        ):
             return t
     return None
 
 
-def _wait_decision(root: Path, kind: str, subject: str | None, after: float, timeout: float = 600,
-                   contains: str = "") -> float:
+def _wait_decision(
+    root: Path, kind: str, subject: str | None, after: float, timeout: float = 600, contains: str = ""
+) -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         t = _decision_time(root, kind, subject, after, contains)
@@ -164,8 +190,13 @@ def run(clusters: int, failover: bool) -> dict[str, float]:
                 home = max(placed, key=placed.get)
                 survivors = [c for c in b.fleet.cluster_names if c != home]
                 loop_log = open(root / "watch.log", "w")  # noqa: SIM115 - the watch loop writes it; closed in the finally
-                loop = subprocess.Popen([sys.executable, "-m", "skyendpoints_iac", "endpoint", "reconcile", "--watch"],
-                                        env=b.env, cwd=ROOT, stdout=loop_log, stderr=subprocess.STDOUT)
+                loop = subprocess.Popen(
+                    [sys.executable, "-m", "skyendpoints_iac", "endpoint", "reconcile", "--watch"],
+                    env=b.env,
+                    cwd=ROOT,
+                    stdout=loop_log,
+                    stderr=subprocess.STDOUT,
+                )
                 try:
                     _wait_decision(root, "noop", None, time.time() - 60, timeout=120)  # the loop is running
                     t_kill, t0 = time.time(), time.monotonic()
@@ -206,9 +237,15 @@ def make_test_record() -> dict:
     return {"make_test_minutes": round(float(data["seconds"]) / 60, 1), "make_test_finished_at": data["finished_at"]}
 
 
-JSON_KEYS = {"first up": "first_up_s", "no-op up": "noop_up_s", "scale-out up": "scale_out_up_s",
-             "detection": "failover_detection_s", "update": "failover_update_s", "total": "failover_total_s",
-             "return": "return_reconcile_s"}
+JSON_KEYS = {
+    "first up": "first_up_s",
+    "no-op up": "noop_up_s",
+    "scale-out up": "scale_out_up_s",
+    "detection": "failover_detection_s",
+    "update": "failover_update_s",
+    "total": "failover_total_s",
+    "return": "return_reconcile_s",
+}
 
 
 def main() -> None:
@@ -224,8 +261,11 @@ def main() -> None:
     if args.json:
         doc = {JSON_KEYS[k]: round(v, 1) for k, v in results[3].items() if k in JSON_KEYS}
         doc.update(make_test_record())
-        doc["load_average"] = {"before": [round(x, 2) for x in load_before],
-                               "after": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count()}
+        doc["load_average"] = {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()],
+            "cores": os.cpu_count(),
+        }
         print(json.dumps(doc, indent=2))
         return
     keys = ["fleet up", "first up", "no-op up", "scale-out up", "detection", "update", "total", "return"]

@@ -69,8 +69,14 @@ def in_process(text: str, repeat: int) -> tuple[float, str]:
 
 def as_process(path: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "skyendpoints_iac", "endpoint", "validate", str(path)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "skyendpoints_iac", "endpoint", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     return time.perf_counter() - t0, done.returncode
 
 
@@ -86,17 +92,35 @@ def main() -> None:
             path = Path(tmp) / f"{name}.yaml"
             path.write_text(text)
             wall, code = as_process(path)
-            rows.append({"case": name, "bytes": len(text.encode()), "reject_ms": round(seconds * 1000, 2),
-                         "cli_wall_s": round(wall, 3), "cli_exit": code, "refused": message != "accepted",
-                         "message": message[:160]})
+            rows.append(
+                {
+                    "case": name,
+                    "bytes": len(text.encode()),
+                    "reject_ms": round(seconds * 1000, 2),
+                    "cli_wall_s": round(wall, 3),
+                    "cli_exit": code,
+                    "refused": message != "accepted",
+                    "message": message[:160],
+                }
+            )
     if args.json:
-        print(json.dumps({"cases": rows, "max_reject_ms": max(r["reject_ms"] for r in rows),
-                          "all_refused_with_exit_2": all(r["refused"] and r["cli_exit"] == 2 for r in rows)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "cases": rows,
+                    "max_reject_ms": max(r["reject_ms"] for r in rows),
+                    "all_refused_with_exit_2": all(r["refused"] and r["cli_exit"] == 2 for r in rows),
+                },
+                indent=2,
+            )
+        )
         return
     print(f"{'case':<24} {'bytes':>9} {'reject ms':>10} {'cli wall s':>11} {'exit':>5}  first problem")
     for r in rows:
-        print(f"{r['case']:<24} {r['bytes']:>9} {r['reject_ms']:>10.2f} {r['cli_wall_s']:>11.3f} {r['cli_exit']:>5}  "
-              f"{r['message'][:70]}")
+        print(
+            f"{r['case']:<24} {r['bytes']:>9} {r['reject_ms']:>10.2f} {r['cli_wall_s']:>11.3f} {r['cli_exit']:>5}  "
+            f"{r['message'][:70]}"
+        )
 
 
 if __name__ == "__main__":

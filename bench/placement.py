@@ -48,11 +48,18 @@ def fleet_data(clusters: int, rng: random.Random, nodes: tuple[int, int] = (4, 6
             gpu = rng.choice(list(GPU_TYPES))
             size = GPU_TYPES[gpu]
             free = rng.choice([size, size, rng.randint(0, size)])
-            node_list.append({"accelerator": gpu, "gpus": size, "free": free,
-                              "reclaimable": rng.randint(0, size - free)})
-        out.append({"name": f"c{i:04d}", "region": rng.choice(REGIONS),
-                    "gpu_prices": {g: rng.choice([0.0, 2.0, 3.0, 6.0]) for g in GPU_TYPES if rng.random() < 0.7},
-                    "healthy": rng.random() > 0.02, "nodes": node_list})
+            node_list.append(
+                {"accelerator": gpu, "gpus": size, "free": free, "reclaimable": rng.randint(0, size - free)}
+            )
+        out.append(
+            {
+                "name": f"c{i:04d}",
+                "region": rng.choice(REGIONS),
+                "gpu_prices": {g: rng.choice([0.0, 2.0, 3.0, 6.0]) for g in GPU_TYPES if rng.random() < 0.7},
+                "healthy": rng.random() > 0.02,
+                "nodes": node_list,
+            }
+        )
     return {"clusters": out}
 
 
@@ -104,8 +111,10 @@ def peak_memory(specs, fleet) -> float:
 
 def scaling(cluster_counts, endpoint_counts) -> None:
     print("== place(): time per endpoint and peak memory ==")
-    print(f"{'clusters':>8} {'nodes':>7} {'endpoints':>9} {'mean ms':>8} {'p50 ms':>7} {'p95 ms':>7} "
-          f"{'cpu ms':>7} {'total s':>8} {'peak MiB':>9}")
+    print(
+        f"{'clusters':>8} {'nodes':>7} {'endpoints':>9} {'mean ms':>8} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'cpu ms':>7} {'total s':>8} {'peak MiB':>9}"
+    )
     means: dict[int, float] = {}
     for clusters in cluster_counts:
         rng = random.Random(clusters)
@@ -122,8 +131,10 @@ def scaling(cluster_counts, endpoint_counts) -> None:
             peak = peak_memory(specs, fleet)
             if count == max(endpoint_counts):
                 means[clusters] = cpu_mean
-            print(f"{clusters:>8} {nodes:>7} {count:>9} {mean:>8.3f} {statistics.median(ms):>7.3f} {p95:>7.3f} "
-                  f"{cpu_mean:>7.3f} {sum(times):>8.2f} {peak:>9.1f}")
+            print(
+                f"{clusters:>8} {nodes:>7} {count:>9} {mean:>8.3f} {statistics.median(ms):>7.3f} {p95:>7.3f} "
+                f"{cpu_mean:>7.3f} {sum(times):>8.2f} {peak:>9.1f}"
+            )
     print("growth of mean CPU time per endpoint (largest endpoint count):")
     counts = sorted(means)
     for a, b in itertools.pairwise(counts):
@@ -134,13 +145,21 @@ def fleet_yaml(clusters: int, nodes_per_cluster: int, rng: random.Random) -> str
     """A fleet file listing every node as its own block mapping, the way a generated snapshot looks."""
     lines = ["clusters:"]
     for i in range(clusters):
-        lines += [f"  - name: c{i:04d}", f"    region: {rng.choice(REGIONS)}",
-                  f"    gpu_prices: {{H100: {rng.choice([0, 2.5, 3.0])}, B200: 6.0}}", "    nodes:"]
+        lines += [
+            f"  - name: c{i:04d}",
+            f"    region: {rng.choice(REGIONS)}",
+            f"    gpu_prices: {{H100: {rng.choice([0, 2.5, 3.0])}, B200: 6.0}}",
+            "    nodes:",
+        ]
         for _ in range(nodes_per_cluster):
             gpu = rng.choice(["H100", "B200"])
             free = rng.randint(0, 8)
-            lines += [f"      - accelerator: {gpu}", "        gpus: 8", f"        free: {free}",
-                      f"        reclaimable: {rng.randint(0, 8 - free)}"]
+            lines += [
+                f"      - accelerator: {gpu}",
+                "        gpus: 8",
+                f"        free: {free}",
+                f"        reclaimable: {rng.randint(0, 8 - free)}",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -202,12 +221,23 @@ def end_to_end(clusters: int, nodes_per_cluster: int, runs: int) -> None:
         row("  the same against the C loader with GC paused too", cli_in, c_paused)
 
         py = sys.executable
-        cli = best_of(lambda: subprocess.run([py, "-m", "skyendpoints_iac", "endpoint", "plan", str(spec_path),
-                                              "--fleet", str(path), "--json"], check=True, capture_output=True,
-                                             cwd=ROOT), runs)
-        bare = best_of(lambda: subprocess.run([py, "-c", "import sys, yaml; yaml.load(open(sys.argv[1]).read(), "
-                                               "Loader=yaml.CSafeLoader)", str(path)], check=True,
-                                              capture_output=True), runs)
+        cli = best_of(
+            lambda: subprocess.run(
+                [py, "-m", "skyendpoints_iac", "endpoint", "plan", str(spec_path), "--fleet", str(path), "--json"],
+                check=True,
+                capture_output=True,
+                cwd=ROOT,
+            ),
+            runs,
+        )
+        bare = best_of(
+            lambda: subprocess.run(
+                [py, "-c", "import sys, yaml; yaml.load(open(sys.argv[1]).read(), Loader=yaml.CSafeLoader)", str(path)],
+                check=True,
+                capture_output=True,
+            ),
+            runs,
+        )
         row("process: python -c 'yaml.load(CSafeLoader)'", bare)
         row("process: sky endpoint plan --json (includes CLI imports)", cli, bare)
 

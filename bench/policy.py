@@ -82,7 +82,9 @@ def main() -> None:
         fleet, names = base_render(tmp / "base")
         # A (never reached) budget, so the budget rule does its full count too.
         configs = resolve(merge(fleet_policy_config(fleet), {"gpu-stack-budget": {"budgets": {"*": 10**9}}}))
-        print(f"{'copies':>7} {'endpoints':>9} {'objects':>8} {'read s':>8} {'rules s':>8} {'ms/1000 obj':>12} {'violations':>10}")
+        print(
+            f"{'copies':>7} {'endpoints':>9} {'objects':>8} {'read s':>8} {'rules s':>8} {'ms/1000 obj':>12} {'violations':>10}"
+        )
         for copies in sizes:
             out = tmp / f"n{copies}"
             grow(tmp / "base", names, copies, out)
@@ -92,8 +94,10 @@ def main() -> None:
             violations = evaluate(rendered.objects, configs)
             t2 = time.perf_counter()
             n = len(rendered.objects)
-            print(f"{copies:>7} {copies * len(names):>9} {n:>8} {t1 - t0:>8.3f} {t2 - t1:>8.3f} "
-                  f"{1000 * 1000 * (t2 - t1) / n:>12.1f} {len(violations):>10}")
+            print(
+                f"{copies:>7} {copies * len(names):>9} {n:>8} {t1 - t0:>8.3f} {t2 - t1:>8.3f} "
+                f"{1000 * 1000 * (t2 - t1) / n:>12.1f} {len(violations):>10}"
+            )
 
 
 if __name__ == "__main__":

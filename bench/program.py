@@ -38,9 +38,15 @@ def _inputs(clusters: int, endpoints: int, tmp: Path):
     kubeconfig = tmp / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
     names = [f"c{i:02d}" for i in range(clusters)]
-    fleet = Fleet.model_validate({"domain": "endpoints.example.com", "clusters": [
-        {"name": n, "kubeconfig": str(kubeconfig), "nodes": [{"accelerator": "H100", "gpus": 8, "count": 40}]}
-        for n in names]})
+    fleet = Fleet.model_validate(
+        {
+            "domain": "endpoints.example.com",
+            "clusters": [
+                {"name": n, "kubeconfig": str(kubeconfig), "nodes": [{"accelerator": "H100", "gpus": 8, "count": 40}]}
+                for n in names
+            ],
+        }
+    )
     specs, placements = [], {}
     for e in range(endpoints):
         autoscaled = e % 2 == 1
@@ -51,8 +57,12 @@ def _inputs(clusters: int, endpoints: int, tmp: Path):
             spec["replicas"] = clusters
         specs.append(EndpointSpec.model_validate(spec))
         placements[spec["name"]] = Placement(
-            endpoint=spec["name"], accelerator="H100", gpus_per_replica=8, home=names[0],
-            placements=tuple(ClusterPlacement(n, 1, 1, 2 if autoscaled else 1) for n in names))
+            endpoint=spec["name"],
+            accelerator="H100",
+            gpus_per_replica=8,
+            home=names[0],
+            placements=tuple(ClusterPlacement(n, 1, 1, 2 if autoscaled else 1) for n in names),
+        )
     return DeploymentInputs(fleet=fleet, specs=tuple(specs), placements=placements)
 
 
@@ -144,8 +154,12 @@ def _sub(mode: str, clusters: int, endpoints: int, size: int = 0, repeat: int = 
     """Best (least CPU) of ``repeat`` fresh processes: other load on the machine only ever adds time."""
     runs = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, __file__, "--one", mode, str(clusters), str(endpoints), str(size)],
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", mode, str(clusters), str(endpoints), str(size)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return min(runs, key=lambda r: r["cpu"])
 
@@ -162,10 +176,12 @@ def main() -> int:
         return 0
 
     print("CPU seconds of this process (robust to other load on the machine); wall seconds in brackets.")
-    print(f"{'clusters':>8} {'endpts':>6} {'resources':>9} {'ours cpu':>15} {'plan':>5} {'bare cpu':>15} "
-          f"{'ratio':>5} {'empty cpu':>9} {'ratio':>5} {'ours MiB':>8} {'bare MiB':>8}")
+    print(
+        f"{'clusters':>8} {'endpts':>6} {'resources':>9} {'ours cpu':>15} {'plan':>5} {'bare cpu':>15} "
+        f"{'ratio':>5} {'empty cpu':>9} {'ratio':>5} {'ours MiB':>8} {'bare MiB':>8}"
+    )
     worst, worst_big, big = 0.0, 0.0, None
-    for clusters, endpoints in (QUICK if args.quick else GRID):
+    for clusters, endpoints in QUICK if args.quick else GRID:
         ours = _sub("ours", clusters, endpoints, repeat=args.repeat)
         bare = _sub("bare", clusters, endpoints, ours["resources"], repeat=args.repeat)
         empty = _sub("empty", clusters, endpoints, ours["resources"], repeat=args.repeat)
@@ -175,16 +191,22 @@ def main() -> int:
             worst_big = max(worst_big, ratio)
         if (clusters, endpoints) == (50, 20):
             big = ours
-        print(f"{clusters:>8} {endpoints:>6} {ours['resources']:>9} {ours['cpu']:>6.1f} [{ours['wall']:>6.1f}] "
-              f"{ours['plan_cpu']:>5.1f} {bare['cpu']:>6.1f} [{bare['wall']:>6.1f}] {ratio:>5.2f} "
-              f"{empty['cpu']:>9.1f} {ours['cpu'] / empty['cpu']:>5.2f} {ours['peak_mib']:>8.0f} {bare['peak_mib']:>8.0f}",
-              flush=True)
-    print(f"worst overhead vs the same payloads: {worst:.2f}x; from 200 resources up: {worst_big:.2f}x "
-          f"(target <= {RATIO_TARGET}x): {'met' if worst <= RATIO_TARGET else 'MISSED'} / "
-          f"{'met' if worst_big <= RATIO_TARGET else 'MISSED'}")
+        print(
+            f"{clusters:>8} {endpoints:>6} {ours['resources']:>9} {ours['cpu']:>6.1f} [{ours['wall']:>6.1f}] "
+            f"{ours['plan_cpu']:>5.1f} {bare['cpu']:>6.1f} [{bare['wall']:>6.1f}] {ratio:>5.2f} "
+            f"{empty['cpu']:>9.1f} {ours['cpu'] / empty['cpu']:>5.2f} {ours['peak_mib']:>8.0f} {bare['peak_mib']:>8.0f}",
+            flush=True,
+        )
+    print(
+        f"worst overhead vs the same payloads: {worst:.2f}x; from 200 resources up: {worst_big:.2f}x "
+        f"(target <= {RATIO_TARGET}x): {'met' if worst <= RATIO_TARGET else 'MISSED'} / "
+        f"{'met' if worst_big <= RATIO_TARGET else 'MISSED'}"
+    )
     if big is not None:
-        print(f"50 clusters x 20 endpoints: {big['cpu']:.1f} s CPU, {big['wall']:.1f} s wall "
-              f"(target < {BIG_CASE_SECONDS:.0f} s): {'met' if big['cpu'] < BIG_CASE_SECONDS else 'MISSED'}")
+        print(
+            f"50 clusters x 20 endpoints: {big['cpu']:.1f} s CPU, {big['wall']:.1f} s wall "
+            f"(target < {BIG_CASE_SECONDS:.0f} s): {'met' if big['cpu'] < BIG_CASE_SECONDS else 'MISSED'}"
+        )
     return 0
 
 

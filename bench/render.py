@@ -74,10 +74,12 @@ def run(n: int, f: Fleet) -> None:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     per = (t3 - t1) / n * 1000
-    print(f"{n:4d} endpoints, {len(f.clusters)} clusters: place {(t1 - t0) * 1000:6.1f} ms | "
-          f"build {(t2 - t1) * 1000:6.1f} ms | render {(t3 - t2) * 1000:6.1f} ms ({len(files)} files, "
-          f"{size / 1e6:.1f} MB) | build+render {per:5.1f} ms/endpoint | peak {peak / 1e6:5.1f} MB | "
-          f"validate {len(objects)} endpoint objects {(t4 - t3) * 1000:6.1f} ms, {problems} problems")
+    print(
+        f"{n:4d} endpoints, {len(f.clusters)} clusters: place {(t1 - t0) * 1000:6.1f} ms | "
+        f"build {(t2 - t1) * 1000:6.1f} ms | render {(t3 - t2) * 1000:6.1f} ms ({len(files)} files, "
+        f"{size / 1e6:.1f} MB) | build+render {per:5.1f} ms/endpoint | peak {peak / 1e6:5.1f} MB | "
+        f"validate {len(objects)} endpoint objects {(t4 - t3) * 1000:6.1f} ms, {problems} problems"
+    )
 
 
 def main() -> None:
@@ -86,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     f = fleet(3)
     # The platform caps one Gateway at 64 listeners (one per public endpoint), so 50 is near a cluster's limit.
-    for n in ((10, 25) if args.quick else (10, 25, 50)):
+    for n in (10, 25) if args.quick else (10, 25, 50):
         run(n, f)
 
 

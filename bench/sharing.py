@@ -97,7 +97,7 @@ def replica_targets(cfg: Config, rates: list[float]) -> list[int]:
     """What the autoscaler asks for: up at once, down only to the highest target of the last window."""
     raw = [min(cfg.max_replicas, max(cfg.min_replicas, math.ceil(r / cfg.rps_per_replica))) for r in rates]
     window = max(1, cfg.downscale_delay_s // cfg.step_s)
-    return [max(raw[max(0, i - window + 1): i + 1]) for i in range(len(raw))]
+    return [max(raw[max(0, i - window + 1) : i + 1]) for i in range(len(raw))]
 
 
 # --------------------------------------------------------------------------- simulation
@@ -152,7 +152,7 @@ def simulate(cfg: Config, targets: list[int], setup: str) -> Totals:
             pods.remove(p)  # victims gone after their grace period; the Job re-queues a replacement
         # Scale down: unscheduled replicas first, then the newest running ones.
         inference = [p for p in pods if p.kind == "inference"]
-        for p in sorted(inference, key=lambda p: (p.node is not None, -p.created))[:max(0, len(inference) - want)]:
+        for p in sorted(inference, key=lambda p: (p.node is not None, -p.created))[: max(0, len(inference) - want)]:
             pods.remove(p)
         pods += [Pod("inference", cfg.inference_gpus, created=now) for _ in range(want - len(inference))]
         # Pending inference, oldest first: bind where it fits, else wait for (or start) a preemption.
@@ -168,7 +168,9 @@ def simulate(cfg: Config, targets: list[int], setup: str) -> Totals:
                     v.terminating_until = now + cfg.grace_s
                     tot.preemptions += 1
                     # Conservative: the program does not save on SIGTERM, so work since its last checkpoint is lost.
-                    tot.training_lost_gpu_h += max(0.0, now - max(v.last_checkpoint, v.started + cfg.training_restart_s)) / 3600 * v.gpus
+                    tot.training_lost_gpu_h += (
+                        max(0.0, now - max(v.last_checkpoint, v.started + cfg.training_restart_s)) / 3600 * v.gpus
+                    )
         # The training backlog fills free GPUs on its nodes, minus what nominated preemptors wait for; never preempts.
         for n in train_nodes:
             promised = sum(p.gpus for p in pods if p.kind == "inference" and p.node is None and p.nominated == n)
@@ -182,8 +184,11 @@ def simulate(cfg: Config, targets: list[int], setup: str) -> Totals:
                     p.last_checkpoint = now
         inf_gpus = sum(p.gpus for p in pods if p.kind == "inference" and p.node is not None)
         train_gpus = sum(p.gpus for p in pods if p.kind == "training")
-        useful = sum(p.gpus for p in pods if p.kind == "training" and p.terminating_until is None
-                     and now - p.started >= cfg.training_restart_s)
+        useful = sum(
+            p.gpus
+            for p in pods
+            if p.kind == "training" and p.terminating_until is None and now - p.started >= cfg.training_restart_s
+        )
         waiting = [p for p in pods if p.kind == "inference" and p.node is None]
         h = dt / 3600
         tot.steps += 1
@@ -227,8 +232,15 @@ def _choose_victims(pods: list[Pod], nodes: list[int], need: int, per_node: int)
 # --------------------------------------------------------------------------- live (local fleet)
 
 
-def live(cfg: Config, targets: list[int], setup: str, kubeconfig: str, context: str | None,
-         speedup: float, accelerator_label: str) -> Totals:
+def live(
+    cfg: Config,
+    targets: list[int],
+    setup: str,
+    kubeconfig: str,
+    context: str | None,
+    speedup: float,
+    accelerator_label: str,
+) -> Totals:
     """Drive real replica targets on a local-fleet cluster (kwok GPU nodes, real scheduler)."""
     from kubernetes import client as k8s
     from kubernetes import config as kcfg
@@ -238,8 +250,11 @@ def live(cfg: Config, targets: list[int], setup: str, kubeconfig: str, context: 
     api_client = kcfg.new_client_from_config(config_file=kubeconfig, context=context)
     core, apps, sched = k8s.CoreV1Api(api_client), k8s.AppsV1Api(api_client), k8s.SchedulingV1Api(api_client)
     ns = "sky-bench-sharing"
-    gpu_nodes = sorted(n.metadata.name for n in core.list_node().items
-                       if int((n.status.allocatable or {}).get("nvidia.com/gpu", "0")) > 0)
+    gpu_nodes = sorted(
+        n.metadata.name
+        for n in core.list_node().items
+        if int((n.status.allocatable or {}).get("nvidia.com/gpu", "0")) > 0
+    )
     if len(gpu_nodes) < 2:
         raise SystemExit(f"live mode needs >= 2 GPU nodes, found {gpu_nodes}")
     created_classes = _ensure_priority_classes(sched, names)
@@ -247,10 +262,30 @@ def live(cfg: Config, targets: list[int], setup: str, kubeconfig: str, context: 
     try:
         pin = {"inference": gpu_nodes[:1], "training": gpu_nodes[1:]} if setup == "static" else {}
         backlog = (len(gpu_nodes) * cfg.gpus_per_node) // cfg.training_gpus
-        apps.create_namespaced_deployment(ns, _deployment("bench-training", "training", names.PRIORITY_CLASS_TRAINING,
-                                                          cfg.training_gpus, backlog, pin.get("training"), accelerator_label))
-        apps.create_namespaced_deployment(ns, _deployment("bench-inference", "inference", names.PRIORITY_CLASS_INFERENCE,
-                                                          cfg.inference_gpus, targets[0], pin.get("inference"), accelerator_label))
+        apps.create_namespaced_deployment(
+            ns,
+            _deployment(
+                "bench-training",
+                "training",
+                names.PRIORITY_CLASS_TRAINING,
+                cfg.training_gpus,
+                backlog,
+                pin.get("training"),
+                accelerator_label,
+            ),
+        )
+        apps.create_namespaced_deployment(
+            ns,
+            _deployment(
+                "bench-inference",
+                "inference",
+                names.PRIORITY_CLASS_INFERENCE,
+                cfg.inference_gpus,
+                targets[0],
+                pin.get("inference"),
+                accelerator_label,
+            ),
+        )
         tot = Totals()
         pending_since: dict[str, float] = {}
         for step, want in enumerate(targets):
@@ -285,7 +320,9 @@ def live(cfg: Config, targets: list[int], setup: str, kubeconfig: str, context: 
             tot.series["wanted"].append(want * cfg.inference_gpus)
             time.sleep(max(0.0, cfg.step_s / speedup - (time.monotonic() - t0)))
         # Victims can vanish between two reads; the scheduler's "Preempted" events count every one.
-        tot.preemptions = sum(e.count or 1 for e in core.list_namespaced_event(ns, field_selector="reason=Preempted").items)
+        tot.preemptions = sum(
+            e.count or 1 for e in core.list_namespaced_event(ns, field_selector="reason=Preempted").items
+        )
         tot.training_useful_gpu_h = float("nan")  # no process runs under kwok: useful and lost work are unknown
         tot.training_lost_gpu_h = float("nan")
         return tot
@@ -316,8 +353,10 @@ def _ensure_priority_classes(sched, names) -> list[str]:
     from kubernetes.client import ApiException
 
     made = []
-    for name, value, policy in ((names.PRIORITY_CLASS_INFERENCE, names.PRIORITY_VALUE_INFERENCE, "PreemptLowerPriority"),
-                                (names.PRIORITY_CLASS_TRAINING, names.PRIORITY_VALUE_TRAINING, "Never")):
+    for name, value, policy in (
+        (names.PRIORITY_CLASS_INFERENCE, names.PRIORITY_VALUE_INFERENCE, "PreemptLowerPriority"),
+        (names.PRIORITY_CLASS_TRAINING, names.PRIORITY_VALUE_TRAINING, "Never"),
+    ):
         try:
             sched.read_priority_class(name)
         except ApiException as exc:
@@ -337,19 +376,35 @@ def _deployment(name, kind, priority_class, gpus, replicas, pin_nodes, accelerat
         terms.append({"key": "kubernetes.io/hostname", "operator": "In", "values": list(pin_nodes)})
     return {
         "metadata": {"name": name, "labels": labels},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": {
-            "metadata": {"labels": labels},
-            "spec": {
-                "priorityClassName": priority_class,
-                "terminationGracePeriodSeconds": 30 if kind == "training" else 5,
-                "tolerations": [{"operator": "Exists"}],  # kwok nodes carry a kwok taint
-                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [{"matchExpressions": terms}]}}},
-                "containers": [{"name": kind, "image": "registry.invalid/bench:0",
-                                "resources": {"requests": {"nvidia.com/gpu": str(gpus)},
-                                              "limits": {"nvidia.com/gpu": str(gpus)}}}],
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "priorityClassName": priority_class,
+                    "terminationGracePeriodSeconds": 30 if kind == "training" else 5,
+                    "tolerations": [{"operator": "Exists"}],  # kwok nodes carry a kwok taint
+                    "affinity": {
+                        "nodeAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {
+                                "nodeSelectorTerms": [{"matchExpressions": terms}]
+                            }
+                        }
+                    },
+                    "containers": [
+                        {
+                            "name": kind,
+                            "image": "registry.invalid/bench:0",
+                            "resources": {
+                                "requests": {"nvidia.com/gpu": str(gpus)},
+                                "limits": {"nvidia.com/gpu": str(gpus)},
+                            },
+                        }
+                    ],
+                },
             },
-        }},
+        },
     }
 
 
@@ -369,12 +424,14 @@ def report(cfg: Config, results: dict[str, Totals], mode: str) -> str:
         ("training pods preempted", "preemptions", "{:d}"),
     ]
     setups = list(results)
-    lines = [f"mode: {mode}",
-             f"trace: {cfg.hours:g} h, step {cfg.step_s} s, seed {cfg.seed}; cluster {cfg.nodes} x {cfg.gpus_per_node} GPUs "
-             f"= {total:.0f} GPU-hours; inference replica {cfg.inference_gpus} GPUs ({cfg.min_replicas}-{cfg.max_replicas} replicas), "
-             f"training pod {cfg.training_gpus} GPUs, grace {cfg.grace_s} s, checkpoint every {cfg.checkpoint_every_s // 60} min",
-             "",
-             f"{'':42}" + "".join(f"{s:>14}" for s in setups)]
+    lines = [
+        f"mode: {mode}",
+        f"trace: {cfg.hours:g} h, step {cfg.step_s} s, seed {cfg.seed}; cluster {cfg.nodes} x {cfg.gpus_per_node} GPUs "
+        f"= {total:.0f} GPU-hours; inference replica {cfg.inference_gpus} GPUs ({cfg.min_replicas}-{cfg.max_replicas} replicas), "
+        f"training pod {cfg.training_gpus} GPUs, grace {cfg.grace_s} s, checkpoint every {cfg.checkpoint_every_s // 60} min",
+        "",
+        f"{'':42}" + "".join(f"{s:>14}" for s in setups),
+    ]
     for label, attr, fmt in rows:
         values = []
         for s in setups:
@@ -391,12 +448,16 @@ def sensitivity(cfg: Config, targets: list[int]) -> str:
     replica leaves holes that an 8-GPU training pod cannot fill."""
     from dataclasses import replace
 
-    lines = ["training pod size (simulation):  training GPU-h static -> shared   idle GPU-h static -> shared   preemptions"]
+    lines = [
+        "training pod size (simulation):  training GPU-h static -> shared   idle GPU-h static -> shared   preemptions"
+    ]
     for gpus in (2, 4, 8):
         c = replace(cfg, training_gpus=gpus)
         st, sh = simulate(c, targets, "static"), simulate(c, targets, "shared")
-        lines.append(f"  {gpus} GPUs per training pod        {st.training_gpu_h:7.1f} -> {sh.training_gpu_h:7.1f}"
-                     f"            {st.idle_gpu_h:7.1f} -> {sh.idle_gpu_h:7.1f}       {sh.preemptions:5d}")
+        lines.append(
+            f"  {gpus} GPUs per training pod        {st.training_gpu_h:7.1f} -> {sh.training_gpu_h:7.1f}"
+            f"            {st.idle_gpu_h:7.1f} -> {sh.idle_gpu_h:7.1f}       {sh.preemptions:5d}"
+        )
     return "\n".join(lines)
 
 
@@ -409,13 +470,21 @@ def plot(cfg: Config, results: dict[str, Totals], path: Path, mode: str) -> None
     fig, axes = plt.subplots(len(results), 1, figsize=(11, 3.2 * len(results)), sharex=True)
     for ax, (setup, tot) in zip(axes, results.items(), strict=False):
         hours = [i * cfg.step_s / 3600 for i in range(tot.steps)]
-        ax.stackplot(hours, tot.series["inference"], tot.series["training"],
-                     labels=["inference GPUs", "training GPUs"], colors=["#1f77b4", "#ff7f0e"], alpha=0.85)
+        ax.stackplot(
+            hours,
+            tot.series["inference"],
+            tot.series["training"],
+            labels=["inference GPUs", "training GPUs"],
+            colors=["#1f77b4", "#ff7f0e"],
+            alpha=0.85,
+        )
         ax.plot(hours, tot.series["wanted"], color="black", linewidth=0.8, linestyle="--", label="inference wants")
         ax.set_ylim(0, cfg.nodes * cfg.gpus_per_node + 1)
         ax.set_ylabel("GPUs")
-        ax.set_title(f"{setup}: inference {tot.inference_gpu_h:.0f} GPU-h, training {tot.training_gpu_h:.0f} GPU-h, "
-                     f"inference waited {tot.wait_replica_h:.1f} replica-h")
+        ax.set_title(
+            f"{setup}: inference {tot.inference_gpu_h:.0f} GPU-h, training {tot.training_gpu_h:.0f} GPU-h, "
+            f"inference waited {tot.wait_replica_h:.1f} replica-h"
+        )
         ax.legend(loc="upper left", fontsize=8)
     axes[-1].set_xlabel("hour of trace")
     fig.suptitle(f"GPUs per workload over time ({mode.split(':')[0]})")
@@ -433,19 +502,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fleet-kubeconfig", help="Run live against this local-fleet cluster instead of simulating.")
     parser.add_argument("--context", help="kubeconfig context of the local-fleet cluster.")
     parser.add_argument("--speedup", type=float, default=600.0, help="Live mode: trace seconds per wall second.")
-    parser.add_argument("--accelerator-label", default="skyendpoints.dev/accelerator",
-                        help="Live mode: node label that marks GPU nodes.")
+    parser.add_argument(
+        "--accelerator-label",
+        default="skyendpoints.dev/accelerator",
+        help="Live mode: node label that marks GPU nodes.",
+    )
     args = parser.parse_args(argv)
     cfg = Config(hours=args.hours, seed=args.seed, step_s=10 if not args.fleet_kubeconfig else 60)
     targets = replica_targets(cfg, request_trace(cfg))
     if args.fleet_kubeconfig:
-        mode = (f"live: real kube-scheduler on the local fleet ({args.fleet_kubeconfig}, context {args.context or 'current'}), "
-                f"kwok GPU nodes, time compressed {args.speedup:g}x")
-        results = {label: live(cfg, targets, setup, args.fleet_kubeconfig, args.context, args.speedup, args.accelerator_label)
-                   for label, setup in (("static 8/8", "static"), ("shared", "shared"))}
+        mode = (
+            f"live: real kube-scheduler on the local fleet ({args.fleet_kubeconfig}, context {args.context or 'current'}), "
+            f"kwok GPU nodes, time compressed {args.speedup:g}x"
+        )
+        results = {
+            label: live(cfg, targets, setup, args.fleet_kubeconfig, args.context, args.speedup, args.accelerator_label)
+            for label, setup in (("static 8/8", "static"), ("shared", "shared"))
+        }
     else:
-        mode = ("simulation: no cluster; discrete-time model of kube-scheduler priority and per-node preemption "
-                "(use --fleet-kubeconfig to run on the local fleet)")
+        mode = (
+            "simulation: no cluster; discrete-time model of kube-scheduler priority and per-node preemption "
+            "(use --fleet-kubeconfig to run on the local fleet)"
+        )
         started = time.perf_counter()
         results = {"static 8/8": simulate(cfg, targets, "static"), "shared": simulate(cfg, targets, "shared")}
         mode += f"; simulated in {time.perf_counter() - started:.2f} s"

@@ -110,8 +110,17 @@ def plain(value: Any, unknowns: list[str], path: str = "") -> Any:
     return value
 
 
-UNKNOWN_SENTINELS = frozenset({UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, UNKNOWN_ARRAY_VALUE,
-                               UNKNOWN_ASSET_VALUE, UNKNOWN_ARCHIVE_VALUE, UNKNOWN_OBJECT_VALUE})
+UNKNOWN_SENTINELS = frozenset(
+    {
+        UNKNOWN_BOOLEAN_VALUE,
+        UNKNOWN_NUMBER_VALUE,
+        UNKNOWN_STRING_VALUE,
+        UNKNOWN_ARRAY_VALUE,
+        UNKNOWN_ASSET_VALUE,
+        UNKNOWN_ARCHIVE_VALUE,
+        UNKNOWN_OBJECT_VALUE,
+    }
+)
 """pulumi-policy's public markers of a value unknown during preview (``pulumi_policy.proxy``)."""
 
 
@@ -153,8 +162,9 @@ def cluster_of(manifest: Mapping[str, Any], provider: Any) -> tuple[str, str]:
     return name, key or name
 
 
-def to_obj(resource_type: str, props: Mapping[str, Any], provider: Any = None, urn: str = "",
-           name: str = "") -> tuple[Obj, list[str]] | None:
+def to_obj(
+    resource_type: str, props: Mapping[str, Any], provider: Any = None, urn: str = "", name: str = ""
+) -> tuple[Obj, list[str]] | None:
     converted = to_manifest(resource_type, props)
     if converted is None:
         return None
@@ -209,7 +219,9 @@ def stack_validator(rule: Rule):
         deferred: list[str] = []
         for finding in run_stack_rule(rule, objs, _settings(rule, args)):
             # Stack rules match objects within one cluster, so an unknown elsewhere cannot cause this finding.
-            doubt = unknown.get(finding.obj.group) if finding.obj is not None else [p for u in unknown.values() for p in u]
+            doubt = (
+                unknown.get(finding.obj.group) if finding.obj is not None else [p for u in unknown.values() for p in u]
+            )
             if doubt:
                 deferred += doubt
             else:
@@ -226,7 +238,9 @@ def to_policy(rule: Rule) -> ResourceValidationPolicy | StackValidationPolicy:
         name=rule.name,
         description=rule.description,
         enforcement_level=EnforcementLevel(rule.enforcement),
-        config_schema=PolicyConfigSchema(properties={k: dict(v) for k, v in rule.config.items()}) if rule.config else None,
+        config_schema=PolicyConfigSchema(properties={k: dict(v) for k, v in rule.config.items()})
+        if rule.config
+        else None,
         severity=Severity(rule.severity),
         remediation_steps=rule.remediation or None,
     )
@@ -260,4 +274,3 @@ def fleet_initial_config() -> dict[str, dict[str, Any]]:
     except SkyError as exc:
         print(f"skyendpoints policy pack: ignoring {FLEET_CONFIG_KEY} ({exc})", file=sys.stderr)
         return {}
-

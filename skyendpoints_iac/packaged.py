@@ -27,8 +27,10 @@ def shipped_dir(name: str) -> Path:
         return SHIPPED / name
     if (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / name).is_dir():
         return CHECKOUT / name
-    raise SkyError(f"{name}/ is missing from this installation (looked in {SHIPPED} and {CHECKOUT}): "
-                   "reinstall skyendpoints-iac, or build the wheel from a full checkout")
+    raise SkyError(
+        f"{name}/ is missing from this installation (looked in {SHIPPED} and {CHECKOUT}): "
+        "reinstall skyendpoints-iac, or build the wheel from a full checkout"
+    )
 
 
 PACK_FILES = ("__main__.py", "pack.py")
@@ -61,13 +63,17 @@ def write_policy_pack(target: Path, version: str, virtualenv: Path | None, shim:
         options.pop("virtualenv", None)
     (target / "PulumiPolicy.yaml").write_text(
         f"# Written by `sky policy pack-path` (skyendpoints-iac {version}) from the shipped policies/.\n"
-        + yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+        + yaml.safe_dump(settings, sort_keys=False),
+        encoding="utf-8",
+    )
     (target / "requirements.txt").write_text(f"skyendpoints-iac=={version}\npulumi-policy>=1.21,<2\n", encoding="utf-8")
     if shim is None:
         return target
     if not shim.is_file():
-        raise SkyError(f"--shim {shim}: no such file; it is pulumi-analyzer-policy-python in the bin folder that "
-                       "tools/build-local-fleet-bins.sh prints")
+        raise SkyError(
+            f"--shim {shim}: no such file; it is pulumi-analyzer-policy-python in the bin folder that "
+            "tools/build-local-fleet-bins.sh prints"
+        )
     link = target / shim.name
     if link.is_symlink() or link.exists():
         link.unlink()

@@ -71,8 +71,7 @@ def check_private_file(path: Path, what: str) -> None:
         raise SkyError(f"{what} {path} is not a regular file")
     if mode & 0o077:
         raise SkyError(
-            f"{what} {path} is readable by group or others (mode {stat.S_IMODE(mode):04o}); "
-            f"run: chmod 600 {path}"
+            f"{what} {path} is readable by group or others (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
         )
 
 
@@ -105,8 +104,10 @@ def resolve_backend(flag: str | None = None, environ: dict[str, str] | None = No
     out["PULUMI_BACKEND_URL"] = url
     provider = env.get(SECRETS_PROVIDER_ENV) or None
     if provider and provider != "passphrase" and "://" not in provider:
-        raise SkyError(f"{SECRETS_PROVIDER_ENV}='{provider}': use 'passphrase' or a provider URL such as "
-                       "awskms://alias/NAME, gcpkms://projects/..., azurekeyvault://..., hashivault://KEY")
+        raise SkyError(
+            f"{SECRETS_PROVIDER_ENV}='{provider}': use 'passphrase' or a provider URL such as "
+            "awskms://alias/NAME, gcpkms://projects/..., azurekeyvault://..., hashivault://KEY"
+        )
     if needs_passphrase(url, provider):
         if "PULUMI_CONFIG_PASSPHRASE" in env:
             out["PULUMI_CONFIG_PASSPHRASE"] = env["PULUMI_CONFIG_PASSPHRASE"]

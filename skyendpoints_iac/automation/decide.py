@@ -19,8 +19,12 @@ def placement_key(placement: Placement | None) -> tuple:
     if placement is None:
         return ()
     return (
-        tuple(sorted((p.cluster, p.replicas, p.min_replicas, p.max_replicas, p.prefill_replicas)
-                     for p in placement.placements)),
+        tuple(
+            sorted(
+                (p.cluster, p.replicas, p.min_replicas, p.max_replicas, p.prefill_replicas)
+                for p in placement.placements
+            )
+        ),
         placement.unplaced,
     )
 
@@ -64,21 +68,26 @@ def decide_endpoint(
     so then nothing moves unless a cluster is actually lost.
     """
     if previous is None:
-        return EndpointDecision(endpoint, True, sticky, ("no previous placement recorded: deploying " + describe(sticky),))
+        return EndpointDecision(
+            endpoint, True, sticky, ("no previous placement recorded: deploying " + describe(sticky),)
+        )
     lost = [p for p in previous.placements if p.cluster in health and not health[p.cluster].usable]
     if lost:
         reasons = (
-            *(f"cluster {p.cluster} is {health[p.cluster].state}"
-              + (f" ({health[p.cluster].last_error})" if health[p.cluster].last_error else "")
-              + f": its {p.replicas} replica(s) (max {p.max_replicas}) are re-placed"
-              for p in lost),
+            *(
+                f"cluster {p.cluster} is {health[p.cluster].state}"
+                + (f" ({health[p.cluster].last_error})" if health[p.cluster].last_error else "")
+                + f": its {p.replicas} replica(s) (max {p.max_replicas}) are re-placed"
+                for p in lost
+            ),
             f"placement {describe(previous)} -> {describe(sticky)}; DNS drops {', '.join(p.cluster for p in lost)}, URL unchanged",
         )
         return EndpointDecision(endpoint, True, sticky, reasons)
     if unknown_capacity:
         why = "; ".join(f"{c}: {d}" for c, d in sorted(unknown_capacity.items()))
-        return EndpointDecision(endpoint, False, previous,
-                                (f"capacity unknown this pass ({why}); keeping {describe(previous)}",))
+        return EndpointDecision(
+            endpoint, False, previous, (f"capacity unknown this pass ({why}); keeping {describe(previous)}",)
+        )
     if rebalance and fresh is not None:
         if placement_key(fresh) != placement_key(previous):
             return EndpointDecision(endpoint, True, fresh, (f"--rebalance: {describe(previous)} -> {describe(fresh)}",))
@@ -91,7 +100,11 @@ def decide_endpoint(
             why = f"capacity shrank: {sticky.unplaced} replica(s) now unplaced"
         return EndpointDecision(endpoint, True, sticky, (f"{why}: {describe(previous)} -> {describe(sticky)}",))
     recovered = [c for c, h in health.items() if h.state == "healthy" and h.successes and c not in previous.clusters]
-    note = f"; recovered cluster(s) {', '.join(sorted(recovered))} get nothing back without --rebalance" if recovered else ""
+    note = (
+        f"; recovered cluster(s) {', '.join(sorted(recovered))} get nothing back without --rebalance"
+        if recovered
+        else ""
+    )
     return EndpointDecision(endpoint, False, previous, (f"placement unchanged ({describe(previous)}){note}",))
 
 
@@ -120,12 +133,16 @@ def decide_state(
         h = health[name]
         if h.state == "failed" and name in in_state and name not in already:
             drop.append(name)
-            reasons.append(f"cluster {name} failed after {h.failures} consecutive probe failures"
-                           f" ({h.last_error or 'unreachable'}): removing its resources from state, recorded for re-adoption")
+            reasons.append(
+                f"cluster {name} failed after {h.failures} consecutive probe failures"
+                f" ({h.last_error or 'unreachable'}): removing its resources from state, recorded for re-adoption"
+            )
         elif h.state == "healthy" and name in already:
             restore.append(name)
-            reasons.append(f"cluster {name} is healthy again: restoring its recorded resources to state and refreshing,"
-                           " so the engine adopts what still runs there")
+            reasons.append(
+                f"cluster {name} is healthy again: restoring its recorded resources to state and refreshing,"
+                " so the engine adopts what still runs there"
+            )
     return StateActions(tuple(drop), tuple(restore), tuple(reasons))
 
 

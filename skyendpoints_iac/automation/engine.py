@@ -57,14 +57,19 @@ EngineFactory = Callable[[str, Program], StackEngine]
 def lock_message(env: str, backend: Backend, detail: str) -> str:
     where = ""
     if backend.is_local:
-        root = Path(backend.url[len("file://"):])
+        root = Path(backend.url[len("file://") :])
         where = f"\n  If no other 'sky'/'pulumi' process is running, the lock is stale: remove it from {root}/.pulumi/locks/organization/{PROJECT}/{env}/"
+
     def clean(line: str) -> str:
         return re.sub(r"^\s*(stderr:\s*)?(error:\s*)?", "", line).strip()
 
     lines = [clean(ln) for ln in detail.splitlines() if "locked by" in ln or "created by" in ln]
-    return (f"stack '{env}' is locked by another update (concurrent 'up', 'down' or 'reconcile'); nothing was changed."
-            + "".join(f"\n  {ln}" for ln in lines[:3]) + "\n  Wait for it to finish and run the command again." + where)
+    return (
+        f"stack '{env}' is locked by another update (concurrent 'up', 'down' or 'reconcile'); nothing was changed."
+        + "".join(f"\n  {ln}" for ln in lines[:3])
+        + "\n  Wait for it to finish and run the command again."
+        + where
+    )
 
 
 def workspace_dir(backend: Backend) -> Path:
@@ -130,8 +135,9 @@ def checkpoint_env(environ: Mapping[str, str]) -> dict[str, str]:
 class PulumiEngine:
     """``StackEngine`` over ``pulumi.automation`` with an inline program."""
 
-    def __init__(self, env: str, program: Program, backend: Backend, binary: PulumiBinary,
-                 policy: PolicySettings | None = None):
+    def __init__(
+        self, env: str, program: Program, backend: Backend, binary: PulumiBinary, policy: PolicySettings | None = None
+    ):
         from pulumi import automation as auto
 
         self.env, self.backend = env, backend
@@ -145,17 +151,22 @@ class PulumiEngine:
             work_dir=str(work_dir),
             env_vars={**backend.env, **self.policy.env, **checkpoint_env(os.environ)},
             pulumi_command=pulumi_command(binary),
-            project_settings=auto.ProjectSettings(name=PROJECT, runtime="python",
-                                                  backend=auto.ProjectBackend(url=backend.url)),
+            project_settings=auto.ProjectSettings(
+                name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=backend.url)
+            ),
             secrets_provider=backend.secrets_provider,  # used when the stack is created; it keeps its own after
         )
-        self._stack = self._call(lambda: auto.create_or_select_stack(
-            stack_name=env, project_name=PROJECT, program=guarded, opts=opts))
+        self._stack = self._call(
+            lambda: auto.create_or_select_stack(stack_name=env, project_name=PROJECT, program=guarded, opts=opts)
+        )
         # Same as stacks/Pulumi.<env>.yaml for 'pulumi up': a resource without an explicit provider fails
         # loudly instead of landing on whatever cluster $KUBECONFIG points at. Written with the CLI (not as
         # stack settings) so the passphrase provider's encryption salt in the stack file is preserved.
-        self._call(lambda: self._stack.set_config(
-            "pulumi:disable-default-providers[0]", auto.ConfigValue("kubernetes"), path=True))
+        self._call(
+            lambda: self._stack.set_config(
+                "pulumi:disable-default-providers[0]", auto.ConfigValue("kubernetes"), path=True
+            )
+        )
         self._binary = binary
         source = os.environ.get(API_KEY_SOURCE_ENV)
         if source:
@@ -174,9 +185,20 @@ class PulumiEngine:
         if source != "seed" or f"{ns}:{sv.SECRET_SEED}" in self._call(self._stack.get_all_config):
             return
         done = subprocess.run(
-            [str(self._binary.path), "config", "set", "--secret", "--stack", self.env, "--non-interactive",
-             f"{ns}:{sv.SECRET_SEED}"],
-            input=secrets.token_hex(32), text=True, capture_output=True, cwd=self.work_dir,
+            [
+                str(self._binary.path),
+                "config",
+                "set",
+                "--secret",
+                "--stack",
+                self.env,
+                "--non-interactive",
+                f"{ns}:{sv.SECRET_SEED}",
+            ],
+            input=secrets.token_hex(32),
+            text=True,
+            capture_output=True,
+            cwd=self.work_dir,
             env={**os.environ, **self.backend.env},
         )
         if done.returncode != 0:
@@ -220,13 +242,16 @@ class PulumiEngine:
             raise
 
     def preview(self, on_event: OnEvent | None = None) -> dict[str, int]:
-        result = self._checked(lambda sink, opts: self._stack.preview(on_event=sink, suppress_outputs=True, **opts),
-                               on_event)
+        result = self._checked(
+            lambda sink, opts: self._stack.preview(on_event=sink, suppress_outputs=True, **opts), on_event
+        )
         return {str(getattr(k, "value", k)): int(v) for k, v in (result.change_summary or {}).items()}
 
     def up(self, on_event: OnEvent | None = None) -> dict[str, Any]:
-        result = self._checked(lambda sink, opts: self._stack.up(on_event=sink, suppress_outputs=True,
-                                                                 show_secrets=False, **opts), on_event)
+        result = self._checked(
+            lambda sink, opts: self._stack.up(on_event=sink, suppress_outputs=True, show_secrets=False, **opts),
+            on_event,
+        )
         return {k: v.value for k, v in result.outputs.items()}
 
     def destroy(self, on_event: OnEvent | None = None) -> None:
@@ -249,8 +274,11 @@ class PulumiEngine:
         return {"version": dep.version, "deployment": dict(dep.deployment or {})}
 
     def import_(self, deployment: dict[str, Any]) -> None:
-        self._call(lambda: self._stack.import_stack(
-            self._auto.Deployment(version=deployment["version"], deployment=deployment["deployment"])))
+        self._call(
+            lambda: self._stack.import_stack(
+                self._auto.Deployment(version=deployment["version"], deployment=deployment["deployment"])
+            )
+        )
 
 
 def pulumi_factory(backend: Backend, binary: PulumiBinary, policy: PolicySettings | None = None) -> EngineFactory:

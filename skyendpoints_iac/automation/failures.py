@@ -15,23 +15,36 @@ MAX_LINES = 12
 """One screen: beyond this the rest is counted, not printed."""
 
 HINTS: tuple[tuple[str, str], ...] = (
-    (r"connection refused|no such host|i/o timeout|unreachable|dial tcp|context deadline exceeded",
-     "the cluster's API server is unreachable; if it stays down run 'sky endpoint reconcile' to move its replicas"),
-    (r"timed out waiting|timeout while waiting|Resource operation was cancelled",
-     "objects were created but never became ready; check 'sky endpoint logs NAME --cluster C'"),
-    (r"already exists",
-     "an object with that name exists outside this stack; remove it or adopt it, then run 'up' again"),
-    (r"no matches for kind|could not find the requested resource",
-     "a CRD is missing on that cluster: its platform did not install; run 'up' again once the cause is fixed"),
-    (r"forbidden|Unauthorized|certificate",
-     "the kubeconfig credentials for that cluster were rejected; check its context and token"),
-    (r"exceeded quota|Insufficient",
-     "the cluster lacks capacity or quota for this request"),
-    (r"no resource plugin|plugin .* not found|could not find plugin",
-     "a Pulumi provider plugin is missing: put pulumi-resource-<name> next to the pulumi CLI "
-     "(tools/build-local-fleet-bins.sh builds the kubernetes one) or install it with 'pulumi plugin install'"),
-    (r"passphrase|incorrect passphrase|failed to decrypt",
-     "the state passphrase does not match the one the stack was created with (PULUMI_CONFIG_PASSPHRASE[_FILE])"),
+    (
+        r"connection refused|no such host|i/o timeout|unreachable|dial tcp|context deadline exceeded",
+        "the cluster's API server is unreachable; if it stays down run 'sky endpoint reconcile' to move its replicas",
+    ),
+    (
+        r"timed out waiting|timeout while waiting|Resource operation was cancelled",
+        "objects were created but never became ready; check 'sky endpoint logs NAME --cluster C'",
+    ),
+    (
+        r"already exists",
+        "an object with that name exists outside this stack; remove it or adopt it, then run 'up' again",
+    ),
+    (
+        r"no matches for kind|could not find the requested resource",
+        "a CRD is missing on that cluster: its platform did not install; run 'up' again once the cause is fixed",
+    ),
+    (
+        r"forbidden|Unauthorized|certificate",
+        "the kubeconfig credentials for that cluster were rejected; check its context and token",
+    ),
+    (r"exceeded quota|Insufficient", "the cluster lacks capacity or quota for this request"),
+    (
+        r"no resource plugin|plugin .* not found|could not find plugin",
+        "a Pulumi provider plugin is missing: put pulumi-resource-<name> next to the pulumi CLI "
+        "(tools/build-local-fleet-bins.sh builds the kubernetes one) or install it with 'pulumi plugin install'",
+    ),
+    (
+        r"passphrase|incorrect passphrase|failed to decrypt",
+        "the state passphrase does not match the one the stack was created with (PULUMI_CONFIG_PASSPHRASE[_FILE])",
+    ),
 )
 
 
@@ -72,7 +85,11 @@ def collect(model: ProgressModel, stderr: str = "") -> list[FailureLine]:
             continue
         if urn and urn in model.rows:
             row = model.rows[urn]
-            out.append(FailureLine(row.cluster, row.slice, f"{row.type} {row.name}", _first_meaningful(message), hint_for(message)))
+            out.append(
+                FailureLine(
+                    row.cluster, row.slice, f"{row.type} {row.name}", _first_meaningful(message), hint_for(message)
+                )
+            )
         elif not out or "update failed" not in message:
             why = _first_meaningful(message)
             # the engine often repeats a program error wrapped ("an unhandled error occurred: <same>")

@@ -50,8 +50,13 @@ class ClusterHealth:
         return self.state in ("healthy", "failed")
 
     def to_dict(self) -> dict:
-        return {"cluster": self.cluster, "state": self.state, "failures": self.failures,
-                "successes": self.successes, "last_error": self.last_error}
+        return {
+            "cluster": self.cluster,
+            "state": self.state,
+            "failures": self.failures,
+            "successes": self.successes,
+            "last_error": self.last_error,
+        }
 
 
 def observe(health: ClusterHealth, ok: bool, policy: HealthPolicy, error: str = "") -> ClusterHealth:

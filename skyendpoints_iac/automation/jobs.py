@@ -20,8 +20,7 @@ from ..blueprint.training import WORKLOAD_TRAINING
 from ..errors import SkyError
 from ..kube.client import short_error
 
-STATUS_SELECTOR = (f"{names.LABEL_WORKLOAD_KIND}={WORKLOAD_TRAINING},"
-                   f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}")
+STATUS_SELECTOR = f"{names.LABEL_WORKLOAD_KIND}={WORKLOAD_TRAINING},{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
 """Selects the Jobs and pods of our training jobs: the labels ``blueprint.training`` puts on them."""
 
 
@@ -58,20 +57,24 @@ class Launched:
 # --------------------------------------------------------------------------- launch / cancel
 
 
-def launch(rt: JobsRuntime, spec, fleet, *, yes: bool = False, dry_run: bool = False,
-           kubeconfig: str | None = None) -> Launched:
+def launch(
+    rt: JobsRuntime, spec, fleet, *, yes: bool = False, dry_run: bool = False, kubeconfig: str | None = None
+) -> Launched:
     """discover -> place (free GPUs only) -> render -> [dry run stops] -> preflight -> confirm -> up."""
     from ..blueprint.training import build_training
     from ..placement.training import place_job
 
     chosen = place_job(spec, fleet, dict(rt.discover(fleet)))
     if chosen.cluster is None:
-        raise NoCapacity(f"job '{spec.name}' fits on no cluster right now:\n"
-                         + "\n".join(f"  - {r}" for r in chosen.reasons))
+        raise NoCapacity(
+            f"job '{spec.name}' fits on no cluster right now:\n" + "\n".join(f"  - {r}" for r in chosen.reasons)
+        )
     cluster = fleet.cluster(chosen.cluster)
     bp = build_training(spec, cluster)
-    rt.say(f"{spec.name}: {spec.nodes} x {spec.accelerator} on {cluster.name} (namespace {bp.namespace}), "
-           f"priority low, retries on errors {spec.max_restarts_on_errors}, checkpoints {spec.checkpoint_dir}")
+    rt.say(
+        f"{spec.name}: {spec.nodes} x {spec.accelerator} on {cluster.name} (namespace {bp.namespace}), "
+        f"priority low, retries on errors {spec.max_restarts_on_errors}, checkpoints {spec.checkpoint_dir}"
+    )
     for reason in chosen.reasons:
         rt.say(f"  - {reason}")
     rt.say("objects: " + ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in bp.objects))
@@ -87,8 +90,10 @@ def launch(rt: JobsRuntime, spec, fleet, *, yes: bool = False, dry_run: bool = F
     engine = rt.engine_factory(job_stack(rt.env, spec.name), program)
     existing = engine.outputs()
     if existing.get("job"):
-        raise SkyError(f"job '{spec.name}' is already launched in environment '{rt.env}' (cluster "
-                       f"{existing.get('cluster')}); cancel it first: sky jobs cancel {spec.name}")
+        raise SkyError(
+            f"job '{spec.name}' is already launched in environment '{rt.env}' (cluster "
+            f"{existing.get('cluster')}); cancel it first: sky jobs cancel {spec.name}"
+        )
     problems = rt.preflight(cluster, spec)
     if problems:
         raise SkyError(f"cannot launch '{spec.name}' on {cluster.name}:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -166,18 +171,35 @@ def preflight(cluster, spec) -> list[str]:
     except SkyError as exc:
         return [str(exc).splitlines()[0]]
     ns = job_namespace(spec)
-    must_exist = [(f"/apis/scheduling.k8s.io/v1/priorityclasses/{names.PRIORITY_CLASS_TRAINING}",
-                   f"PriorityClass {names.PRIORITY_CLASS_TRAINING} is missing: the skyendpoints platform is not "
-                   f"installed on {cluster.name}; deploy an endpoint there first (sky endpoint up)")]
+    must_exist = [
+        (
+            f"/apis/scheduling.k8s.io/v1/priorityclasses/{names.PRIORITY_CLASS_TRAINING}",
+            f"PriorityClass {names.PRIORITY_CLASS_TRAINING} is missing: the skyendpoints platform is not "
+            f"installed on {cluster.name}; deploy an endpoint there first (sky endpoint up)",
+        )
+    ]
     if spec.namespace:
-        must_exist.append((f"/api/v1/namespaces/{ns}", f"namespace '{ns}' does not exist on {cluster.name}; create it "
-                           "with the claim and Secrets the spec references"))
+        must_exist.append(
+            (
+                f"/api/v1/namespaces/{ns}",
+                f"namespace '{ns}' does not exist on {cluster.name}; create it "
+                "with the claim and Secrets the spec references",
+            )
+        )
     if spec.checkpoint.claim_name:
-        must_exist.append((f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{spec.checkpoint.claim_name}",
-                           f"checkpoint claim '{spec.checkpoint.claim_name}' does not exist in namespace '{ns}'"))
+        must_exist.append(
+            (
+                f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{spec.checkpoint.claim_name}",
+                f"checkpoint claim '{spec.checkpoint.claim_name}' does not exist in namespace '{ns}'",
+            )
+        )
     for secret in sorted({ref.name for ref in spec.secret_env.values()}):
-        must_exist.append((f"/api/v1/namespaces/{ns}/secrets/{secret}",
-                           f"Secret '{secret}' (secret_env) does not exist in namespace '{ns}'"))
+        must_exist.append(
+            (
+                f"/api/v1/namespaces/{ns}/secrets/{secret}",
+                f"Secret '{secret}' (secret_env) does not exist in namespace '{ns}'",
+            )
+        )
     problems = []
     for path, missing in must_exist:
         try:
@@ -189,8 +211,10 @@ def preflight(cluster, spec) -> list[str]:
     if spec.namespace is None:
         try:
             _metadata(client, f"/api/v1/namespaces/{ns}")
-            problems.append(f"namespace '{ns}' already exists on {cluster.name} (left from an earlier run?): "
-                            "delete it, or set 'namespace' in the spec to run there")
+            problems.append(
+                f"namespace '{ns}' already exists on {cluster.name} (left from an earlier run?): "
+                "delete it, or set 'namespace' in the spec to run there"
+            )
         except ApiException as exc:
             if exc.status != 404:
                 problems.append(f"cannot check namespace '{ns}': HTTP {exc.status}")
@@ -199,6 +223,10 @@ def preflight(cluster, spec) -> list[str]:
 
 def _metadata(client: Any, path: str) -> None:
     client.call_api(
-        path, "GET", header_params={"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"},
-        auth_settings=["BearerToken"], _preload_content=False, _request_timeout=(5.0, 5.0),
+        path,
+        "GET",
+        header_params={"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"},
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+        _request_timeout=(5.0, 5.0),
     )

@@ -43,8 +43,13 @@ def default_identity() -> str:
 class LeaseElector:
     """``api`` is a ``kubernetes.client.CoordinationV1Api`` (or anything with its three Lease methods)."""
 
-    def __init__(self, api: Any, settings: LeaseSettings = LeaseSettings(), identity: str | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        api: Any,
+        settings: LeaseSettings = LeaseSettings(),
+        identity: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.api, self.settings = api, settings
         self.identity = identity or default_identity()
         self.clock = clock
@@ -68,9 +73,16 @@ class LeaseElector:
         except ApiException as exc:
             if exc.status != 404:
                 return self._failed()
-            body = V1Lease(metadata=V1ObjectMeta(name=s.name, namespace=s.namespace),
-                           spec=V1LeaseSpec(holder_identity=self.identity, lease_duration_seconds=int(s.lease_seconds),
-                                            acquire_time=stamp, renew_time=stamp, lease_transitions=0))
+            body = V1Lease(
+                metadata=V1ObjectMeta(name=s.name, namespace=s.namespace),
+                spec=V1LeaseSpec(
+                    holder_identity=self.identity,
+                    lease_duration_seconds=int(s.lease_seconds),
+                    acquire_time=stamp,
+                    renew_time=stamp,
+                    lease_transitions=0,
+                ),
+            )
             try:
                 self.api.create_namespaced_lease(s.namespace, body)
             except ApiException:
@@ -106,8 +118,11 @@ class LeaseElector:
     @property
     def leading(self) -> bool:
         """Safe to act: we hold the Lease and renewed it within the renew deadline."""
-        return (self._renewed_at is not None and self.holder == self.identity
-                and self.clock() - self._renewed_at < self.settings.renew_deadline_seconds)
+        return (
+            self._renewed_at is not None
+            and self.holder == self.identity
+            and self.clock() - self._renewed_at < self.settings.renew_deadline_seconds
+        )
 
     # -- background renewal ---------------------------------------------------------------------------
     def start(self) -> None:

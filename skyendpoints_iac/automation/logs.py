@@ -29,13 +29,19 @@ def pods_for(client: Any, endpoint: str, timeout: float = 5.0) -> list[dict[str,
 
     from ..kube.client import get_raw
 
-    resp = get_raw(client, f"/api/v1/namespaces/{endpoint_namespace(endpoint)}/pods",
-                   query=[("labelSelector", f"{LABEL_ENDPOINT}={endpoint}")], timeout=timeout)
+    resp = get_raw(
+        client,
+        f"/api/v1/namespaces/{endpoint_namespace(endpoint)}/pods",
+        query=[("labelSelector", f"{LABEL_ENDPOINT}={endpoint}")],
+        timeout=timeout,
+    )
     items = json.loads(resp.data).get("items") or []
     return sorted(items, key=lambda p: p["metadata"]["name"])
 
 
-def pod_logs(client: Any, pod: Mapping[str, Any], tail: int | None, timeout: float = 10.0) -> Iterator[tuple[str, str, str]]:
+def pod_logs(
+    client: Any, pod: Mapping[str, Any], tail: int | None, timeout: float = 10.0
+) -> Iterator[tuple[str, str, str]]:
     """(container, kind, text) for each container; a container that has not started yet says so."""
     from ..kube.client import get_raw
 
@@ -45,8 +51,9 @@ def pod_logs(client: Any, pod: Mapping[str, Any], tail: int | None, timeout: flo
         if tail:
             query.append(("tailLines", tail))
         try:
-            resp = get_raw(client, f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/log",
-                           query=query, timeout=timeout)
+            resp = get_raw(
+                client, f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/log", query=query, timeout=timeout
+            )
             yield name, kind, resp.data.decode("utf-8", errors="replace")
         except Exception as exc:  # ApiException 400 "waiting to start", network errors
             body = getattr(exc, "body", None) or str(exc)

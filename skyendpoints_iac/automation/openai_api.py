@@ -55,8 +55,10 @@ def _explain(exc: Exception, url: str) -> SkyError:
     if isinstance(exc, requests.exceptions.SSLError):
         return SkyError(f"{url}: TLS verification failed (self-signed certificate?); pass --insecure or --ca-cert FILE")
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return SkyError(f"{url}: cannot connect ({str(exc).splitlines()[0][:160]}); is the DNS name set up? "
-                        "pass --url to use a gateway address directly")
+        return SkyError(
+            f"{url}: cannot connect ({str(exc).splitlines()[0][:160]}); is the DNS name set up? "
+            "pass --url to use a gateway address directly"
+        )
     if isinstance(exc, requests.exceptions.Timeout):
         return SkyError(f"{url}: no answer in time; the endpoint may be scaled to zero and waking up, try again")
     return SkyError(f"{url}: {exc}")
@@ -87,8 +89,9 @@ def first_model(target: Target, timeout: float = 30.0) -> str:
     return data[0]["id"]
 
 
-def chat(target: Target, prompt: str, model: str | None = None, max_tokens: int = 256,
-         timeout: float = 120.0) -> tuple[str, dict[str, Any]]:
+def chat(
+    target: Target, prompt: str, model: str | None = None, max_tokens: int = 256, timeout: float = 120.0
+) -> tuple[str, dict[str, Any]]:
     """One chat completion: (reply text, usage)."""
     model = model or first_model(target)
     body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens}

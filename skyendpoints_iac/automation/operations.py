@@ -82,6 +82,7 @@ class NothingPlaced(SkyError):
 
 # -- desired state -------------------------------------------------------------------------------------
 
+
 def fleet_without(fleet: Fleet, failed: set[str], why: str = "failed health probes") -> Fleet:
     """The fleet with ``failed`` clusters marked unhealthy, so placement puts nothing there."""
     if not failed:
@@ -94,12 +95,19 @@ def cached_record(rt: Runtime, source: str) -> EnvRecord:
     """The env as this machine's local cache last saw it: only for legacy stacks (migration) and for
     read-only commands without a pulumi CLI. Never the basis of an update of a stack that has a record."""
     live = rt.store.live(rt.env)
-    history = {n: tuple(r for r in rt.store.history(rt.env, n) if r.outcome == "succeeded")[-HISTORY_LIMIT:]
-               for n in rt.store.endpoints(rt.env)}
+    history = {
+        n: tuple(r for r in rt.store.history(rt.env, n) if r.outcome == "succeeded")[-HISTORY_LIMIT:]
+        for n in rt.store.endpoints(rt.env)
+    }
     newest = max(live.values(), key=lambda r: r.time, default=None)
-    return EnvRecord(endpoints=live, history={n: h for n, h in history.items() if h},
-                     purged_platforms=frozenset(rt.records.purged()), dropped=rt.records.dropped(),
-                     fleet_path=newest.fleet_path if newest else None, source=source)
+    return EnvRecord(
+        endpoints=live,
+        history={n: h for n, h in history.items() if h},
+        purged_platforms=frozenset(rt.records.purged()),
+        dropped=rt.records.dropped(),
+        fleet_path=newest.fleet_path if newest else None,
+        source=source,
+    )
 
 
 def read_record(rt: Runtime, *, allow_cache: bool = False) -> EnvRecord:
@@ -112,7 +120,8 @@ def read_record(rt: Runtime, *, allow_cache: bool = False) -> EnvRecord:
         if not allow_cache:
             raise
         getattr(rt.ui, "warn", rt.ui.info)(
-            f"note: showing this machine's local cache, not the backend ({str(exc).splitlines()[0]})")
+            f"note: showing this machine's local cache, not the backend ({str(exc).splitlines()[0]})"
+        )
         return cached_record(rt, "local-cache")
     record = from_outputs(outputs)
     if record is not None:
@@ -122,8 +131,9 @@ def read_record(rt: Runtime, *, allow_cache: bool = False) -> EnvRecord:
     return EnvRecord(source="empty")
 
 
-def load_desired(rt: Runtime, fleet_path: str | None = None, *, record: EnvRecord | None = None,
-                 allow_cache: bool = False) -> DesiredEnv:
+def load_desired(
+    rt: Runtime, fleet_path: str | None = None, *, record: EnvRecord | None = None, allow_cache: bool = False
+) -> DesiredEnv:
     """The env as the stack holds it (its backend record): each live endpoint's last good revision,
     pinned placements, purged platforms, clusters whose state reconcile took out."""
     record = record if record is not None else read_record(rt, allow_cache=allow_cache)
@@ -137,14 +147,26 @@ def load_desired(rt: Runtime, fleet_path: str | None = None, *, record: EnvRecor
     endpoints = {}
     for name, rev in live.items():
         spec = load_endpoint(f"<revision {rev.rev} of {name}>", text=rev.spec_text)
-        endpoints[name] = DesiredEndpoint(spec, rev.spec_text, Placement.from_dict(rev.placement or {"endpoint": name,
-                                          "accelerator": str(spec.accelerator.type), "gpus_per_replica": 0, "home": None}),
-                                          rev)
+        endpoints[name] = DesiredEndpoint(
+            spec,
+            rev.spec_text,
+            Placement.from_dict(
+                rev.placement
+                or {"endpoint": name, "accelerator": str(spec.accelerator.type), "gpus_per_replica": 0, "home": None}
+            ),
+            rev,
+        )
     # A cluster whose state reconcile took out stays out of the program (and of placement): leaving it in
     # would make the engine try to reach its unreachable API server. 'reconcile' restores it properly.
-    return DesiredEnv(env=rt.env, fleet=fleet, fleet_path=str(fleet_path), endpoints=endpoints,
-                      purged_platforms=record.purged_platforms, excluded_clusters=frozenset(record.dropped),
-                      record=record)
+    return DesiredEnv(
+        env=rt.env,
+        fleet=fleet,
+        fleet_path=str(fleet_path),
+        endpoints=endpoints,
+        purged_platforms=record.purged_platforms,
+        excluded_clusters=frozenset(record.dropped),
+        record=record,
+    )
 
 
 def previous_placement(desired: DesiredEnv, name: str) -> Placement | None:
@@ -152,18 +174,28 @@ def previous_placement(desired: DesiredEnv, name: str) -> Placement | None:
     return Placement.from_dict(last.placement) if last and last.placement else None
 
 
-def new_revision(rt: Runtime, desired: DesiredEnv, name: str, action: str, text: str,
-                 placement: Placement | None, message: str = "") -> Revision:
+def new_revision(
+    rt: Runtime, desired: DesiredEnv, name: str, action: str, text: str, placement: Placement | None, message: str = ""
+) -> Revision:
     """The revision an update is about to deploy: numbered after both the backend's and this machine's."""
     local = [r.rev for r in rt.store.history(rt.env, name)]
-    return Revision(rev=desired.record.next_rev(name, max(local, default=0)), endpoint=name, env=rt.env,
-                    action=action, outcome="succeeded", spec_hash=spec_hash(text), spec_text=text,  # type: ignore[arg-type]
-                    fleet_path=desired.fleet_path, placement=placement.to_dict() if placement else None,
-                    message=message)
+    return Revision(
+        rev=desired.record.next_rev(name, max(local, default=0)),
+        endpoint=name,
+        env=rt.env,
+        action=action,
+        outcome="succeeded",
+        spec_hash=spec_hash(text),
+        spec_text=text,  # type: ignore[arg-type]
+        fleet_path=desired.fleet_path,
+        placement=placement.to_dict() if placement else None,
+        message=message,
+    )
 
 
-def next_record(desired: DesiredEnv, new: tuple[Revision, ...] = (),
-                dropped: Mapping[str, Any] | None = None) -> EnvRecord:
+def next_record(
+    desired: DesiredEnv, new: tuple[Revision, ...] = (), dropped: Mapping[str, Any] | None = None
+) -> EnvRecord:
     """The record the update of ``desired`` writes to the backend: its endpoints' revisions, the history
     with ``new`` appended, its purged platforms and the dropped-cluster state (default: unchanged)."""
     base = desired.record
@@ -175,7 +207,9 @@ def next_record(desired: DesiredEnv, new: tuple[Revision, ...] = (),
         history={n: tuple(v[-HISTORY_LIMIT:]) for n, v in history.items()},
         purged_platforms=frozenset(desired.purged_platforms - desired.used_clusters),
         dropped=dict(base.dropped if dropped is None else dropped),
-        slice_hashes=slice_hashes(desired), fleet_path=desired.fleet_path, generation=base.generation + 1,
+        slice_hashes=slice_hashes(desired),
+        fleet_path=desired.fleet_path,
+        generation=base.generation + 1,
         last_update=(", ".join(f"{r.action} {r.endpoint}" for r in new) or "reconcile")
         + f" by {current_user()} at {now_utc()}",
     )
@@ -195,23 +229,31 @@ def check_record_unchanged(rt: Runtime, desired: DesiredEnv) -> None:
     if now.generation == desired.record.generation:
         return
     who = f" ({now.last_update})" if now.last_update else ""
-    raise RecordChanged(f"environment '{rt.env}' changed since this command read it{who}; nothing was changed.\n"
-                        "  The other update took the stack lock first; this one would have undone it.\n"
-                        "  Run the command again: it will start from the current record.")
+    raise RecordChanged(
+        f"environment '{rt.env}' changed since this command read it{who}; nothing was changed.\n"
+        "  The other update took the stack lock first; this one would have undone it.\n"
+        "  Run the command again: it will start from the current record."
+    )
 
 
 def check_placed(spec: EndpointSpec, placement: Placement, allow_partial: bool) -> str:
     """Refuse what the user did not ask for: returns a note for an accepted partial placement."""
     if not placement.placements:
         why = "; ".join(placement.reasons[-3:]) if placement.reasons else "no eligible cluster"
-        raise NothingPlaced(f"{spec.name}: no cluster can run a replica ({why}). Nothing was deployed.\n"
-                            f"  Run 'sky endpoint plan' to see why each cluster was rejected.")
+        raise NothingPlaced(
+            f"{spec.name}: no cluster can run a replica ({why}). Nothing was deployed.\n"
+            f"  Run 'sky endpoint plan' to see why each cluster was rejected."
+        )
     if placement.unplaced and spec.autoscaling is None:
-        msg = (f"{spec.name}: {placement.unplaced} of {spec.target_replicas} replicas fit on no cluster "
-               f"(placed: {describe(placement)})")
+        msg = (
+            f"{spec.name}: {placement.unplaced} of {spec.target_replicas} replicas fit on no cluster "
+            f"(placed: {describe(placement)})"
+        )
         if not allow_partial:
-            raise SkyError(msg + ". Nothing was deployed.\n  Free capacity, widen placement.clusters/regions, "
-                           "or pass --allow-partial to deploy the replicas that fit.")
+            raise SkyError(
+                msg + ". Nothing was deployed.\n  Free capacity, widen placement.clusters/regions, "
+                "or pass --allow-partial to deploy the replicas that fit."
+            )
         return msg + "; deploying the rest (--allow-partial)"
     if placement.unplaced:
         return f"{spec.name}: autoscaling can reach only {spec.target_replicas - placement.unplaced} of max {spec.target_replicas} replicas"
@@ -223,11 +265,18 @@ def check_fleet_covers(desired: DesiredEnv, updating: str) -> None:
     clusters would silently tear it down, so it is refused."""
     known = {c.name for c in desired.fleet.clusters}
     problems = [
-        Problem(desired.fleet_path, None, None, "clusters",
-                f"cluster '{c}' is missing, but endpoint '{name}' runs there; keep it in the fleet file "
-                f"(or 'sky endpoint down {name}' first)")
-        for name, item in sorted(desired.endpoints.items()) if name != updating
-        for c in item.placement.clusters if c not in known
+        Problem(
+            desired.fleet_path,
+            None,
+            None,
+            "clusters",
+            f"cluster '{c}' is missing, but endpoint '{name}' runs there; keep it in the fleet file "
+            f"(or 'sky endpoint down {name}' first)",
+        )
+        for name, item in sorted(desired.endpoints.items())
+        if name != updating
+        for c in item.placement.clusters
+        if c not in known
     ]
     if problems:
         raise InvalidInput(problems)
@@ -242,13 +291,16 @@ def endpoint_outputs(outputs: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 # -- running the engine ------------------------------------------------------------------------------
 
-def run_update(rt: Runtime, desired: DesiredEnv, title: str,
-               record: EnvRecord | None = None) -> tuple[dict[str, Any], ProgressModel]:
+
+def run_update(
+    rt: Runtime, desired: DesiredEnv, title: str, record: EnvRecord | None = None
+) -> tuple[dict[str, Any], ProgressModel]:
     """``up`` with live progress; the program also writes ``record`` (default: ``next_record(desired)``) to
     the backend. A failure becomes the one-screen ``UpdateFailed``."""
     check_record_unchanged(rt, desired)
-    model = ProgressModel(clusters={c.name: c.kube_context for c in desired.fleet.clusters},
-                          endpoints=tuple(desired.endpoints))
+    model = ProgressModel(
+        clusters={c.name: c.kube_context for c in desired.fleet.clusters}, endpoints=tuple(desired.endpoints)
+    )
     engine = rt.engine_factory(rt.env, inline_program(desired, record or next_record(desired)))
     with rt.ui.progress(title, model) as on_event:
         try:
@@ -259,8 +311,9 @@ def run_update(rt: Runtime, desired: DesiredEnv, title: str,
 
 
 def preview(rt: Runtime, desired: DesiredEnv, record: EnvRecord | None = None) -> dict[str, int]:
-    model = ProgressModel(clusters={c.name: c.kube_context for c in desired.fleet.clusters},
-                          endpoints=tuple(desired.endpoints))
+    model = ProgressModel(
+        clusters={c.name: c.kube_context for c in desired.fleet.clusters}, endpoints=tuple(desired.endpoints)
+    )
     engine = rt.engine_factory(rt.env, inline_program(desired, record or next_record(desired)))
     rt.ui.info(f"previewing the changes to stack '{rt.env}' ...")
     try:
@@ -271,13 +324,24 @@ def preview(rt: Runtime, desired: DesiredEnv, record: EnvRecord | None = None) -
 
 def _record(rt: Runtime, rev: Revision, outcome: str = "succeeded", message: str | None = None) -> Revision:
     """Append ``rev`` to this machine's local log (a cache: the backend record is what decides)."""
-    return rt.store.append(rt.env, rev.endpoint, rev=rev.rev, action=rev.action, outcome=outcome,
-                           spec_hash=rev.spec_hash, spec_text=rev.spec_text, fleet_path=rev.fleet_path,
-                           placement=rev.placement, message=rev.message if message is None else message,
-                           time=rev.time, user=rev.user)
+    return rt.store.append(
+        rt.env,
+        rev.endpoint,
+        rev=rev.rev,
+        action=rev.action,
+        outcome=outcome,
+        spec_hash=rev.spec_hash,
+        spec_text=rev.spec_text,
+        fleet_path=rev.fleet_path,
+        placement=rev.placement,
+        message=rev.message if message is None else message,
+        time=rev.time,
+        user=rev.user,
+    )
 
 
 # -- the commands -------------------------------------------------------------------------------------
+
 
 def unchanged(rt: Runtime, target: DesiredEnv) -> bool:
     """Whether an update of ``target`` would change nothing: every slice hash equals the backend record's
@@ -288,8 +352,18 @@ def unchanged(rt: Runtime, target: DesiredEnv) -> bool:
     return rt.engine_factory(rt.env, empty_program).last_result() == "succeeded"
 
 
-def up(rt: Runtime, spec_text: str, spec_source: str, fleet_path: str | None, *, yes: bool = False,
-       allow_partial: bool = False, preview_only: bool = False, action: str = "up", refresh: bool = False) -> Outcome:
+def up(
+    rt: Runtime,
+    spec_text: str,
+    spec_source: str,
+    fleet_path: str | None,
+    *,
+    yes: bool = False,
+    allow_partial: bool = False,
+    preview_only: bool = False,
+    action: str = "up",
+    refresh: bool = False,
+) -> Outcome:
     """validate -> live capacity -> place (sticky) -> preview + plan -> confirm -> update -> record."""
     spec = load_endpoint(spec_source, text=spec_text)
     desired = load_desired(rt, str(Path(fleet_path).resolve()) if fleet_path else None)
@@ -297,24 +371,33 @@ def up(rt: Runtime, spec_text: str, spec_source: str, fleet_path: str | None, *,
     failed = set(desired.excluded_clusters)
     suspect = {n for n, h in rt.records.health().items() if not h.usable} - failed
     if suspect:
-        rt.ui.info(f"note: the last reconcile found {', '.join(sorted(suspect))} unhealthy; "
-                   "run 'sky endpoint reconcile' to move replicas off it")
+        rt.ui.info(
+            f"note: the last reconcile found {', '.join(sorted(suspect))} unhealthy; "
+            "run 'sky endpoint reconcile' to move replicas off it"
+        )
     capacities = rt.discover(desired.fleet)
     from ..placement import place_all
 
     # One capacity ledger: the other deployed endpoints are reserved first (placement/ledger.py).
     committed = [(e.spec, e.placement) for n, e in sorted(desired.endpoints.items()) if n != spec.name]
     previous = previous_placement(desired, spec.name)
-    placement = place_all([spec], fleet_without(desired.fleet, failed), {spec.name: previous} if previous else {},
-                          capacities=capacities, committed=committed)[spec.name]
+    placement = place_all(
+        [spec],
+        fleet_without(desired.fleet, failed),
+        {spec.name: previous} if previous else {},
+        capacities=capacities,
+        committed=committed,
+    )[spec.name]
     note = check_placed(spec, placement, allow_partial)
     rev = new_revision(rt, desired, spec.name, action, spec_text, placement, note)
     item = DesiredEndpoint(spec, spec_text, placement, rev)
     target = desired.with_endpoint(item)
     current = desired.record.endpoints.get(spec.name)
     if not refresh and current is not None and action == "up" and unchanged(rt, target):
-        rt.ui.info(f"no changes: every slice of '{rt.env}' matches its last successful update "
-                   "(pass --refresh to diff every resource anyway)")
+        rt.ui.info(
+            f"no changes: every slice of '{rt.env}' matches its last successful update "
+            "(pass --refresh to diff every resource anyway)"
+        )
         url = endpoint_outputs(desired.record.outputs, spec.name).get("url")
         return Outcome(current, placement, url=url, changes={}, skipped=True)
     record = next_record(target, (rev,))
@@ -339,8 +422,9 @@ def rollback(rt: Runtime, name: str, to: int, *, yes: bool = False, allow_partia
     """Redeploy revision ``to``'s spec. The engine rolls the serving pods with the spec's update strategy
     (maxSurge/maxUnavailable), so the endpoint keeps serving throughout."""
     old = read_record(rt).revision(name, to) or rt.store.get(rt.env, name, to)
-    return up(rt, old.spec_text, f"<revision {to} of {name}>", None, yes=yes, allow_partial=allow_partial,
-              action="rollback")
+    return up(
+        rt, old.spec_text, f"<revision {to} of {name}>", None, yes=yes, allow_partial=allow_partial, action="rollback"
+    )
 
 
 def down(rt: Runtime, name: str, *, purge_platform: bool = False, yes: bool = False) -> Outcome:

@@ -59,8 +59,17 @@ def resolve_policy(pulumi_path: Path, cache_dir: Path, environ: Mapping[str, str
     if env.get(POLICY_CONFIG_ENV):
         path = Path(env[POLICY_CONFIG_ENV]).expanduser()
         if not path.is_file():
-            raise InvalidInput([Problem(str(path), None, None, "",
-                                        f"{POLICY_CONFIG_ENV} names no readable file; fix the path or unset it")])
+            raise InvalidInput(
+                [
+                    Problem(
+                        str(path),
+                        None,
+                        None,
+                        "",
+                        f"{POLICY_CONFIG_ENV} names no readable file; fix the path or unset it",
+                    )
+                ]
+            )
         configs = (str(path.resolve()),)
     bindir = pulumi_path.parent
     has_host = (bindir / LANGUAGE_HOST).exists() or shutil.which(LANGUAGE_HOST) is not None
@@ -69,15 +78,26 @@ def resolve_policy(pulumi_path: Path, cache_dir: Path, environ: Mapping[str, str
     if value:
         pack = Path(value).expanduser()
         if not (pack / "PulumiPolicy.yaml").is_file() and not (pack.is_file() and os.access(pack, os.X_OK)):
-            raise InvalidInput([Problem(str(pack), None, None, "",
-                                        f"{POLICY_PACK_ENV} is not a policy pack folder (no PulumiPolicy.yaml); "
-                                        f"fix the path, or set {POLICY_PACK_ENV}={NO_POLICY} to deploy unchecked")])
+            raise InvalidInput(
+                [
+                    Problem(
+                        str(pack),
+                        None,
+                        None,
+                        "",
+                        f"{POLICY_PACK_ENV} is not a policy pack folder (no PulumiPolicy.yaml); "
+                        f"fix the path, or set {POLICY_PACK_ENV}={NO_POLICY} to deploy unchecked",
+                    )
+                ]
+            )
         return PolicySettings((str(pack.resolve()),), configs, extra)
     if not has_host and not shim.is_file():
-        raise SkyError(f"the policy pack cannot run: neither {LANGUAGE_HOST} nor {ANALYZER_SHIM} is next to "
-                       f"{pulumi_path} or on PATH.\n  Install a released Pulumi CLI (it ships the language host), "
-                       f"rebuild with tools/build-local-fleet-bins.sh, or set {POLICY_PACK_ENV}={NO_POLICY} to "
-                       "deploy without policy checks.")
+        raise SkyError(
+            f"the policy pack cannot run: neither {LANGUAGE_HOST} nor {ANALYZER_SHIM} is next to "
+            f"{pulumi_path} or on PATH.\n  Install a released Pulumi CLI (it ships the language host), "
+            f"rebuild with tools/build-local-fleet-bins.sh, or set {POLICY_PACK_ENV}={NO_POLICY} to "
+            "deploy without policy checks."
+        )
     from .. import __version__
     from ..packaged import write_policy_pack
 
@@ -102,7 +122,9 @@ def violations(events: list[Any]) -> list[str]:
 
 
 def violation_message(env: str, lines: list[str]) -> str:
-    return (f"policy check failed on stack '{env}': {len(lines)} mandatory violation(s); nothing was changed.\n"
-            + "\n".join(f"  {ln}" for ln in lines)
-            + "\n  Fix the spec (or the environment's policy settings in "
-            + f"{POLICY_CONFIG_ENV}, see docs/policy.md) and run the command again.")
+    return (
+        f"policy check failed on stack '{env}': {len(lines)} mandatory violation(s); nothing was changed.\n"
+        + "\n".join(f"  {ln}" for ln in lines)
+        + "\n  Fix the spec (or the environment's policy settings in "
+        + f"{POLICY_CONFIG_ENV}, see docs/policy.md) and run the command again."
+    )

@@ -64,8 +64,11 @@ class DesiredEnv:
         """Clusters the program deploys a platform on: every fleet cluster not purged (or used again),
         minus failed ones."""
         used = self.used_clusters
-        return {c.name for c in self.fleet.clusters
-                if (c.name not in self.purged_platforms or c.name in used) and c.name not in self.excluded_clusters}
+        return {
+            c.name
+            for c in self.fleet.clusters
+            if (c.name not in self.purged_platforms or c.name in used) and c.name not in self.excluded_clusters
+        }
 
     def program_fleet(self) -> Fleet:
         """The fleet as the program sees it: only ``platform_clusters``, in fleet-file order."""

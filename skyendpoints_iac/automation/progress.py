@@ -101,8 +101,12 @@ class ProgressModel:
                 return None
             self._learn_provider(meta)
             row = ResourceRow(
-                urn=meta.urn, type=meta.type, name=urn_name(meta.urn), op=str(getattr(meta.op, "value", meta.op)),
-                cluster=self.cluster_of(meta.urn, meta.provider), slice=self.slice_of(meta.urn),
+                urn=meta.urn,
+                type=meta.type,
+                name=urn_name(meta.urn),
+                op=str(getattr(meta.op, "value", meta.op)),
+                cluster=self.cluster_of(meta.urn, meta.provider),
+                slice=self.slice_of(meta.urn),
                 started=self.clock(),
             )
             if row.op == "same":
@@ -170,7 +174,9 @@ def slice_table(model: ProgressModel, title: str = "update"):
         done = sum(1 for r in rows if r.status == "done")
         note = ""
         if failed:
-            note = f"[red]{failed[0].type} {failed[0].name}: {(failed[0].error or 'failed').splitlines()[0][:120]}[/red]"
+            note = (
+                f"[red]{failed[0].type} {failed[0].name}: {(failed[0].error or 'failed').splitlines()[0][:120]}[/red]"
+            )
         elif running:
             note = ", ".join(f"{r.op} {r.name}" for r in running[:3]) + (" ..." if len(running) > 3 else "")
         table.add_row(cluster, sl, str(done), str(len(running)), f"[red]{len(failed)}[/red]" if failed else "0", note)

@@ -93,7 +93,10 @@ def pulumi_command(binary: PulumiBinary):
             self.command = path
             try:
                 text = subprocess.run(
-                    [path, "version"], capture_output=True, text=True, timeout=30,
+                    [path, "version"],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
                     env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"},
                 ).stdout.strip()
                 self.version = VersionInfo.parse(text.lstrip("v"))

@@ -42,8 +42,9 @@ class PassReport:
     log: list[dict[str, Any]] = field(default_factory=list)
 
 
-def probe_until_settled(rt: Runtime, fleet, health: dict[str, ClusterHealth], policy: HealthPolicy,
-                        log: Callable[..., None]) -> dict[str, ClusterHealth]:
+def probe_until_settled(
+    rt: Runtime, fleet, health: dict[str, ClusterHealth], policy: HealthPolicy, log: Callable[..., None]
+) -> dict[str, ClusterHealth]:
     """Probe each cluster once, then again (after ``retry_seconds``) while any verdict is open, at most
     as many rounds as the larger threshold: a pass ends with settled verdicts, not a lone failure."""
     current = {c.name: health.get(c.name, ClusterHealth(c.name)) for c in fleet.clusters}
@@ -61,8 +62,13 @@ def probe_until_settled(rt: Runtime, fleet, health: dict[str, ClusterHealth], po
             current[cluster.name] = after
             flip = transition(before, after)
             if flip:
-                log("health", cluster.name, f"{flip}: {after.failures} consecutive failures ({after.last_error})"
-                    if flip == "failed" else f"{flip}: {after.successes} consecutive successful probes")
+                log(
+                    "health",
+                    cluster.name,
+                    f"{flip}: {after.failures} consecutive failures ({after.last_error})"
+                    if flip == "failed"
+                    else f"{flip}: {after.successes} consecutive successful probes",
+                )
             if not after.settled:
                 nxt.append(cluster)
         pending = nxt
@@ -71,8 +77,9 @@ def probe_until_settled(rt: Runtime, fleet, health: dict[str, ClusterHealth], po
     return current
 
 
-def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, str | None], log,
-                        dropped: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def apply_state_actions(
+    rt: Runtime, actions: StateActions, contexts: dict[str, str | None], log, dropped: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """Drop / restore cluster resources in the stack's state via export -> edit -> import. ``dropped`` is
     the backend record's dropped-state map; the new one is returned (the update writes it to the record;
     a local copy is kept too, in case that update fails)."""
@@ -95,8 +102,12 @@ def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, 
     for cluster, gone in removed.items():
         path = rt.records.record_dropped(cluster, gone, "failed health probes")
         dropped[cluster] = {"cluster": cluster, "time": now_utc(), "reason": "failed health probes", "resources": gone}
-        log("drop-state", cluster, f"removed {len(gone)} resources of failed cluster from state; recorded in {path}",
-            resources=statesurgery.summarise(gone))
+        log(
+            "drop-state",
+            cluster,
+            f"removed {len(gone)} resources of failed cluster from state; recorded in {path}",
+            resources=statesurgery.summarise(gone),
+        )
     for cluster in actions.restore:
         n = len(dropped.get(cluster, {}).get("resources", []))
         log("restore-state", cluster, f"restored {n} recorded resources of recovered cluster")
@@ -104,17 +115,24 @@ def apply_state_actions(rt: Runtime, actions: StateActions, contexts: dict[str, 
         # The recorded entries may be stale (objects deleted while away): refresh reconciles state with
         # what the cluster really holds before the update decides what to change. Only the returning
         # cluster's resources are refreshed (Automation API ``refresh(target=...)``), not the fleet.
-        engine.refresh(targets=[r["urn"] for c in actions.restore
-                                for r in dropped.get(c, {}).get("resources", []) if r.get("urn")])
+        engine.refresh(
+            targets=[r["urn"] for c in actions.restore for r in dropped.get(c, {}).get("resources", []) if r.get("urn")]
+        )
         for cluster in actions.restore:
             rt.records.clear_dropped(cluster)
             dropped.pop(cluster, None)
     return dropped
 
 
-def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebalance: bool = False,
-                   fleet_path: str | None = None, dry_run: bool = False,
-                   may_act: Callable[[], bool] = lambda: True) -> PassReport:
+def reconcile_once(
+    rt: Runtime,
+    policy: HealthPolicy = HealthPolicy(),
+    *,
+    rebalance: bool = False,
+    fleet_path: str | None = None,
+    dry_run: bool = False,
+    may_act: Callable[[], bool] = lambda: True,
+) -> PassReport:
     """One pass. ``may_act`` is asked right before anything changes (the leader election: a copy that is
     not, or no longer, the Lease holder decides and logs but changes nothing)."""
     report = PassReport()
@@ -135,7 +153,9 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
     report.health = health
 
     contexts = {c.name: c.kube_context for c in desired.fleet.clusters}
-    in_state = {c.name for c in desired.fleet.clusters if c.name not in desired.purged_platforms} | desired.used_clusters
+    in_state = {
+        c.name for c in desired.fleet.clusters if c.name not in desired.purged_platforms
+    } | desired.used_clusters
     actions = decide_state(health, in_state, record.dropped)
     report.state_actions = actions
     for reason in actions.reasons:
@@ -144,8 +164,11 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
     failed = {n for n, h in health.items() if not h.usable}
     fleet = fleet_without(desired.fleet, failed)
     capacities = rt.discover(fleet)
-    unknown = {n: (inv.detail or "unreadable") for n, inv in capacities.items()
-               if not getattr(inv, "healthy", True) and n not in failed}
+    unknown = {
+        n: (inv.detail or "unreadable")
+        for n, inv in capacities.items()
+        if not getattr(inv, "healthy", True) and n not in failed
+    }
     from ..placement import place
 
     target = replace(desired, excluded_clusters=frozenset(failed))
@@ -157,7 +180,9 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
         for reason in decision.reasons:
             log("update" if decision.update else "keep", name, reason)
         if decision.update and decision.placement is not None:
-            rev = new_revision(rt, desired, name, "reconcile", item.spec_text, decision.placement, "; ".join(decision.reasons))
+            rev = new_revision(
+                rt, desired, name, "reconcile", item.spec_text, decision.placement, "; ".join(decision.reasons)
+            )
             target = target.with_endpoint(DesiredEndpoint(item.spec, item.spec_text, decision.placement, rev))
 
     need_update = any(d.update for d in report.decisions) or bool(actions.drop or actions.restore)
@@ -187,9 +212,17 @@ def reconcile_once(rt: Runtime, policy: HealthPolicy = HealthPolicy(), *, rebala
     return report
 
 
-def watch(rt: Runtime, policy: HealthPolicy, interval: float, *, rebalance: bool = False,
-          fleet_path: str | None = None, passes: int | None = None,
-          clock: Callable[[], float] = time.monotonic, elector: Any = None) -> None:
+def watch(
+    rt: Runtime,
+    policy: HealthPolicy,
+    interval: float,
+    *,
+    rebalance: bool = False,
+    fleet_path: str | None = None,
+    passes: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    elector: Any = None,
+) -> None:
     """Run passes every ``interval`` seconds. A failed pass is reported and retried next time (the stack
     is left repairable); a held lock skips the pass. ``passes`` bounds the loop (tests, e2e).
     ``elector`` (``leader.LeaseElector``): only the Lease holder acts; a standby copy waits, and takes
@@ -202,9 +235,12 @@ def watch(rt: Runtime, policy: HealthPolicy, interval: float, *, rebalance: bool
         started = clock()
         if elector is not None and elector.leading != was_leading:
             was_leading = elector.leading
-            msg = (f"leading: holds Lease {elector.settings.namespace}/{elector.settings.name} as {elector.identity}"
-                   if was_leading else f"standby: Lease {elector.settings.namespace}/{elector.settings.name} "
-                   f"held by {elector.holder or 'nobody yet'}; this copy ({elector.identity}) changes nothing")
+            msg = (
+                f"leading: holds Lease {elector.settings.namespace}/{elector.settings.name} as {elector.identity}"
+                if was_leading
+                else f"standby: Lease {elector.settings.namespace}/{elector.settings.name} "
+                f"held by {elector.holder or 'nobody yet'}; this copy ({elector.identity}) changes nothing"
+            )
             rt.ui.info(f"[leader] {msg}")
             rt.records.log_decision("leader", rt.env, msg)
         if elector is not None and not elector.leading:
@@ -214,8 +250,13 @@ def watch(rt: Runtime, policy: HealthPolicy, interval: float, *, rebalance: bool
             rt.sleep(min(interval, elector.settings.retry_seconds))
             continue
         try:
-            reconcile_once(rt, policy, rebalance=rebalance, fleet_path=fleet_path,
-                           may_act=(lambda: elector.leading) if elector is not None else (lambda: True))
+            reconcile_once(
+                rt,
+                policy,
+                rebalance=rebalance,
+                fleet_path=fleet_path,
+                may_act=(lambda: elector.leading) if elector is not None else (lambda: True),
+            )
         except SkyError as exc:
             rt.ui.info(f"[error] pass failed, retrying in {interval:g}s: {str(exc).splitlines()[0]}")
             rt.records.log_decision("error", rt.env, str(exc).splitlines()[0])

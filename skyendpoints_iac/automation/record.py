@@ -64,7 +64,9 @@ class EnvRecord:
     """The stack outputs it was read from (URLs, ...); not part of the record itself."""
 
     def next_rev(self, name: str, local_max: int = 0) -> int:
-        known = [r.rev for r in self.history.get(name, ())] + ([self.endpoints[name].rev] if name in self.endpoints else [])
+        known = [r.rev for r in self.history.get(name, ())] + (
+            [self.endpoints[name].rev] if name in self.endpoints else []
+        )
         return max([*known, local_max]) + 1
 
     def revision(self, name: str, rev: int) -> Revision | None:
@@ -101,8 +103,10 @@ def from_outputs(outputs: Mapping[str, Any]) -> EnvRecord | None:
     if not raw:
         return None
     if not isinstance(raw, Mapping) or raw.get("version") != RECORD_VERSION:
-        raise SkyError(f"the stack's '{RECORD_OUTPUT}' output has an unknown format (version "
-                       f"{raw.get('version') if isinstance(raw, Mapping) else '?'}); upgrade skyendpoints-iac")
+        raise SkyError(
+            f"the stack's '{RECORD_OUTPUT}' output has an unknown format (version "
+            f"{raw.get('version') if isinstance(raw, Mapping) else '?'}); upgrade skyendpoints-iac"
+        )
     dropped_text = outputs.get(DROPPED_OUTPUT) or "{}"
     try:
         dropped = json.loads(dropped_text) if isinstance(dropped_text, str) else dict(dropped_text)

@@ -38,8 +38,11 @@ def slice_hashes(desired: DesiredEnv) -> dict[str, str]:
         for p in item.placement.placements:
             out[f"slice/{name}/{p.cluster}"] = _h("slice", item.spec_text, p.__dict__, clusters.get(p.cluster))
     # Placements by their assignments only: the reasons text differs between a fresh and a sticky placement.
-    out["global"] = _h("global", globals_, {n: (e.spec_text, [p.__dict__ for p in e.placement.placements])
-                                            for n, e in sorted(desired.endpoints.items())})
+    out["global"] = _h(
+        "global",
+        globals_,
+        {n: (e.spec_text, [p.__dict__ for p in e.placement.placements]) for n, e in sorted(desired.endpoints.items())},
+    )
     return out
 
 

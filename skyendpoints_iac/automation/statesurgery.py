@@ -80,15 +80,18 @@ def _forget(resource: dict[str, Any], urns: set[str]) -> None:
         del resource["deletedWith"]
 
 
-def drop_cluster(deployment: dict[str, Any], cluster: str, context: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def drop_cluster(
+    deployment: dict[str, Any], cluster: str, context: str | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A new deployment without ``cluster``'s resources, and the removed entries (for the record)."""
     new = copy.deepcopy(deployment)
     kept, gone = split_cluster(new.get("resources") or [], cluster, context)
     new["resources"] = kept
     gone_urns = {r["urn"] for r in gone}
     if new.get("pending_operations"):
-        new["pending_operations"] = [op for op in new["pending_operations"]
-                                     if op.get("resource", {}).get("urn") not in gone_urns]
+        new["pending_operations"] = [
+            op for op in new["pending_operations"] if op.get("resource", {}).get("urn") not in gone_urns
+        ]
     return new, gone
 
 

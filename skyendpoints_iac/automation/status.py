@@ -16,6 +16,7 @@ from ..blueprint.names import LABEL_ENDPOINT, LABEL_WORKLOAD_KIND, endpoint_name
 
 LWS_WORKER_INDEX = "leaderworkerset.sigs.k8s.io/worker-index"
 
+
 def _key_metrics(m: EngineMetrics) -> dict[str, str]:
     return {
         "ttft_p50_s": f"histogram_quantile(0.5, sum by (le) (rate({m.ttft_seconds}_bucket{{SEL}}[5m])))",
@@ -48,8 +49,9 @@ def metric_value(body: Mapping[str, Any]) -> float | None:
     return None if value != value else value
 
 
-def query_metrics(query_url: str, engine: str, endpoint: str, get: Callable[..., Any] | None = None,
-                  timeout: float = 5.0) -> dict[str, float | str | None]:
+def query_metrics(
+    query_url: str, engine: str, endpoint: str, get: Callable[..., Any] | None = None, timeout: float = 5.0
+) -> dict[str, float | str | None]:
     """Key metrics from the fleet's store; an unreachable store is reported, not raised."""
     import requests
 
@@ -93,8 +95,12 @@ def endpoint_pods(client: Any, endpoint: str, timeout: float = 5.0) -> list[dict
     from ..kube.client import get_raw
 
     selector = f"{LABEL_ENDPOINT}={endpoint},{LABEL_WORKLOAD_KIND}=inference"
-    resp = get_raw(client, f"/api/v1/namespaces/{endpoint_namespace(endpoint)}/pods",
-                   query=[("labelSelector", selector)], timeout=timeout)
+    resp = get_raw(
+        client,
+        f"/api/v1/namespaces/{endpoint_namespace(endpoint)}/pods",
+        query=[("labelSelector", selector)],
+        timeout=timeout,
+    )
     return json.loads(resp.data).get("items") or []
 
 
@@ -128,14 +134,24 @@ class EndpointStatus:
         return asdict(self)
 
 
-def cluster_status(cluster, placement_row: Mapping[str, Any] | None, endpoint: str,
-                   client_for: Callable[[Any], Any], timeout: float = 5.0) -> ClusterStatus:
+def cluster_status(
+    cluster,
+    placement_row: Mapping[str, Any] | None,
+    endpoint: str,
+    client_for: Callable[[Any], Any],
+    timeout: float = 5.0,
+) -> ClusterStatus:
     """Health and ready replicas of one cluster, read live; failures are reported in the row."""
     from ..kube.live import check_health
 
     row = placement_row or {}
-    st = ClusterStatus(cluster.name, "unknown", int(row.get("replicas", 0)),
-                       min_replicas=int(row.get("min_replicas", 0)), max_replicas=int(row.get("max_replicas", 0)))
+    st = ClusterStatus(
+        cluster.name,
+        "unknown",
+        int(row.get("replicas", 0)),
+        min_replicas=int(row.get("min_replicas", 0)),
+        max_replicas=int(row.get("max_replicas", 0)),
+    )
     try:
         client = client_for(cluster)
         ok, detail = check_health(client, timeout)

@@ -34,6 +34,7 @@ LOCAL_PROMETHEUS_URL = names.PROMETHEUS_URL
 POLLING_INTERVAL = 15
 SIGNAL_ANNOTATION = "skyendpoints.dev/spill-over-signal"
 
+
 def _selector(ctx: SliceContext, multi_node: bool) -> str:
     """Decode pods of this endpoint only: P/D prefill pods (``<name>-kserve-prefill-…``) are excluded."""
     _, _, workload = decode_workload(ctx.spec, multi_node)
@@ -59,8 +60,10 @@ def signal_query(ctx: SliceContext, multi_node: bool) -> tuple[str, str]:
 def wake_query(ctx: SliceContext) -> str:
     """Requests reaching this cluster's EPP, failed ones included: non-zero even with no pod (scale from zero)."""
     sel = f'namespace="{ctx.namespace}"'
-    return (f"(sum(rate({EPP_REQUEST_TOTAL}{{{sel}}}[1m])) or vector(0))"
-            f" + (sum(rate({EPP_REQUEST_ERROR_TOTAL}{{{sel}}}[1m])) or vector(0))")
+    return (
+        f"(sum(rate({EPP_REQUEST_TOTAL}{{{sel}}}[1m])) or vector(0))"
+        f" + (sum(rate({EPP_REQUEST_ERROR_TOTAL}{{{sel}}}[1m])) or vector(0))"
+    )
 
 
 def _num(value: float) -> str:
@@ -96,17 +99,32 @@ def scaled_object(ctx: SliceContext) -> Manifest | None:
     annotations: dict[str, str] = {}
     if spill_over and fleet_url:
         # Wake on the fleet-wide signal only once the fleet as a whole is past the target, not on any load.
-        triggers = [_trigger("fleet-signal", fleet_url, query, scaling.effective_target,
-                             max(activation, scaling.effective_target), metric_type)]
+        triggers = [
+            _trigger(
+                "fleet-signal",
+                fleet_url,
+                query,
+                scaling.effective_target,
+                max(activation, scaling.effective_target),
+                metric_type,
+            )
+        ]
     else:
         if spill_over:
             # No fleet-wide store: this cluster can only react to the traffic the front door sends it.
             annotations[SIGNAL_ANNOTATION] = "local: set metrics.query_url in the fleet file for the fleet-wide signal"
         triggers = [_trigger("signal", LOCAL_PROMETHEUS_URL, query, scaling.effective_target, activation, metric_type)]
     if share.min_replicas == 0:
-        triggers.append(_trigger("wake", LOCAL_PROMETHEUS_URL, wake_query(ctx),
-                                 threshold=_wake_threshold(ctx), activation=scaling.activation_target or 0.0,
-                                 metric_type="AverageValue"))
+        triggers.append(
+            _trigger(
+                "wake",
+                LOCAL_PROMETHEUS_URL,
+                wake_query(ctx),
+                threshold=_wake_threshold(ctx),
+                activation=scaling.activation_target or 0.0,
+                metric_type="AverageValue",
+            )
+        )
     behavior = {
         "scaleUp": {"stabilizationWindowSeconds": scaling.upscale_delay_seconds},
         "scaleDown": {"stabilizationWindowSeconds": scaling.downscale_delay_seconds},
@@ -121,8 +139,12 @@ def scaled_object(ctx: SliceContext) -> Manifest | None:
         "advanced": {"horizontalPodAutoscalerConfig": {"behavior": behavior}},
         "triggers": triggers,
     }
-    return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
-            "metadata": ctx.metadata(ctx.name, annotations=annotations), "spec": spec}
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": ctx.metadata(ctx.name, annotations=annotations),
+        "spec": spec,
+    }
 
 
 def _wake_threshold(ctx: SliceContext) -> float:

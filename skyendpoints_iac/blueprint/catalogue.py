@@ -160,7 +160,9 @@ def _load(directory: str) -> Catalogue:
                 problems.append(Problem(str(path), None, None, loc, err["msg"]))
             continue
         if comp.name != path.stem:
-            problems.append(Problem(str(path), None, None, "name", f"'{comp.name}' must equal the file name '{path.stem}'"))
+            problems.append(
+                Problem(str(path), None, None, "name", f"'{comp.name}' must equal the file name '{path.stem}'")
+            )
         comps[comp.name] = comp
     problems += _graph_problems(comps, root)
     if problems:
@@ -175,14 +177,28 @@ def _graph_problems(comps: dict[str, Component], root: Path) -> list[Problem]:
     for comp in comps.values():
         for dep in comp.depends_on:
             if dep not in comps:
-                problems.append(Problem(str(root / f"{comp.name}.yaml"), None, None, "depends_on",
-                                        f"unknown component '{dep}'; known: {', '.join(sorted(comps))}"))
+                problems.append(
+                    Problem(
+                        str(root / f"{comp.name}.yaml"),
+                        None,
+                        None,
+                        "depends_on",
+                        f"unknown component '{dep}'; known: {', '.join(sorted(comps))}",
+                    )
+                )
         for crd in comp.crds:
             owners.setdefault(crd, []).append(comp.name)
     for crd, names in sorted(owners.items()):
         if len(names) > 1:
-            problems.append(Problem(str(root), None, None, "crds",
-                                    f"{crd} is installed by {', '.join(names)}: exactly one component must own it"))
+            problems.append(
+                Problem(
+                    str(root),
+                    None,
+                    None,
+                    "crds",
+                    f"{crd} is installed by {', '.join(names)}: exactly one component must own it",
+                )
+            )
     if not problems:
         try:
             topological_order(comps)
@@ -243,11 +259,17 @@ class ChartSources:
         assert self.local_dir is not None
         bare = comp.version.removeprefix("v")
         if comp.kind == "manifests":
-            candidates = [self.local_dir / f"{comp.name}-{comp.version}.yaml", self.local_dir / f"{comp.name}-{comp.version}"]
+            candidates = [
+                self.local_dir / f"{comp.name}-{comp.version}.yaml",
+                self.local_dir / f"{comp.name}-{comp.version}",
+            ]
         else:
             name = comp.chart_name
-            candidates = [self.local_dir / f"{name}-{comp.version}.tgz", self.local_dir / f"{name}-{bare}.tgz",
-                          self.local_dir / name]
+            candidates = [
+                self.local_dir / f"{name}-{comp.version}.tgz",
+                self.local_dir / f"{name}-{bare}.tgz",
+                self.local_dir / name,
+            ]
         for path in candidates:
             if path.exists():
                 return path

@@ -38,8 +38,11 @@ V, S = VLLM_METRICS, SGLANG_METRICS
 def _quantiles(vllm: str, sglang: str) -> list[tuple[str, str]]:
     """Both engines' histograms in one series: the names differ, the buckets are the same shape."""
     return [
-        (f"histogram_quantile({q}, sum by (le, cluster) (rate({{__name__=~\"{vllm}_bucket|{sglang}_bucket\",{SEL}}}"
-         f"[$__rate_interval])))", f"p{int(q * 100)} {{{{cluster}}}}")
+        (
+            f'histogram_quantile({q}, sum by (le, cluster) (rate({{__name__=~"{vllm}_bucket|{sglang}_bucket",{SEL}}}'
+            f"[$__rate_interval])))",
+            f"p{int(q * 100)} {{{{cluster}}}}",
+        )
         for q in QUANTILES
     ]
 
@@ -54,27 +57,74 @@ def _rate(vllm: str, sglang: str) -> str:
 
 PANELS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
     # (title, unit, description, [(expr, legend)]); metric names from engines.py (one home).
-    ("Time to first token", "s", "TTFT p50/p95/p99 per cluster (vLLM and SGLang).",
-     _quantiles(V.ttft_seconds, S.ttft_seconds)),
-    ("Inter-token latency (TPOT)", "s", "ITL/TPOT p50/p95/p99 per cluster (vLLM and SGLang).",
-     _quantiles(V.itl_seconds, S.itl_seconds)),
-    ("End-to-end request latency", "s", "Request latency p50/p95/p99 per cluster (vLLM and SGLang).",
-     _quantiles(V.e2e_seconds, S.e2e_seconds)),
-    ("Output tokens/s", "short", "Generated tokens per second per cluster.",
-     [(_rate(V.generation_tokens_total, S.generation_tokens_total), "{{cluster}}")]),
-    ("Requests/s", "reqps", "Completed requests per second per cluster and requests seen by the EPP.",
-     [(_rate(V.completed_total, S.completed_total), "{{cluster}} completed"),
-      (f"sum by (cluster) (rate({EPP_REQUEST_TOTAL}{{{EPP_SEL}}}[$__rate_interval]))", "{{cluster}} routed")]),
-    ("KV-cache utilisation", "percentunit", "Mean KV-cache usage of the model servers (0-1).",
-     [(_both("avg", V.kv_cache_usage, S.kv_cache_usage), "{{cluster}}"),
-      (f"avg by (cluster) ({EPP_KV_CACHE}{{{EPP_SEL}}})", "{{cluster}} EPP pool")]),
-    ("Queue depth", "short", "Requests waiting in the engines, and the EPP pools' average queue.",
-     [(_both("sum", V.queue_depth, S.queue_depth), "{{cluster}} waiting"),
-      (f"sum by (cluster) ({EPP_QUEUE}{{{EPP_SEL}}})", "{{cluster}} EPP pool")]),
-    ("GPU utilisation", "percent", "DCGM exporter GPU utilisation (DCGM_FI_DEV_GPU_UTIL), mean per cluster.",
-     [(f'avg by (cluster) ({DCGM_GPU_UTIL}{{cluster=~"$cluster"}})', "{{cluster}}")]),
-    ("Replicas per cluster", "short", "Model-server replicas reporting metrics, per cluster and endpoint.",
-     [(_both("count", V.running, S.running, f"cluster, {ENDPOINT_LABEL}"), f"{{{{cluster}}}} {{{{{ENDPOINT_LABEL}}}}}")]),
+    (
+        "Time to first token",
+        "s",
+        "TTFT p50/p95/p99 per cluster (vLLM and SGLang).",
+        _quantiles(V.ttft_seconds, S.ttft_seconds),
+    ),
+    (
+        "Inter-token latency (TPOT)",
+        "s",
+        "ITL/TPOT p50/p95/p99 per cluster (vLLM and SGLang).",
+        _quantiles(V.itl_seconds, S.itl_seconds),
+    ),
+    (
+        "End-to-end request latency",
+        "s",
+        "Request latency p50/p95/p99 per cluster (vLLM and SGLang).",
+        _quantiles(V.e2e_seconds, S.e2e_seconds),
+    ),
+    (
+        "Output tokens/s",
+        "short",
+        "Generated tokens per second per cluster.",
+        [(_rate(V.generation_tokens_total, S.generation_tokens_total), "{{cluster}}")],
+    ),
+    (
+        "Requests/s",
+        "reqps",
+        "Completed requests per second per cluster and requests seen by the EPP.",
+        [
+            (_rate(V.completed_total, S.completed_total), "{{cluster}} completed"),
+            (f"sum by (cluster) (rate({EPP_REQUEST_TOTAL}{{{EPP_SEL}}}[$__rate_interval]))", "{{cluster}} routed"),
+        ],
+    ),
+    (
+        "KV-cache utilisation",
+        "percentunit",
+        "Mean KV-cache usage of the model servers (0-1).",
+        [
+            (_both("avg", V.kv_cache_usage, S.kv_cache_usage), "{{cluster}}"),
+            (f"avg by (cluster) ({EPP_KV_CACHE}{{{EPP_SEL}}})", "{{cluster}} EPP pool"),
+        ],
+    ),
+    (
+        "Queue depth",
+        "short",
+        "Requests waiting in the engines, and the EPP pools' average queue.",
+        [
+            (_both("sum", V.queue_depth, S.queue_depth), "{{cluster}} waiting"),
+            (f"sum by (cluster) ({EPP_QUEUE}{{{EPP_SEL}}})", "{{cluster}} EPP pool"),
+        ],
+    ),
+    (
+        "GPU utilisation",
+        "percent",
+        "DCGM exporter GPU utilisation (DCGM_FI_DEV_GPU_UTIL), mean per cluster.",
+        [(f'avg by (cluster) ({DCGM_GPU_UTIL}{{cluster=~"$cluster"}})', "{{cluster}}")],
+    ),
+    (
+        "Replicas per cluster",
+        "short",
+        "Model-server replicas reporting metrics, per cluster and endpoint.",
+        [
+            (
+                _both("count", V.running, S.running, f"cluster, {ENDPOINT_LABEL}"),
+                f"{{{{cluster}}}} {{{{{ENDPOINT_LABEL}}}}}",
+            )
+        ],
+    ),
 ]
 
 

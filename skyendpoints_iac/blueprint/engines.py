@@ -53,8 +53,12 @@ class Transport:
 
     def scrape(self, port: int, interval: str = "15s") -> dict[str, Any]:
         """One ``podMetricsEndpoints`` entry for an engine port: scheme and TLS settings from the one decision."""
-        endpoint: dict[str, Any] = {"portNumber": port, "scheme": self.scheme, "path": METRICS_PATH,
-                                    "interval": interval}
+        endpoint: dict[str, Any] = {
+            "portNumber": port,
+            "scheme": self.scheme,
+            "path": METRICS_PATH,
+            "interval": interval,
+        }
         if self.tls:
             # Per-endpoint self-signed certificates (see module docstring): nothing to verify against fleet-wide.
             endpoint["tlsConfig"] = {"insecureSkipVerify": True}
@@ -95,8 +99,11 @@ class EngineMetrics:
 
     def signal(self, metric: str) -> str:
         """The metric behind an ``autoscaling.metric`` value."""
-        return {"kv_cache_utilization": self.kv_cache_usage, "queue_depth": self.queue_depth,
-                "requests_per_second": self.completed_total}[metric]
+        return {
+            "kv_cache_utilization": self.kv_cache_usage,
+            "queue_depth": self.queue_depth,
+            "requests_per_second": self.completed_total,
+        }[metric]
 
 
 VLLM_METRICS = EngineMetrics(

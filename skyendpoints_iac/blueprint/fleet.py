@@ -18,8 +18,9 @@ from .platform import EndpointTls, PlatformNeeds, build_platform
 from .serving import SliceContext, spec_problem
 
 
-def build_slice(ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.FrontDoorBackend,
-                proxy_namespace: str) -> EndpointSlice:
+def build_slice(
+    ctx: SliceContext, door: FrontDoor | None, backend: frontdoor.FrontDoorBackend, proxy_namespace: str
+) -> EndpointSlice:
     """Everything one endpoint runs on one cluster, in apply order (namespace first). ``proxy_namespace``: where
     the cluster's Envoy proxies run (``gateway.proxy_namespace`` of the catalogue the platform uses)."""
     objects: list[Manifest] = [serving.namespace_object(ctx)]
@@ -57,13 +58,19 @@ def _check_unique(endpoints: list[tuple[EndpointSpec, Placement]], fleet: Fleet)
     seen: dict[str, str] = {}
     for spec, placement in endpoints:
         if placement.endpoint != spec.name:
-            problems.append(spec_problem(spec.name, "name",
-                f"placement is for endpoint '{placement.endpoint}', not '{spec.name}'"))
+            problems.append(
+                spec_problem(spec.name, "name", f"placement is for endpoint '{placement.endpoint}', not '{spec.name}'")
+            )
         host = serving.endpoint_hostname(spec, fleet)
         for key in (f"name {spec.name}", f"hostname {host}"):
             if key in seen:
-                problems.append(spec_problem(spec.name, "name",
-                    f"endpoints '{seen[key]}' and '{spec.name}' share the {key.split()[0]} '{key.split()[1]}'; each must be unique"))
+                problems.append(
+                    spec_problem(
+                        spec.name,
+                        "name",
+                        f"endpoints '{seen[key]}' and '{spec.name}' share the {key.split()[0]} '{key.split()[1]}'; each must be unique",
+                    )
+                )
             seen[key] = spec.name
     for spec, _ in endpoints:
         try:
@@ -82,8 +89,15 @@ def _slices_by_cluster(fleet: Fleet, endpoints) -> dict[str, list[tuple[Endpoint
             if share.max_replicas <= 0:
                 continue
             if share.cluster not in known:
-                raise InvalidInput([spec_problem(spec.name, "placement",
-                    f"endpoint '{spec.name}' is placed on cluster '{share.cluster}', which is not in the fleet file")])
+                raise InvalidInput(
+                    [
+                        spec_problem(
+                            spec.name,
+                            "placement",
+                            f"endpoint '{spec.name}' is placed on cluster '{share.cluster}', which is not in the fleet file",
+                        )
+                    ]
+                )
             out[share.cluster].append((spec, share))
     return out
 
@@ -132,14 +146,23 @@ def platform_needs(contexts: list[SliceContext]) -> PlatformNeeds:
     return PlatformNeeds(
         autoscaling=any(ctx.autoscaled for ctx in contexts),
         multi_node=any(serving.multi_node(ctx) for ctx in contexts),
-        global_dns=fleet is not None and fleet.dns.provider != "none"
-        and bool(public),
+        global_dns=fleet is not None and fleet.dns.provider != "none" and bool(public),
         tracing=fleet is not None and bool(fleet.otlp_endpoint),
         issuers=frozenset(routing.issuer_kind(ctx) for ctx in public) - {"secret"},
-        endpoints=tuple(sorted((EndpointTls(ctx.name, ctx.hostname, routing.tls_secret_name(ctx),
-                                            routing.tls_secret_namespace(ctx),
-                                            operator_provided=routing.issuer_kind(ctx) == "secret")
-                                for ctx in public),
-                               key=lambda e: e.endpoint)),
+        endpoints=tuple(
+            sorted(
+                (
+                    EndpointTls(
+                        ctx.name,
+                        ctx.hostname,
+                        routing.tls_secret_name(ctx),
+                        routing.tls_secret_namespace(ctx),
+                        operator_provided=routing.issuer_kind(ctx) == "secret",
+                    )
+                    for ctx in public
+                ),
+                key=lambda e: e.endpoint,
+            )
+        ),
         private_endpoints=tuple(sorted(ctx.name for ctx in contexts if not routing.is_public(ctx))),
     )

@@ -68,8 +68,13 @@ def build_front_door(spec: EndpointSpec, placement: Placement, fleet: Fleet) -> 
         for p in sorted(placement.placements, key=lambda p: p.cluster)
         if p.max_replicas > 0 and p.cluster in healthy
     )
-    return FrontDoor(endpoint=spec.name, hostname=endpoint_hostname(spec, fleet), routing=fleet.dns.routing,
-                     ttl=fleet.dns.ttl, targets=targets)
+    return FrontDoor(
+        endpoint=spec.name,
+        hostname=endpoint_hostname(spec, fleet),
+        routing=fleet.dns.routing,
+        ttl=fleet.dns.ttl,
+        targets=targets,
+    )
 
 
 def publishing(door: FrontDoor, provider: str) -> tuple[DnsTarget, ...]:
@@ -92,11 +97,20 @@ def check_front_doors(doors: list[FrontDoor], fleet: Fleet) -> list[Problem]:
     """What would publish a URL that does not resolve or never fails over, as fleet-file problems."""
     problems: list[Problem] = []
     if doors and "provider" not in fleet.dns.model_fields_set:
-        problems.append(Problem("<fleet>", None, None, "dns.provider", (
-            f"not set, and {len(doors)} public endpoint(s) ({', '.join(d.endpoint for d in doors)}) would get "
-            f"https://<name>.{fleet.domain}, which no DNS server publishes; pick one: "
-            "route53, cloudflare, google, azure, rfc2136, webhook (external-dns publishes the records), or 'none' "
-            "(you publish them: the front door is rendered to DIR/global/frontdoors.yaml)")))
+        problems.append(
+            Problem(
+                "<fleet>",
+                None,
+                None,
+                "dns.provider",
+                (
+                    f"not set, and {len(doors)} public endpoint(s) ({', '.join(d.endpoint for d in doors)}) would get "
+                    f"https://<name>.{fleet.domain}, which no DNS server publishes; pick one: "
+                    "route53, cloudflare, google, azure, rfc2136, webhook (external-dns publishes the records), or 'none' "
+                    "(you publish them: the front door is rendered to DIR/global/frontdoors.yaml)"
+                ),
+            )
+        )
     if fleet.dns.provider != "route53":
         return problems
     for door in doors:
@@ -104,14 +118,25 @@ def check_front_doors(doors: list[FrontDoor], fleet: Fleet) -> list[Problem]:
         if door.routing == "failover" or len(records) > 1:
             missing = sorted(t.cluster for t in records if not t.health_check_id)
             if missing:
-                why = ("Route53 failover never fires without a health check, and external-dns cannot create one"
-                       if door.routing == "failover" else
-                       "a dead cluster's weighted record would keep answering (its owner, that cluster's "
-                       "external-dns, is gone) unless Route53 health-checks it")
-                problems.append(Problem("<fleet>", None, None, "clusters[].dns_health_check_id", (
-                    f"endpoint '{door.endpoint}' has route53 {door.routing} records on {', '.join(missing)} "
-                    f"without a health check: {why}; create a Route53 health check of each cluster's Gateway "
-                    "and set its ID as dns_health_check_id")))
+                why = (
+                    "Route53 failover never fires without a health check, and external-dns cannot create one"
+                    if door.routing == "failover"
+                    else "a dead cluster's weighted record would keep answering (its owner, that cluster's "
+                    "external-dns, is gone) unless Route53 health-checks it"
+                )
+                problems.append(
+                    Problem(
+                        "<fleet>",
+                        None,
+                        None,
+                        "clusters[].dns_health_check_id",
+                        (
+                            f"endpoint '{door.endpoint}' has route53 {door.routing} records on {', '.join(missing)} "
+                            f"without a health check: {why}; create a Route53 health check of each cluster's Gateway "
+                            "and set its ID as dns_health_check_id"
+                        ),
+                    )
+                )
     return problems
 
 
@@ -121,8 +146,13 @@ def _door_document(doors: list[FrontDoor], backend: str) -> Manifest:
         "kind": "FrontDoors",
         "backend": backend,
         "endpoints": [
-            {"endpoint": d.endpoint, "hostname": d.hostname, "routing": d.routing, "ttl": d.ttl,
-             "targets": [{"cluster": t.cluster, "weight": t.weight} for t in d.targets]}
+            {
+                "endpoint": d.endpoint,
+                "hostname": d.hostname,
+                "routing": d.routing,
+                "ttl": d.ttl,
+                "targets": [{"cluster": t.cluster, "weight": t.weight} for t in d.targets],
+            }
             for d in sorted(doors, key=lambda d: d.endpoint)
         ],
     }
@@ -149,8 +179,11 @@ class ExternalDnsBackend:
 
     def route_annotations(self, door: FrontDoor | None, cluster: str, *, private: bool) -> dict[str, str]:
         p = ANNOTATION_PREFIX
-        mine = None if private or door is None else next(
-            (t for t in publishing(door, self.provider) if t.cluster == cluster), None)
+        mine = (
+            None
+            if private or door is None
+            else next((t for t in publishing(door, self.provider) if t.cluster == cluster), None)
+        )
         if mine is None or door is None:
             # external-dns skips objects whose controller annotation is not its own: no public record.
             return {f"{p}controller": "none"}

@@ -53,11 +53,20 @@ def gateway(fleet: Fleet, endpoints: tuple, http01: bool) -> Manifest:
     else:
         http_from = {"from": "Same"}
     listeners = [
-        {"name": names.HTTP_REDIRECT_LISTENER, "port": 80, "protocol": "HTTP",
-         "allowedRoutes": {"namespaces": http_from, "kinds": [{"kind": "HTTPRoute"}]}},
-        {"name": names.HTTPS_LISTENER, "port": 443, "protocol": "HTTPS", "hostname": f"*.{fleet.domain}",
-         "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": names.WILDCARD_CERTIFICATE}]},
-         "allowedRoutes": {"namespaces": {"from": "All"}, "kinds": [{"kind": "HTTPRoute"}]}},
+        {
+            "name": names.HTTP_REDIRECT_LISTENER,
+            "port": 80,
+            "protocol": "HTTP",
+            "allowedRoutes": {"namespaces": http_from, "kinds": [{"kind": "HTTPRoute"}]},
+        },
+        {
+            "name": names.HTTPS_LISTENER,
+            "port": 443,
+            "protocol": "HTTPS",
+            "hostname": f"*.{fleet.domain}",
+            "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": names.WILDCARD_CERTIFICATE}]},
+            "allowedRoutes": {"namespaces": {"from": "All"}, "kinds": [{"kind": "HTTPRoute"}]},
+        },
     ]
     operator_secrets = []
     for ep in sorted(endpoints, key=lambda e: e.endpoint):
@@ -67,12 +76,22 @@ def gateway(fleet: Fleet, endpoints: tuple, http01: bool) -> Manifest:
             ref["namespace"] = ep.secret_namespace or ns
         if ep.operator_provided:
             operator_secrets.append(f"{ep.secret_namespace or ns}/{ep.secret_name}")
-        listeners.append({
-            "name": names.https_listener(ep.endpoint), "port": 443, "protocol": "HTTPS", "hostname": ep.hostname,
-            "tls": {"mode": "Terminate", "certificateRefs": [ref]},
-            "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {
-                "matchLabels": {"kubernetes.io/metadata.name": ns}}}, "kinds": [{"kind": "HTTPRoute"}]},
-        })
+        listeners.append(
+            {
+                "name": names.https_listener(ep.endpoint),
+                "port": 443,
+                "protocol": "HTTPS",
+                "hostname": ep.hostname,
+                "tls": {"mode": "Terminate", "certificateRefs": [ref]},
+                "allowedRoutes": {
+                    "namespaces": {
+                        "from": "Selector",
+                        "selector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                    },
+                    "kinds": [{"kind": "HTTPRoute"}],
+                },
+            }
+        )
     if len(listeners) > MAX_LISTENERS:
         raise SkyError(
             f"{len(endpoints)} endpoints need {len(listeners)} Gateway listeners, over the Gateway API limit of "
@@ -117,23 +136,40 @@ def proxy_namespace(catalogue: Catalogue) -> str:
 def internal_gateway(private_endpoints: tuple[str, ...]) -> Manifest:
     """One HTTPS listener without a hostname; each private endpoint's certificate (``names.internal_tls_secret``
     in its namespace, granted by a ReferenceGrant there) is picked by SNI. Routes only from our namespaces."""
-    refs = [{"kind": "Secret", "name": names.internal_tls_secret(e), "namespace": names.endpoint_namespace(e)}
-            for e in sorted(private_endpoints)]
+    refs = [
+        {"kind": "Secret", "name": names.internal_tls_secret(e), "namespace": names.endpoint_namespace(e)}
+        for e in sorted(private_endpoints)
+    ]
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
         "metadata": _meta(names.INTERNAL_GATEWAY_NAME),
-        "spec": {"gatewayClassName": names.GATEWAY_CLASS_NAME, "listeners": [
-            {"name": names.INTERNAL_LISTENER, "port": names.INTERNAL_PORT, "protocol": "HTTPS",
-             "tls": {"mode": "Terminate", "certificateRefs": refs},
-             "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {
-                 "matchLabels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}}, "kinds": [{"kind": "HTTPRoute"}]}}]},
+        "spec": {
+            "gatewayClassName": names.GATEWAY_CLASS_NAME,
+            "listeners": [
+                {
+                    "name": names.INTERNAL_LISTENER,
+                    "port": names.INTERNAL_PORT,
+                    "protocol": "HTTPS",
+                    "tls": {"mode": "Terminate", "certificateRefs": refs},
+                    "allowedRoutes": {
+                        "namespaces": {
+                            "from": "Selector",
+                            "selector": {"matchLabels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}},
+                        },
+                        "kinds": [{"kind": "HTTPRoute"}],
+                    },
+                }
+            ],
+        },
     }
 
 
 def _internal_proxy_pods() -> dict:
-    return {ENVOY_OWNING_GATEWAY_NAME: names.INTERNAL_GATEWAY_NAME,
-            ENVOY_OWNING_GATEWAY_NAMESPACE: names.GATEWAY_NAMESPACE}
+    return {
+        ENVOY_OWNING_GATEWAY_NAME: names.INTERNAL_GATEWAY_NAME,
+        ENVOY_OWNING_GATEWAY_NAMESPACE: names.GATEWAY_NAMESPACE,
+    }
 
 
 def internal_service(proxy_namespace: str) -> Manifest:
@@ -143,9 +179,18 @@ def internal_service(proxy_namespace: str) -> Manifest:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _meta(names.INTERNAL_GATEWAY_NAME, proxy_namespace),
-        "spec": {"type": "ClusterIP", "selector": _internal_proxy_pods(),
-                 "ports": [{"name": "https", "port": names.INTERNAL_PORT, "protocol": "TCP",
-                            "targetPort": envoy_container_port(names.INTERNAL_PORT)}]},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _internal_proxy_pods(),
+            "ports": [
+                {
+                    "name": "https",
+                    "port": names.INTERNAL_PORT,
+                    "protocol": "TCP",
+                    "targetPort": envoy_container_port(names.INTERNAL_PORT),
+                }
+            ],
+        },
     }
 
 
@@ -157,8 +202,11 @@ def internal_only_policy(proxy_namespace: str) -> Manifest:
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": _meta(f"{names.INTERNAL_GATEWAY_NAME}-in-cluster-only", proxy_namespace),
-        "spec": {"podSelector": {"matchLabels": _internal_proxy_pods()}, "policyTypes": ["Ingress"],
-                 "ingress": [{"from": [{"namespaceSelector": {}}]}]},
+        "spec": {
+            "podSelector": {"matchLabels": _internal_proxy_pods()},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"namespaceSelector": {}}]}],
+        },
     }
 
 
@@ -169,9 +217,17 @@ def https_redirect_route() -> Manifest:
         "kind": "HTTPRoute",
         "metadata": _meta(names.HTTPS_REDIRECT_ROUTE),
         "spec": {
-            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": names.GATEWAY_NAME,
-                            "namespace": names.GATEWAY_NAMESPACE, "sectionName": names.HTTP_REDIRECT_LISTENER}],
-            "rules": [{"filters": [{"type": "RequestRedirect",
-                                    "requestRedirect": {"scheme": "https", "statusCode": 301}}]}],
+            "parentRefs": [
+                {
+                    "group": "gateway.networking.k8s.io",
+                    "kind": "Gateway",
+                    "name": names.GATEWAY_NAME,
+                    "namespace": names.GATEWAY_NAMESPACE,
+                    "sectionName": names.HTTP_REDIRECT_LISTENER,
+                }
+            ],
+            "rules": [
+                {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}
+            ],
         },
     }

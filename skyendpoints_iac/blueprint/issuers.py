@@ -39,8 +39,13 @@ def _solver(fleet: Fleet) -> dict:
         return {"dns01": {"route53": {}}}
     if fleet.dns.provider == "cloudflare":
         return {"dns01": {"cloudflare": {"apiTokenSecretRef": dict(CLOUDFLARE_TOKEN_SECRET)}}}
-    parent = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": names.GATEWAY_NAME,
-              "namespace": names.GATEWAY_NAMESPACE, "sectionName": names.HTTP_REDIRECT_LISTENER}
+    parent = {
+        "group": "gateway.networking.k8s.io",
+        "kind": "Gateway",
+        "name": names.GATEWAY_NAME,
+        "namespace": names.GATEWAY_NAMESPACE,
+        "sectionName": names.HTTP_REDIRECT_LISTENER,
+    }
     return {"http01": {"gatewayHTTPRoute": {"parentRefs": [parent]}}}
 
 
@@ -51,17 +56,30 @@ def _meta(name: str) -> dict:
 def cluster_issuers(fleet: Fleet, acme: bool) -> list[Manifest]:
     """The self-signed issuer always (wildcard fallback, private endpoints); the ACME one when asked for."""
     out: list[Manifest] = [
-        {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": _meta(names.ISSUER_SELFSIGNED),
-         "spec": {"selfSigned": {}}}
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "ClusterIssuer",
+            "metadata": _meta(names.ISSUER_SELFSIGNED),
+            "spec": {"selfSigned": {}},
+        }
     ]
     if acme:
         name = acme_issuer_name(fleet)
-        body: dict = {"server": ACME_SERVERS[fleet.acme.server], "privateKeySecretRef": {"name": f"{name}-account-key"},
-                      "solvers": [_solver(fleet)]}
+        body: dict = {
+            "server": ACME_SERVERS[fleet.acme.server],
+            "privateKeySecretRef": {"name": f"{name}-account-key"},
+            "solvers": [_solver(fleet)],
+        }
         if fleet.acme.email:
             body["email"] = fleet.acme.email
-        out.append({"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": _meta(name),
-                    "spec": {"acme": body}})
+        out.append(
+            {
+                "apiVersion": "cert-manager.io/v1",
+                "kind": "ClusterIssuer",
+                "metadata": _meta(name),
+                "spec": {"acme": body},
+            }
+        )
     return out
 
 

@@ -21,8 +21,10 @@ from .engines import ENGINE_METRICS_PORTS, ENGINE_TRANSPORT, EPP_METRICS_PORT, M
 from .model import Manifest
 
 WORKLOAD = {"app.kubernetes.io/part-of": "llminferenceservice", "kserve.io/component": "workload"}
-EPP_SELECTOR = {"app.kubernetes.io/part-of": "llminferenceservice",
-                "app.kubernetes.io/component": "llminferenceservice-router-scheduler"}
+EPP_SELECTOR = {
+    "app.kubernetes.io/part-of": "llminferenceservice",
+    "app.kubernetes.io/component": "llminferenceservice-router-scheduler",
+}
 """EPP pod labels set by the KServe controller (``SchedulerLabels`` in pkg/controller/.../llmisvc)."""
 PROMETHEUS_SERVICE_ACCOUNT = "kube-prometheus-stack-prometheus"
 EPP_TOKEN_SECRET = "prometheus-metrics-reader-token"
@@ -30,8 +32,7 @@ OTLP_PORTS = ({"name": "otlp-grpc", "port": 4317}, {"name": "otlp-http", "port":
 
 
 def _meta(name: str) -> dict:
-    return {"name": name, "namespace": names.MONITORING_NAMESPACE,
-            "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}
+    return {"name": name, "namespace": names.MONITORING_NAMESPACE, "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}
 
 
 def _pod_monitor(name: str, selector: dict, endpoints: list[dict]) -> Manifest:
@@ -59,8 +60,10 @@ def engine_scrape_endpoints() -> list[dict]:
 def pod_monitors() -> list[Manifest]:
     vllm = _pod_monitor(
         "skyendpoints-vllm",
-        {"matchLabels": dict(WORKLOAD),
-         "matchExpressions": [{"key": names.LABEL_ENGINE, "operator": "NotIn", "values": ["sglang"]}]},
+        {
+            "matchLabels": dict(WORKLOAD),
+            "matchExpressions": [{"key": names.LABEL_ENGINE, "operator": "NotIn", "values": ["sglang"]}],
+        },
         engine_scrape_endpoints(),
     )
     sglang = _pod_monitor(
@@ -71,8 +74,15 @@ def pod_monitors() -> list[Manifest]:
     epp = _pod_monitor(
         "skyendpoints-epp",
         {"matchLabels": dict(EPP_SELECTOR)},
-        [{"portNumber": EPP_METRICS_PORT, "scheme": "http", "path": METRICS_PATH, "interval": "10s",
-          "authorization": {"type": "Bearer", "credentials": {"name": EPP_TOKEN_SECRET, "key": "token"}}}],
+        [
+            {
+                "portNumber": EPP_METRICS_PORT,
+                "scheme": "http",
+                "path": METRICS_PATH,
+                "interval": "10s",
+                "authorization": {"type": "Bearer", "credentials": {"name": EPP_TOKEN_SECRET, "key": "token"}},
+            }
+        ],
     )
     return [vllm, sglang, epp]
 
@@ -88,8 +98,11 @@ def _river_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-REMOTE_WRITE_ENV = {"token": "FLEET_REMOTE_WRITE_TOKEN", "username": "FLEET_REMOTE_WRITE_USERNAME",
-                    "password": "FLEET_REMOTE_WRITE_PASSWORD"}
+REMOTE_WRITE_ENV = {
+    "token": "FLEET_REMOTE_WRITE_TOKEN",
+    "username": "FLEET_REMOTE_WRITE_USERNAME",
+    "password": "FLEET_REMOTE_WRITE_PASSWORD",
+}
 """Alloy's env vars for the fleet store's credentials: filled from the user's Secret (``secretKeyRef``), read in
 the config with ``sys.env``, so no value is in the config, the render or the state."""
 
@@ -100,10 +113,12 @@ def _remote_write_auth_block(fleet: Fleet) -> str:
         return ""
     if auth.type == "bearer":
         return f'    bearer_token = sys.env("{REMOTE_WRITE_ENV["token"]}")\n'
-    return ("    basic_auth {\n"
-            f'      username = sys.env("{REMOTE_WRITE_ENV["username"]}")\n'
-            f'      password = sys.env("{REMOTE_WRITE_ENV["password"]}")\n'
-            "    }\n")
+    return (
+        "    basic_auth {\n"
+        f'      username = sys.env("{REMOTE_WRITE_ENV["username"]}")\n'
+        f'      password = sys.env("{REMOTE_WRITE_ENV["password"]}")\n'
+        "    }\n"
+    )
 
 
 def remote_write_env(fleet: Fleet) -> list[dict]:
@@ -111,10 +126,15 @@ def remote_write_env(fleet: Fleet) -> list[dict]:
     auth = fleet.metrics.remote_write_auth
     if auth is None:
         return []
-    keys = {"token": auth.token_key} if auth.type == "bearer" else {"username": auth.username_key,
-                                                                     "password": auth.password_key}
-    return [{"name": REMOTE_WRITE_ENV[what], "valueFrom": {"secretKeyRef": {"name": auth.secret_name, "key": key}}}
-            for what, key in keys.items()]
+    keys = (
+        {"token": auth.token_key}
+        if auth.type == "bearer"
+        else {"username": auth.username_key, "password": auth.password_key}
+    )
+    return [
+        {"name": REMOTE_WRITE_ENV[what], "valueFrom": {"secretKeyRef": {"name": auth.secret_name, "key": key}}}
+        for what, key in keys.items()
+    ]
 
 
 def alloy_config(cluster: Cluster, fleet: Fleet, tracing: bool) -> str:
@@ -123,11 +143,11 @@ def alloy_config(cluster: Cluster, fleet: Fleet, tracing: bool) -> str:
     url = fleet.metrics.remote_write_url
     if url:
         blocks.append(
-            "prometheus.operator.podmonitors \"skyendpoints\" {\n"
+            'prometheus.operator.podmonitors "skyendpoints" {\n'
             "  forward_to = [prometheus.remote_write.fleet.receiver]\n}\n\n"
-            "prometheus.operator.servicemonitors \"skyendpoints\" {\n"
+            'prometheus.operator.servicemonitors "skyendpoints" {\n'
             "  forward_to = [prometheus.remote_write.fleet.receiver]\n}\n\n"
-            "prometheus.remote_write \"fleet\" {\n"
+            'prometheus.remote_write "fleet" {\n'
             f"  external_labels = {{ cluster = {_river_string(cluster.name)} }}\n"
             "  endpoint {\n"
             f"    url = {_river_string(url)}\n"
@@ -137,17 +157,17 @@ def alloy_config(cluster: Cluster, fleet: Fleet, tracing: bool) -> str:
     if tracing and fleet.otlp_endpoint:
         insecure = "    tls {\n      insecure = true\n    }\n" if fleet.otlp_endpoint.startswith("http://") else ""
         blocks.append(
-            "otelcol.receiver.otlp \"default\" {\n"
-            "  grpc {\n    endpoint = \"0.0.0.0:4317\"\n  }\n"
-            "  http {\n    endpoint = \"0.0.0.0:4318\"\n  }\n"
+            'otelcol.receiver.otlp "default" {\n'
+            '  grpc {\n    endpoint = "0.0.0.0:4317"\n  }\n'
+            '  http {\n    endpoint = "0.0.0.0:4318"\n  }\n'
             "  output {\n    traces = [otelcol.processor.attributes.cluster.input]\n  }\n}\n\n"
-            "otelcol.processor.attributes \"cluster\" {\n"
-            "  action {\n    key = \"k8s.cluster.name\"\n"
-            f"    value = {_river_string(cluster.name)}\n    action = \"upsert\"\n  }}\n"
+            'otelcol.processor.attributes "cluster" {\n'
+            '  action {\n    key = "k8s.cluster.name"\n'
+            f'    value = {_river_string(cluster.name)}\n    action = "upsert"\n  }}\n'
             "  output {\n    traces = [otelcol.processor.batch.default.input]\n  }\n}\n\n"
-            "otelcol.processor.batch \"default\" {\n"
+            'otelcol.processor.batch "default" {\n'
             "  output {\n    traces = [otelcol.exporter.otlp.fleet.input]\n  }\n}\n\n"
-            "otelcol.exporter.otlp \"fleet\" {\n"
+            'otelcol.exporter.otlp "fleet" {\n'
             f"  client {{\n    endpoint = {_river_string(fleet.otlp_endpoint)}\n{insecure}  }}\n}}\n"
         )
     return "\n".join(blocks)
@@ -169,6 +189,7 @@ def alloy_values(cluster: Cluster, fleet: Fleet, tracing: bool) -> dict:
     if env:
         alloy["extraEnv"] = env
     if tracing and fleet.otlp_endpoint:
-        alloy["extraPorts"] = [{"name": p["name"], "port": p["port"], "targetPort": p["port"], "protocol": "TCP"}
-                               for p in OTLP_PORTS]
+        alloy["extraPorts"] = [
+            {"name": p["name"], "port": p["port"], "targetPort": p["port"], "protocol": "TCP"} for p in OTLP_PORTS
+        ]
     return {"fullnameOverride": "alloy", "alloy": alloy}

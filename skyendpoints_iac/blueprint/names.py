@@ -86,6 +86,7 @@ def https_listener(endpoint: str) -> str:
     """
     return f"https-{endpoint}"
 
+
 ALLOY_OTLP_GRPC = "http://alloy.monitoring.svc:4317"
 """OTLP gRPC receiver of the cluster's Alloy (fullnameOverride pinned): LLMInferenceService tracing exports here."""
 DASHBOARD_CONFIGMAP = "skyendpoints-fleet-dashboard"

@@ -105,16 +105,20 @@ def _check(fleet: Fleet, needs: PlatformNeeds) -> None:
 def cluster_values(comp: Component, cluster: Cluster, fleet: Fleet, needs: PlatformNeeds) -> dict[str, Any]:
     """Per-cluster values layered over the catalogue defaults."""
     if comp.name == "kserve-llmisvc-resources":
-        gateway = {"kserveGateway": f"{names.GATEWAY_NAMESPACE}/{names.GATEWAY_NAME}",
-                   "className": names.GATEWAY_CLASS_NAME}
+        gateway = {
+            "kserveGateway": f"{names.GATEWAY_NAMESPACE}/{names.GATEWAY_NAME}",
+            "className": names.GATEWAY_CLASS_NAME,
+        }
         return {"kserve": {"controller": {"gateway": {"ingressGateway": gateway}}}}
     if comp.name == "alloy":
         return monitoring.alloy_values(cluster, fleet, _tracing(fleet))
     if comp.name == "external-dns":
-        domains = {fleet.domain} | {e.hostname for e in needs.endpoints
-                                    if not e.hostname.endswith("." + fleet.domain)}
-        values: dict[str, Any] = {"provider": {"name": fleet.dns.provider}, "txtOwnerId": cluster.name,
-                                  "domainFilters": sorted(domains)}
+        domains = {fleet.domain} | {e.hostname for e in needs.endpoints if not e.hostname.endswith("." + fleet.domain)}
+        values: dict[str, Any] = {
+            "provider": {"name": fleet.dns.provider},
+            "txtOwnerId": cluster.name,
+            "domainFilters": sorted(domains),
+        }
         if fleet.dns.provider == "cloudflare":
             # A reference only: the operator creates this Secret in the external-dns namespace (the same name
             # and key as cert-manager's DNS-01 token in the cert-manager namespace).
@@ -129,22 +133,40 @@ def _acme_needed(fleet: Fleet, needs: PlatformNeeds) -> bool:
 
 
 def _namespace(name: str) -> Manifest:
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}},
+    }
 
 
 def priority_classes() -> list[Manifest]:
     """Inference preempts training for GPUs; training never preempts anything."""
+
     def pc(name: str, value: int, policy: str, description: str) -> Manifest:
-        return {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
-                "metadata": {"name": name, "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}},
-                "value": value, "globalDefault": False, "preemptionPolicy": policy, "description": description}
+        return {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": name, "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}},
+            "value": value,
+            "globalDefault": False,
+            "preemptionPolicy": policy,
+            "description": description,
+        }
 
     return [
-        pc(names.PRIORITY_CLASS_INFERENCE, names.PRIORITY_VALUE_INFERENCE, "PreemptLowerPriority",
-           "skyendpoints inference: may preempt lower-priority (training) pods for GPUs."),
-        pc(names.PRIORITY_CLASS_TRAINING, names.PRIORITY_VALUE_TRAINING, "Never",
-           "skyendpoints training: low priority, preemptible by inference, never preempts."),
+        pc(
+            names.PRIORITY_CLASS_INFERENCE,
+            names.PRIORITY_VALUE_INFERENCE,
+            "PreemptLowerPriority",
+            "skyendpoints inference: may preempt lower-priority (training) pods for GPUs.",
+        ),
+        pc(
+            names.PRIORITY_CLASS_TRAINING,
+            names.PRIORITY_VALUE_TRAINING,
+            "Never",
+            "skyendpoints training: low priority, preemptible by inference, never preempts.",
+        ),
     ]
 
 
@@ -178,11 +200,18 @@ def build_platform(
             continue
         assert comp.namespace is not None
         chart_namespaces.add(comp.namespace)
-        bp.charts.append(ChartRelease(
-            name=comp.name, chart=src.chart, repo=src.repo, version=comp.version, namespace=comp.namespace,
-            values=_merge(comp.values, cluster_values(comp, cluster, fleet, needs)),
-            depends_on=deps, uses_hooks=comp.uses_hooks,
-        ))
+        bp.charts.append(
+            ChartRelease(
+                name=comp.name,
+                chart=src.chart,
+                repo=src.repo,
+                version=comp.version,
+                namespace=comp.namespace,
+                values=_merge(comp.values, cluster_values(comp, cluster, fleet, needs)),
+                depends_on=deps,
+                uses_hooks=comp.uses_hooks,
+            )
+        )
 
     acme = _acme_needed(fleet, needs)
     http01 = acme and not issuers.uses_dns01(fleet)
@@ -195,8 +224,11 @@ def build_platform(
     bp.objects.append(gw.https_redirect_route())
     if needs.private_endpoints:
         proxies = gw.proxy_namespace(catalogue)
-        bp.objects += [gw.internal_gateway(needs.private_endpoints), gw.internal_service(proxies),
-                       gw.internal_only_policy(proxies)]
+        bp.objects += [
+            gw.internal_gateway(needs.private_endpoints),
+            gw.internal_service(proxies),
+            gw.internal_only_policy(proxies),
+        ]
     bp.objects.extend(monitoring.pod_monitors())
     bp.objects.append(monitoring.metrics_reader_token())
     bp.objects.append(dashboard_configmap())

@@ -56,14 +56,21 @@ _Dumper.add_representer(str, _str)
 
 
 def dump_documents(docs: Iterable[Any]) -> str:
-    parts = [yaml.dump(d, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=4096, allow_unicode=True)
-             for d in docs]
+    parts = [
+        yaml.dump(d, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=4096, allow_unicode=True)
+        for d in docs
+    ]
     return HEADER + "---\n" + "---\n".join(parts)
 
 
 def _object_key(obj: Manifest) -> tuple[str, str, str, str]:
     meta = obj.get("metadata") or {}
-    return (str(obj.get("kind", "")), str(obj.get("apiVersion", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
+    return (
+        str(obj.get("kind", "")),
+        str(obj.get("apiVersion", "")),
+        str(meta.get("namespace", "")),
+        str(meta.get("name", "")),
+    )
 
 
 def secret_reference(secret: SecretSpec) -> dict[str, Any]:
@@ -136,8 +143,10 @@ def cluster_prerequisites(cluster: ClusterBlueprint) -> dict[str, Any]:
     if external:
         # Secrets the spec or fleet names and nobody here creates (auth.secret_name, hf_token.secret_name,
         # engine.secret_env, tls.secret_name, a DNS provider token): the operator creates them on this cluster.
-        entry["externalSecrets"] = [{"namespace": ns, "name": name, "referencedBy": sorted(where)}
-                                    for (ns, name), where in sorted(external.items())]
+        entry["externalSecrets"] = [
+            {"namespace": ns, "name": name, "referencedBy": sorted(where)}
+            for (ns, name), where in sorted(external.items())
+        ]
     return entry
 
 
@@ -147,9 +156,16 @@ def fleet_files(blueprint: FleetBlueprint) -> dict[str, str]:
     for name in sorted(blueprint.clusters):
         for fname, text in cluster_files(blueprint.clusters[name]).items():
             files[f"{name}/{fname}"] = text
-    prerequisites = {"clusters": {name: cluster_prerequisites(blueprint.clusters[name]) for name in sorted(blueprint.clusters)}}
-    files[PREREQUISITES] = HEADER + PREREQUISITES_HEADER + yaml.dump(
-        prerequisites, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=4096, allow_unicode=True)
+    prerequisites = {
+        "clusters": {name: cluster_prerequisites(blueprint.clusters[name]) for name in sorted(blueprint.clusters)}
+    }
+    files[PREREQUISITES] = (
+        HEADER
+        + PREREQUISITES_HEADER
+        + yaml.dump(
+            prerequisites, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=4096, allow_unicode=True
+        )
+    )
     if blueprint.global_objects:
         for fname, objs in by_kind(blueprint.global_objects).items():
             files[f"global/{fname}"] = dump_documents(objs)
@@ -163,8 +179,17 @@ def write(blueprint: FleetBlueprint, out: Path) -> list[Path]:
         if not out.is_dir():
             raise InvalidInput([Problem(str(out), None, None, "--out", "exists and is not a directory")])
         if any(out.iterdir()) and not (out / MARKER).exists():
-            raise InvalidInput([Problem(str(out), None, None, "--out",
-                "is not empty and holds no earlier render; choose a new or empty directory")])
+            raise InvalidInput(
+                [
+                    Problem(
+                        str(out),
+                        None,
+                        None,
+                        "--out",
+                        "is not empty and holds no earlier render; choose a new or empty directory",
+                    )
+                ]
+            )
         for child in out.iterdir():
             if child.is_dir():
                 shutil.rmtree(child)

@@ -43,11 +43,19 @@ def _plugin(type_: str, name: str | None = None, parameters: dict | None = None)
 
 
 def _config(plugins: list[dict], profiles: list[dict]) -> dict:
-    return {"apiVersion": EPP_API_VERSION, "kind": "EndpointPickerConfig", "plugins": plugins, "schedulingProfiles": profiles}
+    return {
+        "apiVersion": EPP_API_VERSION,
+        "kind": "EndpointPickerConfig",
+        "plugins": plugins,
+        "schedulingProfiles": profiles,
+    }
 
 
 def _profile(name: str, refs: Sequence[tuple[str, int | None]]) -> dict:
-    return {"name": name, "plugins": [{"pluginRef": r} if w is None else {"pluginRef": r, "weight": w} for r, w in refs]}
+    return {
+        "name": name,
+        "plugins": [{"pluginRef": r} if w is None else {"pluginRef": r, "weight": w} for r, w in refs],
+    }
 
 
 Scorers = tuple[tuple[str, int], ...]
@@ -66,8 +74,12 @@ class RoutingMode:
     """Weight of ``lora-affinity-scorer`` when the endpoint has adapters; None leaves it out."""
 
 
-_KV_SINGLE: Scorers = (("queue-scorer", 2), ("kv-cache-utilization-scorer", 2), ("prefix-cache-scorer", 3),
-                       ("no-hit-lru-scorer", 2))
+_KV_SINGLE: Scorers = (
+    ("queue-scorer", 2),
+    ("kv-cache-utilization-scorer", 2),
+    ("prefix-cache-scorer", 3),
+    ("no-hit-lru-scorer", 2),
+)
 _LOAD: Scorers = (("queue-scorer", 1), ("kv-cache-utilization-scorer", 1))
 
 MODES: dict[str, RoutingMode] = {
@@ -76,7 +88,9 @@ MODES: dict[str, RoutingMode] = {
         single=_KV_SINGLE,
         prefill=(("prefix-cache-scorer", 3), ("queue-scorer", 2), ("kv-cache-utilization-scorer", 2)),
         decode=(("active-request-scorer", 2), ("prefix-cache-scorer", 3)),
-        picker="max-score-picker", lora_weight=4),
+        picker="max-score-picker",
+        lora_weight=4,
+    ),
     # Load only, score-proportional random pick: the near-least-loaded, no-herding choice p2c stands for.
     "p2c": RoutingMode(single=_LOAD, prefill=_LOAD, decode=_LOAD, picker="weighted-random-picker", lora_weight=1),
     # No scorer: uniform random among ready pods (round-robin in expectation).
@@ -95,22 +109,28 @@ _PD_PLUGINS = [
 
 def build_epp_config(mode: RoutingMode, *, prefill: bool, lora: bool) -> dict:
     """The ``EndpointPickerConfig`` for ``mode``: plugins declared once, in first-use order, then profiles."""
+
     def with_lora(scorers: Scorers) -> Scorers:
         return (*scorers, ("lora-affinity-scorer", mode.lora_weight)) if lora and mode.lora_weight else scorers
 
     if prefill:
-        profiles: list[tuple[str, str | None, Scorers]] = [("prefill", "prefill-filter", with_lora(mode.prefill)),
-                    ("decode", "decode-filter", with_lora(mode.decode))]
+        profiles: list[tuple[str, str | None, Scorers]] = [
+            ("prefill", "prefill-filter", with_lora(mode.prefill)),
+            ("decode", "decode-filter", with_lora(mode.decode)),
+        ]
         head = [dict(p) for p in _PD_PLUGINS]
     else:
         profiles = [("default", None, with_lora(mode.single))]
         head = [_plugin("single-profile-handler")]
     scorer_types = list(dict.fromkeys(t for _, _, scorers in profiles for t, _ in scorers))
     plugins = head + [_plugin(t) for t in scorer_types] + [_plugin(mode.picker)]
-    return _config(plugins, [
-        _profile(name, ([(flt, None)] if flt else []) + list(scorers) + [(mode.picker, None)])
-        for name, flt, scorers in profiles
-    ])
+    return _config(
+        plugins,
+        [
+            _profile(name, ([(flt, None)] if flt else []) + list(scorers) + [(mode.picker, None)])
+            for name, flt, scorers in profiles
+        ],
+    )
 
 
 def epp_config(ctx: SliceContext) -> dict:
@@ -131,10 +151,16 @@ def parent_ref(ctx: SliceContext) -> dict:
     """The Gateway listener the endpoint's route attaches to: its own HTTPS listener on the platform Gateway
     when public, the in-cluster Gateway's listener when private."""
     if is_public(ctx):
-        return {"name": names.GATEWAY_NAME, "namespace": names.GATEWAY_NAMESPACE,
-                "sectionName": names.https_listener(ctx.name)}
-    return {"name": names.INTERNAL_GATEWAY_NAME, "namespace": names.GATEWAY_NAMESPACE,
-            "sectionName": names.INTERNAL_LISTENER}
+        return {
+            "name": names.GATEWAY_NAME,
+            "namespace": names.GATEWAY_NAMESPACE,
+            "sectionName": names.https_listener(ctx.name),
+        }
+    return {
+        "name": names.INTERNAL_GATEWAY_NAME,
+        "namespace": names.GATEWAY_NAMESPACE,
+        "sectionName": names.INTERNAL_LISTENER,
+    }
 
 
 def route_hostnames(ctx: SliceContext) -> list[str]:
@@ -168,9 +194,11 @@ def internal_service(ctx: SliceContext, proxy_namespace: str) -> Manifest:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": ctx.metadata(internal_service_name(ctx)),
-        "spec": {"type": "ExternalName",
-                 "externalName": f"{names.INTERNAL_GATEWAY_NAME}.{proxy_namespace}.svc.cluster.local",
-                 "ports": [{"name": "https", "port": names.INTERNAL_PORT, "protocol": "TCP"}]},
+        "spec": {
+            "type": "ExternalName",
+            "externalName": f"{names.INTERNAL_GATEWAY_NAME}.{proxy_namespace}.svc.cluster.local",
+            "ports": [{"name": "https", "port": names.INTERNAL_PORT, "protocol": "TCP"}],
+        },
     }
 
 
@@ -211,8 +239,14 @@ def http_route(ctx: SliceContext, annotations: dict[str, str]) -> Manifest:
     """
     rule = {
         "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-        "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool",
-                         "name": inference_pool_name(ctx.spec), "port": ENGINE_PORT}],
+        "backendRefs": [
+            {
+                "group": "inference.networking.k8s.io",
+                "kind": "InferencePool",
+                "name": inference_pool_name(ctx.spec),
+                "port": ENGINE_PORT,
+            }
+        ],
         "timeouts": {"request": "0s", "backendRequest": "0s"},
     }
     return {

@@ -80,15 +80,27 @@ class SliceContext:
 
     def decode_topology(self) -> Topology:
         """Pods per decode (or only) replica here, with the node size placement counted with."""
-        return topology(self.spec.accelerator, self.cluster, "resources.accelerators", self.spec.name,
-                        self.spec.engine.type, self.share.gpus_per_node)
+        return topology(
+            self.spec.accelerator,
+            self.cluster,
+            "resources.accelerators",
+            self.spec.name,
+            self.spec.engine.type,
+            self.share.gpus_per_node,
+        )
 
     def prefill_topology(self) -> Topology | None:
         acc = self.spec.prefill_accelerator
         if acc is None:
             return None
-        return topology(acc, self.cluster, "prefill.resources.accelerators", self.spec.name, self.spec.engine.type,
-                        self.share.prefill_gpus_per_node)
+        return topology(
+            acc,
+            self.cluster,
+            "prefill.resources.accelerators",
+            self.spec.name,
+            self.spec.engine.type,
+            self.share.prefill_gpus_per_node,
+        )
 
     def labels(self) -> dict[str, str]:
         """User labels first, ours last: ours identify the object and must not be overridden."""
@@ -179,7 +191,10 @@ def _speculative_args(spec: EndpointSpec) -> dict[str, EngineArg]:
         return {}
     if spec.engine.type == "sglang":
         algo = {"ngram": "NGRAM", "eagle": "EAGLE", "eagle3": "EAGLE3", "draft_model": "STANDALONE", "mtp": "NEXTN"}
-        out: dict[str, EngineArg] = {"speculative_algorithm": algo[s.method], "speculative_num_draft_tokens": s.num_tokens}
+        out: dict[str, EngineArg] = {
+            "speculative_algorithm": algo[s.method],
+            "speculative_num_draft_tokens": s.num_tokens,
+        }
         if s.model:
             out["speculative_draft_model_path"] = s.model
         return out
@@ -231,12 +246,21 @@ def routing_sidecar_override(engine: str) -> list[dict]:
     ``supportedKVConnectors``), which sends each request to prefill and decode at once with SGLang's bootstrap
     fields. The merge is by container name and replaces ``command`` whole, so every other flag of the preset is
     repeated here, with TLS from the one transport decision."""
-    tls = (["--secure-proxy=true", "--cert-path=/var/run/kserve/tls", "--decoder-use-tls=true",
-            "--prefiller-use-tls=true"] if ENGINE_TRANSPORT.tls else ["--secure-proxy=false"])
+    tls = (
+        ["--secure-proxy=true", "--cert-path=/var/run/kserve/tls", "--decoder-use-tls=true", "--prefiller-use-tls=true"]
+        if ENGINE_TRANSPORT.tls
+        else ["--secure-proxy=false"]
+    )
     connector = "sglang" if engine == "sglang" else "nixlv2"
-    command = ["/app/pd-sidecar", f"--port={ENGINE_PORT}", f"--vllm-port={PD_DECODE_ENGINE_PORT}",
-               f"--kv-connector={connector}", "--enable-ssrf-protection=true", f"--pool-group={SIDECAR_POOL_GROUP}",
-               *tls]
+    command = [
+        "/app/pd-sidecar",
+        f"--port={ENGINE_PORT}",
+        f"--vllm-port={PD_DECODE_ENGINE_PORT}",
+        f"--kv-connector={connector}",
+        "--enable-ssrf-protection=true",
+        f"--pool-group={SIDECAR_POOL_GROUP}",
+        *tls,
+    ]
     return [{"name": ROUTING_SIDECAR, "command": command}]
 
 
@@ -271,8 +295,9 @@ class Topology:
         return {"tensor": self.gpus_per_pod}
 
 
-def topology(acc: Accelerator, cluster: Cluster, field: str, endpoint: str, engine: str = "vllm",
-             gpus_per_node: int = 0) -> Topology:
+def topology(
+    acc: Accelerator, cluster: Cluster, field: str, endpoint: str, engine: str = "vllm", gpus_per_node: int = 0
+) -> Topology:
     """Pods per replica on this cluster.
 
     ``gpus_per_node`` is the node size placement counted a multi-node replica with (``ClusterPlacement``; live
@@ -283,19 +308,40 @@ def topology(acc: Accelerator, cluster: Cluster, field: str, endpoint: str, engi
     if size is None:
         if acc.count <= MAX_UNKNOWN_NODE_GPUS:
             return Topology(acc.count, 1)
-        raise InvalidInput([spec_problem(endpoint, field,
-            f"{acc} may span nodes on cluster '{cluster.name}', but its {acc.type} node size is unknown; add a "
-            "'nodes' snapshot to the cluster in the fleet file, or plan against the live cluster")])
+        raise InvalidInput(
+            [
+                spec_problem(
+                    endpoint,
+                    field,
+                    f"{acc} may span nodes on cluster '{cluster.name}', but its {acc.type} node size is unknown; add a "
+                    "'nodes' snapshot to the cluster in the fleet file, or plan against the live cluster",
+                )
+            ]
+        )
     if acc.count <= size:
         return Topology(acc.count, 1)
     if engine == "sglang":
-        raise InvalidInput([spec_problem(endpoint, field,
-            f"{acc} spans nodes of {size} {acc.type} GPUs on cluster '{cluster.name}'; multi-node replicas need "
-            "engine vllm (KServe's multi-node presets launch vLLM), or ask for at most one node's GPUs")])
+        raise InvalidInput(
+            [
+                spec_problem(
+                    endpoint,
+                    field,
+                    f"{acc} spans nodes of {size} {acc.type} GPUs on cluster '{cluster.name}'; multi-node replicas need "
+                    "engine vllm (KServe's multi-node presets launch vLLM), or ask for at most one node's GPUs",
+                )
+            ]
+        )
     if acc.count % size:
-        raise InvalidInput([spec_problem(endpoint, field,
-            f"{acc} spans nodes of {size} {acc.type} GPUs on cluster '{cluster.name}' but is not a multiple of "
-            f"{size}; use a multiple of the node size (e.g. {acc.type}:{size * (acc.count // size + 1)})")])
+        raise InvalidInput(
+            [
+                spec_problem(
+                    endpoint,
+                    field,
+                    f"{acc} spans nodes of {size} {acc.type} GPUs on cluster '{cluster.name}' but is not a multiple of "
+                    f"{size}; use a multiple of the node size (e.g. {acc.type}:{size * (acc.count // size + 1)})",
+                )
+            ]
+        )
     return Topology(size, acc.count // size)
 
 
@@ -319,8 +365,9 @@ def hf_token_secret(ctx: SliceContext) -> tuple[str | None, list[SecretSpec]]:
     if tok.secret_name:
         return tok.secret_name, []
     name = f"{ctx.name}-hf-token"
-    return name, [SecretSpec(name=name, namespace=ctx.namespace, sources={HF_TOKEN_KEY: f"env:{tok.env}"},
-                             labels=ctx.labels())]
+    return name, [
+        SecretSpec(name=name, namespace=ctx.namespace, sources={HF_TOKEN_KEY: f"env:{tok.env}"}, labels=ctx.labels())
+    ]
 
 
 def hf_token_env(ctx: SliceContext) -> tuple[list[dict], list[SecretSpec]]:
@@ -388,8 +435,14 @@ def _http_probes(port: int = ENGINE_PORT) -> dict:
     }
 
 
-def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[str, EngineArg],
-               env_secret: list[dict], api_key: dict | None) -> dict:
+def _container(
+    ctx: SliceContext,
+    role: str,
+    topo: Topology,
+    extra_args: dict[str, EngineArg],
+    env_secret: list[dict],
+    api_key: dict | None,
+) -> dict:
     spec = ctx.spec
     e = spec.engine
     flags_map: dict[str, EngineArg] = {**_speculative_args(spec), **e.args, **extra_args}
@@ -418,8 +471,18 @@ def _container(ctx: SliceContext, role: str, topo: Topology, extra_args: dict[st
             env.append({"name": "VLLM_ADDITIONAL_ARGS", "value": shlex.join(flags)})
     elif e.type == "sglang" and not e.entrypoint:
         c["command"] = ["python3", "-m", "sglang.launch_server"]
-        base = ["--model-path", MODEL_PATH, "--served-model-name", spec.name, "--host", "0.0.0.0",
-                "--port", str(port), "--enable-metrics", f"--tp-size={topo.gpus_per_pod}"]
+        base = [
+            "--model-path",
+            MODEL_PATH,
+            "--served-model-name",
+            spec.name,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+            "--enable-metrics",
+            f"--tp-size={topo.gpus_per_pod}",
+        ]
         if role in ("prefill", "decode"):
             base += _sglang_pd_flags(role)
         if api_key is not None:
@@ -446,14 +509,17 @@ def _pod_spec(ctx: SliceContext, container: dict, gpu_type: str) -> dict:
     pod: dict[str, Any] = {
         "containers": [copy.deepcopy(container)],  # template and worker must not share (and alias) one dict
         "affinity": gpu_node_affinity(ctx.cluster, gpu_type),
-        "priorityClassName": names.PRIORITY_CLASS_TRAINING if ctx.spec.priority == "low" else names.PRIORITY_CLASS_INFERENCE,
+        "priorityClassName": names.PRIORITY_CLASS_TRAINING
+        if ctx.spec.priority == "low"
+        else names.PRIORITY_CLASS_INFERENCE,
     }
     tolerations = gpu_tolerations(ctx.cluster)
     if tolerations:
         pod["tolerations"] = tolerations
     if ctx.spec.volumes:
-        pod["volumes"] = [{"name": v.name, "persistentVolumeClaim": {"claimName": _claim_name(ctx, v)}}
-                          for v in ctx.spec.volumes]
+        pod["volumes"] = [
+            {"name": v.name, "persistentVolumeClaim": {"claimName": _claim_name(ctx, v)}} for v in ctx.spec.volumes
+        ]
     return pod
 
 
@@ -470,8 +536,14 @@ def model_cache_claims(ctx: SliceContext) -> list[Manifest]:
         spec: dict[str, Any] = {"accessModes": [v.access_mode], "resources": {"requests": {"storage": str(v.size)}}}
         if v.storage_class:
             spec["storageClassName"] = v.storage_class
-        out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                    "metadata": ctx.metadata(_claim_name(ctx, v)), "spec": spec})
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": ctx.metadata(_claim_name(ctx, v)),
+                "spec": spec,
+            }
+        )
     return out
 
 
@@ -532,12 +604,19 @@ def model_fill_job(ctx: SliceContext) -> Manifest | None:
     }
     if token:
         container["env"] = [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": token, "key": HF_TOKEN_KEY}}}]
-    pod = {"restartPolicy": "OnFailure", "containers": [container],
-           "volumes": [{"name": "cache", "persistentVolumeClaim": {"claimName": _claim_name(ctx, volume)}}]}
+    pod = {
+        "restartPolicy": "OnFailure",
+        "containers": [container],
+        "volumes": [{"name": "cache", "persistentVolumeClaim": {"claimName": _claim_name(ctx, volume)}}],
+    }
     # The deploy must not block on a download of hundreds of GB: the engine pods wait for the model instead.
     meta = ctx.metadata(f"{ctx.name}-model-fill", annotations={SKIP_AWAIT_ANNOTATION: "true"})
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
-            "spec": {"backoffLimit": 6, "template": {"metadata": {"labels": ctx.labels()}, "spec": pod}}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {"backoffLimit": 6, "template": {"metadata": {"labels": ctx.labels()}, "spec": pod}},
+    }
 
 
 def model_cache_objects(ctx: SliceContext) -> list[Manifest]:
@@ -549,9 +628,21 @@ def model_cache_objects(ctx: SliceContext) -> list[Manifest]:
 # --------------------------------------------------------------------------- presets (KServe v0.20.0)
 
 CONFIG_PREFIX = "kserve-config-llm-"
-SHIPPED_PRESETS = frozenset(CONFIG_PREFIX + n for n in (
-    "template", "prefill-template", "decode-template", "worker-data-parallel", "prefill-worker-data-parallel",
-    "decode-worker-data-parallel", "scheduler", "scheduler-latency-predictor", "router-route", "tracing"))
+SHIPPED_PRESETS = frozenset(
+    CONFIG_PREFIX + n
+    for n in (
+        "template",
+        "prefill-template",
+        "decode-template",
+        "worker-data-parallel",
+        "prefill-worker-data-parallel",
+        "decode-worker-data-parallel",
+        "scheduler",
+        "scheduler-latency-predictor",
+        "router-route",
+        "tracing",
+    )
+)
 """The LLMInferenceServiceConfigs v0.20.0 ships (kserve ``config/llmisvcconfig/kustomization.yaml:6-16``, the same set
 in the kserve-runtime-configs chart). No pipeline-parallel one: the controller names
 ``kserve-config-llm-worker-pipeline-parallel`` for ``worker`` + ``parallelism.pipeline`` (``config_merge.go:90-109,
@@ -565,16 +656,19 @@ def _pp_script(ctx: SliceContext, topo: Topology, worker: bool) -> str:
     """vLLM multi-node without Ray: rank 0 is the LWS leader (``LWS_WORKER_INDEX`` 0), the rest run ``--headless``.
 
     Follows kserve main's ``config-llm-worker-pipeline-parallel.yaml`` (after v0.20.0), minus its RoCE discovery."""
-    tls = (" --enable-ssl-refresh --ssl-certfile /var/run/kserve/tls/tls.crt --ssl-keyfile /var/run/kserve/tls/tls.key"
-           if ENGINE_TRANSPORT.tls else "")
+    tls = (
+        " --enable-ssl-refresh --ssl-certfile /var/run/kserve/tls/tls.crt --ssl-keyfile /var/run/kserve/tls/tls.key"
+        if ENGINE_TRANSPORT.tls
+        else ""
+    )
     return (
         "for i in $(seq 1 30); do MASTER_ADDR=$(getent hosts \"${LWS_LEADER_ADDRESS}\" | cut -d' ' -f1); "
-        "[ -n \"$MASTER_ADDR\" ] && break; sleep 1; done\n"
+        '[ -n "$MASTER_ADDR" ] && break; sleep 1; done\n'
         "MASTER_ADDR=${MASTER_ADDR:-$LWS_LEADER_ADDRESS}\n"
-        f"eval \"exec vllm serve {MODEL_PATH} --served-model-name {shlex.quote(ctx.name)} --port {ENGINE_PORT}"
+        f'eval "exec vllm serve {MODEL_PATH} --served-model-name {shlex.quote(ctx.name)} --port {ENGINE_PORT}'
         f" --tensor-parallel-size {topo.gpus_per_pod} --pipeline-parallel-size {topo.pods} --nnodes {topo.pods}"
         " --node-rank ${LWS_WORKER_INDEX:-0} --master-addr ${MASTER_ADDR} --master-port ${PP_MASTER_PORT:-29500}"
-        f"{' --headless' if worker else ''}{tls} ${{VLLM_ADDITIONAL_ARGS}} $@\""
+        f'{" --headless" if worker else ""}{tls} ${{VLLM_ADDITIONAL_ARGS}} $@"'
     )
 
 
@@ -584,15 +678,24 @@ def _pp_pod(ctx: SliceContext, topo: Topology, worker: bool) -> dict:
         "image": ENGINE_PRESET_IMAGE,
         "command": ["/bin/bash", "-c", _pp_script(ctx, topo, worker), "--"],
         "env": [{"name": "HOME", "value": "/home"}, {"name": "VLLM_LOGGING_LEVEL", "value": "INFO"}],
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
-                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "volumeMounts": [{"name": "home", "mountPath": "/home"}, {"name": "dshm", "mountPath": "/dev/shm"}],
     }
     if not worker:  # only the leader serves HTTP (the workers run --headless)
         main["ports"] = [{"containerPort": ENGINE_PORT, "protocol": "TCP"}]
         main.update(_http_probes())
-    return {"containers": [main], "volumes": [{"name": "home", "emptyDir": {}},
-                                              {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}]}
+    return {
+        "containers": [main],
+        "volumes": [
+            {"name": "home", "emptyDir": {}},
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}},
+        ],
+    }
 
 
 def preset_configs(ctx: SliceContext) -> list[Manifest]:
@@ -602,16 +705,29 @@ def preset_configs(ctx: SliceContext) -> list[Manifest]:
     if not topo.multi_node:
         return []
     spec = {"template": _pp_pod(ctx, topo, worker=False), "worker": _pp_pod(ctx, topo, worker=True)}
-    return [{"apiVersion": API_VERSION, "kind": "LLMInferenceServiceConfig",
-             "metadata": ctx.metadata(PIPELINE_PARALLEL_CONFIG), "spec": spec}]
+    return [
+        {
+            "apiVersion": API_VERSION,
+            "kind": "LLMInferenceServiceConfig",
+            "metadata": ctx.metadata(PIPELINE_PARALLEL_CONFIG),
+            "spec": spec,
+        }
+    ]
 
 
 def _check_presets(ctx: SliceContext, decode: Topology, prefill: Topology | None) -> None:
     if ctx.spec.prefill is not None and (decode.multi_node or (prefill is not None and prefill.multi_node)):
-        raise InvalidInput([spec_problem(ctx.name, "prefill",
-            f"a replica spans nodes on cluster '{ctx.cluster.name}' and prefill/decode is on: KServe v0.20.0 ships "
-            "no prefill/decode pipeline-parallel templates; ask for at most one node's GPUs per replica, or drop "
-            "'prefill'")])
+        raise InvalidInput(
+            [
+                spec_problem(
+                    ctx.name,
+                    "prefill",
+                    f"a replica spans nodes on cluster '{ctx.cluster.name}' and prefill/decode is on: KServe v0.20.0 ships "
+                    "no prefill/decode pipeline-parallel templates; ask for at most one node's GPUs per replica, or drop "
+                    "'prefill'",
+                )
+            ]
+        )
 
 
 # --------------------------------------------------------------------------- the LLMInferenceService
@@ -646,8 +762,13 @@ def check_spec(spec: EndpointSpec) -> None:
     """What the blueprint cannot map, whatever the placement: every problem at once."""
     problems = _env_problems(spec)
     if spec.speculative is not None and spec.engine.type == "custom":
-        problems.append(spec_problem(spec.name, "speculative",
-            "speculative decoding maps to vLLM/SGLang flags; with a custom engine put the flags in engine.args"))
+        problems.append(
+            spec_problem(
+                spec.name,
+                "speculative",
+                "speculative decoding maps to vLLM/SGLang flags; with a custom engine put the flags in engine.args",
+            )
+        )
     if problems:
         raise InvalidInput(problems)
 
@@ -662,7 +783,8 @@ def _env_problems(spec: EndpointSpec) -> list[Problem]:
     problems = [
         spec_problem(spec.name, f"{section}.{name}", f"is set by skyendpoints ({RESERVED_ENV[name]}); remove it here")
         for section, defined in (("engine.env", spec.engine.env), ("engine.secret_env", spec.engine.secret_env))
-        for name in defined if name in ours
+        for name in defined
+        if name in ours
     ]
     return problems
 
@@ -698,8 +820,12 @@ def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[Secre
         # Pods export to the cluster's Alloy, which forwards to the fleet's OTLP endpoint (and adds the cluster label).
         body["tracing"] = {"exporter": "otlp", "exporterEndpoint": names.ALLOY_OTLP_GRPC}
     # Propagated by KServe to the workload's pods: the platform's PodMonitors select on the engine label.
-    body["labels"] = {**spec.labels, names.LABEL_ENDPOINT: spec.name, names.LABEL_ENGINE: spec.engine.type,
-                      names.LABEL_WORKLOAD_KIND: "inference"}
+    body["labels"] = {
+        **spec.labels,
+        names.LABEL_ENDPOINT: spec.name,
+        names.LABEL_ENGINE: spec.engine.type,
+        names.LABEL_WORKLOAD_KIND: "inference",
+    }
     if spec.engine.type == "sglang":
         # The EPP reads SGLang's metric names only from pods with this label (llm-d-router
         # pkg/epp/framework/plugins/datalayer/extractor/metrics/mapping_registry.go:24-34); without it, vLLM's.
@@ -709,8 +835,12 @@ def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[Secre
     token_secret, _ = hf_token_secret(ctx)
     # The storage-initializer gets HF_TOKEN only from the Secret this annotation names (KServe v0.20.0).
     meta_annotations = {STORAGE_SECRET_ANNOTATION: token_secret} if token_secret else None
-    obj = {"apiVersion": API_VERSION, "kind": "LLMInferenceService",
-           "metadata": ctx.metadata(spec.name, annotations=meta_annotations), "spec": body}
+    obj = {
+        "apiVersion": API_VERSION,
+        "kind": "LLMInferenceService",
+        "metadata": ctx.metadata(spec.name, annotations=meta_annotations),
+        "spec": body,
+    }
     return obj, secrets
 
 

@@ -118,14 +118,20 @@ def _claim(spec: TrainingJobSpec, ns: str, labels: dict[str, str]) -> Manifest:
     }
     if spec.checkpoint.storage_class:
         claim["storageClassName"] = spec.checkpoint.storage_class
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": _meta(checkpoint_claim(spec), ns, labels, spec), "spec": claim}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(checkpoint_claim(spec), ns, labels, spec),
+        "spec": claim,
+    }
 
 
 def _headless_service(spec: TrainingJobSpec, ns: str, labels: dict[str, str]) -> Manifest:
     # Named like the Job: the pods' ``subdomain``, so node i is ``<job>-<i>.<job>.<ns>.svc``.
     return {
-        "apiVersion": "v1", "kind": "Service", "metadata": _meta(spec.name, ns, labels, spec),
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(spec.name, ns, labels, spec),
         "spec": {
             "clusterIP": "None",
             # Rendezvous happens before any pod is ready: publish addresses of not-ready pods too.
@@ -153,8 +159,10 @@ def _env(spec: TrainingJobSpec, ns: str) -> list[dict[str, Any]]:
         {"name": envvars.MAX_RESTARTS_ON_ERRORS, "value": str(spec.max_restarts_on_errors)},
     ]
     env += [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
-    env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
-            for k, ref in sorted(spec.secret_env.items())]
+    env += [
+        {"name": k, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+        for k, ref in sorted(spec.secret_env.items())
+    ]
     return env
 
 

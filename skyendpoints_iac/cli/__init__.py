@@ -6,9 +6,12 @@ import importlib
 
 # One module per command area; each registers its commands on the groups in ``app``.
 COMMAND_MODULES = [
-    "lifecycle", "status", "playground",
+    "lifecycle",
+    "status",
+    "playground",
     "validate",
-    "fleet", "fleet_local",
+    "fleet",
+    "fleet_local",
     "plan",
     "render",
     "policy",

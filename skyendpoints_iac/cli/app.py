@@ -23,12 +23,15 @@ app = typer.Typer(
 )
 endpoint_app = typer.Typer(help="Validate, plan, render and deploy inference endpoints.", no_args_is_help=True)
 fleet_app = typer.Typer(help="Inspect fleet files, and run a local fleet for trying things out.", no_args_is_help=True)
-policy_app = typer.Typer(help="Check rendered manifests against the GPU, TLS and secret policies.", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Check rendered manifests against the GPU, TLS and secret policies.", no_args_is_help=True
+)
 jobs_app = typer.Typer(help="Low-priority training jobs that yield GPUs to inference.", no_args_is_help=True)
 app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(policy_app, name="policy")
 app.add_typer(jobs_app, name="jobs")
+
 
 # Piped output (CI logs, tests, `| grep`) gets a wide fixed width so tables are never truncated.
 class _Console(Console):
@@ -93,10 +96,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 METAVARS = {
-    "fleet": "FLEET", "fleet_file": "FLEET", "env": "ENV", "backend": "URL", "pulumi_root": "DIR", "spec_file": "SPEC",
-    "to": "REV", "interval": "SECONDS", "timeout": "SECONDS", "failures": "N", "successes": "N", "tail": "LINES",
-    "max_tokens": "N", "api_key_env": "VAR", "ca_cert": "FILE", "lease_kubeconfig": "FILE", "previous_file": "PLAN",
-    "previous_files": "PLAN", "alongside": "SPEC", "directory": "DIR", "out_dir": "DIR", "config": "CONFIG",
+    "fleet": "FLEET",
+    "fleet_file": "FLEET",
+    "env": "ENV",
+    "backend": "URL",
+    "pulumi_root": "DIR",
+    "spec_file": "SPEC",
+    "to": "REV",
+    "interval": "SECONDS",
+    "timeout": "SECONDS",
+    "failures": "N",
+    "successes": "N",
+    "tail": "LINES",
+    "max_tokens": "N",
+    "api_key_env": "VAR",
+    "ca_cert": "FILE",
+    "lease_kubeconfig": "FILE",
+    "previous_file": "PLAN",
+    "previous_files": "PLAN",
+    "alongside": "SPEC",
+    "directory": "DIR",
+    "out_dir": "DIR",
+    "config": "CONFIG",
 }
 """Help metavariables by parameter name: 'sky endpoint up SPEC --fleet FLEET', never TEXT or PATH. A command may
 still set its own ``metavar``; anything else falls back to the parameter name in capitals (NAME, CLUSTER, ...)."""

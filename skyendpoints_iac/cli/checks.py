@@ -35,8 +35,14 @@ class Checked:
         return [(spec, self.placements[spec.name]) for _, spec in self.specs]
 
 
-def check(spec_files: Sequence[Path], fleet_file: Path | None = None, previous_files: Sequence[Path] = (), *,
-          alongside: Sequence[Path] = (), blueprint: bool = True) -> Checked:
+def check(
+    spec_files: Sequence[Path],
+    fleet_file: Path | None = None,
+    previous_files: Sequence[Path] = (),
+    *,
+    alongside: Sequence[Path] = (),
+    blueprint: bool = True,
+) -> Checked:
     """Read and check everything; ``InvalidInput`` (exit 2) lists every problem found, across all files.
 
     Without ``fleet_file`` only the per-file checks run. ``alongside`` specs share the capacity ledger but are
@@ -56,8 +62,16 @@ def check(spec_files: Sequence[Path], fleet_file: Path | None = None, previous_f
     seen: dict[str, str] = {}
     for source, spec in result.specs + others:
         if spec.name in seen:
-            problems.append(Problem(source, None, None, "name", f"'{spec.name}' is also the name of the endpoint in "
-                                    f"{seen[spec.name]}; endpoint names are unique on a fleet"))
+            problems.append(
+                Problem(
+                    source,
+                    None,
+                    None,
+                    "name",
+                    f"'{spec.name}' is also the name of the endpoint in "
+                    f"{seen[spec.name]}; endpoint names are unique on a fleet",
+                )
+            )
         seen.setdefault(spec.name, source)
     if fleet_file is not None:
         try:
@@ -73,9 +87,16 @@ def check(spec_files: Sequence[Path], fleet_file: Path | None = None, previous_f
             continue
         names = sorted(spec.name for _, spec in result.specs)
         if plan.endpoint not in names:
-            problems.append(Problem(str(path), None, None, "endpoint",
-                                    f"is a plan of endpoint '{plan.endpoint}', not '{' or '.join(names)}': no spec of "
-                                    "that name was given; pass the plan saved for this endpoint"))
+            problems.append(
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    "endpoint",
+                    f"is a plan of endpoint '{plan.endpoint}', not '{' or '.join(names)}': no spec of "
+                    "that name was given; pass the plan saved for this endpoint",
+                )
+            )
         previous[plan.endpoint] = plan
     if problems:
         raise InvalidInput(problems)
@@ -133,7 +154,7 @@ def _in_spec_file(problem: Problem, files: dict[str, str]) -> Problem:
 
     if not (problem.file.startswith("<endpoint ") and problem.file.endswith(">")):
         return problem
-    source = files.get(problem.file[len("<endpoint "):-1])
+    source = files.get(problem.file[len("<endpoint ") : -1])
     if source is None or source == "<stdin>":
         return Problem(source or problem.file, None, None, problem.path, problem.message)
     line, column = load_yaml(source).locate(problem.path.split(".") if problem.path else [])

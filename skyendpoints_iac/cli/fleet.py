@@ -28,8 +28,9 @@ def validate_cmd(file: Path = typer.Argument(..., metavar="FLEET", help=_FILE_HE
 @fleet_app.command("show")
 def show_cmd(
     file: Path = typer.Argument(..., metavar="FLEET", help=_FILE_HELP, show_default=False),
-    as_json: bool = typer.Option(False, "--json", help="Print the fleet file as validated, defaults filled in, "
-                                                        "plus per-cluster GPU totals."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the fleet file as validated, defaults filled in, plus per-cluster GPU totals."
+    ),
 ) -> None:
     """Show clusters, regions, GPU types, and free and reclaimable GPUs of a fleet file.
 
@@ -45,8 +46,10 @@ def show_cmd(
 
         doc = fleet.model_dump(mode="json")
         for cluster, entry in zip(fleet.clusters, doc["clusters"], strict=True):
-            entry["gpu_totals"] = {gpu: dict(zip(("nodes", "gpus", "free", "reclaimable"), totals, strict=True))
-                                   for gpu, totals in sorted(_totals(cluster).items())}
+            entry["gpu_totals"] = {
+                gpu: dict(zip(("nodes", "gpus", "free", "reclaimable"), totals, strict=True))
+                for gpu, totals in sorted(_totals(cluster).items())
+            }
         out.file.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return
     table = Table(title=f"fleet {file}")
@@ -54,13 +57,33 @@ def show_cmd(
         table.add_column(col, justify="right" if col in ("nodes", "GPUs", "free", "reclaimable", "$/GPU-h") else "left")
     for cluster in fleet.clusters:
         if cluster.nodes is None:
-            table.add_row(cluster.name, cluster.region, cluster.cloud, _yes(cluster.healthy), "(discovered live)",
-                          "", "", "", "", "")
+            table.add_row(
+                cluster.name,
+                cluster.region,
+                cluster.cloud,
+                _yes(cluster.healthy),
+                "(discovered live)",
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
             continue
         for gpu, (nodes, gpus, free, reclaimable) in sorted(_totals(cluster).items()):
             price = cluster.gpu_prices.get(gpu, 0.0)
-            table.add_row(cluster.name, cluster.region, cluster.cloud, _yes(cluster.healthy), gpu, str(nodes),
-                          str(gpus), str(free), str(reclaimable), f"{price:.2f}")
+            table.add_row(
+                cluster.name,
+                cluster.region,
+                cluster.cloud,
+                _yes(cluster.healthy),
+                gpu,
+                str(nodes),
+                str(gpus),
+                str(free),
+                str(reclaimable),
+                f"{price:.2f}",
+            )
     out.print(table)
 
 

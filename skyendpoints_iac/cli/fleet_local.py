@@ -11,8 +11,8 @@ from .app import err, fleet_app, out
 
 local_app = typer.Typer(
     help="A local fleet: real Kubernetes control planes with simulated (kwok) GPU nodes, for trying "
-         "multi-cluster flows on a laptop.\n\nExamples:\n\n  sky fleet local up --clusters 3 --gpus H100:8x2"
-         "\n\n  sky fleet local kill local-1\n\n  sky fleet local down",
+    "multi-cluster flows on a laptop.\n\nExamples:\n\n  sky fleet local up --clusters 3 --gpus H100:8x2"
+    "\n\n  sky fleet local kill local-1\n\n  sky fleet local down",
     no_args_is_help=True,
 )
 fleet_app.add_typer(local_app, name="local")
@@ -34,16 +34,27 @@ def _fleet(directory: Path | None):
 def up_cmd(
     clusters: int = typer.Option(3, "--clusters", "-n", help="Number of clusters (1-8), started one at a time."),
     gpus: list[str] | None = typer.Option(
-        None, "--gpus", show_default=False,
+        None,
+        "--gpus",
+        show_default=False,
         help="GPU nodes per cluster as TYPE:GPUSxNODES[,...], e.g. H100:8x2,L4:1 (default H100:8x2). "
-             "Give it once for every cluster, or once per cluster."),
+        "Give it once for every cluster, or once per cluster.",
+    ),
     directory: Path | None = _dir_option(),
-    bin_dir: Path | None = typer.Option(None, "--bin-dir", show_default=False,
-                                           help="Dir with etcd, kube-*, kwok. Default: $SKY_LOCALFLEET_BIN, else the newest local build."),
-    build: bool = typer.Option(False, "--build", help="Build the binaries from Go modules first if none are found (slow once, then cached)."),
-    network: bool = typer.Option(True, "--network/--no-network",
-                                 help="Create the network namespaces the data plane runs in (one per cluster and a "
-                                      "front door; needs root)."),
+    bin_dir: Path | None = typer.Option(
+        None,
+        "--bin-dir",
+        show_default=False,
+        help="Dir with etcd, kube-*, kwok. Default: $SKY_LOCALFLEET_BIN, else the newest local build.",
+    ),
+    build: bool = typer.Option(
+        False, "--build", help="Build the binaries from Go modules first if none are found (slow once, then cached)."
+    ),
+    network: bool = typer.Option(
+        True,
+        "--network/--no-network",
+        help="Create the network namespaces the data plane runs in (one per cluster and a front door; needs root).",
+    ),
 ) -> None:
     """Start N local clusters with fake GPU nodes; write a kubeconfig and a fleet file for them.
 
@@ -101,8 +112,10 @@ def down_cmd(directory: Path | None = _dir_option()) -> None:
 
 
 @local_app.command("kill")
-def kill_cmd(name: str = typer.Argument(..., help="Cluster name, e.g. local-1.", show_default=False),
-             directory: Path | None = _dir_option()) -> None:
+def kill_cmd(
+    name: str = typer.Argument(..., help="Cluster name, e.g. local-1.", show_default=False),
+    directory: Path | None = _dir_option(),
+) -> None:
     """Stop one cluster's processes, to simulate a cluster failure. Its data is kept for 'start'.
 
     Examples:
@@ -116,8 +129,10 @@ def kill_cmd(name: str = typer.Argument(..., help="Cluster name, e.g. local-1.",
 
 
 @local_app.command("start")
-def start_cmd(name: str = typer.Argument(..., help="Cluster name, e.g. local-1.", show_default=False),
-              directory: Path | None = _dir_option()) -> None:
+def start_cmd(
+    name: str = typer.Argument(..., help="Cluster name, e.g. local-1.", show_default=False),
+    directory: Path | None = _dir_option(),
+) -> None:
     """Bring a killed cluster back on the same address, with its objects intact.
 
     Examples:

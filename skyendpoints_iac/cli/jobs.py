@@ -33,10 +33,18 @@ def _runtime(env: str | None, backend: str | None, pulumi_root: str | None, *, e
 
         factory = pulumi_factory(resolve_backend(backend), find_pulumi(pulumi_root))
     else:
+
         def factory(stack, program):  # pragma: no cover - a dry run never reaches the engine
             raise SkyError("internal: a dry run does not use the Pulumi engine")
-    return JobsRuntime(env=resolve_env(env), engine_factory=factory, discover=discover, preflight=preflight,
-                       confirm=ui.confirm, say=ui.info)
+
+    return JobsRuntime(
+        env=resolve_env(env),
+        engine_factory=factory,
+        discover=discover,
+        preflight=preflight,
+        confirm=ui.confirm,
+        say=ui.info,
+    )
 
 
 @jobs_app.command("launch")
@@ -44,9 +52,18 @@ def launch_cmd(
     spec_file: Path = typer.Argument(..., metavar="SPEC", help="Training job spec file.", show_default=False),
     fleet: Path = typer.Option(..., "--fleet", help="Fleet file.", show_default=False),
     yes: bool = typer.Option(False, "--yes", "-y", help="Launch without asking for confirmation."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Place and render only (clusters without a snapshot are still read for capacity): no preflight, no Pulumi, no change."),
-    env: str | None = typer.Option(None, "--env", "-e", show_default=False,
-                                      help="Environment (Pulumi backend and stack prefix). Default: $SKY_ENV or dev."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Place and render only (clusters without a snapshot are still read for capacity): no preflight, no Pulumi, no change.",
+    ),
+    env: str | None = typer.Option(
+        None,
+        "--env",
+        "-e",
+        show_default=False,
+        help="Environment (Pulumi backend and stack prefix). Default: $SKY_ENV or dev.",
+    ),
     backend: str | None = typer.Option(None, "--backend", show_default=False, help="Pulumi state backend URL."),
     pulumi_root: str | None = typer.Option(None, "--pulumi-root", show_default=False, help="Dir holding bin/pulumi."),
 ) -> None:
@@ -74,8 +91,10 @@ def launch_cmd(
     if not result.applied:
         out.print("dry run: nothing was changed", markup=False)
         return
-    out.print(f"[green]{result.job}[/green] launched on {result.cluster} (namespace {result.namespace}); "
-              f"watch it with: sky jobs status --fleet {fleet}")
+    out.print(
+        f"[green]{result.job}[/green] launched on {result.cluster} (namespace {result.namespace}); "
+        f"watch it with: sky jobs status --fleet {fleet}"
+    )
 
 
 @jobs_app.command("status")
@@ -99,18 +118,37 @@ def status_cmd(
 
     statuses, unreachable = collect(load_fleet(fleet))
     if as_json:
-        out.print_json(json.dumps({"jobs": [s.to_dict() for s in statuses],
-                                   "unreachable": [{"cluster": c, "error": e} for c, e in unreachable]}))
+        out.print_json(
+            json.dumps(
+                {
+                    "jobs": [s.to_dict() for s in statuses],
+                    "unreachable": [{"cluster": c, "error": e} for c, e in unreachable],
+                }
+            )
+        )
     else:
         table = Table(title="training jobs")
         for col in ("job", "cluster", "namespace", "state", "nodes", "errors/budget", "preemptions", "detail"):
             table.add_column(col, justify="right" if col in ("nodes", "errors/budget", "preemptions") else "left")
-        colour = {"running": "green", "succeeded": "green", "preempted": "yellow", "recovering": "yellow",
-                  "pending": "cyan", "failed": "red"}
+        colour = {
+            "running": "green",
+            "succeeded": "green",
+            "preempted": "yellow",
+            "recovering": "yellow",
+            "pending": "cyan",
+            "failed": "red",
+        }
         for s in statuses:
-            table.add_row(s.name, s.cluster, s.namespace, f"[{colour[s.state]}]{s.state}[/{colour[s.state]}]",
-                          f"{s.running}/{s.nodes}", f"{s.restarts_on_errors}/{s.max_restarts_on_errors}",
-                          str(s.preemptions), s.detail)
+            table.add_row(
+                s.name,
+                s.cluster,
+                s.namespace,
+                f"[{colour[s.state]}]{s.state}[/{colour[s.state]}]",
+                f"{s.running}/{s.nodes}",
+                f"{s.restarts_on_errors}/{s.max_restarts_on_errors}",
+                str(s.preemptions),
+                s.detail,
+            )
         out.print(table)
         if not statuses:
             out.print("no training jobs", markup=False)
@@ -124,8 +162,9 @@ def status_cmd(
 def cancel_cmd(
     name: str = typer.Argument(..., help="Job name.", show_default=False),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    env: str | None = typer.Option(None, "--env", "-e", show_default=False,
-                                      help="Environment the job was launched in. Default: $SKY_ENV or dev."),
+    env: str | None = typer.Option(
+        None, "--env", "-e", show_default=False, help="Environment the job was launched in. Default: $SKY_ENV or dev."
+    ),
     backend: str | None = typer.Option(None, "--backend", show_default=False, help="Pulumi state backend URL."),
     pulumi_root: str | None = typer.Option(None, "--pulumi-root", show_default=False, help="Dir holding bin/pulumi."),
 ) -> None:

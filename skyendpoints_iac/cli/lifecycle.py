@@ -16,13 +16,20 @@ from .runtime import backend_option, env_option, make_runtime, root_option
 @endpoint_app.command("up")
 def up_cmd(
     spec_file: Path = typer.Argument(..., metavar="SPEC", help="Endpoint spec file.", show_default=False),
-    fleet: Path | None = typer.Option(None, "--fleet", help="Fleet file. Default: the one the environment last used.",
-                                         show_default=False),
+    fleet: Path | None = typer.Option(
+        None, "--fleet", help="Fleet file. Default: the one the environment last used.", show_default=False
+    ),
     env: str | None = env_option(),
     yes: bool = typer.Option(False, "--yes", "-y", help="Deploy without asking for confirmation."),
-    allow_partial: bool = typer.Option(False, "--allow-partial", help="Deploy the replicas that fit when some fit nowhere."),
-    preview_only: bool = typer.Option(False, "--preview-only", help="Show the plan and the resource changes; change nothing."),
-    refresh: bool = typer.Option(False, "--refresh", help="Diff every resource even when no slice of the environment changed."),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Deploy the replicas that fit when some fit nowhere."
+    ),
+    preview_only: bool = typer.Option(
+        False, "--preview-only", help="Show the plan and the resource changes; change nothing."
+    ),
+    refresh: bool = typer.Option(
+        False, "--refresh", help="Diff every resource even when no slice of the environment changed."
+    ),
     backend: str | None = backend_option(),
     pulumi_root: str | None = root_option(),
 ) -> None:
@@ -51,14 +58,24 @@ def up_cmd(
 
         load_fleet(fleet)
     rt = make_runtime(env, backend, pulumi_root)
-    result = up(rt, text, source_name(spec_file), str(fleet) if fleet else None, yes=yes, allow_partial=allow_partial,
-                preview_only=preview_only, refresh=refresh)
+    result = up(
+        rt,
+        text,
+        source_name(spec_file),
+        str(fleet) if fleet else None,
+        yes=yes,
+        allow_partial=allow_partial,
+        preview_only=preview_only,
+        refresh=refresh,
+    )
     if not result.applied:
         out.print("preview only: nothing was changed", markup=False)
         return
     if result.skipped:
-        out.print(f"{result.placement.endpoint} revision {result.revision.rev} is deployed to {rt.env}; nothing changed",
-                  markup=False)
+        out.print(
+            f"{result.placement.endpoint} revision {result.revision.rev} is deployed to {rt.env}; nothing changed",
+            markup=False,
+        )
         out.print(f"URL: {result.url or '(not reported by the stack)'}", markup=False)
         return
     out.print(f"[green]{result.placement.endpoint}[/green] revision {result.revision.rev} deployed to {rt.env}")
@@ -72,8 +89,9 @@ def up_cmd(
 def down_cmd(
     name: str = typer.Argument(..., help="Endpoint name.", show_default=False),
     env: str | None = env_option(),
-    purge_platform: bool = typer.Option(False, "--purge-platform",
-                                        help="Also remove shared platforms that no remaining endpoint uses."),
+    purge_platform: bool = typer.Option(
+        False, "--purge-platform", help="Also remove shared platforms that no remaining endpoint uses."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     backend: str | None = backend_option(),
     pulumi_root: str | None = root_option(),
@@ -99,7 +117,9 @@ def rollback_cmd(
     to: int = typer.Option(..., "--to", help="Revision to redeploy (see 'sky endpoint history').", show_default=False),
     env: str | None = env_option(),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    allow_partial: bool = typer.Option(False, "--allow-partial", help="Deploy the replicas that fit when some fit nowhere."),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Deploy the replicas that fit when some fit nowhere."
+    ),
     backend: str | None = backend_option(),
     pulumi_root: str | None = root_option(),
 ) -> None:
@@ -116,7 +136,9 @@ def rollback_cmd(
 
     rt = make_runtime(env, backend, pulumi_root)
     result = rollback(rt, name, to, yes=yes, allow_partial=allow_partial)
-    out.print(f"{name}: revision {to} redeployed as revision {result.revision.rev}; URL: {result.url or '-'}", markup=False)
+    out.print(
+        f"{name}: revision {to} redeployed as revision {result.revision.rev}; URL: {result.url or '-'}", markup=False
+    )
     out.print(f"placement: {describe(result.placement)}", markup=False)
 
 
@@ -127,22 +149,42 @@ def reconcile_cmd(
     interval: float = typer.Option(5.0, "--interval", min=1.0, help="Seconds between passes with --watch."),
     rebalance: bool = typer.Option(False, "--rebalance", help="Move replicas back to preferred (recovered) clusters."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and log, change nothing."),
-    fleet: Path | None = typer.Option(None, "--fleet", help="Fleet file. Default: the one the environment last used.",
-                                         show_default=False),
-    timeout: float = typer.Option(HealthPolicy.timeout_seconds, "--probe-timeout", min=0.1, help="Seconds to wait for /readyz."),
-    failures: int = typer.Option(HealthPolicy.failure_threshold, "--failure-threshold", min=1,
-                                 help="Consecutive failed probes that mark a cluster failed (2 survives one slow probe)."),
-    successes: int = typer.Option(HealthPolicy.success_threshold, "--success-threshold", min=1,
-                                  help="Consecutive good probes that mark it healthy again."),
-    leader_elect: bool = typer.Option(False, "--leader-elect",
-                                      help="With --watch: act only while holding a Kubernetes Lease (run several copies safely)."),
+    fleet: Path | None = typer.Option(
+        None, "--fleet", help="Fleet file. Default: the one the environment last used.", show_default=False
+    ),
+    timeout: float = typer.Option(
+        HealthPolicy.timeout_seconds, "--probe-timeout", min=0.1, help="Seconds to wait for /readyz."
+    ),
+    failures: int = typer.Option(
+        HealthPolicy.failure_threshold,
+        "--failure-threshold",
+        min=1,
+        help="Consecutive failed probes that mark a cluster failed (2 survives one slow probe).",
+    ),
+    successes: int = typer.Option(
+        HealthPolicy.success_threshold,
+        "--success-threshold",
+        min=1,
+        help="Consecutive good probes that mark it healthy again.",
+    ),
+    leader_elect: bool = typer.Option(
+        False,
+        "--leader-elect",
+        help="With --watch: act only while holding a Kubernetes Lease (run several copies safely).",
+    ),
     lease_namespace: str = typer.Option(LeaseSettings.namespace, "--lease-namespace", help="Namespace of the Lease."),
-    lease_name: str | None = typer.Option(None, "--lease-name", help="Lease name. Default: skyendpoints-reconcile-ENV.",
-                                             show_default=False),
-    lease_kubeconfig: str | None = typer.Option(None, "--lease-kubeconfig", show_default=False,
-                                                   help="Kubeconfig of the cluster holding the Lease. Default: in-cluster "
-                                                        "credentials in a pod, else $KUBECONFIG."),
-    lease_context: str | None = typer.Option(None, "--lease-context", help="Context in that kubeconfig.", show_default=False),
+    lease_name: str | None = typer.Option(
+        None, "--lease-name", help="Lease name. Default: skyendpoints-reconcile-ENV.", show_default=False
+    ),
+    lease_kubeconfig: str | None = typer.Option(
+        None,
+        "--lease-kubeconfig",
+        show_default=False,
+        help="Kubeconfig of the cluster holding the Lease. Default: in-cluster credentials in a pod, else $KUBECONFIG.",
+    ),
+    lease_context: str | None = typer.Option(
+        None, "--lease-context", help="Context in that kubeconfig.", show_default=False
+    ),
     backend: str | None = backend_option(),
     pulumi_root: str | None = root_option(),
 ) -> None:
@@ -174,12 +216,14 @@ def reconcile_cmd(
         if leader_elect:
             from ..automation.leader import LeaseElector, lease_api
 
-            elector = LeaseElector(lease_api(lease_kubeconfig, lease_context),
-                                   LeaseSettings(namespace=lease_namespace,
-                                                 name=lease_name or f"skyendpoints-reconcile-{rt.env}"))
+            elector = LeaseElector(
+                lease_api(lease_kubeconfig, lease_context),
+                LeaseSettings(namespace=lease_namespace, name=lease_name or f"skyendpoints-reconcile-{rt.env}"),
+            )
         try:
-            watch_loop(rt, policy, interval, rebalance=rebalance, fleet_path=str(fleet) if fleet else None,
-                       elector=elector)
+            watch_loop(
+                rt, policy, interval, rebalance=rebalance, fleet_path=str(fleet) if fleet else None, elector=elector
+            )
         finally:
             if elector is not None:
                 elector.stop()

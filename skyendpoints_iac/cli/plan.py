@@ -15,14 +15,21 @@ from .app import endpoint_app, out
 @endpoint_app.command("plan")
 def plan_cmd(
     spec_file: Path = typer.Argument(..., metavar="SPEC", help="Endpoint spec file.", show_default=False),
-    fleet_file: Path = typer.Option(..., "--fleet", help="Fleet file with a 'nodes' capacity snapshot per cluster.",
-                                    show_default=False),
+    fleet_file: Path = typer.Option(
+        ..., "--fleet", help="Fleet file with a 'nodes' capacity snapshot per cluster.", show_default=False
+    ),
     previous_file: Path | None = typer.Option(
-        None, "--previous", help="A previous 'plan --json' output: keep its replicas where they are, move only the change."),
+        None,
+        "--previous",
+        help="A previous 'plan --json' output: keep its replicas where they are, move only the change.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the placement as one JSON object."),
     alongside: list[Path] | None = typer.Option(
-        None, "--alongside", help="Another endpoint spec sharing the fleet (repeatable): all are placed against one "
-        "capacity ledger, so SPEC gets only the GPUs they leave."),
+        None,
+        "--alongside",
+        help="Another endpoint spec sharing the fleet (repeatable): all are placed against one "
+        "capacity ledger, so SPEC gets only the GPUs they leave.",
+    ),
 ) -> None:
     """Plan how many replicas each cluster runs. Offline: no cluster is contacted.
 
@@ -69,8 +76,9 @@ def _plan(spec_file: Path, fleet_file: Path, previous_file: Path | None, alongsi
     """The check path of validate and render (cli/checks.py), stopped after placement: plan needs no blueprint."""
     from .checks import check
 
-    checked = check([spec_file], fleet_file, [previous_file] if previous_file else [], alongside=alongside,
-                    blueprint=False)
+    checked = check(
+        [spec_file], fleet_file, [previous_file] if previous_file else [], alongside=alongside, blueprint=False
+    )
     spec = checked.specs[0][1]
     return checked.placements[spec.name], spec
 
@@ -79,26 +87,39 @@ def _print(placement, spec) -> None:
     autoscaled = spec.autoscaling is not None
     target = spec.target_replicas
     kind = f"autoscaled {spec.autoscaling.min_replicas}..{target}" if autoscaled else f"{target} fixed"
-    out.print(f"[bold]{placement.endpoint}[/bold]: {spec.accelerator} per replica, {kind} replicas; "
-              f"home: {placement.home or '(none)'}")
+    out.print(
+        f"[bold]{placement.endpoint}[/bold]: {spec.accelerator} per replica, {kind} replicas; "
+        f"home: {placement.home or '(none)'}"
+    )
     table = Table(title=None)
     for col in ("cluster", "role", "replicas", "min", "max", "prefill"):
         table.add_column(col, justify="left" if col in ("cluster", "role") else "right")
     for p in placement.placements:
         role = "home" if p.cluster == placement.home else ("spill-over" if p.spill_over else "overflow")
-        table.add_row(p.cluster, role, str(p.replicas), str(p.min_replicas), str(p.max_replicas),
-                      str(p.prefill_replicas))
+        table.add_row(
+            p.cluster, role, str(p.replicas), str(p.min_replicas), str(p.max_replicas), str(p.prefill_replicas)
+        )
     placed = sum(p.max_replicas for p in placement.placements)
-    table.add_row("[bold]total[/bold]", "", "", str(sum(p.min_replicas for p in placement.placements)), str(placed),
-                  str(sum(p.prefill_replicas for p in placement.placements)))
+    table.add_row(
+        "[bold]total[/bold]",
+        "",
+        "",
+        str(sum(p.min_replicas for p in placement.placements)),
+        str(placed),
+        str(sum(p.prefill_replicas for p in placement.placements)),
+    )
     out.print(table)
     if placement.unplaced:
         if autoscaled:
-            out.print(f"[yellow]unplaced: {placement.unplaced} of max_replicas {target} fit nowhere; "
-                      "the endpoint cannot scale that far[/yellow]")
+            out.print(
+                f"[yellow]unplaced: {placement.unplaced} of max_replicas {target} fit nowhere; "
+                "the endpoint cannot scale that far[/yellow]"
+            )
         else:
-            out.print(f"[bold red]unplaced: {placement.unplaced} of {target} replicas fit nowhere; "
-                      "'sky endpoint up' will refuse this plan unless --allow-partial[/bold red]")
+            out.print(
+                f"[bold red]unplaced: {placement.unplaced} of {target} replicas fit nowhere; "
+                "'sky endpoint up' will refuse this plan unless --allow-partial[/bold red]"
+            )
     else:
         out.print(f"all {target} {'max_replicas' if autoscaled else 'replicas'} placed")
     out.print("[bold]reasons[/bold]")

@@ -11,8 +11,9 @@ from .app import endpoint_app, err, out
 from .runtime import backend_option, env_option, make_runtime, root_option
 
 
-def _target(name: str, env, backend, pulumi_root, url: str | None, api_key_env: str | None,
-            insecure: bool, ca_cert: str | None):
+def _target(
+    name: str, env, backend, pulumi_root, url: str | None, api_key_env: str | None, insecure: bool, ca_cert: str | None
+):
     """URL from --url or the stack outputs (else the front door hostname); key from the stack's secret
     outputs, or from the environment variable named by --api-key-env."""
     from ..automation.openai_api import Target, api_key_from_outputs
@@ -22,7 +23,9 @@ def _target(name: str, env, backend, pulumi_root, url: str | None, api_key_env: 
     desired = load_desired(rt, allow_cache=True)
     live = desired.endpoints
     if name not in live:
-        raise SkyError(f"endpoint '{name}' is not deployed in environment '{rt.env}' (deployed: {', '.join(sorted(live)) or 'none'})")
+        raise SkyError(
+            f"endpoint '{name}' is not deployed in environment '{rt.env}' (deployed: {', '.join(sorted(live)) or 'none'})"
+        )
     spec = desired.endpoints[name].spec
     outputs = {}
     if api_key_env is None:
@@ -36,11 +39,18 @@ def _target(name: str, env, backend, pulumi_root, url: str | None, api_key_env: 
             if not key:
                 raise SkyError(f"--api-key-env {api_key_env}: that environment variable is not set")
         else:
-            key = api_key_from_outputs(outputs, name, spec.auth.secret_key if spec.auth.api_key == "secret" else "api-key")
+            key = api_key_from_outputs(
+                outputs, name, spec.auth.secret_key if spec.auth.api_key == "secret" else "api-key"
+            )
             if key is None:
-                raise SkyError(f"the stack has no API key output for '{name}'"
-                               + (" (auth.api_key: secret keeps it in your own Secret: pass --api-key-env)"
-                                  if spec.auth.api_key == "secret" else ""))
+                raise SkyError(
+                    f"the stack has no API key output for '{name}'"
+                    + (
+                        " (auth.api_key: secret keeps it in your own Secret: pass --api-key-env)"
+                        if spec.auth.api_key == "secret"
+                        else ""
+                    )
+                )
     from ..blueprint.serving import endpoint_hostname
 
     base = url or endpoint_outputs(outputs, name).get("url") or f"https://{endpoint_hostname(spec, desired.fleet)}"
@@ -49,10 +59,22 @@ def _target(name: str, env, backend, pulumi_root, url: str | None, api_key_env: 
 
 def _common():
     return dict(
-        url=typer.Option(None, "--url", help="Base URL to use instead of the endpoint's (e.g. a gateway address).", show_default=False),
-        api_key_env=typer.Option(None, "--api-key-env", help="Read the API key from this environment variable instead of the stack outputs.", show_default=False),
+        url=typer.Option(
+            None,
+            "--url",
+            help="Base URL to use instead of the endpoint's (e.g. a gateway address).",
+            show_default=False,
+        ),
+        api_key_env=typer.Option(
+            None,
+            "--api-key-env",
+            help="Read the API key from this environment variable instead of the stack outputs.",
+            show_default=False,
+        ),
         insecure=typer.Option(False, "--insecure", help="Skip TLS verification (self-signed certificates)."),
-        ca_cert=typer.Option(None, "--ca-cert", help="CA bundle to verify the endpoint's certificate.", show_default=False),
+        ca_cert=typer.Option(
+            None, "--ca-cert", help="CA bundle to verify the endpoint's certificate.", show_default=False
+        ),
     )
 
 
@@ -87,7 +109,9 @@ def chat_cmd(
     text, usage = chat(target, prompt, model=model, max_tokens=max_tokens)
     out.print(text, markup=False, highlight=False)
     if usage:
-        err.print(f"[dim]tokens: prompt {usage.get('prompt_tokens', '?')}, completion {usage.get('completion_tokens', '?')}[/dim]")
+        err.print(
+            f"[dim]tokens: prompt {usage.get('prompt_tokens', '?')}, completion {usage.get('completion_tokens', '?')}[/dim]"
+        )
 
 
 @endpoint_app.command("playground")

@@ -28,8 +28,9 @@ def _settings(config: Path | None, fleet: Path | None) -> tuple[dict, str]:
 
 @policy_app.command("check")
 def check_cmd(
-    directory: Path = typer.Argument(..., metavar="DIR", help="Output folder of 'sky endpoint render'.",
-                                     show_default=False),
+    directory: Path = typer.Argument(
+        ..., metavar="DIR", help="Output folder of 'sky endpoint render'.", show_default=False
+    ),
     config: Path | None = typer.Option(None, "--config", metavar="CONFIG", help=_CONFIG_HELP, show_default=False),
     fleet: Path | None = typer.Option(None, "--fleet", metavar="FLEET", help=_FLEET_HELP, show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: violations and counts."),
@@ -62,19 +63,29 @@ def check_cmd(
     if as_json:
         import json
 
-        doc = {"ok": not has_mandatory(violations), "objects": len(rendered.objects), "clusters": rendered.clusters,
-               "chart_releases": charts, "mandatory": mandatory, "advisory": len(violations) - mandatory,
-               "violations": [{"level": v.level, "rule": v.rule, "where": v.where, "message": v.message}
-                              for v in violations]}
+        doc = {
+            "ok": not has_mandatory(violations),
+            "objects": len(rendered.objects),
+            "clusters": rendered.clusters,
+            "chart_releases": charts,
+            "mandatory": mandatory,
+            "advisory": len(violations) - mandatory,
+            "violations": [
+                {"level": v.level, "rule": v.rule, "where": v.where, "message": v.message} for v in violations
+            ],
+        }
         out.file.write(json.dumps(doc, indent=2) + "\n")
         if has_mandatory(violations):
             raise typer.Exit(EXIT_FAILURE)
         return
     for violation in violations:
         out.print(violation.line(), markup=False)
-    err.print(f"{len(rendered.objects)} objects in {len(rendered.clusters)} folders checked "
-              f"({charts} chart releases: their objects are checked by the Pulumi policy pack); "
-              f"{mandatory} mandatory, {len(violations) - mandatory} advisory violations", markup=False)
+    err.print(
+        f"{len(rendered.objects)} objects in {len(rendered.clusters)} folders checked "
+        f"({charts} chart releases: their objects are checked by the Pulumi policy pack); "
+        f"{mandatory} mandatory, {len(violations) - mandatory} advisory violations",
+        markup=False,
+    )
     if has_mandatory(violations):
         raise typer.Exit(EXIT_FAILURE)
 
@@ -82,8 +93,9 @@ def check_cmd(
 @policy_app.command("config")
 def config_cmd(
     fleet: Path | None = typer.Option(None, "--fleet", metavar="FLEET", help=_FLEET_HELP, show_default=False),
-    config: Path | None = typer.Option(None, "--config", metavar="CONFIG", help="Settings to lay over the fleet's.",
-                                          show_default=False),
+    config: Path | None = typer.Option(
+        None, "--config", metavar="CONFIG", help="Settings to lay over the fleet's.", show_default=False
+    ),
 ) -> None:
     """Print the policy config JSON (fleet-derived settings plus --config) for pulumi --policy-pack-config.
 
@@ -119,11 +131,21 @@ def _default_pack_dir() -> Path:
 
 @policy_app.command("pack-path")
 def pack_path_cmd(
-    directory: Path | None = typer.Option(None, "--dir", metavar="DIR", show_default=False,
-                                             help="Write the pack here (default: a folder in the user cache)."),
-    shim: Path | None = typer.Option(None, "--shim", metavar="FILE", show_default=False,
-                                        help="The pulumi-analyzer-policy-python shim: link it into the pack and "
-                                             "print the link (binary-analyzer form, no pulumi-language-python)."),
+    directory: Path | None = typer.Option(
+        None,
+        "--dir",
+        metavar="DIR",
+        show_default=False,
+        help="Write the pack here (default: a folder in the user cache).",
+    ),
+    shim: Path | None = typer.Option(
+        None,
+        "--shim",
+        metavar="FILE",
+        show_default=False,
+        help="The pulumi-analyzer-policy-python shim: link it into the pack and "
+        "print the link (binary-analyzer form, no pulumi-language-python).",
+    ),
 ) -> None:
     """Write the CrossGuard pack for this installation and print what to pass to --policy-pack.
 

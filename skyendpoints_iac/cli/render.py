@@ -11,17 +11,28 @@ from .app import endpoint_app, err, out
 
 @endpoint_app.command("render")
 def render_cmd(
-    spec_files: list[Path] = typer.Argument(..., metavar="SPEC...", show_default=False,
-                                            help="Endpoint spec files ('-': standard input)."),
-    fleet_file: Path = typer.Option(..., "--fleet", metavar="FLEET", show_default=False,
-                                    help="Fleet file (capacity comes from its 'nodes' snapshot)."),
-    out_dir: Path = typer.Option(..., "--out", metavar="DIR", show_default=False,
-                                 help="Directory to write; an earlier render there is replaced."),
+    spec_files: list[Path] = typer.Argument(
+        ..., metavar="SPEC...", show_default=False, help="Endpoint spec files ('-': standard input)."
+    ),
+    fleet_file: Path = typer.Option(
+        ...,
+        "--fleet",
+        metavar="FLEET",
+        show_default=False,
+        help="Fleet file (capacity comes from its 'nodes' snapshot).",
+    ),
+    out_dir: Path = typer.Option(
+        ..., "--out", metavar="DIR", show_default=False, help="Directory to write; an earlier render there is replaced."
+    ),
     previous_files: list[Path] | None = typer.Option(
-        None, "--previous", metavar="PLAN",
-        help="A saved 'sky endpoint plan --json' of one endpoint (repeatable): keep its replicas where they are."),
-    allow_partial: bool = typer.Option(False, "--allow-partial",
-                                       help="Write the render when some replicas of a fixed-replica endpoint fit nowhere."),
+        None,
+        "--previous",
+        metavar="PLAN",
+        help="A saved 'sky endpoint plan --json' of one endpoint (repeatable): keep its replicas where they are.",
+    ),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Write the render when some replicas of a fixed-replica endpoint fit nowhere."
+    ),
 ) -> None:
     """Render what every cluster runs for these endpoints, as reviewable YAML.
 
@@ -47,8 +58,13 @@ def render_cmd(
     check_placed(checked, allow_partial)
     written = write(checked.blueprint, out_dir)
     for spec, placement in checked.endpoints:
-        where = ", ".join(f"{p.cluster}={p.min_replicas}..{p.max_replicas}" if spec.autoscaling else f"{p.cluster}={p.replicas}"
-                          for p in placement.placements) or "nowhere"
+        where = (
+            ", ".join(
+                f"{p.cluster}={p.min_replicas}..{p.max_replicas}" if spec.autoscaling else f"{p.cluster}={p.replicas}"
+                for p in placement.placements
+            )
+            or "nowhere"
+        )
         note = f" ({placement.unplaced} unplaced)" if placement.unplaced else ""
         out.print(f"{spec.name}: {where}{note}", markup=False)
     for note in checked.notes:

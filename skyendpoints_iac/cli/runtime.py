@@ -17,8 +17,12 @@ from rich.table import Table
 from ..errors import InvalidInput, SkyError
 from .app import out
 
-ENV_HELP = "Environment: one Pulumi stack per environment holds its endpoints and shared platforms. Default: $SKY_ENV or dev."
-BACKEND_HELP = "Pulumi state backend URL. Default: $PULUMI_BACKEND_URL, else a local file backend under the user's state dir."
+ENV_HELP = (
+    "Environment: one Pulumi stack per environment holds its endpoints and shared platforms. Default: $SKY_ENV or dev."
+)
+BACKEND_HELP = (
+    "Pulumi state backend URL. Default: $PULUMI_BACKEND_URL, else a local file backend under the user's state dir."
+)
 ROOT_HELP = "Dir holding bin/pulumi (or pulumi): the CLI the Automation API drives. Default: $SKY_PULUMI_ROOT, PATH, local build."
 
 
@@ -140,5 +144,13 @@ def make_runtime(env: str | None, backend: str | None, pulumi_root: str | None, 
             except PulumiNotFound:
                 raise EngineUnavailable("no pulumi CLI found") from None
             return pulumi_factory(resolved, binary)(env_name, program)
-    return Runtime(env=resolve_env(env), state_dir=resolved.state_dir, engine_factory=factory, ui=ui or CliUi(),
-                   discover=discover, probe=probe, sleep=time.sleep)
+
+    return Runtime(
+        env=resolve_env(env),
+        state_dir=resolved.state_dir,
+        engine_factory=factory,
+        ui=ui or CliUi(),
+        discover=discover,
+        probe=probe,
+        sleep=time.sleep,
+    )

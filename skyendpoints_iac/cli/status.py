@@ -36,13 +36,22 @@ def _collect(rt, names: list[str], metrics: bool = True, record=None):
     result = []
     for name in names:
         if name not in desired.endpoints:
-            raise SkyError(f"endpoint '{name}' is not deployed in environment '{rt.env}' "
-                           f"(deployed: {', '.join(sorted(desired.endpoints)) or 'none'})")
+            raise SkyError(
+                f"endpoint '{name}' is not deployed in environment '{rt.env}' "
+                f"(deployed: {', '.join(sorted(desired.endpoints)) or 'none'})"
+            )
         item = desired.endpoints[name]
         rev = item.revision
-        st = EndpointStatus(name=name, env=rt.env, url=_url(item.spec, desired.fleet), revision=rev.rev,
-                            spec_hash=rev.spec_hash, deployed_at=rev.time, deployed_by=rev.user,
-                            unplaced=item.placement.unplaced)
+        st = EndpointStatus(
+            name=name,
+            env=rt.env,
+            url=_url(item.spec, desired.fleet),
+            revision=rev.rev,
+            spec_hash=rev.spec_hash,
+            deployed_at=rev.time,
+            deployed_by=rev.user,
+            unplaced=item.placement.unplaced,
+        )
         rows = {p.cluster: p.__dict__ for p in item.placement.placements}
         for cluster in desired.fleet.clusters:
             if cluster.name not in rows and health.get(cluster.name, None) is None:
@@ -59,7 +68,9 @@ def _collect(rt, names: list[str], metrics: bool = True, record=None):
 
 @endpoint_app.command("status")
 def status_cmd(
-    name: str | None = typer.Argument(None, metavar="NAME", help="Endpoint name. Default: every endpoint of the environment."),
+    name: str | None = typer.Argument(
+        None, metavar="NAME", help="Endpoint name. Default: every endpoint of the environment."
+    ),
     env: str | None = env_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     backend: str | None = backend_option(),
@@ -87,16 +98,23 @@ def status_cmd(
         out.print(f"no endpoints deployed in environment '{rt.env}'", markup=False)
         return
     for st in statuses:
-        out.print(f"[bold]{st.name}[/bold] ({st.env})  {st.url}  revision {st.revision} "
-                  f"[dim]{st.spec_hash} {st.deployed_at} by {st.deployed_by}[/dim]")
+        out.print(
+            f"[bold]{st.name}[/bold] ({st.env})  {st.url}  revision {st.revision} "
+            f"[dim]{st.spec_hash} {st.deployed_at} by {st.deployed_by}[/dim]"
+        )
         table = Table()
         for col in ("cluster", "health", "ready/desired", "min..max", "detail"):
             table.add_column(col)
         for c in st.clusters:
             ready = "?" if c.ready is None else str(c.ready)
             colour = "green" if c.health == "healthy" else "red"
-            table.add_row(c.cluster, f"[{colour}]{c.health}[/{colour}]", f"{ready}/{c.desired}",
-                          f"{c.min_replicas}..{c.max_replicas}", c.detail)
+            table.add_row(
+                c.cluster,
+                f"[{colour}]{c.health}[/{colour}]",
+                f"{ready}/{c.desired}",
+                f"{c.min_replicas}..{c.max_replicas}",
+                c.detail,
+            )
         out.print(table)
         if st.unplaced:
             out.print(f"  [yellow]{st.unplaced} replica(s) unplaced[/yellow]")
@@ -106,16 +124,22 @@ def status_cmd(
             else:
                 m = st.metrics
                 fmt = lambda v, f: "-" if v is None else f.format(v)  # noqa: E731
-                out.print(f"  TTFT p50 {fmt(m['ttft_p50_s'], '{:.3f}s')}  p95 {fmt(m['ttft_p95_s'], '{:.3f}s')}  "
-                          f"req/s {fmt(m['requests_per_s'], '{:.2f}')}  KV cache {fmt(m['kv_cache_utilization'], '{:.0%}')}  "
-                          f"queue {fmt(m['queue_depth'], '{:.0f}')}", markup=False)
+                out.print(
+                    f"  TTFT p50 {fmt(m['ttft_p50_s'], '{:.3f}s')}  p95 {fmt(m['ttft_p95_s'], '{:.3f}s')}  "
+                    f"req/s {fmt(m['requests_per_s'], '{:.2f}')}  KV cache {fmt(m['kv_cache_utilization'], '{:.0%}')}  "
+                    f"queue {fmt(m['queue_depth'], '{:.0f}')}",
+                    markup=False,
+                )
 
 
 @endpoint_app.command("list")
 def list_cmd(
-    env: str | None = typer.Option(None, "--env", "-e", metavar="ENV", help="Only this environment. Default: all.",
-                                      show_default=False),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON list: env, endpoint, revision, deployed, by, placement."),
+    env: str | None = typer.Option(
+        None, "--env", "-e", metavar="ENV", help="Only this environment. Default: all.", show_default=False
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON list: env, endpoint, revision, deployed, by, placement."
+    ),
     backend: str | None = backend_option(),
 ) -> None:
     """List deployed endpoints per environment with their revision and placement (no cluster contacted).
@@ -140,8 +164,16 @@ def list_cmd(
     for e in envs:
         for name, rev in sorted(read_record(replace(rt, env=e), allow_cache=True).endpoints.items()):
             table.add_row(e, name, str(rev.rev), rev.time, rev.user, rev.placement_summary())
-            rows.append({"env": e, "endpoint": name, "revision": rev.rev, "deployed": rev.time, "by": rev.user,
-                         "placement": rev.placement_summary()})
+            rows.append(
+                {
+                    "env": e,
+                    "endpoint": name,
+                    "revision": rev.rev,
+                    "deployed": rev.time,
+                    "by": rev.user,
+                    "placement": rev.placement_summary(),
+                }
+            )
             n += 1
     if as_json:
         out.file.write(json.dumps(rows, indent=2) + "\n")
@@ -175,8 +207,10 @@ def history_cmd(
     # The backend's deployed revisions (every operator's), plus this machine's failed attempts.
     deployed = list(read_record(rt, allow_cache=True).history.get(name, ()))
     seen = {(r.rev, r.outcome) for r in deployed}
-    records = sorted(deployed + [r for r in rt.store.history(rt.env, name) if (r.rev, r.outcome) not in seen],
-                     key=lambda r: (r.rev, r.outcome != "failed"))
+    records = sorted(
+        deployed + [r for r in rt.store.history(rt.env, name) if (r.rev, r.outcome) not in seen],
+        key=lambda r: (r.rev, r.outcome != "failed"),
+    )
     if not records:
         raise SkyError(f"endpoint '{name}' has no revisions in environment '{rt.env}'")
     if as_json:
@@ -187,8 +221,16 @@ def history_cmd(
         table.add_column(col)
     for r in records:
         colour = "green" if r.outcome == "succeeded" else "red"
-        table.add_row(str(r.rev), r.action, f"[{colour}]{r.outcome}[/{colour}]", r.spec_hash, r.time, r.user,
-                      r.placement_summary(), r.message[:80])
+        table.add_row(
+            str(r.rev),
+            r.action,
+            f"[{colour}]{r.outcome}[/{colour}]",
+            r.spec_hash,
+            r.time,
+            r.user,
+            r.placement_summary(),
+            r.message[:80],
+        )
     out.print(table)
 
 
@@ -219,7 +261,9 @@ def logs_cmd(
     clusters = desired.endpoints[name].placement.clusters
     if cluster is not None:
         if cluster not in {c.name for c in desired.fleet.clusters}:
-            raise SkyError(f"unknown cluster '{cluster}'; the fleet has: {', '.join(c.name for c in desired.fleet.clusters)}")
+            raise SkyError(
+                f"unknown cluster '{cluster}'; the fleet has: {', '.join(c.name for c in desired.fleet.clusters)}"
+            )
         clusters = [cluster]
     for cname in clusters:
         try:

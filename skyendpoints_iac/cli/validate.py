@@ -14,15 +14,22 @@ from .app import endpoint_app, out
 
 @endpoint_app.command("validate")
 def validate_cmd(
-    files: list[Path] = typer.Argument(..., metavar="SPEC...", show_default=False,
-                                       help="Endpoint spec files ('-': standard input)."),
-    fleet: Path | None = typer.Option(None, "--fleet", metavar="FLEET", show_default=False,
-                                         help="Also run every check of 'render' against this fleet file: placement, "
-                                              "front doors, per-cluster objects."),
-    previous_files: list[Path] | None = typer.Option(None, "--previous", metavar="PLAN",
-                                                        help="Saved 'plan --json' outputs, as for render."),
-    allow_partial: bool = typer.Option(False, "--allow-partial",
-                                       help="With --fleet: accept a fixed-replica endpoint short of replicas."),
+    files: list[Path] = typer.Argument(
+        ..., metavar="SPEC...", show_default=False, help="Endpoint spec files ('-': standard input)."
+    ),
+    fleet: Path | None = typer.Option(
+        None,
+        "--fleet",
+        metavar="FLEET",
+        show_default=False,
+        help="Also run every check of 'render' against this fleet file: placement, front doors, per-cluster objects.",
+    ),
+    previous_files: list[Path] | None = typer.Option(
+        None, "--previous", metavar="PLAN", help="Saved 'plan --json' outputs, as for render."
+    ),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="With --fleet: accept a fixed-replica endpoint short of replicas."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: ok, endpoints, problems."),
 ) -> None:
     """Check endpoint specs. Exit 0 when all are valid, 2 with one line per problem otherwise.
@@ -51,14 +58,28 @@ def validate_cmd(
         problems = error.problems if isinstance(error, InvalidInput) else []
         doc = {
             "ok": error is None,
-            "endpoints": [{"file": source, "name": spec.name, "accelerators": str(spec.accelerator),
-                           "replicas": spec.target_replicas,
-                           **({"placement": {p.cluster: p.max_replicas for p in checked.placements[spec.name].placements},
-                               "unplaced": checked.placements[spec.name].unplaced}
-                              if spec.name in checked.placements else {})}
-                          for source, spec in checked.specs],
-            "problems": [{"file": p.file, "line": p.line, "column": p.column, "path": p.path, "message": p.message}
-                         for p in problems] + ([] if error is None or problems else [{"message": str(error)}]),
+            "endpoints": [
+                {
+                    "file": source,
+                    "name": spec.name,
+                    "accelerators": str(spec.accelerator),
+                    "replicas": spec.target_replicas,
+                    **(
+                        {
+                            "placement": {p.cluster: p.max_replicas for p in checked.placements[spec.name].placements},
+                            "unplaced": checked.placements[spec.name].unplaced,
+                        }
+                        if spec.name in checked.placements
+                        else {}
+                    ),
+                }
+                for source, spec in checked.specs
+            ],
+            "problems": [
+                {"file": p.file, "line": p.line, "column": p.column, "path": p.path, "message": p.message}
+                for p in problems
+            ]
+            + ([] if error is None or problems else [{"message": str(error)}]),
             "notes": checked.notes,
         }
         out.file.write(json.dumps(doc, indent=2) + "\n")
@@ -71,7 +92,9 @@ def validate_cmd(
         where = ""
         if spec.name in checked.placements:
             placement = checked.placements[spec.name]
-            where = "; " + (", ".join(f"{p.cluster}={p.max_replicas}" for p in placement.placements) or "placed nowhere")
+            where = "; " + (
+                ", ".join(f"{p.cluster}={p.max_replicas}" for p in placement.placements) or "placed nowhere"
+            )
         out.print(f"{source}: ok ({spec.name}, {spec.accelerator} x {spec.target_replicas}{where})", markup=False)
     for note in checked.notes:
         out.print(f"note: {note}", markup=False)

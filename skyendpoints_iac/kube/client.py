@@ -32,12 +32,15 @@ def api_client(kubeconfig: str | None = None, context: str | None = None, *, ret
     configuration = client.Configuration()
     configuration.retries = retries
     try:
-        config.load_kube_config_from_dict(merged.config, context=context, client_configuration=configuration,
-                                          persist_config=False)
+        config.load_kube_config_from_dict(
+            merged.config, context=context, client_configuration=configuration, persist_config=False
+        )
         return client.ApiClient(configuration=configuration)
     except ConfigException as exc:
-        raise SkyError(f"{merged.where}: cannot use context '{context}': {exc}; "
-                       "fix the cluster's 'context'/'kubeconfig' in the fleet file") from None
+        raise SkyError(
+            f"{merged.where}: cannot use context '{context}': {exc}; "
+            "fix the cluster's 'context'/'kubeconfig' in the fleet file"
+        ) from None
 
 
 def cluster_client(cluster, *, retries: int | None = None) -> Any:
@@ -45,16 +48,22 @@ def cluster_client(cluster, *, retries: int | None = None) -> Any:
     return api_client(cluster.kubeconfig, cluster.kube_context, retries=retries)
 
 
-def get_raw(client: Any, path: str, *, query: list[tuple[str, Any]] | None = None,
-            timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Any:
+def get_raw(
+    client: Any, path: str, *, query: list[tuple[str, Any]] | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS
+) -> Any:
     """GET ``path`` with the client's auth; returns the urllib3 response (no model deserialisation).
 
     Lists of thousands of pods deserialise much faster with ``json.loads`` than into client models.
     Raises ``kubernetes.client.ApiException`` for HTTP errors and urllib3 errors for network failures.
     """
     response = client.call_api(
-        path, "GET", query_params=query or [], header_params={"Accept": "application/json"},
-        auth_settings=["BearerToken"], _preload_content=False, _request_timeout=(timeout, timeout),
+        path,
+        "GET",
+        query_params=query or [],
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+        _request_timeout=(timeout, timeout),
     )
     return response[0]
 

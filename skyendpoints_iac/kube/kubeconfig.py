@@ -32,8 +32,10 @@ from ..errors import InvalidInput, Problem
 KUBECONFIG_ENV = "KUBECONFIG"
 DEFAULT_KUBECONFIG = "~/.kube/config"
 SECTIONS = ("clusters", "contexts", "users")
-_PATH_FIELDS = {"clusters": ("cluster", ("certificate-authority",)),
-                "users": ("user", ("client-certificate", "client-key", "tokenFile"))}
+_PATH_FIELDS = {
+    "clusters": ("cluster", ("certificate-authority",)),
+    "users": ("user", ("client-certificate", "client-key", "tokenFile")),
+}
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,9 @@ class Kubeconfig:
         return [c.get("name") for c in self.config.get("contexts") or []]
 
 
-def kubeconfig_files(explicit: str | os.PathLike[str] | None = None,
-                     environ: Mapping[str, str] | None = None) -> list[Path]:
+def kubeconfig_files(
+    explicit: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> list[Path]:
     """The files to read, in precedence order: ``explicit`` alone, else every ``$KUBECONFIG`` entry, else
     ``~/.kube/config``."""
     if explicit:
@@ -66,8 +69,12 @@ def kubeconfig_files(explicit: str | os.PathLike[str] | None = None,
     return [Path(p).expanduser() for p in listed] if listed else [Path(DEFAULT_KUBECONFIG).expanduser()]
 
 
-def load_kubeconfig(explicit: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None,
-                    *, field: str = "kubeconfig") -> Kubeconfig:
+def load_kubeconfig(
+    explicit: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    field: str = "kubeconfig",
+) -> Kubeconfig:
     """Read and merge the kubeconfig files (see the module docstring). ``field`` names the setting that chose
     an explicit file, for the error. No file at all, an unreadable file or invalid YAML is ``InvalidInput``."""
     files = kubeconfig_files(explicit, environ)
@@ -75,11 +82,26 @@ def load_kubeconfig(explicit: str | os.PathLike[str] | None = None, environ: Map
         raise InvalidInput([Problem(str(files[0]), None, None, field, "kubeconfig file not found; fix the path")])
     found = [f for f in files if f.is_file()] if not explicit else files
     if not found:
-        raise InvalidInput([Problem(os.pathsep.join(map(str, files)), None, None, "",
-                                    "no kubeconfig file found; set $KUBECONFIG, create ~/.kube/config, or set "
-                                    f"'{field}' on the cluster in the fleet file")])
-    merged: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "preferences": {},
-                              "clusters": [], "contexts": [], "users": []}
+        raise InvalidInput(
+            [
+                Problem(
+                    os.pathsep.join(map(str, files)),
+                    None,
+                    None,
+                    "",
+                    "no kubeconfig file found; set $KUBECONFIG, create ~/.kube/config, or set "
+                    f"'{field}' on the cluster in the fleet file",
+                )
+            ]
+        )
+    merged: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [],
+        "contexts": [],
+        "users": [],
+    }
     current: str | None = None
     for path in found:
         data = _read(path, field)
@@ -100,18 +122,40 @@ def _read(path: Path, field: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InvalidInput([Problem(str(path), None, None, field,
-                                    f"cannot read the kubeconfig ({exc.strerror}); fix the path or the file's "
-                                    "permissions")]) from None
+        raise InvalidInput(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    field,
+                    f"cannot read the kubeconfig ({exc.strerror}); fix the path or the file's permissions",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise InvalidInput([Problem(str(path), mark.line + 1 if mark else None, mark.column + 1 if mark else None,
-                                    "", f"not a valid kubeconfig (YAML error: {getattr(exc, 'problem', exc)})")]) from None
+        raise InvalidInput(
+            [
+                Problem(
+                    str(path),
+                    mark.line + 1 if mark else None,
+                    mark.column + 1 if mark else None,
+                    "",
+                    f"not a valid kubeconfig (YAML error: {getattr(exc, 'problem', exc)})",
+                )
+            ]
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise InvalidInput([Problem(str(path), None, None, "", "not a kubeconfig: expected a mapping with "
-                                    "clusters, contexts and users")])
+        raise InvalidInput(
+            [
+                Problem(
+                    str(path), None, None, "", "not a kubeconfig: expected a mapping with clusters, contexts and users"
+                )
+            ]
+        )
     return data
 
 

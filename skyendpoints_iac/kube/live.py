@@ -24,8 +24,14 @@ NON_TERMINATED = "status.phase!=Succeeded,status.phase!=Failed"
 PAGE_SIZE = 500
 
 
-def list_all(client: Any, path: str, timeout: float = DEFAULT_TIMEOUT_SECONDS, *, field_selector: str | None = None,
-             label_selector: str | None = None) -> Iterator[Mapping]:
+def list_all(
+    client: Any,
+    path: str,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    *,
+    field_selector: str | None = None,
+    label_selector: str | None = None,
+) -> Iterator[Mapping]:
     """All items of a list endpoint, page by page (``limit``/``continue``), as plain JSON."""
     token = None
     while True:
@@ -73,12 +79,19 @@ def discover_cluster(
         pods = list(list_all(client, "/api/v1/pods", timeout, field_selector=NON_TERMINATED))
     except Exception as exc:
         return ClusterInventory(cluster.name, True, None, "live", f"cannot list nodes and pods: {short_error(exc)}")
-    return summarise(cluster.name, nodes, pods, accelerator_label=cluster.accelerator_label,
-                     inference_priority=inference_priority, owner_labels=OWNER_LABELS)
+    return summarise(
+        cluster.name,
+        nodes,
+        pods,
+        accelerator_label=cluster.accelerator_label,
+        inference_priority=inference_priority,
+        owner_labels=OWNER_LABELS,
+    )
 
 
-def discover(fleet, names: Iterable[str] | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS,
-             max_workers: int = 8) -> dict[str, ClusterInventory]:
+def discover(
+    fleet, names: Iterable[str] | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, max_workers: int = 8
+) -> dict[str, ClusterInventory]:
     """Discover the clusters named (default: every cluster without a ``nodes`` snapshot), in parallel.
 
     The result feeds ``place(..., capacities=...)``.

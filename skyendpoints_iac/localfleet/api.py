@@ -32,12 +32,20 @@ class Api:
         self._token = token
         self._ctx = ssl.create_default_context(cadata=ca_pem.decode())
 
-    def request(self, method: str, path: str, body: Any = None, *, timeout: float = 10.0,
-                content_type: str = "application/json") -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, *, timeout: float = 10.0, content_type: str = "application/json"
+    ) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.server + path, method=method, data=data,
-                                     headers={"Authorization": f"Bearer {self._token}", "Content-Type": content_type,
-                                              "Accept": "application/json"})
+        req = urllib.request.Request(
+            self.server + path,
+            method=method,
+            data=data,
+            headers={
+                "Authorization": f"Bearer {self._token}",
+                "Content-Type": content_type,
+                "Accept": "application/json",
+            },
+        )
         try:
             with urllib.request.urlopen(req, context=self._ctx, timeout=timeout) as resp:
                 raw = resp.read()
@@ -77,8 +85,13 @@ class Api:
         return list((self.get(path) or {}).get("items") or [])
 
 
-def wait_for(what: str, check: Callable[[], T], timeout: float, interval: float = 0.25,
-             on_timeout: Callable[[], str] | None = None) -> T:
+def wait_for(
+    what: str,
+    check: Callable[[], T],
+    timeout: float,
+    interval: float = 0.25,
+    on_timeout: Callable[[], str] | None = None,
+) -> T:
     """Poll ``check`` until it returns something truthy; raise ``TimeoutError`` naming ``what``."""
     deadline = time.monotonic() + timeout
     while True:

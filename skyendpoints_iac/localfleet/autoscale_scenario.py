@@ -23,9 +23,14 @@ from .api import Api, ApiError
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CRDS = ("serving.kserve.io_llminferenceservices.yaml", "inference.networking.k8s.io_inferencepools.yaml",
-        "gateway.networking.k8s.io_httproutes.yaml", "crd-podmonitors.yaml", "keda.sh_scaledobjects.yaml",
-        "keda.sh_triggerauthentications.yaml")
+CRDS = (
+    "serving.kserve.io_llminferenceservices.yaml",
+    "inference.networking.k8s.io_inferencepools.yaml",
+    "gateway.networking.k8s.io_httproutes.yaml",
+    "crd-podmonitors.yaml",
+    "keda.sh_scaledobjects.yaml",
+    "keda.sh_triggerauthentications.yaml",
+)
 
 COLLECTIONS = {
     "Namespace": "/api/v1/namespaces",
@@ -84,14 +89,21 @@ def install_crds(api: Api, crd_dir: Path, files: Sequence[str] = CRDS) -> None:
 
 def ready_workload_pods(api: Api, ns: str) -> list[dict[str, Any]]:
     """KServe workload pods that are Ready with an IP (and not being deleted)."""
-    return [p for p in api.items(f"/api/v1/namespaces/{ns}/pods?labelSelector={WORKLOAD_SELECTOR}")
-            if not p["metadata"].get("deletionTimestamp") and (p.get("status") or {}).get("podIP") and any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in (p.get("status") or {}).get("conditions") or [])]
+    return [
+        p
+        for p in api.items(f"/api/v1/namespaces/{ns}/pods?labelSelector={WORKLOAD_SELECTOR}")
+        if not p["metadata"].get("deletionTimestamp")
+        and (p.get("status") or {}).get("podIP")
+        and any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (p.get("status") or {}).get("conditions") or []
+        )
+    ]
 
 
-def render(spec_text: str, fleet_file: Path, kubeconfig: Path, cluster: str, work: Path,
-           nodes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def render(
+    spec_text: str, fleet_file: Path, kubeconfig: Path, cluster: str, work: Path, nodes: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """``sky endpoint render`` of ``spec_text`` against the fleet file with ``nodes`` as ``cluster``'s capacity
     snapshot (render is offline: it never discovers capacity live), the objects for ``cluster`` of the kinds
     in ``COLLECTIONS``, in apply order."""
@@ -105,9 +117,25 @@ def render(spec_text: str, fleet_file: Path, kubeconfig: Path, cluster: str, wor
     snapshot = work / "fleet.yaml"
     snapshot.write_text(yaml.safe_dump(doc, sort_keys=False))
     out = work / "render"
-    proc = subprocess.run([sys.executable, "-m", "skyendpoints_iac", "endpoint", "render", str(spec), "--fleet",
-                           str(snapshot), "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
-                          env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(work)}, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "skyendpoints_iac",
+            "endpoint",
+            "render",
+            str(spec),
+            "--fleet",
+            str(snapshot),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(work)},
+        timeout=300,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"sky endpoint render failed ({proc.returncode}): {proc.stderr[-3000:]}")
     docs = []
@@ -124,8 +152,11 @@ def apply(api: Api, docs: Sequence[dict[str, Any]], secrets: dict[str, dict[str,
         if d["kind"] == "Namespace":
             for name, data in (secrets or {}).items():
                 if d["metadata"]["name"].startswith("sky-"):
-                    install(api, f"/api/v1/namespaces/{d['metadata']['name']}/secrets",
-                            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data})
+                    install(
+                        api,
+                        f"/api/v1/namespaces/{d['metadata']['name']}/secrets",
+                        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data},
+                    )
 
 
 def write_targets(path: Path, pods: Sequence[dict[str, Any]], port: int = 8000) -> None:
@@ -134,17 +165,20 @@ def write_targets(path: Path, pods: Sequence[dict[str, Any]], port: int = 8000) 
     tmp.replace(path)
 
 
-def start_load(spawn, targets: Path, key_file_or_key: str, model: str, seconds: float, workers: int,
-               log: Path) -> subprocess.Popen:
+def start_load(
+    spawn, targets: Path, key_file_or_key: str, model: str, seconds: float, workers: int, log: Path
+) -> subprocess.Popen:
     return spawn([sys.executable, "-c", LOAD, str(targets), key_file_or_key, model, str(seconds), str(workers)], log)
 
 
-def sim_metric(run: Callable[..., subprocess.CompletedProcess], pod: dict[str, Any], metric: str,
-               port: int = 8000) -> float:
+def sim_metric(
+    run: Callable[..., subprocess.CompletedProcess], pod: dict[str, Any], metric: str, port: int = 8000
+) -> float:
     """A pod's simulator's own ``/metrics`` value of ``metric`` (summed over its label sets)."""
     out = run(["curl", "-sS", "--max-time", "5", f"http://{pod['status']['podIP']}:{port}/metrics"]).stdout
-    return sum(float(line.rsplit(" ", 1)[1]) for line in out.splitlines()
-               if line.startswith((metric + "{", metric + " ")))
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if line.startswith((metric + "{", metric + " "))
+    )
 
 
 def panel_queries(rate_window: str = "1m") -> list[tuple[str, list[str]]]:

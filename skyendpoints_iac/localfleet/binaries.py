@@ -28,13 +28,18 @@ def _complete(d: Path) -> bool:
 
 
 def missing_message(where: str) -> str:
-    how = (f"build them (once, ~30-60 min cold on 2 cores, cached afterwards): {BUILD_SCRIPT}\n"
-           "  or run 'sky fleet local up --build'" if BUILD_SCRIPT.exists()
-           else "build them with tools/build-local-fleet-bins.sh from a skyendpoints-iac checkout")
-    return (f"local fleet binaries not found ({where}).\n"
-            f"  Needed: {', '.join(REQUIRED)} (Kubernetes control plane, etcd and kwok, built from Go modules).\n"
-            f"  {how}\n"
-            "  or point --bin-dir / SKY_LOCALFLEET_BIN at a directory holding them.")
+    how = (
+        f"build them (once, ~30-60 min cold on 2 cores, cached afterwards): {BUILD_SCRIPT}\n"
+        "  or run 'sky fleet local up --build'"
+        if BUILD_SCRIPT.exists()
+        else "build them with tools/build-local-fleet-bins.sh from a skyendpoints-iac checkout"
+    )
+    return (
+        f"local fleet binaries not found ({where}).\n"
+        f"  Needed: {', '.join(REQUIRED)} (Kubernetes control plane, etcd and kwok, built from Go modules).\n"
+        f"  {how}\n"
+        "  or point --bin-dir / SKY_LOCALFLEET_BIN at a directory holding them."
+    )
 
 
 def find_bin_dir(explicit: str | Path | None = None, environ: dict[str, str] | None = None) -> Path:
@@ -47,8 +52,11 @@ def find_bin_dir(explicit: str | Path | None = None, environ: dict[str, str] | N
                 raise BinariesMissing(missing_message(f"{source}={d} lacks {', '.join(missing)}"))
             return d
     cache = build_cache_root(env)
-    builds = sorted((d for d in cache.glob("*") if d.is_dir() and (d / ".complete").exists() and _complete(d)),
-                    key=lambda d: d.stat().st_mtime, reverse=True)
+    builds = sorted(
+        (d for d in cache.glob("*") if d.is_dir() and (d / ".complete").exists() and _complete(d)),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
     if builds:
         return builds[0].resolve()
     raise BinariesMissing(missing_message(f"no complete build under {cache}"))

@@ -26,9 +26,13 @@ from .upstream import UpstreamFilesMissing
 
 REFERENCED_OBJECTS: dict[str, list[dict]] = {
     # kube-prometheus-stack creates this ServiceAccount; the platform's metrics-reader token Secret names it.
-    "kube-prometheus-stack": [{"apiVersion": "v1", "kind": "ServiceAccount",
-                               "metadata": {"name": "kube-prometheus-stack-prometheus",
-                                            "namespace": "{{ .Release.Namespace }}"}}],
+    "kube-prometheus-stack": [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": "{{ .Release.Namespace }}"},
+        }
+    ],
 }
 
 
@@ -56,8 +60,10 @@ def build(target: Path, crds_dir: Path) -> Built:
     empty folder is an error naming it, never an empty stand-in.
     """
     if not crds_dir.is_dir() or not any(crds_dir.glob("*.yaml")):
-        raise UpstreamFilesMissing(f"{crds_dir} holds no CRD files (*.yaml): the local fleet's stand-in charts carry "
-                                   "the pinned upstream CRDs; set SKY_SHARED_DIR to the folder holding crds/")
+        raise UpstreamFilesMissing(
+            f"{crds_dir} holds no CRD files (*.yaml): the local fleet's stand-in charts carry "
+            "the pinned upstream CRDs; set SKY_SHARED_DIR to the folder holding crds/"
+        )
     target.mkdir(parents=True, exist_ok=True)
     index = _crd_index(crds_dir)
     built = Built(target)
@@ -69,16 +75,25 @@ def build(target: Path, crds_dir: Path) -> Built:
             built.missing[comp.name] = missing
         if comp.kind == "manifests":
             (target / f"{comp.name}-{comp.version}.yaml").write_text(
-                "# LOCAL-FLEET STAND-IN: upstream CRDs only.\n" + yaml.safe_dump_all(crds, sort_keys=False))
+                "# LOCAL-FLEET STAND-IN: upstream CRDs only.\n" + yaml.safe_dump_all(crds, sort_keys=False)
+            )
             continue
         chart = target / comp.chart_name
         (chart / "crds").mkdir(parents=True, exist_ok=True)
         (chart / "templates").mkdir(exist_ok=True)
-        (chart / "Chart.yaml").write_text(yaml.safe_dump({
-            "apiVersion": "v2", "name": comp.chart_name, "version": comp.version.removeprefix("v"),
-            "appVersion": comp.version, "type": "application",
-            "description": f"LOCAL-FLEET STAND-IN for {comp.name} {comp.version}: upstream CRDs only, no controller.",
-        }, sort_keys=False))
+        (chart / "Chart.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v2",
+                    "name": comp.chart_name,
+                    "version": comp.version.removeprefix("v"),
+                    "appVersion": comp.version,
+                    "type": "application",
+                    "description": f"LOCAL-FLEET STAND-IN for {comp.name} {comp.version}: upstream CRDs only, no controller.",
+                },
+                sort_keys=False,
+            )
+        )
         (chart / "values.yaml").write_text("{}\n")
         for crd in crds:
             (chart / "crds" / f"{crd['metadata']['name']}.yaml").write_text(yaml.safe_dump(crd, sort_keys=False))

@@ -33,8 +33,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _connection(address: str, hostname: str, port: int, ca: str | Path | None, timeout: float
-                ) -> http.client.HTTPConnection:
+def _connection(
+    address: str, hostname: str, port: int, ca: str | Path | None, timeout: float
+) -> http.client.HTTPConnection:
     if ca is None:
         return http.client.HTTPConnection(address, port, timeout=timeout)
     ctx = ssl.create_default_context(cafile=str(ca))
@@ -43,9 +44,19 @@ def _connection(address: str, hostname: str, port: int, ca: str | Path | None, t
     return conn
 
 
-def chat(address: str, hostname: str, *, model: str, messages: list[dict], api_key: str | None = None,
-         ca: str | Path | None = None, port: int | None = None, stream: bool = True, max_tokens: int = 16,
-         timeout: float = 10.0) -> Reply:
+def chat(
+    address: str,
+    hostname: str,
+    *,
+    model: str,
+    messages: list[dict],
+    api_key: str | None = None,
+    ca: str | Path | None = None,
+    port: int | None = None,
+    stream: bool = True,
+    max_tokens: int = 16,
+    timeout: float = 10.0,
+) -> Reply:
     """One ``POST /v1/chat/completions`` through ``address`` for ``hostname`` (HTTPS when ``ca`` is given).
     Connection errors raise ``OSError``; HTTP errors come back as a ``Reply`` with the status."""
     port = port or (443 if ca is not None else 80)

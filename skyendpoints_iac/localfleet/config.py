@@ -100,52 +100,89 @@ def server_url(ports: dict[str, int]) -> str:
     return f"https://{HOST}:{ports['apiserver']}"
 
 
-def component_argv(component: str, bin_dir: Path, paths: ClusterPaths, ports: dict[str, int], *,
-                   stages: Path, index: int) -> list[str]:
+def component_argv(
+    component: str, bin_dir: Path, paths: ClusterPaths, ports: dict[str, int], *, stages: Path, index: int
+) -> list[str]:
     """The command line of one component. ``index`` keeps each cluster's fake pod/node IPs apart."""
     exe = str(bin_dir / component)
     if component == "etcd":
         client, peer = f"http://{HOST}:{ports['etcd']}", f"http://{HOST}:{ports['etcd-peer']}"
-        return [exe, "--name=n0", f"--data-dir={paths.etcd_data}",
-                f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
-                f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-                f"--initial-cluster=n0={peer}", "--auto-compaction-retention=1",
-                "--quota-backend-bytes=2147483648", "--unsafe-no-fsync", "--log-level=warn"]
+        return [
+            exe,
+            "--name=n0",
+            f"--data-dir={paths.etcd_data}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=n0={peer}",
+            "--auto-compaction-retention=1",
+            "--quota-backend-bytes=2147483648",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ]
     if component == "kube-apiserver":
-        return [exe, f"--etcd-servers=http://{HOST}:{ports['etcd']}", "--etcd-prefix=/registry",
-                f"--bind-address={HOST}", f"--advertise-address={HOST}", f"--secure-port={ports['apiserver']}",
-                f"--tls-cert-file={paths.serving_cert}", f"--tls-private-key-file={paths.serving_key}",
-                f"--cert-dir={paths.root / 'apiserver-certs'}",
-                f"--token-auth-file={paths.tokens}", "--authorization-mode=Node,RBAC",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={paths.sa_key}", f"--service-account-signing-key-file={paths.sa_key}",
-                "--allow-privileged=true", "--endpoint-reconciler-type=none",
-                "--enable-priority-and-fairness=false", "--profiling=false",
-                # The aggregation layer (external.metrics.k8s.io served by KEDA's metrics server): the
-                # front-proxy client certificate and the request headers it vouches for, as kubeadm sets
-                # them; routing to the APIService's endpoint IP, since no kube-proxy runs here.
-                f"--requestheader-client-ca-file={paths.front_proxy_ca}",
-                f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
-                "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
-                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-                f"--proxy-client-cert-file={paths.front_proxy_client_cert}",
-                f"--proxy-client-key-file={paths.front_proxy_client_key}",
-                "--enable-aggregator-routing=true"]
+        return [
+            exe,
+            f"--etcd-servers=http://{HOST}:{ports['etcd']}",
+            "--etcd-prefix=/registry",
+            f"--bind-address={HOST}",
+            f"--advertise-address={HOST}",
+            f"--secure-port={ports['apiserver']}",
+            f"--tls-cert-file={paths.serving_cert}",
+            f"--tls-private-key-file={paths.serving_key}",
+            f"--cert-dir={paths.root / 'apiserver-certs'}",
+            f"--token-auth-file={paths.tokens}",
+            "--authorization-mode=Node,RBAC",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={paths.sa_key}",
+            f"--service-account-signing-key-file={paths.sa_key}",
+            "--allow-privileged=true",
+            "--endpoint-reconciler-type=none",
+            "--enable-priority-and-fairness=false",
+            "--profiling=false",
+            # The aggregation layer (external.metrics.k8s.io served by KEDA's metrics server): the
+            # front-proxy client certificate and the request headers it vouches for, as kubeadm sets
+            # them; routing to the APIService's endpoint IP, since no kube-proxy runs here.
+            f"--requestheader-client-ca-file={paths.front_proxy_ca}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={paths.front_proxy_client_cert}",
+            f"--proxy-client-key-file={paths.front_proxy_client_key}",
+            "--enable-aggregator-routing=true",
+        ]
     common = [f"--kubeconfig={paths.kubeconfig}", f"--bind-address={HOST}"]
-    auth = [f"--authentication-kubeconfig={paths.kubeconfig}", f"--authorization-kubeconfig={paths.kubeconfig}",
-            "--leader-elect=false"]
+    auth = [
+        f"--authentication-kubeconfig={paths.kubeconfig}",
+        f"--authorization-kubeconfig={paths.kubeconfig}",
+        "--leader-elect=false",
+    ]
     if component == "kube-scheduler":
         return [exe, *common, *auth, f"--secure-port={ports['scheduler']}"]
     if component == "kube-controller-manager":
-        return [exe, *common, *auth, f"--secure-port={ports['controller-manager']}",
-                f"--service-account-private-key-file={paths.sa_key}", f"--root-ca-file={paths.serving_cert}",
-                "--use-service-account-credentials=false"]
+        return [
+            exe,
+            *common,
+            *auth,
+            f"--secure-port={ports['controller-manager']}",
+            f"--service-account-private-key-file={paths.sa_key}",
+            f"--root-ca-file={paths.serving_cert}",
+            "--use-service-account-credentials=false",
+        ]
     if component == "kwok":
-        return [exe, f"--kubeconfig={paths.kubeconfig}", f"--config={stages}",
-                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-                "--node-lease-duration-seconds=40", f"--cidr={pod_cidr(index).replace('.0.0/', '.0.1/')}",
-                f"--node-ip=10.200.{index % 250}.1", f"--server-address={HOST}:{ports['kwok']}"]
+        return [
+            exe,
+            f"--kubeconfig={paths.kubeconfig}",
+            f"--config={stages}",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--node-lease-duration-seconds=40",
+            f"--cidr={pod_cidr(index).replace('.0.0/', '.0.1/')}",
+            f"--node-ip=10.200.{index % 250}.1",
+            f"--server-address={HOST}:{ports['kwok']}",
+        ]
     raise ValueError(f"unknown component {component!r}")
 
 
@@ -179,9 +216,13 @@ def kubeconfig_doc(clusters: Sequence[Access], current: str | None = None) -> di
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": c.name, "cluster": {"server": c.server,
-                                                  "certificate-authority-data": base64.b64encode(c.ca_pem).decode()}}
-                     for c in clusters],
+        "clusters": [
+            {
+                "name": c.name,
+                "cluster": {"server": c.server, "certificate-authority-data": base64.b64encode(c.ca_pem).decode()},
+            }
+            for c in clusters
+        ],
         "users": [{"name": f"{c.name}-admin", "user": {"token": c.token}} for c in clusters],
         "contexts": [{"name": c.name, "context": {"cluster": c.name, "user": f"{c.name}-admin"}} for c in clusters],
         "current-context": current or (clusters[0].name if clusters else ""),
@@ -189,8 +230,13 @@ def kubeconfig_doc(clusters: Sequence[Access], current: str | None = None) -> di
     }
 
 
-def fleet_doc(clusters: Sequence[tuple[str, str]], kubeconfig: Path, *, snapshot: dict[str, list] | None = None,
-              domain: str | None = None) -> dict[str, Any]:
+def fleet_doc(
+    clusters: Sequence[tuple[str, str]],
+    kubeconfig: Path,
+    *,
+    snapshot: dict[str, list] | None = None,
+    domain: str | None = None,
+) -> dict[str, Any]:
     """The fleet file (README format) for ``(name, region)`` clusters.
 
     Without ``snapshot`` no cluster has ``nodes``: capacity is discovered live from the fake nodes, exactly
@@ -205,8 +251,14 @@ def fleet_doc(clusters: Sequence[tuple[str, str]], kubeconfig: Path, *, snapshot
     doc["dns"] = {"provider": "none"}
     doc["clusters"] = []
     for name, region in clusters:
-        entry: dict[str, Any] = {"name": name, "context": name, "kubeconfig": str(kubeconfig), "region": region,
-                                 "cloud": "local", "accelerator_label": DEFAULT_ACCELERATOR_LABEL}
+        entry: dict[str, Any] = {
+            "name": name,
+            "context": name,
+            "kubeconfig": str(kubeconfig),
+            "region": region,
+            "cloud": "local",
+            "accelerator_label": DEFAULT_ACCELERATOR_LABEL,
+        }
         if snapshot and name in snapshot:
             entry["nodes"] = snapshot[name]
         doc["clusters"].append(entry)

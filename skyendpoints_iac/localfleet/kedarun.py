@@ -59,8 +59,12 @@ def cert_names(ip: str) -> list[str]:
     metrics API server's service name (API server -> adapter, ``<svc>.<ns>.svc``)."""
     names = []
     for svc in (OPERATOR_SERVICE, METRICS_SERVICE):
-        names += [f"DNS:{svc}", f"DNS:{svc}.{NAMESPACE}", f"DNS:{svc}.{NAMESPACE}.svc",
-                  f"DNS:{svc}.{NAMESPACE}.svc.cluster.local"]
+        names += [
+            f"DNS:{svc}",
+            f"DNS:{svc}.{NAMESPACE}",
+            f"DNS:{svc}.{NAMESPACE}.svc",
+            f"DNS:{svc}.{NAMESPACE}.svc.cluster.local",
+        ]
     return [*names, "IP:127.0.0.1", f"IP:{ip}"]
 
 
@@ -74,38 +78,98 @@ def make_certs(cert_dir: Path, ip: str) -> None:
     ca_key = cert_dir / "ca.key"
     for p in (ca_key, cert_dir / "tls.key"):
         _private(p)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", "/O=KEDAORG/CN=KEDA",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-keyout", str(ca_key), "-out", str(cert_dir / "ca.crt"))
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", f"/CN={operator_host()}",
-             "-CA", str(cert_dir / "ca.crt"), "-CAkey", str(ca_key),
-             "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth,clientAuth",
-             "-addext", "subjectAltName=" + ",".join(cert_names(ip)),
-             "-keyout", str(cert_dir / "tls.key"), "-out", str(cert_dir / "tls.crt"))
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "365",
+        "-subj",
+        "/O=KEDAORG/CN=KEDA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(cert_dir / "ca.crt"),
+    )
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "365",
+        "-subj",
+        f"/CN={operator_host()}",
+        "-CA",
+        str(cert_dir / "ca.crt"),
+        "-CAkey",
+        str(ca_key),
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-addext",
+        "extendedKeyUsage=serverAuth,clientAuth",
+        "-addext",
+        "subjectAltName=" + ",".join(cert_names(ip)),
+        "-keyout",
+        str(cert_dir / "tls.key"),
+        "-out",
+        str(cert_dir / "tls.crt"),
+    )
     os.chmod(cert_dir / "tls.key", 0o600)
     ca_key.unlink()
 
 
 def operator_argv(binary: Path, cert_dir: Path) -> list[str]:
-    return [str(binary), "--leader-elect=false", f"--metrics-bind-address={OPERATOR_METRICS}",
-            f"--health-probe-bind-address={OPERATOR_PROBES}", f"--metrics-service-bind-address=127.0.0.1:{GRPC_PORT}",
-            f"--cert-dir={cert_dir}", "--enable-cert-rotation=false", "--zap-log-level=info", "--zap-encoder=console"]
+    return [
+        str(binary),
+        "--leader-elect=false",
+        f"--metrics-bind-address={OPERATOR_METRICS}",
+        f"--health-probe-bind-address={OPERATOR_PROBES}",
+        f"--metrics-service-bind-address=127.0.0.1:{GRPC_PORT}",
+        f"--cert-dir={cert_dir}",
+        "--enable-cert-rotation=false",
+        "--zap-log-level=info",
+        "--zap-encoder=console",
+    ]
 
 
 def adapter_argv(binary: Path, cert_dir: Path, ip: str, kubeconfig: Path) -> list[str]:
-    return [str(binary), f"--secure-port={ADAPTER_PORT}", f"--bind-address={ip}", f"--cert-dir={cert_dir}",
-            f"--tls-cert-file={cert_dir / 'tls.crt'}", f"--tls-private-key-file={cert_dir / 'tls.key'}",
-            f"--port={ADAPTER_METRICS_PORT}", f"--metrics-service-address={operator_host()}:{GRPC_PORT}",
-            f"--lister-kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}", "--zap-log-level=info", "--zap-encoder=console"]
+    return [
+        str(binary),
+        f"--secure-port={ADAPTER_PORT}",
+        f"--bind-address={ip}",
+        f"--cert-dir={cert_dir}",
+        f"--tls-cert-file={cert_dir / 'tls.crt'}",
+        f"--tls-private-key-file={cert_dir / 'tls.key'}",
+        f"--port={ADAPTER_METRICS_PORT}",
+        f"--metrics-service-address={operator_host()}:{GRPC_PORT}",
+        f"--lister-kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--zap-log-level=info",
+        "--zap-encoder=console",
+    ]
 
 
 def process_env(kubeconfig: Path) -> dict[str, str]:
     """What the chart's pods get from the downward API and values (namespace, names), and the kubeconfig."""
-    return {"KUBECONFIG": str(kubeconfig), "WATCH_NAMESPACE": "", "POD_NAMESPACE": NAMESPACE,
-            "POD_NAME": "keda-operator-local", "OPERATOR_NAME": OPERATOR_SERVICE,
-            "KEDA_CLUSTER_OBJECT_NAMESPACE": NAMESPACE, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/root")}
+    return {
+        "KUBECONFIG": str(kubeconfig),
+        "WATCH_NAMESPACE": "",
+        "POD_NAMESPACE": NAMESPACE,
+        "POD_NAME": "keda-operator-local",
+        "OPERATOR_NAME": OPERATOR_SERVICE,
+        "KEDA_CLUSTER_OBJECT_NAMESPACE": NAMESPACE,
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+    }
 
 
 def aggregation_objects(ip: str, ca_pem: bytes) -> list[tuple[str, str, dict[str, Any]]]:
@@ -114,19 +178,45 @@ def aggregation_objects(ip: str, ca_pem: bytes) -> list[tuple[str, str, dict[str
     meta = {"name": METRICS_SERVICE, "namespace": NAMESPACE, "labels": labels}
     return [
         ("/api/v1/namespaces", NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}),
-        (f"/api/v1/namespaces/{NAMESPACE}/services", METRICS_SERVICE,
-         {"apiVersion": "v1", "kind": "Service", "metadata": meta,
-          "spec": {"ports": [{"name": "https", "port": 443, "targetPort": ADAPTER_PORT, "protocol": "TCP"}]}}),
-        (f"/api/v1/namespaces/{NAMESPACE}/endpoints", METRICS_SERVICE,
-         {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta,
-          "subsets": [{"addresses": [{"ip": ip}],
-                       "ports": [{"name": "https", "port": ADAPTER_PORT, "protocol": "TCP"}]}]}),
-        ("/apis/apiregistration.k8s.io/v1/apiservices", APISERVICE,
-         {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-          "metadata": {"name": APISERVICE, "labels": labels},
-          "spec": {"group": "external.metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100,
-                   "versionPriority": 100, "caBundle": base64.b64encode(ca_pem).decode(),
-                   "service": {"namespace": NAMESPACE, "name": METRICS_SERVICE, "port": 443}}}),
+        (
+            f"/api/v1/namespaces/{NAMESPACE}/services",
+            METRICS_SERVICE,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta,
+                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": ADAPTER_PORT, "protocol": "TCP"}]},
+            },
+        ),
+        (
+            f"/api/v1/namespaces/{NAMESPACE}/endpoints",
+            METRICS_SERVICE,
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": meta,
+                "subsets": [
+                    {"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": ADAPTER_PORT, "protocol": "TCP"}]}
+                ],
+            },
+        ),
+        (
+            "/apis/apiregistration.k8s.io/v1/apiservices",
+            APISERVICE,
+            {
+                "apiVersion": "apiregistration.k8s.io/v1",
+                "kind": "APIService",
+                "metadata": {"name": APISERVICE, "labels": labels},
+                "spec": {
+                    "group": "external.metrics.k8s.io",
+                    "version": "v1beta1",
+                    "groupPriorityMinimum": 100,
+                    "versionPriority": 100,
+                    "caBundle": base64.b64encode(ca_pem).decode(),
+                    "service": {"namespace": NAMESPACE, "name": METRICS_SERVICE, "port": 443},
+                },
+            },
+        ),
     ]
 
 
@@ -167,9 +257,23 @@ def _run(argv: list[str]) -> None:
 class ClusterKeda:
     """KEDA's operator and metrics API server for one cluster (``sync``/``stop`` like the other planes)."""
 
-    def __init__(self, name: str, ip: str, api: Api, spawn, root: Path, *, netns: str, kubeconfig: Path,
-                 front_door_netns: str, front_door_ip: str, host_ip: str, via: str,
-                 log: Callable[[str], None] = print, etc_netns: Path = Path("/etc/netns")):
+    def __init__(
+        self,
+        name: str,
+        ip: str,
+        api: Api,
+        spawn,
+        root: Path,
+        *,
+        netns: str,
+        kubeconfig: Path,
+        front_door_netns: str,
+        front_door_ip: str,
+        host_ip: str,
+        via: str,
+        log: Callable[[str], None] = print,
+        etc_netns: Path = Path("/etc/netns"),
+    ):
         self.name, self.ip, self.api, self.spawn, self.netns = name, ip, api, spawn, netns
         self.root = root / "keda"
         self.kubeconfig = kubeconfig
@@ -231,9 +335,12 @@ class ClusterKeda:
             self.operator = self.spawn(operator_argv(op_bin, self.cert_dir), logs / "keda-operator.log", env=env)
             self.log(f"{self.name}: KEDA operator started (pid {self.operator.pid})")
         if self.adapter is None or self.adapter.poll() is not None:
-            self.adapter = self.spawn(adapter_argv(ad_bin, self.cert_dir, self.ip, self.kubeconfig),
-                                      logs / "keda-adapter.log", env=env)
-            self.log(f"{self.name}: KEDA metrics API server started on {self.ip}:{ADAPTER_PORT} (pid {self.adapter.pid})")
+            self.adapter = self.spawn(
+                adapter_argv(ad_bin, self.cert_dir, self.ip, self.kubeconfig), logs / "keda-adapter.log", env=env
+            )
+            self.log(
+                f"{self.name}: KEDA metrics API server started on {self.ip}:{ADAPTER_PORT} (pid {self.adapter.pid})"
+            )
         return True
 
     def stop(self) -> None:
@@ -252,8 +359,13 @@ class ClusterKeda:
 
 def host_link_address(net) -> str:
     """The host's address on its link to the front door (the API servers' source address towards it)."""
-    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", net.host_links[0]], capture_output=True,
-                         text=True, timeout=30, check=True).stdout
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "dev", net.host_links[0]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     return out.split(" inet ", 1)[1].split("/", 1)[0].strip()
 
 
@@ -264,8 +376,18 @@ def fleet_keda(fleet, net, log: Callable[[str], None] = print) -> dict[str, Clus
     out = {}
     for c in fleet.state().clusters:
         cn = net.cluster(c.name)
-        out[c.name] = ClusterKeda(c.name, cn.ip, fleet.api(c.name), cn.spawn,
-                                  fleet.dir / "clusters" / c.name / "dataplane", netns=cn.netns,
-                                  kubeconfig=fleet.paths(c).kubeconfig, front_door_netns=net.front_door_netns,
-                                  front_door_ip=fd_ip, host_ip=host_ip, via=front_door_ip_for(c.index), log=log)
+        out[c.name] = ClusterKeda(
+            c.name,
+            cn.ip,
+            fleet.api(c.name),
+            cn.spawn,
+            fleet.dir / "clusters" / c.name / "dataplane",
+            netns=cn.netns,
+            kubeconfig=fleet.paths(c).kubeconfig,
+            front_door_netns=net.front_door_netns,
+            front_door_ip=fd_ip,
+            host_ip=host_ip,
+            via=front_door_ip_for(c.index),
+            log=log,
+        )
     return out

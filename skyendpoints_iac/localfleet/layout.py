@@ -85,8 +85,15 @@ def parse_gpus(text: str, flag: str = "--gpus") -> tuple[NodePool, ...]:
     for item in items:
         m = _POOL.match(item)
         if not m:
-            problems.append(Problem(flag, None, None, "", f"'{item}' is not TYPE:GPUS or TYPE:GPUSxNODES "
-                                    f"(e.g. H100:8x2 = two nodes with 8 H100 each)"))
+            problems.append(
+                Problem(
+                    flag,
+                    None,
+                    None,
+                    "",
+                    f"'{item}' is not TYPE:GPUS or TYPE:GPUSxNODES (e.g. H100:8x2 = two nodes with 8 H100 each)",
+                )
+            )
             continue
         gpus, count = int(m["gpus"]), int(m["count"] or 1)
         if gpus < 1 or count < 1:
@@ -99,8 +106,16 @@ def parse_gpus(text: str, flag: str = "--gpus") -> tuple[NodePool, ...]:
     seen: set[tuple[str, int]] = set()
     for p in pools:
         if (p.accelerator, p.gpus) in seen:
-            problems.append(Problem(flag, None, None, "", f"{p.accelerator}:{p.gpus} is listed twice; "
-                                    f"merge the node counts (e.g. {p.accelerator}:{p.gpus}x3)"))
+            problems.append(
+                Problem(
+                    flag,
+                    None,
+                    None,
+                    "",
+                    f"{p.accelerator}:{p.gpus} is listed twice; "
+                    f"merge the node counts (e.g. {p.accelerator}:{p.gpus}x3)",
+                )
+            )
         seen.add((p.accelerator, p.gpus))
     if problems:
         raise InvalidInput(problems)
@@ -110,13 +125,25 @@ def parse_gpus(text: str, flag: str = "--gpus") -> tuple[NodePool, ...]:
 def pools_per_cluster(clusters: int, gpus: Sequence[str]) -> list[tuple[NodePool, ...]]:
     """One ``--gpus`` for every cluster, or exactly one per cluster (in order)."""
     if not 1 <= clusters <= MAX_CLUSTERS:
-        raise InvalidInput([Problem("--clusters", None, None, "", f"must be between 1 and {MAX_CLUSTERS}, got {clusters}")])
+        raise InvalidInput(
+            [Problem("--clusters", None, None, "", f"must be between 1 and {MAX_CLUSTERS}, got {clusters}")]
+        )
     specs = list(gpus) or [DEFAULT_GPUS]
     if len(specs) == 1:
         return [parse_gpus(specs[0])] * clusters
     if len(specs) != clusters:
-        raise InvalidInput([Problem("--gpus", None, None, "", f"given {len(specs)} times for {clusters} clusters: "
-                                    "give it once (same nodes everywhere) or once per cluster")])
+        raise InvalidInput(
+            [
+                Problem(
+                    "--gpus",
+                    None,
+                    None,
+                    "",
+                    f"given {len(specs)} times for {clusters} clusters: "
+                    "give it once (same nodes everywhere) or once per cluster",
+                )
+            ]
+        )
     return [parse_gpus(s) for s in specs]
 
 
@@ -141,8 +168,13 @@ def _node(name: str, labels: dict[str, str], capacity: dict[str, str]) -> dict[s
         "metadata": {
             "name": name,
             "annotations": {key: value, "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                       "type": "kwok", **labels},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+                **labels,
+            },
         },
         "spec": {},
         # The Node registry keeps status on create; kwok's node-initialize stage keeps capacity/allocatable.
@@ -150,16 +182,26 @@ def _node(name: str, labels: dict[str, str], capacity: dict[str, str]) -> dict[s
     }
 
 
-def node_manifests(pools: Sequence[NodePool], region: str, *,
-                   accelerator_label: str = DEFAULT_ACCELERATOR_LABEL) -> list[dict[str, Any]]:
+def node_manifests(
+    pools: Sequence[NodePool], region: str, *, accelerator_label: str = DEFAULT_ACCELERATOR_LABEL
+) -> list[dict[str, Any]]:
     """The cluster's fake Nodes: one CPU-only system node, then every GPU node of every pool."""
     region_labels = {"topology.kubernetes.io/region": region, "topology.kubernetes.io/zone": f"{region}-a"}
     nodes = [_node("system-0", {**region_labels, "node-role.kubernetes.io/system": ""}, dict(SYSTEM_NODE))]
     for pool in pools:
         for i in range(pool.count):
-            capacity = {"cpu": str(CPU_PER_GPU * pool.gpus), "memory": f"{MEMORY_PER_GPU_GI * pool.gpus}Gi",
-                        "pods": "110", "ephemeral-storage": "2Ti", GPU_RESOURCE: str(pool.gpus)}
-            labels = {**region_labels, accelerator_label: pool.accelerator,
-                      PRODUCT_LABEL: product_name(pool.accelerator), COUNT_LABEL: str(pool.gpus)}
+            capacity = {
+                "cpu": str(CPU_PER_GPU * pool.gpus),
+                "memory": f"{MEMORY_PER_GPU_GI * pool.gpus}Gi",
+                "pods": "110",
+                "ephemeral-storage": "2Ti",
+                GPU_RESOURCE: str(pool.gpus),
+            }
+            labels = {
+                **region_labels,
+                accelerator_label: pool.accelerator,
+                PRODUCT_LABEL: product_name(pool.accelerator),
+                COUNT_LABEL: str(pool.gpus),
+            }
             nodes.append(_node(node_name(pool, i), labels, capacity))
     return nodes

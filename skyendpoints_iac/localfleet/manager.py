@@ -114,25 +114,39 @@ class LocalFleet:
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
-    def up(self, clusters: int | Sequence[Sequence[NodePool]] = 3, pools: Sequence[NodePool] | None = None, *,
-           bin_dir: str | Path | None = None, names: Sequence[str] | None = None, network: bool = True) -> list[str]:
+    def up(
+        self,
+        clusters: int | Sequence[Sequence[NodePool]] = 3,
+        pools: Sequence[NodePool] | None = None,
+        *,
+        bin_dir: str | Path | None = None,
+        names: Sequence[str] | None = None,
+        network: bool = True,
+    ) -> list[str]:
         """Create and start the fleet: ``clusters`` identical clusters with ``pools``, or one pool list per
         cluster. Refuses to touch a directory that already holds a fleet (``down`` it first).
 
         ``network`` (default) also creates the fleet's network namespaces (``netns.py``: one per cluster, a
         front door, an API server bridge in each); it needs root. Without it there is no data plane."""
         if self.exists():
-            raise SkyError(f"a local fleet already exists in {self.dir} ({', '.join(self.cluster_names)}); "
-                           "run 'sky fleet local down' first, or 'sky fleet local start NAME' for a stopped cluster")
-        per_cluster = ([tuple(pools or (NodePool("H100", 8, 2),))] * clusters if isinstance(clusters, int)
-                       else [tuple(p) for p in clusters])
+            raise SkyError(
+                f"a local fleet already exists in {self.dir} ({', '.join(self.cluster_names)}); "
+                "run 'sky fleet local down' first, or 'sky fleet local start NAME' for a stopped cluster"
+            )
+        per_cluster = (
+            [tuple(pools or (NodePool("H100", 8, 2),))] * clusters
+            if isinstance(clusters, int)
+            else [tuple(p) for p in clusters]
+        )
         names = list(names) if names else cluster_names(len(per_cluster))
         if len(names) != len(per_cluster):
             raise SkyError(f"{len(names)} names for {len(per_cluster)} clusters")
         bins = binaries.find_bin_dir(bin_dir)
         if network and os.geteuid() != 0:
-            raise SkyError("the local fleet's network namespaces (its data plane) need root ('ip netns'); "
-                           "run as root, or 'sky fleet local up --no-network' for control planes only")
+            raise SkyError(
+                "the local fleet's network namespaces (its data plane) need root ('ip netns'); "
+                "run as root, or 'sky fleet local up --no-network' for control planes only"
+            )
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.dir / "clusters").mkdir(exist_ok=True, mode=0o700)
         state = FleetState(bin_dir=str(bins), versions=binaries.versions(bins))
@@ -141,8 +155,7 @@ class LocalFleet:
         for i, (name, node_pools) in enumerate(zip(names, per_cluster, strict=True)):
             ports = allocate_ports(taken)
             taken += ports.values()
-            state.clusters.append(ClusterState(name, i, f"local-{i + 1}", ports, node_pools,
-                                               str(data_root / name)))
+            state.clusters.append(ClusterState(name, i, f"local-{i + 1}", ports, node_pools, str(data_root / name)))
         save_state(self.dir, state)
         try:
             for c in state.clusters:
@@ -178,8 +191,10 @@ class LocalFleet:
         state = self.state()
         c = state.cluster(name)
         if not Path(c.data_dir).exists():
-            raise SkyError(f"{name}: its etcd data dir {c.data_dir} is gone (a reboot clears /dev/shm); "
-                           "run 'sky fleet local down' and 'up' again")
+            raise SkyError(
+                f"{name}: its etcd data dir {c.data_dir} is gone (a reboot clears /dev/shm); "
+                "run 'sky fleet local down' and 'up' again"
+            )
         self._start_cluster(state, c, first=False)
         if self.has_network():
             self.network(state).revive(name)
@@ -203,8 +218,17 @@ class LocalFleet:
         for r in roots:
             if r != self.dir and r.name.startswith("skyendpoints-localfleet-"):
                 shutil.rmtree(r, ignore_errors=True)
-        for entry in ("clusters", "data", "kubeconfig", "fleet.yaml", "localfleet.json", "dataplane", "frontdoor",
-                      "issuer", self.CONTEXT_FILE):
+        for entry in (
+            "clusters",
+            "data",
+            "kubeconfig",
+            "fleet.yaml",
+            "localfleet.json",
+            "dataplane",
+            "frontdoor",
+            "issuer",
+            self.CONTEXT_FILE,
+        ):
             path = self.dir / entry
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
@@ -247,8 +271,10 @@ class LocalFleet:
         """``spawn(argv, log_path) -> Popen`` inside cluster ``name``'s network namespace, where its pod IPs
         are local and its API server is at the kubeconfig's URL (bridged)."""
         if not self.has_network():
-            raise SkyError("this local fleet has no network namespaces (started with --no-network); "
-                           "'sky fleet local down' and 'up' again")
+            raise SkyError(
+                "this local fleet has no network namespaces (started with --no-network); "
+                "'sky fleet local down' and 'up' again"
+            )
         return self.network().cluster(name).spawn
 
     def start_data_plane(self) -> None:
@@ -264,8 +290,12 @@ class LocalFleet:
             if key in os.environ:
                 env[key] = os.environ[key]
         log = self.dir / "dataplane" / "controller.log"
-        process.start([sys.executable, "-m", "skyendpoints_iac.localfleet.dataplane", "--dir", str(self.dir)],
-                      log=log, pid_file=pid_file, env=env)
+        process.start(
+            [sys.executable, "-m", "skyendpoints_iac.localfleet.dataplane", "--dir", str(self.dir)],
+            log=log,
+            pid_file=pid_file,
+            env=env,
+        )
         self._log(f"data plane controller started (log: {log})")
 
     # -- context for follow-up commands ---------------------------------------------------------------
@@ -305,11 +335,18 @@ class LocalFleet:
         for comp in COMPONENTS:
             if process.alive(process.read_pid(p.pid(comp))):
                 continue
-            port = {"etcd": "etcd", "kube-apiserver": "apiserver", "kube-scheduler": "scheduler",
-                    "kube-controller-manager": "controller-manager", "kwok": "kwok"}[comp]
+            port = {
+                "etcd": "etcd",
+                "kube-apiserver": "apiserver",
+                "kube-scheduler": "scheduler",
+                "kube-controller-manager": "controller-manager",
+                "kwok": "kwok",
+            }[comp]
             if port_in_use(c.ports[port]):
-                raise SkyError(f"{c.name}: port {c.ports[port]} for {comp} is taken by another program; "
-                               "stop it, or 'sky fleet local down' and 'up' again for new ports")
+                raise SkyError(
+                    f"{c.name}: port {c.ports[port]} for {comp} is taken by another program; "
+                    "stop it, or 'sky fleet local down' and 'up' again for new ports"
+                )
             argv = component_argv(comp, Path(state.bin_dir), p, c.ports, stages=STAGES, index=c.index)
             if comp == "etcd":
                 p.etcd_data.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -324,13 +361,19 @@ class LocalFleet:
                     if exc.status != 409:
                         raise SkyError(f"{c.name}: cannot create node {node['metadata']['name']}: {exc}") from None
         wanted = 1 + sum(pool.count for pool in c.pools)
-        wait_for(f"{c.name}: {wanted} nodes Ready (kwok)",
-                 lambda: sum(node_ready(n) for n in api.items("/api/v1/nodes")) >= wanted,
-                 NODES_READY_TIMEOUT, on_timeout=lambda: f"see {p.log('kwok')}")
+        wait_for(
+            f"{c.name}: {wanted} nodes Ready (kwok)",
+            lambda: sum(node_ready(n) for n in api.items("/api/v1/nodes")) >= wanted,
+            NODES_READY_TIMEOUT,
+            on_timeout=lambda: f"see {p.log('kwok')}",
+        )
         # The controller-manager creates each namespace's default ServiceAccount: proof it works.
-        wait_for(f"{c.name}: default ServiceAccount (kube-controller-manager)",
-                 lambda: _exists(api, "/api/v1/namespaces/default/serviceaccounts/default"), 90.0,
-                 on_timeout=lambda: f"see {p.log('kube-controller-manager')}")
+        wait_for(
+            f"{c.name}: default ServiceAccount (kube-controller-manager)",
+            lambda: _exists(api, "/api/v1/namespaces/default/serviceaccounts/default"),
+            90.0,
+            on_timeout=lambda: f"see {p.log('kube-controller-manager')}",
+        )
         self._log(f"{c.name}: ready in {time.monotonic() - t0:.1f}s")
 
     def _wait_healthy(self, c: ClusterState, comp: str, info: process.PidInfo) -> None:
@@ -350,8 +393,9 @@ class LocalFleet:
             self._check_running(c, comp, info)
             return check()
 
-        wait_for(f"{c.name}: {comp} {url}", probe, START_TIMEOUT[comp], interval=0.3,
-                 on_timeout=lambda: f"see {p.log(comp)}")
+        wait_for(
+            f"{c.name}: {comp} {url}", probe, START_TIMEOUT[comp], interval=0.3, on_timeout=lambda: f"see {p.log(comp)}"
+        )
 
     def _check_running(self, c: ClusterState, comp: str, info: process.PidInfo) -> None:
         code = process.exited_early(info)
@@ -374,12 +418,16 @@ class LocalFleet:
         ready = [c for c in state.clusters if self.paths(c).tokens.exists()]
         for c in ready:
             _write_private(self.paths(c).kubeconfig, yaml.safe_dump(kubeconfig_doc([self._access(c)]), sort_keys=False))
-        _write_private(self.kubeconfig, yaml.safe_dump(kubeconfig_doc([self._access(c) for c in ready]), sort_keys=False))
+        _write_private(
+            self.kubeconfig, yaml.safe_dump(kubeconfig_doc([self._access(c) for c in ready]), sort_keys=False)
+        )
 
     def _write_fleet_file(self, state: FleetState) -> None:
         doc = fleet_doc([(c.name, c.region) for c in state.clusters], self.kubeconfig)
-        head = ("# Local fleet made by 'sky fleet local up' (skyendpoints_iac.localfleet). Capacity is discovered\n"
-                "# live from the kwok GPU nodes; fake nodes are untainted, so there is no gpu_taint.\n")
+        head = (
+            "# Local fleet made by 'sky fleet local up' (skyendpoints_iac.localfleet). Capacity is discovered\n"
+            "# live from the kwok GPU nodes; fake nodes are untainted, so there is no gpu_taint.\n"
+        )
         self.fleet_file.write_text(head + yaml.safe_dump(doc, sort_keys=False))
 
 

@@ -62,8 +62,11 @@ def find_binary(name: str, environ: Mapping[str, str] | None = None) -> Path:
             raise SkyError(f"{BIN_ENV}={env[BIN_ENV]} has no executable {name}")
         return path
     cache = build_cache_root(dict(env))
-    builds = sorted((d for d in cache.glob("autoscale-*") if (d / ".complete").exists() and os.access(d / name, os.X_OK)),
-                    key=lambda d: d.stat().st_mtime, reverse=True)
+    builds = sorted(
+        (d for d in cache.glob("autoscale-*") if (d / ".complete").exists() and os.access(d / name, os.X_OK)),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
     if builds:
         return builds[0] / name
     raise SkyError(f"no {name} built under {cache}; build it once (~15 min cold on 2 cores): {BUILD_SCRIPT}")
@@ -124,9 +127,14 @@ def remove_netns_etc(netns: str, etc: Path = Path("/etc/netns")) -> None:
 
 
 def prometheus_argv(binary: Path, config: Path, data: Path, listen: str, *, receiver: bool = False) -> list[str]:
-    argv = [str(binary), f"--config.file={config}", f"--storage.tsdb.path={data}",
-            f"--storage.tsdb.retention.time={RETENTION}", f"--web.listen-address={listen}",
-            "--log.level=warn"]
+    argv = [
+        str(binary),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--storage.tsdb.retention.time={RETENTION}",
+        f"--web.listen-address={listen}",
+        "--log.level=warn",
+    ]
     if receiver:
         argv.append("--web.enable-remote-write-receiver")
     return argv
@@ -135,8 +143,16 @@ def prometheus_argv(binary: Path, config: Path, data: Path, listen: str, *, rece
 class _Prometheus:
     """One Prometheus process: config file, start, reload on change (SIGHUP), stop."""
 
-    def __init__(self, label: str, root: Path, spawn: Callable[..., subprocess.Popen], listen: str, *,
-                 receiver: bool = False, log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        label: str,
+        root: Path,
+        spawn: Callable[..., subprocess.Popen],
+        listen: str,
+        *,
+        receiver: bool = False,
+        log: Callable[[str], None] = print,
+    ):
         self.label, self.root, self.spawn, self.listen = label, root, spawn, listen
         self.receiver, self.log = receiver, log
         self.proc: subprocess.Popen | None = None
@@ -159,7 +175,9 @@ class _Prometheus:
             self.log(f"{self.label}: Prometheus started on {self.listen} (pid {self.proc.pid})")
         elif text != self.text:
             os.kill(self.proc.pid, signal.SIGHUP)  # Prometheus re-reads its config on SIGHUP
-            self.log(f"{self.label}: Prometheus config reloaded ({len(config.get('scrape_configs') or [])} scrape jobs)")
+            self.log(
+                f"{self.label}: Prometheus config reloaded ({len(config.get('scrape_configs') or [])} scrape jobs)"
+            )
         self.text = text
 
     def stop(self) -> None:
@@ -175,9 +193,23 @@ class _Prometheus:
 class ClusterMetricsPlane:
     """One cluster's Prometheus, configured from the PodMonitors on its API server."""
 
-    def __init__(self, name: str, ip: str, api: Api, spawn, root: Path, *, netns: str, api_url: str,
-                 ca_file: Path, token: str, remote_write: str | None, store_route: tuple[str, str] | None = None,
-                 log: Callable[[str], None] = print, etc_netns: Path = Path("/etc/netns")):
+    def __init__(
+        self,
+        name: str,
+        ip: str,
+        api: Api,
+        spawn,
+        root: Path,
+        *,
+        netns: str,
+        api_url: str,
+        ca_file: Path,
+        token: str,
+        remote_write: str | None,
+        store_route: tuple[str, str] | None = None,
+        log: Callable[[str], None] = print,
+        etc_netns: Path = Path("/etc/netns"),
+    ):
         self.name, self.ip, self.api, self.netns = name, ip, api, netns
         self.store_route = store_route
         """(fleet store address, via): a cluster namespace has no default route until a kill/start cycle
@@ -235,8 +267,9 @@ class ClusterMetricsPlane:
         write_netns_hosts(self.netns, {prometheus_host(): self.ip}, self.etc_netns)
         if self.store_route and (self.prom.proc is None or self.prom.proc.poll() is not None):
             dst, via = self.store_route
-            subprocess.run(["ip", "-n", self.netns, "route", "replace", f"{dst}/32", "via", via],
-                           capture_output=True, timeout=30)
+            subprocess.run(
+                ["ip", "-n", self.netns, "route", "replace", f"{dst}/32", "via", via], capture_output=True, timeout=30
+            )
         self.prom.apply(binary, promconfig.cluster_config(self.name, scrapes, self.remote_write))
         return True
 
@@ -286,9 +319,19 @@ def fleet_planes(fleet, net, log: Callable[[str], None] = print) -> tuple[FleetS
         cn = net.cluster(c.name)
         p = fleet.paths(c)
         planes[c.name] = ClusterMetricsPlane(
-            c.name, cn.ip, fleet.api(c.name), cn.spawn, fleet.dir / "clusters" / c.name / "dataplane",
-            netns=cn.netns, api_url=server_url(c.ports), ca_file=p.serving_cert, token=pki.read_token(p),
-            remote_write=remote_write_url(fd_ip), store_route=(fd_ip, front_door_ip_for(c.index)), log=log)
+            c.name,
+            cn.ip,
+            fleet.api(c.name),
+            cn.spawn,
+            fleet.dir / "clusters" / c.name / "dataplane",
+            netns=cn.netns,
+            api_url=server_url(c.ports),
+            ca_file=p.serving_cert,
+            token=pki.read_token(p),
+            remote_write=remote_write_url(fd_ip),
+            store_route=(fd_ip, front_door_ip_for(c.index)),
+            log=log,
+        )
     return store, planes
 
 
@@ -298,8 +341,9 @@ def fleet_planes(fleet, net, log: Callable[[str], None] = print) -> tuple[FleetS
 def query(url: str, promql: str, *, timeout: float = 10.0) -> list[dict[str, Any]]:
     """Instant query against a Prometheus reachable from here; the ``result`` list (raises on an error)."""
     data = urllib.parse.urlencode({"query": promql}).encode()
-    req = urllib.request.Request(f"{url}/api/v1/query", data=data,
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    req = urllib.request.Request(
+        f"{url}/api/v1/query", data=data, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         body = json.loads(resp.read())
     if body.get("status") != "success":

@@ -115,16 +115,25 @@ class ClusterNet:
     def argv(self, argv: Sequence[str]) -> list[str]:
         return ["ip", "netns", "exec", self.netns, *argv]
 
-    def spawn(self, argv: Sequence[str], log_path: Path, *, env: dict[str, str] | None = None,
-              pass_fds: Sequence[int] = ()) -> subprocess.Popen:
+    def spawn(
+        self, argv: Sequence[str], log_path: Path, *, env: dict[str, str] | None = None, pass_fds: Sequence[int] = ()
+    ) -> subprocess.Popen:
         """Start ``argv`` inside this cluster's namespace (own session, output appended to ``log_path``).
         ``ip netns exec`` execs the command, so the Popen's pid is the process's pid."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
             out.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} start in {self.netns}: {' '.join(argv)}\n".encode())
             out.flush()
-            return subprocess.Popen(self.argv(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True, close_fds=True, pass_fds=tuple(pass_fds))
+            return subprocess.Popen(
+                self.argv(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=tuple(pass_fds),
+            )
 
     def run(self, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True) -> subprocess.CompletedProcess:
         """Run a short command inside the namespace and return its output (tests use it as a client)."""
@@ -197,8 +206,10 @@ class Network:
             _ip("-n", ns, "addr", "add", CLUSTER_LINK.format(index=c.index, host=2), "dev", c.inner_link)
             self._set_links(c, "up")
             _ip("-n", fd, "route", "add", c.pod_cidr, "via", c.ip)
-        self._log(f"network: front door {fd_ip} ({fd}), clusters " +
-                  ", ".join(f"{c.name}={c.ip} pods {c.pod_cidr}" for c in self.clusters))
+        self._log(
+            f"network: front door {fd_ip} ({fd}), clusters "
+            + ", ".join(f"{c.name}={c.ip} pods {c.pod_cidr}" for c in self.clusters)
+        )
 
     def kill(self, name: str) -> None:
         """A cluster failure: stop every process inside its namespace and take its link down."""
@@ -239,17 +250,30 @@ class Network:
         c = self.cluster(name)
         host_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
         try:
-            proc = c.spawn([sys.executable, "-m", "skyendpoints_iac.localfleet.bridge",
-                            f"--listen={HOST}:{port}", f"--to={HOST}:{port}", f"--host-netns-fd={host_ns}"],
-                           log_path, pass_fds=(host_ns,), env=_bridge_env())
+            proc = c.spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "skyendpoints_iac.localfleet.bridge",
+                    f"--listen={HOST}:{port}",
+                    f"--to={HOST}:{port}",
+                    f"--host-netns-fd={host_ns}",
+                ],
+                log_path,
+                pass_fds=(host_ns,),
+                env=_bridge_env(),
+            )
         finally:
             os.close(host_ns)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise SkyError(f"{name}: API server bridge exited (code {proc.returncode}); see {log_path}")
-            probe = c.run(["python3", "-c", f"import socket; socket.create_connection(('{HOST}', {port}), 1)"],
-                          check=False, timeout=5)
+            probe = c.run(
+                ["python3", "-c", f"import socket; socket.create_connection(('{HOST}', {port}), 1)"],
+                check=False,
+                timeout=5,
+            )
             if probe.returncode == 0:
                 return proc
             time.sleep(0.1)
@@ -263,6 +287,7 @@ def _bridge_env() -> dict[str, str]:
 
 
 # -- cleanup, keyed by prefix (works from nothing but the prefix) ------------------------------------------
+
 
 def list_netns() -> list[str]:
     out = _run(["ip", "netns", "list"], check=False).stdout
@@ -335,7 +360,9 @@ def _run(argv: Sequence[str], *, timeout: float = 30.0, check: bool = True) -> s
     try:
         res = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
-        raise SkyError("the local fleet's network needs iproute2 ('ip'); install it (apt-get install iproute2)") from None
+        raise SkyError(
+            "the local fleet's network needs iproute2 ('ip'); install it (apt-get install iproute2)"
+        ) from None
     if check and res.returncode != 0:
         hint = " (network namespaces need root)" if os.geteuid() != 0 else ""
         raise SkyError(f"'{' '.join(argv)}' failed{hint}: {res.stderr.strip() or res.stdout.strip()}")

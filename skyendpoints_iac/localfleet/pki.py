@@ -19,8 +19,10 @@ from .config import FRONT_PROXY_CLIENT, ClusterPaths, token_line
 def _openssl(*args: str) -> None:
     exe = shutil.which("openssl")
     if exe is None:
-        raise SkyError("the openssl command is needed to create the local clusters' certificates; install it "
-                       "(Debian/Ubuntu: apt-get install openssl)")
+        raise SkyError(
+            "the openssl command is needed to create the local clusters' certificates; install it "
+            "(Debian/Ubuntu: apt-get install openssl)"
+        )
     proc = subprocess.run([exe, *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise SkyError(f"openssl {args[0]} failed: {proc.stderr.strip()[:300]}")
@@ -36,9 +38,23 @@ def create(paths: ClusterPaths, name: str) -> str:
     paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     for p in (paths.serving_key, paths.sa_key):
         _private(p)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", f"/CN={name}-apiserver",
-             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-             "-keyout", str(paths.serving_key), "-out", str(paths.serving_cert))
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "365",
+        "-subj",
+        f"/CN={name}-apiserver",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "-keyout",
+        str(paths.serving_key),
+        "-out",
+        str(paths.serving_cert),
+    )
     _openssl("genrsa", "-out", str(paths.sa_key), "2048")
     os.chmod(paths.serving_key, 0o600)
     os.chmod(paths.sa_key, 0o600)
@@ -55,13 +71,48 @@ def create_front_proxy(paths: ClusterPaths, name: str) -> None:
     ca_key = paths.root / "front-proxy-ca.key"
     for p in (ca_key, paths.front_proxy_client_key):
         _private(p)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", f"/CN={name}-front-proxy-ca",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-keyout", str(ca_key), "-out", str(paths.front_proxy_ca))
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", f"/CN={FRONT_PROXY_CLIENT}",
-             "-CA", str(paths.front_proxy_ca), "-CAkey", str(ca_key),
-             "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=clientAuth",
-             "-keyout", str(paths.front_proxy_client_key), "-out", str(paths.front_proxy_client_cert))
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "365",
+        "-subj",
+        f"/CN={name}-front-proxy-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(paths.front_proxy_ca),
+    )
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "365",
+        "-subj",
+        f"/CN={FRONT_PROXY_CLIENT}",
+        "-CA",
+        str(paths.front_proxy_ca),
+        "-CAkey",
+        str(ca_key),
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-addext",
+        "extendedKeyUsage=clientAuth",
+        "-keyout",
+        str(paths.front_proxy_client_key),
+        "-out",
+        str(paths.front_proxy_client_cert),
+    )
     os.chmod(paths.front_proxy_client_key, 0o600)
     ca_key.unlink()
 

@@ -34,7 +34,7 @@ def _stat(pid: int) -> tuple[str, int] | None:
     except OSError:
         return None
     # comm may contain spaces and parentheses: the fields after it start after the last ')'.
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return fields[0], int(fields[19])
 
 
@@ -75,8 +75,15 @@ def start(argv: Sequence[str], *, log: Path, pid_file: Path, env: dict[str, str]
     with open(log, "ab") as out:
         out.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {' '.join(argv)}\n".encode())
         out.flush()
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
     _CHILDREN[proc.pid] = proc
     # Between fork and exec the child still shows Python's command line: wait for the exec, so that the
     # identity check (start time + executable) holds from the first look.

@@ -42,8 +42,15 @@ OPERATOR_VERSION = "v0.93.1"
 
 POD_MONITOR_FIELDS = frozenset({"namespaceSelector", "selector", "podMetricsEndpoints", "podTargetLabels"})
 ENDPOINT_FIELDS = frozenset({"portNumber", "scheme", "path", "interval", "relabelings", "tlsConfig", "authorization"})
-RELABEL_FIELDS = {"sourceLabels": "source_labels", "separator": "separator", "targetLabel": "target_label",
-                  "regex": "regex", "modulus": "modulus", "replacement": "replacement", "action": "action"}
+RELABEL_FIELDS = {
+    "sourceLabels": "source_labels",
+    "separator": "separator",
+    "targetLabel": "target_label",
+    "regex": "regex",
+    "modulus": "modulus",
+    "replacement": "replacement",
+    "action": "action",
+}
 """PodMonitor ``RelabelConfig`` -> Prometheus ``relabel_config`` keys (promcfg.go ``generateRelabelConfig``)."""
 
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
@@ -76,8 +83,10 @@ def _where(pm: Mapping[str, Any]) -> str:
 
 
 def _refuse(pm: Mapping[str, Any], field: str, why: str) -> UnsupportedField:
-    return UnsupportedField(f"{_where(pm)}: {field}: {why} (localfleet/promconfig.py covers only the fields the "
-                            "product renders; extend it, or drop the field)")
+    return UnsupportedField(
+        f"{_where(pm)}: {field}: {why} (localfleet/promconfig.py covers only the fields the "
+        "product renders; extend it, or drop the field)"
+    )
 
 
 def _selector_relabelings(pm: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -85,9 +94,13 @@ def _selector_relabelings(pm: Mapping[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for key in sorted(sel.get("matchLabels") or {}):
         s = sanitize_label_name(key)
-        out.append({"action": "keep",
-                    "source_labels": [f"__meta_kubernetes_pod_label_{s}", f"__meta_kubernetes_pod_labelpresent_{s}"],
-                    "regex": f"({sel['matchLabels'][key]});true"})
+        out.append(
+            {
+                "action": "keep",
+                "source_labels": [f"__meta_kubernetes_pod_label_{s}", f"__meta_kubernetes_pod_labelpresent_{s}"],
+                "regex": f"({sel['matchLabels'][key]});true",
+            }
+        )
     for i, exp in enumerate(sel.get("matchExpressions") or []):
         s = sanitize_label_name(exp["key"])
         values = "|".join(exp.get("values") or [])
@@ -118,7 +131,9 @@ def _relabel(pm: Mapping[str, Any], path: str, rules: Sequence[Mapping[str, Any]
     return out
 
 
-def scrape_config(pm: Mapping[str, Any], index: int, api: ApiServer, credentials_file: CredentialsFile) -> dict[str, Any]:
+def scrape_config(
+    pm: Mapping[str, Any], index: int, api: ApiServer, credentials_file: CredentialsFile
+) -> dict[str, Any]:
     """The scrape config of endpoint ``index`` of one PodMonitor (raises ``UnsupportedField``)."""
     meta = pm.get("metadata") or {}
     ns, name = meta.get("namespace", "default"), meta["name"]
@@ -138,14 +153,20 @@ def scrape_config(pm: Mapping[str, Any], index: int, api: ApiServer, credentials
         raise _refuse(pm, f"{path}.portNumber", "missing (the product always scrapes by port number)")
     port = str(int(ep["portNumber"]))
 
-    sd: dict[str, Any] = {"role": "pod", "api_server": api.url,
-                          "authorization": {"type": "Bearer", "credentials_file": api.token_file},
-                          "tls_config": {"ca_file": api.ca_file}}
+    sd: dict[str, Any] = {
+        "role": "pod",
+        "api_server": api.url,
+        "authorization": {"type": "Bearer", "credentials_file": api.token_file},
+        "tls_config": {"ca_file": api.ca_file},
+    }
     # getNamespacesFromNamespaceSelector: any -> all namespaces; matchNames -> those; neither -> the monitor's own.
     if not nsel.get("any"):
         sd["namespaces"] = {"names": list(nsel.get("matchNames") or [ns])}
-    cfg: dict[str, Any] = {"job_name": f"podMonitor/{ns}/{name}/{index}", "honor_labels": False,
-                           "kubernetes_sd_configs": [sd]}
+    cfg: dict[str, Any] = {
+        "job_name": f"podMonitor/{ns}/{name}/{index}",
+        "honor_labels": False,
+        "kubernetes_sd_configs": [sd],
+    }
     if ep.get("interval"):
         cfg["scrape_interval"] = ep["interval"]
     if ep.get("path"):
@@ -163,21 +184,32 @@ def scrape_config(pm: Mapping[str, Any], index: int, api: ApiServer, credentials
         if not cred.get("name") or not cred.get("key"):
             raise _refuse(pm, f"{path}.authorization.credentials", "needs a Secret name and key")
         # The Secret is read from the PodMonitor's namespace, as the operator's asset store does.
-        cfg["authorization"] = {"type": auth.get("type") or "Bearer",
-                                "credentials_file": credentials_file(ns, cred["name"], cred["key"])}
+        cfg["authorization"] = {
+            "type": auth.get("type") or "Bearer",
+            "credentials_file": credentials_file(ns, cred["name"], cred["key"]),
+        }
 
-    rl: list[dict[str, Any]] = [{"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"},
-                                {"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"],
-                                 "regex": "(Failed|Succeeded)"}]
+    rl: list[dict[str, Any]] = [
+        {"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"},
+        {"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "(Failed|Succeeded)"},
+    ]
     rl += _selector_relabelings(pm)
     rl.append({"action": "keep", "source_labels": ["__meta_kubernetes_pod_container_port_number"], "regex": port})
-    rl += [{"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-           {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
-           {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"}]
+    rl += [
+        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+        {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
+        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+    ]
     for label in spec.get("podTargetLabels") or []:
         s = sanitize_label_name(label)
-        rl.append({"source_labels": [f"__meta_kubernetes_pod_label_{s}"], "target_label": s,
-                   "regex": "(.+)", "replacement": "${1}"})
+        rl.append(
+            {
+                "source_labels": [f"__meta_kubernetes_pod_label_{s}"],
+                "target_label": s,
+                "regex": "(.+)",
+                "replacement": "${1}",
+            }
+        )
     rl.append({"target_label": "job", "replacement": f"{ns}/{name}"})
     rl.append({"target_label": "endpoint", "replacement": port})
     rl += _relabel(pm, f"{path}.relabelings", ep.get("relabelings") or [])
@@ -185,8 +217,9 @@ def scrape_config(pm: Mapping[str, Any], index: int, api: ApiServer, credentials
     return cfg
 
 
-def scrape_configs(pod_monitors: Sequence[Mapping[str, Any]], api: ApiServer,
-                   credentials_file: CredentialsFile) -> tuple[list[dict[str, Any]], list[str]]:
+def scrape_configs(
+    pod_monitors: Sequence[Mapping[str, Any]], api: ApiServer, credentials_file: CredentialsFile
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Every endpoint of every PodMonitor, sorted by job name; endpoints that cannot be translated are left
     out and named in the problems list (one bad object must not stop the others' scrapes)."""
     configs, problems = [], []
@@ -200,21 +233,26 @@ def scrape_configs(pod_monitors: Sequence[Mapping[str, Any]], api: ApiServer,
     return configs, problems
 
 
-def cluster_config(cluster: str, scrapes: Sequence[Mapping[str, Any]], remote_write_url: str | None, *,
-                   scrape_interval: str = "15s") -> dict[str, Any]:
+def cluster_config(
+    cluster: str, scrapes: Sequence[Mapping[str, Any]], remote_write_url: str | None, *, scrape_interval: str = "15s"
+) -> dict[str, Any]:
     """One cluster's Prometheus: its scrapes, ``cluster=<name>`` as an external label and, when the fleet
     store is up, a remote write to it. That is the product's Alloy pipeline (``blueprint/monitoring.py``:
     the same PodMonitors remote-written with ``external_labels = { cluster = ... }``), so the fleet store
     holds the series in the shape the fleet dashboard and the spill-over queries read."""
     cfg: dict[str, Any] = {
-        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval,
-                   "external_labels": {"cluster": cluster}},
+        "global": {
+            "scrape_interval": scrape_interval,
+            "evaluation_interval": scrape_interval,
+            "external_labels": {"cluster": cluster},
+        },
         "scrape_configs": list(scrapes),
     }
     if remote_write_url:
         # Small batches, short deadline: the fleet signal should trail the local one by seconds, not minutes.
-        cfg["remote_write"] = [{"url": remote_write_url, "queue_config": {"batch_send_deadline": "1s",
-                                                                          "max_samples_per_send": 2000}}]
+        cfg["remote_write"] = [
+            {"url": remote_write_url, "queue_config": {"batch_send_deadline": "1s", "max_samples_per_send": 2000}}
+        ]
     return cfg
 
 

@@ -182,7 +182,9 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
     for key, value in node.items():
         if key == "properties":
             out[key] = {name: _structural(sub) for name, sub in value.items()}
-        elif (key == "items" and isinstance(value, dict)) or (key == "additionalProperties" and isinstance(value, dict)):
+        elif (key == "items" and isinstance(value, dict)) or (
+            key == "additionalProperties" and isinstance(value, dict)
+        ):
             out[key] = _structural(value)
         elif key in ("allOf", "anyOf", "oneOf"):
             # Structural-schema junctors only add value constraints over fields declared outside them.
@@ -332,8 +334,9 @@ def _values_validator(path: str) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-def validate_chart_values(chart: str, version: str, values: dict[str, Any], *, required: bool = False,
-                          shared: Path | None = None) -> list[str]:
+def validate_chart_values(
+    chart: str, version: str, values: dict[str, Any], *, required: bool = False, shared: Path | None = None
+) -> list[str]:
     """Problems of ``values`` against the chart's upstream ``values.schema.json``.
 
     Charts without an upstream schema return ``[]`` unless ``required`` (then ``SchemaMissing``):

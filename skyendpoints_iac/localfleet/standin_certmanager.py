@@ -64,10 +64,27 @@ class LocalIssuer:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self._ca_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
-        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-                 "-subj", "/CN=skyendpoints local fleet issuer (stand-in)",
-                 "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-                 "-keyout", str(self._ca_key), "-out", str(self.ca_cert))
+        _openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=skyendpoints local fleet issuer (stand-in)",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            str(self._ca_key),
+            "-out",
+            str(self.ca_cert),
+        )
         return self
 
     def issue(self, names: list[str]) -> tuple[bytes, bytes]:
@@ -76,13 +93,46 @@ class LocalIssuer:
         with tempfile.TemporaryDirectory(prefix="sky-issuer-") as tmp:
             t = Path(tmp)
             ext = t / "ext.cnf"
-            ext.write_text("subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n"
-                           "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
-            _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                     "-subj", f"/CN={names[0][:64]}", "-keyout", "tls.key", "-out", "tls.csr", cwd=t)
-            _openssl("x509", "-req", "-in", "tls.csr", "-CA", str(self.ca_cert), "-CAkey", str(self._ca_key),
-                     "-CAcreateserial", "-CAserial", str(t / "ca.srl"), "-days", "30", "-extfile", str(ext),
-                     "-out", "tls.crt", cwd=t)
+            ext.write_text(
+                "subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n"
+                "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
+            )
+            _openssl(
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                f"/CN={names[0][:64]}",
+                "-keyout",
+                "tls.key",
+                "-out",
+                "tls.csr",
+                cwd=t,
+            )
+            _openssl(
+                "x509",
+                "-req",
+                "-in",
+                "tls.csr",
+                "-CA",
+                str(self.ca_cert),
+                "-CAkey",
+                str(self._ca_key),
+                "-CAcreateserial",
+                "-CAserial",
+                str(t / "ca.srl"),
+                "-days",
+                "30",
+                "-extfile",
+                str(ext),
+                "-out",
+                "tls.crt",
+                cwd=t,
+            )
             return (t / "tls.crt").read_bytes() + self.ca_cert.read_bytes(), (t / "tls.key").read_bytes()
 
     def digest(self, names: list[str]) -> str:
@@ -99,7 +149,7 @@ def sync_api(api: Any, issuer: LocalIssuer) -> list[str]:
     try:
         certs = api.items(CERTIFICATES_PATH)
     except ApiError as exc:
-        if exc.status == 404:        # cert-manager's CRDs are not installed (yet)
+        if exc.status == 404:  # cert-manager's CRDs are not installed (yet)
             return []
         raise
     written = []
@@ -121,13 +171,16 @@ def sync_api(api: Any, issuer: LocalIssuer) -> list[str]:
         if have is not None:
             notes = (have.get("metadata") or {}).get("annotations") or {}
             if ISSUED_FOR not in notes or notes[ISSUED_FOR] == digest:
-                continue          # someone else's Secret, or already current
+                continue  # someone else's Secret, or already current
         chain, key = issuer.issue(names)
-        body = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                "metadata": {"name": secret, "namespace": ns,
-                             "annotations": {ISSUED_FOR: digest, CERT_NAME: meta["name"]}},
-                "data": {"tls.crt": _b64(chain), "tls.key": _b64(key), "ca.crt": _b64(issuer.ca_cert.read_bytes())}}
-        if have is not None:       # our own, issued for other names: replace it
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": secret, "namespace": ns, "annotations": {ISSUED_FOR: digest, CERT_NAME: meta["name"]}},
+            "data": {"tls.crt": _b64(chain), "tls.key": _b64(key), "ca.crt": _b64(issuer.ca_cert.read_bytes())},
+        }
+        if have is not None:  # our own, issued for other names: replace it
             api.delete(f"{path}/{secret}")
         api.post(path, body)
         written.append(f"{ns}/{secret}")

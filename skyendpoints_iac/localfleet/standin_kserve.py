@@ -69,7 +69,10 @@ kwok runs no container)."""
 PATHS = {
     ("apps/v1", "Deployment"): "/apis/apps/v1/namespaces/{ns}/deployments",
     ("v1", "Service"): "/api/v1/namespaces/{ns}/services",
-    ("inference.networking.k8s.io/v1", "InferencePool"): "/apis/inference.networking.k8s.io/v1/namespaces/{ns}/inferencepools",
+    (
+        "inference.networking.k8s.io/v1",
+        "InferencePool",
+    ): "/apis/inference.networking.k8s.io/v1/namespaces/{ns}/inferencepools",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes",
 }
 
@@ -79,13 +82,25 @@ PATHS = {
 
 def _owner(svc: dict[str, Any]) -> list[dict[str, Any]]:
     meta = svc["metadata"]
-    return [{"apiVersion": svc["apiVersion"], "kind": svc["kind"], "name": meta["name"], "uid": meta["uid"],
-             "controller": True, "blockOwnerDeletion": True}]
+    return [
+        {
+            "apiVersion": svc["apiVersion"],
+            "kind": svc["kind"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
 
 
 def _meta(svc: dict[str, Any], name: str, labels: dict[str, str]) -> dict[str, Any]:
-    return {"name": name, "namespace": svc["metadata"]["namespace"], "labels": dict(labels),
-            "ownerReferences": _owner(svc)}
+    return {
+        "name": name,
+        "namespace": svc["metadata"]["namespace"],
+        "labels": dict(labels),
+        "ownerReferences": _owner(svc),
+    }
 
 
 def _engine_container(c: dict[str, Any], model_name: str, port: int, engine: str) -> dict[str, Any]:
@@ -93,8 +108,10 @@ def _engine_container(c: dict[str, Any], model_name: str, port: int, engine: str
     out = dict(c)
     out.setdefault("image", PRESET_IMAGE)
     if engine == "vllm" and not c.get("command"):
-        script = (f"exec vllm serve {MODEL_PATH} --served-model-name {shlex.quote(model_name)} --port {port} "
-                  "${VLLM_ADDITIONAL_ARGS}")
+        script = (
+            f"exec vllm serve {MODEL_PATH} --served-model-name {shlex.quote(model_name)} --port {port} "
+            "${VLLM_ADDITIONAL_ARGS}"
+        )
         out["command"] = ["/bin/bash", "-c"]
         out["args"] = [script]
     if not c.get("ports"):
@@ -102,29 +119,44 @@ def _engine_container(c: dict[str, Any], model_name: str, port: int, engine: str
     return out
 
 
-def _workload_deployment(svc: dict[str, Any], name: str, part: dict[str, Any], labels: dict[str, str],
-                         port: int, extra_pod_labels: dict[str, str]) -> dict[str, Any]:
+def _workload_deployment(
+    svc: dict[str, Any],
+    name: str,
+    part: dict[str, Any],
+    labels: dict[str, str],
+    port: int,
+    extra_pod_labels: dict[str, str],
+) -> dict[str, Any]:
     spec = svc.get("spec") or {}
     engine = (spec.get("labels") or {}).get("skyendpoints.dev/engine", "vllm")
     model_name = (spec.get("model") or {}).get("name") or svc["metadata"]["name"]
     template = dict(part.get("template") or {})
     template["containers"] = [
-        _engine_container(c, model_name, port, engine) if c.get("name", "main") == "main" else
-        (c if c.get("image") else {**c, "image": PRESET_IMAGE})
-        for c in template.get("containers") or [{"name": "main"}]]
+        _engine_container(c, model_name, port, engine)
+        if c.get("name", "main") == "main"
+        else (c if c.get("image") else {**c, "image": PRESET_IMAGE})
+        for c in template.get("containers") or [{"name": "main"}]
+    ]
     pod_meta: dict[str, Any] = {"labels": {**labels, **extra_pod_labels}}
     if part.get("annotations"):
         pod_meta["annotations"] = dict(part["annotations"])
-    body: dict[str, Any] = {"selector": {"matchLabels": dict(labels)},
-                            "template": {"metadata": pod_meta, "spec": template}}
+    body: dict[str, Any] = {
+        "selector": {"matchLabels": dict(labels)},
+        "template": {"metadata": pod_meta, "spec": template},
+    }
     if part.get("replicas") is not None:
         body["replicas"] = int(part["replicas"])
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(svc, name, labels), "spec": body}
 
 
 def main_labels(name: str, prefill: bool) -> dict[str, str]:
-    return {COMPONENT: WORKLOAD, "app.kubernetes.io/name": name, **PART_OF, **POOL_LABEL,
-            ROLE_LABEL: "decode" if prefill else "both"}
+    return {
+        COMPONENT: WORKLOAD,
+        "app.kubernetes.io/name": name,
+        **PART_OF,
+        **POOL_LABEL,
+        ROLE_LABEL: "decode" if prefill else "both",
+    }
 
 
 def desired_objects(svc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -133,53 +165,113 @@ def desired_objects(svc: dict[str, Any]) -> list[dict[str, Any]]:
     spec = svc.get("spec") or {}
     prefill = spec.get("prefill")
     if spec.get("worker") or (prefill or {}).get("worker"):
-        return []                                   # multi-node (LeaderWorkerSet): not covered
-    out = [_workload_deployment(svc, f"{name}-kserve", spec, main_labels(name, bool(prefill)),
-                                DECODE_ENGINE_PORT if prefill else ENGINE_PORT, spec.get("labels") or {})]
+        return []  # multi-node (LeaderWorkerSet): not covered
+    out = [
+        _workload_deployment(
+            svc,
+            f"{name}-kserve",
+            spec,
+            main_labels(name, bool(prefill)),
+            DECODE_ENGINE_PORT if prefill else ENGINE_PORT,
+            spec.get("labels") or {},
+        )
+    ]
     if prefill:
-        labels = {COMPONENT: WORKLOAD_PREFILL, "app.kubernetes.io/name": name, **PART_OF, **POOL_LABEL,
-                  ROLE_LABEL: "prefill"}
+        labels = {
+            COMPONENT: WORKLOAD_PREFILL,
+            "app.kubernetes.io/name": name,
+            **PART_OF,
+            **POOL_LABEL,
+            ROLE_LABEL: "prefill",
+        }
         part = {**prefill, "annotations": prefill.get("annotations")}
-        out.append(_workload_deployment(svc, f"{name}-kserve-prefill", part, labels, ENGINE_PORT,
-                                        prefill.get("labels") or {}))
+        out.append(
+            _workload_deployment(svc, f"{name}-kserve-prefill", part, labels, ENGINE_PORT, prefill.get("labels") or {})
+        )
     svc_labels = {COMPONENT: WORKLOAD, "app.kubernetes.io/name": name, **PART_OF}
-    out.append({"apiVersion": "v1", "kind": "Service", "metadata": _meta(svc, f"{name}-kserve-workload-svc", svc_labels),
-                "spec": {"type": "ClusterIP",
-                         "selector": {"app.kubernetes.io/name": name, COMPONENT: WORKLOAD},
-                         "ports": [{"name": "http", "protocol": "TCP", "appProtocol": "http", "port": ENGINE_PORT,
-                                    "targetPort": ENGINE_PORT}]}})
+    out.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta(svc, f"{name}-kserve-workload-svc", svc_labels),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {"app.kubernetes.io/name": name, COMPONENT: WORKLOAD},
+                "ports": [
+                    {
+                        "name": "http",
+                        "protocol": "TCP",
+                        "appProtocol": "http",
+                        "port": ENGINE_PORT,
+                        "targetPort": ENGINE_PORT,
+                    }
+                ],
+            },
+        }
+    )
     router = spec.get("router") or {}
     scheduler = router.get("scheduler")
     managed_pool = scheduler is not None and not ((scheduler.get("pool") or {}).get("ref"))
     if managed_pool:
         epp = f"{name}-epp-service"
         sched_labels = {COMPONENT: SCHEDULER, "app.kubernetes.io/name": name, **PART_OF}
-        out.append({"apiVersion": "v1", "kind": "Service", "metadata": _meta(svc, epp, sched_labels),
-                    "spec": {"type": "ClusterIP", "selector": dict(sched_labels),
-                             "ports": [{"name": n, "protocol": "TCP", "port": p, "targetPort": p}
-                                       for n, p in EPP_PORTS]}})
-        out.append({"apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
-                    "metadata": _meta(svc, f"{name}-inference-pool", svc_labels),
-                    "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": name, **PART_OF, **POOL_LABEL}},
-                             "targetPorts": [{"number": ENGINE_PORT}],
-                             "endpointPickerRef": {"kind": "Service", "name": epp, "port": {"number": 9002},
-                                                   "failureMode": "FailOpen"}}})
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": _meta(svc, epp, sched_labels),
+                "spec": {
+                    "type": "ClusterIP",
+                    "selector": dict(sched_labels),
+                    "ports": [{"name": n, "protocol": "TCP", "port": p, "targetPort": p} for n, p in EPP_PORTS],
+                },
+            }
+        )
+        out.append(
+            {
+                "apiVersion": "inference.networking.k8s.io/v1",
+                "kind": "InferencePool",
+                "metadata": _meta(svc, f"{name}-inference-pool", svc_labels),
+                "spec": {
+                    "selector": {"matchLabels": {"app.kubernetes.io/name": name, **PART_OF, **POOL_LABEL}},
+                    "targetPorts": [{"number": ENGINE_PORT}],
+                    "endpointPickerRef": {
+                        "kind": "Service",
+                        "name": epp,
+                        "port": {"number": 9002},
+                        "failureMode": "FailOpen",
+                    },
+                },
+            }
+        )
     route = router.get("route")
     http = (route or {}).get("http") or {}
     if route is not None and not http.get("refs") and not http.get("spec"):
         if scheduler is not None:
             pool = (scheduler.get("pool") or {}).get("ref", {}).get("name") or f"{name}-inference-pool"
-            backend = {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": pool,
-                       "port": ENGINE_PORT}
+            backend = {
+                "group": "inference.networking.k8s.io",
+                "kind": "InferencePool",
+                "name": pool,
+                "port": ENGINE_PORT,
+            }
         else:
             backend = {"group": "", "kind": "Service", "name": f"{name}-kserve-workload-svc", "port": ENGINE_PORT}
-        parents = [{"group": "gateway.networking.k8s.io", "kind": "Gateway", **ref}
-                   for ref in ((router.get("gateway") or {}).get("refs") or [DEFAULT_GATEWAY])]
-        out.append({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-                    "metadata": _meta(svc, f"{name}-kserve-route", svc_labels),
-                    "spec": {"parentRefs": parents,
-                             "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                                        "backendRefs": [backend]}]}})
+        parents = [
+            {"group": "gateway.networking.k8s.io", "kind": "Gateway", **ref}
+            for ref in ((router.get("gateway") or {}).get("refs") or [DEFAULT_GATEWAY])
+        ]
+        out.append(
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "HTTPRoute",
+                "metadata": _meta(svc, f"{name}-kserve-route", svc_labels),
+                "spec": {
+                    "parentRefs": parents,
+                    "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": [backend]}],
+                },
+            }
+        )
     return out
 
 
@@ -192,10 +284,12 @@ def _obsolete(svc: dict[str, Any], wanted: list[dict[str, Any]]) -> list[tuple[t
     """Objects this stand-in may have created earlier that the service no longer asks for."""
     name = svc["metadata"]["name"]
     have = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in wanted}
-    candidates = [("apps/v1", "Deployment", f"{name}-kserve-prefill"),
-                  ("inference.networking.k8s.io/v1", "InferencePool", f"{name}-inference-pool"),
-                  ("v1", "Service", f"{name}-epp-service"),
-                  ("gateway.networking.k8s.io/v1", "HTTPRoute", f"{name}-kserve-route")]
+    candidates = [
+        ("apps/v1", "Deployment", f"{name}-kserve-prefill"),
+        ("inference.networking.k8s.io/v1", "InferencePool", f"{name}-inference-pool"),
+        ("v1", "Service", f"{name}-epp-service"),
+        ("gateway.networking.k8s.io/v1", "HTTPRoute", f"{name}-kserve-route"),
+    ]
     return [((api, kind), obj) for api, kind, obj in candidates if (api, kind, obj) not in have]
 
 
@@ -264,7 +358,7 @@ def sync_api(api: Any) -> None:
                     continue
                 raise
             owners = (stale.get("metadata") or {}).get("ownerReferences") or []
-            if any(o.get("uid") == svc["metadata"]["uid"] for o in owners):   # only what we made for it
+            if any(o.get("uid") == svc["metadata"]["uid"] for o in owners):  # only what we made for it
                 api.delete(f"{PATHS[key].format(ns=ns)}/{obj_name}")
 
 
@@ -280,7 +374,7 @@ def ensure(api: Any, want: dict[str, Any]) -> None:
         try:
             api.post(path, want)
         except ApiError as post_exc:
-            if post_exc.status != 404:   # 404 on create: that API (CRD) is not installed on this cluster
+            if post_exc.status != 404:  # 404 on create: that API (CRD) is not installed on this cluster
                 raise
         return
     if _subset(want["spec"], have.get("spec")) and _subset(want["metadata"]["labels"], have["metadata"].get("labels")):

@@ -34,13 +34,25 @@ class ClusterState:
     """etcd lives under here: on /dev/shm when available (fast, no disk wear), else under the state dir."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "index": self.index, "region": self.region, "ports": dict(self.ports),
-                "pools": [p.to_dict() for p in self.pools], "data_dir": self.data_dir}
+        return {
+            "name": self.name,
+            "index": self.index,
+            "region": self.region,
+            "ports": dict(self.ports),
+            "pools": [p.to_dict() for p in self.pools],
+            "data_dir": self.data_dir,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClusterState:
-        return cls(d["name"], int(d["index"]), d["region"], {k: int(v) for k, v in d["ports"].items()},
-                   tuple(NodePool.from_dict(p) for p in d["pools"]), d["data_dir"])
+        return cls(
+            d["name"],
+            int(d["index"]),
+            d["region"],
+            {k: int(v) for k, v in d["ports"].items()},
+            tuple(NodePool.from_dict(p) for p in d["pools"]),
+            d["data_dir"],
+        )
 
 
 @dataclass
@@ -57,15 +69,23 @@ class FleetState:
         raise SkyError(f"no local cluster named '{name}' (clusters: {known})")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": STATE_VERSION, "bin_dir": self.bin_dir, "versions": dict(self.versions),
-                "clusters": [c.to_dict() for c in self.clusters]}
+        return {
+            "version": STATE_VERSION,
+            "bin_dir": self.bin_dir,
+            "versions": dict(self.versions),
+            "clusters": [c.to_dict() for c in self.clusters],
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FleetState:
         if d.get("version") != STATE_VERSION:
-            raise SkyError(f"local fleet state version {d.get('version')!r} is not {STATE_VERSION}; "
-                           "run 'sky fleet local down' with the version that created it")
-        return cls(d["bin_dir"], [ClusterState.from_dict(c) for c in d.get("clusters", [])], dict(d.get("versions", {})))
+            raise SkyError(
+                f"local fleet state version {d.get('version')!r} is not {STATE_VERSION}; "
+                "run 'sky fleet local down' with the version that created it"
+            )
+        return cls(
+            d["bin_dir"], [ClusterState.from_dict(c) for c in d.get("clusters", [])], dict(d.get("versions", {}))
+        )
 
 
 def load_state(directory: Path) -> FleetState | None:
@@ -75,8 +95,10 @@ def load_state(directory: Path) -> FleetState | None:
     try:
         return FleetState.from_dict(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError) as exc:
-        raise SkyError(f"{path}: unreadable local fleet state ({exc}); remove the directory by hand "
-                       "after stopping the processes listed in its clusters/*/pids/") from None
+        raise SkyError(
+            f"{path}: unreadable local fleet state ({exc}); remove the directory by hand "
+            "after stopping the processes listed in its clusters/*/pids/"
+        ) from None
 
 
 def save_state(directory: Path, state: FleetState) -> Path:

@@ -25,7 +25,8 @@ KNOWN_BUG_PROM_TOKEN = (
     "pulumi-resource-kubernetes v4.25 then dies with a nil-pointer panic (provider.go:1695) in Create, "
     "failing the whole first 'up'. Until stack/platform.py orders it after the chart, the e2e pre-creates "
     "that ServiceAccount (the object the real chart creates); Pulumi's server-side apply adopts the "
-    "pre-created namespace.")
+    "pre-created namespace."
+)
 
 
 def pre_create_prometheus_service_account(target: HasFleet) -> None:
@@ -34,9 +35,14 @@ def pre_create_prometheus_service_account(target: HasFleet) -> None:
         api = target.api(name)
         for path, body in (
             ("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}}),
-            ("/api/v1/namespaces/monitoring/serviceaccounts",
-             {"apiVersion": "v1", "kind": "ServiceAccount",
-              "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": "monitoring"}}),
+            (
+                "/api/v1/namespaces/monitoring/serviceaccounts",
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": "monitoring"},
+                },
+            ),
         ):
             try:
                 api.post(path, body)

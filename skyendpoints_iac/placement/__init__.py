@@ -11,5 +11,13 @@ from .model import ClusterPlacement, Placement
 from .place import place
 from .request import PlacementRequest
 
-__all__ = ["ClusterInventory", "ClusterPlacement", "Ledger", "NodeCapacity", "Placement", "PlacementRequest", "place",
-           "place_all"]
+__all__ = [
+    "ClusterInventory",
+    "ClusterPlacement",
+    "Ledger",
+    "NodeCapacity",
+    "Placement",
+    "PlacementRequest",
+    "place",
+    "place_all",
+]

@@ -11,18 +11,42 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 ACCELERATOR_LABELS: tuple[str, ...] = (
-    "skyendpoints.dev/accelerator",      # our own label: the short name, as in specs
-    "nvidia.com/gpu.product",            # NVIDIA GPU feature discovery, e.g. NVIDIA-H100-80GB-HBM3
+    "skyendpoints.dev/accelerator",  # our own label: the short name, as in specs
+    "nvidia.com/gpu.product",  # NVIDIA GPU feature discovery, e.g. NVIDIA-H100-80GB-HBM3
     "cloud.google.com/gke-accelerator",  # GKE, e.g. nvidia-h100-80gb, nvidia-tesla-a100
     "karpenter.k8s.aws/instance-gpu-name",  # EKS with Karpenter, e.g. h100
 )
 """Node labels that name the GPU type, most specific first. A cluster's ``accelerator_label`` is tried before these."""
 
 SHORT_NAMES: tuple[str, ...] = (
-    "GB300", "GB200", "GH200", "B300", "B200", "B100", "H200", "H100", "H800", "H20",
-    "A100", "A800", "A10G", "A10", "A30", "A40", "A16", "A2",
-    "L40S", "L40", "L4", "T4", "V100", "P100", "P4",
-    "RTX-PRO-6000", "RTX6000-ADA", "RTX-A6000",
+    "GB300",
+    "GB200",
+    "GH200",
+    "B300",
+    "B200",
+    "B100",
+    "H200",
+    "H100",
+    "H800",
+    "H20",
+    "A100",
+    "A800",
+    "A10G",
+    "A10",
+    "A30",
+    "A40",
+    "A16",
+    "A2",
+    "L40S",
+    "L40",
+    "L4",
+    "T4",
+    "V100",
+    "P100",
+    "P4",
+    "RTX-PRO-6000",
+    "RTX6000-ADA",
+    "RTX-A6000",
 )
 """Known short names. A label value maps to the first of these that appears as a whole word in it."""
 
@@ -54,8 +78,12 @@ VENDORS: tuple[Vendor, ...] = (
     # NVIDIA device plugin / GPU feature discovery (kubernetes.io docs "Schedule GPUs"; NVIDIA/gpu-feature-discovery).
     Vendor("nvidia", "nvidia.com/gpu", "nvidia.com/gpu.product", SHORT_NAMES),
     # ROCm/k8s-device-plugin exposes amd.com/gpu; its node labeller (-product-name) writes amd.com/gpu.product-name.
-    Vendor("amd", "amd.com/gpu", "amd.com/gpu.product-name",
-           ("MI355X", "MI350X", "MI325X", "MI300X", "MI300A", "MI250X", "MI250", "MI210", "MI100")),
+    Vendor(
+        "amd",
+        "amd.com/gpu",
+        "amd.com/gpu.product-name",
+        ("MI355X", "MI350X", "MI325X", "MI300X", "MI300A", "MI250X", "MI250", "MI210", "MI100"),
+    ),
     # Intel Gaudi device plugin: habana.ai/gaudi. No standard product label is known (set the cluster's
     # accelerator_label); unconfirmed beyond the device plugin's resource name.
     Vendor("intel-gaudi", "habana.ai/gaudi", None, ("GAUDI3", "GAUDI2", "GAUDI")),

@@ -73,7 +73,9 @@ def fill_order(
     return order, home, [c.name for c in survivors]
 
 
-def assign(order: Sequence[Candidate], target: int, previous: Sequence[tuple[str, int]] = ()) -> tuple[dict[str, Step], int]:
+def assign(
+    order: Sequence[Candidate], target: int, previous: Sequence[tuple[str, int]] = ()
+) -> tuple[dict[str, Step], int]:
     """Per-cluster steps and the unplaced count for ``target`` replicas along ``order``."""
     prev = dict(previous)
     steps = {c.name: Step(previous=prev.get(c.name, 0)) for c in order}
@@ -106,7 +108,9 @@ def fill_minimum(order: Sequence[Candidate], maxima: dict[str, int], min_replica
     return mins
 
 
-def place_replicas(ranked: Sequence[Candidate], target: int, base: int, previous: Sequence[tuple[str, int]] = ()) -> Assignment:
+def place_replicas(
+    ranked: Sequence[Candidate], target: int, base: int, previous: Sequence[tuple[str, int]] = ()
+) -> Assignment:
     """Fill order plus assignment, for single-pool requests."""
     order, home, survivors = fill_order(ranked, base, previous)
     steps, unplaced = assign(order, target, previous)

@@ -86,10 +86,14 @@ class ClusterInventory:
         for n in self.nodes or ():
             key = (n.gpus, n.free, n.reclaimable, n.held)
             index[n.accelerator][key] = index[n.accelerator].get(key, 0) + n.count
-        object.__setattr__(self, "by_type", {
-            t: tuple(NodeCapacity(t, g, f, r, count, h) for (g, f, r, h), count in groups.items())
-            for t, groups in index.items()
-        })
+        object.__setattr__(
+            self,
+            "by_type",
+            {
+                t: tuple(NodeCapacity(t, g, f, r, count, h) for (g, f, r, h), count in groups.items())
+                for t, groups in index.items()
+            },
+        )
 
     def types(self) -> set[str]:
         return set(self.by_type)
@@ -110,12 +114,11 @@ def inventory_from_cluster(cluster: Cluster) -> ClusterInventory:
         return hit[1]
     nodes = None
     if cluster.nodes is not None:
-        nodes = tuple(
-            NodeCapacity(g.accelerator, g.gpus, g.free_gpus, g.reclaimable, g.count) for g in cluster.nodes
-        )
+        nodes = tuple(NodeCapacity(g.accelerator, g.gpus, g.free_gpus, g.reclaimable, g.count) for g in cluster.nodes)
     inv = ClusterInventory(
         cluster.name, cluster.healthy, nodes, "snapshot", "" if cluster.healthy else "marked healthy: false"
     )
+
     def forget(_ref: weakref.ref[Any], key: int = key) -> None:
         _SNAPSHOTS.pop(key, None)
 

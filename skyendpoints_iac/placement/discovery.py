@@ -86,7 +86,12 @@ def summarise(
             unlabelled += 1
             continue
         gpu_nodes[meta.get("name", "")] = {
-            "accelerator": acc, "gpus": allocatable, "ready": _ready(node), "used": 0, "low": 0, "held": {}
+            "accelerator": acc,
+            "gpus": allocatable,
+            "ready": _ready(node),
+            "used": 0,
+            "low": 0,
+            "held": {},
         }
     for pod in pods:
         spec = pod.get("spec") or {}
@@ -117,6 +122,10 @@ def summarise(
         key = (n["accelerator"], n["gpus"], free, reclaimable, held)
         groups[key] = groups.get(key, 0) + 1
     capacity = tuple(NodeCapacity(a, g, f, r, count, h) for (a, g, f, r, h), count in groups.items())
-    detail = (f"{unlabelled} GPU node(s) have no GPU type label and are ignored "
-              f"(label them {accelerator_label or ACCELERATOR_LABELS[0]}=<type>, e.g. H100)" if unlabelled else "")
+    detail = (
+        f"{unlabelled} GPU node(s) have no GPU type label and are ignored "
+        f"(label them {accelerator_label or ACCELERATOR_LABELS[0]}=<type>, e.g. H100)"
+        if unlabelled
+        else ""
+    )
     return ClusterInventory(name, True, capacity, "live", detail)

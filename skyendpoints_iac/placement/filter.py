@@ -88,8 +88,13 @@ def filter_clusters(
             continue
         cap = capacity if request.max_replicas_per_cluster is None else min(capacity, request.max_replicas_per_cluster)
         if request.disaggregated and cap < request.base:
-            excluded.append((name, f"cannot hold the prefill/decode set: max_replicas_per_cluster "
-                                   f"{request.max_replicas_per_cluster} is below the decode base count {request.base}"))
+            excluded.append(
+                (
+                    name,
+                    f"cannot hold the prefill/decode set: max_replicas_per_cluster "
+                    f"{request.max_replicas_per_cluster} is below the decode base count {request.base}",
+                )
+            )
             continue
         price = cluster.gpu_prices.get(acc.type, 0.0)
         eligible.append(Candidate(name, position, cluster.region, price, capacity, cap))
@@ -107,15 +112,20 @@ def _types(request: PlacementRequest) -> list[str]:
 
 def _set_capacity(request: PlacementRequest, inv: ClusterInventory, workload: Workload) -> tuple[int, str | None]:
     assert request.prefill_accelerator is not None
-    fit = fit_prefill_decode(inv, request.prefill_accelerator, request.prefill_replicas, request.accelerator,
-                             workload, request.owner)
-    want = (f"{request.prefill_replicas} prefill {request.prefill_accelerator} + "
-            f"{request.base} decode {request.accelerator}")
+    fit = fit_prefill_decode(
+        inv, request.prefill_accelerator, request.prefill_replicas, request.accelerator, workload, request.owner
+    )
+    want = (
+        f"{request.prefill_replicas} prefill {request.prefill_accelerator} + "
+        f"{request.base} decode {request.accelerator}"
+    )
     if not fit.prefill_fits:
         return 0, f"cannot hold the prefill/decode set ({want}): the prefill replicas do not fit"
     if fit.decode_capacity < request.base:
-        return 0, (f"cannot hold the prefill/decode set ({want}): room for {fit.decode_capacity} decode "
-                   "replicas beside the prefill pool")
+        return 0, (
+            f"cannot hold the prefill/decode set ({want}): room for {fit.decode_capacity} decode "
+            "replicas beside the prefill pool"
+        )
     return fit.decode_capacity, None
 
 

@@ -109,8 +109,7 @@ def _take(nodes: list[NodeCapacity], acc: Accelerator) -> int:
     """Deduct one replica of ``acc``: best fit on one node, else whole nodes of the smallest size that
     divides it (``capacity.replicas_fitting``'s rule). Returns the GPUs taken (0 when nothing fits)."""
     g = acc.count
-    fits = [i for i, n in enumerate(nodes)
-            if n.accelerator == acc.type and g <= n.gpus and n.free + n.reclaimable >= g]
+    fits = [i for i, n in enumerate(nodes) if n.accelerator == acc.type and g <= n.gpus and n.free + n.reclaimable >= g]
     if fits:
         best = min(fits, key=lambda i: (nodes[i].free + nodes[i].reclaimable, i))
         nodes[best] = _minus(nodes[best], g)

@@ -61,8 +61,9 @@ class Placement:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         # The node sizes only appear for multi-node replicas, so single-node placements keep their JSON shape.
-        d["placements"] = [{k: v for k, v in asdict(p).items() if v or k not in _MULTI_NODE_KEYS}
-                           for p in self.placements]
+        d["placements"] = [
+            {k: v for k, v in asdict(p).items() if v or k not in _MULTI_NODE_KEYS} for p in self.placements
+        ]
         d["reasons"] = list(self.reasons)
         return d
 
@@ -117,7 +118,15 @@ class Placement:
             raise InvalidInput([Problem(str(path), exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}")]) from None
         except KeyError as exc:
             raise InvalidInput(
-                [Problem(str(path), None, None, "", f"not a placement from 'sky endpoint plan --json': missing field {exc}")]
+                [
+                    Problem(
+                        str(path),
+                        None,
+                        None,
+                        "",
+                        f"not a placement from 'sky endpoint plan --json': missing field {exc}",
+                    )
+                ]
             ) from None
         except (TypeError, ValueError) as exc:
             raise InvalidInput(

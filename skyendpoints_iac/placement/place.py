@@ -26,7 +26,9 @@ RANK_LINE_LIMIT = 12
 """The rank reason names this many clusters; every cluster still gets its own line below it."""
 
 
-def inventories_for(fleet: Fleet, capacities: Mapping[str, ClusterInventory] | None = None) -> dict[str, ClusterInventory]:
+def inventories_for(
+    fleet: Fleet, capacities: Mapping[str, ClusterInventory] | None = None
+) -> dict[str, ClusterInventory]:
     """Each cluster's inventory: a ``capacities`` entry (live discovery) when given, else the fleet file's.
 
     A cluster marked ``healthy: false`` in the fleet file stays unhealthy whatever discovery says.
@@ -72,7 +74,9 @@ def place(
     filtered = filter_clusters(request, fleet.clusters, inventories, workload)
     ranked = rank(filtered.eligible, request)
     # Clusters listed with max 0 held nothing: they get no head start in the fill order.
-    prev = [(p.cluster, p.max_replicas) for p in (previous.placements if previous is not None else ()) if p.max_replicas > 0]
+    prev = [
+        (p.cluster, p.max_replicas) for p in (previous.placements if previous is not None else ()) if p.max_replicas > 0
+    ]
     if request.disaggregated:
         result = place_set(ranked, request.target, prev)
     else:
@@ -91,8 +95,11 @@ def place(
             max_replicas=maxima[c.name],
             prefill_replicas=request.prefill_replicas if request.disaggregated else 0,
             gpus_per_node=multi_node_size(inventories[c.name], request.accelerator),
-            prefill_gpus_per_node=(multi_node_size(inventories[c.name], request.prefill_accelerator)
-                                   if request.prefill_accelerator is not None else 0),
+            prefill_gpus_per_node=(
+                multi_node_size(inventories[c.name], request.prefill_accelerator)
+                if request.prefill_accelerator is not None
+                else 0
+            ),
         )
         for c in result.order
         if maxima[c.name] > 0
@@ -109,11 +116,21 @@ def place(
     )
 
 
-def _reasons(request: PlacementRequest, filtered: Filtered, ranked: Sequence[Candidate], result: Assignment,
-             previous: Placement | None, minima: Mapping[str, int], maxima: Mapping[str, int],
-             inventories: Mapping[str, ClusterInventory]) -> list[str]:
-    cap_note = (f" (max_replicas_per_cluster {request.max_replicas_per_cluster})"
-                if request.max_replicas_per_cluster is not None else "")
+def _reasons(
+    request: PlacementRequest,
+    filtered: Filtered,
+    ranked: Sequence[Candidate],
+    result: Assignment,
+    previous: Placement | None,
+    minima: Mapping[str, int],
+    maxima: Mapping[str, int],
+    inventories: Mapping[str, ClusterInventory],
+) -> list[str]:
+    cap_note = (
+        f" (max_replicas_per_cluster {request.max_replicas_per_cluster})"
+        if request.max_replicas_per_cluster is not None
+        else ""
+    )
     lines = [f"{name}: {why}" for name, why in filtered.excluded]
     lines += [f"{name}: listed in placement.clusters but not in the fleet" for name in filtered.unknown]
     if ranked:
@@ -123,13 +140,18 @@ def _reasons(request: PlacementRequest, filtered: Filtered, ranked: Sequence[Can
     if request.disaggregated:
         lines += _set_lines(request, ranked, result)
     elif result.survivors:
-        home = (f"; home {result.home.name} (still holds the base count {request.base})" if result.home is not None
-                else f"; no home ({result.survivors[0]} no longer holds the base count {request.base})")
+        home = (
+            f"; home {result.home.name} (still holds the base count {request.base})"
+            if result.home is not None
+            else f"; no home ({result.survivors[0]} no longer holds the base count {request.base})"
+        )
         lines.append("fill order starts with the previous placement: " + ", ".join(result.survivors) + home)
     elif result.home is not None:
         lines.append(f"{result.home.name}: home (first ranked cluster holding the base count {request.base})")
     elif ranked:
-        lines.append(f"no home: no eligible cluster holds the base count {request.base}{cap_note}; filling in rank order")
+        lines.append(
+            f"no home: no eligible cluster holds the base count {request.base}{cap_note}; filling in rank order"
+        )
 
     lines += _lost_lines(previous, result, filtered, inventories)
     lines += _cluster_lines(request, result, cap_note)
@@ -143,25 +165,35 @@ def _reasons(request: PlacementRequest, filtered: Filtered, ranked: Sequence[Can
             lines.append(f"min_replicas: only {placed_min} of {request.min_replicas} fit within the clusters' max")
     if result.unplaced:
         what = "max_replicas" if request.autoscaled else "replicas"
-        lines.append(f"unplaced: {result.unplaced} of {request.target} {what} fit nowhere"
-                     + ("" if request.autoscaled else "; 'up' refuses this plan unless --allow-partial"))
+        lines.append(
+            f"unplaced: {result.unplaced} of {request.target} {what} fit nowhere"
+            + ("" if request.autoscaled else "; 'up' refuses this plan unless --allow-partial")
+        )
     return lines
 
 
 def _set_lines(request: PlacementRequest, ranked: Sequence[Candidate], result: Assignment) -> list[str]:
     want = f"{request.prefill_replicas} prefill {request.prefill_accelerator} + {request.base} decode {request.accelerator}"
     if result.home is None:
-        return [f"no cluster holds the prefill/decode set ({want}): everything is unplaced, "
-                f"including the {request.prefill_replicas} prefill replicas"]
+        return [
+            f"no cluster holds the prefill/decode set ({want}): everything is unplaced, "
+            f"including the {request.prefill_replicas} prefill replicas"
+        ]
     how = "kept from the previous placement" if result.survivors else "first ranked cluster holding it"
-    lines = [f"{result.home.name}: home of the prefill/decode set ({want}; {how}); decode overflow stays on this cluster"]
-    lines += [f"{c.name}: could hold the set too; unused (one cluster runs both pools)"
-              for c in ranked if c is not result.home]
+    lines = [
+        f"{result.home.name}: home of the prefill/decode set ({want}; {how}); decode overflow stays on this cluster"
+    ]
+    lines += [
+        f"{c.name}: could hold the set too; unused (one cluster runs both pools)"
+        for c in ranked
+        if c is not result.home
+    ]
     return lines
 
 
-def _lost_lines(previous: Placement | None, result: Assignment, filtered: Filtered,
-                inventories: Mapping[str, ClusterInventory]) -> list[str]:
+def _lost_lines(
+    previous: Placement | None, result: Assignment, filtered: Filtered, inventories: Mapping[str, ClusterInventory]
+) -> list[str]:
     if previous is None:
         return []
     why = dict(filtered.excluded)
@@ -176,8 +208,10 @@ def _lost_lines(previous: Placement | None, result: Assignment, filtered: Filter
             cause = "the prefill/decode set stays on one cluster"
         else:
             cause = why.get(p.cluster, "ineligible")
-        lines.append(f"{p.cluster}: failover: its {p.max_replicas} previous replicas are lost ({cause}); "
-                     "they are re-placed along the fill order and the global URL does not change")
+        lines.append(
+            f"{p.cluster}: failover: its {p.max_replicas} previous replicas are lost ({cause}); "
+            "they are re-placed along the fill order and the global URL does not change"
+        )
     return lines
 
 
@@ -189,10 +223,14 @@ def _cluster_lines(request: PlacementRequest, result: Assignment, cap_note: str)
         step = result.steps[c.name]
         parts = []
         if step.previous:
-            parts.append(f"kept {step.kept} of {step.previous} previous"
-                         + (f" (capacity now {c.cap})" if step.kept < step.previous else ""))
+            parts.append(
+                f"kept {step.kept} of {step.previous} previous"
+                + (f" (capacity now {c.cap})" if step.kept < step.previous else "")
+            )
             if step.removed:
-                parts.append(f"scaled down by {step.removed} to {step.count} (excess leaves from the end of the fill order)")
+                parts.append(
+                    f"scaled down by {step.removed} to {step.count} (excess leaves from the end of the fill order)"
+                )
             if step.added:
                 parts.append(f"added {step.added}")
         elif step.added:

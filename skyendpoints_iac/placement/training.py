@@ -30,13 +30,18 @@ def placement_request(spec: TrainingJobSpec) -> PlacementRequest:
     """``nodes`` pods of ``G`` GPUs that must all fit in one cluster (see ``PlacementRequest.for_job``)."""
     prefs = spec.placement
     return PlacementRequest.for_job(
-        spec.name, spec.accelerator, nodes=spec.nodes,
-        clusters=prefs.clusters, regions=prefs.regions, prefer=prefs.prefer,
+        spec.name,
+        spec.accelerator,
+        nodes=spec.nodes,
+        clusters=prefs.clusters,
+        regions=prefs.regions,
+        prefer=prefs.prefer,
     )
 
 
-def place_job(spec: TrainingJobSpec, fleet: Fleet,
-              capacities: dict[str, ClusterInventory] | None = None) -> JobPlacement:
+def place_job(
+    spec: TrainingJobSpec, fleet: Fleet, capacities: dict[str, ClusterInventory] | None = None
+) -> JobPlacement:
     """Pick the cluster with ``workload="training"``: only free GPUs count, never reclaimable ones.
 
     A pod cannot span nodes, so clusters whose largest node of the type has fewer than ``G`` GPUs are
@@ -47,8 +52,13 @@ def place_job(spec: TrainingJobSpec, fleet: Fleet,
     for name, inv in inventories_for(fleet, capacities).items():
         sizes = [n.gpus for n in inv.nodes or () if n.accelerator == acc.type]
         if sizes and max(sizes) < acc.count:
-            too_small.append((name, f"{name}: largest {acc.type} node has {max(sizes)} GPUs, a pod needs {acc.count} "
-                                    "(a pod cannot span nodes)"))
+            too_small.append(
+                (
+                    name,
+                    f"{name}: largest {acc.type} node has {max(sizes)} GPUs, a pod needs {acc.count} "
+                    "(a pod cannot span nodes)",
+                )
+            )
     usable = fleet.model_copy(update={"clusters": [c for c in fleet.clusters if c.name not in dict(too_small)]})
     reasons = tuple(r for _, r in too_small)
     if not usable.clusters:
@@ -58,6 +68,7 @@ def place_job(spec: TrainingJobSpec, fleet: Fleet,
     home = result.cluster(result.home) if result.home else None
     if home is None or home.replicas < spec.nodes:
         need = f"{spec.nodes} x {acc}" if spec.nodes > 1 else str(acc)
-        return JobPlacement(None, (*reasons, f"no cluster has {need} free at once (training never counts "
-                                             "reclaimable GPUs)"), result)
+        return JobPlacement(
+            None, (*reasons, f"no cluster has {need} free at once (training never counts reclaimable GPUs)"), result
+        )
     return JobPlacement(home.cluster, reasons, result)

@@ -52,8 +52,9 @@ def _unknown_rule(name: str, source: str) -> Problem:
     return _problem(source, name, f"unknown policy '{name}' — {hint}")
 
 
-def resolve(config: Mapping[str, Any] | None = None, *, source: str = "policy config",
-            pack_level: Level | None = None) -> dict[str, RuleConfig]:
+def resolve(
+    config: Mapping[str, Any] | None = None, *, source: str = "policy config", pack_level: Level | None = None
+) -> dict[str, RuleConfig]:
     """Effective ``RuleConfig`` per rule name. Raises ``InvalidInput`` listing every problem in ``config``.
 
     Precedence, lowest first: the rule's default level, ``pack_level`` (a pack-wide override), ``all``,

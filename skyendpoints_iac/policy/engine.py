@@ -19,8 +19,10 @@ class RuleCrashed(Exception):
 
     def __init__(self, rule: Rule, where: str, error: Exception):
         self.rule, self.where, self.error = rule, where, error
-        super().__init__(f"{where}: rule {rule.name} cannot check this object ({type(error).__name__}: {error}); "
-                         "is it a valid Kubernetes manifest?")
+        super().__init__(
+            f"{where}: rule {rule.name} cannot check this object ({type(error).__name__}: {error}); "
+            "is it a valid Kubernetes manifest?"
+        )
 
 
 def reported_level(level: Level) -> Level:
@@ -42,8 +44,9 @@ def run_stack_rule(rule: Rule, objs: list[Obj], settings: Mapping[str, Any]) -> 
         raise RuleCrashed(rule, "stack", exc) from exc
 
 
-def evaluate(objs: Iterable[Obj], configs: Mapping[str, RuleConfig] | None = None,
-             rules: Iterable[Rule] = RULES) -> list[Violation]:
+def evaluate(
+    objs: Iterable[Obj], configs: Mapping[str, RuleConfig] | None = None, rules: Iterable[Rule] = RULES
+) -> list[Violation]:
     """Every violation of every enabled rule, ordered by object location, then rule order."""
     objs = list(objs)
     configs = configs if configs is not None else resolve({})

@@ -18,12 +18,14 @@ def fleet_policy_config(fleet: Fleet) -> dict[str, dict[str, Any]]:
     """Accelerator label keys, allowed accelerator types (the defaults plus every type the fleet names in its
     capacity snapshot or prices) and per-cluster GPU taints."""
     labels = sorted({c.accelerator_label for c in fleet.clusters})
-    types = {g.accelerator for c in fleet.clusters for g in (c.nodes or [])} | {t for c in fleet.clusters
-                                                                             for t in c.gpu_prices}
+    types = {g.accelerator for c in fleet.clusters for g in (c.nodes or [])} | {
+        t for c in fleet.clusters for t in c.gpu_prices
+    }
     allowed = sorted(set(DEFAULT_ACCELERATORS) | types)
     taints = {
         c.name: {"key": c.gpu_taint.key, "value": c.gpu_taint.value, "effect": c.gpu_taint.effect}
-        for c in fleet.clusters if c.gpu_taint is not None
+        for c in fleet.clusters
+        if c.gpu_taint is not None
     }
     config: dict[str, dict[str, Any]] = {
         "gpu-accelerator-selected": {"labelKeys": labels, "allowedAccelerators": allowed},

@@ -25,8 +25,6 @@ ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
 CERT_GROUP = "cert-manager.io"
 
 
-
-
 def is_route(o: Obj) -> bool:
     return o.api_group == GATEWAY_GROUP and o.kind in ROUTE_KINDS
 
@@ -243,23 +241,43 @@ def certificates(objs: list[Obj]) -> list[CertView]:
                 names.append(str(o.spec["commonName"]))
             issuer = _map(o.spec.get("issuerRef"))
             algo, size = _key(dig(o.spec, "privateKey", "algorithm"), dig(o.spec, "privateKey", "size"))
-            out.append(CertView(o, f"Certificate {o.namespace}/{o.name}", tuple(names), str(issuer.get("name") or ""),
-                                str(issuer.get("kind") or "Issuer"), algo, size,
-                                secret=(o.namespace, str(o.spec.get("secretName") or ""))))
+            out.append(
+                CertView(
+                    o,
+                    f"Certificate {o.namespace}/{o.name}",
+                    tuple(names),
+                    str(issuer.get("name") or ""),
+                    str(issuer.get("kind") or "Issuer"),
+                    algo,
+                    size,
+                    secret=(o.namespace, str(o.spec.get("secretName") or "")),
+                )
+            )
         elif o.is_a(GATEWAY_GROUP, "Gateway"):
             notes = _map(o.metadata.get("annotations"))
             issuer_name = notes.get("cert-manager.io/cluster-issuer") or notes.get("cert-manager.io/issuer")
             if not issuer_name:
                 continue
             kind = "ClusterIssuer" if notes.get("cert-manager.io/cluster-issuer") else "Issuer"
-            algo, size = _key(notes.get("cert-manager.io/private-key-algorithm"),
-                              notes.get("cert-manager.io/private-key-size"))
+            algo, size = _key(
+                notes.get("cert-manager.io/private-key-algorithm"), notes.get("cert-manager.io/private-key-size")
+            )
             for listener in listeners(o):
                 host = listener.get("hostname")
                 if host and dig(listener, "tls", "certificateRefs"):
-                    out.append(CertView(o, f"Gateway {o.namespace}/{o.name} listener '{listener.get('name')}' "
-                                           "(cert-manager gateway-shim)", (str(host),), str(issuer_name), kind, algo, size,
-                                        listener=str(listener.get("name"))))
+                    out.append(
+                        CertView(
+                            o,
+                            f"Gateway {o.namespace}/{o.name} listener '{listener.get('name')}' "
+                            "(cert-manager gateway-shim)",
+                            (str(host),),
+                            str(issuer_name),
+                            kind,
+                            algo,
+                            size,
+                            listener=str(listener.get("name")),
+                        )
+                    )
     return out
 
 

@@ -82,13 +82,21 @@ def _entries(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
     return _checked(docs[0][1], what, required, str(path), "", problems)
 
 
-def _checked(items: list[Any], what: str, required: tuple[str, ...], file: str, where: str,
-             problems: list[Problem]) -> list[dict[str, Any]]:
+def _checked(
+    items: list[Any], what: str, required: tuple[str, ...], file: str, where: str, problems: list[Problem]
+) -> list[dict[str, Any]]:
     out = []
     for i, entry in enumerate(items):
         if not isinstance(entry, dict) or not all(entry.get(key) for key in required):
-            problems.append(Problem(file, None, None, f"{where}[{i}]",
-                                    f"each entry is a mapping with at least {' and '.join(map(repr, required))}"))
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    None,
+                    f"{where}[{i}]",
+                    f"each entry is a mapping with at least {' and '.join(map(repr, required))}",
+                )
+            )
             continue
         out.append(entry)
     return out
@@ -101,11 +109,15 @@ def _prerequisites(path: Path, rendered: Rendered, problems: list[Problem]) -> N
         return
     clusters = docs[0][1].get("clusters") if len(docs) == 1 and isinstance(docs[0][1], dict) else None
     if not isinstance(clusters, dict):
-        problems.append(Problem(str(path), docs[0][0], None, "", "must be one mapping {clusters: {NAME: {charts, crds, secrets}}}"))
+        problems.append(
+            Problem(str(path), docs[0][0], None, "", "must be one mapping {clusters: {NAME: {charts, crds, secrets}}}")
+        )
         return
     for cluster, entry in clusters.items():
         if not isinstance(entry, dict):
-            problems.append(Problem(str(path), None, None, f"clusters.{cluster}", "must be a mapping of charts, crds, secrets"))
+            problems.append(
+                Problem(str(path), None, None, f"clusters.{cluster}", "must be a mapping of charts, crds, secrets")
+            )
             continue
         for key, target, name in (("charts", rendered.charts, CHARTS_FILE), ("crds", rendered.crd_bundles, CRDS_FILE)):
             items = entry.get(key) or []
@@ -126,7 +138,9 @@ def _objects(path: Path, cluster: str, rendered: Rendered, problems: list[Proble
         items = doc.get("items") if str(doc.get("kind", "")).endswith("List") and doc.get("apiVersion") else [doc]
         for item in items if isinstance(items, list) else []:
             if not isinstance(item, dict):
-                problems.append(Problem(str(path), line, None, "", f"document {index + 1}: a list item is not a mapping"))
+                problems.append(
+                    Problem(str(path), line, None, "", f"document {index + 1}: a list item is not a mapping")
+                )
             elif isinstance(item.get("apiVersion"), str) and isinstance(item.get("kind"), str):
                 rendered.objects.append(Obj(item, cluster, handle=f"{path}:{line}"))
             else:
@@ -138,7 +152,9 @@ def load_rendered(directory: str | Path) -> Rendered:
     root = Path(directory)
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a directory"
-        raise InvalidInput([Problem(str(root), None, None, "", f"{what}; pass the --out folder of 'sky endpoint render'")])
+        raise InvalidInput(
+            [Problem(str(root), None, None, "", f"{what}; pass the --out folder of 'sky endpoint render'")]
+        )
     problems: list[Problem] = []
     rendered = Rendered()
     folders = [("", [p for p in sorted(root.iterdir()) if p.is_file() and p.suffix in (".yaml", ".yml")])]
@@ -157,6 +173,15 @@ def load_rendered(directory: str | Path) -> Rendered:
     if problems:
         raise InvalidInput(problems)
     if not rendered.objects and not rendered.charts:
-        raise InvalidInput([Problem(str(root), None, None, "",
-                                    "holds no rendered manifests; run 'sky endpoint render SPEC --fleet FLEET --out DIR'")])
+        raise InvalidInput(
+            [
+                Problem(
+                    str(root),
+                    None,
+                    None,
+                    "",
+                    "holds no rendered manifests; run 'sky endpoint render SPEC --fleet FLEET --out DIR'",
+                )
+            ]
+        )
     return rendered

@@ -95,8 +95,9 @@ def _llmisvc_refs(obj: Obj, labels: Mapping[str, str]) -> Iterator[PodSpecRef]:
             yield PodSpecRef(f"{where}.template", template, role_labels, replicas, 1, role, max_replicas)
         worker = base.get("worker")
         if isinstance(worker, Mapping):
-            yield PodSpecRef(f"{where}.worker", worker, role_labels, replicas, _llmisvc_workers(base), role,
-                             max_replicas)
+            yield PodSpecRef(
+                f"{where}.worker", worker, role_labels, replicas, _llmisvc_workers(base), role, max_replicas
+            )
 
 
 def _llmisvc_workers(base: Mapping[str, Any]) -> int:
@@ -131,30 +132,49 @@ def pod_specs(obj: Obj) -> list[PodSpecRef]:
         return [ref] if ref else []
     if group == "batch" and kind == "CronJob":
         job = as_map(spec.get("jobTemplate"))
-        ref = _template_ref({**labels, **as_map(dig(job, "metadata", "labels"))}, dig(job, "spec", "template"),
-                            "spec.jobTemplate.spec.template", replicas=_int(dig(job, "spec", "parallelism"), 1))
+        ref = _template_ref(
+            {**labels, **as_map(dig(job, "metadata", "labels"))},
+            dig(job, "spec", "template"),
+            "spec.jobTemplate.spec.template",
+            replicas=_int(dig(job, "spec", "parallelism"), 1),
+        )
         return [ref] if ref else []
     if group == "leaderworkerset.x-k8s.io" and kind == "LeaderWorkerSet":
         lwt = as_map(spec.get("leaderWorkerTemplate"))
         size, replicas = _int(lwt.get("size"), 1), _int(spec.get("replicas"), 1)
         refs = []
         if lwt.get("leaderTemplate"):
-            refs.append(_template_ref(labels, lwt.get("leaderTemplate"), "spec.leaderWorkerTemplate.leaderTemplate",
-                                      replicas=replicas))
+            refs.append(
+                _template_ref(
+                    labels, lwt.get("leaderTemplate"), "spec.leaderWorkerTemplate.leaderTemplate", replicas=replicas
+                )
+            )
             workers = max(size - 1, 0)
         else:
             workers = size
         if workers:
-            refs.append(_template_ref(labels, lwt.get("workerTemplate"), "spec.leaderWorkerTemplate.workerTemplate",
-                                      replicas=replicas, pods_per_replica=workers))
+            refs.append(
+                _template_ref(
+                    labels,
+                    lwt.get("workerTemplate"),
+                    "spec.leaderWorkerTemplate.workerTemplate",
+                    replicas=replicas,
+                    pods_per_replica=workers,
+                )
+            )
         return [r for r in refs if r]
     if group == "jobset.x-k8s.io" and kind == "JobSet":
         job_refs: list[PodSpecRef] = []
         for i, rjob in enumerate(as_list(spec.get("replicatedJobs"))):
             job_spec = as_map(dig(rjob, "template", "spec"))
             per = _int(job_spec.get("parallelism"), 1)
-            ref = _template_ref(labels, job_spec.get("template"), f"spec.replicatedJobs[{i}].template.spec.template",
-                                replicas=_int(as_map(rjob).get("replicas"), 1), pods_per_replica=per)
+            ref = _template_ref(
+                labels,
+                job_spec.get("template"),
+                f"spec.replicatedJobs[{i}].template.spec.template",
+                replicas=_int(as_map(rjob).get("replicas"), 1),
+                pods_per_replica=per,
+            )
             if ref:
                 job_refs.append(ref)
         return job_refs
@@ -256,8 +276,9 @@ def selected_accelerators(pod: Mapping[str, Any], label_keys: list[str]) -> set[
     for key in label_keys:
         if key in selector and selector[key] not in (None, ""):
             return {str(selector[key])}
-    terms = as_list(dig(pod, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
-                      "nodeSelectorTerms"))
+    terms = as_list(
+        dig(pod, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
+    )
     if not terms:
         return None
     found: set[str] = set()

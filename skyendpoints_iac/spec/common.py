@@ -51,14 +51,20 @@ def _dns_label(value: str, max_len: int) -> str:
 
 
 DNS_LABEL_PATTERN = _DNS_LABEL.pattern
-DnsLabel = Annotated[str, AfterValidator(lambda v: _dns_label(v, 63)),
-                     Field(json_schema_extra={"pattern": DNS_LABEL_PATTERN, "maxLength": 63})]
+DnsLabel = Annotated[
+    str,
+    AfterValidator(lambda v: _dns_label(v, 63)),
+    Field(json_schema_extra={"pattern": DNS_LABEL_PATTERN, "maxLength": 63}),
+]
 """A Kubernetes-style name: lowercase letters, digits and '-'."""
 
 # Endpoint names prefix generated object names (e.g. ``<name>-kserve-workload-svc``); the final length of each
 # derived name is checked by the endpoint spec (ENDPOINT_DERIVED_NAMES in endpoint.py), this only keeps a label.
-EndpointName = Annotated[str, AfterValidator(lambda v: _dns_label(v, 63)),
-                         Field(json_schema_extra={"pattern": DNS_LABEL_PATTERN, "maxLength": 39})]
+EndpointName = Annotated[
+    str,
+    AfterValidator(lambda v: _dns_label(v, 63)),
+    Field(json_schema_extra={"pattern": DNS_LABEL_PATTERN, "maxLength": 39}),
+]
 
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
 
@@ -72,9 +78,18 @@ def _quantity(value: str | int) -> str:
 
 MAX_QUANTITY_NUMBER = 10**18
 """A bare-number quantity beyond this cannot be stored by Kubernetes (int64 milli-units)."""
-Quantity = Annotated[str | Annotated[int, Field(ge=0, le=MAX_QUANTITY_NUMBER)], AfterValidator(_quantity),
-                     Field(json_schema_extra={"anyOf": [{"type": "string", "pattern": _QUANTITY.pattern},
-                                                        {"type": "integer", "minimum": 0, "maximum": MAX_QUANTITY_NUMBER}]})]
+Quantity = Annotated[
+    str | Annotated[int, Field(ge=0, le=MAX_QUANTITY_NUMBER)],
+    AfterValidator(_quantity),
+    Field(
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "pattern": _QUANTITY.pattern},
+                {"type": "integer", "minimum": 0, "maximum": MAX_QUANTITY_NUMBER},
+            ]
+        }
+    ),
+]
 """A Kubernetes resource quantity such as ``200Gi`` or ``8``."""
 
 _ACCELERATOR = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*):([1-9][0-9]*)$")
@@ -109,7 +124,9 @@ def _accelerators(value: str) -> str:
 
 
 AcceleratorString = Annotated[
-    str, AfterValidator(_accelerators), Field(examples=["H100:8", "B200:8"], json_schema_extra={"pattern": ACCELERATOR_PATTERN})
+    str,
+    AfterValidator(_accelerators),
+    Field(examples=["H100:8", "B200:8"], json_schema_extra={"pattern": ACCELERATOR_PATTERN}),
 ]
 
 
@@ -159,7 +176,9 @@ Shared by spec validation and the ``secret-env-from-secret-ref`` policy rule, so
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def env_name_problems(names: Iterable[str], *, reserved_prefix: str | None = None, secret_fix: str | None = None) -> FieldProblems:
+def env_name_problems(
+    names: Iterable[str], *, reserved_prefix: str | None = None, secret_fix: str | None = None
+) -> FieldProblems:
     """Problems with environment variable names, each at its key: invalid names, names under a prefix the
     platform sets, and (when ``secret_fix`` is given, i.e. for plain values) names that look like secrets."""
     problems: FieldProblems = []
@@ -195,10 +214,13 @@ def _key_problem(key: str) -> str | None:
     if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
         return f"prefix '{prefix}' is not a lowercase DNS subdomain of at most 253 characters, e.g. example.com"
     if not name or len(name) > 63 or not _LABEL_NAME.match(name):
-        return ("the name part must be 1-63 characters: letters, digits, '-', '_' and '.', starting and ending "
-                "with a letter or digit")
+        return (
+            "the name part must be 1-63 characters: letters, digits, '-', '_' and '.', starting and ending "
+            "with a letter or digit"
+        )
     if any(key.startswith(p) for p in RESERVED_LABEL_PREFIXES) or any(
-            prefix.endswith("." + p.rstrip("/")) for p in _RESERVED_WITH_SUBDOMAINS):
+        prefix.endswith("." + p.rstrip("/")) for p in _RESERVED_WITH_SUBDOMAINS
+    ):
         return f"keys under {', '.join(RESERVED_LABEL_PREFIXES)} are reserved for Kubernetes and the platform"
     return None
 
@@ -210,14 +232,21 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
         if issue:
             problems.append(((key,), f"invalid label key: {issue}"))
         elif len(text) > 63 or not _LABEL_NAME.match(text):
-            problems.append(((key,), "invalid label value: at most 63 characters, letters, digits, '-', '_' and '.', "
-                             "starting and ending with a letter or digit (or empty); long text belongs in 'annotations'"))
+            problems.append(
+                (
+                    (key,),
+                    "invalid label value: at most 63 characters, letters, digits, '-', '_' and '.', "
+                    "starting and ending with a letter or digit (or empty); long text belongs in 'annotations'",
+                )
+            )
     raise_if(problems)
     return value
 
 
 def _annotations(value: dict[str, str]) -> dict[str, str]:
-    problems: FieldProblems = [((key,), f"invalid annotation key: {issue}") for key in value if (issue := _key_problem(key))]
+    problems: FieldProblems = [
+        ((key,), f"invalid annotation key: {issue}") for key in value if (issue := _key_problem(key))
+    ]
     size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
     if size > MAX_ANNOTATIONS_BYTES:
         problems.append(((), f"annotations total {size:,} bytes; Kubernetes allows {MAX_ANNOTATIONS_BYTES:,}"))
@@ -225,15 +254,27 @@ def _annotations(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-QUALIFIED_NAME_PATTERN = (r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                          r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+QUALIFIED_NAME_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 """Label and annotation keys as JSON Schema can say it (lengths and reserved prefixes are checked by the model)."""
-Labels = Annotated[dict[str, str], AfterValidator(_labels), Field(json_schema_extra={
-    "propertyNames": {"pattern": QUALIFIED_NAME_PATTERN, "maxLength": 317},
-    "additionalProperties": {"type": "string", "maxLength": 63, "pattern": _LABEL_NAME.pattern}})]
+Labels = Annotated[
+    dict[str, str],
+    AfterValidator(_labels),
+    Field(
+        json_schema_extra={
+            "propertyNames": {"pattern": QUALIFIED_NAME_PATTERN, "maxLength": 317},
+            "additionalProperties": {"type": "string", "maxLength": 63, "pattern": _LABEL_NAME.pattern},
+        }
+    ),
+]
 """Kubernetes labels: qualified-name keys, values of at most 63 characters."""
-Annotations = Annotated[dict[str, str], AfterValidator(_annotations), Field(json_schema_extra={
-    "propertyNames": {"pattern": QUALIFIED_NAME_PATTERN, "maxLength": 317}})]
+Annotations = Annotated[
+    dict[str, str],
+    AfterValidator(_annotations),
+    Field(json_schema_extra={"propertyNames": {"pattern": QUALIFIED_NAME_PATTERN, "maxLength": 317}}),
+]
 """Kubernetes annotations: qualified-name keys, at most 256 KiB in all."""
 
 
@@ -248,5 +289,10 @@ def derived_name_problems(name: str, derived: list[tuple[str, int, str]], loc: L
     if worst is None:
         return []
     room, template, limit, what = worst
-    return [(loc, f"'{name}' is {len(name)} characters; at most {room} here, because {what} "
-             f"'{template.format(name=name)}' must stay within {limit} characters; choose a shorter name")]
+    return [
+        (
+            loc,
+            f"'{name}' is {len(name)} characters; at most {room} here, because {what} "
+            f"'{template.format(name=name)}' must stay within {limit} characters; choose a shorter name",
+        )
+    ]

@@ -98,9 +98,14 @@ OWNED_ENGINE_FLAGS: dict[str, dict[str, str]] = {
     # vLLM: KServe's preset runs `vllm serve /mnt/models --served-model-name <name> ... --port 8000` and adds the TLS
     # flags itself (../shared/reference/stack-facts.md, kserve-config-llm-template; serving-facts.md §2).
     "vllm": {
-        "model": "'model'", "served_model_name": "'name' (clients send it as the model)", "port": _SET_BY_PRESET,
-        "host": _SET_BY_PRESET, "ssl_certfile": _SET_BY_PRESET, "ssl_keyfile": _SET_BY_PRESET,
-        "enable_ssl_refresh": _SET_BY_PRESET, "api_key": "'auth'",
+        "model": "'model'",
+        "served_model_name": "'name' (clients send it as the model)",
+        "port": _SET_BY_PRESET,
+        "host": _SET_BY_PRESET,
+        "ssl_certfile": _SET_BY_PRESET,
+        "ssl_keyfile": _SET_BY_PRESET,
+        "enable_ssl_refresh": _SET_BY_PRESET,
+        "api_key": "'auth'",
         "tensor_parallel_size": "'resources.accelerators' (GPUs per node become the tensor-parallel size)",
         "pipeline_parallel_size": "'resources.accelerators' (nodes per replica become the pipeline-parallel size)",
         "kv_transfer_config": "'prefill' (prefill/decode disaggregation sets the KV connector)",
@@ -108,20 +113,31 @@ OWNED_ENGINE_FLAGS: dict[str, dict[str, str]] = {
     },
     # SGLang: our own command line (blueprint/serving.py) sets these.
     "sglang": {
-        "model_path": "'model'", "model": "'model'", "served_model_name": "'name' (clients send it as the model)",
-        "port": _SET_BY_PRESET, "host": _SET_BY_PRESET, "enable_metrics": "the platform (metrics feed autoscaling)",
-        "api_key": "'auth'", "tp_size": "'resources.accelerators'", "tensor_parallel_size": "'resources.accelerators'",
-        "speculative_algorithm": "'speculative'", "speculative_num_draft_tokens": "'speculative'",
+        "model_path": "'model'",
+        "model": "'model'",
+        "served_model_name": "'name' (clients send it as the model)",
+        "port": _SET_BY_PRESET,
+        "host": _SET_BY_PRESET,
+        "enable_metrics": "the platform (metrics feed autoscaling)",
+        "api_key": "'auth'",
+        "tp_size": "'resources.accelerators'",
+        "tensor_parallel_size": "'resources.accelerators'",
+        "speculative_algorithm": "'speculative'",
+        "speculative_num_draft_tokens": "'speculative'",
         "speculative_draft_model_path": "'speculative'",
     },
 }
 """Engine flags the platform sets: in ``engine.args`` they are errors naming the spec field that sets them."""
 
 _SECRET_FLAG = re.compile(r"(^|_)(token|secret|password|passwd|credentials?|api_?key|access_key|private_key)($|_)")
-_SECRET_VALUE = re.compile(r"^(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|"
-                           r"xox[abprs]-[A-Za-z0-9-]{10,}|Bearer\s+\S+|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\..*)$")
-_SECRET_FIX = ("secrets never go in a spec: use 'hf_token' for Hugging Face tokens, 'auth' for the endpoint's API key, "
-               "or 'engine.secret_env' (an environment variable from an existing Secret)")
+_SECRET_VALUE = re.compile(
+    r"^(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|"
+    r"xox[abprs]-[A-Za-z0-9-]{10,}|Bearer\s+\S+|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\..*)$"
+)
+_SECRET_FIX = (
+    "secrets never go in a spec: use 'hf_token' for Hugging Face tokens, 'auth' for the endpoint's API key, "
+    "or 'engine.secret_env' (an environment variable from an existing Secret)"
+)
 
 
 def engine_arg_problems(args: dict[str, EngineArg], engine_type: str, loc: Loc) -> FieldProblems:
@@ -135,14 +151,20 @@ def engine_arg_problems(args: dict[str, EngineArg], engine_type: str, loc: Loc) 
         key = flag.replace("-", "_")
         values = value if isinstance(value, list) else [value]
         if key in owned:
-            problems.append(((*loc, flag), f"'{flag}' is set by the platform, not in engine args: it comes from {owned[key]}"))
+            problems.append(
+                ((*loc, flag), f"'{flag}' is set by the platform, not in engine args: it comes from {owned[key]}")
+            )
         elif _SECRET_FLAG.search(key) or any(isinstance(v, str) and _SECRET_VALUE.match(v.strip()) for v in values):
             problems.append(((*loc, flag), f"looks like a secret; {_SECRET_FIX}"))
         elif value is False and engine_type == "sglang":
-            problems.append(((*loc, flag), "SGLang's boolean flags only switch on (store_true), so 'false' cannot be "
-                             "passed: remove the flag to keep SGLang's default"))
+            problems.append(
+                (
+                    (*loc, flag),
+                    "SGLang's boolean flags only switch on (store_true), so 'false' cannot be "
+                    "passed: remove the flag to keep SGLang's default",
+                )
+            )
     return problems
-
 
 
 class Engine(StrictModel):
@@ -154,21 +176,31 @@ class Engine(StrictModel):
     """Full container image reference. Defaults to the preset image of the engine type."""
     version: str | None = None
     """Tag of the preset image to use instead of the default tag. Not allowed together with 'image'."""
-    args: dict[str, EngineArg] = Field(default_factory=dict, json_schema_extra={"propertyNames": {"pattern": _FLAG_NAME}})
+    args: dict[str, EngineArg] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": {"pattern": _FLAG_NAME}}
+    )
     """Engine flags passed through verbatim: {max_model_len: 32768} becomes --max-model-len=32768; true is a bare flag; false is --no-FLAG for vLLM (its boolean flags take that form), FLAG=false for custom engines; null omits it. Flags the platform sets (port, served model name, ...) and secrets are errors."""
     entrypoint: list[str] | None = None
     """Command that replaces the engine's default entrypoint."""
-    env: dict[str, str] = Field(default_factory=dict, json_schema_extra={"propertyNames": {"pattern": ENV_NAME.pattern}})
+    env: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": {"pattern": ENV_NAME.pattern}}
+    )
     """Plain environment variables. Secrets go in 'secret_env'."""
-    secret_env: dict[str, SecretKeyRef] = Field(default_factory=dict,
-                                                json_schema_extra={"propertyNames": {"pattern": ENV_NAME.pattern}})
+    secret_env: dict[str, SecretKeyRef] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": {"pattern": ENV_NAME.pattern}}
+    )
     """Environment variables taken from existing Secrets."""
 
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        raise_if(env_name_problems(value, secret_fix="move it to 'secret_env' as {name: SECRET, key: KEY}, "
-                                   "or use 'hf_token' for Hugging Face tokens"))
+        raise_if(
+            env_name_problems(
+                value,
+                secret_fix="move it to 'secret_env' as {name: SECRET, key: KEY}, "
+                "or use 'hf_token' for Hugging Face tokens",
+            )
+        )
         return value
 
     @field_validator("secret_env")
@@ -180,10 +212,13 @@ class Engine(StrictModel):
     @field_validator("args")
     @classmethod
     def _args(cls, value: dict[str, EngineArg]) -> dict[str, EngineArg]:
-        raise_if([
-            ((flag,), "engine flags are written without leading dashes, e.g. max_model_len")
-            for flag in value if not re.match(_FLAG_NAME, flag)
-        ])
+        raise_if(
+            [
+                ((flag,), "engine flags are written without leading dashes, e.g. max_model_len")
+                for flag in value
+                if not re.match(_FLAG_NAME, flag)
+            ]
+        )
         return value
 
     @model_validator(mode="after")
@@ -272,7 +307,9 @@ class Autoscaling(StrictModel):
         if self.metric == "custom" and not self.query:
             problems.append((("query",), "metric 'custom' needs a PromQL 'query'"))
         if self.metric != "custom" and self.query:
-            problems.append((("query",), f"only used with metric 'custom'; metric '{self.metric}' has a built-in query"))
+            problems.append(
+                (("query",), f"only used with metric 'custom'; metric '{self.metric}' has a built-in query")
+            )
         if self.metric == "custom" and self.target is None:
             problems.append((("target",), "metric 'custom' needs a 'target' value"))
         if self.metric != "custom" and self.metric_type is not None:
@@ -339,7 +376,12 @@ class Auth(StrictModel):
         if self.api_key != "secret" and self.secret_name:
             problems.append((("secret_name",), "only used with api_key: secret"))
         if self.api_key == "none" and self.exposure == "public":
-            problems.append((("api_key",), "public endpoints require an API key; use 'generated' or 'secret', or set exposure: private"))
+            problems.append(
+                (
+                    ("api_key",),
+                    "public endpoints require an API key; use 'generated' or 'secret', or set exposure: private",
+                )
+            )
         raise_if(problems)
         return self
 
@@ -362,7 +404,9 @@ class Tls(StrictModel):
         if self.issuer != "secret" and self.secret_name:
             problems.append((("secret_name",), "only used with issuer: secret"))
         if self.domain is not None and not _FQDN.match(self.domain):
-            problems.append((("domain",), f"'{self.domain}' is not a lowercase fully qualified domain name, e.g. glm.example.com"))
+            problems.append(
+                (("domain",), f"'{self.domain}' is not a lowercase fully qualified domain name, e.g. glm.example.com")
+            )
         raise_if(problems)
         return self
 
@@ -396,8 +440,15 @@ class HfToken(StrictModel):
             raise_if([(("env",), "not a valid environment variable name")])
         if self.secret_name and self.secret_key != "HF_TOKEN":
             # kserve v0.20.0 pkg/credentials/hf/hf_secret.go:24-44: the storage-initializer reads only this key.
-            raise_if([(("secret_key",), "KServe's model downloader reads the token only from a Secret key named "
-                       "HF_TOKEN; store the token under HF_TOKEN in that Secret and drop secret_key")])
+            raise_if(
+                [
+                    (
+                        ("secret_key",),
+                        "KServe's model downloader reads the token only from a Secret key named "
+                        "HF_TOKEN; store the token under HF_TOKEN in that Secret and drop secret_key",
+                    )
+                ]
+            )
         return self
 
 
@@ -516,28 +567,47 @@ class EndpointSpec(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> EndpointSpec:
         problems: FieldProblems = []
-        if self.replicas is not None and self.autoscaling is not None and self.replicas != self.autoscaling.min_replicas:
+        if (
+            self.replicas is not None
+            and self.autoscaling is not None
+            and self.replicas != self.autoscaling.min_replicas
+        ):
             problems.append(
-                (("replicas",), f"disagrees with autoscaling.min_replicas ({self.autoscaling.min_replicas}); "
-                 "drop 'replicas' or make them equal")
+                (
+                    ("replicas",),
+                    f"disagrees with autoscaling.min_replicas ({self.autoscaling.min_replicas}); "
+                    "drop 'replicas' or make them equal",
+                )
             )
         problems += self._single_writer_volume_problems()
         if self.prefill is not None:
             problems += engine_arg_problems(self.prefill.args, self.engine.type, ("prefill", "args"))
-        problems += derived_name_problems(self.name, ENDPOINT_DERIVED_NAMES + (PREFILL_DERIVED_NAMES if self.prefill else []))
+        problems += derived_name_problems(
+            self.name, ENDPOINT_DERIVED_NAMES + (PREFILL_DERIVED_NAMES if self.prefill else [])
+        )
         problems += unique([a.name for a in self.lora_adapters], "adapter", ("lora_adapters",))
         problems += unique([v.name for v in self.volumes], "volume", ("volumes",))
         problems += unique([v.mount_path for v in self.volumes], "mount path", ("volumes",))
         if self.kv_offloading is not None and self.prefill is not None:
             # With P/D our --kv-transfer-config (NixlConnector) takes the preset's only KV-connector slot, so KServe
             # v0.20.0's template drops kvCacheOffloading (config/llmisvcconfig/config-llm-template.yaml:158-164).
-            problems.append((("kv_offloading",), "cannot be combined with 'prefill': prefill/decode uses the KV "
-                             "connector that CPU offloading would need; drop one of the two"))
+            problems.append(
+                (
+                    ("kv_offloading",),
+                    "cannot be combined with 'prefill': prefill/decode uses the KV "
+                    "connector that CPU offloading would need; drop one of the two",
+                )
+            )
         if self.engine.type not in PD_ENGINES and self.prefill is not None:
             # KServe's decode preset puts the llm-d routing sidecar in front of the engine; it speaks only the
             # vLLM (nixlv2) and SGLang KV-transfer protocols (issue 13 item 4).
-            problems.append((("prefill",), f"prefill/decode disaggregation needs engine type "
-                             f"{' or '.join(PD_ENGINES)}; a {self.engine.type} engine has no P/D protocol here"))
+            problems.append(
+                (
+                    ("prefill",),
+                    f"prefill/decode disaggregation needs engine type "
+                    f"{' or '.join(PD_ENGINES)}; a {self.engine.type} engine has no P/D protocol here",
+                )
+            )
         raise_if(problems)
         return self
 
@@ -550,10 +620,12 @@ class EndpointSpec(StrictModel):
             per_cluster = min(per_cluster, self.placement.max_replicas_per_cluster)
         pods = per_cluster + (self.prefill.replicas if self.prefill is not None else 0)
         return [
-            (("volumes", i, "access_mode"),
-             f"{v.access_mode} lets one node (ReadWriteOncePod: one pod) mount the claim, but up to {pods} replicas "
-             "on a cluster share it: use ReadWriteMany (or ReadOnlyMany for a pre-filled cache), or run one "
-             "replica per cluster (replicas: 1, or placement.max_replicas_per_cluster: 1 without prefill)")
+            (
+                ("volumes", i, "access_mode"),
+                f"{v.access_mode} lets one node (ReadWriteOncePod: one pod) mount the claim, but up to {pods} replicas "
+                "on a cluster share it: use ReadWriteMany (or ReadOnlyMany for a pre-filled cache), or run one "
+                "replica per cluster (replicas: 1, or placement.max_replicas_per_cluster: 1 without prefill)",
+            )
             for i, v in enumerate(self.volumes)
             if v.size is not None and v.access_mode in ("ReadWriteOnce", "ReadWriteOncePod") and pods > 1
         ]

@@ -30,7 +30,9 @@ class NodeGroup(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> NodeGroup:
         if self.free_gpus + self.reclaimable > self.gpus:
-            raise_if([(("free",), f"free ({self.free_gpus}) + reclaimable ({self.reclaimable}) exceeds gpus ({self.gpus})")])
+            raise_if(
+                [(("free",), f"free ({self.free_gpus}) + reclaimable ({self.reclaimable}) exceeds gpus ({self.gpus})")]
+            )
         return self
 
     @property
@@ -69,7 +71,9 @@ class Cluster(StrictModel):
     """Set when the cluster taints its GPU nodes."""
     accelerator_label: str = DEFAULT_ACCELERATOR_LABEL
     """Node label whose value is the short GPU type (H100, B200, ...), used to select GPU nodes."""
-    dns_health_check_id: str | None = Field(None, pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    dns_health_check_id: str | None = Field(
+        None, pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )
     """Route53 health check ID (a UUID) of this cluster's Gateway, created outside (external-dns cannot create
     health checks). Put on the cluster's records so Route53 stops answering with a dead cluster; needed for
     dns.routing: failover and for route53 records of an endpoint on several clusters."""

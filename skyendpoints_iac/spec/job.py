@@ -144,8 +144,13 @@ class TrainingJobSpec(StrictModel):
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        raise_if(env_name_problems(value, reserved_prefix=RESERVED_ENV_PREFIX,
-                                   secret_fix="move it to 'secret_env' as {name: SECRET, key: KEY}"))
+        raise_if(
+            env_name_problems(
+                value,
+                reserved_prefix=RESERVED_ENV_PREFIX,
+                secret_fix="move it to 'secret_env' as {name: SECRET, key: KEY}",
+            )
+        )
         return value
 
     @field_validator("secret_env")
@@ -161,15 +166,28 @@ class TrainingJobSpec(StrictModel):
         problems += [(("secret_env", name), "also set in 'env'; keep one of the two") for name in both]
         mode = self.checkpoint.access_mode
         if self.nodes > 1 and self.checkpoint.size and mode in ("ReadWriteOnce", "ReadWriteOncePod"):
-            problems.append((("checkpoint", "access_mode"),
-                             f"{self.nodes} nodes mount the checkpoint volume at once: use ReadWriteMany "
-                             "(or leave access_mode unset)"))
+            problems.append(
+                (
+                    ("checkpoint", "access_mode"),
+                    f"{self.nodes} nodes mount the checkpoint volume at once: use ReadWriteMany "
+                    "(or leave access_mode unset)",
+                )
+            )
         if self.secret_env and self.namespace is None:
-            problems.append((("secret_env",), "the Secrets must already exist in the job's namespace: set 'namespace' "
-                             "to an existing one (the default skyjob-<name> is only created at launch)"))
+            problems.append(
+                (
+                    ("secret_env",),
+                    "the Secrets must already exist in the job's namespace: set 'namespace' "
+                    "to an existing one (the default skyjob-<name> is only created at launch)",
+                )
+            )
         if self.checkpoint.claim_name and self.namespace is None:
-            problems.append((("checkpoint", "claim_name"),
-                             "an existing claim lives in an existing namespace: set 'namespace' to it"))
+            problems.append(
+                (
+                    ("checkpoint", "claim_name"),
+                    "an existing claim lives in an existing namespace: set 'namespace' to it",
+                )
+            )
         raise_if(problems)
         return self
 

@@ -56,15 +56,17 @@ def problems_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocumen
     return _dedupe(problems)
 
 
-_UNION_TAG = re.compile(r"^(str|int|float|bool|none|constrained-\w+|(function|list|dict|lax-or-strict|json-or-python|"
-                        r"tagged-union|nullable|default)[-\w]*\[.*\]|(list|dict)\[.*\])$")
+_UNION_TAG = re.compile(
+    r"^(str|int|float|bool|none|constrained-\w+|(function|list|dict|lax-or-strict|json-or-python|"
+    r"tagged-union|nullable|default)[-\w]*\[.*\]|(list|dict)\[.*\])$"
+)
 """pydantic's names of union members in an error location (``int``, ``constrained-int``, ``list[str]``): not fields."""
 
 
 def _clean(message: str) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
-            message = message[len(prefix):]
+            message = message[len(prefix) :]
     return message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
 
 

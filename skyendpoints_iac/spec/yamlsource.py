@@ -101,8 +101,17 @@ def read_source(path: str | Path, *, what: str = "YAML file") -> str:
         import sys
 
         if _stdin_read:
-            raise InvalidInput([Problem("<stdin>", None, None, "", "standard input ('-') can be read only once; "
-                                        "pass the other files by name")])
+            raise InvalidInput(
+                [
+                    Problem(
+                        "<stdin>",
+                        None,
+                        None,
+                        "",
+                        "standard input ('-') can be read only once; pass the other files by name",
+                    )
+                ]
+            )
         _stdin_read = True
         raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
         name = "<stdin>"
@@ -117,8 +126,18 @@ def read_source(path: str | Path, *, what: str = "YAML file") -> str:
         except OSError as exc:
             raise InvalidInput([Problem(name, None, None, "", f"cannot read file: {exc.strerror or exc}")]) from None
     if len(raw) > MAX_INPUT_BYTES:
-        raise InvalidInput([Problem(name, None, None, "", f"is larger than 1 MB ({MAX_INPUT_BYTES:,} bytes), the limit "
-                                    f"for a {what}; split it or remove what is not needed")])
+        raise InvalidInput(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    "",
+                    f"is larger than 1 MB ({MAX_INPUT_BYTES:,} bytes), the limit "
+                    f"for a {what}; split it or remove what is not needed",
+                )
+            ]
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -137,8 +156,18 @@ def load_yaml(path: str | Path, *, text: str | None = None) -> YamlDocument:
         text = read_source(path)
     name = source_name(path)
     if len(text.encode("utf-8")) > MAX_INPUT_BYTES:
-        raise InvalidInput([Problem(name, None, None, "", f"is larger than 1 MB ({MAX_INPUT_BYTES:,} bytes), the limit "
-                                    "for a YAML file; split it or remove what is not needed")])
+        raise InvalidInput(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    "",
+                    f"is larger than 1 MB ({MAX_INPUT_BYTES:,} bytes), the limit "
+                    "for a YAML file; split it or remove what is not needed",
+                )
+            ]
+        )
     loader = _Loader(text)
     # Building a large node tree triggers the cyclic GC over and over while nothing is garbage yet;
     # pausing it roughly halves the load time of a 1000-cluster fleet file (bench/placement.py).
@@ -202,8 +231,15 @@ def _walk(file: str, root: yaml.Node) -> list[Problem]:
             continue
         refs[key] = refs.get(key, 0) + 1
         if key in on_path:
-            return [_at(file, node, format_path(loc), "an alias refers to the mapping or list that contains it "
-                        "(a cycle); YAML aliases here must point at a finished, earlier node")]
+            return [
+                _at(
+                    file,
+                    node,
+                    format_path(loc),
+                    "an alias refers to the mapping or list that contains it "
+                    "(a cycle); YAML aliases here must point at a finished, earlier node",
+                )
+            ]
         if key in size:
             continue
         if depth > MAX_DEPTH:
@@ -219,8 +255,9 @@ def _walk(file: str, root: yaml.Node) -> list[Problem]:
                     name = k.value
                     if name != "<<":
                         if name in seen:
-                            problems.append(_at(file, k, format_path((*loc, name)),
-                                                "duplicate key: remove one of the two entries"))
+                            problems.append(
+                                _at(file, k, format_path((*loc, name)), "duplicate key: remove one of the two entries")
+                            )
                         seen.add(name)
                 else:
                     name = None
@@ -239,9 +276,16 @@ def _walk(file: str, root: yaml.Node) -> list[Problem]:
     total = size[id(root)]
     if total - written > MAX_ALIAS_NODES:
         worst = max((k for k, n in refs.items() if n > 1), key=lambda k: (refs[k] - 1) * size[k])
-        problems.append(_at(file, nodes[worst], "", f"aliases expand {written:,} written YAML nodes to {total:,}; at most "
-                            f"{MAX_ALIAS_NODES:,} may be added (is this an alias bomb?). This node is used "
-                            f"{refs[worst]:,} times: write the values out instead"))
+        problems.append(
+            _at(
+                file,
+                nodes[worst],
+                "",
+                f"aliases expand {written:,} written YAML nodes to {total:,}; at most "
+                f"{MAX_ALIAS_NODES:,} may be added (is this an alias bomb?). This node is used "
+                f"{refs[worst]:,} times: write the values out instead",
+            )
+        )
     problems.sort(key=lambda p: (p.line or 0, p.column or 0))
     return problems
 

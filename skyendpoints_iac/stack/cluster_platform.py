@@ -99,18 +99,24 @@ class ClusterPlatform(pulumi.ComponentResource):
                 elif dep in bundles:
                     deps.extend(bundles[dep])
                 else:
-                    raise SkyError(f"cluster {bp.cluster}: chart '{release.name}' depends on '{dep}', which is "
-                                   "neither an earlier chart nor a CRD bundle (blueprint bug)")
+                    raise SkyError(
+                        f"cluster {bp.cluster}: chart '{release.name}' depends on '{dep}', which is "
+                        "neither an earlier chart nor a CRD bundle (blueprint bug)"
+                    )
             charts[release.name] = self._chart(name, release, args.chart_sources, deps)
 
         sinks = mf.install_sinks([(r.name, r.depends_on) for r in bp.charts], list(bundles))
         self.api_ready: list[pulumi.Resource] = [
-            *inline_crds, *(r for n in sinks for r in (bundles[n] if n in bundles else [charts[n]]))]
+            *inline_crds,
+            *(r for n in sinks for r in (bundles[n] if n in bundles else [charts[n]])),
+        ]
         """What a custom resource waits for when no CRD bundle declares its kind: the last charts/bundles of
         the install DAG. Dependencies are transitive, so that means every CRD, controller and webhook,
         through a handful of edges instead of one per chart (registration cost, see docs/pulumi.md)."""
         self._kind_owner = {k: bundles[b.name] for b in bp.crd_bundles for k in b.kinds}
-        self._charts_in = {n: [charts[r.name] for r in bp.charts if r.namespace == n] for n in {r.namespace for r in bp.charts}}
+        self._charts_in = {
+            n: [charts[r.name] for r in bp.charts if r.namespace == n] for n in {r.namespace for r in bp.charts}
+        }
 
         self.objects: list[KubeObject] = []
         gateway: KubeObject | None = None
@@ -129,8 +135,9 @@ class ClusterPlatform(pulumi.ComponentResource):
         self.gateway_address = (
             gateway.status.apply(_first_address) if gateway is not None else pulumi.Output.from_input(None)
         )
-        self.register_outputs({"cluster": self.cluster, "gateway_address": self.gateway_address,
-                               "charts": [r.name for r in bp.charts]})
+        self.register_outputs(
+            {"cluster": self.cluster, "gateway_address": self.gateway_address, "charts": [r.name for r in bp.charts]}
+        )
 
     def ready_for(self, obj: dict[str, Any]) -> list[pulumi.Resource]:
         """What ``obj`` must wait for on this cluster: the CRD bundle that declares its kind, else
@@ -148,7 +155,8 @@ class ClusterPlatform(pulumi.ComponentResource):
 
     def _object(self, prefix: str, obj: dict[str, Any], depends_on: list[pulumi.Resource] | None = None) -> KubeObject:
         return KubeObject(
-            mf.child_name(prefix, obj), mf.prepare(obj, autoscaled=False),
+            mf.child_name(prefix, obj),
+            mf.prepare(obj, autoscaled=False),
             self._opts(depends_on=depends_on or [], retain_on_delete=obj["kind"] in mf.RETAINED_KINDS or None),
         )
 
@@ -156,22 +164,34 @@ class ClusterPlatform(pulumi.ComponentResource):
         source = overrides.get(bundle.name, bundle.source)
         crds = local_crds(source)
         if crds is not None:
-            return [KubeObject(f"{prefix}-{bundle.name}-{c['metadata']['name']}", mf.prepare(c, autoscaled=False),
-                               self._opts(retain_on_delete=True)) for c in crds]
+            return [
+                KubeObject(
+                    f"{prefix}-{bundle.name}-{c['metadata']['name']}",
+                    mf.prepare(c, autoscaled=False),
+                    self._opts(retain_on_delete=True),
+                )
+                for c in crds
+            ]
         # Remote file: rendered by the provider; the transform marks its CRDs retain_on_delete.
-        return [k8s.yaml.v2.ConfigFile(f"{prefix}-{bundle.name}", file=source,
-                                       opts=self._opts(transforms=[retain_crds_and_namespaces]))]
+        return [
+            k8s.yaml.v2.ConfigFile(
+                f"{prefix}-{bundle.name}", file=source, opts=self._opts(transforms=[retain_crds_and_namespaces])
+            )
+        ]
 
-    def _chart(self, prefix: str, release: ChartRelease, overrides: Mapping[str, str],
-               deps: list[pulumi.Resource]) -> pulumi.Resource:
-        common = dict(name=release.name, namespace=release.namespace, values=release.values,
-                      **chart_source(release, overrides))
+    def _chart(
+        self, prefix: str, release: ChartRelease, overrides: Mapping[str, str], deps: list[pulumi.Resource]
+    ) -> pulumi.Resource:
+        common = dict(
+            name=release.name, namespace=release.namespace, values=release.values, **chart_source(release, overrides)
+        )
         if release.uses_hooks:
             # Hooks only run under a real Helm install; the release is opaque to policies (documented).
             return k8s.helm.v3.Release(f"{prefix}-{release.name}", opts=self._opts(depends_on=deps), **common)
         transforms = [retain_crds_and_namespaces] if renders_crds(release.name) else None
-        return k8s.helm.v4.Chart(f"{prefix}-{release.name}", opts=self._opts(depends_on=deps, transforms=transforms),
-                                 **common)
+        return k8s.helm.v4.Chart(
+            f"{prefix}-{release.name}", opts=self._opts(depends_on=deps, transforms=transforms), **common
+        )
 
 
 def _first_address(status: Any) -> str | None:

@@ -74,19 +74,34 @@ class Endpoint(pulumi.ComponentResource):
         self.placement = pulumi.Output.from_input({c: sl.replicas for c, sl in sorted(args.slices.items())})
         self.slice_status = output_dict({c: s.status for c, s in self.slices.items()})
         self.dashboard = pulumi.Output.from_input(_dashboard(args))
-        generated = {f"{s.name}/{k}": values[s.name][k] for s in all_secrets
-                     for k, src in s.sources.items() if src == secrets.GENERATED}
+        generated = {
+            f"{s.name}/{k}": values[s.name][k]
+            for s in all_secrets
+            for k, src in s.sources.items()
+            if src == secrets.GENERATED
+        }
         self.api_keys = pulumi.Output.secret(output_dict(generated))
         self.placement_record = pulumi.Output.from_input(dict(args.placement_record or {}))
-        self.register_outputs({
-            "url": self.url, "placement": self.placement, "slice_status": self.slice_status,
-            "dashboard": self.dashboard, "api_keys": self.api_keys, "placement_record": self.placement_record,
-        })
+        self.register_outputs(
+            {
+                "url": self.url,
+                "placement": self.placement,
+                "slice_status": self.slice_status,
+                "dashboard": self.dashboard,
+                "api_keys": self.api_keys,
+                "placement_record": self.placement_record,
+            }
+        )
 
     def summary(self) -> pulumi.Output[dict[str, Any]]:
         """The plain (non-secret) stack output of this endpoint."""
-        return pulumi.Output.all(url=self.url, placement=self.placement, slices=self.slice_status,
-                                 dashboard=self.dashboard, placement_record=self.placement_record)
+        return pulumi.Output.all(
+            url=self.url,
+            placement=self.placement,
+            slices=self.slice_status,
+            dashboard=self.dashboard,
+            placement_record=self.placement_record,
+        )
 
 
 def _dashboard(args: EndpointArgs) -> str | None:

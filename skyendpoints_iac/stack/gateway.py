@@ -51,11 +51,18 @@ class GlobalGateway(pulumi.ComponentResource):
             home = args.clusters[args.dns_cluster]
             platforms = [h.platform for h in args.clusters.values()]
             for o in kube_objects:
-                self.objects.append(KubeObject(
-                    mf.child_name(name, o), mf.prepare(o, autoscaled=False),
-                    pulumi.ResourceOptions(parent=self, provider=home.provider, depends_on=platforms,
-                                           retain_on_delete=o["kind"] in mf.RETAINED_KINDS or None),
-                ))
+                self.objects.append(
+                    KubeObject(
+                        mf.child_name(name, o),
+                        mf.prepare(o, autoscaled=False),
+                        pulumi.ResourceOptions(
+                            parent=self,
+                            provider=home.provider,
+                            depends_on=platforms,
+                            retain_on_delete=o["kind"] in mf.RETAINED_KINDS or None,
+                        ),
+                    )
+                )
         self.hostnames = output_dict({fd.hostname: self._door(fd, args.clusters) for fd in args.front_doors})
         self.register_outputs({"hostnames": self.hostnames})
 
@@ -63,7 +70,8 @@ class GlobalGateway(pulumi.ComponentResource):
     def _door(fd: FrontDoor, clusters: Mapping[str, ClusterHandle]) -> pulumi.Output[dict[str, Any]]:
         targets = {
             t.cluster: pulumi.Output.all(weight=t.weight, address=clusters[t.cluster].platform.gateway_address)
-            if t.cluster in clusters else {"weight": t.weight, "address": None}
+            if t.cluster in clusters
+            else {"weight": t.weight, "address": None}
             for t in fd.targets
         }
         return pulumi.Output.all(endpoint=fd.endpoint, routing=fd.routing, ttl=fd.ttl, targets=output_dict(targets))

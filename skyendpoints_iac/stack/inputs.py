@@ -42,7 +42,9 @@ class DeploymentInputs:
         names = [s.name for s in self.specs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise InvalidInput([Problem("<deployment>", None, None, "endpoints", f"endpoint '{d}' is listed twice") for d in dupes])
+            raise InvalidInput(
+                [Problem("<deployment>", None, None, "endpoints", f"endpoint '{d}' is listed twice") for d in dupes]
+            )
 
 
 CONFIG_KEYS = ("fleet", "endpoints", "placements", "chartSources", "crdSources", "kubeconfig")

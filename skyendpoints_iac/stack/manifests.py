@@ -19,12 +19,29 @@ RETAINED_KINDS = frozenset({CRD_KIND, "Namespace"})
 """Deleting these cascades to everything inside them and can hang destroy (pulumi-kubernetes #2882):
 they get ``retain_on_delete``."""
 
-CORE_GROUPS = frozenset({
-    "", "apps", "batch", "policy", "autoscaling", "rbac.authorization.k8s.io", "networking.k8s.io",
-    "scheduling.k8s.io", "storage.k8s.io", "apiextensions.k8s.io", "admissionregistration.k8s.io",
-    "coordination.k8s.io", "discovery.k8s.io", "node.k8s.io", "certificates.k8s.io", "events.k8s.io",
-    "flowcontrol.apiserver.k8s.io", "apiregistration.k8s.io", "resource.k8s.io",
-})
+CORE_GROUPS = frozenset(
+    {
+        "",
+        "apps",
+        "batch",
+        "policy",
+        "autoscaling",
+        "rbac.authorization.k8s.io",
+        "networking.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "apiextensions.k8s.io",
+        "admissionregistration.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "node.k8s.io",
+        "certificates.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "apiregistration.k8s.io",
+        "resource.k8s.io",
+    }
+)
 """API groups built into Kubernetes: their kinds never wait for a CRD."""
 
 from ..placement.accelerators import GPU_RESOURCES as GPU_RESOURCE_KEYS  # noqa: E402  (one home)
@@ -36,10 +53,19 @@ onto GPUs routinely exceeds the provider's 10-minute default (pulumi-notes 5.3).
 GPU_WORKLOAD_KINDS = frozenset({"LLMInferenceService", "InferenceService", "LeaderWorkerSet"})
 """Kinds that start model servers even though their manifest has no pod template with GPU limits."""
 
-SKIP_AWAIT_KINDS = frozenset({
-    "ServiceMonitor", "PodMonitor", "PrometheusRule", "InferenceObjective", "InferenceModel",
-    "TriggerAuthentication", "ClusterTriggerAuthentication", "PodLogs", "DNSEndpoint",
-})
+SKIP_AWAIT_KINDS = frozenset(
+    {
+        "ServiceMonitor",
+        "PodMonitor",
+        "PrometheusRule",
+        "InferenceObjective",
+        "InferenceModel",
+        "TriggerAuthentication",
+        "ClusterTriggerAuthentication",
+        "PodLogs",
+        "DNSEndpoint",
+    }
+)
 """Custom resources no controller reports readiness on: awaiting them could only time out."""
 
 AUTOSCALER_KINDS = frozenset({"ScaledObject", "HorizontalPodAutoscaler"})
@@ -123,7 +149,7 @@ def starts_gpu_pods(obj: Mapping[str, Any]) -> bool:
     if obj.get("kind") in GPU_WORKLOAD_KINDS:
         return True
     spec = obj.get("spec") or {}
-    template = (spec.get("template") or (spec.get("jobTemplate") or {}).get("spec", {}).get("template") or {})
+    template = spec.get("template") or (spec.get("jobTemplate") or {}).get("spec", {}).get("template") or {}
     return _has_gpu(template.get("spec") or {})
 
 

@@ -84,10 +84,18 @@ class RecordingMonitor(mocks.MockMonitor):
         response = super().RegisterResource(request)
         inputs = rpc.deserialize_properties(request.object) if request.type != "pulumi:pulumi:Stack" else {}
         self.recording.registrations[response.urn] = Registration(
-            urn=response.urn, type=request.type, name=request.name, parent=request.parent,
-            custom=request.custom, provider=request.provider, dependencies=list(request.dependencies),
-            inputs=inputs, wire=_plain(request.object), retain_on_delete=request.retainOnDelete,
-            ignore_changes=list(request.ignoreChanges), additional_secret_outputs=list(request.additionalSecretOutputs),
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=request.custom,
+            provider=request.provider,
+            dependencies=list(request.dependencies),
+            inputs=inputs,
+            wire=_plain(request.object),
+            retain_on_delete=request.retainOnDelete,
+            ignore_changes=list(request.ignoreChanges),
+            additional_secret_outputs=list(request.additionalSecretOutputs),
             transforms=len(request.transforms),
         )
         return response
@@ -129,9 +137,15 @@ async def _resolve(output: Any) -> Resolved:
     return Resolved(await out.future(with_unknowns=True), await out.is_secret(), await out.is_known())
 
 
-def run(program: Callable[[], Any], *, mocks_: pulumi.runtime.Mocks | None = None, stack: str = "test",
-        project: str = "skyendpoints", capture: Callable[[Any], dict[str, Any]] | None = None,
-        recording: Recording | None = None) -> Recording:
+def run(
+    program: Callable[[], Any],
+    *,
+    mocks_: pulumi.runtime.Mocks | None = None,
+    stack: str = "test",
+    project: str = "skyendpoints",
+    capture: Callable[[Any], dict[str, Any]] | None = None,
+    recording: Recording | None = None,
+) -> Recording:
     """Run ``program`` on a fresh mock runtime; return everything it registered and exported.
 
     Stack outputs, and whatever ``capture(result)`` names, are resolved inside the run (value, secret,
@@ -139,8 +153,9 @@ def run(program: Callable[[], Any], *, mocks_: pulumi.runtime.Mocks | None = Non
     recording = recording if recording is not None else Recording()
     mocks_ = mocks_ or EchoMocks()
     settings.ROOT.set(None)  # a fresh root stack per run, like a fresh process
-    pulumi.runtime.set_mocks(mocks_, project=project, stack=stack, preview=False,
-                             monitor=RecordingMonitor(mocks_, recording))
+    pulumi.runtime.set_mocks(
+        mocks_, project=project, stack=stack, preview=False, monitor=RecordingMonitor(mocks_, recording)
+    )
     root = settings.get_root_resource()
 
     @pulumi.runtime.test

@@ -19,8 +19,12 @@ def resolve_placements(inputs: DeploymentInputs) -> dict[str, Placement]:
     capacity ledger (pinned ones reserved first), so no two endpoints count the same GPUs."""
     from ..placement import place_all
 
-    placed = place_all(inputs.specs, inputs.fleet, inputs.previous_placements,
-                       pinned={s.name: inputs.placements[s.name] for s in inputs.specs if inputs.placements.get(s.name)})
+    placed = place_all(
+        inputs.specs,
+        inputs.fleet,
+        inputs.previous_placements,
+        pinned={s.name: inputs.placements[s.name] for s in inputs.specs if inputs.placements.get(s.name)},
+    )
     out: dict[str, Placement] = {}
     for spec in inputs.specs:
         p = placed[spec.name]
@@ -40,8 +44,9 @@ def plan(inputs: DeploymentInputs) -> tuple[FleetBlueprint, dict[str, Placement]
 
     placements = resolve_placements(inputs)
     catalogue, sources = from_environ(os.environ)  # the shell reads the environment; the blueprint is given it
-    blueprint = build_fleet_blueprint(inputs.fleet, [(s, placements[s.name]) for s in inputs.specs],
-                                      catalogue=catalogue, sources=sources)
+    blueprint = build_fleet_blueprint(
+        inputs.fleet, [(s, placements[s.name]) for s in inputs.specs], catalogue=catalogue, sources=sources
+    )
     return blueprint, placements
 
 

@@ -42,8 +42,9 @@ GATEWAY_NAME = "global"
 class ClusterRegistry:
     """Provider and platform per cluster, created on first use and never twice."""
 
-    def __init__(self, fleet: Fleet, blueprint: FleetBlueprint, inputs: DeploymentInputs,
-                 kubeconfigs: Mapping[str, str]):
+    def __init__(
+        self, fleet: Fleet, blueprint: FleetBlueprint, inputs: DeploymentInputs, kubeconfigs: Mapping[str, str]
+    ):
         self._fleet, self._blueprint, self._inputs = fleet, blueprint, inputs
         self._kubeconfigs = kubeconfigs
         self._handles: dict[str, ClusterHandle] = {}
@@ -59,8 +60,9 @@ class ClusterRegistry:
             provider = cluster_provider(entry, self._kubeconfigs[cluster])
             platform = ClusterPlatform(
                 f"platform-{cluster}",
-                ClusterPlatformArgs(self._blueprint.clusters[cluster].platform,
-                                    self._inputs.chart_sources, self._inputs.crd_sources),
+                ClusterPlatformArgs(
+                    self._blueprint.clusters[cluster].platform, self._inputs.chart_sources, self._inputs.crd_sources
+                ),
                 pulumi.ResourceOptions(provider=provider),
             )
             self._handles[cluster] = ClusterHandle(provider=provider, platform=platform)
@@ -87,8 +89,9 @@ def deploy(inputs: DeploymentInputs) -> Deployment:
     return deploy_blueprint(blueprint, inputs, placements)
 
 
-def deploy_blueprint(blueprint: FleetBlueprint, inputs: DeploymentInputs,
-                     placements: Mapping[str, Placement] | None = None) -> Deployment:
+def deploy_blueprint(
+    blueprint: FleetBlueprint, inputs: DeploymentInputs, placements: Mapping[str, Placement] | None = None
+) -> Deployment:
     """Register the resource tree of ``blueprint`` and export the stack outputs."""
     placements = placements or {}
     clusters = deployed_clusters(blueprint, inputs)
@@ -111,17 +114,26 @@ def deploy_blueprint(blueprint: FleetBlueprint, inputs: DeploymentInputs,
     out = Deployment()
     for name in sorted(by_endpoint):
         record = placements[name].to_dict() if name in placements else None
-        out.endpoints[name] = Endpoint(name, EndpointArgs(
-            slices=by_endpoint[name], clusters=registry.handles,
-            hostname=doors[name].hostname if name in doors else None, placement_record=record,
-            platform_objects=platform_objects,
-        ))
+        out.endpoints[name] = Endpoint(
+            name,
+            EndpointArgs(
+                slices=by_endpoint[name],
+                clusters=registry.handles,
+                hostname=doors[name].hostname if name in doors else None,
+                placement_record=record,
+                platform_objects=platform_objects,
+            ),
+        )
     out.clusters = dict(registry.handles)
-    out.gateway = GlobalGateway(GATEWAY_NAME, GlobalGatewayArgs(
-        front_doors=blueprint.front_doors, clusters=out.clusters,
-        dns_cluster=clusters[0] if global_kube else None,
-        global_objects=blueprint.global_objects,
-    ))
+    out.gateway = GlobalGateway(
+        GATEWAY_NAME,
+        GlobalGatewayArgs(
+            front_doors=blueprint.front_doors,
+            clusters=out.clusters,
+            dns_cluster=clusters[0] if global_kube else None,
+            global_objects=blueprint.global_objects,
+        ),
+    )
 
     pulumi.export("endpoints", output_dict({n: e.summary() for n, e in out.endpoints.items()}))
     pulumi.export("api_keys", pulumi.Output.secret(output_dict({n: e.api_keys for n, e in out.endpoints.items()})))

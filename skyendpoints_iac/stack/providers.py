@@ -28,18 +28,27 @@ def read_kubeconfig(cluster: Cluster, default: str | None) -> str:
         return load_kubeconfig(cluster.kubeconfig or default, field=field).text()
     except InvalidInput as exc:
         first = exc.problems[0]
-        raise InvalidInput([Problem(
-            first.file, first.line, first.column, field,
-            f"cannot read the kubeconfig of cluster '{cluster.name}' ({first.message}); set 'kubeconfig' on the "
-            "cluster in the fleet file or 'skyendpoints:kubeconfig' in the stack config",
-        )]) from None
+        raise InvalidInput(
+            [
+                Problem(
+                    first.file,
+                    first.line,
+                    first.column,
+                    field,
+                    f"cannot read the kubeconfig of cluster '{cluster.name}' ({first.message}); set 'kubeconfig' on the "
+                    "cluster in the fleet file or 'skyendpoints:kubeconfig' in the stack config",
+                )
+            ]
+        ) from None
 
 
 def provider_name(cluster: str) -> str:
     return f"k8s-{cluster}"
 
 
-def cluster_provider(cluster: Cluster, kubeconfig_text: str, opts: pulumi.ResourceOptions | None = None) -> k8s.Provider:
+def cluster_provider(
+    cluster: Cluster, kubeconfig_text: str, opts: pulumi.ResourceOptions | None = None
+) -> k8s.Provider:
     return k8s.Provider(
         provider_name(cluster.name),
         kubeconfig=pulumi.Output.secret(kubeconfig_text),

@@ -56,10 +56,18 @@ def _config_problems(specs: list[SecretSpec]) -> list[Problem]:
         return [Problem("<stack config>", None, None, where, f"'{source}' is not one of {', '.join(KEY_SOURCES)}")]
     seed = pulumi.Config(CONFIG_NAMESPACE).get(SECRET_SEED) if source == "seed" else None
     if source == "seed" and (seed is None or len(seed) < MIN_SEED_LENGTH):
-        return [Problem("<stack config>", None, None, f"{CONFIG_NAMESPACE}:{SECRET_SEED}",
-                        f"apiKeySource 'seed' needs a secret seed of at least {MIN_SEED_LENGTH} characters: "
-                        f"pulumi config set --secret {CONFIG_NAMESPACE}:{SECRET_SEED} \"$(openssl rand -hex 32)\"")]
+        return [
+            Problem(
+                "<stack config>",
+                None,
+                None,
+                f"{CONFIG_NAMESPACE}:{SECRET_SEED}",
+                f"apiKeySource 'seed' needs a secret seed of at least {MIN_SEED_LENGTH} characters: "
+                f'pulumi config set --secret {CONFIG_NAMESPACE}:{SECRET_SEED} "$(openssl rand -hex 32)"',
+            )
+        ]
     return []
+
 
 SecretValues = dict[str, dict[str, pulumi.Output[str]]]
 """Secret name -> key -> secret value."""
@@ -75,13 +83,27 @@ def check_sources(endpoint: str, specs: Iterable[SecretSpec]) -> None:
             if source == GENERATED:
                 continue
             if source.startswith(ENV_PREFIX):
-                var = source[len(ENV_PREFIX):]
+                var = source[len(ENV_PREFIX) :]
                 if var not in os.environ:
-                    problems.append(Problem("<environment>", None, None, var,
-                                            f"{where} reads ${var}, which is not set; export it before deploying"))
+                    problems.append(
+                        Problem(
+                            "<environment>",
+                            None,
+                            None,
+                            var,
+                            f"{where} reads ${var}, which is not set; export it before deploying",
+                        )
+                    )
             else:
-                problems.append(Problem("<blueprint>", None, None, key,
-                                        f"{where}: unknown source '{source}' (expected 'generated' or 'env:NAME')"))
+                problems.append(
+                    Problem(
+                        "<blueprint>",
+                        None,
+                        None,
+                        key,
+                        f"{where}: unknown source '{source}' (expected 'generated' or 'env:NAME')",
+                    )
+                )
     if problems:
         raise InvalidInput(problems)
 
@@ -98,9 +120,13 @@ def resolve(prefix: str, specs: Iterable[SecretSpec], parent: pulumi.Resource) -
             if source == GENERATED and seed is not None:
                 bucket[key] = pulumi.Output.secret(seed.apply(lambda v, n=s.name, k=key: derive(v, prefix, n, k)))
             elif source == GENERATED:
-                pw = random.RandomPassword(f"{prefix}-{s.name}-{key}", length=API_KEY_LENGTH, special=False,
-                                           opts=pulumi.ResourceOptions(parent=parent))
+                pw = random.RandomPassword(
+                    f"{prefix}-{s.name}-{key}",
+                    length=API_KEY_LENGTH,
+                    special=False,
+                    opts=pulumi.ResourceOptions(parent=parent),
+                )
                 bucket[key] = pulumi.Output.secret(pw.result)
             else:
-                bucket[key] = pulumi.Output.secret(os.environ[source[len(ENV_PREFIX):]])
+                bucket[key] = pulumi.Output.secret(os.environ[source[len(ENV_PREFIX) :]])
     return values

@@ -60,22 +60,33 @@ class ClusterSlice(pulumi.ComponentResource):
         primary = mf.primary_workload(sl.objects)
         self.cluster = pulumi.Output.from_input(sl.cluster)
         self.replicas = pulumi.Output.from_input(sl.replicas)
-        self.status = (self.objects[mf.object_key(primary)].status.apply(mf.readiness) if primary
-                       else pulumi.Output.from_input("NoWorkload"))
+        self.status = (
+            self.objects[mf.object_key(primary)].status.apply(mf.readiness)
+            if primary
+            else pulumi.Output.from_input("NoWorkload")
+        )
         self.register_outputs({"cluster": self.cluster, "replicas": self.replicas, "status": self.status})
 
     def _object(self, prefix: str, obj: dict[str, Any], deps: list[pulumi.Resource], *, autoscaled: bool) -> KubeObject:
         return KubeObject(
-            mf.child_name(prefix, obj), mf.prepare(obj, autoscaled=autoscaled),
+            mf.child_name(prefix, obj),
+            mf.prepare(obj, autoscaled=autoscaled),
             pulumi.ResourceOptions(
-                parent=self, provider=self._provider, depends_on=deps,
+                parent=self,
+                provider=self._provider,
+                depends_on=deps,
                 retain_on_delete=obj["kind"] in mf.RETAINED_KINDS or None,
                 ignore_changes=["spec.replicas"] if autoscaled else None,
             ),
         )
 
-    def _secret(self, prefix: str, spec: SecretSpec, values: Mapping[str, Mapping[str, pulumi.Output[str]]],
-                deps: list[pulumi.Resource]) -> KubeObject:
+    def _secret(
+        self,
+        prefix: str,
+        spec: SecretSpec,
+        values: Mapping[str, Mapping[str, pulumi.Output[str]]],
+        deps: list[pulumi.Resource],
+    ) -> KubeObject:
         try:
             data = {key: values[spec.name][key] for key in spec.sources}
         except KeyError as exc:
@@ -87,7 +98,12 @@ class ClusterSlice(pulumi.ComponentResource):
         # KubeObject for every v1 Secret), so the values are encrypted in state and never shown in diffs.
         return KubeObject(
             f"{prefix}-secret-{spec.namespace}-{spec.name}",
-            {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
-             "stringData": pulumi.Output.secret(pulumi.Output.all(**data) if data else {})},
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": meta,
+                "type": "Opaque",
+                "stringData": pulumi.Output.secret(pulumi.Output.all(**data) if data else {}),
+            },
             pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=deps),
         )

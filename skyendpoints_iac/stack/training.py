@@ -59,7 +59,8 @@ class TrainingJob(pulumi.ComponentResource):
 
     def _object(self, prefix: str, obj: dict[str, Any], deps: list[pulumi.Resource], provider) -> KubeObject:
         made = KubeObject(
-            mf.child_name(prefix, obj), copy.deepcopy(obj),
+            mf.child_name(prefix, obj),
+            copy.deepcopy(obj),
             pulumi.ResourceOptions(parent=self, provider=provider, depends_on=deps or None),
         )
         self.objects[mf.object_key(obj)] = made
@@ -69,8 +70,9 @@ class TrainingJob(pulumi.ComponentResource):
 def deploy_job(spec: TrainingJobSpec, cluster: Cluster, kubeconfig: str | None = None) -> TrainingJob:
     """The stack program of one job: the cluster's provider, the ``TrainingJob``, and its outputs."""
     provider = cluster_provider(cluster, read_kubeconfig(cluster, kubeconfig))
-    job = TrainingJob(spec.name, TrainingJobArgs(build_training(spec, cluster)),
-                      pulumi.ResourceOptions(provider=provider))
+    job = TrainingJob(
+        spec.name, TrainingJobArgs(build_training(spec, cluster)), pulumi.ResourceOptions(provider=provider)
+    )
     pulumi.export("job", job.job)
     pulumi.export("cluster", job.cluster)
     pulumi.export("namespace", job.namespace)

@@ -67,7 +67,9 @@ class Checkpoint:
 
     def file(self, name: str) -> Path:
         if name not in self.manifest["files"]:
-            raise KeyError(f"{name} is not in checkpoint step {self.step} (has: {', '.join(sorted(self.manifest['files']))})")
+            raise KeyError(
+                f"{name} is not in checkpoint step {self.step} (has: {', '.join(sorted(self.manifest['files']))})"
+            )
         return self.path / name
 
     def read_bytes(self, name: str) -> bytes:
@@ -115,7 +117,9 @@ class Checkpointer:
         """The directory from ``SKY_CHECKPOINT_DIR`` (``default`` when run outside a job), rank from ``SKY_NODE_RANK``."""
         directory = os.environ.get(envvars.CHECKPOINT_DIR) or default
         if not directory:
-            raise CheckpointError(f"{envvars.CHECKPOINT_DIR} is not set; run inside a 'sky jobs' pod or pass a default directory")
+            raise CheckpointError(
+                f"{envvars.CHECKPOINT_DIR} is not set; run inside a 'sky jobs' pod or pass a default directory"
+            )
         kwargs.setdefault("rank", envvars.node_rank())
         return cls(directory, **kwargs)
 
@@ -137,7 +141,11 @@ class Checkpointer:
             raise ValueError("no manifest") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"unreadable manifest: {exc}") from None
-        if not isinstance(manifest, dict) or manifest.get("step") != step or not isinstance(manifest.get("files"), dict):
+        if (
+            not isinstance(manifest, dict)
+            or manifest.get("step") != step
+            or not isinstance(manifest.get("files"), dict)
+        ):
             raise ValueError("manifest does not describe this step")
         for name, entry in manifest["files"].items():
             target = path / name
@@ -163,8 +171,10 @@ class Checkpointer:
                 self._log(f"skipping {step_dir_name(step)}: {exc}")
                 if quarantine:
                     # Kept for inspection, but out of the way of pruning and of later saves of that step.
-                    os.rename(self.directory / step_dir_name(step),
-                              self.directory / f".corrupt-{step_dir_name(step)}-{secrets.token_hex(4)}")
+                    os.rename(
+                        self.directory / step_dir_name(step),
+                        self.directory / f".corrupt-{step_dir_name(step)}-{secrets.token_hex(4)}",
+                    )
         return None
 
     @property
@@ -196,8 +206,10 @@ class Checkpointer:
         found = self._latest(quarantine=self.writer)
         restarts = self.restarts
         where = f"step {found.step}" if found else "scratch (no checkpoint yet)"
-        self._log(f"rank {self.rank} resuming from {where}; attempt {self.attempt}, "
-                  f"restarts on errors {restarts.on_errors}, preemptions {restarts.preemptions}")
+        self._log(
+            f"rank {self.rank} resuming from {where}; attempt {self.attempt}, "
+            f"restarts on errors {restarts.on_errors}, preemptions {restarts.preemptions}"
+        )
         return found
 
     def _tidy(self) -> None:
@@ -237,7 +249,9 @@ class Checkpointer:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    def save_json(self, step: int, state: Any, name: str = "state.json", metadata: dict[str, Any] | None = None) -> Path:
+    def save_json(
+        self, step: int, state: Any, name: str = "state.json", metadata: dict[str, Any] | None = None
+    ) -> Path:
         """Save one JSON document as checkpoint ``step`` (handy for small states and tests)."""
         with self.save(step, metadata) as out:
             (out / name).write_text(json.dumps(state), encoding="utf-8")
@@ -275,7 +289,7 @@ class Checkpointer:
 
     def _prune(self, saved: int) -> None:
         """Keep the ``keep`` newest checkpoints up to the one just saved; never touch newer ones."""
-        for step in [s for s in self.steps() if s <= saved][self.keep:]:
+        for step in [s for s in self.steps() if s <= saved][self.keep :]:
             self._discard(self.directory / step_dir_name(step))
 
     def _discard(self, path: Path) -> None:

@@ -66,7 +66,9 @@ def _int(value: Any) -> int:
 
 def _index(pod: dict) -> int:
     meta = pod.get("metadata") or {}
-    value = _annotations(pod).get(ANNOTATION_COMPLETION_INDEX, (meta.get("labels") or {}).get(ANNOTATION_COMPLETION_INDEX))
+    value = _annotations(pod).get(
+        ANNOTATION_COMPLETION_INDEX, (meta.get("labels") or {}).get(ANNOTATION_COMPLETION_INDEX)
+    )
     return _int(value)
 
 
@@ -135,8 +137,9 @@ class _Node:
             # the replacement's counters are the evidence left. With both kinds of failure behind it, which
             # came last is unknown: then it is called recovering.
             ann = _annotations(pod)
-            after_preemption = (_int(ann.get(ANNOTATION_INDEX_IGNORED_FAILURES)) > 0
-                                and _int(ann.get(ANNOTATION_INDEX_FAILURES)) == 0)
+            after_preemption = (
+                _int(ann.get(ANNOTATION_INDEX_IGNORED_FAILURES)) > 0 and _int(ann.get(ANNOTATION_INDEX_FAILURES)) == 0
+            )
         if after_preemption and not _scheduled(pod):
             return "preempted"
         return "recovering"
@@ -165,8 +168,18 @@ def classify(job: dict, pods: Iterable[dict], cluster: str = "") -> JobStatus:
     total = _int(spec.get("completions")) or 1
 
     def result(state: State, detail: str = "") -> JobStatus:
-        return JobStatus(meta.get("name", "?"), meta.get("namespace", ""), cluster, state, total, running,
-                         errors, preemptions, _int(spec.get("backoffLimit")), detail)
+        return JobStatus(
+            meta.get("name", "?"),
+            meta.get("namespace", ""),
+            cluster,
+            state,
+            total,
+            running,
+            errors,
+            preemptions,
+            _int(spec.get("backoffLimit")),
+            detail,
+        )
 
     for kind in ("Complete", "SuccessCriteriaMet"):
         if _condition(job, kind):

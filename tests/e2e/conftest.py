@@ -48,20 +48,36 @@ class E2E:
     charts: Any
     log_dir: Path
 
-    def sky(self, *args: str, timeout: float = 900, check: bool = True, input: str | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def sky(
+        self,
+        *args: str,
+        timeout: float = 900,
+        check: bool = True,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
         """Run the real CLI (``python -m skyendpoints_iac``) as a user would, with the e2e environment
         (plus ``env``)."""
         t0 = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "skyendpoints_iac", *args], capture_output=True, text=True,
-                              env={**self.env, **(env or {})}, cwd=ROOT, timeout=timeout, input=input)
+        proc = subprocess.run(
+            [sys.executable, "-m", "skyendpoints_iac", *args],
+            capture_output=True,
+            text=True,
+            env={**self.env, **(env or {})},
+            cwd=ROOT,
+            timeout=timeout,
+            input=input,
+        )
         took = time.monotonic() - t0
         n = len(list(self.log_dir.glob("*.log")))
         (self.log_dir / f"{n:03d}-{'-'.join(a for a in args[:2])}.log").write_text(
-            f"$ sky {' '.join(args)}\n# exit {proc.returncode} after {took:.1f}s\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}\n")
+            f"$ sky {' '.join(args)}\n# exit {proc.returncode} after {took:.1f}s\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}\n"
+        )
         if check and proc.returncode != 0:
-            pytest.fail(f"sky {' '.join(args)} exited {proc.returncode} after {took:.0f}s\n"
-                        f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}")
+            pytest.fail(
+                f"sky {' '.join(args)} exited {proc.returncode} after {took:.0f}s\n"
+                f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+            )
         return proc
 
     def api(self, cluster: str):
@@ -84,11 +100,14 @@ def _fail_without_binaries() -> tuple[Path, Path]:
     except (BinariesMissing, PulumiNotFound) as exc:
         problem = str(exc)
     if problem:
-        pytest.fail(f"e2e needs the local-fleet binaries and the pulumi CLI built from Go modules.\n{problem}",
-                    pytrace=False)
+        pytest.fail(
+            f"e2e needs the local-fleet binaries and the pulumi CLI built from Go modules.\n{problem}", pytrace=False
+        )
     if not (pulumi.path.parent / "pulumi-resource-kubernetes").exists():
-        pytest.fail(f"{pulumi.path.parent} has no pulumi-resource-kubernetes; rebuild with tools/build-local-fleet-bins.sh",
-                    pytrace=False)
+        pytest.fail(
+            f"{pulumi.path.parent} has no pulumi-resource-kubernetes; rebuild with tools/build-local-fleet-bins.sh",
+            pytrace=False,
+        )
     return bins, pulumi.path.parent
 
 
@@ -165,7 +184,8 @@ def pods(api, namespace: str, selector: str = "") -> list[dict]:
 def running_ready(pod: dict) -> bool:
     st = pod.get("status") or {}
     return st.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
+        c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or []
+    )
 
 
 def node_labels(api) -> dict[str, dict[str, str]]:

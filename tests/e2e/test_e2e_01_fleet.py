@@ -46,22 +46,55 @@ def test_scheduler_places_gpu_pods_by_type_and_capacity(e2e):
     api = e2e.api(name)
     api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     try:
-        wait_until("default ServiceAccount in the namespace",
-                   lambda: api.get(f"/api/v1/namespaces/{NS}/serviceaccounts/default"), 60)
-        spec = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                    {"matchExpressions": [{"key": "skyendpoints.dev/accelerator", "operator": "In", "values": ["B200"]}]}]}}},
-                "containers": [{"name": "c", "image": "example.invalid/x:1", "resources": {"limits": {"nvidia.com/gpu": "8"}}}]}
-        api.post(f"/apis/apps/v1/namespaces/{NS}/deployments", {
-            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "gpu"},
-            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "gpu"}},
-                     "template": {"metadata": {"labels": {"app": "gpu"}}, "spec": spec}}})
+        wait_until(
+            "default ServiceAccount in the namespace",
+            lambda: api.get(f"/api/v1/namespaces/{NS}/serviceaccounts/default"),
+            60,
+        )
+        spec = {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {"key": "skyendpoints.dev/accelerator", "operator": "In", "values": ["B200"]}
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+            "containers": [
+                {"name": "c", "image": "example.invalid/x:1", "resources": {"limits": {"nvidia.com/gpu": "8"}}}
+            ],
+        }
+        api.post(
+            f"/apis/apps/v1/namespaces/{NS}/deployments",
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "gpu"},
+                "spec": {
+                    "replicas": 3,
+                    "selector": {"matchLabels": {"app": "gpu"}},
+                    "template": {"metadata": {"labels": {"app": "gpu"}}, "spec": spec},
+                },
+            },
+        )
         labels = node_labels(api)
 
         def settled():
             ps = pods(api, NS, "app%3Dgpu")
             run = [p for p in ps if running_ready(p)]
-            pending = [p for p in ps if p["status"].get("phase") == "Pending" and any(
-                c["type"] == "PodScheduled" and c["status"] == "False" for c in p["status"].get("conditions") or [])]
+            pending = [
+                p
+                for p in ps
+                if p["status"].get("phase") == "Pending"
+                and any(
+                    c["type"] == "PodScheduled" and c["status"] == "False" for c in p["status"].get("conditions") or []
+                )
+            ]
             return (run, pending) if len(run) == 2 and len(pending) == 1 else None
 
         run, pending = wait_until("2 replicas Running on the 2 B200 nodes, 1 Pending", settled, 90)
@@ -76,8 +109,12 @@ def test_scheduler_places_gpu_pods_by_type_and_capacity(e2e):
 def test_kill_and_start_keep_the_clusters_objects(e2e):
     name = e2e.fleet.cluster_names[-1]
     api = e2e.api(name)
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "survives-restart", "namespace": "default"},
-          "data": {"k": "v"}}
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "survives-restart", "namespace": "default"},
+        "data": {"k": "v"},
+    }
     api.post("/api/v1/namespaces/default/configmaps", cm)
     e2e.fleet.kill(name)
     assert not api.ready(), "API server still answers after kill"

@@ -50,9 +50,22 @@ def placement_of(e2e) -> dict[str, int]:
 def stack_outputs(e2e) -> dict:
     """``pulumi stack output`` of the env's stack, with the same backend and passphrase as the CLI."""
     work = Path(e2e.env["XDG_STATE_HOME"]) / "skyendpoints" / "workspace"
-    proc = subprocess.run([str(Path(e2e.env["SKY_PULUMI_ROOT"]) / "pulumi"), "stack", "output", "--json",
-                           "--stack", e2e.env["SKY_ENV"], "--non-interactive"],
-                          capture_output=True, text=True, env=e2e.env, cwd=work, timeout=120)
+    proc = subprocess.run(
+        [
+            str(Path(e2e.env["SKY_PULUMI_ROOT"]) / "pulumi"),
+            "stack",
+            "output",
+            "--json",
+            "--stack",
+            e2e.env["SKY_ENV"],
+            "--non-interactive",
+        ],
+        capture_output=True,
+        text=True,
+        env=e2e.env,
+        cwd=work,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -60,8 +73,11 @@ def stack_outputs(e2e) -> dict:
 def endpoint_pods_by_cluster(e2e, clusters=None) -> dict[str, list[dict]]:
     out = {}
     for c in clusters or e2e.fleet.cluster_names:
-        out[c] = [p for p in pods(e2e.api(c), NS, f"skyendpoints.dev/endpoint%3D{NAME}")
-                  if not p["metadata"].get("deletionTimestamp")]
+        out[c] = [
+            p
+            for p in pods(e2e.api(c), NS, f"skyendpoints.dev/endpoint%3D{NAME}")
+            if not p["metadata"].get("deletionTimestamp")
+        ]
     return out
 
 
@@ -92,17 +108,31 @@ def spec(e2e) -> Path:
     return e2e.write("glm-prod.yaml", EXAMPLE.read_text() + AUTH_FROM_SECRET)
 
 
-@pytest.mark.xfail(strict=True, reason="the default key source is pulumi_random, and pulumi-resource-random cannot be "
-                                       "built from Go modules here (see AUTH_FROM_SECRET)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="the default key source is pulumi_random, and pulumi-resource-random cannot be "
+    "built from Go modules here (see AUTH_FROM_SECRET)",
+)
 def test_example_as_published_previews(e2e):
-    e2e.sky("endpoint", "up", str(EXAMPLE), "--fleet", str(e2e.fleet.fleet_file), "--preview-only", "--env", "e2e-preview")
+    e2e.sky(
+        "endpoint", "up", str(EXAMPLE), "--fleet", str(e2e.fleet.fleet_file), "--preview-only", "--env", "e2e-preview"
+    )
 
 
 def test_example_as_published_previews_with_seeded_api_keys(e2e):
     # SKY_API_KEY_SOURCE=seed: generated keys derive from an encrypted stack secret seed instead of
     # pulumi-random (stack/secret_values.py), which is how `make demo` deploys this example.
-    proc = e2e.sky("endpoint", "up", str(EXAMPLE), "--fleet", str(e2e.fleet.fleet_file), "--preview-only",
-                   "--env", "e2e-seeded", env={"SKY_API_KEY_SOURCE": "seed"})
+    proc = e2e.sky(
+        "endpoint",
+        "up",
+        str(EXAMPLE),
+        "--fleet",
+        str(e2e.fleet.fleet_file),
+        "--preview-only",
+        "--env",
+        "e2e-seeded",
+        env={"SKY_API_KEY_SOURCE": "seed"},
+    )
     assert "RandomPassword" not in proc.stdout + proc.stderr
 
 
@@ -134,8 +164,12 @@ def test_api_server_validates_custom_resources_server_side(e2e):
     home = next(iter(placement_of(e2e)))
     api = e2e.api(home)
     bad = api.get(f"{LLMISVC}/{NAME}")
-    bad = {"apiVersion": bad["apiVersion"], "kind": bad["kind"], "metadata": {"name": "schema-probe", "namespace": NS},
-           "spec": {**bad["spec"], "replicas": "two", "notAField": True}}
+    bad = {
+        "apiVersion": bad["apiVersion"],
+        "kind": bad["kind"],
+        "metadata": {"name": "schema-probe", "namespace": NS},
+        "spec": {**bad["spec"], "replicas": "two", "notAField": True},
+    }
     from skyendpoints_iac.localfleet.api import ApiError
 
     with pytest.raises(ApiError) as exc:
@@ -199,10 +233,12 @@ def test_down_removes_endpoint_objects_and_keeps_platforms(e2e):
         api = e2e.api(c)
         assert _maybe(api, LLMISVC) == []
         wait_until(f"{c}: endpoint pods gone", lambda c=c: not endpoint_pods_by_cluster(e2e, [c])[c], 120)
-        for path in (f"/apis/apps/v1/namespaces/{NS}/deployments",
-                     f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes",
-                     f"/api/v1/namespaces/{NS}/secrets?labelSelector=skyendpoints.dev/endpoint%3D{NAME}",
-                     f"/apis/cert-manager.io/v1/namespaces/{NS}/certificates"):
+        for path in (
+            f"/apis/apps/v1/namespaces/{NS}/deployments",
+            f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes",
+            f"/api/v1/namespaces/{NS}/secrets?labelSelector=skyendpoints.dev/endpoint%3D{NAME}",
+            f"/apis/cert-manager.io/v1/namespaces/{NS}/certificates",
+        ):
             assert _maybe(api, path) == [], (c, path)
         # Shared platform stays.
         api.get("/apis/scheduling.k8s.io/v1/priorityclasses/skyendpoints-inference")

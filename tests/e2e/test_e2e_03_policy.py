@@ -52,20 +52,39 @@ def _stack(e2e, spec_text: str, monkeypatch):
     fleet = load_fleet(e2e.fleet.fleet_file)
     spec = load_endpoint("<policy spec>", text=spec_text)
     placement = place(spec, fleet, None, capacities=discover(fleet))
-    desired = DesiredEnv(env=STACK, fleet=fleet, fleet_path=str(e2e.fleet.fleet_file),
-                         endpoints={spec.name: DesiredEndpoint(spec, spec_text, placement)})
+    desired = DesiredEnv(
+        env=STACK,
+        fleet=fleet,
+        fleet_path=str(e2e.fleet.fleet_file),
+        endpoints={spec.name: DesiredEndpoint(spec, spec_text, placement)},
+    )
     work = e2e.root / "policy-work"
     work.mkdir(exist_ok=True)
-    env_vars = {k: e2e.env[k] for k in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_HOME",
-                                         "PULUMI_SKIP_UPDATE_CHECK", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION")}
+    env_vars = {
+        k: e2e.env[k]
+        for k in (
+            "PULUMI_BACKEND_URL",
+            "PULUMI_CONFIG_PASSPHRASE",
+            "PULUMI_HOME",
+            "PULUMI_SKIP_UPDATE_CHECK",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION",
+        )
+    }
     env_vars["PULUMI_PYTHON_CMD"] = sys.executable  # the shim runs the pack with the project's venv
     binary = PulumiBinary(Path(e2e.env["SKY_PULUMI_ROOT"]) / "pulumi", "e2e")
     stack = auto.create_or_select_stack(
-        stack_name=STACK, project_name=PROJECT, program=inline_program(desired),
-        opts=auto.LocalWorkspaceOptions(work_dir=str(work), env_vars=env_vars, pulumi_command=pulumi_command(binary),
-                                        project_settings=auto.ProjectSettings(
-                                            name=PROJECT, runtime="python",
-                                            backend=auto.ProjectBackend(url=e2e.env["PULUMI_BACKEND_URL"]))))
+        stack_name=STACK,
+        project_name=PROJECT,
+        program=inline_program(desired),
+        opts=auto.LocalWorkspaceOptions(
+            work_dir=str(work),
+            env_vars=env_vars,
+            pulumi_command=pulumi_command(binary),
+            project_settings=auto.ProjectSettings(
+                name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=e2e.env["PULUMI_BACKEND_URL"])
+            ),
+        ),
+    )
     stack.set_config("pulumi:disable-default-providers[0]", auto.ConfigValue("kubernetes"), path=True)
     return stack
 
@@ -80,8 +99,11 @@ def budget(e2e) -> Path:
 def test_policy_pack_runs_in_the_engine_and_passes_a_compliant_spec(e2e, budget, monkeypatch):
     stack = _stack(e2e, (EXAMPLES / "glm-prod.yaml").read_text() + AUTH_FROM_SECRET, monkeypatch)
     lines: list[str] = []
-    stack.preview(policy_packs=[str(_pack_dir(e2e) / "run-policy-pack")], policy_pack_configs=[str(budget)],
-                  on_output=lines.append)
+    stack.preview(
+        policy_packs=[str(_pack_dir(e2e) / "run-policy-pack")],
+        policy_pack_configs=[str(budget)],
+        on_output=lines.append,
+    )
     text = "\n".join(lines)
     assert "skyendpoints@" in text or "Policies:" in text, text[-3000:]  # the engine reports the pack ran
     assert "mandatory" not in text.lower(), text[-3000:]
@@ -93,8 +115,11 @@ def test_policy_pack_rejects_a_violating_spec(e2e, budget, monkeypatch):
     spec = (EXAMPLES / "glm-prod.yaml").read_text().replace("replicas: 2", "replicas: 3") + AUTH_FROM_SECRET
     stack = _stack(e2e, spec, monkeypatch)
     with pytest.raises(auto.errors.CommandError) as exc:
-        stack.preview(policy_packs=[str(_pack_dir(e2e) / "run-policy-pack")], policy_pack_configs=[str(budget)],
-                      on_output=lambda _l: None)
+        stack.preview(
+            policy_packs=[str(_pack_dir(e2e) / "run-policy-pack")],
+            policy_pack_configs=[str(budget)],
+            on_output=lambda _l: None,
+        )
     text = str(exc.value)
     assert "gpu-stack-budget" in text and "mandatory" in text.lower(), text[-3000:]
     stack.workspace.remove_stack(STACK)

@@ -40,7 +40,7 @@ def cluster(e2e) -> str:
 
 
 def _job_spec(name: str, cluster: str, *, nodes: int, restarts: int, annotations: dict | None = None) -> str:
-    ann = "".join(f"\n  {k}: \"{v}\"" for k, v in (annotations or {}).items())
+    ann = "".join(f'\n  {k}: "{v}"' for k, v in (annotations or {}).items())
     return f"""name: {name}
 image: example.invalid/trainer:1
 command: [python, -m, trainer]
@@ -57,23 +57,37 @@ placement:
 
 
 def _endpoint_spec(cluster: str, replicas: int) -> str:
-    return f"""name: {ENDPOINT}
+    return (
+        f"""name: {ENDPOINT}
 model: meta-llama/Llama-3.1-8B-Instruct
 resources:
   accelerators: H100:8
 replicas: {replicas}
 placement:
   clusters: [{cluster}]
-""" + AUTH_FROM_SECRET
+"""
+        + AUTH_FROM_SECRET
+    )
 
 
 def _pv_for(api, job: str, access: str) -> None:
     """A PersistentVolume pre-bound to the claim the job will create (no provisioner on kwok clusters)."""
-    api.post("/api/v1/persistentvolumes", {
-        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"pv-{job}"},
-        "spec": {"capacity": {"storage": "10Gi"}, "accessModes": [access], "storageClassName": "",
-                 "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": f"/tmp/{job}", "type": "DirectoryOrCreate"},
-                 "claimRef": {"namespace": f"skyjob-{job}", "name": f"{job}-checkpoints"}}})
+    api.post(
+        "/api/v1/persistentvolumes",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"pv-{job}"},
+            "spec": {
+                "capacity": {"storage": "10Gi"},
+                "accessModes": [access],
+                "storageClassName": "",
+                "persistentVolumeReclaimPolicy": "Delete",
+                "hostPath": {"path": f"/tmp/{job}", "type": "DirectoryOrCreate"},
+                "claimRef": {"namespace": f"skyjob-{job}", "name": f"{job}-checkpoints"},
+            },
+        },
+    )
 
 
 def _job_pods(api, job: str) -> list[dict]:
@@ -102,8 +116,15 @@ def test_training_fills_the_cluster(e2e, cluster):
     _pv_for(api, TRAIN, "ReadWriteMany")
     spec = e2e.write(f"{TRAIN}.yaml", _job_spec(TRAIN, cluster, nodes=2, restarts=1))
     e2e.sky("jobs", "launch", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1200)
-    running = wait_until("2 training pods Running", lambda: [p for p in _job_pods(api, TRAIN) if running_ready(p)]
-                         if sum(running_ready(p) for p in _job_pods(api, TRAIN)) == 2 else None, 120)
+    running = wait_until(
+        "2 training pods Running",
+        lambda: (
+            [p for p in _job_pods(api, TRAIN) if running_ready(p)]
+            if sum(running_ready(p) for p in _job_pods(api, TRAIN)) == 2
+            else None
+        ),
+        120,
+    )
     labels = node_labels(api)
     assert len({p["spec"]["nodeName"] for p in running}) == 2
     for p in running:
@@ -117,8 +138,12 @@ def test_training_fills_the_cluster(e2e, cluster):
 def test_inference_scale_up_preempts_training(e2e, cluster):
     api = e2e.api(cluster)
     before = {p["metadata"]["name"]: p for p in _job_pods(api, TRAIN)}
-    claim = {v["persistentVolumeClaim"]["claimName"] for p in before.values() for v in p["spec"]["volumes"]
-             if v.get("persistentVolumeClaim")}
+    claim = {
+        v["persistentVolumeClaim"]["claimName"]
+        for p in before.values()
+        for v in p["spec"]["volumes"]
+        if v.get("persistentVolumeClaim")
+    }
     spec = e2e.write(f"{ENDPOINT}.yaml", _endpoint_spec(cluster, 1))
     e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
     ns = f"sky-{ENDPOINT}"
@@ -168,18 +193,25 @@ def test_a_job_failing_with_real_errors_stops_after_its_budget(e2e):
     cluster = e2e.fleet.cluster_names[1]
     api = e2e.api(cluster)
     _pv_for(api, FAILING, "ReadWriteOnce")
-    spec = e2e.write(f"{FAILING}.yaml", _job_spec(FAILING, cluster, nodes=1, restarts=2,
-                                                  annotations={"localfleet.skyendpoints.dev/exit-code": "1"}))
+    spec = e2e.write(
+        f"{FAILING}.yaml",
+        _job_spec(FAILING, cluster, nodes=1, restarts=2, annotations={"localfleet.skyendpoints.dev/exit-code": "1"}),
+    )
     e2e.sky("jobs", "launch", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1200)
 
     def failed():
         job = api.get(f"/apis/batch/v1/namespaces/skyjob-{FAILING}/jobs/{FAILING}")
-        return job if any(c["type"] == "Failed" and c["status"] == "True" for c in job["status"].get("conditions") or []) else None
+        return (
+            job
+            if any(c["type"] == "Failed" and c["status"] == "True" for c in job["status"].get("conditions") or [])
+            else None
+        )
 
     wait_until("the Job Failed", failed, 240, 1.0)
     ps = sorted(_job_pods(api, FAILING), key=lambda p: p["metadata"]["creationTimestamp"])
-    assert [p["metadata"]["annotations"].get(IDX_FAIL) for p in ps] == ["0", "1", "2"], \
-        [(p["metadata"]["name"], p["metadata"]["annotations"]) for p in ps]
+    assert [p["metadata"]["annotations"].get(IDX_FAIL) for p in ps] == ["0", "1", "2"], [
+        (p["metadata"]["name"], p["metadata"]["annotations"]) for p in ps
+    ]
     for p in ps:
         term = p["status"]["containerStatuses"][0]["state"]["terminated"]
         assert p["status"]["phase"] == "Failed" and term["exitCode"] == 1

@@ -28,8 +28,10 @@ from pathlib import Path
 from tests.conftest import ROOT
 from tests.e2e.conftest import pods, running_ready, wait_until
 
-SPEC = ("name: {name}\nmodel: zai-org/GLM-5.2\nresources:\n  accelerators: H100:1\nreplicas: 1\n"
-        "auth:\n  api_key: secret\n  secret_name: {name}-key\n  secret_key: key\n")
+SPEC = (
+    "name: {name}\nmodel: zai-org/GLM-5.2\nresources:\n  accelerators: H100:1\nreplicas: 1\n"
+    "auth:\n  api_key: secret\n  secret_name: {name}-key\n  secret_key: key\n"
+)
 LLMISVC = "/apis/serving.kserve.io/v1alpha2/namespaces/sky-{name}/llminferenceservices"
 
 
@@ -66,8 +68,9 @@ def test_lease_election_on_a_real_api_server(e2e):
     from skyendpoints_iac.automation.leader import LeaseElector, LeaseSettings, lease_api
 
     cluster = e2e.fleet.cluster_names[0]
-    s = LeaseSettings(namespace="kube-system", name="e2e-lease", lease_seconds=6, renew_deadline_seconds=4,
-                      retry_seconds=1)
+    s = LeaseSettings(
+        namespace="kube-system", name="e2e-lease", lease_seconds=6, renew_deadline_seconds=4, retry_seconds=1
+    )
     a = LeaseElector(lease_api(str(e2e.fleet.kubeconfig), cluster), s, "copy-a")
     b = LeaseElector(lease_api(str(e2e.fleet.kubeconfig), cluster), s, "copy-b")
     assert a.try_acquire_or_renew() and not b.try_acquire_or_renew() and b.holder == "copy-a"
@@ -110,8 +113,17 @@ def test_up_of_a_spec_violating_a_mandatory_rule_changes_nothing(e2e):
     budget.write_text(json.dumps({"gpu-stack-budget": {"budgets": {"H100": 3}}}))
     big = e2e.write("e3.yaml", SPEC.format(name="e3").replace("H100:1", "H100:4"))
     before = {n: where(e2e, n) for n in ("e1", "e2")}
-    proc = e2e.sky("endpoint", "up", str(big), "--fleet", str(e2e.fleet.fleet_file), "--yes", check=False,
-                   timeout=1800, env={"SKY_POLICY_CONFIG": str(budget)})
+    proc = e2e.sky(
+        "endpoint",
+        "up",
+        str(big),
+        "--fleet",
+        str(e2e.fleet.fleet_file),
+        "--yes",
+        check=False,
+        timeout=1800,
+        env={"SKY_POLICY_CONFIG": str(budget)},
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "MANDATORY gpu-stack-budget" in proc.stderr and "nothing was changed" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -122,10 +134,27 @@ def test_up_of_a_spec_violating_a_mandatory_rule_changes_nothing(e2e):
 def _loop(e2e, who: str, lease_context: str, log: Path) -> subprocess.Popen:
     env = {**e2e.env, **operator_env(e2e, who)}
     return subprocess.Popen(
-        [sys.executable, "-m", "skyendpoints_iac", "endpoint", "reconcile", "--watch", "--leader-elect",
-         "--lease-namespace", "kube-system", "--lease-kubeconfig", str(e2e.fleet.kubeconfig),
-         "--lease-context", lease_context],
-        env=env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "skyendpoints_iac",
+            "endpoint",
+            "reconcile",
+            "--watch",
+            "--leader-elect",
+            "--lease-namespace",
+            "kube-system",
+            "--lease-kubeconfig",
+            str(e2e.fleet.kubeconfig),
+            "--lease-context",
+            lease_context,
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _decisions(e2e, who: str) -> list[dict]:
@@ -139,20 +168,37 @@ def test_kill_with_two_watch_loops_running_moves_replicas_and_only_the_leader_ac
     survivors = [c for c in e2e.fleet.cluster_names if c != home]
     loops = {w: _loop(e2e, w, survivors[-1], e2e.root / f"loop-{w}.log") for w in ("a", "b")}
     try:
-        wait_until("one loop leads, the other stands by", lambda: sorted(
-            next((d["reason"].split(":")[0] for d in reversed(_decisions(e2e, w)) if d["kind"] == "leader"), "")
-            for w in loops) == ["leading", "standby"], 120, 1.0)
-        leader = next(w for w in loops if any(d["kind"] == "leader" and d["reason"].startswith("leading")
-                                              for d in _decisions(e2e, w)))
+        wait_until(
+            "one loop leads, the other stands by",
+            lambda: (
+                sorted(
+                    next((d["reason"].split(":")[0] for d in reversed(_decisions(e2e, w)) if d["kind"] == "leader"), "")
+                    for w in loops
+                )
+                == ["leading", "standby"]
+            ),
+            120,
+            1.0,
+        )
+        leader = next(
+            w
+            for w in loops
+            if any(d["kind"] == "leader" and d["reason"].startswith("leading") for d in _decisions(e2e, w))
+        )
         t_kill = time.monotonic()
         e2e.fleet.kill(home)
         try:
+
             def moved():
                 placed = where(e2e, "e1")
                 if not placed or home in placed:
                     return None
-                ready = [p for c in placed for p in pods(e2e.api(c), "sky-e1", "skyendpoints.dev/endpoint%3De1")
-                         if running_ready(p) and not p["metadata"].get("deletionTimestamp")]
+                ready = [
+                    p
+                    for c in placed
+                    for p in pods(e2e.api(c), "sky-e1", "skyendpoints.dev/endpoint%3De1")
+                    if running_ready(p) and not p["metadata"].get("deletionTimestamp")
+                ]
                 return ready if len(ready) == 1 else None
 
             wait_until("e1 Ready on a surviving cluster, no command typed", moved, 600, 0.5)
@@ -162,10 +208,18 @@ def test_kill_with_two_watch_loops_running_moves_replicas_and_only_the_leader_ac
             assert [d for d in _decisions(e2e, leader) if d["kind"] == "drop-state" and d["subject"] == home]
         finally:
             e2e.fleet.start(home)
-        wait_until(f"the leader restores {home}", lambda: [
-            d for d in _decisions(e2e, leader) if d["kind"] == "restore-state" and d["subject"] == home], 600, 1.0)
-        wait_until("the leader's update after the return", lambda: [
-            d for d in _decisions(e2e, leader) if d["kind"] == "updated"][1:], 600, 1.0)
+        wait_until(
+            f"the leader restores {home}",
+            lambda: [d for d in _decisions(e2e, leader) if d["kind"] == "restore-state" and d["subject"] == home],
+            600,
+            1.0,
+        )
+        wait_until(
+            "the leader's update after the return",
+            lambda: [d for d in _decisions(e2e, leader) if d["kind"] == "updated"][1:],
+            600,
+            1.0,
+        )
     finally:
         for p in loops.values():
             os.killpg(p.pid, signal.SIGTERM)
@@ -187,10 +241,16 @@ def test_two_ups_started_together_one_fails_naming_the_lock_and_state_stays_soun
     specs = {who: e2e.write(f"{name}.yaml", SPEC.format(name=name)) for who, name in (("a", "e4"), ("b", "e5"))}
     logs = {who: (e2e.root / f"race-{who}.out", e2e.root / f"race-{who}.err") for who in specs}
     with contextlib.ExitStack() as files:  # files, not pipes: a full pipe would stall one of the racers
-        procs = {who: subprocess.Popen(
-            [sys.executable, "-m", "skyendpoints_iac", "endpoint", "up", str(path), "--fleet", ff, "--yes"],
-            env={**e2e.env, **operator_env(e2e, who)}, cwd=ROOT, stdout=files.enter_context(open(logs[who][0], "w")),
-            stderr=files.enter_context(open(logs[who][1], "w"))) for who, path in specs.items()}
+        procs = {
+            who: subprocess.Popen(
+                [sys.executable, "-m", "skyendpoints_iac", "endpoint", "up", str(path), "--fleet", ff, "--yes"],
+                env={**e2e.env, **operator_env(e2e, who)},
+                cwd=ROOT,
+                stdout=files.enter_context(open(logs[who][0], "w")),
+                stderr=files.enter_context(open(logs[who][1], "w")),
+            )
+            for who, path in specs.items()
+        }
         codes_by = {who: p.wait(timeout=1800) for who, p in procs.items()}
     done = {who: (codes_by[who], logs[who][0].read_text(), logs[who][1].read_text()) for who in procs}
     codes = sorted(rc for rc, _, _ in done.values())

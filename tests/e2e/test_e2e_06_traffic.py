@@ -49,39 +49,57 @@ def _ensure(api, path: str, body: dict) -> None:
 @pytest.fixture(scope="module")
 def deployed(e2e):
     pre_create_prometheus_service_account(e2e)  # KNOWN_BUG_PROM_TOKEN
-    for c in e2e.fleet.cluster_names:          # the user's own key Secret, where replicas may land
+    for c in e2e.fleet.cluster_names:  # the user's own key Secret, where replicas may land
         api = e2e.api(c)
         _ensure(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-        _ensure(api, f"/api/v1/namespaces/{NS}/secrets", {"apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": f"{NAME}-key"}, "stringData": {"key": KEY}})
+        _ensure(
+            api,
+            f"/api/v1/namespaces/{NS}/secrets",
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{NAME}-key"}, "stringData": {"key": KEY}},
+        )
     spec = e2e.write(f"{NAME}.yaml", SPEC)
     proc = e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
     url = next(line.split("URL:", 1)[1].strip() for line in proc.stdout.splitlines() if "URL:" in line)
     hostname = url.split("://", 1)[1].split("/", 1)[0]
 
     def ready() -> dict[str, str] | None:
-        got = {p["metadata"]["name"]: c for c in e2e.fleet.cluster_names
-               for p in pods(e2e.api(c), NS, f"skyendpoints.dev/endpoint%3D{NAME}") if running_ready(p)}
+        got = {
+            p["metadata"]["name"]: c
+            for c in e2e.fleet.cluster_names
+            for p in pods(e2e.api(c), NS, f"skyendpoints.dev/endpoint%3D{NAME}")
+            if running_ready(p)
+        }
         return got if len(got) == 2 else None
 
     replicas = wait_until("2 Ready replicas", ready, 180, 1.0)
     ctx = e2e.fleet.context()
-    yield {"hostname": hostname, "replicas": replicas, "front_door": ctx["SKY_LOCALFLEET_FRONT_DOOR"],
-           "ca": ctx["SKY_LOCALFLEET_CA"]}
+    yield {
+        "hostname": hostname,
+        "replicas": replicas,
+        "front_door": ctx["SKY_LOCALFLEET_FRONT_DOOR"],
+        "ca": ctx["SKY_LOCALFLEET_CA"],
+    }
     e2e.sky("endpoint", "down", NAME, "--yes", timeout=1800)
 
 
 def _chat(d, key: str = KEY, **kw):
     # The served model name is the endpoint's name (KServe's spec.model.name, blueprint/serving.py).
-    return chat(d["front_door"], d["hostname"], ca=d["ca"], api_key=key, model=NAME,
-                messages=[{"role": "user", "content": "Say hello to the one URL."}], **kw)
+    return chat(
+        d["front_door"],
+        d["hostname"],
+        ca=d["ca"],
+        api_key=key,
+        model=NAME,
+        messages=[{"role": "user", "content": "Say hello to the one URL."}],
+        **kw,
+    )
 
 
 def test_streamed_chat_through_the_front_door_with_tls_and_the_users_key(deployed):
     def answered():
         try:
             r = _chat(deployed, timeout=5)
-        except OSError as exc:       # the data plane comes up after 'up' returns: connection refused/reset
+        except OSError as exc:  # the data plane comes up after 'up' returns: connection refused/reset
             return exc
         return r if r.status == 200 else None
 

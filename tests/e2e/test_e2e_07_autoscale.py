@@ -90,15 +90,19 @@ def fleet() -> Any:
 
 
 def _local_query(cn, promql: str) -> list[dict]:
-    return metricsplane.query_in_netns(lambda a: cn.run(a, check=False), metricsplane.cluster_prometheus_url(cn.ip),
-                                       promql)
+    return metricsplane.query_in_netns(
+        lambda a: cn.run(a, check=False), metricsplane.cluster_prometheus_url(cn.ip), promql
+    )
 
 
 def _deploy_golden(api) -> tuple[str, str, list[dict]]:
     """The product's PodMonitors and the golden LLMInferenceService (2 replicas); namespace, model, Ready pods."""
     wait_until("the CRDs", lambda: api.items(metricsplane.PODMONITORS_PATH) is not None, 60)
-    sc.install(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                           "metadata": {"name": names.MONITORING_NAMESPACE}})
+    sc.install(
+        api,
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.MONITORING_NAMESPACE}},
+    )
     for pm in monitoring.pod_monitors():  # the product's render, as the stack applies it
         sc.install(api, f"/apis/monitoring.coreos.com/v1/namespaces/{names.MONITORING_NAMESPACE}/podmonitors", pm)
     svc = next(d for d in yaml.safe_load_all(GOLDEN.read_text()) if d and d.get("kind") == "LLMInferenceService")
@@ -108,13 +112,32 @@ def _deploy_golden(api) -> tuple[str, str, list[dict]]:
     tpl = svc["spec"]["template"]
     key_ref = next(e["valueFrom"]["secretKeyRef"] for e in tpl["containers"][0]["env"] if e["name"] == "VLLM_API_KEY")
     sc.install(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    sc.install(api, "/apis/scheduling.k8s.io/v1/priorityclasses", {"apiVersion": "scheduling.k8s.io/v1",
-               "kind": "PriorityClass", "metadata": {"name": tpl["priorityClassName"]}, "value": 1000})
-    sc.install(api, f"/api/v1/namespaces/{ns}/secrets", {"apiVersion": "v1", "kind": "Secret",
-               "metadata": {"name": key_ref["name"]}, "stringData": {key_ref["key"]: KEY}})
+    sc.install(
+        api,
+        "/apis/scheduling.k8s.io/v1/priorityclasses",
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": tpl["priorityClassName"]},
+            "value": 1000,
+        },
+    )
+    sc.install(
+        api,
+        f"/api/v1/namespaces/{ns}/secrets",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": key_ref["name"]},
+            "stringData": {key_ref["key"]: KEY},
+        },
+    )
     sc.install(api, f"/apis/serving.kserve.io/v1alpha2/namespaces/{ns}/llminferenceservices", svc)
-    pods = wait_until(f"{REPLICAS} Ready workload pods",
-                      lambda: (lambda ps: ps if len(ps) == REPLICAS else None)(sc.ready_workload_pods(api, ns)), 180)
+    pods = wait_until(
+        f"{REPLICAS} Ready workload pods",
+        lambda: (lambda ps: ps if len(ps) == REPLICAS else None)(sc.ready_workload_pods(api, ns)),
+        180,
+    )
     return ns, model, pods
 
 
@@ -158,14 +181,23 @@ def test_prometheus_scrapes_the_simulators_and_the_fleet_store_serves_the_dashbo
             assert 0 < scraped <= sc.sim_metric(lambda a: cn.run(a), pod, success)
 
         # 3. The fleet store holds the same series with the cluster label (remote write).
-        fleet_series = wait_until("the series in the fleet store", lambda: metricsplane.query(
-            store, f'{success}{{cluster="{name}",namespace="{ns}"}}'), 60, interval=2)
+        fleet_series = wait_until(
+            "the series in the fleet store",
+            lambda: metricsplane.query(store, f'{success}{{cluster="{name}",namespace="{ns}"}}'),
+            60,
+            interval=2,
+        )
         assert sorted({r["metric"]["pod"] for r in fleet_series}) == pod_names
 
         # 4. Every dashboard panel query against the fleet store while traffic flows.
-        res = wait_until("every engine panel with data", lambda: (lambda r: r if [t for t, ok in r.items() if not ok]
-                                                                  == ["GPU utilisation"] else None)(
-            sc.panels_with_data(store)), 120, interval=5)
+        res = wait_until(
+            "every engine panel with data",
+            lambda: (lambda r: r if [t for t, ok in r.items() if not ok] == ["GPU utilisation"] else None)(
+                sc.panels_with_data(store)
+            ),
+            120,
+            interval=5,
+        )
     finally:
         load.terminate()
         load.wait(timeout=10)
@@ -194,8 +226,9 @@ def test_keda_and_the_hpa_scale_up_on_queue_depth_and_back_down(fleet, tmp_path)
     api = fleet.api(name)
     cn = fleet.network().cluster(name)
     # Capacity left for it: 3 of the 5 nodes (the golden endpoint holds 2).
-    docs = sc.render(SPEC, fleet.fleet_file, fleet.kubeconfig, name, tmp_path,
-                     [{"accelerator": "B200", "gpus": 8, "count": 3}])
+    docs = sc.render(
+        SPEC, fleet.fleet_file, fleet.kubeconfig, name, tmp_path, [{"accelerator": "B200", "gpus": 8, "count": 3}]
+    )
     so = next(d for d in docs if d["kind"] == "ScaledObject")
     ns, target = so["metadata"]["namespace"], so["spec"]["scaleTargetRef"]["name"]
     sc.apply(api, docs, {"chat-auto-key": {"key": KEY}})
@@ -220,8 +253,14 @@ def test_keda_and_the_hpa_scale_up_on_queue_depth_and_back_down(fleet, tmp_path)
     waiting = VLLM_METRICS.queue_depth
     try:
         # The signal crosses its target in Prometheus (12 clients, 2 slots per replica) ...
-        queued = wait_until("requests waiting above the target", lambda: (lambda r: r if r and float(
-            r[0]["value"][1]) > 2 else None)(_local_query(cn, f'sum({waiting}{{namespace="{ns}"}})')), 90, interval=2)
+        queued = wait_until(
+            "requests waiting above the target",
+            lambda: (lambda r: r if r and float(r[0]["value"][1]) > 2 else None)(
+                _local_query(cn, f'sum({waiting}{{namespace="{ns}"}})')
+            ),
+            90,
+            interval=2,
+        )
 
         # ... the HPA raises the replicas; the new ones become Ready and serve.
         def scaled() -> list[dict] | None:
@@ -237,14 +276,22 @@ def test_keda_and_the_hpa_scale_up_on_queue_depth_and_back_down(fleet, tmp_path)
         new = [p for p in pods if p["metadata"]["uid"] not in {q["metadata"]["uid"] for q in first}]
         assert new, "a new pod is Ready"
         success = VLLM_METRICS.completed_total
-        wait_until(f"{new[0]['metadata']['name']} serving requests",
-                   lambda: sc.sim_metric(lambda a: cn.run(a), new[0], success) > 0, 60, interval=1)
-        print(f"[e2e] scale-up: waiting {float(queued[0]['value'][1]):.0f} > 2 (HPA sees {ext}), "
-              f"{len(pods)} replicas {scale_up_s:.0f}s after load start")
+        wait_until(
+            f"{new[0]['metadata']['name']} serving requests",
+            lambda: sc.sim_metric(lambda a: cn.run(a), new[0], success) > 0,
+            60,
+            interval=1,
+        )
+        print(
+            f"[e2e] scale-up: waiting {float(queued[0]['value'][1]):.0f} > 2 (HPA sees {ext}), "
+            f"{len(pods)} replicas {scale_up_s:.0f}s after load start"
+        )
     finally:
         load.terminate()
         load.wait(timeout=10)
     # Load stopped: back to min after the downscale delay (0 here; KEDA polls every 15 s, the HPA syncs every 15 s).
     stop = time.monotonic()
     wait_until("back to one replica", lambda: (lambda p: p if len(p) == 1 else None)(ready()), 180, interval=2)
-    print(f"[e2e] scale-down: 1 replica {time.monotonic() - stop:.0f}s after load stop; test {time.monotonic() - t0:.0f}s")
+    print(
+        f"[e2e] scale-down: 1 replica {time.monotonic() - stop:.0f}s after load stop; test {time.monotonic() - t0:.0f}s"
+    )

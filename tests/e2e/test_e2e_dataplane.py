@@ -38,9 +38,14 @@ from tests.conftest import EXAMPLES, shared_dir
 ENDPOINT = "chat"
 NS = names.endpoint_namespace(ENDPOINT)
 POOL = f"{ENDPOINT}-inference-pool"
-CRDS = ("gateway.networking.k8s.io_gatewayclasses.yaml", "gateway.networking.k8s.io_gateways.yaml",
-        "gateway.networking.k8s.io_httproutes.yaml", "inference.networking.k8s.io_inferencepools.yaml",
-        "serving.kserve.io_llminferenceservices.yaml")
+CRDS = (
+    "gateway.networking.k8s.io_gatewayclasses.yaml",
+    "gateway.networking.k8s.io_gateways.yaml",
+    "gateway.networking.k8s.io_httproutes.yaml",
+    "inference.networking.k8s.io_inferencepools.yaml",
+    "serving.kserve.io_llminferenceservices.yaml",
+)
+
 
 def _wait(what, check, timeout=90.0, interval=0.5):
     deadline = time.monotonic() + timeout
@@ -63,22 +68,44 @@ def _apply(api, path: str, obj: dict) -> None:
 def _objects(hostname: str, fleet_doc) -> list[tuple[str, dict]]:
     gateway = gw.gateway(fleet_doc, (EndpointTls(ENDPOINT, hostname, f"{ENDPOINT}-tls"),), http01=False)
     route = {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
         "metadata": {"name": ENDPOINT, "namespace": NS},
-        "spec": {"parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": names.GATEWAY_NAME,
-                                 "namespace": names.GATEWAY_NAMESPACE, "sectionName": names.https_listener(ENDPOINT)}],
-                 "hostnames": [hostname],
-                 "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                            "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool",
-                                             "name": POOL, "port": 8000}],
-                            "timeouts": {"request": "0s", "backendRequest": "0s"}}]},
+        "spec": {
+            "parentRefs": [
+                {
+                    "group": "gateway.networking.k8s.io",
+                    "kind": "Gateway",
+                    "name": names.GATEWAY_NAME,
+                    "namespace": names.GATEWAY_NAMESPACE,
+                    "sectionName": names.https_listener(ENDPOINT),
+                }
+            ],
+            "hostnames": [hostname],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [
+                        {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": POOL, "port": 8000}
+                    ],
+                    "timeouts": {"request": "0s", "backendRequest": "0s"},
+                }
+            ],
+        },
     }
-    svc = {"apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
-           "metadata": {"name": ENDPOINT, "namespace": NS},
-           "spec": {"model": {"uri": "hf://org/model", "name": "model"}, "replicas": 2,
-                    "template": {"containers": [{"name": "main"}]},
-                    "router": {"scheduler": {"config": {"inline": build_epp_config(MODES["round_robin"], prefill=False,
-                                                                                    lora=False)}}}}}
+    svc = {
+        "apiVersion": "serving.kserve.io/v1alpha2",
+        "kind": "LLMInferenceService",
+        "metadata": {"name": ENDPOINT, "namespace": NS},
+        "spec": {
+            "model": {"uri": "hf://org/model", "name": "model"},
+            "replicas": 2,
+            "template": {"containers": [{"name": "main"}]},
+            "router": {
+                "scheduler": {"config": {"inline": build_epp_config(MODES["round_robin"], prefill=False, lora=False)}}
+            },
+        },
+    }
     ns_gw = names.GATEWAY_NAMESPACE
     return [
         ("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns_gw}}),
@@ -90,9 +117,13 @@ def _objects(hostname: str, fleet_doc) -> list[tuple[str, dict]]:
 
 
 def ready_pods(api) -> list[dict]:
-    return [p for p in api.items(f"/api/v1/namespaces/{NS}/pods")
-            if p.get("status", {}).get("podIP") and not p["metadata"].get("deletionTimestamp") and any(
-                c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+    return [
+        p
+        for p in api.items(f"/api/v1/namespaces/{NS}/pods")
+        if p.get("status", {}).get("podIP")
+        and not p["metadata"].get("deletionTimestamp")
+        and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -102,33 +133,82 @@ def plane(tmp_path_factory):
     fleet_doc = load_fleet(EXAMPLES / "fleet.yaml")
     hostname = f"{ENDPOINT}.{fleet_doc.domain}"
     cert, key = root / "tls.crt", root / "tls.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-days", "1", "-subj", f"/CN={hostname}", "-addext", f"subjectAltName=DNS:{hostname}",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={hostname}",
+            "-addext",
+            f"subjectAltName=DNS:{hostname}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         fleet.up([[NodePool("H100", 8, 1)]] * 2, bin_dir=binaries.find_bin_dir(), network=True)
         crds = shared_dir("crds")
         for name in fleet.cluster_names:
             api = fleet.api(name)
             for f in CRDS:
-                _apply(api, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                       yaml.safe_load((crds / f).read_text()))
+                _apply(
+                    api,
+                    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                    yaml.safe_load((crds / f).read_text()),
+                )
         for name in fleet.cluster_names:
             api = fleet.api(name)
-            _wait("CRDs established", lambda api=api: all(_exists(api, "/apis/" + p) for p in (
-                "gateway.networking.k8s.io/v1/gateways", "inference.networking.k8s.io/v1/inferencepools",
-                "serving.kserve.io/v1alpha2/llminferenceservices")))
+            _wait(
+                "CRDs established",
+                lambda api=api: all(
+                    _exists(api, "/apis/" + p)
+                    for p in (
+                        "gateway.networking.k8s.io/v1/gateways",
+                        "inference.networking.k8s.io/v1/inferencepools",
+                        "serving.kserve.io/v1alpha2/llminferenceservices",
+                    )
+                ),
+            )
             for path, obj in _objects(hostname, fleet_doc):
                 _apply(api, path, obj)
-            _apply(api, f"/api/v1/namespaces/{NS}/secrets", {
-                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                "metadata": {"name": f"{ENDPOINT}-tls", "namespace": NS},
-                "data": {"tls.crt": base64.b64encode(cert.read_bytes()).decode(),
-                         "tls.key": base64.b64encode(key.read_bytes()).decode()}})
+            _apply(
+                api,
+                f"/api/v1/namespaces/{NS}/secrets",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "type": "kubernetes.io/tls",
+                    "metadata": {"name": f"{ENDPOINT}-tls", "namespace": NS},
+                    "data": {
+                        "tls.crt": base64.b64encode(cert.read_bytes()).decode(),
+                        "tls.key": base64.b64encode(key.read_bytes()).decode(),
+                    },
+                },
+            )
             _wait(f"{name}: 2 pods of the stand-in's Deployment Ready", lambda api=api: len(ready_pods(api)) == 2)
-        replicas = {pod["metadata"]["name"]: name for name in fleet.cluster_names for pod in ready_pods(fleet.api(name))}
-        yield {"fleet": fleet, "hostname": hostname, "cert": cert, "replicas": replicas,
-               "fd_ip": fleet.network().front_door_address(), "root": root}
+        replicas = {
+            pod["metadata"]["name"]: name for name in fleet.cluster_names for pod in ready_pods(fleet.api(name))
+        }
+        yield {
+            "fleet": fleet,
+            "hostname": hostname,
+            "cert": cert,
+            "replicas": replicas,
+            "fd_ip": fleet.network().front_door_address(),
+            "root": root,
+        }
     finally:
         log = fleet.dir / "dataplane" / "controller.log"
         if log.exists():
@@ -148,12 +228,16 @@ def _exists(api, path: str) -> bool:
 def _chat(plane, timeout: float = 5.0) -> tuple[int, str]:
     ctx = ssl.create_default_context(cafile=str(plane["cert"]))
     conn = http.client.HTTPSConnection(plane["hostname"], 443, timeout=timeout, context=ctx)
-    conn.sock = ctx.wrap_socket(socket.create_connection((plane["fd_ip"], 443), timeout=timeout),
-                                server_hostname=plane["hostname"])
+    conn.sock = ctx.wrap_socket(
+        socket.create_connection((plane["fd_ip"], 443), timeout=timeout), server_hostname=plane["hostname"]
+    )
     try:
-        conn.request("POST", "/v1/chat/completions",
-                     body=b'{"model":"model","messages":[{"role":"user","content":"hi"}],"max_tokens":2}',
-                     headers={"Content-Type": "application/json", "Host": plane["hostname"]})
+        conn.request(
+            "POST",
+            "/v1/chat/completions",
+            body=b'{"model":"model","messages":[{"role":"user","content":"hi"}],"max_tokens":2}',
+            headers={"Content-Type": "application/json", "Host": plane["hostname"]},
+        )
         r = conn.getresponse()
         r.read()
         return r.status, r.getheader("x-sky-replica") or ""
@@ -172,26 +256,43 @@ def _admin(plane, where: str, path: str) -> str:
     """An Envoy admin page, read inside the namespace it runs in (diagnostics for failure messages)."""
     net = plane["fleet"].network()
     code = f"import urllib.request as u; print(u.urlopen('http://127.0.0.1:9901{path}', timeout=3).read().decode())"
-    argv = net.front_door_argv([sys.executable, "-c", code]) if where == "fd" else net.cluster(where).argv(
-        [sys.executable, "-c", code])
+    argv = (
+        net.front_door_argv([sys.executable, "-c", code])
+        if where == "fd"
+        else net.cluster(where).argv([sys.executable, "-c", code])
+    )
     return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
 
 
 def test_requests_through_the_front_door_reach_every_pod_of_both_clusters(plane):
     # The controller adds a cluster to the front door once its pods are Ready there (weight = Ready replicas).
     clusters: set[str] = set()
-    where = plane["replicas"]   # pod name -> cluster, as the API servers listed the Ready pods
+    where = plane["replicas"]  # pod name -> cluster, as the API servers listed the Ready pods
     try:
-        _wait("answers from both clusters through the front door",
-              lambda: clusters.update({where.get((_try_chat(plane) or (0, ""))[1], "?")})
-              or {"local-1", "local-2"} <= clusters, timeout=180, interval=0.2)
+        _wait(
+            "answers from both clusters through the front door",
+            lambda: (
+                clusters.update({where.get((_try_chat(plane) or (0, ""))[1], "?")})
+                or {"local-1", "local-2"} <= clusters
+            ),
+            timeout=180,
+            interval=0.2,
+        )
     except AssertionError:
-        fd = [ln for ln in _admin(plane, "fd", "/clusters").splitlines() if "health_flags" in ln or "cx_connect_fail" in ln]
+        fd = [
+            ln
+            for ln in _admin(plane, "fd", "/clusters").splitlines()
+            if "health_flags" in ln or "cx_connect_fail" in ln
+        ]
         gw2 = _admin(plane, "local-2", "/listeners")
-        stats2 = [ln for ln in _admin(plane, "local-2", "/stats").splitlines() if ("ssl" in ln and "handshake" in ln)
-                  or "downstream_cx_total" in ln]
-        raise AssertionError(f"seen {clusters}; front door: {fd}; local-2 listeners: {gw2}; local-2 stats: {stats2}"
-                             ) from None
+        stats2 = [
+            ln
+            for ln in _admin(plane, "local-2", "/stats").splitlines()
+            if ("ssl" in ln and "handshake" in ln) or "downstream_cx_total" in ln
+        ]
+        raise AssertionError(
+            f"seen {clusters}; front door: {fd}; local-2 listeners: {gw2}; local-2 stats: {stats2}"
+        ) from None
     seen = set()
     for _ in range(40):
         status, replica = _chat(plane)
@@ -224,8 +325,10 @@ def test_kv_cache_aware_routes_through_the_endpoint_picker(plane):
     fleet: LocalFleet = plane["fleet"]
     api = fleet.api("local-2")
     inline = build_epp_config(MODES["kv_cache_aware"], prefill=False, lora=False)
-    api.patch(f"/apis/serving.kserve.io/v1alpha2/namespaces/{NS}/llminferenceservices/{ENDPOINT}",
-              {"spec": {"router": {"scheduler": {"config": {"inline": inline}}}}})
+    api.patch(
+        f"/apis/serving.kserve.io/v1alpha2/namespaces/{NS}/llminferenceservices/{ENDPOINT}",
+        {"spec": {"router": {"scheduler": {"config": {"inline": inline}}}}},
+    )
     log = fleet.dir / "clusters" / "local-2" / "dataplane" / "logs" / f"epp-{NS}-{POOL}.log"
     _wait("the EPP's log", log.exists, timeout=60)
     # The EPP answers ext_proc once it has synced the pool and its pods; then requests flow through it.
@@ -235,7 +338,7 @@ def test_kv_cache_aware_routes_through_the_endpoint_picker(plane):
     assert {r for _, r in served} <= {n for n, c in plane["replicas"].items() if c == "local-2"}, served
     # Observed in the gateway Envoy (admin API inside local-2's namespace): ext_proc streams to the EPP, and
     # requests forwarded by the ORIGINAL_DST pool cluster (the address the EPP put in the header).
-    code = ("import urllib.request as u; print(u.urlopen('http://127.0.0.1:9901/stats', timeout=3).read().decode())")
+    code = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9901/stats', timeout=3).read().decode())"
     stats = fleet.network().cluster("local-2").run([sys.executable, "-c", code]).stdout
     values = dict(line.rsplit(": ", 1) for line in stats.splitlines() if ": " in line)
     streams = sum(int(v) for k, v in values.items() if k.endswith("ext_proc.streams_started"))

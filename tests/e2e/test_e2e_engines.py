@@ -29,8 +29,11 @@ from skyendpoints_iac.localfleet.binaries import BinariesMissing, find_bin_dir
 from tests.conftest import ROOT, shared_dir
 
 GOLDEN = ROOT / "tests" / "unit" / "blueprint" / "golden" / "glm-prod.yaml"
-CRDS = ("serving.kserve.io_llminferenceservices.yaml", "inference.networking.k8s.io_inferencepools.yaml",
-        "gateway.networking.k8s.io_httproutes.yaml")
+CRDS = (
+    "serving.kserve.io_llminferenceservices.yaml",
+    "inference.networking.k8s.io_inferencepools.yaml",
+    "gateway.networking.k8s.io_httproutes.yaml",
+)
 KEY = "e2e-engine-key"
 
 CLIENT = """
@@ -60,23 +63,33 @@ def cluster() -> Any:
     finally:
         log = fleet.dir / "dataplane" / "controller.log"
         if log.exists():
-            print(log.read_text()[-3000:])   # shown by pytest on a failure
+            print(log.read_text()[-3000:])  # shown by pytest on a failure
         fleet.down()
 
 
 def _call(fleet: LocalFleet, name: str, url: str, key: str = KEY, body: dict | None = None) -> dict[str, Any] | None:
     """One request from inside the cluster's namespace; None when nothing answers (yet)."""
-    out = fleet.network().cluster(name).run([sys.executable, "-c", CLIENT, url, key, json.dumps(body) if body else ""],
-                                            check=False)
+    out = (
+        fleet.network()
+        .cluster(name)
+        .run([sys.executable, "-c", CLIENT, url, key, json.dumps(body) if body else ""], check=False)
+    )
     return json.loads(out.stdout) if out.returncode == 0 else None
 
 
 def _ready_pods(api, ns: str) -> list[dict[str, Any]]:
-    return [p for p in api.items(f"/api/v1/namespaces/{ns}/pods?labelSelector="
-                                 "app.kubernetes.io%2Fcomponent%3Dllminferenceservice-workload")
-            if not p["metadata"].get("deletionTimestamp") and (p.get("status") or {}).get("podIP") and any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in (p.get("status") or {}).get("conditions") or [])]
+    return [
+        p
+        for p in api.items(
+            f"/api/v1/namespaces/{ns}/pods?labelSelector=app.kubernetes.io%2Fcomponent%3Dllminferenceservice-workload"
+        )
+        if not p["metadata"].get("deletionTimestamp")
+        and (p.get("status") or {}).get("podIP")
+        and any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (p.get("status") or {}).get("conditions") or []
+        )
+    ]
 
 
 def test_standin_objects_and_one_simulator_per_ready_pod(cluster):
@@ -103,24 +116,44 @@ def test_standin_objects_and_one_simulator_per_ready_pod(cluster):
     tpl = svc["spec"]["template"]
     key_ref = next(e["valueFrom"]["secretKeyRef"] for e in tpl["containers"][0]["env"] if e["name"] == "VLLM_API_KEY")
     api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    api.post("/apis/scheduling.k8s.io/v1/priorityclasses", {"apiVersion": "scheduling.k8s.io/v1",
-             "kind": "PriorityClass", "metadata": {"name": tpl["priorityClassName"]}, "value": 1000})
-    api.post(f"/api/v1/namespaces/{ns}/secrets", {"apiVersion": "v1", "kind": "Secret",
-             "metadata": {"name": key_ref["name"]}, "stringData": {key_ref["key"]: KEY}})
+    api.post(
+        "/apis/scheduling.k8s.io/v1/priorityclasses",
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": tpl["priorityClassName"]},
+            "value": 1000,
+        },
+    )
+    api.post(
+        f"/api/v1/namespaces/{ns}/secrets",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": key_ref["name"]},
+            "stringData": {key_ref["key"]: KEY},
+        },
+    )
     api.post(f"/apis/serving.kserve.io/v1alpha2/namespaces/{ns}/llminferenceservices", svc)
 
     # The controller's stand-in plane creates what KServe v0.20 would; the API server validated each one.
     def objects() -> bool:
         deps = [d["metadata"]["name"] for d in api.items(f"/apis/apps/v1/namespaces/{ns}/deployments")]
         svcs = {s["metadata"]["name"] for s in api.items(f"/api/v1/namespaces/{ns}/services")}
-        pools = [p["metadata"]["name"] for p in
-                 api.items(f"/apis/inference.networking.k8s.io/v1/namespaces/{ns}/inferencepools")]
-        return (deps == [f"{model}-kserve"] and svcs == {f"{model}-kserve-workload-svc", f"{model}-epp-service"}
-                and pools == [f"{model}-inference-pool"])
+        pools = [
+            p["metadata"]["name"]
+            for p in api.items(f"/apis/inference.networking.k8s.io/v1/namespaces/{ns}/inferencepools")
+        ]
+        return (
+            deps == [f"{model}-kserve"]
+            and svcs == {f"{model}-kserve-workload-svc", f"{model}-epp-service"}
+            and pools == [f"{model}-inference-pool"]
+        )
 
     wait_for("the stand-in's Deployment, Services and InferencePool", objects, 60)
-    pods = wait_for("2 Ready workload pods", lambda: (lambda ps: ps if len(ps) == 2 else None)(_ready_pods(api, ns)),
-                    180)
+    pods = wait_for(
+        "2 Ready workload pods", lambda: (lambda ps: ps if len(ps) == 2 else None)(_ready_pods(api, ns)), 180
+    )
     for pod in pods:
         base = f"http://{pod['status']['podIP']}:8000"
 
@@ -132,16 +165,26 @@ def test_standin_objects_and_one_simulator_per_ready_pod(cluster):
         assert got["replica"] == pod["metadata"]["name"]
         assert [m["id"] for m in json.loads(got["body"])["data"]] == [model]
         assert _call(fleet, name, base + "/v1/models", key="")["status"] == 401, "the Secret's key is enforced"
-        chat = _call(fleet, name, base + "/v1/chat/completions",
-                     body={"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3})
+        chat = _call(
+            fleet,
+            name,
+            base + "/v1/chat/completions",
+            body={"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3},
+        )
         assert chat["status"] == 200 and json.loads(chat["body"])["choices"][0]["message"]["content"]
     # Scale the service down: the stand-in shrinks the Deployment, and the simulator of the pod that goes
     # away stops answering on its IP.
-    api.patch(f"/apis/serving.kserve.io/v1alpha2/namespaces/{ns}/llminferenceservices/{model}",
-              {"spec": {"replicas": 1}})
-    left = wait_for("one Ready pod after scaling to 1",
-                    lambda: (lambda ps: ps if len(ps) == 1 else None)(_ready_pods(api, ns)), 90)
+    api.patch(
+        f"/apis/serving.kserve.io/v1alpha2/namespaces/{ns}/llminferenceservices/{model}", {"spec": {"replicas": 1}}
+    )
+    left = wait_for(
+        "one Ready pod after scaling to 1", lambda: (lambda ps: ps if len(ps) == 1 else None)(_ready_pods(api, ns)), 90
+    )
     (gone,) = [p for p in pods if p["metadata"]["uid"] not in {q["metadata"]["uid"] for q in left}]
-    wait_for(f"the simulator of {gone['metadata']['name']} to stop",
-             lambda: _call(fleet, name, f"http://{gone['status']['podIP']}:8000/v1/models") is None, 60, interval=0.5)
+    wait_for(
+        f"the simulator of {gone['metadata']['name']} to stop",
+        lambda: _call(fleet, name, f"http://{gone['status']['podIP']}:8000/v1/models") is None,
+        60,
+        interval=0.5,
+    )
     assert _call(fleet, name, f"http://{left[0]['status']['podIP']}:8000/v1/models")["status"] == 200

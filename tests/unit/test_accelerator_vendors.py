@@ -18,7 +18,9 @@ from skyendpoints_iac.spec import EndpointSpec, Fleet
 
 PACKAGE = Path(__file__).resolve().parents[2] / "skyendpoints_iac"
 HOME = PACKAGE / "placement" / "accelerators.py"
-ALLOWED = {PACKAGE / "spec" / "fleet.py": "the default gpu_taint key (a taint, not a resource; spec is below placement)"}
+ALLOWED = {
+    PACKAGE / "spec" / "fleet.py": "the default gpu_taint key (a taint, not a resource; spec is below placement)"
+}
 
 
 def test_nvidia_amd_and_gaudi_have_their_own_resource_names():
@@ -29,8 +31,9 @@ def test_nvidia_amd_and_gaudi_have_their_own_resource_names():
 
 
 def test_an_amd_replica_requests_amd_gpus():
-    fleet = Fleet.model_validate({"domain": "ep.example.com",
-                                  "clusters": [{"name": "a", "nodes": [{"accelerator": "MI300X", "gpus": 8}]}]})
+    fleet = Fleet.model_validate(
+        {"domain": "ep.example.com", "clusters": [{"name": "a", "nodes": [{"accelerator": "MI300X", "gpus": 8}]}]}
+    )
     spec = EndpointSpec.model_validate({"name": "m", "model": "org/m", "resources": {"accelerators": "MI300X:8"}})
     ctx = serving.SliceContext(spec, fleet, fleet.cluster("a"), ClusterPlacement("a", 1, 1, 1))
     obj, _ = serving.build_llmisvc(ctx, routing.router(ctx))

@@ -82,16 +82,25 @@ def test_usage_error_exits_2():
 
 
 def sky_in(stdin: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "skyendpoints_iac", *args], capture_output=True, text=True, cwd=ROOT,
-                          input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "skyendpoints_iac", *args], capture_output=True, text=True, cwd=ROOT, input=stdin
+    )
 
 
 STDIN_READERS = [
     ("endpoint validate", ("endpoint", "validate", "-"), EXAMPLES / "glm-prod.yaml", "<stdin>: ok (glm-prod"),
-    ("endpoint validate --fleet -", ("endpoint", "validate", str(EXAMPLES / "glm-prod.yaml"), "--fleet", "-"),
-     EXAMPLES / "fleet.yaml", "coreweave-us-east=2"),
-    ("endpoint plan", ("endpoint", "plan", "-", "--fleet", str(EXAMPLES / "fleet.yaml"), "--json"),
-     EXAMPLES / "glm-prod.yaml", '"endpoint": "glm-prod"'),
+    (
+        "endpoint validate --fleet -",
+        ("endpoint", "validate", str(EXAMPLES / "glm-prod.yaml"), "--fleet", "-"),
+        EXAMPLES / "fleet.yaml",
+        "coreweave-us-east=2",
+    ),
+    (
+        "endpoint plan",
+        ("endpoint", "plan", "-", "--fleet", str(EXAMPLES / "fleet.yaml"), "--json"),
+        EXAMPLES / "glm-prod.yaml",
+        '"endpoint": "glm-prod"',
+    ),
     ("fleet validate", ("fleet", "validate", "-"), EXAMPLES / "fleet.yaml", "-: ok ("),
     ("fleet show", ("fleet", "show", "-", "--json"), EXAMPLES / "fleet.yaml", '"name": "gke-us-east"'),
     ("policy config", ("policy", "config", "--config", "-"), None, '"gpu-accelerator-selected"'),
@@ -115,8 +124,18 @@ def test_read_commands_have_json(tmp_path):
     """--json on every read command: one JSON document on stdout (status and list need a backend: the empty one)."""
     env = {**os.environ, "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state"), "PULUMI_BACKEND_URL": ""}
     rendered = tmp_path / "r"
-    assert sky("endpoint", "render", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"),
-               "--out", str(rendered)).returncode == 0
+    assert (
+        sky(
+            "endpoint",
+            "render",
+            str(EXAMPLES / "glm-prod.yaml"),
+            "--fleet",
+            str(EXAMPLES / "fleet.yaml"),
+            "--out",
+            str(rendered),
+        ).returncode
+        == 0
+    )
     commands = [
         ("endpoint", "validate", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"), "--json"),
         ("endpoint", "plan", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"), "--json"),
@@ -126,8 +145,13 @@ def test_read_commands_have_json(tmp_path):
         ("endpoint", "status", "--json"),
     ]
     for args in commands:
-        result = subprocess.run([sys.executable, "-m", "skyendpoints_iac", *args], capture_output=True, text=True,
-                                cwd=tmp_path, env={k: v for k, v in env.items() if v})
+        result = subprocess.run(
+            [sys.executable, "-m", "skyendpoints_iac", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={k: v for k, v in env.items() if v},
+        )
         assert result.returncode == 0, (args, result.stderr)
         json.loads(result.stdout)
     doc = json.loads(sky("endpoint", "validate", str(EXAMPLES / "glm-prod.yaml"), "--json").stdout)
@@ -138,12 +162,21 @@ def test_read_commands_have_json(tmp_path):
     assert problems and problems[0]["file"] == "<stdin>" and problems[0]["path"] == "model"
 
 
-@pytest.mark.parametrize("args", [("endpoint", "schema"), ("endpoint", "schema", "--fleet"), ("policy", "rules"),
-                                  ("endpoint", "validate", str(EXAMPLES / "glm-prod.yaml")), ("--help",)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("endpoint", "schema"),
+        ("endpoint", "schema", "--fleet"),
+        ("policy", "rules"),
+        ("endpoint", "validate", str(EXAMPLES / "glm-prod.yaml")),
+        ("--help",),
+    ],
+)
 def test_closed_pipe_is_exit_0_without_traceback(args):
     """`sky endpoint schema | head -1`: the reader goes away before we write; that is no failure."""
-    proc = subprocess.Popen([sys.executable, "-m", "skyendpoints_iac", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skyendpoints_iac", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
     proc.stdout.close()
     stderr = proc.stderr.read().decode()
     assert proc.wait() == 0, stderr
@@ -182,10 +215,22 @@ def _spec(tmp_path, name: str, text: str):
 
 # Inputs that only placement or the blueprint can refuse; validate --fleet must refuse them the same way.
 LATE_FAILURES = [
-    ("env-clash-in-blueprint", ["name: clash\nmodel: org/m\nresources: {accelerators: H100:1}\nreplicas: 1\n"
-                                "engine:\n  env:\n    VLLM_ADDITIONAL_ARGS: '--x'\n"], 2),
-    ("shared-hostname", ["name: one\nmodel: org/m\nresources: {accelerators: H100:1}\ntls: {domain: x.example.com}\n",
-                         "name: two\nmodel: org/m\nresources: {accelerators: H100:1}\ntls: {domain: x.example.com}\n"], 2),
+    (
+        "env-clash-in-blueprint",
+        [
+            "name: clash\nmodel: org/m\nresources: {accelerators: H100:1}\nreplicas: 1\n"
+            "engine:\n  env:\n    VLLM_ADDITIONAL_ARGS: '--x'\n"
+        ],
+        2,
+    ),
+    (
+        "shared-hostname",
+        [
+            "name: one\nmodel: org/m\nresources: {accelerators: H100:1}\ntls: {domain: x.example.com}\n",
+            "name: two\nmodel: org/m\nresources: {accelerators: H100:1}\ntls: {domain: x.example.com}\n",
+        ],
+        2,
+    ),
     ("same-name-twice", ["name: one\nmodel: org/m\nresources: {accelerators: H100:1}\n"] * 2, 2),
     ("fixed-replicas-unplaced", ["name: big\nmodel: org/m\nresources: {accelerators: B200:8}\nreplicas: 50\n"], 1),
     ("nothing-fits", ["name: huge\nmodel: org/m\nresources: {accelerators: X999:8}\nreplicas: 1\n"], 1),
@@ -208,16 +253,34 @@ def test_validate_with_fleet_fails_exactly_where_render_fails(tmp_path, case, te
 
 def test_render_allow_partial_writes_the_replicas_that_fit(tmp_path):
     spec = _spec(tmp_path, "big.yaml", "name: big\nmodel: org/m\nresources: {accelerators: B200:8}\nreplicas: 50\n")
-    result = sky("endpoint", "render", spec, "--fleet", str(EXAMPLES / "fleet.yaml"), "--out", str(tmp_path / "o"),
-                 "--allow-partial")
+    result = sky(
+        "endpoint",
+        "render",
+        spec,
+        "--fleet",
+        str(EXAMPLES / "fleet.yaml"),
+        "--out",
+        str(tmp_path / "o"),
+        "--allow-partial",
+    )
     assert result.returncode == 0, result.stderr
     assert "unplaced" in result.stdout and "--allow-partial" in result.stderr
 
 
 def test_render_folder_holds_kubernetes_objects_and_policy_check_reads_it(tmp_path):
     out = tmp_path / "out"
-    assert sky("endpoint", "render", *(str(EXAMPLES / f) for f in ("glm-prod.yaml", "gated-model.yaml")),
-               "--fleet", str(EXAMPLES / "fleet.yaml"), "--out", str(out)).returncode == 0
+    assert (
+        sky(
+            "endpoint",
+            "render",
+            *(str(EXAMPLES / f) for f in ("glm-prod.yaml", "gated-model.yaml")),
+            "--fleet",
+            str(EXAMPLES / "fleet.yaml"),
+            "--out",
+            str(out),
+        ).returncode
+        == 0
+    )
     clusters = [d for d in out.iterdir() if d.is_dir() and d.name != "global"]
     assert clusters
     for folder in clusters:
@@ -230,17 +293,25 @@ def test_render_folder_holds_kubernetes_objects_and_policy_check_reads_it(tmp_pa
     # Secrets the spec names (engine.secret_env wandb, auth.secret_name) are listed where the operator must create them.
     external = {(s["namespace"], s["name"]) for c in prerequisites.values() for s in c.get("externalSecrets", [])}
     assert ("sky-llama-gated", "wandb") in external and ("sky-llama-gated", "llama-api-key") in external
-    assert not any(s["name"] == "llama-gated-hf-token" for c in prerequisites.values() for s in c.get("externalSecrets", []))
+    assert not any(
+        s["name"] == "llama-gated-hf-token" for c in prerequisites.values() for s in c.get("externalSecrets", [])
+    )
     checked = sky("policy", "check", str(out), "--fleet", str(EXAMPLES / "fleet.yaml"), "--json")
     doc = json.loads(checked.stdout)
     assert doc["chart_releases"] > 0 and doc["objects"] > 0
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("clusters: [a]\n", "prerequisites.yaml:1: must be one mapping {clusters: {NAME: {charts, crds, secrets}}}"),
-    ("clusters: {c1: {charts: [{name: x}]}}\n", "prerequisites.yaml: clusters.c1.charts[0]: each entry is a mapping"),
-    ("clusters: {c1: {crds: {name: x}}}\n", "prerequisites.yaml: clusters.c1.crds: must be a list"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("clusters: [a]\n", "prerequisites.yaml:1: must be one mapping {clusters: {NAME: {charts, crds, secrets}}}"),
+        (
+            "clusters: {c1: {charts: [{name: x}]}}\n",
+            "prerequisites.yaml: clusters.c1.charts[0]: each entry is a mapping",
+        ),
+        ("clusters: {c1: {crds: {name: x}}}\n", "prerequisites.yaml: clusters.c1.crds: must be a list"),
+    ],
+)
 def test_policy_check_reports_a_malformed_prerequisites_file(tmp_path, text, expected):
     from skyendpoints_iac.errors import InvalidInput
     from skyendpoints_iac.policy.rendered import load_rendered

@@ -27,7 +27,9 @@ SPEC, FLEET = "glm-prod.yaml", "fleet.yaml"
 def _uv() -> str:
     found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
     if not found:
-        pytest.fail("uv is needed to build and install the wheel quickly: pip install -e .[dev] (it is in the dev extra)")
+        pytest.fail(
+            "uv is needed to build and install the wheel quickly: pip install -e .[dev] (it is in the dev extra)"
+        )
     return found
 
 
@@ -47,16 +49,32 @@ def installed(tmp_path_factory) -> dict:
     made = _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
     assert made.returncode == 0, made.stderr
     python = venv / "bin" / "python"
-    done = _run([uv, "pip", "install", "--quiet", "--python", str(python),
-                 "--constraint", str(ROOT / "requirements" / "dev.lock"), str(wheels[0])])
+    done = _run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            "--constraint",
+            str(ROOT / "requirements" / "dev.lock"),
+            str(wheels[0]),
+        ]
+    )
     assert done.returncode == 0, done.stderr
     work = base / "work"
     work.mkdir()
     for name in (SPEC, FLEET):
         shutil.copy(EXAMPLES / name, work / name)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SKY_", "PULUMI_", "KUBECONFIG", "VIRTUAL_ENV"))}
-    env.update(HOME=str(base / "home"), XDG_CACHE_HOME=str(base / "cache"), XDG_STATE_HOME=str(base / "state"),
-               PATH=os.pathsep.join([str(venv / "bin"), "/usr/bin", "/bin"]), PYTHONNOUSERSITE="1")
+    env.update(
+        HOME=str(base / "home"),
+        XDG_CACHE_HOME=str(base / "cache"),
+        XDG_STATE_HOME=str(base / "state"),
+        PATH=os.pathsep.join([str(venv / "bin"), "/usr/bin", "/bin"]),
+        PYTHONNOUSERSITE="1",
+    )
     return {"venv": venv, "python": python, "sky": venv / "bin" / "sky", "work": work, "env": env, "wheel": wheels[0]}
 
 
@@ -65,15 +83,20 @@ def sky(inst: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_wheel_is_what_runs_not_the_checkout(installed):
-    where = _run([str(installed["python"]), "-c", "import skyendpoints_iac, sys; print(skyendpoints_iac.__file__)"],
-                 cwd=installed["work"], env=installed["env"])
+    where = _run(
+        [str(installed["python"]), "-c", "import skyendpoints_iac, sys; print(skyendpoints_iac.__file__)"],
+        cwd=installed["work"],
+        env=installed["env"],
+    )
     package = Path(where.stdout.strip()).parent
     assert package.is_relative_to(installed["venv"]), where
     shipped = sorted(p.name for p in (package / "_shipped" / "components").glob("*.yaml"))
     assert shipped == sorted(p.name for p in (ROOT / "components").glob("*.yaml"))
     # What the installed code loads is that copy, with the checkout's pinned versions.
-    probe = ("import json\nfrom skyendpoints_iac.blueprint.catalogue import catalogue_dir, load_catalogue\n"
-             "print(catalogue_dir()); print(json.dumps({n: c.version for n, c in load_catalogue().components.items()}))")
+    probe = (
+        "import json\nfrom skyendpoints_iac.blueprint.catalogue import catalogue_dir, load_catalogue\n"
+        "print(catalogue_dir()); print(json.dumps({n: c.version for n, c in load_catalogue().components.items()}))"
+    )
     done = _run([str(installed["python"]), "-c", probe], cwd=installed["work"], env=installed["env"])
     where, versions = done.stdout.strip().splitlines()
     assert Path(where) == package / "_shipped" / "components", done.stderr
@@ -84,8 +107,10 @@ def test_the_wheel_is_what_runs_not_the_checkout(installed):
 def test_version(installed):
     done = sky(installed, "--version")
     assert done.returncode == 0, done.stderr
-    metadata = _run([str(installed["python"]), "-c", "import importlib.metadata as m; print(m.version('skyendpoints-iac'))"],
-                    env=installed["env"]).stdout.strip()
+    metadata = _run(
+        [str(installed["python"]), "-c", "import importlib.metadata as m; print(m.version('skyendpoints-iac'))"],
+        env=installed["env"],
+    ).stdout.strip()
     assert done.stdout.strip() == metadata and metadata.count(".") >= 2
 
 
@@ -104,8 +129,12 @@ def test_schema_validate_plan_render_and_policy_check_from_an_empty_folder(insta
 
     render = sky(installed, "endpoint", "render", SPEC, "--fleet", FLEET, "--out", "out")
     assert render.returncode == 0, render.stdout + render.stderr
-    kinds = {d.get("kind") for p in (installed["work"] / "out").rglob("*.yaml")
-             for d in yaml.safe_load_all(p.read_text()) if isinstance(d, dict)}
+    kinds = {
+        d.get("kind")
+        for p in (installed["work"] / "out").rglob("*.yaml")
+        for d in yaml.safe_load_all(p.read_text())
+        if isinstance(d, dict)
+    }
     assert "LLMInferenceService" in kinds, kinds
 
     check = sky(installed, "policy", "check", "out", "--fleet", FLEET)
@@ -154,14 +183,22 @@ def test_policy_pack_path_gives_a_pack_the_engine_can_start(installed):
     settings = yaml.safe_load((pack / "PulumiPolicy.yaml").read_text())
     assert settings["runtime"]["options"]["virtualenv"] == str(installed["venv"])
     assert settings["version"] == __version__
-    proc = subprocess.Popen([str(installed["python"]), "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack)],
-                            cwd=pack, env=installed["env"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(installed["python"]), "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack)],
+        cwd=pack,
+        env=installed["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     port: list[str] = []
     reader = threading.Thread(target=lambda: port.append(proc.stdout.readline().strip()), daemon=True)
     reader.start()
     reader.join(timeout=60)
     try:
-        assert port and port[0].isdigit(), f"the pack did not start: {proc.stderr.read()[-2000:] if proc.poll() is not None else ''}"
+        assert port and port[0].isdigit(), (
+            f"the pack did not start: {proc.stderr.read()[-2000:] if proc.poll() is not None else ''}"
+        )
         with grpc.insecure_channel(f"127.0.0.1:{port[0]}") as channel:
             info = analyzer_pb2_grpc.AnalyzerStub(channel).GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
         assert info.name == "skyendpoints"

@@ -90,16 +90,20 @@ def test_dev_tooling_in_the_package_needs_only_runtime_and_the_fleet_extra():
     _, tooling = _split()
     project = _project()
     allowed = {_requirement_name(r) for r in project["dependencies"] + project["optional-dependencies"]["fleet"]}
-    extra = {d: files[:2] for d, files in _distributions(_imports(tooling)).items()
-             if d not in allowed and d not in VIA_PULUMI}
+    extra = {
+        d: files[:2]
+        for d, files in _distributions(_imports(tooling)).items()
+        if d not in allowed and d not in VIA_PULUMI
+    }
     assert not extra, f"imported by dev tooling but in neither the runtime dependencies nor [fleet]: {extra}"
 
 
 def test_the_dependency_scan_sees_imports_inside_functions(tmp_path):
     """The scanner itself: a lazily imported module counts (the CLI imports heavy packages inside commands)."""
     module = tmp_path / "m.py"
-    module.write_text("import os\nfrom . import sibling\n\ndef f():\n    from rich.table import Table\n"
-                      "    import yaml.constructor\n")
+    module.write_text(
+        "import os\nfrom . import sibling\n\ndef f():\n    from rich.table import Table\n    import yaml.constructor\n"
+    )
     assert _imports([module], root=tmp_path) == {"rich": ["m.py"], "yaml": ["m.py"]}
 
 

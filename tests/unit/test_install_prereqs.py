@@ -10,8 +10,12 @@ from pathlib import Path
 from tests.conftest import ROOT, SHARED
 
 SCRIPT = ROOT / "tools" / "check-prereqs.sh"
-GO_DIRECTIVES = [line.split()[1] for mod in (ROOT / "tools").glob("*/go.mod")
-                 for line in mod.read_text().splitlines() if line.startswith("go ")]
+GO_DIRECTIVES = [
+    line.split()[1]
+    for mod in (ROOT / "tools").glob("*/go.mod")
+    for line in mod.read_text().splitlines()
+    if line.startswith("go ")
+]
 GO_MIN = max(GO_DIRECTIVES, key=lambda v: tuple(int(p) for p in v.split(".")))
 """What the wrapper modules ask for (GOTOOLCHAIN=local builds refuse an older Go)."""
 
@@ -23,7 +27,9 @@ def one_patch_below(version: str) -> str:
 
 def check(mode: str, **env: str) -> subprocess.CompletedProcess:
     full = {**{k: v for k, v in os.environ.items() if k not in ("SKY_SHARED_DIR", "GO", "OPENSSL", "PYTHON")}, **env}
-    return subprocess.run(["bash", str(SCRIPT), mode], capture_output=True, text=True, env=full, timeout=60, check=False)
+    return subprocess.run(
+        ["bash", str(SCRIPT), mode], capture_output=True, text=True, env=full, timeout=60, check=False
+    )
 
 
 def fake_go(tmp_path: Path, version: str) -> str:
@@ -40,8 +46,13 @@ def test_everything_present_passes(tmp_path):
 
 
 def test_every_missing_prerequisite_is_named_with_how_to_provide_it(tmp_path):
-    done = check("fleet", SKY_SHARED_DIR=str(tmp_path / "no-shared"), GO=str(tmp_path / "no-go"),
-                 OPENSSL="no-such-openssl", SKY_MIN_FREE_GB="1000000")
+    done = check(
+        "fleet",
+        SKY_SHARED_DIR=str(tmp_path / "no-shared"),
+        GO=str(tmp_path / "no-go"),
+        OPENSSL="no-such-openssl",
+        SKY_MIN_FREE_GB="1000000",
+    )
     assert done.returncode == 1
     err = done.stderr
     assert f"MISSING  upstream crds/ in {tmp_path / 'no-shared'}" in err and "set SKY_SHARED_DIR=" in err
@@ -53,7 +64,9 @@ def test_every_missing_prerequisite_is_named_with_how_to_provide_it(tmp_path):
 
 
 def test_an_old_go_is_refused(tmp_path):
-    done = check("fleet", SKY_SHARED_DIR=str(SHARED), GO=fake_go(tmp_path, one_patch_below(GO_MIN)), SKY_MIN_FREE_GB="0")
+    done = check(
+        "fleet", SKY_SHARED_DIR=str(SHARED), GO=fake_go(tmp_path, one_patch_below(GO_MIN)), SKY_MIN_FREE_GB="0"
+    )
     assert done.returncode == 1
     assert f"MISSING  go >= {GO_MIN} (found {one_patch_below(GO_MIN)})" in done.stderr
 
@@ -67,8 +80,9 @@ def test_unit_mode_checks_neither_go_nor_disk(tmp_path):
 def test_the_make_targets_check_before_building():
     """`make -n` prints the recipe order: the check comes before the venv, the binaries and the tests."""
     for target in ("test", "demo"):
-        plan = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                              check=False).stdout
+        plan = subprocess.run(
+            ["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        ).stdout
         lines = plan.splitlines()
         first_check = next(i for i, line in enumerate(lines) if "check-prereqs.sh fleet" in line)
         build = next(i for i, line in enumerate(lines) if "build-local-fleet-bins.sh" in line)

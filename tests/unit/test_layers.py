@@ -29,9 +29,12 @@ PACKAGE = ROOT / "skyendpoints_iac"
 PKG = "skyendpoints_iac"
 
 RANK = {
-    "__init__": 0, "errors": 0,
-    "userdirs": 1, "packaged": 1,
-    "spec": 2, "train": 2,
+    "__init__": 0,
+    "errors": 0,
+    "userdirs": 1,
+    "packaged": 1,
+    "spec": 2,
+    "train": 2,
     "placement": 3,
     "blueprint": 4,
     "policy": 5,
@@ -93,8 +96,14 @@ def imports(name: str, path: Path, tree: ast.Module) -> list[tuple[int, str, boo
             else:
                 target = node.module or ""
             if not node.module:  # ``from .. import x``: x is a submodule, else an attribute of the package
-                found += [(node.lineno, f"{target}.{a.name}" if f"{target}.{a.name}" in ALL_NAMES else target,
-                           id(node) in top_level) for a in node.names]
+                found += [
+                    (
+                        node.lineno,
+                        f"{target}.{a.name}" if f"{target}.{a.name}" in ALL_NAMES else target,
+                        id(node) in top_level,
+                    )
+                    for a in node.names
+                ]
             else:
                 found.append((node.lineno, target, id(node) in top_level))
     return found
@@ -176,12 +185,18 @@ def test_pure_layers_import_no_pulumi_and_read_no_environment(pure):
                 if name not in KNOWN_ENV_READS:
                     leaks.append(f"{where(path, line)}: pure layer {pure} imports {target}")
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os"
-                    and node.attr in ("environ", "getenv", "environb", "putenv")):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+                and node.attr in ("environ", "getenv", "environb", "putenv")
+            ):
                 env_readers.add(name)
                 if name not in KNOWN_ENV_READS:
-                    leaks.append(f"{where(path, node.lineno)}: pure layer {pure} reads os.{node.attr}; "
-                                 "have the caller pass the value in")
+                    leaks.append(
+                        f"{where(path, node.lineno)}: pure layer {pure} reads os.{node.attr}; "
+                        "have the caller pass the value in"
+                    )
     assert not leaks, "\n".join(leaks)
     stale = sorted(m for m in KNOWN_ENV_READS if layer(m) == pure and m not in env_readers)
     assert not stale, f"no longer read the environment, drop them from KNOWN_ENV_READS: {stale}"
@@ -193,9 +208,16 @@ def test_bench_and_product_never_import_tests():
     for path in files:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for node in ast.walk(tree):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
-            leaks += [f"{where(path, node.lineno)}: imports {n}" for n in names if n.split(".")[0] in ("tests", "bench")]
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            leaks += [
+                f"{where(path, node.lineno)}: imports {n}" for n in names if n.split(".")[0] in ("tests", "bench")
+            ]
     assert not leaks, "\n".join(leaks)
 
 
@@ -219,19 +241,37 @@ def test_one_home_for_the_endpoint_hostname():
         if name == HOSTNAME_HOME:
             continue
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and node.attr == "domain" and isinstance(node.value, ast.Attribute)
-                    and node.value.attr == "tls"):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "domain"
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "tls"
+            ):
                 copies.append(f"{where(path, node.lineno)}: reads .tls.domain; use endpoint_hostname(spec, fleet)")
     assert not copies, "\n".join(copies)
 
 
-DISK_CALLS = {"read_text", "read_bytes", "write_text", "write_bytes", "glob", "rglob", "iterdir", "mkdir", "unlink",
-              "rmdir", "exists", "is_file", "is_dir", "touch"}
+DISK_CALLS = {
+    "read_text",
+    "read_bytes",
+    "write_text",
+    "write_bytes",
+    "glob",
+    "rglob",
+    "iterdir",
+    "mkdir",
+    "unlink",
+    "rmdir",
+    "exists",
+    "is_file",
+    "is_dir",
+    "touch",
+}
 DISK_EDGES = {
     f"{PKG}.spec.yamlsource": "reads the user's spec, fleet and config files (bounded: read_source)",
     f"{PKG}.placement.model": "Placement.load reads a --previous plan file",
     f"{PKG}.blueprint.catalogue": "reads the components/ catalogue (shipped package data, or the folder the "
-                                  "shell passes in: build_fleet_blueprint(catalogue=...))",
+    "shell passes in: build_fleet_blueprint(catalogue=...))",
     f"{PKG}.blueprint.render": "writes the render folder (the output of 'sky endpoint render')",
     f"{PKG}.policy.rendered": "reads a render folder back for 'sky policy check'",
 }
@@ -249,9 +289,11 @@ def test_pure_layers_touch_the_disk_only_at_their_named_edges(pure):
             if not isinstance(node, ast.Call):
                 continue
             f = node.func
-            hit = ((isinstance(f, ast.Name) and f.id == "open")
-                   or (isinstance(f, ast.Attribute) and f.attr in DISK_CALLS)
-                   or (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "shutil"))
+            hit = (
+                (isinstance(f, ast.Name) and f.id == "open")
+                or (isinstance(f, ast.Attribute) and f.attr in DISK_CALLS)
+                or (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "shutil")
+            )
             if hit:
                 touching.setdefault(name, []).append(where(path, node.lineno))
     new = {m: w for m, w in touching.items() if m not in DISK_EDGES}

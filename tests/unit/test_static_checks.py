@@ -3,6 +3,7 @@
 - ruff (lint; the rule set and its reasons are in pyproject.toml ``[tool.ruff]``) over every Python file git
   tracks or would track (new files count: a finding shows up before the commit, not first in CI); ignored
   files (build/, .venv/) never. Outside a git checkout (an sdist, a copy) the whole tree is checked.
+- ``ruff format --check`` over the same files: the layout is the formatter's (``ruff format`` fixes it).
 - mypy over the pure layers at the level pyproject.toml ``[tool.mypy]`` states (strict for spec, placement and
   policy; a documented level for blueprint).
 
@@ -26,15 +27,21 @@ def tool(name: str) -> str:
     if path.exists():
         return str(path)
     found = shutil.which(name)
-    assert found, f"{name} is not installed: install the dev extra (make setup, or pip install -r requirements/dev.lock)"
+    assert found, (
+        f"{name} is not installed: install the dev extra (make setup, or pip install -r requirements/dev.lock)"
+    )
     return found
 
 
 def python_files() -> list[str]:
     """The Python files git tracks or would track (not ignored, still there); outside a checkout, the tree (".")."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.py"],
-                                cwd=ROOT, capture_output=True, check=True)
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.py"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return ["."]
     files = [f for f in listed.stdout.decode().split("\0") if f and (ROOT / f).exists()]
@@ -50,6 +57,11 @@ def test_ruff_finds_nothing():
     assert done.returncode == 0, f"ruff check (fix the findings, don't silence them):\n{done.stdout}{done.stderr}"
 
 
+def test_ruff_format_is_applied():
+    done = run([tool("ruff"), "format", "--check", "--no-cache", *python_files()])
+    assert done.returncode == 0, f"ruff format --check (run `.venv/bin/ruff format`):\n{done.stdout}{done.stderr}"
+
+
 def test_mypy_on_the_pure_layers():
     done = run([tool("mypy")])  # files and levels: pyproject.toml [tool.mypy]
     assert done.returncode == 0, f"mypy on the pure layers:\n{done.stdout}{done.stderr}"
@@ -61,5 +73,9 @@ def test_the_checks_can_fail(tmp_path):
     bad.write_text("import os\n\n\ndef f(x: int) -> str:\n    return x\n", encoding="utf-8")
     lint = run([tool("ruff"), "check", "--no-cache", "--isolated", "--select", "F401", str(bad)])
     assert lint.returncode == 1 and "F401" in lint.stdout
+    cramped = tmp_path / "cramped.py"
+    cramped.write_text("x=[ 1,2 ]\n", encoding="utf-8")
+    layout = run([tool("ruff"), "format", "--check", "--no-cache", "--isolated", str(cramped)])
+    assert layout.returncode == 1 and "cramped.py" in layout.stdout
     types = run([tool("mypy"), "--strict", "--no-incremental", "--config-file", "/dev/null", str(bad)])
     assert types.returncode == 1 and "Incompatible return value type" in types.stdout

@@ -19,12 +19,17 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m skyendpoints_iac.localfleet.enginesim",
         description="A simulated vLLM/SGLang engine for the local fleet (dev tooling).",
         epilog="example: --host 127.0.0.1 --port 8000 --model Qwen/Qwen3-0.6B --served-model-name qwen "
-               "--replica qwen-kserve-abc12 --ttft-ms 20 --itl-ms 10 --max-num-seqs 5")
+        "--replica qwen-kserve-abc12 --ttft-ms 20 --itl-ms 10 --max-num-seqs 5",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on start)")
     p.add_argument("--model", required=True, help="the model the engine 'loads' (vllm serve <model>)")
-    p.add_argument("--served-model-name", nargs="+", default=None,
-                   help="names clients use (default: the model); metrics carry the first, as vLLM")
+    p.add_argument(
+        "--served-model-name",
+        nargs="+",
+        default=None,
+        help="names clients use (default: the model); metrics carry the first, as vLLM",
+    )
     p.add_argument("--replica", default=None, help="name in the x-sky-replica header (default: $POD_NAME or host name)")
     p.add_argument("--engine", choices=ENGINES, default="vllm", help="which engine's metric names to export")
     p.add_argument("--mode", choices=("random", "echo"), default="random")
@@ -37,10 +42,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--block-size", type=int, default=16, help="tokens per KV-cache block")
     p.add_argument("--max-model-len", type=int, default=8192)
     p.add_argument("--default-max-tokens", type=int, default=16, help="output length cap when a request sets none")
-    p.add_argument("--api-key", default=os.environ.get("VLLM_API_KEY", ""),
-                   help="require 'Authorization: Bearer KEY' on /v1 (default: $VLLM_API_KEY, as vLLM)")
-    p.add_argument("--api-key-file", default=None,
-                   help="read the API key from this file instead (keeps it off the command line)")
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("VLLM_API_KEY", ""),
+        help="require 'Authorization: Bearer KEY' on /v1 (default: $VLLM_API_KEY, as vLLM)",
+    )
+    p.add_argument(
+        "--api-key-file", default=None, help="read the API key from this file instead (keeps it off the command line)"
+    )
     p.add_argument("--seed", type=int, default=None)
     return p
 
@@ -53,11 +62,21 @@ def config_from(args: argparse.Namespace) -> EngineConfig:
         if getattr(args, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must not be negative")
     return EngineConfig(
-        model=args.model, served_model_names=list(args.served_model_name or [args.model]), engine=args.engine,
-        mode=args.mode, ttft_ms=args.ttft_ms, prefill_ms_per_token=args.prefill_ms_per_token, itl_ms=args.itl_ms,
-        max_num_seqs=args.max_num_seqs, max_waiting=args.max_waiting, kv_blocks=args.kv_blocks,
-        block_size=args.block_size, max_model_len=args.max_model_len, default_max_tokens=args.default_max_tokens,
-        seed=args.seed)
+        model=args.model,
+        served_model_names=list(args.served_model_name or [args.model]),
+        engine=args.engine,
+        mode=args.mode,
+        ttft_ms=args.ttft_ms,
+        prefill_ms_per_token=args.prefill_ms_per_token,
+        itl_ms=args.itl_ms,
+        max_num_seqs=args.max_num_seqs,
+        max_waiting=args.max_waiting,
+        kv_blocks=args.kv_blocks,
+        block_size=args.block_size,
+        max_model_len=args.max_model_len,
+        default_max_tokens=args.default_max_tokens,
+        seed=args.seed,
+    )
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -69,8 +88,11 @@ async def serve(args: argparse.Namespace) -> None:
             api_key = fh.read().strip()
     app = make_app(cfg, replica=replica, api_key=api_key)
     runner, port = await start(app, args.host, args.port)
-    print(f"enginesim: {cfg.engine} serving {', '.join(cfg.served_model_names)} on http://{args.host}:{port} "
-          f"as replica {replica}", flush=True)
+    print(
+        f"enginesim: {cfg.engine} serving {', '.join(cfg.served_model_names)} on http://{args.host}:{port} "
+        f"as replica {replica}",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -85,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config_from(args)
     except ValueError as exc:
-        p.error(str(exc))          # exit code 2: invalid input
+        p.error(str(exc))  # exit code 2: invalid input
     try:
         asyncio.run(serve(args))
-    except OSError as exc:   # address in use, address not on this host (outside the cluster's netns)
+    except OSError as exc:  # address in use, address not on this host (outside the cluster's netns)
         print(f"enginesim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -26,8 +26,33 @@ from .metrics import EngineMetrics
 
 _TOKEN = re.compile(r"\s*[\w]+|\s*[^\w\s]")
 
-WORDS = ("Testing", "testing", "1", "2", "3", "the", "engine", "simulator", "answers", "with", "plain", "words",
-         "from", "a", "fixed", "list", "so", "replies", "are", "cheap", "and", "deterministic", "per", "seed", ".")
+WORDS = (
+    "Testing",
+    "testing",
+    "1",
+    "2",
+    "3",
+    "the",
+    "engine",
+    "simulator",
+    "answers",
+    "with",
+    "plain",
+    "words",
+    "from",
+    "a",
+    "fixed",
+    "list",
+    "so",
+    "replies",
+    "are",
+    "cheap",
+    "and",
+    "deterministic",
+    "per",
+    "seed",
+    ".",
+)
 
 
 def tokenize(text: str) -> list[str]:
@@ -40,11 +65,11 @@ class EngineConfig:
     model: str
     served_model_names: list[str]
     engine: str = "vllm"
-    mode: str = "random"             # "echo" or "random", as llm-d-inference-sim
+    mode: str = "random"  # "echo" or "random", as llm-d-inference-sim
     ttft_ms: float = 20.0
     prefill_ms_per_token: float = 0.5
     itl_ms: float = 10.0
-    max_num_seqs: int = 5            # llm-d-inference-sim's default
+    max_num_seqs: int = 5  # llm-d-inference-sim's default
     max_waiting: int = 1000
     kv_blocks: int = 1024
     block_size: int = 16
@@ -72,7 +97,7 @@ class Request:
     output: list[str]
     finish_reason: str
     arrival: float = field(default_factory=time.monotonic)
-    cached_tokens: int = 0          # prompt tokens served from the prefix cache (set on admission)
+    cached_tokens: int = 0  # prompt tokens served from the prefix cache (set on admission)
 
 
 @dataclass
@@ -86,8 +111,9 @@ class Engine:
     def __init__(self, cfg: EngineConfig):
         self.cfg = cfg
         self.kv = KVCache(cfg.kv_blocks, cfg.block_size)
-        self.metrics = EngineMetrics(cfg.engine, cfg.metrics_model_name, block_size=cfg.block_size,
-                                     num_blocks=cfg.kv_blocks)
+        self.metrics = EngineMetrics(
+            cfg.engine, cfg.metrics_model_name, block_size=cfg.block_size, num_blocks=cfg.kv_blocks
+        )
         self._rng = random.Random(cfg.seed)
         self._waiting: deque[tuple[Request, asyncio.Future[Allocation]]] = deque()
         self.running = 0
@@ -100,11 +126,15 @@ class Engine:
         if len(prompt) + limit > self.cfg.max_model_len:
             limit = self.cfg.max_model_len - len(prompt)
             if limit < 1:
-                raise PromptTooLong(f"This model's maximum context length is {self.cfg.max_model_len} tokens. "
-                                    f"However, you requested {len(prompt) + 1} tokens.")
+                raise PromptTooLong(
+                    f"This model's maximum context length is {self.cfg.max_model_len} tokens. "
+                    f"However, you requested {len(prompt) + 1} tokens."
+                )
         if self.kv.blocks_for(len(prompt) + 1) > self.kv.capacity:
-            raise PromptTooLong(f"prompt of {len(prompt)} tokens does not fit in {self.kv.capacity} KV blocks "
-                                f"of {self.kv.block_size} tokens")
+            raise PromptTooLong(
+                f"prompt of {len(prompt)} tokens does not fit in {self.kv.capacity} KV blocks "
+                f"of {self.kv.block_size} tokens"
+            )
         if self.cfg.mode == "echo":
             words = tokenize(echo_text) or [" "]
         else:
@@ -123,11 +153,11 @@ class Engine:
     def _admit(self) -> None:
         while self._waiting and self.running < self.cfg.max_num_seqs:
             req, fut = self._waiting[0]
-            if fut.done():                      # the client went away while waiting
+            if fut.done():  # the client went away while waiting
                 self._waiting.popleft()
                 continue
             if not self.kv.can_allocate(req.prompt, len(req.output)):
-                break                           # FIFO: the head waits for blocks, the rest behind it
+                break  # FIFO: the head waits for blocks, the rest behind it
             self._waiting.popleft()
             alloc = self.kv.allocate(req.prompt, len(req.output))
             self.metrics.prefix(len(req.prompt), alloc.hit_tokens, self.kv.queries, self.kv.hits)
@@ -180,7 +210,7 @@ class Engine:
             self.metrics.finished(req.finish_reason)
         finally:
             if not completed and self.metrics.names.finished_reason_label:
-                self.metrics.finished("abort")      # vLLM counts aborted requests under finished_reason=abort
+                self.metrics.finished("abort")  # vLLM counts aborted requests under finished_reason=abort
             self.running -= 1
             self.kv.release(alloc)
             self._admit()

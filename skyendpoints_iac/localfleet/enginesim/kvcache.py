@@ -26,7 +26,7 @@ def block_hashes(tokens: Sequence[str], block_size: int) -> list[bytes]:
     parent = b""
     for start in range(0, len(tokens) - block_size + 1, block_size):
         h = hashlib.blake2b(parent, digest_size=16)
-        for tok in tokens[start:start + block_size]:
+        for tok in tokens[start : start + block_size]:
             h.update(tok.encode())
             h.update(b"\x00")
         parent = h.digest()
@@ -39,8 +39,8 @@ class Allocation:
     """What one admitted request holds: the cached blocks it reused and the blocks it owns."""
 
     hit_tokens: int
-    shared: list[bytes] = field(default_factory=list)   # cached block hashes it references
-    fresh: int = 0                                       # anonymous blocks (uncached part + decode)
+    shared: list[bytes] = field(default_factory=list)  # cached block hashes it references
+    fresh: int = 0  # anonymous blocks (uncached part + decode)
     to_cache: list[bytes] = field(default_factory=list)  # full prompt blocks it computed: cached on release
 
 
@@ -52,9 +52,9 @@ class KVCache:
             raise ValueError("capacity and block_size must be at least 1")
         self.capacity = capacity
         self.block_size = block_size
-        self._refs: dict[bytes, int] = {}                    # cached blocks in use -> reference count
+        self._refs: dict[bytes, int] = {}  # cached blocks in use -> reference count
         self._evictable: OrderedDict[bytes, None] = OrderedDict()  # cached, unreferenced; oldest first
-        self._anonymous = 0                                  # blocks held that are not (yet) cached
+        self._anonymous = 0  # blocks held that are not (yet) cached
         self.queries = 0
         self.hits = 0
 
@@ -112,8 +112,7 @@ class KVCache:
         self._anonymous += fresh
         self.queries += len(prompt)
         self.hits += hit * self.block_size
-        return Allocation(hit_tokens=hit * self.block_size, shared=hashes[:hit], fresh=fresh,
-                          to_cache=hashes[hit:])
+        return Allocation(hit_tokens=hit * self.block_size, shared=hashes[:hit], fresh=fresh, to_cache=hashes[hit:])
 
     def release(self, alloc: Allocation) -> None:
         """The request finished (or failed): its computed prompt blocks stay cached, evictable."""
@@ -124,10 +123,10 @@ class KVCache:
                 self._evictable[h] = None
         self._anonymous -= alloc.fresh
         for h in alloc.to_cache:
-            if h in self._refs:         # another request computed the same block meanwhile
+            if h in self._refs:  # another request computed the same block meanwhile
                 continue
             self._evictable.pop(h, None)
-            self._evictable[h] = None   # most recently used
+            self._evictable[h] = None  # most recently used
         self._evict_down_to(self.capacity - self.used)
 
     def _evict_down_to(self, room: int) -> None:

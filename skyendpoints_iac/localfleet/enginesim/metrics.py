@@ -34,12 +34,74 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 ENGINES = ("vllm", "sglang")
 
 # Buckets from vllm/v1/metrics/loggers.py.
-TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-                20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
-TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
-                40.0, 80.0)
-REQUEST_LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
-                           120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+TTFT_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
+)
+TPOT_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+)
+REQUEST_LATENCY_BUCKETS = (
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
+)
 
 
 @dataclass(frozen=True)
@@ -69,22 +131,39 @@ class MetricNames:
 
 NAMES = {
     "vllm": MetricNames(
-        running="vllm:num_requests_running", waiting="vllm:num_requests_waiting",
-        kv_usage="vllm:kv_cache_usage_perc", ttft="vllm:time_to_first_token_seconds",
-        itl="vllm:inter_token_latency_seconds", e2e="vllm:e2e_request_latency_seconds",
-        prompt_tokens="vllm:prompt_tokens", generation_tokens="vllm:generation_tokens",
-        finished="vllm:request_success", cache_info="vllm:cache_config_info",
+        running="vllm:num_requests_running",
+        waiting="vllm:num_requests_waiting",
+        kv_usage="vllm:kv_cache_usage_perc",
+        ttft="vllm:time_to_first_token_seconds",
+        itl="vllm:inter_token_latency_seconds",
+        e2e="vllm:e2e_request_latency_seconds",
+        prompt_tokens="vllm:prompt_tokens",
+        generation_tokens="vllm:generation_tokens",
+        finished="vllm:request_success",
+        cache_info="vllm:cache_config_info",
         cache_info_labels=("block_size", "num_gpu_blocks"),
-        tpot="vllm:time_per_output_token_seconds", queue_time="vllm:request_queue_time_seconds",
-        prefix_queries="vllm:prefix_cache_queries", prefix_hits="vllm:prefix_cache_hits",
-        extra_labels=("engine",), finished_reason_label="finished_reason"),
+        tpot="vllm:time_per_output_token_seconds",
+        queue_time="vllm:request_queue_time_seconds",
+        prefix_queries="vllm:prefix_cache_queries",
+        prefix_hits="vllm:prefix_cache_hits",
+        extra_labels=("engine",),
+        finished_reason_label="finished_reason",
+    ),
     "sglang": MetricNames(
-        running="sglang:num_running_reqs", waiting="sglang:num_queue_reqs", kv_usage="sglang:token_usage",
-        ttft="sglang:time_to_first_token_seconds", itl="sglang:inter_token_latency_seconds",
-        e2e="sglang:e2e_request_latency_seconds", prompt_tokens="sglang:prompt_tokens",
-        generation_tokens="sglang:generation_tokens", finished="sglang:num_requests",
-        cache_info="sglang:cache_config_info", cache_info_labels=("page_size", "num_pages"),
-        cached_tokens="sglang:cached_tokens", cache_hit_rate="sglang:cache_hit_rate"),
+        running="sglang:num_running_reqs",
+        waiting="sglang:num_queue_reqs",
+        kv_usage="sglang:token_usage",
+        ttft="sglang:time_to_first_token_seconds",
+        itl="sglang:inter_token_latency_seconds",
+        e2e="sglang:e2e_request_latency_seconds",
+        prompt_tokens="sglang:prompt_tokens",
+        generation_tokens="sglang:generation_tokens",
+        finished="sglang:num_requests",
+        cache_info="sglang:cache_config_info",
+        cache_info_labels=("page_size", "num_pages"),
+        cached_tokens="sglang:cached_tokens",
+        cache_hit_rate="sglang:cache_hit_rate",
+    ),
 }
 
 
@@ -97,7 +176,7 @@ class EngineMetrics:
         self.names = n = NAMES[engine]
         self.registry = r = CollectorRegistry(auto_describe=True)
         labels = ("model_name", *n.extra_labels)
-        self._values = (model_name, *("0" for _ in n.extra_labels))   # engine index 0, as single-engine vLLM
+        self._values = (model_name, *("0" for _ in n.extra_labels))  # engine index 0, as single-engine vLLM
         lv = self._values
 
         def gauge(name: str, doc: str) -> Gauge:
@@ -116,19 +195,27 @@ class EngineMetrics:
         self.itl = hist(n.itl, "Histogram of inter-token latency in seconds.", TPOT_BUCKETS)
         self.tpot = hist(n.tpot, "Histogram of time per output token in seconds.", TPOT_BUCKETS) if n.tpot else None
         self.e2e = hist(n.e2e, "Histogram of e2e request latency in seconds.", REQUEST_LATENCY_BUCKETS)
-        self.queue_time = (hist(n.queue_time, "Histogram of time spent in WAITING phase for request.",
-                                REQUEST_LATENCY_BUCKETS) if n.queue_time else None)
+        self.queue_time = (
+            hist(n.queue_time, "Histogram of time spent in WAITING phase for request.", REQUEST_LATENCY_BUCKETS)
+            if n.queue_time
+            else None
+        )
         self.prompt_tokens = counter(n.prompt_tokens, "Number of prefill tokens processed.")
         self.generation_tokens = counter(n.generation_tokens, "Number of generation tokens processed.")
-        self.prefix_queries = (counter(n.prefix_queries, "Prefix cache queries, in terms of number of queried "
-                                       "tokens.") if n.prefix_queries else None)
-        self.prefix_hits = (counter(n.prefix_hits, "Prefix cache hits, in terms of number of cached tokens.")
-                            if n.prefix_hits else None)
+        self.prefix_queries = (
+            counter(n.prefix_queries, "Prefix cache queries, in terms of number of queried tokens.")
+            if n.prefix_queries
+            else None
+        )
+        self.prefix_hits = (
+            counter(n.prefix_hits, "Prefix cache hits, in terms of number of cached tokens.") if n.prefix_hits else None
+        )
         self.cached_tokens = counter(n.cached_tokens, "Number of cached prompt tokens.") if n.cached_tokens else None
         self.cache_hit_rate = gauge(n.cache_hit_rate, "The prefix cache hit rate.") if n.cache_hit_rate else None
         if n.finished_reason_label:
-            self._finished = Counter(n.finished, "Count of successfully processed requests.",
-                                     (*labels, n.finished_reason_label), registry=r)
+            self._finished = Counter(
+                n.finished, "Count of successfully processed requests.", (*labels, n.finished_reason_label), registry=r
+            )
         else:
             self._finished = Counter(n.finished, "Number of requests processed.", labels, registry=r)
         info = Gauge(n.cache_info, "Information of the LLMEngine CacheConfig", n.cache_info_labels, registry=r)

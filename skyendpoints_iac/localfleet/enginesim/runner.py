@@ -68,8 +68,14 @@ class ApiLike(Protocol):
 def default_spawn(argv: Sequence[str], log_path: Path) -> subprocess.Popen:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
-        return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
 
 
 # --------------------------------------------------------------------------- reading the pod
@@ -104,12 +110,19 @@ class Launch:
     api_key: str | None = field(default=None, repr=False)
 
 
-_VLLM_OPTIONS = {"--max-num-seqs": "--max-num-seqs", "--block-size": "--block-size",
-                 "--max-model-len": "--max-model-len", "--num-gpu-blocks-override": "--kv-blocks"}
+_VLLM_OPTIONS = {
+    "--max-num-seqs": "--max-num-seqs",
+    "--block-size": "--block-size",
+    "--max-model-len": "--max-model-len",
+    "--num-gpu-blocks-override": "--kv-blocks",
+}
 """vLLM flag -> simulator flag. ``--num-gpu-blocks-override`` is vLLM's KV-cache size in blocks
 (vllm/engine/arg_utils.py, ``EngineArgs.num_gpu_blocks_override``): the simulator's ``--kv-blocks``."""
-_SGLANG_OPTIONS = {"--max-running-requests": "--max-num-seqs", "--page-size": "--block-size",
-                   "--context-length": "--max-model-len"}
+_SGLANG_OPTIONS = {
+    "--max-running-requests": "--max-num-seqs",
+    "--page-size": "--block-size",
+    "--context-length": "--max-model-len",
+}
 
 
 def _flags(tokens: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
@@ -143,16 +156,19 @@ def _engine_tokens(container: dict[str, Any], env: dict[str, str]) -> tuple[str,
         return None
     texts: list[str] = []
     if len(argv) >= 2 and argv[1] == "-c" and argv[0].rsplit("/", 1)[-1] in ("sh", "bash"):
-        texts = [line for part in argv[2:] for line in part.splitlines()]   # an entrypoint script
+        texts = [line for part in argv[2:] for line in part.splitlines()]  # an entrypoint script
     else:
         texts = [shlex.join(argv)]
     for line in texts:
-        for marker, engine in (("vllm serve", "vllm"), ("vllm.entrypoints.openai.api_server", "vllm"),
-                               ("sglang.launch_server", "sglang")):
+        for marker, engine in (
+            ("vllm serve", "vllm"),
+            ("vllm.entrypoints.openai.api_server", "vllm"),
+            ("sglang.launch_server", "sglang"),
+        ):
             at = line.find(marker)
             if at < 0:
                 continue
-            rest = _expand(line[at + len(marker):].rstrip().rstrip('"'), env)
+            rest = _expand(line[at + len(marker) :].rstrip().rstrip('"'), env)
             try:
                 return engine, shlex.split(rest)
             except ValueError:
@@ -185,11 +201,13 @@ def launch_for(pod: dict[str, Any], secret: Callable[[str, str, str], str | None
     sidecar = any(c.get("name") == ROUTING_SIDECAR for c in [*containers, *(spec.get("initContainers") or [])])
     if parsed is None:
         if main.get("command") or labels.get(LABEL_ENGINE, "vllm") != "vllm":
-            return None      # a custom entry point we cannot read
+            return None  # a custom entry point we cannot read
         # No command: KServe's preset supplies it (config-llm-template.yaml / config-llm-decode-template.yaml).
         port = PD_DECODE_ENGINE_PORT if sidecar else ENGINE_PORT
-        preset = (f"{PRESET_MODEL_PATH} --served-model-name {shlex.quote(labels.get('app.kubernetes.io/name', ''))} "
-                  f"--port {port} {env.get('VLLM_ADDITIONAL_ARGS', '')}")
+        preset = (
+            f"{PRESET_MODEL_PATH} --served-model-name {shlex.quote(labels.get('app.kubernetes.io/name', ''))} "
+            f"--port {port} {env.get('VLLM_ADDITIONAL_ARGS', '')}"
+        )
         parsed = ("vllm", shlex.split(preset))
     engine, tokens = parsed
     if labels.get(ENGINE_TYPE_LABEL) == "sglang" or labels.get(LABEL_ENGINE) == "sglang":
@@ -208,8 +226,15 @@ def launch_for(pod: dict[str, Any], secret: Callable[[str, str, str], str | None
     port = int((flags.get("--port") or [str(default_port)])[0])
     options = tuple((ours, flags[theirs][0]) for theirs, ours in table.items() if flags.get(theirs))
     api_key = (flags.get("--api-key") or [None])[0] or env.get(API_KEY_ENV) or None
-    return Launch(host=(pod.get("status") or {})["podIP"], port=port, model=model or served[0],
-                  served_names=served, engine=engine, options=options, api_key=api_key)
+    return Launch(
+        host=(pod.get("status") or {})["podIP"],
+        port=port,
+        model=model or served[0],
+        served_names=served,
+        engine=engine,
+        options=options,
+        api_key=api_key,
+    )
 
 
 # --------------------------------------------------------------------------- the runner
@@ -231,9 +256,17 @@ class Simulator:
 class SimulatorRunner:
     """Keeps one simulator per Ready serving pod of one cluster (see the module docstring)."""
 
-    def __init__(self, api: ApiLike, spawn: Spawn | None = None, log_dir: Path | str = ".", *,
-                 sim_args: Sequence[str] = (), python: str = sys.executable, interval: float = 0.5,
-                 restart_after: float = 2.0):
+    def __init__(
+        self,
+        api: ApiLike,
+        spawn: Spawn | None = None,
+        log_dir: Path | str = ".",
+        *,
+        sim_args: Sequence[str] = (),
+        python: str = sys.executable,
+        interval: float = 0.5,
+        restart_after: float = 2.0,
+    ):
         self.api = api
         self.spawn = spawn or default_spawn
         self.log_dir = Path(log_dir)
@@ -278,7 +311,7 @@ class SimulatorRunner:
         while not self._stop.is_set():
             try:
                 self.sync()
-            except (ApiError, OSError) as exc:   # API server down (a killed cluster): keep what runs, retry
+            except (ApiError, OSError) as exc:  # API server down (a killed cluster): keep what runs, retry
                 self._note(f"sync: {exc}")
             self._stop.wait(self.interval)
 
@@ -305,7 +338,7 @@ class SimulatorRunner:
                 sim = self._sims.get(key)
                 if sim is not None and sim.proc.poll() is not None:
                     if time.monotonic() - sim.started < self.restart_after:
-                        continue                # died just now: do not spin
+                        continue  # died just now: do not spin
                     self._note(f"{key}: simulator exited with {sim.proc.returncode}; restarting (log {sim.log})")
                     self._terminate(key)
                 if key not in self._sims:
@@ -321,9 +354,23 @@ class SimulatorRunner:
         return base64.b64decode(data[key]).decode() if key in data else None
 
     def argv(self, key: str, launch: Launch) -> list[str]:
-        argv = [self.python, "-m", "skyendpoints_iac.localfleet.enginesim", "--host", launch.host,
-                "--port", str(launch.port), "--model", launch.model, "--served-model-name", *launch.served_names,
-                "--replica", key.split("/", 1)[1], "--engine", launch.engine]
+        argv = [
+            self.python,
+            "-m",
+            "skyendpoints_iac.localfleet.enginesim",
+            "--host",
+            launch.host,
+            "--port",
+            str(launch.port),
+            "--model",
+            launch.model,
+            "--served-model-name",
+            *launch.served_names,
+            "--replica",
+            key.split("/", 1)[1],
+            "--engine",
+            launch.engine,
+        ]
         for flag, value in launch.options:
             argv += [flag, value]
         if launch.api_key:

@@ -26,8 +26,9 @@ API_KEY_KEY = web.AppKey("api_key", str)
 
 def _error(status: int, message: str, err_type: str) -> web.Response:
     """OpenAI-style error body, as vLLM's ``ErrorResponse``."""
-    return web.json_response({"error": {"message": message, "type": err_type, "param": None, "code": status}},
-                             status=status)
+    return web.json_response(
+        {"error": {"message": message, "type": err_type, "param": None, "code": status}}, status=status
+    )
 
 
 @web.middleware
@@ -37,7 +38,7 @@ async def _replica_header(request: web.Request, handler: Any) -> web.StreamRespo
     except web.HTTPException as exc:
         exc.headers[REPLICA_HEADER] = request.app[REPLICA_KEY]
         raise
-    if not resp.prepared:   # a stream sets it itself before its headers go out
+    if not resp.prepared:  # a stream sets it itself before its headers go out
         resp.headers[REPLICA_HEADER] = request.app[REPLICA_KEY]
     return resp
 
@@ -56,7 +57,7 @@ async def _api_key(request: web.Request, handler: Any) -> web.StreamResponse:
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
-    if isinstance(content, list):   # [{"type": "text", "text": ...}, ...]
+    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return ""
 
@@ -74,8 +75,18 @@ async def health(request: web.Request) -> web.Response:
 
 async def models(request: web.Request) -> web.Response:
     cfg = request.app[ENGINE_KEY].cfg
-    data = [{"id": name, "object": "model", "created": int(time.time()), "owned_by": "vllm", "root": cfg.model,
-             "parent": None, "max_model_len": cfg.max_model_len} for name in cfg.served_model_names]
+    data = [
+        {
+            "id": name,
+            "object": "model",
+            "created": int(time.time()),
+            "owned_by": "vllm",
+            "root": cfg.model,
+            "parent": None,
+            "max_model_len": cfg.max_model_len,
+        }
+        for name in cfg.served_model_names
+    ]
     return web.json_response({"object": "list", "data": data})
 
 
@@ -139,22 +150,42 @@ async def _serve(request: web.Request, *, chat: bool) -> web.StreamResponse:
     except QueueFull as exc:
         return _error(429, str(exc), "TooManyRequests")
     out = "".join(text).lstrip()
-    choice: dict[str, Any] = ({"index": 0, "message": {"role": "assistant", "content": out}, "logprobs": None,
-                               "finish_reason": reason} if chat else
-                              {"index": 0, "text": out, "logprobs": None, "finish_reason": reason})
-    return web.json_response({"id": rid, "object": "chat.completion" if chat else "text_completion",
-                              "created": created, "model": model, "choices": [choice],
-                              "usage": _usage(req)})
+    choice: dict[str, Any] = (
+        {"index": 0, "message": {"role": "assistant", "content": out}, "logprobs": None, "finish_reason": reason}
+        if chat
+        else {"index": 0, "text": out, "logprobs": None, "finish_reason": reason}
+    )
+    return web.json_response(
+        {
+            "id": rid,
+            "object": "chat.completion" if chat else "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [choice],
+            "usage": _usage(req),
+        }
+    )
 
 
 def _usage(req: Request) -> dict[str, Any]:
-    return {"prompt_tokens": len(req.prompt), "completion_tokens": len(req.output),
-            "total_tokens": len(req.prompt) + len(req.output),
-            "prompt_tokens_details": {"cached_tokens": req.cached_tokens}}
+    return {
+        "prompt_tokens": len(req.prompt),
+        "completion_tokens": len(req.output),
+        "total_tokens": len(req.prompt) + len(req.output),
+        "prompt_tokens_details": {"cached_tokens": req.cached_tokens},
+    }
 
 
-async def _stream(request: web.Request, engine: Engine, req: Request, rid: str, created: int, model: str,
-                  chat: bool, include_usage: bool) -> web.StreamResponse:
+async def _stream(
+    request: web.Request,
+    engine: Engine,
+    req: Request,
+    rid: str,
+    created: int,
+    model: str,
+    chat: bool,
+    include_usage: bool,
+) -> web.StreamResponse:
     obj = "chat.completion.chunk" if chat else "text_completion"
     gen = engine.generate(req)
     resp: web.StreamResponse | None = None
@@ -169,17 +200,26 @@ async def _stream(request: web.Request, engine: Engine, req: Request, rid: str, 
 
     try:
         async for tok in gen:
-            if resp is None:    # headers only once admitted: a full queue still answers 429
+            if resp is None:  # headers only once admitted: a full queue still answers 429
                 resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
                 resp.headers[REPLICA_HEADER] = request.app[REPLICA_KEY]
                 await resp.prepare(request)
                 if chat:
-                    await send(chunk([{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                       "logprobs": None, "finish_reason": None}]))
+                    await send(
+                        chunk(
+                            [
+                                {
+                                    "index": 0,
+                                    "delta": {"role": "assistant", "content": ""},
+                                    "logprobs": None,
+                                    "finish_reason": None,
+                                }
+                            ]
+                        )
+                    )
             text = tok.text.lstrip() if tok.index == 0 else tok.text
             if chat:
-                await send(chunk([{"index": 0, "delta": {"content": text}, "logprobs": None,
-                                   "finish_reason": None}]))
+                await send(chunk([{"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}]))
             else:
                 await send(chunk([{"index": 0, "text": text, "logprobs": None, "finish_reason": None}]))
             if tok.finish_reason:

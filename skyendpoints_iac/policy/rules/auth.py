@@ -76,7 +76,9 @@ def _resolve(local: list[Obj], group: str, kind: str, name: str) -> list[Obj]:
     if group in POOL_GROUPS and kind == "InferencePool":
         if name.endswith("-inference-pool") and name[: -len("-inference-pool")] in llmisvcs:
             found.append(llmisvcs[name[: -len("-inference-pool")]])
-        pool = next((o for o in local if o.kind == "InferencePool" and o.api_group in POOL_GROUPS and o.name == name), None)
+        pool = next(
+            (o for o in local if o.kind == "InferencePool" and o.api_group in POOL_GROUPS and o.name == name), None
+        )
         if pool is not None:
             sel = pool.spec.get("selector")
             selector = as_map(dig(sel, "matchLabels")) or as_map(sel)
@@ -99,8 +101,11 @@ def _resolve(local: list[Obj], group: str, kind: str, name: str) -> list[Obj]:
 def _pod_auth(ref: PodSpecRef, env_names: list[str]) -> tuple[bool, str | None]:
     """(has auth, problem): auth shown by a secret-backed API-key env var or ``--api-key=$(VAR)``."""
     for path, container in containers(ref.spec, init=False):
-        secret_env = {str(e.get("name")) for e in as_list(container.get("env"))
-                      if isinstance(e, Mapping) and dig(e, "valueFrom", "secretKeyRef")}
+        secret_env = {
+            str(e.get("name"))
+            for e in as_list(container.get("env"))
+            if isinstance(e, Mapping) and dig(e, "valueFrom", "secretKeyRef")
+        }
         if secret_env & set(env_names):
             return True, None
         argv = [str(a) for a in [*as_list(container.get("command")), *as_list(container.get("args"))]]
@@ -114,8 +119,10 @@ def _pod_auth(ref: PodSpecRef, env_names: list[str]) -> tuple[bool, str | None]:
             match = _ENV_REF.match(value)
             if match and match.group(1) in secret_env:
                 return True, None
-            return False, (f"{ref.path}: {container_label(path, container)} passes --api-key without taking it "
-                           "from a secretKeyRef env var; use --api-key=$(VAR) with VAR from valueFrom.secretKeyRef")
+            return False, (
+                f"{ref.path}: {container_label(path, container)} passes --api-key without taking it "
+                "from a secretKeyRef env var; use --api-key=$(VAR) with VAR from valueFrom.secretKeyRef"
+            )
     return False, None
 
 
@@ -129,8 +136,9 @@ def _gateway_auth(route: Obj, policies: list[Obj]) -> bool:
                 continue
             if t.get("kind") == route.kind and t.get("name") == route.name and o.namespace == route.namespace:
                 return True
-            if t.get("kind") == "Gateway" and any(ns == o.namespace and n == t.get("name")
-                                                  for ns, n, _ in parent_gateways(route)):
+            if t.get("kind") == "Gateway" and any(
+                ns == o.namespace and n == t.get("name") for ns, n, _ in parent_gateways(route)
+            ):
                 return True
     return False
 
@@ -167,9 +175,15 @@ def check_public_auth(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Findi
         for ref in _serving_refs(o):
             ok, problem = _pod_auth(ref, env_names)
             if not ok:
-                yield Finding(problem or (f"{ref.path}: serves the KServe-managed public HTTPRoute of spec.router "
-                                          f"(Gateway {gateway}) but requires no API key; set env {env_names[0]} "
-                                          "from valueFrom.secretKeyRef on the serving container"), o)
+                yield Finding(
+                    problem
+                    or (
+                        f"{ref.path}: serves the KServe-managed public HTTPRoute of spec.router "
+                        f"(Gateway {gateway}) but requires no API key; set env {env_names[0]} "
+                        "from valueFrom.secretKeyRef on the serving container"
+                    ),
+                    o,
+                )
     for route in public_routes(objs, public):
         if _gateway_auth(route, policies):
             continue
@@ -177,17 +191,22 @@ def check_public_auth(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Findi
         gateway = next((f"{ns}/{n}" for ns, n, _ in parent_gateways(route) if is_public_gateway(ns, n, public)), "")
         for backend, workloads in _backends(route, index):
             if not workloads:
-                yield Finding(f"{what} (Gateway {gateway}) sends traffic to {backend}, which is not in the stack, so "
-                              "its auth cannot be verified", route)
+                yield Finding(
+                    f"{what} (Gateway {gateway}) sends traffic to {backend}, which is not in the stack, so "
+                    "its auth cannot be verified",
+                    route,
+                )
                 continue
             for w in workloads:
                 for ref in _serving_refs(w):
                     ok, problem = _pod_auth(ref, env_names)
                     if ok:
                         continue
-                    message = problem or (f"{ref.path}: serves {what} but requires no API key; set env "
-                                          f"{env_names[0]} from valueFrom.secretKeyRef on the serving container "
-                                          "(spec auth.api_key: generated or secret)")
+                    message = problem or (
+                        f"{ref.path}: serves {what} but requires no API key; set env "
+                        f"{env_names[0]} from valueFrom.secretKeyRef on the serving container "
+                        "(spec auth.api_key: generated or secret)"
+                    )
                     if (id(w), message) not in reported:
                         reported.add((id(w), message))
                         yield Finding(message, w)
@@ -197,20 +216,28 @@ RULES = [
     Rule(
         name="public-endpoint-auth",
         description="Workloads reachable through a public Gateway require an API key taken from a Secret "
-                    "(or the route is covered by a Gateway auth policy).",
+        "(or the route is covered by a Gateway auth policy).",
         severity="critical",
         enforcement="mandatory",
         scope="stack",
         check=check_public_auth,
         config={
             "publicGateways": PUBLIC_GATEWAYS_CONFIG,
-            "apiKeyEnvNames": {"type": "array", "items": {"type": "string"}, "minItems": 1,
-                               "default": ["VLLM_API_KEY"],
-                               "description": "Env vars that make the model server demand an API key."},
-            "authPolicyKinds": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_AUTH_POLICY_KINDS,
-                                "description": "group/Kind of Gateway-level auth policies that count as auth."},
+            "apiKeyEnvNames": {
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 1,
+                "default": ["VLLM_API_KEY"],
+                "description": "Env vars that make the model server demand an API key.",
+            },
+            "authPolicyKinds": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": DEFAULT_AUTH_POLICY_KINDS,
+                "description": "group/Kind of Gateway-level auth policies that count as auth.",
+            },
         },
         remediation="Give the endpoint an API key (auth.api_key: generated or secret), or attach it to a private "
-                    "Gateway only.",
+        "Gateway only.",
     ),
 ]

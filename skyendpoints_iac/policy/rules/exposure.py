@@ -42,7 +42,9 @@ DEFAULT_MODEL_PORTS = [8000, 8001, 8080, 30000]
 """vLLM (8000; 8001 behind the P/D sidecar), common HTTP model servers (8080) and SGLang (30000)."""
 
 PUBLIC_GATEWAYS_CONFIG = {
-    "type": "array", "items": {"type": "string"}, "default": DEFAULT_PUBLIC_GATEWAYS,
+    "type": "array",
+    "items": {"type": "string"},
+    "default": DEFAULT_PUBLIC_GATEWAYS,
     "description": "Gateways (namespace/name, wildcards allowed) whose routes are public.",
 }
 
@@ -55,7 +57,9 @@ def _redirects_only(route: Obj) -> bool:
     for rule in rules:
         if rule.get("backendRefs"):
             return False
-        redirect = [f for f in as_list(rule.get("filters")) if isinstance(f, Mapping) and f.get("type") == "RequestRedirect"]
+        redirect = [
+            f for f in as_list(rule.get("filters")) if isinstance(f, Mapping) and f.get("type") == "RequestRedirect"
+        ]
         if not redirect or dig(redirect[0], "requestRedirect", "scheme") != "https":
             return False
     return True
@@ -73,15 +77,18 @@ def check_listener_tls(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Find
             if protocol in ("HTTPS", "TLS"):
                 passthrough = protocol == "TLS" and dig(listener, "tls", "mode") == "Passthrough"
                 if not passthrough and not dig(listener, "tls", "certificateRefs"):
-                    yield Finding(f"{where} has no tls.certificateRefs; reference the TLS Secret of its Certificate",
-                                  gateway)
+                    yield Finding(
+                        f"{where} has no tls.certificateRefs; reference the TLS Secret of its Certificate", gateway
+                    )
             elif protocol == "HTTP":
                 for att in per_listener.get(id(listener), []):
                     if not _redirects_only(att.route):
                         route = att.route
-                        yield Finding(f"{where} serves {route.kind} {route.namespace}/{route.name} over plain HTTP; "
-                                      "plain-HTTP routes may only redirect to https (RequestRedirect scheme: https)",
-                                      gateway)
+                        yield Finding(
+                            f"{where} serves {route.kind} {route.namespace}/{route.name} over plain HTTP; "
+                            "plain-HTTP routes may only redirect to https (RequestRedirect scheme: https)",
+                            gateway,
+                        )
             else:
                 yield Finding(f"{where} serves unencrypted traffic; use HTTPS or TLS", gateway)
 
@@ -125,8 +132,9 @@ def _by_secret(certs: list[CertView]) -> dict[tuple[Any, ...], list[CertView]]:
     return index
 
 
-def _served(host: str, listeners: list[Attachment], index: dict[tuple[Any, ...], list[CertView]]
-            ) -> tuple[list[CertView], list[str]]:
+def _served(
+    host: str, listeners: list[Attachment], index: dict[tuple[Any, ...], list[CertView]]
+) -> tuple[list[CertView], list[str]]:
     """Certificates actually served for ``host`` by ``listeners`` (the ones issuing their Secrets, or their
     gateway-shim certificate) that cover it; and, when none does, what is served instead."""
     served, other = [], []
@@ -159,9 +167,14 @@ def check_hostname_certificates(objs: list[Obj], cfg: Mapping[str, Any]) -> Iter
             if any(hostname_matches(p, host) for p in exempt):
                 continue
             listeners = serving_listeners(route, host, mine, public)
-            if listeners and cfg["allowOperatorSecrets"] and all(
+            if (
+                listeners
+                and cfg["allowOperatorSecrets"]
+                and all(
                     listener_secrets(att) and set(listener_secrets(att)) <= operator_tls_secrets(att.gateway)
-                    for att in listeners):
+                    for att in listeners
+                )
+            ):
                 continue  # served only with Secrets a reviewed spec named (tls.issuer: secret)
             if listeners:  # the Gateway is visible: judge the certificate it actually serves
                 covering, other = _served(host, listeners, by_secret)
@@ -191,18 +204,22 @@ def check_loadbalancer_ports(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
     for i, port in enumerate(as_list(obj.spec.get("ports"))):
         if not isinstance(port, Mapping):
             continue
-        hits = sorted({p for p in (port.get("port"), port.get("targetPort")) if isinstance(p, int) and p in model_ports})
+        hits = sorted(
+            {p for p in (port.get("port"), port.get("targetPort")) if isinstance(p, int) and p in model_ports}
+        )
         if hits:
             label = f"port '{port['name']}'" if port.get("name") else f"spec.ports[{i}]"
-            yield (f"LoadBalancer Service exposes model-server port {', '.join(map(str, hits))} ({label}); "
-                   "expose models only through the Gateway over HTTPS")
+            yield (
+                f"LoadBalancer Service exposes model-server port {', '.join(map(str, hits))} ({label}); "
+                "expose models only through the Gateway over HTTPS"
+            )
 
 
 RULES = [
     Rule(
         name="gateway-listener-tls",
         description="Every Gateway listener serving traffic is HTTPS or TLS with certificateRefs; "
-                    "plain HTTP only when its routes only redirect to https.",
+        "plain HTTP only when its routes only redirect to https.",
         severity="critical",
         enforcement="mandatory",
         scope="stack",
@@ -212,29 +229,38 @@ RULES = [
     Rule(
         name="public-hostname-certificate",
         description="Every public hostname of an HTTPRoute/GRPCRoute is covered by a cert-manager Certificate "
-                    "from an approved issuer, with a key of at least the minimum size.",
+        "from an approved issuer, with a key of at least the minimum size.",
         severity="high",
         enforcement="mandatory",
         scope="stack",
         check=check_hostname_certificates,
         config={
-            "approvedIssuers": {"type": "array", "items": {"type": "string"},
-                                "default": [ISSUER_LETSENCRYPT, ISSUER_LETSENCRYPT_STAGING, ISSUER_SELFSIGNED],
-                                "description": "Issuer/ClusterIssuer names whose certificates count."},
+            "approvedIssuers": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [ISSUER_LETSENCRYPT, ISSUER_LETSENCRYPT_STAGING, ISSUER_SELFSIGNED],
+                "description": "Issuer/ClusterIssuer names whose certificates count.",
+            },
             "minRsaKeySize": {"type": "integer", "minimum": 1024, "default": 2048},
             "minEcdsaKeySize": {"type": "integer", "minimum": 224, "default": 256},
             "publicGateways": PUBLIC_GATEWAYS_CONFIG,
-            "exemptHostnames": {"type": "array", "items": {"type": "string"}, "default": [],
-                                "description": "Hostnames (wildcards like *.example.com allowed) served with a TLS "
-                                               "Secret managed outside cert-manager."},
+            "exemptHostnames": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "Hostnames (wildcards like *.example.com allowed) served with a TLS "
+                "Secret managed outside cert-manager.",
+            },
             "allowOperatorSecrets": {
-                "type": "boolean", "default": True,
+                "type": "boolean",
+                "default": True,
                 "description": "Accept a hostname served only with Secrets the platform Gateway lists in its "
-                               "skyendpoints.dev/operator-tls-secrets annotation (an endpoint spec's "
-                               "tls.issuer: secret). Off: every public hostname needs an approved Certificate."},
+                "skyendpoints.dev/operator-tls-secrets annotation (an endpoint spec's "
+                "tls.issuer: secret). Off: every public hostname needs an approved Certificate.",
+            },
         },
         remediation="Add a Certificate (or a cert-manager.io/cluster-issuer annotation on the Gateway) covering the "
-                    "hostname, issued by an approved issuer.",
+        "hostname, issued by an approved issuer.",
     ),
     Rule(
         name="no-loadbalancer-model-ports",
@@ -243,8 +269,14 @@ RULES = [
         enforcement="mandatory",
         scope="resource",
         check=check_loadbalancer_ports,
-        config={"modelPorts": {"type": "array", "items": {"type": "integer"}, "default": DEFAULT_MODEL_PORTS,
-                               "description": "Ports model servers listen on."}},
+        config={
+            "modelPorts": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "default": DEFAULT_MODEL_PORTS,
+                "description": "Ports model servers listen on.",
+            }
+        },
         remediation="Use a ClusterIP Service behind the Gateway.",
     ),
 ]

@@ -26,12 +26,27 @@ from ..workloads import (
 )
 
 DEFAULT_ALLOWED_GPU_COUNTS = [1, 2, 4, 8]
-DEFAULT_ACCELERATORS = ["A100", "A10G", "B200", "B300", "GB200", "GB300", "H100", "H200", "L4", "L40S",
-                        "MI300X", "MI325X", "T4"]
+DEFAULT_ACCELERATORS = [
+    "A100",
+    "A10G",
+    "B200",
+    "B300",
+    "GB200",
+    "GB300",
+    "H100",
+    "H200",
+    "L4",
+    "L40S",
+    "MI300X",
+    "MI325X",
+    "T4",
+]
 """Accelerator types (values of the accelerator node label) GPU pods may select, compared case-insensitively."""
 
 _LABEL_KEYS = {
-    "type": "array", "items": {"type": "string"}, "default": [DEFAULT_ACCELERATOR_LABEL],
+    "type": "array",
+    "items": {"type": "string"},
+    "default": [DEFAULT_ACCELERATOR_LABEL],
     "description": "Node labels whose value names the accelerator type (a fleet cluster's accelerator_label).",
 }
 _TAINT = {
@@ -58,8 +73,10 @@ def check_requests_equal_limits(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[st
             if requests is None and limits is None:
                 continue
             if requests != limits or not isinstance(limits, int):
-                yield (f"{ref.path}: {container_label(path, container)} has {GPU_RESOURCE} requests {_fmt(requests)} "
-                       f"and limits {_fmt(limits)}; set both to the same whole number")
+                yield (
+                    f"{ref.path}: {container_label(path, container)} has {GPU_RESOURCE} requests {_fmt(requests)} "
+                    f"and limits {_fmt(limits)}; set both to the same whole number"
+                )
 
 
 def check_gpu_count(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
@@ -67,8 +84,7 @@ def check_gpu_count(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
     for ref in gpu_pod_specs(obj):
         count = pod_gpus(ref.spec)
         if count not in allowed:
-            yield (f"{ref.path}: pod requests {count} {GPU_RESOURCE}; allowed per pod: "
-                   f"{', '.join(map(str, allowed))}")
+            yield (f"{ref.path}: pod requests {count} {GPU_RESOURCE}; allowed per pod: {', '.join(map(str, allowed))}")
 
 
 def check_accelerator_selected(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
@@ -77,13 +93,17 @@ def check_accelerator_selected(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str
     for ref in gpu_pod_specs(obj):
         selected = selected_accelerators(ref.spec, keys)
         if selected is None:
-            yield (f"{ref.path}: GPU pod selects no accelerator type; set nodeSelector '{keys[0]}: <TYPE>' "
-                   "or a required node affinity on that label")
+            yield (
+                f"{ref.path}: GPU pod selects no accelerator type; set nodeSelector '{keys[0]}: <TYPE>' "
+                "or a required node affinity on that label"
+            )
             continue
         bad = sorted(s for s in selected if s.upper() not in allowed)
         if bad:
-            yield (f"{ref.path}: accelerator {', '.join(repr(b) for b in bad)} is not allowed; allowed: "
-                   f"{', '.join(sorted(allowed))}")
+            yield (
+                f"{ref.path}: accelerator {', '.join(repr(b) for b in bad)} is not allowed; allowed: "
+                f"{', '.join(sorted(allowed))}"
+            )
 
 
 def check_priority_class(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
@@ -102,8 +122,10 @@ def check_training_priority(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
     for ref in pod_specs(obj):
         name = ref.spec.get("priorityClassName")
         if workload_kind(obj, ref) == "training" and isinstance(name, str) and name in forbidden:
-            yield (f"{ref.path}: training workload uses inference priority class '{name}'; "
-                   f"use '{cfg['trainingClass']}' so inference can preempt it")
+            yield (
+                f"{ref.path}: training workload uses inference priority class '{name}'; "
+                f"use '{cfg['trainingClass']}' so inference can preempt it"
+            )
 
 
 def _taint_for(cluster: str, cfg: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -120,9 +142,11 @@ def check_taint_toleration(obj: Obj, cfg: Mapping[str, Any]) -> Iterator[str]:
     shown = f"{key}={value}:{effect}" if value else f"{key}:{effect}"
     for ref in gpu_pod_specs(obj):
         if not tolerates(ref.spec, key, value, effect):
-            yield (f"{ref.path}: GPU pod does not tolerate the GPU node taint {shown}; add a toleration "
-                   f"{{key: {key}, operator: {'Equal' if value else 'Exists'}"
-                   f"{', value: ' + value if value else ''}, effect: {effect}}}")
+            yield (
+                f"{ref.path}: GPU pod does not tolerate the GPU node taint {shown}; add a toleration "
+                f"{{key: {key}, operator: {'Equal' if value else 'Exists'}"
+                f"{', value: ' + value if value else ''}, effect: {effect}}}"
+            )
 
 
 # --------------------------------------------------------------------------- stack budget
@@ -191,7 +215,9 @@ def check_gpu_budget(objs: list[Obj], cfg: Mapping[str, Any]) -> Iterator[Findin
         used = totals.get(accel, 0)
         if used > budget:
             what = "GPUs in total" if accel == "*" else f"{accel} GPUs"
-            parts = ", ".join(f"{w} {n}" for w, n in sorted(contributors[accel].items(), key=lambda kv: (-kv[1], kv[0])))
+            parts = ", ".join(
+                f"{w} {n}" for w, n in sorted(contributors[accel].items(), key=lambda kv: (-kv[1], kv[0]))
+            )
             yield Finding(f"stack requests up to {used} {what} at maximum scale, over the budget of {budget} ({parts})")
 
 
@@ -212,8 +238,15 @@ RULES = [
         enforcement="advisory",  # a packing preference: a 6-GPU pod is valid, just wasteful on 8-GPU nodes
         scope="resource",
         check=check_gpu_count,
-        config={"allowedCounts": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1,
-                                  "default": DEFAULT_ALLOWED_GPU_COUNTS, "description": "Allowed GPUs per pod."}},
+        config={
+            "allowedCounts": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1},
+                "minItems": 1,
+                "default": DEFAULT_ALLOWED_GPU_COUNTS,
+                "description": "Allowed GPUs per pod.",
+            }
+        },
         remediation="Use a GPU count per replica from the allowed set (resources.accelerators TYPE:COUNT).",
     ),
     Rule(
@@ -225,8 +258,12 @@ RULES = [
         check=check_accelerator_selected,
         config={
             "labelKeys": _LABEL_KEYS,
-            "allowedAccelerators": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_ACCELERATORS,
-                                    "description": "Accelerator types GPU pods may select (case-insensitive)."},
+            "allowedAccelerators": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": DEFAULT_ACCELERATORS,
+                "description": "Accelerator types GPU pods may select (case-insensitive).",
+            },
         },
         remediation="Pin the accelerator node label in nodeSelector or a required node affinity term.",
     ),
@@ -237,10 +274,14 @@ RULES = [
         enforcement="mandatory",
         scope="resource",
         check=check_priority_class,
-        config={"allowedClasses": {
-            "type": "array", "items": {"type": "string"},
-            "default": [PRIORITY_CLASS_INFERENCE, PRIORITY_CLASS_TRAINING],
-            "description": "Priority classes GPU pods may use; an empty list accepts any non-empty name."}},
+        config={
+            "allowedClasses": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [PRIORITY_CLASS_INFERENCE, PRIORITY_CLASS_TRAINING],
+                "description": "Priority classes GPU pods may use; an empty list accepts any non-empty name.",
+            }
+        },
         remediation=f"Set priorityClassName to {PRIORITY_CLASS_INFERENCE} (serving) or {PRIORITY_CLASS_TRAINING}.",
     ),
     Rule(
@@ -251,10 +292,17 @@ RULES = [
         scope="resource",
         check=check_training_priority,
         config={
-            "inferenceClasses": {"type": "array", "items": {"type": "string"}, "default": [PRIORITY_CLASS_INFERENCE],
-                                 "description": "Priority classes reserved for inference."},
-            "trainingClass": {"type": "string", "default": PRIORITY_CLASS_TRAINING,
-                              "description": "The class training should use (named in the message)."},
+            "inferenceClasses": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [PRIORITY_CLASS_INFERENCE],
+                "description": "Priority classes reserved for inference.",
+            },
+            "trainingClass": {
+                "type": "string",
+                "default": PRIORITY_CLASS_TRAINING,
+                "description": "The class training should use (named in the message).",
+            },
         },
         remediation=f"Use priorityClassName {PRIORITY_CLASS_TRAINING} for training.",
     ),
@@ -266,11 +314,18 @@ RULES = [
         scope="resource",
         check=check_taint_toleration,
         config={
-            "taint": {**_TAINT, "type": ["object", "null"], "default": None,
-                      "description": "The GPU node taint of every cluster; null when GPU nodes are not tainted."},
-            "clusterTaints": {"type": "object", "additionalProperties": {"oneOf": [_TAINT, {"type": "null"}]},
-                              "default": {},
-                              "description": "Per-cluster taint (a fleet cluster's gpu_taint), overriding 'taint'."},
+            "taint": {
+                **_TAINT,
+                "type": ["object", "null"],
+                "default": None,
+                "description": "The GPU node taint of every cluster; null when GPU nodes are not tainted.",
+            },
+            "clusterTaints": {
+                "type": "object",
+                "additionalProperties": {"oneOf": [_TAINT, {"type": "null"}]},
+                "default": {},
+                "description": "Per-cluster taint (a fleet cluster's gpu_taint), overriding 'taint'.",
+            },
         },
         remediation="Add a toleration matching the cluster's gpu_taint to the pod spec.",
     ),
@@ -282,9 +337,12 @@ RULES = [
         scope="stack",
         check=check_gpu_budget,
         config={
-            "budgets": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}, "default": {},
-                        "description": "Maximum GPUs per accelerator type ('*': all types together). "
-                                       "Empty: no budget."},
+            "budgets": {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+                "default": {},
+                "description": "Maximum GPUs per accelerator type ('*': all types together). Empty: no budget.",
+            },
             "labelKeys": _LABEL_KEYS,
         },
         remediation="Lower replicas / max_replicas or GPUs per replica, or raise the budget.",

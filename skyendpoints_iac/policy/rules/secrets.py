@@ -41,14 +41,20 @@ RULES = [
     Rule(
         name="secret-env-from-secret-ref",
         description="Container env vars named like a token or key (HF_TOKEN, *_API_KEY, ...) come from "
-                    "valueFrom.secretKeyRef, never an inline value.",
+        "valueFrom.secretKeyRef, never an inline value.",
         severity="critical",
         enforcement="mandatory",
         scope="resource",
         check=check_secret_env,
-        config={"allowedNames": {"type": "array", "items": {"type": "string"}, "default": [],
-                                 "description": "Env var names exempt from the rule (not credentials despite the name)."}},
+        config={
+            "allowedNames": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "Env var names exempt from the rule (not credentials despite the name).",
+            }
+        },
         remediation="Move the value into a Secret and reference it with valueFrom.secretKeyRef "
-                    "(in an endpoint spec: engine.secret_env or hf_token).",
+        "(in an endpoint spec: engine.secret_env or hf_token).",
     ),
 ]

@@ -28,8 +28,13 @@ def ev(seq: int, **payload: Any) -> EngineEvent:
 
 
 def pre(seq: int, op: str, type_: str, u: str, provider: str = "", inputs: dict | None = None) -> EngineEvent:
-    meta = {"op": op, "urn": u, "type": type_, "provider": provider,
-            "new": {"type": type_, "urn": u, "inputs": inputs or {}}}
+    meta = {
+        "op": op,
+        "urn": u,
+        "type": type_,
+        "provider": provider,
+        "new": {"type": type_, "urn": u, "inputs": inputs or {}},
+    }
     return ev(seq, resourcePreEvent={"metadata": meta})
 
 
@@ -49,22 +54,32 @@ def summary(seq: int, **changes: int) -> EngineEvent:
     return ev(seq, summaryEvent={"resourceChanges": changes, "durationSeconds": 1})
 
 
-def cluster_update_events(clusters: list[str], endpoint: str = "glm", fail: str | None = None,
-                          why: str = "") -> list[EngineEvent]:
+def cluster_update_events(
+    clusters: list[str], endpoint: str = "glm", fail: str | None = None, why: str = ""
+) -> list[EngineEvent]:
     """What an update of ``endpoint`` over ``clusters`` reports: a provider and an LLMInferenceService per
     cluster; ``fail`` names a cluster whose service fails with ``why``."""
     events, seq = [], 0
     for c in clusters:
         prov = urn("pulumi:providers:kubernetes", f"k8s-{c}")
-        svc = urn("skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice$kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService",
-                  f"{endpoint}-{c}-llmisvc")
+        svc = urn(
+            "skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice$kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService",
+            f"{endpoint}-{c}-llmisvc",
+        )
         seq += 1
         events.append(pre(seq, "create", "pulumi:providers:kubernetes", prov, inputs={"clusterIdentifier": c}))
         seq += 1
         events.append(outputs(seq, "create", "pulumi:providers:kubernetes", prov))
         seq += 1
-        events.append(pre(seq, "create", "kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService", svc,
-                          provider=f"{prov}::04da6b54"))
+        events.append(
+            pre(
+                seq,
+                "create",
+                "kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService",
+                svc,
+                provider=f"{prov}::04da6b54",
+            )
+        )
         seq += 1
         if c == fail:
             events.append(diag(seq, why, svc))
@@ -80,10 +95,22 @@ def cluster_update_events(clusters: list[str], endpoint: str = "glm", fail: str 
 def provider_state(cluster: str) -> list[dict]:
     prov = urn("pulumi:providers:kubernetes", f"k8s-{cluster}")
     return [
-        {"urn": prov, "type": "pulumi:providers:kubernetes", "custom": True, "id": "pid", "parent": STACK_URN,
-         "inputs": {"clusterIdentifier": cluster}},
-        {"urn": urn("kubernetes:core/v1:Namespace", f"ns-{cluster}"), "type": "kubernetes:core/v1:Namespace",
-         "custom": True, "id": "ns", "parent": STACK_URN, "provider": f"{prov}::pid"},
+        {
+            "urn": prov,
+            "type": "pulumi:providers:kubernetes",
+            "custom": True,
+            "id": "pid",
+            "parent": STACK_URN,
+            "inputs": {"clusterIdentifier": cluster},
+        },
+        {
+            "urn": urn("kubernetes:core/v1:Namespace", f"ns-{cluster}"),
+            "type": "kubernetes:core/v1:Namespace",
+            "custom": True,
+            "id": "ns",
+            "parent": STACK_URN,
+            "provider": f"{prov}::pid",
+        },
     ]
 
 
@@ -118,7 +145,8 @@ class FakeEngine:
         self.backend.last_result = "succeeded"
         d = self.desired
         self.backend.state = [{"urn": STACK_URN, "type": "pulumi:pulumi:Stack", "custom": False}] + [
-            r for c in sorted(d.platform_clusters) for r in provider_state(c)]
+            r for c in sorted(d.platform_clusters) for r in provider_state(c)
+        ]
         out = {"endpoints": {n: {"url": f"https://{n}.example.com"} for n in d.endpoints}}
         record = getattr(self.program, "record", None)
         if record is not None:  # what the real program exports (automation.program.InlineProgram)

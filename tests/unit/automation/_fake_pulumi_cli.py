@@ -9,8 +9,10 @@ import os
 import sys
 
 STACK = "urn:pulumi:dev::skyendpoints::pulumi:pulumi:Stack::skyendpoints-dev"
-SVC = ("urn:pulumi:dev::skyendpoints::skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice$"
-       "kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService::glm-east-llmisvc")
+SVC = (
+    "urn:pulumi:dev::skyendpoints::skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice$"
+    "kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService::glm-east-llmisvc"
+)
 
 
 def main(argv):
@@ -26,21 +28,45 @@ def main(argv):
     cmd = args[0] if args else ""
     if cmd in ("preview", "up"):
         if mode == "locked":
-            sys.stderr.write("error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) "
-                             "to end or delete the lock file with `pulumi cancel`.\n  file:///s/.pulumi/locks/x.json: "
-                             "created by someone@host (pid 4242) at 2026-11-29T02:00:00Z\n")
+            sys.stderr.write(
+                "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) "
+                "to end or delete the lock file with `pulumi cancel`.\n  file:///s/.pulumi/locks/x.json: "
+                "created by someone@host (pid 4242) at 2026-11-29T02:00:00Z\n"
+            )
             return 255
         log = args[args.index("--event-log") + 1] if "--event-log" in args else None
-        events = [{"resourcePreEvent": {"metadata": {"op": "create", "urn": SVC, "type": SVC.split("$")[-1].split("::")[0]}}}]
+        events = [
+            {"resourcePreEvent": {"metadata": {"op": "create", "urn": SVC, "type": SVC.split("$")[-1].split("::")[0]}}}
+        ]
         if mode == "policy":  # what the engine reports for a mandatory CrossGuard violation
-            events.append({"policyEvent": {"resourceUrn": SVC, "message": "GPU pod has no priorityClassName; use one of: "
-                                           "skyendpoints-inference", "color": "never", "policyName": "gpu-priority-class",
-                                           "policyPackName": "skyendpoints", "policyPackVersion": "0.1.0",
-                                           "policyPackVersionTag": "0.1.0", "enforcementLevel": "mandatory"}})
+            events.append(
+                {
+                    "policyEvent": {
+                        "resourceUrn": SVC,
+                        "message": "GPU pod has no priorityClassName; use one of: skyendpoints-inference",
+                        "color": "never",
+                        "policyName": "gpu-priority-class",
+                        "policyPackName": "skyendpoints",
+                        "policyPackVersion": "0.1.0",
+                        "policyPackVersionTag": "0.1.0",
+                        "enforcementLevel": "mandatory",
+                    }
+                }
+            )
         if mode == "fail":
-            events.append({"diagnosticEvent": {"message": "error: dial tcp 10.0.0.7:6443: connect: connection refused\n",
-                                               "severity": "error", "urn": SVC, "color": "never"}})
-            events.append({"resOpFailedEvent": {"metadata": {"op": "create", "urn": SVC, "type": "x"}, "status": 1, "steps": 1}})
+            events.append(
+                {
+                    "diagnosticEvent": {
+                        "message": "error: dial tcp 10.0.0.7:6443: connect: connection refused\n",
+                        "severity": "error",
+                        "urn": SVC,
+                        "color": "never",
+                    }
+                }
+            )
+            events.append(
+                {"resOpFailedEvent": {"metadata": {"op": "create", "urn": SVC, "type": "x"}, "status": 1, "steps": 1}}
+            )
         else:
             events.append({"resOutputsEvent": {"metadata": {"op": "create", "urn": SVC, "type": "x"}}})
         events.append({"summaryEvent": {"resourceChanges": {"create": 1}}})
@@ -58,12 +84,32 @@ def main(argv):
         print("Resources:\n    + 1 to create")
         return 0
     if args[:2] == ["stack", "output"]:
-        print(json.dumps({"endpoints": {"glm": {"url": "https://glm.example.com"}}, "api_keys": {"glm": {"glm-api-key/api-key": "k"}}}))
+        print(
+            json.dumps(
+                {
+                    "endpoints": {"glm": {"url": "https://glm.example.com"}},
+                    "api_keys": {"glm": {"glm-api-key/api-key": "k"}},
+                }
+            )
+        )
         return 0
     if args[:2] == ["stack", "history"]:
-        print(json.dumps([{"kind": "update", "startTime": "2026-11-29T02:00:00.000Z", "message": "", "environment": {},
-                           "config": {}, "result": "succeeded", "endTime": "2026-11-29T02:00:01.000Z",
-                           "resourceChanges": {"create": 1}}]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "kind": "update",
+                        "startTime": "2026-11-29T02:00:00.000Z",
+                        "message": "",
+                        "environment": {},
+                        "config": {},
+                        "result": "succeeded",
+                        "endTime": "2026-11-29T02:00:01.000Z",
+                        "resourceChanges": {"create": 1},
+                    }
+                ]
+            )
+        )
         return 0
     if args[:2] == ["stack", "export"]:
         print(json.dumps({"version": 3, "deployment": {"resources": [{"urn": STACK, "type": "pulumi:pulumi:Stack"}]}}))

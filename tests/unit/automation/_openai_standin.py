@@ -41,8 +41,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.requests.append(body)  # type: ignore[attr-defined]
         reply = "stand-in echo: " + body["messages"][-1]["content"]
         if not body.get("stream"):
-            return self._json(200, {"choices": [{"message": {"role": "assistant", "content": reply}}],
-                                    "usage": {"prompt_tokens": 3, "completion_tokens": 4}, "model": body["model"]})
+            return self._json(
+                200,
+                {
+                    "choices": [{"message": {"role": "assistant", "content": reply}}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 4},
+                    "model": body["model"],
+                },
+            )
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()

@@ -54,7 +54,9 @@ def test_passphrase_file_must_be_private(tmp_path):
     pf = tmp_path / "pp"
     pf.write_text("x\n")
     os.chmod(pf, 0o600)
-    assert resolve_backend(None, env(tmp_path, PULUMI_CONFIG_PASSPHRASE_FILE=str(pf))).env["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(pf)
+    assert resolve_backend(None, env(tmp_path, PULUMI_CONFIG_PASSPHRASE_FILE=str(pf))).env[
+        "PULUMI_CONFIG_PASSPHRASE_FILE"
+    ] == str(pf)
     os.chmod(pf, 0o644)
     with pytest.raises(SkyError, match=r"readable by group or others \(mode 0644\); run: chmod 600"):
         resolve_backend(None, env(tmp_path, PULUMI_CONFIG_PASSPHRASE_FILE=str(pf)))
@@ -78,6 +80,9 @@ def test_a_kms_secrets_provider_needs_no_passphrase_and_a_bad_one_is_refused(tmp
     b = resolve_backend("s3://bucket", env(tmp_path, SKY_SECRETS_PROVIDER="awskms://alias/sky"))
     assert b.secrets_provider == "awskms://alias/sky"
     assert "PULUMI_CONFIG_PASSPHRASE_FILE" not in b.env and "PULUMI_CONFIG_PASSPHRASE" not in b.env
-    assert "PULUMI_CONFIG_PASSPHRASE_FILE" in resolve_backend("s3://b", env(tmp_path, SKY_SECRETS_PROVIDER="passphrase")).env
+    assert (
+        "PULUMI_CONFIG_PASSPHRASE_FILE"
+        in resolve_backend("s3://b", env(tmp_path, SKY_SECRETS_PROVIDER="passphrase")).env
+    )
     with pytest.raises(SkyError, match="SKY_SECRETS_PROVIDER='kms'"):
         resolve_backend("s3://bucket", env(tmp_path, SKY_SECRETS_PROVIDER="kms"))

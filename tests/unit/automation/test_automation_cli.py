@@ -30,7 +30,13 @@ class Result:
 
 @pytest.fixture
 def sky(tmp_path, monkeypatch, capsys):
-    for var in ("SKY_ENV", "PULUMI_BACKEND_URL", "SKY_PULUMI_ROOT", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"):
+    for var in (
+        "SKY_ENV",
+        "PULUMI_BACKEND_URL",
+        "SKY_PULUMI_ROOT",
+        "PULUMI_CONFIG_PASSPHRASE",
+        "PULUMI_CONFIG_PASSPHRASE_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
@@ -54,8 +60,17 @@ def seed(tmp_path, fleet_text: str | None = None):
     text = (EXAMPLES / "glm-prod.yaml").read_text()
     placement = place(load_endpoint("g.yaml", text=text), load_fleet(fleet_path))
     for outcome in ("succeeded", "failed"):
-        store.append("dev", "glm-prod", action="up", outcome=outcome, spec_hash=spec_hash(text), spec_text=text,
-                     fleet_path=str(fleet_path), placement=placement.to_dict(), message="")
+        store.append(
+            "dev",
+            "glm-prod",
+            action="up",
+            outcome=outcome,
+            spec_hash=spec_hash(text),
+            spec_text=text,
+            fleet_path=str(fleet_path),
+            placement=placement.to_dict(),
+            message="",
+        )
     return placement
 
 
@@ -74,19 +89,26 @@ def test_list_and_history(tmp_path, sky):
 
 def test_status_json_reports_unreachable_clusters_without_failing(tmp_path, sky):
     kc = tmp_path / "kubeconfig"
-    kc.write_text("apiVersion: v1\nkind: Config\ncurrent-context: dead\nclusters:\n- name: dead\n  cluster: {server: 'https://127.0.0.1:9'}\n"
-                  "contexts:\n- name: dead\n  context: {cluster: dead, user: u}\nusers:\n- name: u\n  user: {token: t}\n")
-    seed(tmp_path, f"""
+    kc.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: dead\nclusters:\n- name: dead\n  cluster: {server: 'https://127.0.0.1:9'}\n"
+        "contexts:\n- name: dead\n  context: {cluster: dead, user: u}\nusers:\n- name: u\n  user: {token: t}\n"
+    )
+    seed(
+        tmp_path,
+        f"""
 domain: example.com
 clusters:
   - {{name: east, context: dead, kubeconfig: {kc}, nodes: [{{accelerator: B200, gpus: 8, count: 2}}]}}
-""")
+""",
+    )
     r = sky("endpoint", "status", "--json")
     assert r.returncode == 0, r.stderr
     [st] = json.loads(r.stdout)
     assert st["name"] == "glm-prod" and st["url"] == "https://glm-prod.example.com" and st["revision"] == 1
     [east] = st["clusters"]
-    assert east["cluster"] == "east" and east["health"] == "unreachable" and east["desired"] == 2 and east["ready"] is None
+    assert (
+        east["cluster"] == "east" and east["health"] == "unreachable" and east["desired"] == 2 and east["ready"] is None
+    )
     assert "/readyz failed" in east["detail"]
 
 
@@ -107,8 +129,14 @@ def test_bad_env_name_is_exit_2(sky):
     assert r.returncode == 2 and "--env 'a/b'" in r.stderr
 
 
-@pytest.mark.parametrize("args", [["endpoint", "down", "glm-prod", "--yes"], ["endpoint", "reconcile"],
-                                  ["endpoint", "rollback", "glm-prod", "--to", "1"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["endpoint", "down", "glm-prod", "--yes"],
+        ["endpoint", "reconcile"],
+        ["endpoint", "rollback", "glm-prod", "--to", "1"],
+    ],
+)
 def test_engine_commands_without_pulumi_exit_1(sky, args):
     r = sky(*args)
     assert r.returncode == 1 and r.stderr.startswith("the pulumi CLI was not found") and "Traceback" not in r.stderr
@@ -120,8 +148,10 @@ def fake_pulumi_root(tmp_path, monkeypatch):
     root = tmp_path / "pulumi-root"
     (root / "bin").mkdir(parents=True)
     cli = root / "bin" / "pulumi"
-    cli.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {os.path.join(here, '_fake_pulumi_cli.py')!r}\n"
-                   "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    cli.write_text(
+        f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {os.path.join(here, '_fake_pulumi_cli.py')!r}\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
     cli.chmod(0o755)
     shim = root / "bin" / "pulumi-analyzer-policy-python"  # the binary-analyzer shim's place (never run here)
     shim.write_text("#!/bin/sh\nexit 1\n")
@@ -132,8 +162,10 @@ def fake_pulumi_root(tmp_path, monkeypatch):
 
 def argv_log(tmp_path) -> list[list[str]]:
     """The fake CLI's invocations, without the Automation API's leading --non-interactive."""
-    return [[a for a in json.loads(line) if a != "--non-interactive"]
-            for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
+    return [
+        [a for a in json.loads(line) if a != "--non-interactive"]
+        for line in (tmp_path / "argv.jsonl").read_text().splitlines()
+    ]
 
 
 def test_up_through_the_cli_with_a_fake_engine(tmp_path, monkeypatch, sky):
@@ -179,4 +211,8 @@ def test_locked_stack_through_the_cli(tmp_path, monkeypatch, sky):
     spec = tmp_path / "glm.yaml"
     spec.write_text("name: glm\nmodel: zai-org/GLM-5.2\nresources:\n  accelerators: B200:8\nreplicas: 2\n")
     r = sky("endpoint", "up", str(spec), "--fleet", str(EXAMPLES / "fleet.yaml"), "--yes", "--pulumi-root", str(root))
-    assert r.returncode == 1 and r.stderr.startswith("stack 'dev' is locked by another update") and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 1
+        and r.stderr.startswith("stack 'dev' is locked by another update")
+        and "Traceback" not in r.stderr
+    )

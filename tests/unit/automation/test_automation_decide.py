@@ -8,15 +8,27 @@ from skyendpoints_iac.placement.model import ClusterPlacement, Placement
 
 
 def pl(unplaced: int = 0, **replicas: int) -> Placement:
-    return Placement("glm", "H100", 8, next(iter(replicas), None),
-                     tuple(ClusterPlacement(c.replace("_", "-"), n, n, n) for c, n in replicas.items()), unplaced)
+    return Placement(
+        "glm",
+        "H100",
+        8,
+        next(iter(replicas), None),
+        tuple(ClusterPlacement(c.replace("_", "-"), n, n, n) for c, n in replicas.items()),
+        unplaced,
+    )
 
 
 def health(**states: str) -> dict[str, ClusterHealth]:
-    return {c.replace("_", "-"): ClusterHealth(c.replace("_", "-"), s, failures=3 if s == "failed" else 0,
-                                               successes=2 if s == "healthy" else 0,
-                                               last_error="connection refused" if s == "failed" else "")
-            for c, s in states.items()}
+    return {
+        c.replace("_", "-"): ClusterHealth(
+            c.replace("_", "-"),
+            s,
+            failures=3 if s == "failed" else 0,
+            successes=2 if s == "healthy" else 0,
+            last_error="connection refused" if s == "failed" else "",
+        )
+        for c, s in states.items()
+    }
 
 
 def test_failed_cluster_moves_replicas_and_says_why():
@@ -75,8 +87,9 @@ def test_placement_key_ignores_order_and_reasons():
 
 
 def test_decide_state_drops_only_failed_clusters_with_state():
-    acts = decide_state(health(a="healthy", b="failed", c="failed", d="suspect"), clusters_in_state={"a", "b", "d"},
-                        dropped=set())
+    acts = decide_state(
+        health(a="healthy", b="failed", c="failed", d="suspect"), clusters_in_state={"a", "b", "d"}, dropped=set()
+    )
     assert acts.drop == ("b",) and acts.restore == ()  # c has no state; d is only suspect
     assert "cluster b failed after 3 consecutive probe failures" in acts.reasons[0]
 
@@ -95,9 +108,20 @@ def test_unused_platforms_never_includes_a_cluster_in_use():
 
 def test_unreadable_capacity_of_a_usable_cluster_moves_nothing():
     prev = pl(a=2, b=1)
-    d = decide_endpoint("glm", prev, pl(a=2, c=1), None, health(a="healthy", b="suspect", c="healthy"),
-                        unknown_capacity={"b": "/readyz failed: timeout"})
-    assert not d.update and d.placement is prev and "capacity unknown this pass (b: /readyz failed: timeout)" in d.reasons[0]
-    lost = decide_endpoint("glm", prev, pl(a=2, c=1), None, health(a="healthy", b="failed", c="healthy"),
-                           unknown_capacity={"c": "x"})
+    d = decide_endpoint(
+        "glm",
+        prev,
+        pl(a=2, c=1),
+        None,
+        health(a="healthy", b="suspect", c="healthy"),
+        unknown_capacity={"b": "/readyz failed: timeout"},
+    )
+    assert (
+        not d.update
+        and d.placement is prev
+        and "capacity unknown this pass (b: /readyz failed: timeout)" in d.reasons[0]
+    )
+    lost = decide_endpoint(
+        "glm", prev, pl(a=2, c=1), None, health(a="healthy", b="failed", c="healthy"), unknown_capacity={"c": "x"}
+    )
     assert lost.update  # a lost cluster still moves its replicas

@@ -25,8 +25,10 @@ def engine_for(tmp_path, monkeypatch):
     root = tmp_path / "pulumi-root"
     (root / "bin").mkdir(parents=True)
     cli = root / "bin" / "pulumi"
-    cli.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {str(HERE / '_fake_pulumi_cli.py')!r}\n"
-                   f"runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    cli.write_text(
+        f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {str(HERE / '_fake_pulumi_cli.py')!r}\n"
+        f"runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
     cli.chmod(0o755)
     log = tmp_path / "argv.jsonl"
     monkeypatch.setenv("FAKE_PULUMI_LOG", str(log))
@@ -49,9 +51,17 @@ def test_stack_selection_config_and_backend(engine_for):
     engine_for()
     calls = engine_for.argv()
     assert any(c[:2] == ["--non-interactive", "stack"] and "select" in c and "dev" in c for c in calls)
-    assert ["--non-interactive", "config", "set", "--path", "--stack", "dev",
-            "pulumi:disable-default-providers[0]", "--", "kubernetes"] in calls or any(
-        "pulumi:disable-default-providers[0]" in c and "--path" in c and "kubernetes" in c for c in calls)
+    assert [
+        "--non-interactive",
+        "config",
+        "set",
+        "--path",
+        "--stack",
+        "dev",
+        "pulumi:disable-default-providers[0]",
+        "--",
+        "kubernetes",
+    ] in calls or any("pulumi:disable-default-providers[0]" in c and "--path" in c and "kubernetes" in c for c in calls)
 
 
 def test_up_streams_events_and_returns_outputs(engine_for):
@@ -72,7 +82,9 @@ def test_held_lock_is_a_clear_error(engine_for):
         engine.up()
     text = str(exc.value)
     assert text.startswith("stack 'dev' is locked by another update") and "nothing was changed" in text
-    assert "the stack is currently locked by 1 lock(s)" in text and ".pulumi/locks/organization/skyendpoints/dev/" in text
+    assert (
+        "the stack is currently locked by 1 lock(s)" in text and ".pulumi/locks/organization/skyendpoints/dev/" in text
+    )
 
 
 def test_failed_update_keeps_events_for_the_summary(engine_for):
@@ -122,7 +134,9 @@ def test_workspace_is_stable_for_the_first_backend_and_separate_for_others(engin
 
     a = engine_for()
     assert a.work_dir == tmp_path / "state" / "skyendpoints" / "workspace"  # `pulumi -C <this> stack output` works
-    other = resolve_backend("file:///tmp/other-backend", {"HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")})
+    other = resolve_backend(
+        "file:///tmp/other-backend", {"HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    )
     b = PulumiEngine("dev", lambda: None, other, find_pulumi(str(tmp_path / "pulumi-root"), {}))
     assert b.work_dir.parent == a.work_dir / "backends"
     assert engine_for().work_dir == a.work_dir  # the first backend keeps its dir

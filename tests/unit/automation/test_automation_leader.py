@@ -99,8 +99,9 @@ def test_two_watch_loops_only_the_leader_updates(tmp_path):
     backend = FakeBackend()
     fleet = str(EXAMPLES / "fleet.yaml")
     spec = "name: alpha\nmodel: zai-org/GLM-5.2\nresources:\n  accelerators: B200:8\nreplicas: 1\n"
-    rts = [Runtime(env="dev", state_dir=tmp_path / n, engine_factory=backend.factory, ui=RecordingUi())
-           for n in ("a", "b")]
+    rts = [
+        Runtime(env="dev", state_dir=tmp_path / n, engine_factory=backend.factory, ui=RecordingUi()) for n in ("a", "b")
+    ]
     first = up(rts[0], spec, "a.yaml", fleet, yes=True)
     victim = first.placement.clusters[0]
     for rt in rts:
@@ -128,12 +129,17 @@ def test_the_documented_deployment_manifest_validates_and_runs_the_leader_electe
     args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
     assert deploy["spec"]["replicas"] == 2 and args[:4] == ["endpoint", "reconcile", "--watch", "--leader-elect"]
     [role] = [d for d in docs if d["kind"] == "Role"]
-    assert role["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-                              "verbs": ["get", "create", "update"]}]
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
+    ]
     import subprocess
     import sys
 
-    help_text = subprocess.run([sys.executable, "-m", "skyendpoints_iac", "endpoint", "reconcile", "--help"],
-                               capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""}).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "skyendpoints_iac", "endpoint", "reconcile", "--help"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": ""},
+    ).stdout
     for flag in [a for a in args if a.startswith("--")]:
         assert flag in help_text

@@ -80,8 +80,12 @@ def test_invalid_spec_text_is_invalid_input(world):
 
 def test_failed_update_is_summarised_and_recorded_and_next_up_repairs(world):
     rt, backend, _ = world
-    backend.events = cluster_update_events(["coreweave-us-east"], endpoint="glm-prod", fail="coreweave-us-east",
-                                           why="error: timed out waiting for the condition")
+    backend.events = cluster_update_events(
+        ["coreweave-us-east"],
+        endpoint="glm-prod",
+        fail="coreweave-us-east",
+        why="error: timed out waiting for the condition",
+    )
     backend.fail_on["up"] = "error: update failed"
     with pytest.raises(UpdateFailed) as exc:
         up(rt, GLM, "g.yaml", FLEET, yes=True)
@@ -139,7 +143,9 @@ def test_down_purge_never_removes_a_platform_in_use(world):
     down(rt, "h100-chat", yes=True, purge_platform=True)
     d = backend.calls[-1][1]
     assert d.platform_clusters == set(glm.clusters)  # exactly the clusters still in use
-    assert [c.name for c in d.program_fleet().clusters] == [c for c in ("gke-us-east", "coreweave-us-east", "onprem-eu") if c in glm.clusters]
+    assert [c.name for c in d.program_fleet().clusters] == [
+        c for c in ("gke-us-east", "coreweave-us-east", "onprem-eu") if c in glm.clusters
+    ]
     assert any(line.startswith("removing unused platforms:") for line in ui.lines)
 
 
@@ -174,9 +180,12 @@ def test_lock_message_names_the_stale_lock_dir():
     from skyendpoints_iac.automation.backend import Backend
     from skyendpoints_iac.automation.engine import lock_message
 
-    msg = lock_message("prod", Backend("file:///s/state", __import__("pathlib").Path("/s")),
-                       " stderr: error: the stack is currently locked by 1 lock(s). Either wait ...\n"
-                       "  file:///s/.pulumi/locks/x.json: created by someone@host (pid 42) at 2026-11-29\n")
+    msg = lock_message(
+        "prod",
+        Backend("file:///s/state", __import__("pathlib").Path("/s")),
+        " stderr: error: the stack is currently locked by 1 lock(s). Either wait ...\n"
+        "  file:///s/.pulumi/locks/x.json: created by someone@host (pid 42) at 2026-11-29\n",
+    )
     assert msg.startswith("stack 'prod' is locked by another update") and "nothing was changed" in msg
     assert "/s/state/.pulumi/locks/organization/skyendpoints/prod/" in msg
     assert "\n  the stack is currently locked by 1 lock(s)" in msg and "stderr:" not in msg
@@ -194,5 +203,7 @@ def test_a_fleet_that_drops_another_endpoints_cluster_is_refused(world, tmp_path
     h = up(rt, spec(name="h100-chat", acc="H100:8", replicas=1), "h.yaml", FLEET, yes=True).placement
     smaller = tmp_path / "smaller.yaml"
     smaller.write_text("clusters:\n  - {name: coreweave-us-east, nodes: [{accelerator: B200, gpus: 8, count: 2}]}\n")
-    with pytest.raises(InvalidInput, match=f"cluster '{h.clusters[0]}' is missing, but endpoint 'h100-chat' runs there"):
+    with pytest.raises(
+        InvalidInput, match=f"cluster '{h.clusters[0]}' is missing, but endpoint 'h100-chat' runs there"
+    ):
         up(rt, GLM, "g.yaml", str(smaller), yes=True)

@@ -15,15 +15,25 @@ from skyendpoints_iac.automation.openai_api import Target, api_key_from_outputs,
 from skyendpoints_iac.automation.playground import Playground
 from skyendpoints_iac.errors import SkyError
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        pytest.fail("chromium is not installed: the playground test needs Debian's chromium package "
-                    "(apt-get install -y chromium); .ci/run installs it")
+        pytest.fail(
+            "chromium is not installed: the playground test needs Debian's chromium package "
+            "(apt-get install -y chromium); .ci/run installs it"
+        )
     return path
 
 
@@ -59,9 +69,12 @@ def test_playground_proxies_with_the_key_and_never_serves_it():
             page = urllib.request.urlopen(pg.url).read().decode()
             config = urllib.request.urlopen(pg.url + "config").read().decode()
             assert "<title>sky playground</title>" in page and API_KEY not in page and API_KEY not in config
-            req = urllib.request.Request(pg.url + "v1/chat/completions", method="POST",
-                                         data=json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).encode(),
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                pg.url + "v1/chat/completions",
+                method="POST",
+                data=json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             answer = json.loads(urllib.request.urlopen(req).read())
             assert answer["choices"][0]["message"]["content"] == "stand-in echo: hi"
             assert server.auth_headers[-1] == f"Bearer {API_KEY}"
@@ -79,8 +92,18 @@ class Browser:
         import subprocess as sp
         import time
 
-        self.proc = sp.Popen([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                              "--remote-allow-origins=*", "about:blank"], stdout=sp.DEVNULL, stderr=sp.DEVNULL)
+        self.proc = sp.Popen(
+            [
+                chromium(),
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "--remote-allow-origins=*",
+                "about:blank",
+            ],
+            stdout=sp.DEVNULL,
+            stderr=sp.DEVNULL,
+        )
         port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().strip()):
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -91,8 +114,9 @@ class Browser:
         pages = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list").read())
         import websocket
 
-        self.ws = websocket.create_connection(next(p for p in pages if p["type"] == "page")["webSocketDebuggerUrl"],
-                                              timeout=30, suppress_origin=True)
+        self.ws = websocket.create_connection(
+            next(p for p in pages if p["type"] == "page")["webSocketDebuggerUrl"], timeout=30, suppress_origin=True
+        )
         self._id = 0
 
     def call(self, method: str, **params):
@@ -115,7 +139,9 @@ class Browser:
         import time
 
         deadline = time.monotonic() + timeout
-        guarded = "(() => { try { return (" + expression + "); } catch (e) { return null; } })()"  # page may still be loading
+        guarded = (
+            "(() => { try { return (" + expression + "); } catch (e) { return null; } })()"
+        )  # page may still be loading
         while time.monotonic() < deadline:
             value = self.js(guarded)
             if value:
@@ -138,11 +164,15 @@ MESSAGES = "Array.from(document.querySelectorAll('#log .msg')).map(d => [d.class
 
 
 def ask(browser: Browser, text: str) -> None:
-    browser.js("(() => { const t = document.getElementById('prompt'); t.value = " + json.dumps(text) + ";"
-               " document.getElementById('status').textContent = 'typing';"
-               " document.getElementById('send').click(); return true; })()")
-    status = browser.wait_for("(() => { const s = document.getElementById('status').textContent;"
-                              " return (s === 'done' || s.startsWith('error')) && s; })()")
+    browser.js(
+        "(() => { const t = document.getElementById('prompt'); t.value = " + json.dumps(text) + ";"
+        " document.getElementById('status').textContent = 'typing';"
+        " document.getElementById('send').click(); return true; })()"
+    )
+    status = browser.wait_for(
+        "(() => { const s = document.getElementById('status').textContent;"
+        " return (s === 'done' || s.startsWith('error')) && s; })()"
+    )
     assert status == "done", browser.js(MESSAGES)
 
 
@@ -152,8 +182,14 @@ def test_playground_page_in_headless_chromium(tmp_path):
         browser = Browser(tmp_path / "profile")
         try:
             browser.call("Page.navigate", url=pg.url)
-            assert browser.wait_for("document.getElementById('model').textContent === " + json.dumps(MODEL)
-                                    + " && document.getElementById('endpoint').textContent")  == "glm"
+            assert (
+                browser.wait_for(
+                    "document.getElementById('model').textContent === "
+                    + json.dumps(MODEL)
+                    + " && document.getElementById('endpoint').textContent"
+                )
+                == "glm"
+            )
             ask(browser, "what is two plus two")
             ask(browser, "and three?")
             messages = browser.js(MESSAGES)
@@ -179,8 +215,10 @@ def test_playground_shows_upstream_errors_in_the_page(tmp_path):
         browser.call("Page.navigate", url=pg.url)
         browser.wait_for("document.getElementById('model').textContent === 'm'")
         browser.js("document.getElementById('prompt').value = 'hi'; document.getElementById('send').click(); true")
-        status = browser.wait_for("document.getElementById('status').textContent.startsWith('error')"
-                                  " && document.getElementById('status').textContent")
+        status = browser.wait_for(
+            "document.getElementById('status').textContent.startsWith('error')"
+            " && document.getElementById('status').textContent"
+        )
         error = browser.js("document.querySelector('#log .msg.assistant.error').textContent")
     finally:
         browser.close()

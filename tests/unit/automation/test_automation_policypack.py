@@ -50,17 +50,34 @@ def test_opt_out_config_file_and_missing_runner(tmp_path, monkeypatch):
 
 
 def test_violations_name_rule_object_and_message_and_skip_advisories():
-    urn = ("urn:pulumi:prod::skyendpoints::skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice$"
-           "kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService::glm-east-llmisvc")
+    urn = (
+        "urn:pulumi:prod::skyendpoints::skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice$"
+        "kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService::glm-east-llmisvc"
+    )
 
     def ev(level, name, u):
-        return EngineEvent.from_json({"sequence": 1, "timestamp": 0, "policyEvent": {
-            "resourceUrn": u, "message": "too many\n  GPUs; lower replicas", "color": "never", "policyName": name,
-            "policyPackName": "skyendpoints", "policyPackVersion": "1", "policyPackVersionTag": "1",
-            "enforcementLevel": level}})
+        return EngineEvent.from_json(
+            {
+                "sequence": 1,
+                "timestamp": 0,
+                "policyEvent": {
+                    "resourceUrn": u,
+                    "message": "too many\n  GPUs; lower replicas",
+                    "color": "never",
+                    "policyName": name,
+                    "policyPackName": "skyendpoints",
+                    "policyPackVersion": "1",
+                    "policyPackVersionTag": "1",
+                    "enforcementLevel": level,
+                },
+            }
+        )
 
-    lines = violations([ev("mandatory", "gpu-count-allowed", urn), ev("advisory", "x", urn),
-                        ev("mandatory", "gpu-stack-budget", None)])
-    assert lines == ["MANDATORY gpu-count-allowed (kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService "
-                     "glm-east-llmisvc): too many GPUs; lower replicas",
-                     "MANDATORY gpu-stack-budget (the stack): too many GPUs; lower replicas"]
+    lines = violations(
+        [ev("mandatory", "gpu-count-allowed", urn), ev("advisory", "x", urn), ev("mandatory", "gpu-stack-budget", None)]
+    )
+    assert lines == [
+        "MANDATORY gpu-count-allowed (kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService "
+        "glm-east-llmisvc): too many GPUs; lower replicas",
+        "MANDATORY gpu-stack-budget (the stack): too many GPUs; lower replicas",
+    ]

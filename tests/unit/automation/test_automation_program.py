@@ -15,13 +15,16 @@ SPEC = "name: glm\nmodel: zai-org/GLM-5.2\nresources:\n  accelerators: H100:8\nr
 def world(tmp_path):
     kc = tmp_path / "kubeconfig"
     kc.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
-    fleet = load_fleet("fleet.yaml", text=f"""
+    fleet = load_fleet(
+        "fleet.yaml",
+        text=f"""
 dns: {{provider: none}}
 clusters:
   - {{name: east, kubeconfig: {kc}, nodes: [{{accelerator: H100, gpus: 8, count: 2}}]}}
   - {{name: west, kubeconfig: {kc}, nodes: [{{accelerator: H100, gpus: 8, count: 2}}]}}
   - {{name: eu, kubeconfig: {kc}, nodes: [{{accelerator: H100, gpus: 8, count: 2}}]}}
-""")
+""",
+    )
     spec = load_endpoint("glm.yaml", text=SPEC)
     return fleet, spec
 
@@ -37,18 +40,26 @@ def test_inline_program_deploys_the_pinned_placement_on_every_platform(tmp_path)
     rec = mockrun.run(InlineProgram(desired))
     assert providers(rec) == {"east", "west", "eu"}
     record = rec.outputs["endpoints"].value["glm"]["placement_record"]
-    assert {p["cluster"]: p["replicas"] for p in record["placements"]} == {p.cluster: p.replicas for p in placement.placements}
+    assert {p["cluster"]: p["replicas"] for p in record["placements"]} == {
+        p.cluster: p.replicas for p in placement.placements
+    }
 
 
 def test_failed_and_purged_clusters_are_not_registered(tmp_path):
     fleet, spec = world(tmp_path)
-    failed_fleet = fleet.model_copy(update={"clusters": [c.model_copy(update={"healthy": c.name != "east"})
-                                                         for c in fleet.clusters]})
+    failed_fleet = fleet.model_copy(
+        update={"clusters": [c.model_copy(update={"healthy": c.name != "east"}) for c in fleet.clusters]}
+    )
     placement = place(spec, failed_fleet)
     assert "east" not in placement.clusters
-    desired = DesiredEnv("dev", fleet, "fleet.yaml", {"glm": DesiredEndpoint(spec, SPEC, placement)},
-                         purged_platforms=frozenset({"eu"}) - set(placement.clusters),
-                         excluded_clusters=frozenset({"east"}))
+    desired = DesiredEnv(
+        "dev",
+        fleet,
+        "fleet.yaml",
+        {"glm": DesiredEndpoint(spec, SPEC, placement)},
+        purged_platforms=frozenset({"eu"}) - set(placement.clusters),
+        excluded_clusters=frozenset({"east"}),
+    )
     rec = mockrun.run(InlineProgram(desired))
     assert providers(rec) == desired.platform_clusters and "east" not in providers(rec)
 

@@ -17,8 +17,11 @@ from skyendpoints_iac.automation.progress import GLOBAL, EventSink, ProgressMode
 
 def model() -> ProgressModel:
     ticks = iter(range(100))
-    return ProgressModel(clusters={"gke-us": "ctx-gke", "gke-us-east": None, "onprem": None}, endpoints=("glm",),
-                         clock=lambda: float(next(ticks)))
+    return ProgressModel(
+        clusters={"gke-us": "ctx-gke", "gke-us-east": None, "onprem": None},
+        endpoints=("glm",),
+        clock=lambda: float(next(ticks)),
+    )
 
 
 def test_resources_are_attributed_to_clusters_through_their_provider():
@@ -26,16 +29,25 @@ def test_resources_are_attributed_to_clusters_through_their_provider():
     for e in cluster_update_events(["gke-us-east", "onprem"]):
         m.apply(e)
     groups = m.by_slice()
-    assert set(groups) == {("gke-us-east", "glm"), ("onprem", "glm"), ("gke-us-east", "provider"), ("onprem", "provider")}
+    assert set(groups) == {
+        ("gke-us-east", "glm"),
+        ("onprem", "glm"),
+        ("gke-us-east", "provider"),
+        ("onprem", "provider"),
+    }
     assert all(r.status == "done" for rows in groups.values() for r in rows)
     assert m.summary == {"create": 4}
 
 
 def test_longest_cluster_name_wins_and_unknown_is_global():
     m = model()
-    row = m.apply(pre(1, "create", "kubernetes:core/v1:Namespace", urn("kubernetes:core/v1:Namespace", "platform-gke-us-east-ns")))
+    row = m.apply(
+        pre(1, "create", "kubernetes:core/v1:Namespace", urn("kubernetes:core/v1:Namespace", "platform-gke-us-east-ns"))
+    )
     assert row.cluster == "gke-us-east"
-    row = m.apply(pre(2, "create", "skyendpoints:index:GlobalGateway", urn("skyendpoints:index:GlobalGateway", "front-door")))
+    row = m.apply(
+        pre(2, "create", "skyendpoints:index:GlobalGateway", urn("skyendpoints:index:GlobalGateway", "front-door"))
+    )
     assert row.cluster == GLOBAL
 
 
@@ -43,14 +55,25 @@ def test_provider_learned_by_context():
     m = model()
     prov = urn("pulumi:providers:kubernetes", "p1")
     m.apply(pre(1, "create", "pulumi:providers:kubernetes", prov, inputs={"context": "ctx-gke"}))
-    row = m.apply(pre(2, "create", "kubernetes:apps/v1:Deployment", urn("kubernetes:apps/v1:Deployment", "x"), provider=prov + "::id"))
+    row = m.apply(
+        pre(
+            2,
+            "create",
+            "kubernetes:apps/v1:Deployment",
+            urn("kubernetes:apps/v1:Deployment", "x"),
+            provider=prov + "::id",
+        )
+    )
     assert row.cluster == "gke-us"
 
 
 def test_failure_summary_names_cluster_resource_cause_and_hint():
     m = model()
-    for e in cluster_update_events(["gke-us-east", "onprem"], fail="onprem",
-                                   why="error: resource sky-glm/glm was not created: dial tcp 10.0.0.9:6443: connect: connection refused"):
+    for e in cluster_update_events(
+        ["gke-us-east", "onprem"],
+        fail="onprem",
+        why="error: resource sky-glm/glm was not created: dial tcp 10.0.0.9:6443: connect: connection refused",
+    ):
         m.apply(e)
     lines = failures.collect(m)
     assert len(lines) == 1
@@ -75,9 +98,15 @@ def test_failure_summary_falls_back_to_stderr_and_is_one_screen():
 def test_stack_level_error_without_resource_reported_once():
     m = model()
     m.apply(diag(1, "python inline source runtime error: boom"))
-    m.apply(diag(2, "an unhandled error occurred: python inline source runtime error: boom"))  # as the real CLI repeats it
+    m.apply(
+        diag(2, "an unhandled error occurred: python inline source runtime error: boom")
+    )  # as the real CLI repeats it
     lines = failures.collect(m)
-    assert len(lines) == 1 and lines[0].resource == "(stack)" and lines[0].why == "python inline source runtime error: boom"
+    assert (
+        len(lines) == 1
+        and lines[0].resource == "(stack)"
+        and lines[0].why == "python inline source runtime error: boom"
+    )
 
 
 def test_plain_line_log_for_pipes():
@@ -104,7 +133,9 @@ def test_live_table_lists_slices():
 
 
 def test_preview_failure_says_nothing_changed_and_missing_plugin_hint():
-    lines = failures.collect(model(), "error: no resource plugin 'pulumi-resource-random' found in the workspace at version v4.21.4")
+    lines = failures.collect(
+        model(), "error: no resource plugin 'pulumi-resource-random' found in the workspace at version v4.21.4"
+    )
     text = failures.render(lines, "preview")
     assert text.endswith("Nothing was changed.") and "repair" not in text
     assert "put pulumi-resource-<name> next to the pulumi CLI" in text

@@ -53,8 +53,12 @@ def test_not_found_message_says_what_how_and_what_still_works(tmp_path):
         find_pulumi(None, {"PATH": "/nonexistent", "HOME": str(tmp_path)})
     text = str(exc.value)
     assert text.startswith("the pulumi CLI was not found")
-    for needle in ("tools/build-local-fleet-bins.sh", "~/.cache/skyendpoints/bin/<key>/", "SKY_PULUMI_ROOT",
-                   "'sky endpoint plan' and 'sky endpoint render' work without it"):
+    for needle in (
+        "tools/build-local-fleet-bins.sh",
+        "~/.cache/skyendpoints/bin/<key>/",
+        "SKY_PULUMI_ROOT",
+        "'sky endpoint plan' and 'sky endpoint render' work without it",
+    ):
         assert needle in text
     assert exc.value.exit_code == 1
 
@@ -73,9 +77,15 @@ def test_cli_without_pulumi_exits_1_with_one_message(tmp_path):
     """A real ``sky`` process (down/reconcile/rollback run in-process in test_automation_cli.py)."""
     args = ["endpoint", "up", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"), "--yes"]
     env = {k: v for k, v in os.environ.items() if k not in ("SKY_PULUMI_ROOT", "PULUMI_BACKEND_URL")}
-    env.update(PATH=os.path.dirname(sys.executable), HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"),
-               XDG_CACHE_HOME=str(tmp_path / "cache"))
-    r = subprocess.run([sys.executable, "-m", "skyendpoints_iac", *args], capture_output=True, text=True, cwd=ROOT, env=env)
+    env.update(
+        PATH=os.path.dirname(sys.executable),
+        HOME=str(tmp_path),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "skyendpoints_iac", *args], capture_output=True, text=True, cwd=ROOT, env=env
+    )
     assert r.returncode == 1, r.stderr
     assert r.stderr.startswith("the pulumi CLI was not found") and "Traceback" not in r.stderr
     assert not (tmp_path / "state").exists()  # nothing created before the check

@@ -37,8 +37,7 @@ def world(tmp_path):
     def probe(cluster, timeout):
         return (False, "dial tcp: connection refused") if cluster.name in down else (True, "")
 
-    rt = Runtime(env="dev", state_dir=tmp_path, engine_factory=backend.factory, ui=ui, probe=probe,
-                 sleep=sleeps.append)
+    rt = Runtime(env="dev", state_dir=tmp_path, engine_factory=backend.factory, ui=ui, probe=probe, sleep=sleeps.append)
     first = up(rt, SPEC, "glm.yaml", str(fleet), yes=True).placement
     assert first.clusters == ["east"]
     backend.calls.clear()

@@ -98,7 +98,9 @@ def test_an_update_built_from_a_record_another_operator_changed_meanwhile_is_ref
         return True
 
     b.ui.confirm = a_deploys_gamma_while_b_confirms
-    with pytest.raises(RecordChanged, match=r"(?s)changed since this command read it \(up gamma by .*nothing was changed.*stack lock"):
+    with pytest.raises(
+        RecordChanged, match=r"(?s)changed since this command read it \(up gamma by .*nothing was changed.*stack lock"
+    ):
         up(b, spec("beta", acc="H100:8"), "beta.yaml", None)
     assert set(read_record(a).endpoints) == {"alpha", "gamma"}  # gamma survived B's stale update
     b.ui.confirm = lambda q: True

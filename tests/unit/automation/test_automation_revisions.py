@@ -12,8 +12,16 @@ from skyendpoints_iac.errors import SkyError
 
 
 def add(store, name="glm", action="up", outcome="succeeded", text="name: glm\n", env="dev"):
-    return store.append(env, name, action=action, outcome=outcome, spec_hash=spec_hash(text), spec_text=text,
-                        fleet_path="/f.yaml", placement={"placements": [{"cluster": "a", "replicas": 2}], "unplaced": 1})
+    return store.append(
+        env,
+        name,
+        action=action,
+        outcome=outcome,
+        spec_hash=spec_hash(text),
+        spec_text=text,
+        fleet_path="/f.yaml",
+        placement={"placements": [{"cluster": "a", "replicas": 2}], "unplaced": 1},
+    )
 
 
 def test_numbering_history_and_summary(tmp_path):

@@ -22,27 +22,79 @@ def deployment() -> dict:
         prov = urn("pulumi:providers:kubernetes", f"k8s-{c}")
         slice_ = urn("skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice", f"glm-{c}")
         res += [
-            {"urn": prov, "type": "pulumi:providers:kubernetes", "custom": True, "id": f"id-{c}", "parent": STACK,
-             "inputs": {"clusterIdentifier": c, "context": f"ctx-{c}", "kubeconfig": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "xyz"}}},
+            {
+                "urn": prov,
+                "type": "pulumi:providers:kubernetes",
+                "custom": True,
+                "id": f"id-{c}",
+                "parent": STACK,
+                "inputs": {
+                    "clusterIdentifier": c,
+                    "context": f"ctx-{c}",
+                    "kubeconfig": {
+                        "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+                        "ciphertext": "xyz",
+                    },
+                },
+            },
             {"urn": plat, "type": "skyendpoints:index:ClusterPlatform", "custom": False, "parent": STACK},
-            {"urn": urn("skyendpoints:index:ClusterPlatform$kubernetes:core/v1:Namespace", f"platform-{c}-ns"),
-             "type": "kubernetes:core/v1:Namespace", "custom": True, "parent": plat, "provider": f"{prov}::id-{c}", "id": "ns"},
+            {
+                "urn": urn("skyendpoints:index:ClusterPlatform$kubernetes:core/v1:Namespace", f"platform-{c}-ns"),
+                "type": "kubernetes:core/v1:Namespace",
+                "custom": True,
+                "parent": plat,
+                "provider": f"{prov}::id-{c}",
+                "id": "ns",
+            },
         ]
         if c == "a":
-            res.append({"urn": urn("skyendpoints:index:Endpoint", "glm"), "type": "skyendpoints:index:Endpoint",
-                        "custom": False, "parent": STACK})
+            res.append(
+                {
+                    "urn": urn("skyendpoints:index:Endpoint", "glm"),
+                    "type": "skyendpoints:index:Endpoint",
+                    "custom": False,
+                    "parent": STACK,
+                }
+            )
         res += [
-            {"urn": slice_, "type": "skyendpoints:index:ClusterSlice", "custom": False,
-             "parent": urn("skyendpoints:index:Endpoint", "glm")},
-            {"urn": urn("skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice$kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService", f"glm-{c}-llmisvc"),
-             "type": "kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService", "custom": True, "parent": slice_,
-             "provider": f"{prov}::id-{c}", "id": "sky-glm/glm",
-             "dependencies": [urn("skyendpoints:index:ClusterPlatform$kubernetes:core/v1:Namespace", f"platform-{c}-ns")]},
+            {
+                "urn": slice_,
+                "type": "skyendpoints:index:ClusterSlice",
+                "custom": False,
+                "parent": urn("skyendpoints:index:Endpoint", "glm"),
+            },
+            {
+                "urn": urn(
+                    "skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice$kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService",
+                    f"glm-{c}-llmisvc",
+                ),
+                "type": "kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService",
+                "custom": True,
+                "parent": slice_,
+                "provider": f"{prov}::id-{c}",
+                "id": "sky-glm/glm",
+                "dependencies": [
+                    urn("skyendpoints:index:ClusterPlatform$kubernetes:core/v1:Namespace", f"platform-{c}-ns")
+                ],
+            },
         ]
-    gw_deps = [urn("skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice$kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService", f"glm-{c}-llmisvc") for c in ("a", "b")]
-    res.append({"urn": urn("skyendpoints:index:GlobalGateway", "front-door"), "type": "skyendpoints:index:GlobalGateway",
-                "custom": False, "parent": STACK, "dependencies": list(gw_deps),
-                "propertyDependencies": {"targets": list(gw_deps)}})
+    gw_deps = [
+        urn(
+            "skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice$kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService",
+            f"glm-{c}-llmisvc",
+        )
+        for c in ("a", "b")
+    ]
+    res.append(
+        {
+            "urn": urn("skyendpoints:index:GlobalGateway", "front-door"),
+            "type": "skyendpoints:index:GlobalGateway",
+            "custom": False,
+            "parent": STACK,
+            "dependencies": list(gw_deps),
+            "propertyDependencies": {"targets": list(gw_deps)},
+        }
+    )
     return {"manifest": {}, "resources": res}
 
 

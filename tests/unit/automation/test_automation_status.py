@@ -24,9 +24,10 @@ def test_ready_replicas_counts_leaders_and_skips_terminating():
 
 def test_promql_is_engine_specific_and_scoped_to_the_endpoint_namespace():
     q = promql("vllm", "ttft_p95_s", "glm")
-    assert q == ('histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket'
-                 '{namespace="sky-glm"}[5m])))')
-    assert "sglang:num_queue_reqs{namespace=\"sky-glm\"}" in promql("sglang", "queue_depth", "glm")
+    assert q == (
+        'histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{namespace="sky-glm"}[5m])))'
+    )
+    assert 'sglang:num_queue_reqs{namespace="sky-glm"}' in promql("sglang", "queue_depth", "glm")
     assert promql("custom", "kv_cache_utilization", "glm").startswith("avg(vllm:kv_cache_usage_perc")
     assert 'cluster="east"' in promql("vllm", "queue_depth", "glm", cluster="east")
 
@@ -66,8 +67,12 @@ def test_query_metrics_queries_each_key_and_reports_store_errors():
 
 
 def test_logs_cover_init_containers_sidecars_and_engine_in_start_order():
-    p = {"spec": {"initContainers": [{"name": "storage-initializer"}, {"name": "routing-sidecar", "restartPolicy": "Always"}],
-                  "containers": [{"name": "main"}]}}
+    p = {
+        "spec": {
+            "initContainers": [{"name": "storage-initializer"}, {"name": "routing-sidecar", "restartPolicy": "Always"}],
+            "containers": [{"name": "main"}],
+        }
+    }
     assert containers_of(p) == [("storage-initializer", "init"), ("routing-sidecar", "sidecar"), ("main", "main")]
 
 
@@ -95,15 +100,19 @@ def test_pods_and_logs_read_through_the_api():
 
     from skyendpoints_iac.automation.logs import pod_logs, pods_for
 
-    pod = {"metadata": {"name": "glm-0", "namespace": "sky-glm"},
-           "spec": {"initContainers": [{"name": "storage-initializer"}], "containers": [{"name": "main"}]}}
+    pod = {
+        "metadata": {"name": "glm-0", "namespace": "sky-glm"},
+        "spec": {"initContainers": [{"name": "storage-initializer"}], "containers": [{"name": "main"}]},
+    }
     waiting = ApiException(status=400, reason="Bad Request")
     waiting.body = 'container "main" in pod "glm-0" is waiting to start: PodInitializing'
-    client = FakeApiClient({
-        ("/api/v1/namespaces/sky-glm/pods", None): {"items": [pod]},
-        ("/api/v1/namespaces/sky-glm/pods/glm-0/log", "storage-initializer"): b"downloading model\n",
-        ("/api/v1/namespaces/sky-glm/pods/glm-0/log", "main"): waiting,
-    })
+    client = FakeApiClient(
+        {
+            ("/api/v1/namespaces/sky-glm/pods", None): {"items": [pod]},
+            ("/api/v1/namespaces/sky-glm/pods/glm-0/log", "storage-initializer"): b"downloading model\n",
+            ("/api/v1/namespaces/sky-glm/pods/glm-0/log", "main"): waiting,
+        }
+    )
     [found] = pods_for(client, "glm")
     assert client.calls[0][1] == {"labelSelector": "skyendpoints.dev/endpoint=glm"}
     logs = list(pod_logs(client, found, tail=50))

@@ -7,8 +7,10 @@ from skyendpoints_iac.localfleet.schemas import validate_manifest
 from skyendpoints_iac.placement.model import ClusterPlacement
 from skyendpoints_iac.spec import EndpointSpec, Fleet
 
-FLEET = {"clusters": [{"name": "home"}, {"name": "spill"}],
-         "metrics": {"query_url": "https://mimir.example.com/prometheus"}}
+FLEET = {
+    "clusters": [{"name": "home"}, {"name": "spill"}],
+    "metrics": {"query_url": "https://mimir.example.com/prometheus"},
+}
 
 
 def scaled(autoscaling_spec: dict | None, share: ClusterPlacement, fleet: dict | None = None, **extra) -> dict | None:
@@ -32,8 +34,9 @@ def test_fixed_replicas_have_no_scaled_object():
 
 
 def test_bounds_target_and_delays():
-    obj = scaled({"min_replicas": 1, "max_replicas": 5, "upscale_delay_seconds": 30,
-                  "downscale_delay_seconds": 600}, HOME)
+    obj = scaled(
+        {"min_replicas": 1, "max_replicas": 5, "upscale_delay_seconds": 30, "downscale_delay_seconds": 600}, HOME
+    )
     spec = obj["spec"]
     assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "m-kserve"}
     assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (1, 3)
@@ -46,8 +49,9 @@ def test_bounds_target_and_delays():
 def test_kv_cache_utilization_is_an_averaged_value_metric():
     (t,) = scaled({"max_replicas": 4, "metric": "kv_cache_utilization", "target": 0.75}, HOME)["spec"]["triggers"]
     assert t["metricType"] == "Value"
-    assert t["metadata"]["query"] == ('avg(vllm:kv_cache_usage_perc{namespace="sky-m",pod=~"m-kserve-[a-z0-9]+-[a-z0-9]+"})'
-                                      " or vector(0)")
+    assert t["metadata"]["query"] == (
+        'avg(vllm:kv_cache_usage_perc{namespace="sky-m",pod=~"m-kserve-[a-z0-9]+-[a-z0-9]+"}) or vector(0)'
+    )
     assert t["metadata"]["threshold"] == "0.75"
 
 
@@ -100,8 +104,10 @@ def test_the_longest_endpoint_name_keeps_kedas_derived_names_valid():
 
 
 def test_scale_to_zero_has_min_zero_activation_and_a_wake_trigger():
-    obj = scaled({"min_replicas": 0, "max_replicas": 2, "activation_target": 0.5, "downscale_delay_seconds": 900},
-                 ClusterPlacement("home", 0, 0, 2))
+    obj = scaled(
+        {"min_replicas": 0, "max_replicas": 2, "activation_target": 0.5, "downscale_delay_seconds": 900},
+        ClusterPlacement("home", 0, 0, 2),
+    )
     spec = obj["spec"]
     assert spec["minReplicaCount"] == 0 and spec["cooldownPeriod"] == 900
     signal, wake = spec["triggers"]
@@ -124,15 +130,21 @@ def test_spill_over_queries_the_fleet_wide_store_and_wakes_at_the_target():
 
 
 def test_spill_over_without_a_fleet_store_falls_back_to_local_and_says_so():
-    obj = scaled({"min_replicas": 1, "max_replicas": 5}, SPILL, fleet={"clusters": [{"name": "home"}, {"name": "spill"}]})
+    obj = scaled(
+        {"min_replicas": 1, "max_replicas": 5}, SPILL, fleet={"clusters": [{"name": "home"}, {"name": "spill"}]}
+    )
     assert obj["metadata"]["annotations"][autoscaling.SIGNAL_ANNOTATION].startswith("local")
     assert all(t["metadata"]["serverAddress"] == names.PROMETHEUS_URL for t in obj["spec"]["triggers"])
 
 
 def test_multi_node_scales_the_leader_worker_set():
     fleet = {"clusters": [{"name": "home", "nodes": [{"accelerator": "H100", "gpus": 4, "count": 4}]}]}
-    obj = scaled({"max_replicas": 2}, ClusterPlacement("home", 1, 1, 2), fleet=fleet,
-                 resources={"accelerators": "H100:8"})
-    assert obj["spec"]["scaleTargetRef"] == {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
-                                             "name": "m-kserve-mn"}
+    obj = scaled(
+        {"max_replicas": 2}, ClusterPlacement("home", 1, 1, 2), fleet=fleet, resources={"accelerators": "H100:8"}
+    )
+    assert obj["spec"]["scaleTargetRef"] == {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "name": "m-kserve-mn",
+    }
     assert 'pod=~"m-kserve-mn-[0-9]+"' in obj["spec"]["triggers"][0]["metadata"]["query"]

@@ -17,10 +17,19 @@ from skyendpoints_iac.localfleet import schemas as v
 from tests.conftest import ROOT, shared_dir
 
 PINS = {
-    "cert-manager": "v1.21.1", "keda": "2.20.2", "kube-prometheus-stack": "88.5.3", "alloy": "1.11.1",
-    "gateway-api": "v1.5.1", "gateway-api-inference-extension": "v1.5.0", "envoy-gateway": "v1.8.1",
-    "kserve-llmisvc-crd": "v0.20.0", "kserve-llmisvc-resources": "v0.20.0", "kserve-runtime-configs": "v0.20.0",
-    "llm-d-router": "v0.9.0", "lws": "v0.8.0", "external-dns": "1.21.1",
+    "cert-manager": "v1.21.1",
+    "keda": "2.20.2",
+    "kube-prometheus-stack": "88.5.3",
+    "alloy": "1.11.1",
+    "gateway-api": "v1.5.1",
+    "gateway-api-inference-extension": "v1.5.0",
+    "envoy-gateway": "v1.8.1",
+    "kserve-llmisvc-crd": "v0.20.0",
+    "kserve-llmisvc-resources": "v0.20.0",
+    "kserve-runtime-configs": "v0.20.0",
+    "llm-d-router": "v0.9.0",
+    "lws": "v0.8.0",
+    "external-dns": "1.21.1",
 }
 
 
@@ -63,7 +72,11 @@ def test_install_order_is_topological(cat):
             assert order.index(dep) < order.index(name), f"{dep} must install before {name}"
     # KServe's own order: cert-manager and CRDs before the gateway, KServe after it, presets last.
     assert order.index("cert-manager") < order.index("kserve-llmisvc-resources")
-    assert order.index("envoy-ai-gateway") < order.index("kserve-llmisvc-resources") < order.index("kserve-runtime-configs")
+    assert (
+        order.index("envoy-ai-gateway")
+        < order.index("kserve-llmisvc-resources")
+        < order.index("kserve-runtime-configs")
+    )
     assert order.index("kube-prometheus-stack") < order.index("keda")
 
 
@@ -84,8 +97,11 @@ def test_every_pinned_upstream_crd_has_an_owner(cat):
     shared_dir("crds")
     unowned = [gk for gk in v.crd_kinds() if cat.crd_owner(gk) is None]
     # InferenceService/ServingRuntime/LocalModelCache belong to the non-LLM KServe path we do not install.
-    assert sorted(unowned) == ["serving.kserve.io/InferenceService", "serving.kserve.io/LocalModelCache",
-                               "serving.kserve.io/ServingRuntime"]
+    assert sorted(unowned) == [
+        "serving.kserve.io/InferenceService",
+        "serving.kserve.io/LocalModelCache",
+        "serving.kserve.io/ServingRuntime",
+    ]
 
 
 def test_hooks_decide_the_pulumi_resource(cat):
@@ -136,8 +152,11 @@ def test_cycle_is_reported(tmp_path):
 def test_two_owners_of_a_crd_is_reported(tmp_path):
     root = _copy(tmp_path)
     data = yaml.safe_load((root / "kserve-llmisvc-resources.yaml").read_text())
-    _edit(root / "kserve-llmisvc-resources.yaml", crds=["inference.networking.k8s.io/InferencePool"],
-          values=data["values"])
+    _edit(
+        root / "kserve-llmisvc-resources.yaml",
+        crds=["inference.networking.k8s.io/InferencePool"],
+        values=data["values"],
+    )
     with pytest.raises(InvalidInput, match="exactly one component must own it"):
         load_catalogue(root)
 
@@ -172,7 +191,10 @@ def test_local_chart_sources_and_mirror(tmp_path, cat):
     assert mirror.resolve(cat["keda"]).chart == "oci://mirror.internal/charts/keda"
     assert mirror.resolve(cat["cert-manager"]).chart == "oci://mirror.internal/charts/cert-manager"
     default = ChartSources()
-    assert (default.resolve(cat["keda"]).chart, default.resolve(cat["keda"]).repo) == ("keda", "https://kedacore.github.io/charts")
+    assert (default.resolve(cat["keda"]).chart, default.resolve(cat["keda"]).repo) == (
+        "keda",
+        "https://kedacore.github.io/charts",
+    )
 
 
 def test_sources_from_a_passed_environment(tmp_path):
@@ -184,20 +206,38 @@ def test_sources_from_a_passed_environment(tmp_path):
     assert sources == ChartSources(tmp_path, "oci://m/c") and "keda" in catalogue.components
 
 
-@pytest.mark.parametrize("variable,expected", [
-    ("SKY_CHART_SOURCES", "SKY_CHART_SOURCES={empty}: no local source for "),
-    ("SKY_COMPONENTS_DIR", "{empty}: no component files (*.yaml)"),
-])
+@pytest.mark.parametrize(
+    "variable,expected",
+    [
+        ("SKY_CHART_SOURCES", "SKY_CHART_SOURCES={empty}: no local source for "),
+        ("SKY_COMPONENTS_DIR", "{empty}: no component files (*.yaml)"),
+    ],
+)
 def test_the_cli_passes_its_environment_to_the_blueprint(tmp_path, variable, expected):
     """What the user's shell sets reaches the catalogue through the CLI (cli.checks -> from_environ): an empty
     folder named by either variable makes render fail for that reason, with that folder in the message."""
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKY_")} | {variable: str(empty)}
-    done = subprocess.run([sys.executable, "-m", "skyendpoints_iac", "endpoint", "render",
-                           str(ROOT / "examples" / "glm-prod.yaml"), "--fleet", str(ROOT / "examples" / "fleet.yaml"),
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "skyendpoints_iac",
+            "endpoint",
+            "render",
+            str(ROOT / "examples" / "glm-prod.yaml"),
+            "--fleet",
+            str(ROOT / "examples" / "fleet.yaml"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode != 0 and expected.format(empty=empty) in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
 
@@ -205,8 +245,11 @@ def test_the_cli_passes_its_environment_to_the_blueprint(tmp_path, variable, exp
 def test_docs_table_matches_the_catalogue(cat):
     """docs/components.md lists every component with its pinned version (an upgrade updates both)."""
     text = (ROOT / "docs" / "components.md").read_text()
-    rows = {line.split("|")[1].strip().split(" ")[0]: line.split("|")[2].strip()
-            for line in text.splitlines() if line.startswith("| ") and line.count("|") > 7}
+    rows = {
+        line.split("|")[1].strip().split(" ")[0]: line.split("|")[2].strip()
+        for line in text.splitlines()
+        if line.startswith("| ") and line.count("|") > 7
+    }
     assert {n: c.version for n, c in cat.components.items()} == {n: rows[n] for n in cat.components}
 
 

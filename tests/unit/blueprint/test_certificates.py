@@ -23,21 +23,30 @@ CLUSTERS = [f"c{i}" for i in range(7)]
 
 
 def fleet(provider: str = "route53", email: str | None = "ops@example.com") -> Fleet:
-    return Fleet.model_validate({
-        "domain": "ep.example.com", "dns": {"provider": provider},
-        **({"acme": {"email": email}} if email else {}),
-        "clusters": [{"name": c, "dns_health_check_id": f"{i:08d}-1111-4111-8111-111111111111"}
-                     for i, c in enumerate(CLUSTERS)]})
+    return Fleet.model_validate(
+        {
+            "domain": "ep.example.com",
+            "dns": {"provider": provider},
+            **({"acme": {"email": email}} if email else {}),
+            "clusters": [
+                {"name": c, "dns_health_check_id": f"{i:08d}-1111-4111-8111-111111111111"}
+                for i, c in enumerate(CLUSTERS)
+            ],
+        }
+    )
 
 
 def spec(name: str = "m", **extra) -> EndpointSpec:
-    return EndpointSpec.model_validate({"name": name, "model": "hf://org/model",
-                                        "resources": {"accelerators": "H100:1"}, **extra})
+    return EndpointSpec.model_validate(
+        {"name": name, "model": "hf://org/model", "resources": {"accelerators": "H100:1"}, **extra}
+    )
 
 
 def render(f: Fleet, *specs: EndpointSpec):
-    placed = [(s, Placement(s.name, "H100", 1, CLUSTERS[0], tuple(ClusterPlacement(c, 1, 1, 1) for c in CLUSTERS)))
-              for s in specs]
+    placed = [
+        (s, Placement(s.name, "H100", 1, CLUSTERS[0], tuple(ClusterPlacement(c, 1, 1, 1) for c in CLUSTERS)))
+        for s in specs
+    ]
     return build_fleet_blueprint(f, placed)
 
 
@@ -47,8 +56,11 @@ def objects(bp, cluster: str):
 
 
 def listener(bp, cluster: str, endpoint: str) -> dict:
-    (gateway,) = [o for o in bp.clusters[cluster].platform.objects
-                  if o["kind"] == "Gateway" and o["metadata"]["name"] == names.GATEWAY_NAME]
+    (gateway,) = [
+        o
+        for o in bp.clusters[cluster].platform.objects
+        if o["kind"] == "Gateway" and o["metadata"]["name"] == names.GATEWAY_NAME
+    ]
     (found,) = [li for li in gateway["spec"]["listeners"] if li["name"] == names.https_listener(endpoint)]
     return found
 
@@ -60,8 +72,11 @@ def test_endpoints_under_the_fleet_domain_serve_the_lets_encrypt_wildcard_and_or
         assert slice_kinds["Certificate"] == 0 and slice_kinds["ReferenceGrant"] == 0
         ref = listener(bp, cluster, "m")["tls"]["certificateRefs"]
         assert ref == [{"kind": "Secret", "name": names.WILDCARD_CERTIFICATE}]  # the Gateway's own namespace
-        (wildcard,) = [o for o in bp.clusters[cluster].platform.objects
-                       if o["kind"] == "Certificate" and o["spec"]["secretName"] == names.WILDCARD_CERTIFICATE]
+        (wildcard,) = [
+            o
+            for o in bp.clusters[cluster].platform.objects
+            if o["kind"] == "Certificate" and o["spec"]["secretName"] == names.WILDCARD_CERTIFICATE
+        ]
         assert wildcard["metadata"]["namespace"] == names.GATEWAY_NAMESPACE
         assert wildcard["spec"]["issuerRef"]["name"] == names.ISSUER_LETSENCRYPT
         # A hostname the wildcard does not cover still gets its own certificate, and the grant for it.
@@ -73,8 +88,12 @@ def test_endpoints_under_the_fleet_domain_serve_the_lets_encrypt_wildcard_and_or
 
 def test_no_two_clusters_order_the_same_set_of_names_from_lets_encrypt():
     bp = render(fleet(), spec())
-    sets = [frozenset(o["spec"]["dnsNames"]) for c in CLUSTERS for o in objects(bp, c)
-            if o["kind"] == "Certificate" and o["spec"]["issuerRef"]["name"] == names.ISSUER_LETSENCRYPT]
+    sets = [
+        frozenset(o["spec"]["dnsNames"])
+        for c in CLUSTERS
+        for o in objects(bp, c)
+        if o["kind"] == "Certificate" and o["spec"]["issuerRef"]["name"] == names.ISSUER_LETSENCRYPT
+    ]
     assert len(sets) == len(CLUSTERS) > 5 and len(set(sets)) == len(sets)
     for names_ in sets:
         assert "*.ep.example.com" in names_
@@ -94,6 +113,11 @@ def test_without_lets_encrypt_over_dns01_each_endpoint_keeps_its_own_certificate
 def test_the_policy_pack_accepts_the_wildcard_it_is_served_with():
     bp = render(fleet(), spec())
     objs = [Obj(o, c) for c in CLUSTERS for o in objects(bp, c)]
-    config = resolve({"all": "disabled", "public-hostname-certificate": {"enforcementLevel": "mandatory"},
-                      "gateway-listener-tls": {"enforcementLevel": "mandatory"}})
+    config = resolve(
+        {
+            "all": "disabled",
+            "public-hostname-certificate": {"enforcementLevel": "mandatory"},
+            "gateway-listener-tls": {"enforcementLevel": "mandatory"},
+        }
+    )
     assert [v.line() for v in evaluate(objs, config)] == []

@@ -12,15 +12,27 @@ from tests.conftest import shared_dir
 
 # Metric names from stack-facts §6 (vLLM V1, llm-d EPP v0.10.0, DCGM exporter).
 KNOWN = {
-    "vllm:time_to_first_token_seconds_bucket", "vllm:inter_token_latency_seconds_bucket",
-    "vllm:e2e_request_latency_seconds_bucket", "vllm:generation_tokens_total", "vllm:request_success_total",
-    "vllm:kv_cache_usage_perc", "vllm:num_requests_waiting", "vllm:num_requests_running",
-    "llm_d_epp_request_total", "llm_d_epp_average_kv_cache_utilization", "llm_d_epp_average_queue_size",
+    "vllm:time_to_first_token_seconds_bucket",
+    "vllm:inter_token_latency_seconds_bucket",
+    "vllm:e2e_request_latency_seconds_bucket",
+    "vllm:generation_tokens_total",
+    "vllm:request_success_total",
+    "vllm:kv_cache_usage_perc",
+    "vllm:num_requests_waiting",
+    "vllm:num_requests_running",
+    "llm_d_epp_request_total",
+    "llm_d_epp_average_kv_cache_utilization",
+    "llm_d_epp_average_queue_size",
     "DCGM_FI_DEV_GPU_UTIL",
     # SGLang (serving-facts §5: sgl-project/sglang python/sglang/srt/metrics/collector.py @ 00ae9c15)
-    "sglang:time_to_first_token_seconds_bucket", "sglang:inter_token_latency_seconds_bucket",
-    "sglang:e2e_request_latency_seconds_bucket", "sglang:generation_tokens_total", "sglang:num_requests_total",
-    "sglang:token_usage", "sglang:num_queue_reqs", "sglang:num_running_reqs",
+    "sglang:time_to_first_token_seconds_bucket",
+    "sglang:inter_token_latency_seconds_bucket",
+    "sglang:e2e_request_latency_seconds_bucket",
+    "sglang:generation_tokens_total",
+    "sglang:num_requests_total",
+    "sglang:token_usage",
+    "sglang:num_queue_reqs",
+    "sglang:num_running_reqs",
 }
 REMOVED = {"vllm:gpu_cache_usage_perc", "vllm:time_per_output_token_seconds"}
 METRIC = re.compile(r"\b((?:vllm|sglang):[a-z0-9_]+|llm_d_epp_[a-z0-9_]+|DCGM_[A-Z0-9_]+)")
@@ -35,8 +47,14 @@ def test_required_panels_and_quantiles():
     for title in ("Time to first token", "Inter-token latency (TPOT)", "End-to-end request latency"):
         quantiles = sorted(float(re.match(r"histogram_quantile\(([0-9.]+)", e).group(1)) for e in panels[title])
         assert quantiles == [0.5, 0.95, 0.99], title
-    for title in ("Output tokens/s", "Requests/s", "KV-cache utilisation", "Queue depth", "GPU utilisation",
-                  "Replicas per cluster"):
+    for title in (
+        "Output tokens/s",
+        "Requests/s",
+        "KV-cache utilisation",
+        "Queue depth",
+        "GPU utilisation",
+        "Replicas per cluster",
+    ):
         assert panels[title], title
 
 

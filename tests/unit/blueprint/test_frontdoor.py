@@ -11,14 +11,22 @@ from skyendpoints_iac.placement.model import ClusterPlacement, Placement
 from skyendpoints_iac.spec import EndpointSpec, Fleet
 
 P = "external-dns.alpha.kubernetes.io/"
-HC = {"a": "11111111-1111-4111-8111-111111111111", "b": "22222222-2222-4222-8222-222222222222",
-      "c": "33333333-3333-4333-8333-333333333333"}
+HC = {
+    "a": "11111111-1111-4111-8111-111111111111",
+    "b": "22222222-2222-4222-8222-222222222222",
+    "c": "33333333-3333-4333-8333-333333333333",
+}
 
 
 def fleet(health_checks: bool = False, **dns) -> Fleet:
     clusters = [{"name": n, **({"dns_health_check_id": HC[n]} if health_checks else {})} for n in ("a", "b", "c")]
-    return Fleet.model_validate({"domain": "ep.example.com", "dns": dns or {"provider": "none"},
-                                 "clusters": [*clusters, {"name": "dead", "healthy": False}]})
+    return Fleet.model_validate(
+        {
+            "domain": "ep.example.com",
+            "dns": dns or {"provider": "none"},
+            "clusters": [*clusters, {"name": "dead", "healthy": False}],
+        }
+    )
 
 
 SPEC = EndpointSpec.model_validate({"name": "m", "model": "o/m", "resources": {"accelerators": "H100:1"}})
@@ -74,8 +82,12 @@ def test_route53_weighted_annotations_use_the_pinned_prefix():
     backend = frontdoor.backend_for(f)
     door = frontdoor.build_front_door(SPEC, placement(a=3, b=1), f)
     ann = backend.route_annotations(door, "a", private=False)
-    assert ann == {f"{P}ttl": "30", f"{P}set-identifier": "a", f"{P}aws-weight": "3",
-                   f"{P}aws-health-check-id": HC["a"]}
+    assert ann == {
+        f"{P}ttl": "30",
+        f"{P}set-identifier": "a",
+        f"{P}aws-weight": "3",
+        f"{P}aws-health-check-id": HC["a"],
+    }
     assert backend.route_annotations(door, "b", private=False)[f"{P}aws-weight"] == "1"
     assert all(k.startswith(P) for k in ann)
 
@@ -160,8 +172,10 @@ def test_each_cluster_external_dns_has_its_own_txt_owner():
 
     f = fleet(True, provider="route53")
     bp = build_fleet_blueprint(f, [(SPEC, placement(a=2, b=1))])
-    owners = [next(c.values["txtOwnerId"] for c in bp.clusters[n].platform.charts if c.name == "external-dns")
-              for n in ("a", "b")]
+    owners = [
+        next(c.values["txtOwnerId"] for c in bp.clusters[n].platform.charts if c.name == "external-dns")
+        for n in ("a", "b")
+    ]
     assert len(set(owners)) == 2
 
 
@@ -172,8 +186,10 @@ def test_static_backend_renders_a_document_and_no_annotations():
     door = frontdoor.build_front_door(SPEC, placement(a=2, b=1), f)
     assert backend.route_annotations(door, "a", private=False) == {}
     (doc,) = backend.global_objects([door])
-    assert doc["kind"] == "FrontDoors" and doc["endpoints"][0]["targets"] == [{"cluster": "a", "weight": 2},
-                                                                              {"cluster": "b", "weight": 1}]
+    assert doc["kind"] == "FrontDoors" and doc["endpoints"][0]["targets"] == [
+        {"cluster": "a", "weight": 2},
+        {"cluster": "b", "weight": 1},
+    ]
 
 
 def test_annotation_prefix_matches_the_pinned_external_dns_chart_values():

@@ -29,7 +29,10 @@ CASES = {
     "glm-prod": ("fleet.yaml", "minimal spec, kv_cache_aware, fleet-file defaults"),
     "glm-autoscaled": ("fleet.yaml", "every knob, spill-over without a fleet store"),
     "pd-disaggregated": ("fleet-global.yaml", "P/D with its own prefill GPU type"),
-    "autoscaled-spillover": ("fleet-global.yaml", "queue-depth autoscaling, spill-over on the fleet-wide store, Route53"),
+    "autoscaled-spillover": (
+        "fleet-global.yaml",
+        "queue-depth autoscaling, spill-over on the fleet-wide store, Route53",
+    ),
     "routing-p2c": ("fleet-global.yaml", "p2c routing"),
     "routing-round-robin": ("fleet-global.yaml", "round_robin routing on SGLang"),
     "multi-node": ("fleet-global.yaml", "multi-node replica, KV offloading"),
@@ -43,8 +46,9 @@ def golden_text(example: str, fleet_file: str) -> tuple[str, list[dict]]:
     spec = load_endpoint(EXAMPLES / f"{example}.yaml")
     placement = place(spec, fleet)
     bp = build_fleet_blueprint(fleet, [(spec, placement)])
-    docs: list[dict] = [{"kind": "Placement", "fleet": fleet_file,
-                         **{k: v for k, v in placement.to_dict().items() if k != "reasons"}}]
+    docs: list[dict] = [
+        {"kind": "Placement", "fleet": fleet_file, **{k: v for k, v in placement.to_dict().items() if k != "reasons"}}
+    ]
     objects: list[dict] = []
     for name in sorted(bp.clusters):
         for slice_ in bp.clusters[name].slices.values():
@@ -65,7 +69,9 @@ def test_golden(example: str):
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
     assert path.is_file(), f"{path} is missing; run with SKY_UPDATE_GOLDEN=1 to create it"
-    assert text == path.read_text(), f"{example} render changed; review the diff and regenerate with SKY_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), (
+        f"{example} render changed; review the diff and regenerate with SKY_UPDATE_GOLDEN=1"
+    )
 
 
 def test_render_twice_is_byte_identical():

@@ -43,20 +43,32 @@ def find(bp, kind, name=None):
     return hits
 
 
-@pytest.mark.parametrize("fleet,needs", [
-    (MINIMAL, {}),
-    (FULL, {"autoscaling": True, "multi_node": True, "tracing": True, "issuers": frozenset({"letsencrypt"}),
-            "endpoints": ENDPOINTS}),
-    ({**MINIMAL, "acme": {"email": "a@b.co", "server": "letsencrypt-staging"}}, {"endpoints": ENDPOINTS[:1]}),
-])
+@pytest.mark.parametrize(
+    "fleet,needs",
+    [
+        (MINIMAL, {}),
+        (
+            FULL,
+            {
+                "autoscaling": True,
+                "multi_node": True,
+                "tracing": True,
+                "issuers": frozenset({"letsencrypt"}),
+                "endpoints": ENDPOINTS,
+            },
+        ),
+        ({**MINIMAL, "acme": {"email": "a@b.co", "server": "letsencrypt-staging"}}, {"endpoints": ENDPOINTS[:1]}),
+    ],
+)
 def test_every_object_and_chart_value_validates_strictly(fleet, needs):
     bp = build(fleet, **needs)
     assert v.validate_manifests(bp.objects) == []
     cat = load_catalogue()
     for release in bp.charts:
         comp = cat[release.name]
-        assert v.validate_chart_values(comp.chart_name, release.version, release.values,
-                                       required=comp.values_schema) == [], release.name
+        assert (
+            v.validate_chart_values(comp.chart_name, release.version, release.values, required=comp.values_schema) == []
+        ), release.name
 
 
 def test_validation_would_catch_a_mistake():
@@ -81,6 +93,7 @@ def test_minimal_fleet_renders_without_optional_parts():
 def test_optional_parts_follow_needs(need, part):
     def parts(bp):
         return [c.name for c in bp.charts] + [b.name for b in bp.crd_bundles]
+
     assert part not in parts(build(MINIMAL))
     assert part in parts(build(MINIMAL, **{need: True}))
 
@@ -136,7 +149,9 @@ def test_gateway_listeners_contract():
     custom = listeners[names.https_listener("custom")]
     assert custom["hostname"] == "llm.other.org"
     assert custom["tls"]["certificateRefs"] == [{"kind": "Secret", "name": "custom-tls", "namespace": "sky-custom"}]
-    assert custom["allowedRoutes"]["namespaces"]["selector"]["matchLabels"] == {"kubernetes.io/metadata.name": "sky-custom"}
+    assert custom["allowedRoutes"]["namespaces"]["selector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "sky-custom"
+    }
     assert find(bp, "GatewayClass")[0]["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
 
 
@@ -174,8 +189,10 @@ def test_a_tls_off_engine_is_scraped_over_http_on_its_api_ports():
     monitors = {m["metadata"]["name"]: m["spec"] for m in find(bp, "PodMonitor")}
     for name in ("skyendpoints-vllm", "skyendpoints-sglang"):
         endpoints = monitors[name]["podMetricsEndpoints"]
-        assert [(e["portNumber"], e["scheme"], e["path"]) for e in endpoints] == [(8000, "http", "/metrics"),
-                                                                               (8001, "http", "/metrics")]
+        assert [(e["portNumber"], e["scheme"], e["path"]) for e in endpoints] == [
+            (8000, "http", "/metrics"),
+            (8001, "http", "/metrics"),
+        ]
         assert all("tlsConfig" not in e for e in endpoints)
     assert monitors["skyendpoints-sglang"]["selector"]["matchLabels"][names.LABEL_ENGINE] == "sglang"
     epp = monitors["skyendpoints-epp"]["podMetricsEndpoints"][0]
@@ -194,7 +211,7 @@ def test_user_values_reach_the_alloy_chart_as_literal_text(monkeypatch):
     from skyendpoints_iac.blueprint import monitoring
     from skyendpoints_iac.blueprint.monitoring import helm_tpl_literal
 
-    assert helm_tpl_literal('a{{ .Release.Name }}b') == 'a{{ "{{" }} .Release.Name }}b'
+    assert helm_tpl_literal("a{{ .Release.Name }}b") == 'a{{ "{{" }} .Release.Name }}b'
     fleet = Fleet.model_validate({**MINIMAL, "metrics": {"remote_write_url": "https://m.example.com/push"}})
     # Today's fleet-file validators keep '{{' out of these fields; the escape still guards every one of them.
     monkeypatch.setattr(monitoring, "alloy_config", lambda *a: 'endpoint { url = "https://x/{{ .Values }}" }')
@@ -206,12 +223,16 @@ def test_remote_write_auth_comes_from_a_secret_through_env():
     """Alloy's prometheus.remote_write endpoint takes bearer_token or basic_auth; the values come from the user's
     Secret as env vars (sys.env), so no credential is in the config or the render."""
     for auth, env_names, river in (
-        ({"type": "bearer", "secret_name": "store"}, ["FLEET_REMOTE_WRITE_TOKEN"], 'bearer_token = sys.env('),
-        ({"type": "basic", "secret_name": "store", "username_key": "u"},
-         ["FLEET_REMOTE_WRITE_USERNAME", "FLEET_REMOTE_WRITE_PASSWORD"], "basic_auth {"),
+        ({"type": "bearer", "secret_name": "store"}, ["FLEET_REMOTE_WRITE_TOKEN"], "bearer_token = sys.env("),
+        (
+            {"type": "basic", "secret_name": "store", "username_key": "u"},
+            ["FLEET_REMOTE_WRITE_USERNAME", "FLEET_REMOTE_WRITE_PASSWORD"],
+            "basic_auth {",
+        ),
     ):
-        fleet = Fleet.model_validate({**MINIMAL, "metrics": {"remote_write_url": "https://m.example.com/push",
-                                                             "remote_write_auth": auth}})
+        fleet = Fleet.model_validate(
+            {**MINIMAL, "metrics": {"remote_write_url": "https://m.example.com/push", "remote_write_auth": auth}}
+        )
         bp = build_platform(fleet.clusters[0], fleet, PlatformNeeds())
         alloy = next(c for c in bp.charts if c.name == "alloy").values["alloy"]
         assert river in alloy["configMap"]["content"]
@@ -228,7 +249,7 @@ def test_alloy_remote_writes_with_cluster_label_and_otlp_when_tracing():
     content = alloy["alloy"]["configMap"]["content"]
     assert 'url = "https://mimir.example.com/api/v1/push"' in content
     assert 'external_labels = { cluster = "gke-a" }' in content
-    assert 'otelcol.receiver.otlp' in content and 'endpoint = "http://tempo.example.com:4317"' in content
+    assert "otelcol.receiver.otlp" in content and 'endpoint = "http://tempo.example.com:4317"' in content
     assert {p["port"] for p in alloy["alloy"]["extraPorts"]} == {4317, 4318}
     metrics_only = build({**MINIMAL, "metrics": {"remote_write_url": "https://m.example.com/push"}})
     content = next(c for c in metrics_only.charts if c.name == "alloy").values["alloy"]["configMap"]["content"]
@@ -240,7 +261,10 @@ def test_alloy_remote_writes_with_cluster_label_and_otlp_when_tracing():
 def test_kserve_points_at_the_platform_gateway():
     kserve = next(c for c in build(MINIMAL).charts if c.name == "kserve-llmisvc-resources").values["kserve"]
     assert kserve["controller"]["gateway"]["ingressGateway"] == {
-        "enableGatewayApi": True, "kserveGateway": "skyendpoints-system/skyendpoints", "className": names.GATEWAY_CLASS_NAME}
+        "enableGatewayApi": True,
+        "kserveGateway": "skyendpoints-system/skyendpoints",
+        "className": names.GATEWAY_CLASS_NAME,
+    }
     assert kserve["llmisvc"]["createGIECRDs"] is False
 
 
@@ -252,10 +276,20 @@ def test_catalogue_defaults_are_not_mutated():
 
 def test_deterministic_output():
     def dump(bp):
-        return json.dumps({"charts": [c.__dict__ for c in bp.charts], "bundles": [b.__dict__ for b in bp.crd_bundles],
-                           "objects": bp.objects}, sort_keys=True, default=list)
+        return json.dumps(
+            {
+                "charts": [c.__dict__ for c in bp.charts],
+                "bundles": [b.__dict__ for b in bp.crd_bundles],
+                "objects": bp.objects,
+            },
+            sort_keys=True,
+            default=list,
+        )
+
     reordered = tuple(reversed(ENDPOINTS))
-    assert dump(build(FULL, endpoints=ENDPOINTS, autoscaling=True)) == dump(build(FULL, endpoints=reordered, autoscaling=True))
+    assert dump(build(FULL, endpoints=ENDPOINTS, autoscaling=True)) == dump(
+        build(FULL, endpoints=reordered, autoscaling=True)
+    )
 
 
 def test_too_many_endpoints_for_one_gateway_is_a_clear_error():
@@ -267,9 +301,12 @@ def test_too_many_endpoints_for_one_gateway_is_a_clear_error():
 def test_cloudflare_credentials_are_secret_references_only():
     bp = build({**FULL, "dns": {"provider": "cloudflare"}})
     dns = next(c for c in bp.charts if c.name == "external-dns").values
-    assert dns["env"] == [{"name": "CF_API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "cloudflare-api-token",
-                                                                                  "key": "api-token"}}}]
+    assert dns["env"] == [
+        {"name": "CF_API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "cloudflare-api-token", "key": "api-token"}}}
+    ]
     solver = find(bp, "ClusterIssuer", names.ISSUER_LETSENCRYPT)[0]["spec"]["acme"]["solvers"][0]
-    assert solver == {"dns01": {"cloudflare": {"apiTokenSecretRef": {"name": "cloudflare-api-token", "key": "api-token"}}}}
+    assert solver == {
+        "dns01": {"cloudflare": {"apiTokenSecretRef": {"name": "cloudflare-api-token", "key": "api-token"}}}
+    }
     assert v.validate_manifests(bp.objects) == []
     assert v.validate_chart_values("external-dns", "1.21.1", dns, required=True) == []

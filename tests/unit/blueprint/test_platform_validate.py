@@ -23,7 +23,10 @@ def gateway(**listener):
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
         "metadata": {"name": "g", "namespace": "n"},
-        "spec": {"gatewayClassName": "envoy", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP", **listener}]},
+        "spec": {
+            "gatewayClassName": "envoy",
+            "listeners": [{"name": "http", "port": 80, "protocol": "HTTP", **listener}],
+        },
     }
 
 
@@ -33,11 +36,15 @@ def test_valid_custom_resource_passes():
 
 def test_unknown_field_in_custom_resource_is_an_error():
     problems = v.validate_manifest(gateway(hostnameTypo="x"))
-    assert problems == ["Gateway n/g: spec.listeners.0: Additional properties are not allowed ('hostnameTypo' was unexpected)"]
+    assert problems == [
+        "Gateway n/g: spec.listeners.0: Additional properties are not allowed ('hostnameTypo' was unexpected)"
+    ]
 
 
 def test_wrong_type_is_an_error():
-    assert v.validate_manifest(gateway(port="80")) == ["Gateway n/g: spec.listeners.0.port: '80' is not of type 'integer'"]
+    assert v.validate_manifest(gateway(port="80")) == [
+        "Gateway n/g: spec.listeners.0.port: '80' is not of type 'integer'"
+    ]
 
 
 def test_enum_is_checked_failclose_not_failclosed():
@@ -71,7 +78,9 @@ def test_int_or_string_and_embedded_pod_spec():
         "metadata": {"name": "m", "namespace": "n"},
         "spec": {
             "model": {"uri": "hf://org/model"},
-            "template": {"containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": 1, "memory": "8Gi"}}}]},
+            "template": {
+                "containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": 1, "memory": "8Gi"}}}]
+            },
         },
     }
     assert v.validate_manifest(obj) == []
@@ -89,7 +98,9 @@ def test_preserve_unknown_fields_subtree_is_open():
             "acme": {
                 "server": "https://acme.example/directory",
                 "privateKeySecretRef": {"name": "k"},
-                "solvers": [{"dns01": {"webhook": {"groupName": "g", "solverName": "s", "config": {"anything": {"goes": 1}}}}}],
+                "solvers": [
+                    {"dns01": {"webhook": {"groupName": "g", "solverName": "s", "config": {"anything": {"goes": 1}}}}}
+                ],
             }
         },
     }
@@ -111,11 +122,19 @@ def test_core_objects_are_strict_kubernetes_1_34():
 
 
 def test_kind_without_any_schema_is_a_problem_not_a_pass():
-    assert "no schema" in v.validate_manifest({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"}})[0]
+    assert (
+        "no schema"
+        in v.validate_manifest({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"}})[0]
+    )
 
 
 def test_chart_values_strict_for_cert_manager():
-    assert v.validate_chart_values("cert-manager", "v1.21.1", {"crds": {"enabled": True}, "config": {"gatewayAPI": {"enabled": True}}}) == []
+    assert (
+        v.validate_chart_values(
+            "cert-manager", "v1.21.1", {"crds": {"enabled": True}, "config": {"gatewayAPI": {"enabled": True}}}
+        )
+        == []
+    )
     problems = v.validate_chart_values("cert-manager", "v1.21.1", {"gatewayAPI": {"enabled": True}})
     assert problems and "'gatewayAPI' was unexpected" in problems[0]
 
@@ -161,8 +180,14 @@ def test_cel_rule_on_scaled_object_bounds():
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
         "metadata": {"name": "s", "namespace": "n"},
-        "spec": {"scaleTargetRef": {"name": "d"}, "minReplicaCount": 3, "maxReplicaCount": 2,
-                 "triggers": [{"type": "prometheus", "metadata": {"serverAddress": "http://p", "query": "1", "threshold": "1"}}]},
+        "spec": {
+            "scaleTargetRef": {"name": "d"},
+            "minReplicaCount": 3,
+            "maxReplicaCount": 2,
+            "triggers": [
+                {"type": "prometheus", "metadata": {"serverAddress": "http://p", "query": "1", "threshold": "1"}}
+            ],
+        },
     }
     assert v.validate_manifest(obj)
     obj["spec"]["maxReplicaCount"] = 5
@@ -172,8 +197,13 @@ def test_cel_rule_on_scaled_object_bounds():
 def test_gateway_listener_rules_plain_http_takes_no_tls_and_names_are_unique():
     obj = gateway(tls={"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "c"}]})
     assert any("tls must not be specified for protocols" in p for p in v.validate_manifest(obj))
-    https = {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "a.example.com",
-             "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "c"}]}}
+    https = {
+        "name": "https",
+        "port": 443,
+        "protocol": "HTTPS",
+        "hostname": "a.example.com",
+        "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "c"}]},
+    }
     obj = gateway()
     obj["spec"]["listeners"].append(https)
     assert v.validate_manifest(obj) == []

@@ -28,8 +28,15 @@ FLEET = Fleet.model_validate({"domain": "ep.example.com", "dns": {"provider": "n
 
 
 def spec(exposure: str, **extra) -> EndpointSpec:
-    return EndpointSpec.model_validate({"name": "m", "model": "hf://org/model", "resources": {"accelerators": "H100:1"},
-                                        "auth": {"api_key": "generated", "exposure": exposure}, **extra})
+    return EndpointSpec.model_validate(
+        {
+            "name": "m",
+            "model": "hf://org/model",
+            "resources": {"accelerators": "H100:1"},
+            "auth": {"api_key": "generated", "exposure": exposure},
+            **extra,
+        }
+    )
 
 
 def render(s: EndpointSpec, replicas: int = 1):
@@ -73,7 +80,9 @@ def test_the_public_gateway_gets_no_private_listener_and_the_public_path_is_unch
     platform, slice_ = render(spec("public"))
     assert [o for o in platform if o["metadata"]["name"] == names.INTERNAL_GATEWAY_NAME] == []  # only when needed
     route = one(slice_, "HTTPRoute")
-    assert route["spec"]["parentRefs"][0]["name"] == names.GATEWAY_NAME and route["spec"]["hostnames"] == ["m.ep.example.com"]
+    assert route["spec"]["parentRefs"][0]["name"] == names.GATEWAY_NAME and route["spec"]["hostnames"] == [
+        "m.ep.example.com"
+    ]
 
 
 def test_private_and_public_enforce_the_same_api_key():
@@ -90,9 +99,13 @@ def test_the_in_cluster_name_reaches_the_internal_proxy_pods():
     platform, slice_ = render(spec("private"))
     svc = one(platform, "Service", names.INTERNAL_GATEWAY_NAME)
     alias = one(slice_, "Service", "m")
-    assert alias["spec"]["externalName"] == f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.cluster.local"
-    assert svc["spec"]["selector"] == {"gateway.envoyproxy.io/owning-gateway-name": names.INTERNAL_GATEWAY_NAME,
-                                       "gateway.envoyproxy.io/owning-gateway-namespace": names.GATEWAY_NAMESPACE}
+    assert (
+        alias["spec"]["externalName"] == f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.cluster.local"
+    )
+    assert svc["spec"]["selector"] == {
+        "gateway.envoyproxy.io/owning-gateway-name": names.INTERNAL_GATEWAY_NAME,
+        "gateway.envoyproxy.io/owning-gateway-namespace": names.GATEWAY_NAMESPACE,
+    }
     assert svc["spec"]["ports"][0]["targetPort"] == 10443  # listener 443, shifted by Envoy Gateway
     host = f"m.{names.endpoint_namespace('m')}"
     assert one(slice_, "HTTPRoute")["spec"]["hostnames"] == [host, f"{host}.svc", f"{host}.svc.cluster.local"]

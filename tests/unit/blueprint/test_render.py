@@ -16,8 +16,15 @@ from skyendpoints_iac.placement import place
 from skyendpoints_iac.spec import load_endpoint, load_fleet
 from tests.conftest import EXAMPLES, shared_dir
 
-NEW_EXAMPLES = ["pd-disaggregated", "autoscaled-spillover", "routing-p2c", "routing-round-robin", "multi-node",
-                "gated-model", "scale-to-zero"]
+NEW_EXAMPLES = [
+    "pd-disaggregated",
+    "autoscaled-spillover",
+    "routing-p2c",
+    "routing-round-robin",
+    "multi-node",
+    "gated-model",
+    "scale-to-zero",
+]
 
 
 def blueprint_of(names: list[str], fleet_file: str = "fleet-global.yaml"):
@@ -41,7 +48,10 @@ NEW_OBJECTS = {
     ("NetworkPolicy", "skyendpoints-internal-in-cluster-only"): "pods only (item 5)",
     ("Job", "phi-idle-model-fill"): "model-cache fill Job (item 3)",
     ("PersistentVolumeClaim", "phi-idle-model-cache"): "the model cache claim (item 3)",
-    ("LLMInferenceServiceConfig", "kserve-config-llm-worker-pipeline-parallel"): "our pipeline-parallel preset (item 2)",
+    (
+        "LLMInferenceServiceConfig",
+        "kserve-config-llm-worker-pipeline-parallel",
+    ): "our pipeline-parallel preset (item 2)",
     ("ReferenceGrant", "llama-gated-gateway-tls"): "per-endpoint certificate grant (custom domain)",
     ("Certificate", "skyendpoints-wildcard"): "the Let's Encrypt wildcard endpoints share (item 12)",
 }
@@ -64,8 +74,18 @@ def test_every_rendered_object_validates_strictly(everything):
 
 def test_every_kind_the_endpoint_half_emits_is_present(everything):
     kinds = {o["kind"] for c in everything.clusters.values() for s in c.slices.values() for o in s.objects}
-    assert kinds == {"Namespace", "PersistentVolumeClaim", "Job", "LLMInferenceServiceConfig", "LLMInferenceService",
-                     "HTTPRoute", "Certificate", "ReferenceGrant", "ScaledObject", "Service"}
+    assert kinds == {
+        "Namespace",
+        "PersistentVolumeClaim",
+        "Job",
+        "LLMInferenceServiceConfig",
+        "LLMInferenceService",
+        "HTTPRoute",
+        "Certificate",
+        "ReferenceGrant",
+        "ScaledObject",
+        "Service",
+    }
 
 
 def test_one_slice_per_cluster_with_replicas_and_platform_needs(everything):
@@ -82,10 +102,20 @@ def test_private_endpoint_has_no_public_route_certificate_or_listener(everything
     onprem = everything.clusters["onprem-eu"]
     kinds = {o["kind"] for o in onprem.slices["phi-idle"].objects}
     # The route and Service are the in-cluster ones (tests/unit/blueprint/test_private_route.py).
-    assert kinds == {"Namespace", "PersistentVolumeClaim", "Job", "LLMInferenceService", "ScaledObject",
-                     "HTTPRoute", "Service", "Certificate", "ReferenceGrant"}
-    gateway = next(o for o in onprem.platform.objects if o["kind"] == "Gateway"
-                   and o["metadata"]["name"] == names.GATEWAY_NAME)
+    assert kinds == {
+        "Namespace",
+        "PersistentVolumeClaim",
+        "Job",
+        "LLMInferenceService",
+        "ScaledObject",
+        "HTTPRoute",
+        "Service",
+        "Certificate",
+        "ReferenceGrant",
+    }
+    gateway = next(
+        o for o in onprem.platform.objects if o["kind"] == "Gateway" and o["metadata"]["name"] == names.GATEWAY_NAME
+    )
     listeners = {item["name"] for item in gateway["spec"]["listeners"]}
     assert "https-phi-idle" not in listeners and "https-llama-gated" in listeners
 
@@ -94,8 +124,11 @@ def test_front_doors_cover_public_endpoints_only(everything):
     doors = {d.endpoint: d for d in everything.front_doors}
     assert "phi-idle" not in doors  # private
     # Weights are the replicas placed (min 1 at home), not max_replicas: the spill-over clusters at 0 get 0.
-    assert {t.cluster: t.weight for t in doors["llama-spill"].targets} == {"onprem-eu": 1, "coreweave-us-east": 0,
-                                                                          "gke-us-east": 0}
+    assert {t.cluster: t.weight for t in doors["llama-spill"].targets} == {
+        "onprem-eu": 1,
+        "coreweave-us-east": 0,
+        "gke-us-east": 0,
+    }
     assert doors["llama-gated"].hostname == "llama.ai.example.com"
 
 
@@ -105,8 +138,13 @@ def test_render_layout_and_determinism(tmp_path: Path, everything):
     rel = lambda paths, root: {p.relative_to(root): p.read_bytes() for p in paths}  # noqa: E731
     assert rel(first, tmp_path / "a") == rel(again, tmp_path / "b")
     names = {str(p.relative_to(tmp_path / "a")) for p in first}
-    assert {"prerequisites.yaml", "onprem-eu/llminferenceservice.yaml", "onprem-eu/scaledobject.yaml",
-            "onprem-eu/httproute.yaml", "global/frontdoors.yaml"} <= names
+    assert {
+        "prerequisites.yaml",
+        "onprem-eu/llminferenceservice.yaml",
+        "onprem-eu/scaledobject.yaml",
+        "onprem-eu/httproute.yaml",
+        "global/frontdoors.yaml",
+    } <= names
     prerequisites = yaml.safe_load((tmp_path / "a/prerequisites.yaml").read_text())["clusters"]
     assert set(prerequisites) == set(everything.clusters)
     charts = prerequisites["onprem-eu"]["charts"]
@@ -115,7 +153,9 @@ def test_render_layout_and_determinism(tmp_path: Path, everything):
     for path in first:
         if path.parent.name in everything.clusters:
             for doc in yaml.safe_load_all(path.read_text()):
-                assert isinstance(doc, dict) and doc.get("apiVersion") and doc.get("kind") and doc["metadata"]["name"], path
+                assert (
+                    isinstance(doc, dict) and doc.get("apiVersion") and doc.get("kind") and doc["metadata"]["name"]
+                ), path
     docs = list(yaml.safe_load_all((tmp_path / "a/onprem-eu/llminferenceservice.yaml").read_text()))
     names_in_file = [d["metadata"]["namespace"] for d in docs]
     assert names_in_file == sorted(names_in_file) and len(docs) >= 5
@@ -127,8 +167,14 @@ def test_render_contains_no_secret_values(tmp_path: Path, monkeypatch):
     text = "".join(p.read_text() for p in written)
     assert "SENTINEL" not in text
     refs = yaml.safe_load((tmp_path / "prerequisites.yaml").read_text())["clusters"]["onprem-eu"]["secrets"]
-    assert refs == [{"keys": {"HF_TOKEN": "env:HF_TOKEN"}, "name": "llama-gated-hf-token",
-                     "namespace": "sky-llama-gated", "labels": refs[0]["labels"]}]
+    assert refs == [
+        {
+            "keys": {"HF_TOKEN": "env:HF_TOKEN"},
+            "name": "llama-gated-hf-token",
+            "namespace": "sky-llama-gated",
+            "labels": refs[0]["labels"],
+        }
+    ]
     for p in written:
         for doc in yaml.safe_load_all(p.read_text()):
             if isinstance(doc, dict) and doc.get("kind") == "Secret":
@@ -151,8 +197,18 @@ def test_render_replaces_an_earlier_render(tmp_path: Path):
 
 def test_cli_render_ok_and_invalid_input(tmp_path: Path, capsys):
     out = tmp_path / "out"
-    rc = main(["endpoint", "render", str(EXAMPLES / "glm-prod.yaml"), str(EXAMPLES / "routing-p2c.yaml"),
-               "--fleet", str(EXAMPLES / "fleet.yaml"), "--out", str(out)])
+    rc = main(
+        [
+            "endpoint",
+            "render",
+            str(EXAMPLES / "glm-prod.yaml"),
+            str(EXAMPLES / "routing-p2c.yaml"),
+            "--fleet",
+            str(EXAMPLES / "fleet.yaml"),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr()
     assert (out / "coreweave-us-east/llminferenceservice.yaml").is_file()
     assert "glm-prod: coreweave-us-east=2" in capsys.readouterr().out
@@ -166,14 +222,38 @@ def test_cli_render_ok_and_invalid_input(tmp_path: Path, capsys):
 
 def test_cli_render_previous_plan_must_match_a_spec(tmp_path: Path, capsys):
     plan = tmp_path / "plan.json"
-    assert main(["endpoint", "plan", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"),
-                 "--json"]) == 0
+    assert (
+        main(["endpoint", "plan", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"), "--json"])
+        == 0
+    )
     plan.write_text(capsys.readouterr().out)
-    rc = main(["endpoint", "render", str(EXAMPLES / "routing-p2c.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"),
-               "--out", str(tmp_path / "o"), "--previous", str(plan)])
+    rc = main(
+        [
+            "endpoint",
+            "render",
+            str(EXAMPLES / "routing-p2c.yaml"),
+            "--fleet",
+            str(EXAMPLES / "fleet.yaml"),
+            "--out",
+            str(tmp_path / "o"),
+            "--previous",
+            str(plan),
+        ]
+    )
     assert rc == 2 and "no spec of that name" in capsys.readouterr().err
-    rc = main(["endpoint", "render", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"),
-               "--out", str(tmp_path / "o"), "--previous", str(plan)])
+    rc = main(
+        [
+            "endpoint",
+            "render",
+            str(EXAMPLES / "glm-prod.yaml"),
+            "--fleet",
+            str(EXAMPLES / "fleet.yaml"),
+            "--out",
+            str(tmp_path / "o"),
+            "--previous",
+            str(plan),
+        ]
+    )
     assert rc == 0
 
 
@@ -186,8 +266,10 @@ def test_duplicate_endpoint_names_are_invalid_input():
 
 def test_cli_blueprint_problems_point_at_the_spec_file_and_line(tmp_path: Path, capsys):
     spec = tmp_path / "clash.yaml"
-    spec.write_text("name: clash\nmodel: org/m\nresources: {accelerators: H100:1}\nreplicas: 1\n"
-                    "engine:\n  env:\n    VLLM_ADDITIONAL_ARGS: '--x'\n")
+    spec.write_text(
+        "name: clash\nmodel: org/m\nresources: {accelerators: H100:1}\nreplicas: 1\n"
+        "engine:\n  env:\n    VLLM_ADDITIONAL_ARGS: '--x'\n"
+    )
     rc = main(["endpoint", "render", str(spec), "--fleet", str(EXAMPLES / "fleet.yaml"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and f"{spec}:7:27: engine.env.VLLM_ADDITIONAL_ARGS: is set by skyendpoints" in err

@@ -11,7 +11,9 @@ BASE_FLEET = {"domain": "ep.example.com", "clusters": [{"name": "a"}]}
 
 
 def make(spec: dict, fleet: dict | None = None) -> serving.SliceContext:
-    s = EndpointSpec.model_validate({"name": "m", "model": "org/model", "resources": {"accelerators": "H100:1"}, **spec})
+    s = EndpointSpec.model_validate(
+        {"name": "m", "model": "org/model", "resources": {"accelerators": "H100:1"}, **spec}
+    )
     f = Fleet.model_validate(fleet or BASE_FLEET)
     return serving.SliceContext(s, f, f.clusters[0], ClusterPlacement("a", 1, 1, 1))
 
@@ -70,8 +72,12 @@ def test_each_mode_is_a_visibly_different_config():
     rr = routing.epp_config(make({"routing": "round_robin"}))
     assert kv != p2c != rr != kv
     # p2c: load only, randomised pick; no cache affinity.
-    assert plugin_types(p2c) == {"single-profile-handler", "queue-scorer", "kv-cache-utilization-scorer",
-                                 "weighted-random-picker"}
+    assert plugin_types(p2c) == {
+        "single-profile-handler",
+        "queue-scorer",
+        "kv-cache-utilization-scorer",
+        "weighted-random-picker",
+    }
     # round robin: no scorer at all, uniform random pick.
     assert plugin_types(rr) == {"single-profile-handler", "random-picker"}
     assert "prefix-cache-scorer" in plugin_types(kv) and "max-score-picker" in plugin_types(kv)
@@ -80,10 +86,13 @@ def test_each_mode_is_a_visibly_different_config():
 def test_router_points_at_our_gateway_listener_route_and_inline_config():
     ctx = make({"routing": "p2c"})
     r = routing.router(ctx)
-    assert r["gateway"]["refs"] == [{"name": names.GATEWAY_NAME, "namespace": names.GATEWAY_NAMESPACE,
-                                     "sectionName": names.https_listener("m")}]
+    assert r["gateway"]["refs"] == [
+        {"name": names.GATEWAY_NAME, "namespace": names.GATEWAY_NAMESPACE, "sectionName": names.https_listener("m")}
+    ]
     assert r["route"] == {"http": {"refs": [{"name": "m"}]}}
-    assert r["scheduler"]["config"]["inline"] == routing.build_epp_config(routing.MODES["p2c"], prefill=False, lora=False)
+    assert r["scheduler"]["config"]["inline"] == routing.build_epp_config(
+        routing.MODES["p2c"], prefill=False, lora=False
+    )
 
 
 def test_http_route_serves_exactly_the_endpoint_hostname():
@@ -93,7 +102,10 @@ def test_http_route_serves_exactly_the_endpoint_hostname():
     assert route["spec"]["hostnames"] == ["m.ep.example.com"]
     (parent,) = route["spec"]["parentRefs"]
     assert (parent["name"], parent["namespace"], parent["sectionName"]) == (
-        names.GATEWAY_NAME, names.GATEWAY_NAMESPACE, names.https_listener("m"))
+        names.GATEWAY_NAME,
+        names.GATEWAY_NAMESPACE,
+        names.https_listener("m"),
+    )
     (backend,) = route["spec"]["rules"][0]["backendRefs"]
     assert (backend["kind"], backend["name"]) == ("InferencePool", "m-inference-pool")
     assert route["spec"]["rules"][0]["timeouts"] == {"request": "0s", "backendRequest": "0s"}
@@ -106,8 +118,11 @@ def test_certificate_covers_exactly_the_hostname_from_the_fleet_default_issuer()
     self_signed = routing.certificate(make({}))
     assert validate_manifest(self_signed) == []
     assert self_signed["spec"]["dnsNames"] == ["m.ep.example.com"]
-    assert self_signed["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer",
-                                                "name": names.ISSUER_SELFSIGNED}
+    assert self_signed["spec"]["issuerRef"] == {
+        "group": "cert-manager.io",
+        "kind": "ClusterIssuer",
+        "name": names.ISSUER_SELFSIGNED,
+    }
     acme = {**BASE_FLEET, "acme": {"email": "ops@example.com"}}
     assert routing.certificate(make({}, acme))["spec"]["issuerRef"]["name"] == names.ISSUER_LETSENCRYPT
     staging = {**BASE_FLEET, "acme": {"email": "ops@example.com", "server": "letsencrypt-staging"}}

@@ -21,33 +21,47 @@ from skyendpoints_iac.placement import place_all
 from skyendpoints_iac.spec import EndpointSpec, Fleet
 from tests.unit.placement._helpers import previous
 
-FLEET = Fleet.model_validate({
-    "domain": "ep.example.com", "dns": {"provider": "cloudflare"}, "acme": {"email": "ops@example.com"},
-    "clusters": [
-        {"name": "a", "gpu_prices": {"H100": 1}, "nodes": [{"accelerator": "H100", "gpus": 8, "count": 1}]},
-        {"name": "b", "gpu_prices": {"H100": 2}, "nodes": [{"accelerator": "H100", "gpus": 8, "count": 1}]},
-        {"name": "c", "gpu_prices": {"H100": 3}, "nodes": [{"accelerator": "H100", "gpus": 8, "count": 1}]},
-        {"name": "dead", "healthy": False, "nodes": [{"accelerator": "H100", "gpus": 8, "count": 4}]},
-    ],
-})
+FLEET = Fleet.model_validate(
+    {
+        "domain": "ep.example.com",
+        "dns": {"provider": "cloudflare"},
+        "acme": {"email": "ops@example.com"},
+        "clusters": [
+            {"name": "a", "gpu_prices": {"H100": 1}, "nodes": [{"accelerator": "H100", "gpus": 8, "count": 1}]},
+            {"name": "b", "gpu_prices": {"H100": 2}, "nodes": [{"accelerator": "H100", "gpus": 8, "count": 1}]},
+            {"name": "c", "gpu_prices": {"H100": 3}, "nodes": [{"accelerator": "H100", "gpus": 8, "count": 1}]},
+            {"name": "dead", "healthy": False, "nodes": [{"accelerator": "H100", "gpus": 8, "count": 4}]},
+        ],
+    }
+)
 
 
 def spec(name: str, **extra) -> EndpointSpec:
-    return EndpointSpec.model_validate({"name": name, "model": "hf://org/model", "resources": {"accelerators": "H100:4"},
-                                        **extra})
+    return EndpointSpec.model_validate(
+        {"name": name, "model": "hf://org/model", "resources": {"accelerators": "H100:4"}, **extra}
+    )
 
 
-GENERATED = spec("gen", hf_token={"env": "HF_TOKEN"},
-                 autoscaling={"min_replicas": 1, "max_replicas": 4, "metric": "queue_depth", "target": 4})
-NAMED = spec("named", replicas=1, hf_token={"secret_name": "hf-token"},
-             auth={"api_key": "secret", "secret_name": "named-key", "secret_key": "key"},
-             engine={"secret_env": {"WANDB_API_KEY": {"name": "wandb", "key": "api-key"}}})
+GENERATED = spec(
+    "gen",
+    hf_token={"env": "HF_TOKEN"},
+    autoscaling={"min_replicas": 1, "max_replicas": 4, "metric": "queue_depth", "target": 4},
+)
+NAMED = spec(
+    "named",
+    replicas=1,
+    hf_token={"secret_name": "hf-token"},
+    auth={"api_key": "secret", "secret_name": "named-key", "secret_key": "key"},
+    engine={"secret_env": {"WANDB_API_KEY": {"name": "wandb", "key": "api-key"}}},
+)
 PRIVATE = spec("quiet", replicas=1, auth={"api_key": "generated", "exposure": "private"})
 
 PLACEMENTS = {
     "fresh": {},
-    "failover off a dead cluster": {"gen": previous(("dead", 1, 4), endpoint_name="gen"),
-                                    "named": previous(("dead", 1), endpoint_name="named")},
+    "failover off a dead cluster": {
+        "gen": previous(("dead", 1, 4), endpoint_name="gen"),
+        "named": previous(("dead", 1), endpoint_name="named"),
+    },
 }
 
 
@@ -63,8 +77,13 @@ def test_every_secret_referenced_on_a_cluster_is_provided_on_that_cluster(case):
     spill = [p.cluster for p in placed["gen"].placements if p.min_replicas == 0]
     assert spill, "the case must put a spill-over cluster at zero replicas"
     assert "dead" not in {p.cluster for pl in placed.values() for p in pl.placements}
-    user_named = {("sky-named", "hf-token"), ("sky-named", "named-key"), ("sky-named", "wandb"),
-                  ("cert-manager", "cloudflare-api-token"), ("external-dns", "cloudflare-api-token")}
+    user_named = {
+        ("sky-named", "hf-token"),
+        ("sky-named", "named-key"),
+        ("sky-named", "wandb"),
+        ("cert-manager", "cloudflare-api-token"),
+        ("external-dns", "cloudflare-api-token"),
+    }
     for name, cluster in bp.clusters.items():
         refs = {(r.namespace, r.name) for r in secrets.references(cluster)}
         missing = {(r.namespace, r.name) for r in secrets.user_secrets(cluster)}

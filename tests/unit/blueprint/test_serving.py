@@ -21,14 +21,19 @@ FLEET = {
     "clusters": [
         {"name": "a", "nodes": [{"accelerator": "H100", "gpus": 8, "count": 2}, {"accelerator": "L4", "gpus": 4}]},
         {"name": "b", "gpu_taint": {"key": "nvidia.com/gpu", "effect": "NoSchedule"}, "accelerator_label": "gpu/type"},
-        {"name": "c", "gpu_taint": {"key": "gpu", "value": "yes", "effect": "NoExecute"},
-         "nodes": [{"accelerator": "H100", "gpus": 4, "count": 4}]},
+        {
+            "name": "c",
+            "gpu_taint": {"key": "gpu", "value": "yes", "effect": "NoExecute"},
+            "nodes": [{"accelerator": "H100", "gpus": 4, "count": 4}],
+        },
     ],
 }
 
 
 def make(spec: dict, cluster: str = "a", share: ClusterPlacement | None = None, fleet: dict | None = None):
-    s = EndpointSpec.model_validate({"name": "m", "model": "org/model", "resources": {"accelerators": "H100:8"}, **spec})
+    s = EndpointSpec.model_validate(
+        {"name": "m", "model": "org/model", "resources": {"accelerators": "H100:8"}, **spec}
+    )
     f = Fleet.model_validate(fleet or FLEET)
     share = share or ClusterPlacement(cluster, 2, 2, 2)
     return serving.SliceContext(s, f, f.cluster(cluster), share)
@@ -54,22 +59,48 @@ def env(container: dict) -> dict:
 
 
 def test_engine_flags_are_kebab_case_verbatim():
-    flags = serving.engine_flags({"max_model_len": 32768, "enforce_eager": True, "quantization": None,
-                                  "disable_log_stats": False, "gpu_memory_utilization": 0.92,
-                                  "cuda_graph_sizes": [1, 2, 4], "served-model-name": "x"})
-    assert flags == ["--max-model-len=32768", "--enforce-eager", "--no-disable-log-stats", "--gpu-memory-utilization=0.92",
-                     "--cuda-graph-sizes", "1", "2", "4", "--served-model-name=x"]
+    flags = serving.engine_flags(
+        {
+            "max_model_len": 32768,
+            "enforce_eager": True,
+            "quantization": None,
+            "disable_log_stats": False,
+            "gpu_memory_utilization": 0.92,
+            "cuda_graph_sizes": [1, 2, 4],
+            "served-model-name": "x",
+        }
+    )
+    assert flags == [
+        "--max-model-len=32768",
+        "--enforce-eager",
+        "--no-disable-log-stats",
+        "--gpu-memory-utilization=0.92",
+        "--cuda-graph-sizes",
+        "1",
+        "2",
+        "4",
+        "--served-model-name=x",
+    ]
     # false is kept, never dropped (issue 16): vLLM's --no-FLAG form, a custom engine's FLAG=false.
     assert serving.engine_flags({"enable_prefix_caching": False}, "custom") == ["--enable-prefix-caching=false"]
 
 
 def test_vllm_args_travel_in_the_preset_env_var_shell_quoted():
-    obj = isvc(make({"engine": {"args": {"max_model_len": 4096, "enable_prefix_caching": True}},
-                     "speculative": {"method": "ngram", "num_tokens": 3}}))
+    obj = isvc(
+        make(
+            {
+                "engine": {"args": {"max_model_len": 4096, "enable_prefix_caching": True}},
+                "speculative": {"method": "ngram", "num_tokens": 3},
+            }
+        )
+    )
     c = main(obj)
     args = shlex.split(env(c)["VLLM_ADDITIONAL_ARGS"])
-    assert args == ['--speculative-config={"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":3}',
-                    "--max-model-len=4096", "--enable-prefix-caching"]
+    assert args == [
+        '--speculative-config={"method":"ngram","num_speculative_tokens":3,"prompt_lookup_max":3}',
+        "--max-model-len=4096",
+        "--enable-prefix-caching",
+    ]
     assert "command" not in c and "args" not in c and "image" not in c  # the preset's command and image stay
 
 
@@ -101,7 +132,8 @@ def test_cluster_label_taint_and_low_priority():
     assert pod["priorityClassName"] == names.PRIORITY_CLASS_TRAINING
     valued = isvc(make({}, cluster="c", share=ClusterPlacement("c", 1, 1, 1)))
     assert valued["spec"]["template"]["tolerations"] == [
-        {"key": "gpu", "effect": "NoExecute", "operator": "Equal", "value": "yes"}]
+        {"key": "gpu", "effect": "NoExecute", "operator": "Equal", "value": "yes"}
+    ]
 
 
 def test_replica_bigger_than_a_node_is_multi_node():
@@ -121,8 +153,15 @@ def test_the_live_node_size_placement_counted_with_reaches_the_pods():
     from skyendpoints_iac.placement import place
     from skyendpoints_iac.placement.capacity import ClusterInventory, NodeCapacity
 
-    spec = EndpointSpec.model_validate({"name": "m", "model": "org/model", "replicas": 1,
-                                        "resources": {"accelerators": "H100:16"}, "placement": {"clusters": ["a"]}})
+    spec = EndpointSpec.model_validate(
+        {
+            "name": "m",
+            "model": "org/model",
+            "replicas": 1,
+            "resources": {"accelerators": "H100:16"},
+            "placement": {"clusters": ["a"]},
+        }
+    )
     fleet = Fleet.model_validate(FLEET)
     live = {"a": ClusterInventory("a", True, (NodeCapacity("H100", 4, 4, count=4),), "live")}
     (share,) = place(spec, fleet, capacities=live).placements
@@ -138,8 +177,9 @@ def test_unknown_node_size_is_one_pod_up_to_eight_gpus_and_an_error_beyond():
     two = make({"resources": {"accelerators": "H100:16"}}, cluster="b", share=ClusterPlacement("b", 1, 1, 1))
     with pytest.raises(InvalidInput, match="node size is unknown"):
         isvc(two)
-    carried = make({"resources": {"accelerators": "H100:16"}}, cluster="b",
-                   share=ClusterPlacement("b", 1, 1, 1, gpus_per_node=8))
+    carried = make(
+        {"resources": {"accelerators": "H100:16"}}, cluster="b", share=ClusterPlacement("b", 1, 1, 1, gpus_per_node=8)
+    )
     assert isvc(carried)["spec"]["parallelism"] == {"tensor": 8, "pipeline": 2}
 
 
@@ -167,8 +207,15 @@ def _implied_presets(obj: dict) -> set[str]:
     return names_ | {r["name"] for r in spec.get("baseRefs", [])}
 
 
-@pytest.mark.parametrize("spec,cluster", [({}, "a"), ({}, "c"), ({"resources": {"accelerators": "H100:16"}}, "a"),
-                                          ({"prefill": {"replicas": 1}, "resources": {"accelerators": "H100:4"}}, "c")])
+@pytest.mark.parametrize(
+    "spec,cluster",
+    [
+        ({}, "a"),
+        ({}, "c"),
+        ({"resources": {"accelerators": "H100:16"}}, "a"),
+        ({"prefill": {"replicas": 1}, "resources": {"accelerators": "H100:4"}}, "c"),
+    ],
+)
 def test_every_preset_named_is_one_v0_20_ships_or_one_we_render(spec, cluster):
     ctx = make(spec, cluster=cluster, share=ClusterPlacement(cluster, 1, 1, 1))
     obj = isvc(ctx)
@@ -204,8 +251,12 @@ def test_replica_not_a_multiple_of_the_node_size_is_invalid_input():
 
 
 def test_prefill_gets_its_own_gpu_type_and_kv_roles():
-    obj = isvc(make({"prefill": {"replicas": 3, "resources": {"accelerators": "L4:2"}, "args": {"max_num_seqs": 8}}},
-                    share=ClusterPlacement("a", 2, 2, 2, prefill_replicas=3)))
+    obj = isvc(
+        make(
+            {"prefill": {"replicas": 3, "resources": {"accelerators": "L4:2"}, "args": {"max_num_seqs": 8}}},
+            share=ClusterPlacement("a", 2, 2, 2, prefill_replicas=3),
+        )
+    )
     pre = obj["spec"]["prefill"]
     assert pre["replicas"] == 3 and pre["parallelism"] == {"tensor": 2}
     term = pre["template"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
@@ -276,12 +327,22 @@ def test_api_key_is_enforced_by_vllm_from_a_secret_reference():
 
 def test_lora_kv_offloading_tracing_labels():
     fleet = {**FLEET, "otlp_endpoint": "http://otel:4317"}
-    obj = isvc(make({"lora_adapters": [{"name": "sql", "uri": "acme/sql-lora"}, {"name": "s3", "uri": "s3://b/a"}],
-                     "kv_offloading": {"cpu": "100Gi", "eviction_policy": "arc"}, "labels": {"team": "x"},
-                     "annotations": {"note": "y"}}, fleet=fleet))
+    obj = isvc(
+        make(
+            {
+                "lora_adapters": [{"name": "sql", "uri": "acme/sql-lora"}, {"name": "s3", "uri": "s3://b/a"}],
+                "kv_offloading": {"cpu": "100Gi", "eviction_policy": "arc"},
+                "labels": {"team": "x"},
+                "annotations": {"note": "y"},
+            },
+            fleet=fleet,
+        )
+    )
     spec = obj["spec"]
-    assert spec["model"]["lora"] == {"adapters": [{"name": "sql", "uri": "hf://acme/sql-lora"},
-                                                  {"name": "s3", "uri": "s3://b/a"}], "maxAdapters": 2}
+    assert spec["model"]["lora"] == {
+        "adapters": [{"name": "sql", "uri": "hf://acme/sql-lora"}, {"name": "s3", "uri": "s3://b/a"}],
+        "maxAdapters": 2,
+    }
     assert spec["kvCacheOffloading"] == {"cpu": "100Gi", "evictionPolicy": "arc"}
     assert spec["tracing"] == {"exporter": "otlp", "exporterEndpoint": names.ALLOY_OTLP_GRPC}
     assert spec["labels"]["team"] == "x" and spec["labels"][names.LABEL_ENGINE] == "vllm"
@@ -290,8 +351,14 @@ def test_lora_kv_offloading_tracing_labels():
 
 
 def test_sglang_gets_an_explicit_command_http_probes_and_its_speculative_flags():
-    obj = isvc(make({"engine": {"type": "sglang", "version": "v0.5.1", "args": {"context_length": 8192}},
-                     "speculative": {"method": "eagle", "model": "org/eagle", "num_tokens": 4}}))
+    obj = isvc(
+        make(
+            {
+                "engine": {"type": "sglang", "version": "v0.5.1", "args": {"context_length": 8192}},
+                "speculative": {"method": "eagle", "model": "org/eagle", "num_tokens": 4},
+            }
+        )
+    )
     c = main(obj)
     assert c["image"] == "docker.io/lmsysorg/sglang:v0.5.1"
     assert c["command"] == ["python3", "-m", "sglang.launch_server"]
@@ -321,18 +388,25 @@ def test_sglang_prefill_decode_uses_its_own_flags_and_leaves_8000_to_the_routing
     (kserve config/llmisvcconfig/config-llm-decode-template.yaml:240-283); the sidecar has an sglang connector
     (llm-d-router cmd/pd-sidecar supportedKVConnectors) that uses SGLang's bootstrap port 8998
     (pkg/sidecar/proxy/connector_sglang.go)."""
-    obj = isvc(make({"engine": {"type": "sglang"}, "prefill": {"replicas": 1},
-                     "resources": {"accelerators": "H100:4"}}))
+    obj = isvc(
+        make({"engine": {"type": "sglang"}, "prefill": {"replicas": 1}, "resources": {"accelerators": "H100:4"}})
+    )
     decode, prefill = main(obj), main(obj, "prefill.template")
     assert decode["args"][decode["args"].index("--port") + 1] == "8001"
     assert decode["readinessProbe"]["httpGet"]["port"] == 8001
     assert prefill["args"][prefill["args"].index("--port") + 1] == "8000"
-    assert decode["args"][decode["args"].index("--disaggregation-mode"):][:4] == \
-        ["--disaggregation-mode", "decode", "--disaggregation-transfer-backend", "nixl"]
+    assert decode["args"][decode["args"].index("--disaggregation-mode") :][:4] == [
+        "--disaggregation-mode",
+        "decode",
+        "--disaggregation-transfer-backend",
+        "nixl",
+    ]
     assert "--disaggregation-bootstrap-port" in prefill["args"] and "prefill" in prefill["args"]
     (sidecar,) = obj["spec"]["template"]["initContainers"]
     assert sidecar["name"] == "llm-d-routing-sidecar"
-    assert {"--port=8000", "--vllm-port=8001", "--kv-connector=sglang", "--secure-proxy=false"} <= set(sidecar["command"])
+    assert {"--port=8000", "--vllm-port=8001", "--kv-connector=sglang", "--secure-proxy=false"} <= set(
+        sidecar["command"]
+    )
 
 
 def test_the_routing_sidecar_watches_the_v1_pool_gie_v1_5_ships():
@@ -345,7 +419,9 @@ def test_the_routing_sidecar_watches_the_v1_pool_gie_v1_5_ships():
 
     catalogue = load_catalogue()
     for engine, connector in (("vllm", "nixlv2"), ("sglang", "sglang")):
-        obj = isvc(make({"engine": {"type": engine}, "prefill": {"replicas": 1}, "resources": {"accelerators": "H100:4"}}))
+        obj = isvc(
+            make({"engine": {"type": engine}, "prefill": {"replicas": 1}, "resources": {"accelerators": "H100:4"}})
+        )
         (sidecar,) = obj["spec"]["template"]["initContainers"]
         assert sidecar["name"] == "llm-d-routing-sidecar"
         groups = [f.split("=", 1)[1] for f in sidecar["command"] if f.startswith("--pool-group=")]
@@ -356,12 +432,23 @@ def test_the_routing_sidecar_watches_the_v1_pool_gie_v1_5_ships():
 
 
 def test_custom_entrypoint_and_image():
-    obj = isvc(make({"engine": {"type": "custom", "image": "reg/x:1", "entrypoint": ["/serve", "--port", "8000"],
-                                "args": {"foo_bar": 1}}}))
+    obj = isvc(
+        make(
+            {
+                "engine": {
+                    "type": "custom",
+                    "image": "reg/x:1",
+                    "entrypoint": ["/serve", "--port", "8000"],
+                    "args": {"foo_bar": 1},
+                }
+            }
+        )
+    )
     c = main(obj)
     assert c["image"] == "reg/x:1" and c["command"] == ["/serve", "--port", "8000"] and c["args"] == ["--foo-bar=1"]
-    vllm_entry = isvc(make({"engine": {"entrypoint": ["python", "-m", "vllm.entrypoints.openai.api_server"],
-                                       "args": {"x": True}}}))
+    vllm_entry = isvc(
+        make({"engine": {"entrypoint": ["python", "-m", "vllm.entrypoints.openai.api_server"], "args": {"x": True}}})
+    )
     assert main(vllm_entry)["command"][0] == "python" and main(vllm_entry)["args"] == ["--x"]
 
 
@@ -374,9 +461,16 @@ def test_speculative_with_a_custom_engine_is_invalid_input():
 def test_model_cache_volume_is_filled_once_and_read_as_pvc_uri():
     """v0.20.0 downloads hf:// into each pod's emptyDir (workload_storage.go:396-460) but mounts a pvc://claim/path
     model read-only with no download (workload_storage.go:253-272): the cache is a filled claim read via pvc://."""
-    ctx = make({"volumes": [{"size": "500Gi", "storage_class": "fast"}, {"name": "old", "claim_name": "shared",
-                                                                           "mount_path": "/old"}],
-                "hf_token": {"secret_name": "hf"}, "model": "hf://org/model:rev1"})
+    ctx = make(
+        {
+            "volumes": [
+                {"size": "500Gi", "storage_class": "fast"},
+                {"name": "old", "claim_name": "shared", "mount_path": "/old"},
+            ],
+            "hf_token": {"secret_name": "hf"},
+            "model": "hf://org/model:rev1",
+        }
+    )
     obj = isvc(ctx)
     claim, job = serving.model_cache_objects(ctx)
     assert validate_manifest(claim) == [] and validate_manifest(job) == []
@@ -389,10 +483,13 @@ def test_model_cache_volume_is_filled_once_and_read_as_pvc_uri():
     assert fill["args"] == ["hf://org/model:rev1", "/mnt/cache/models/hf/org/model/rev1"]
     assert fill["env"] == [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "HF_TOKEN"}}}]
     assert job["spec"]["template"]["spec"]["volumes"] == [
-        {"name": "cache", "persistentVolumeClaim": {"claimName": "m-model-cache"}}]
+        {"name": "cache", "persistentVolumeClaim": {"claimName": "m-model-cache"}}
+    ]
     vols = obj["spec"]["template"]["volumes"]
-    assert vols == [{"name": "model-cache", "persistentVolumeClaim": {"claimName": "m-model-cache"}},
-                    {"name": "old", "persistentVolumeClaim": {"claimName": "shared"}}]
+    assert vols == [
+        {"name": "model-cache", "persistentVolumeClaim": {"claimName": "m-model-cache"}},
+        {"name": "old", "persistentVolumeClaim": {"claimName": "shared"}},
+    ]
     assert main(obj)["volumeMounts"][0] == {"name": "model-cache", "mountPath": "/mnt/model-cache"}
 
 
@@ -417,7 +514,9 @@ def test_no_secret_value_can_reach_the_object(monkeypatch):
 
 
 def test_env_the_blueprint_sets_cannot_be_redefined_in_the_spec():
-    ctx = make({"engine": {"env": {"VLLM_ADDITIONAL_ARGS": "--x"}, "secret_env": {"VLLM_API_KEY": {"name": "k", "key": "k"}}}})
+    ctx = make(
+        {"engine": {"env": {"VLLM_ADDITIONAL_ARGS": "--x"}, "secret_env": {"VLLM_API_KEY": {"name": "k", "key": "k"}}}}
+    )
     with pytest.raises(InvalidInput) as exc:
         serving.build_llmisvc(ctx, routing.router(ctx))
     assert [p.path for p in exc.value.problems] == ["engine.env.VLLM_ADDITIONAL_ARGS", "engine.secret_env.VLLM_API_KEY"]

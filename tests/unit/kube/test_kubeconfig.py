@@ -22,10 +22,13 @@ from skyendpoints_iac.stack.providers import read_kubeconfig
 
 
 def write(path, *, context: str, server: str, user: str = "u", current: str | None = None, extra: dict | None = None):
-    doc = {"apiVersion": "v1", "kind": "Config",
-           "clusters": [{"name": context, "cluster": {"server": server, **(extra or {})}}],
-           "users": [{"name": user, "user": {"token": f"token-{context}"}}],
-           "contexts": [{"name": context, "context": {"cluster": context, "user": user}}]}
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": context, "cluster": {"server": server, **(extra or {})}}],
+        "users": [{"name": user, "user": {"token": f"token-{context}"}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": user}}],
+    }
     if current:
         doc["current-context"] = current
     path.write_text(json.dumps(doc))

@@ -83,9 +83,16 @@ def sse(resp: requests.Response) -> Iterator[tuple[float, str]]:
 def stream_chat(sim: Sim, content: str, **extra: Any) -> dict[str, Any]:
     """Streams a chat completion; returns its text, TTFT (client-side), chunks and headers."""
     t0 = time.monotonic()
-    body = {"model": "m7b", "messages": [{"role": "system", "content": extra.pop("system", "be brief")},
-                                          {"role": "user", "content": content}],
-            "stream": True, "stream_options": {"include_usage": True}, **extra}
+    body = {
+        "model": "m7b",
+        "messages": [
+            {"role": "system", "content": extra.pop("system", "be brief")},
+            {"role": "user", "content": content},
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **extra,
+    }
     with requests.post(sim.url + "/v1/chat/completions", json=body, stream=True, timeout=60) as resp:
         assert resp.status_code == 200, resp.text
         assert resp.headers["Content-Type"].startswith("text/event-stream")
@@ -93,13 +100,21 @@ def stream_chat(sim: Sim, content: str, **extra: Any) -> dict[str, Any]:
         headers = resp.headers
     assert events[-1][1] == "[DONE]"
     chunks = [json.loads(d) for _, d in events[:-1]]
-    first_content = next(t for (t, d), c in zip(events, chunks, strict=False) if c["choices"] and c["choices"][0]["delta"].get("content"))
+    first_content = next(
+        t for (t, d), c in zip(events, chunks, strict=False) if c["choices"] and c["choices"][0]["delta"].get("content")
+    )
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
-    return {"text": text, "ttft": first_content - t0, "chunks": chunks, "headers": headers,
-            "usage": chunks[-1]["usage"]}
+    return {
+        "text": text,
+        "ttft": first_content - t0,
+        "chunks": chunks,
+        "headers": headers,
+        "usage": chunks[-1]["usage"],
+    }
 
 
 # -- KV cache (pure) -------------------------------------------------------------------------------------
+
 
 def test_block_hashes_chain_on_the_prefix():
     a = block_hashes(list("abcdefgh"), 4)
@@ -112,7 +127,7 @@ def test_block_hashes_chain_on_the_prefix():
 
 def test_kv_cache_reuses_prefix_counts_tokens_and_evicts_lru():
     kv = KVCache(capacity=6, block_size=4)
-    p1 = list("aaaabbbbcc")           # 2 full blocks + 2 tokens
+    p1 = list("aaaabbbbcc")  # 2 full blocks + 2 tokens
     a1 = kv.allocate(p1, output_tokens=2)  # 12 tokens -> 3 blocks
     assert (a1.hit_tokens, kv.used, round(kv.usage(), 2)) == (0, 3, 0.5)
     kv.release(a1)
@@ -128,6 +143,7 @@ def test_kv_cache_reuses_prefix_counts_tokens_and_evicts_lru():
 
 
 # -- the OpenAI API ---------------------------------------------------------------------------------------
+
 
 def test_models_health_and_replica_header(sim_factory):
     sim = sim_factory()
@@ -145,8 +161,11 @@ def test_models_health_and_replica_header(sim_factory):
 
 def test_chat_echo_non_streaming_and_alias(sim_factory):
     sim = sim_factory(mode="echo", ttft_ms=0, itl_ms=0)
-    r = requests.post(sim.url + "/v1/chat/completions", timeout=10, json={
-        "model": "m7b-alias", "messages": [{"role": "user", "content": "Hello there, engine!"}]})
+    r = requests.post(
+        sim.url + "/v1/chat/completions",
+        timeout=10,
+        json={"model": "m7b-alias", "messages": [{"role": "user", "content": "Hello there, engine!"}]},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["object"] == "chat.completion" and body["model"] == "m7b-alias"
@@ -169,8 +188,12 @@ def test_chat_streaming_sse_ends_with_done(sim_factory):
 
 def test_completions_streaming_random_mode(sim_factory):
     sim = sim_factory(ttft_ms=0, itl_ms=0, seed=7)
-    with requests.post(sim.url + "/v1/completions", stream=True, timeout=10,
-                       json={"model": "m7b", "prompt": "Say something", "max_tokens": 5, "stream": True}) as r:
+    with requests.post(
+        sim.url + "/v1/completions",
+        stream=True,
+        timeout=10,
+        json={"model": "m7b", "prompt": "Say something", "max_tokens": 5, "stream": True},
+    ) as r:
         assert r.status_code == 200
         events = [d for _, d in sse(r)]
     assert events[-1] == "[DONE]"
@@ -191,6 +214,7 @@ def test_api_key_is_enforced_on_v1_only(sim_factory):
 
 # -- the KV cache through the API ---------------------------------------------------------------------------
 
+
 def test_a_cached_prefix_lowers_ttft(sim_factory):
     """Prefill time is proportional to uncached tokens: 2 ms each here, so a ~600-token cold prompt takes
     over a second and a warm one, sharing all but its last few tokens, a small fraction of that."""
@@ -206,21 +230,26 @@ def test_a_cached_prefix_lowers_ttft(sim_factory):
     assert warm["ttft"] < cold["ttft"] / 2, (warm["ttft"], cold["ttft"])
     # The engine's own counters agree (tokens, as vLLM counts them).
     assert sim.value("vllm:prefix_cache_hits", "vllm:prefix_cache_hits_total") == cached
-    assert sim.value("vllm:prefix_cache_queries", "vllm:prefix_cache_queries_total") == \
-        prompt_tokens + warm["usage"]["prompt_tokens"]
+    assert (
+        sim.value("vllm:prefix_cache_queries", "vllm:prefix_cache_queries_total")
+        == prompt_tokens + warm["usage"]["prompt_tokens"]
+    )
     assert sim.value("vllm:time_to_first_token_seconds", "vllm:time_to_first_token_seconds_count") == 2
 
 
 def test_requests_beyond_max_num_seqs_wait_in_the_queue(sim_factory):
     sim = sim_factory(mode="echo", ttft_ms=0, itl_ms=150, max_num_seqs=2)
-    words = " ".join(f"w{i}" for i in range(20))     # 20 tokens x 150 ms: each request runs ~3 s
+    words = " ".join(f"w{i}" for i in range(20))  # 20 tokens x 150 ms: each request runs ~3 s
     seen: dict[str, float] = {}
     with ThreadPoolExecutor(5) as pool:
         futures = [pool.submit(stream_chat, sim, words, max_tokens=20) for _ in range(5)]
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and seen.get("waiting") != 3:
-            seen = {"waiting": sim.value("vllm:num_requests_waiting"), "running": sim.value("vllm:num_requests_running"),
-                    "kv": sim.value("vllm:kv_cache_usage_perc")}
+            seen = {
+                "waiting": sim.value("vllm:num_requests_waiting"),
+                "running": sim.value("vllm:num_requests_running"),
+                "kv": sim.value("vllm:kv_cache_usage_perc"),
+            }
             time.sleep(0.05)
         assert seen["waiting"] == 3 and seen["running"] == 2 and seen["kv"] > 0, seen
         results = [f.result(timeout=60) for f in futures]
@@ -234,11 +263,19 @@ def test_requests_beyond_max_num_seqs_wait_in_the_queue(sim_factory):
 # -- metric names and types --------------------------------------------------------------------------------
 
 VLLM_TYPES = {
-    "vllm:kv_cache_usage_perc": "gauge", "vllm:num_requests_waiting": "gauge", "vllm:num_requests_running": "gauge",
-    "vllm:time_to_first_token_seconds": "histogram", "vllm:inter_token_latency_seconds": "histogram",
-    "vllm:time_per_output_token_seconds": "histogram", "vllm:e2e_request_latency_seconds": "histogram",
-    "vllm:prefix_cache_hits": "counter", "vllm:prefix_cache_queries": "counter", "vllm:prompt_tokens": "counter",
-    "vllm:generation_tokens": "counter", "vllm:request_success": "counter", "vllm:cache_config_info": "gauge",
+    "vllm:kv_cache_usage_perc": "gauge",
+    "vllm:num_requests_waiting": "gauge",
+    "vllm:num_requests_running": "gauge",
+    "vllm:time_to_first_token_seconds": "histogram",
+    "vllm:inter_token_latency_seconds": "histogram",
+    "vllm:time_per_output_token_seconds": "histogram",
+    "vllm:e2e_request_latency_seconds": "histogram",
+    "vllm:prefix_cache_hits": "counter",
+    "vllm:prefix_cache_queries": "counter",
+    "vllm:prompt_tokens": "counter",
+    "vllm:generation_tokens": "counter",
+    "vllm:request_success": "counter",
+    "vllm:cache_config_info": "gauge",
 }
 
 
@@ -249,7 +286,13 @@ def test_vllm_metric_names_types_and_labels(sim_factory):
     for name, kind in VLLM_TYPES.items():
         assert name in fams and fams[name][0] == kind, (name, fams.get(name, (None,))[0])
     text = requests.get(sim.url + "/metrics", timeout=10).text
-    for counter in ("prefix_cache_hits", "prefix_cache_queries", "prompt_tokens", "generation_tokens", "request_success"):
+    for counter in (
+        "prefix_cache_hits",
+        "prefix_cache_queries",
+        "prompt_tokens",
+        "generation_tokens",
+        "request_success",
+    ):
         assert f"vllm:{counter}_total{{" in text
     labels = {dict(lbl).get("model_name") for _, lbl in fams["vllm:num_requests_running"][1]}
     assert labels == {"m7b"}, "metrics carry the first served model name"
@@ -262,11 +305,18 @@ def test_sglang_metric_names(sim_factory):
     sim = sim_factory(engine="sglang", ttft_ms=0, itl_ms=1)
     stream_chat(sim, "hello", max_tokens=2)
     fams = sim.metrics()
-    want = {"sglang:num_running_reqs": "gauge", "sglang:num_queue_reqs": "gauge", "sglang:token_usage": "gauge",
-            "sglang:time_to_first_token_seconds": "histogram", "sglang:inter_token_latency_seconds": "histogram",
-            "sglang:e2e_request_latency_seconds": "histogram", "sglang:prompt_tokens": "counter",
-            "sglang:generation_tokens": "counter", "sglang:num_requests": "counter",
-            "sglang:cache_config_info": "gauge"}
+    want = {
+        "sglang:num_running_reqs": "gauge",
+        "sglang:num_queue_reqs": "gauge",
+        "sglang:token_usage": "gauge",
+        "sglang:time_to_first_token_seconds": "histogram",
+        "sglang:inter_token_latency_seconds": "histogram",
+        "sglang:e2e_request_latency_seconds": "histogram",
+        "sglang:prompt_tokens": "counter",
+        "sglang:generation_tokens": "counter",
+        "sglang:num_requests": "counter",
+        "sglang:cache_config_info": "gauge",
+    }
     for name, kind in want.items():
         assert name in fams and fams[name][0] == kind, name
     assert sim.value("sglang:num_requests", "sglang:num_requests_total") == 1
@@ -274,13 +324,13 @@ def test_sglang_metric_names(sim_factory):
 
 
 def test_a_client_that_goes_away_frees_its_slot_and_blocks(sim_factory):
-    sim = sim_factory(mode="echo", ttft_ms=0, itl_ms=200, max_num_seqs=1)   # 40 tokens: ~8 s if not cut short
+    sim = sim_factory(mode="echo", ttft_ms=0, itl_ms=200, max_num_seqs=1)  # 40 tokens: ~8 s if not cut short
     words = " ".join(f"w{i}" for i in range(40))
     body = {"model": "m7b", "messages": [{"role": "user", "content": words}], "stream": True, "max_tokens": 40}
     with requests.post(sim.url + "/v1/chat/completions", json=body, stream=True, timeout=30) as resp:
-        next(resp.iter_lines())            # the stream started: the request runs and holds KV blocks
+        next(resp.iter_lines())  # the stream started: the request runs and holds KV blocks
         assert sim.value("vllm:num_requests_running") == 1 and sim.value("vllm:kv_cache_usage_perc") > 0
-    deadline = time.monotonic() + 20         # connection closed mid-stream
+    deadline = time.monotonic() + 20  # connection closed mid-stream
     while time.monotonic() < deadline and sim.value("vllm:num_requests_running") != 0:
         time.sleep(0.1)
     assert sim.value("vllm:num_requests_running") == 0 and sim.value("vllm:kv_cache_usage_perc") == 0

@@ -26,13 +26,29 @@ eval "vllm serve /mnt/models --served-model-name "{name}" "publishers/{ns}/model
 """
 
 
-def pod(name: str, ip: str = "10.20.0.5", *, ready: bool = True, ns: str = "team", container: dict | None = None,
-        labels: dict | None = None, extra: dict | None = None) -> dict[str, Any]:
+def pod(
+    name: str,
+    ip: str = "10.20.0.5",
+    *,
+    ready: bool = True,
+    ns: str = "team",
+    container: dict | None = None,
+    labels: dict | None = None,
+    extra: dict | None = None,
+) -> dict[str, Any]:
     return {
-        "metadata": {"name": name, "namespace": ns, "uid": name + "-uid",
-                     "labels": {"app.kubernetes.io/part-of": "llminferenceservice",
-                                "app.kubernetes.io/component": "llminferenceservice-workload",
-                                "app.kubernetes.io/name": "qwen", "kserve.io/component": "workload", **(labels or {})}},
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "uid": name + "-uid",
+            "labels": {
+                "app.kubernetes.io/part-of": "llminferenceservice",
+                "app.kubernetes.io/component": "llminferenceservice-workload",
+                "app.kubernetes.io/name": "qwen",
+                "kserve.io/component": "workload",
+                **(labels or {}),
+            },
+        },
         "spec": {"containers": [container or {"name": "main"}], **(extra or {})},
         "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
     }
@@ -43,30 +59,60 @@ def no_secret(ns: str, name: str, key: str) -> str | None:
 
 
 def test_kserve_entrypoint_script_with_additional_args():
-    c = {"name": "main", "command": ["/bin/bash", "-c"],
-         "args": [KSERVE_SCRIPT.format(name="qwen", ns="team", port=8000)],
-         "env": [{"name": "VLLM_ADDITIONAL_ARGS", "value": "--max-num-seqs=64 --block-size 32 --enforce-eager "
-                  "--kv-transfer-config '{\"kv_connector\": \"x\"}'"}]}
+    c = {
+        "name": "main",
+        "command": ["/bin/bash", "-c"],
+        "args": [KSERVE_SCRIPT.format(name="qwen", ns="team", port=8000)],
+        "env": [
+            {
+                "name": "VLLM_ADDITIONAL_ARGS",
+                "value": "--max-num-seqs=64 --block-size 32 --enforce-eager "
+                '--kv-transfer-config \'{"kv_connector": "x"}\'',
+            }
+        ],
+    }
     got = launch_for(pod("qwen-kserve-abc", container=c), no_secret)
-    assert got == Launch(host="10.20.0.5", port=8000, model="/mnt/models",
-                         served_names=("qwen", "publishers/team/models/qwen"), engine="vllm",
-                         options=(("--max-num-seqs", "64"), ("--block-size", "32")))
+    assert got == Launch(
+        host="10.20.0.5",
+        port=8000,
+        model="/mnt/models",
+        served_names=("qwen", "publishers/team/models/qwen"),
+        engine="vllm",
+        options=(("--max-num-seqs", "64"), ("--block-size", "32")),
+    )
 
 
 def test_preset_supplied_command_and_pd_decode_port():
     env = [{"name": "VLLM_ADDITIONAL_ARGS", "value": "--max-model-len=4096"}]
     single = launch_for(pod("qwen-kserve-a", container={"name": "main", "env": env}), no_secret)
     assert (single.port, single.served_names, single.options) == (8000, ("qwen",), (("--max-model-len", "4096"),))
-    decode = pod("qwen-kserve-b", container={"name": "main"},
-                 extra={"initContainers": [{"name": "llm-d-routing-sidecar", "restartPolicy": "Always"}]})
+    decode = pod(
+        "qwen-kserve-b",
+        container={"name": "main"},
+        extra={"initContainers": [{"name": "llm-d-routing-sidecar", "restartPolicy": "Always"}]},
+    )
     assert launch_for(decode, no_secret).port == 8001, "the routing sidecar holds 8000 (serving-facts §2)"
 
 
 def test_sglang_command_and_api_key_from_a_secret():
-    c = {"name": "main", "command": ["python3", "-m", "sglang.launch_server"],
-         "args": ["--model-path", "/mnt/models", "--served-model-name", "qwen", "--host", "0.0.0.0", "--port", "8000",
-                  "--enable-metrics", "--max-running-requests=8", "--page-size=64"],
-         "env": [{"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "qwen-key", "key": "api-key"}}}]}
+    c = {
+        "name": "main",
+        "command": ["python3", "-m", "sglang.launch_server"],
+        "args": [
+            "--model-path",
+            "/mnt/models",
+            "--served-model-name",
+            "qwen",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "8000",
+            "--enable-metrics",
+            "--max-running-requests=8",
+            "--page-size=64",
+        ],
+        "env": [{"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "qwen-key", "key": "api-key"}}}],
+    }
     asked: list[tuple[str, str, str]] = []
 
     def secret(ns: str, name: str, key: str) -> str:
@@ -84,8 +130,10 @@ def test_which_pods_count():
     assert is_serving_pod(pod("a")) and pod_ready(pod("a"))
     assert not pod_ready(pod("b", ready=False))
     assert not pod_ready(pod("c", ip=""))
-    epp = pod("qwen-epp", labels={"app.kubernetes.io/component": "llminferenceservice-router-scheduler",
-                                  "kserve.io/component": "router"})
+    epp = pod(
+        "qwen-epp",
+        labels={"app.kubernetes.io/component": "llminferenceservice-router-scheduler", "kserve.io/component": "router"},
+    )
     assert not is_serving_pod(epp)
     worker = pod("w", labels={"leaderworkerset.sigs.k8s.io/worker-index": "1"})
     assert not is_serving_pod(worker)
@@ -96,6 +144,7 @@ def test_which_pods_count():
 
 
 # -- the runner, with real simulator processes ---------------------------------------------------------------
+
 
 class FakeApi:
     """In-memory API server: the pods list and Secrets (a real one runs in tests/e2e)."""
@@ -155,11 +204,17 @@ def test_runner_follows_pod_readiness(runner):
     api, r = runner
     port = free_port()
     script = KSERVE_SCRIPT.format(name="qwen", ns="team", port=port)
-    c = {"name": "main", "command": ["/bin/bash", "-c"], "args": [script],
-         "env": [{"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "qwen-key", "key": "k"}}}]}
+    c = {
+        "name": "main",
+        "command": ["/bin/bash", "-c"],
+        "args": [script],
+        "env": [{"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "qwen-key", "key": "k"}}}],
+    }
     api.secrets["qwen-key"] = {"k": "sekret"}
-    api.pods = [pod("qwen-kserve-x1", "127.77.0.2", container=c), pod("qwen-kserve-x2", "127.77.0.3", container=c,
-                                                                         ready=False)]
+    api.pods = [
+        pod("qwen-kserve-x1", "127.77.0.2", container=c),
+        pod("qwen-kserve-x2", "127.77.0.3", container=c, ready=False),
+    ]
     r.sync()
     sims = r.simulators()
     assert list(sims) == ["team/qwen-kserve-x1"]
@@ -196,8 +251,13 @@ def test_runner_thread_restarts_a_simulator_that_died(runner):
     api, r = runner
     r.interval, r.restart_after = 0.2, 0.5
     port = free_port()
-    api.pods = [pod("qwen-kserve-y", "127.77.0.4",
-                    container={"name": "main", "command": ["vllm", "serve", "org/m", "--port", str(port)]})]
+    api.pods = [
+        pod(
+            "qwen-kserve-y",
+            "127.77.0.4",
+            container={"name": "main", "command": ["vllm", "serve", "org/m", "--port", str(port)]},
+        )
+    ]
     r.start()
     wait_http(f"http://127.77.0.4:{port}/health")
     first = r.simulators()["team/qwen-kserve-y"].proc

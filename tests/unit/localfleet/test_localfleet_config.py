@@ -74,7 +74,10 @@ def test_clusters_get_distinct_fake_pod_networks(tmp_path):
 def test_kubeconfig_has_one_context_per_cluster_and_loads(tmp_path):
     from kubernetes import client, config
 
-    accesses = [Access("local-1", "https://127.0.0.1:6443", CA, "t1"), Access("local-2", "https://127.0.0.1:6444", CA, "t2")]
+    accesses = [
+        Access("local-1", "https://127.0.0.1:6443", CA, "t1"),
+        Access("local-2", "https://127.0.0.1:6444", CA, "t2"),
+    ]
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(kubeconfig_doc(accesses)))
     contexts, current = config.list_kube_config_contexts(str(path))
@@ -98,7 +101,9 @@ def test_fleet_file_is_a_valid_fleet_with_live_capacity(tmp_path):
 
 
 def test_state_round_trip_holds_no_token(tmp_path):
-    st = FleetState("/bin", [ClusterState("local-1", 0, "local-1", allocate_ports(), (NodePool("H100", 8, 2),), "/dev/shm/x")])
+    st = FleetState(
+        "/bin", [ClusterState("local-1", 0, "local-1", allocate_ports(), (NodePool("H100", 8, 2),), "/dev/shm/x")]
+    )
     save_state(tmp_path, st)
     assert load_state(tmp_path) == st
     assert "token" not in (tmp_path / "localfleet.json").read_text().lower()
@@ -129,7 +134,14 @@ def test_up_without_binaries_creates_nothing(tmp_path):
 def test_stages_replace_upstream_pod_complete():
     """Job pods must keep running (training), fail only on request, and terminate like under a kubelet."""
     stages = {d["metadata"]["name"]: d for d in yaml.safe_load_all(STAGES.read_text()) if d}
-    assert {"node-initialize", "node-heartbeat-with-lease", "pod-ready", "pod-exit", "pod-terminate", "pod-delete"} == set(stages)
+    assert {
+        "node-initialize",
+        "node-heartbeat-with-lease",
+        "pod-ready",
+        "pod-exit",
+        "pod-terminate",
+        "pod-delete",
+    } == set(stages)
     assert all(d["kind"] == "Stage" and d["apiVersion"] == "kwok.x-k8s.io/v1alpha1" for d in stages.values())
     exit_keys = [e["key"] for e in stages["pod-exit"]["spec"]["selector"]["matchExpressions"]]
     assert '.metadata.annotations["localfleet.skyendpoints.dev/exit-code"]' in exit_keys

@@ -19,8 +19,13 @@ def test_env_prints_kubeconfig_bin_dir_and_saved_context(tmp_path, capsys):
     assert main(["fleet", "local", "env", "--dir", str(d)]) == 0
     lines = capsys.readouterr().out.splitlines()
     exports = dict(shlex.split(line)[1].split("=", 1) for line in lines)
-    assert exports == {"KUBECONFIG": str(d.resolve() / "kubeconfig"), "SKY_PULUMI_ROOT": "/opt/sky bin",
-                       "SKY_ENV": "demo", "SKY_API_KEY_SOURCE": "seed", "SKY_CHART_SOURCES": "/tmp/charts"}
+    assert exports == {
+        "KUBECONFIG": str(d.resolve() / "kubeconfig"),
+        "SKY_PULUMI_ROOT": "/opt/sky bin",
+        "SKY_ENV": "demo",
+        "SKY_API_KEY_SOURCE": "seed",
+        "SKY_CHART_SOURCES": "/tmp/charts",
+    }
     assert all(line.startswith("export ") for line in lines)
 
 

@@ -49,16 +49,29 @@ http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_foreve
 def _route(hostname: str) -> dict:
     """The endpoint HTTPRoute exactly as blueprint/routing.http_route renders it (fields and values)."""
     return {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
         "metadata": {"name": ENDPOINT, "namespace": NS},
         "spec": {
-            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": names.GATEWAY_NAME,
-                            "namespace": names.GATEWAY_NAMESPACE, "sectionName": names.https_listener(ENDPOINT)}],
+            "parentRefs": [
+                {
+                    "group": "gateway.networking.k8s.io",
+                    "kind": "Gateway",
+                    "name": names.GATEWAY_NAME,
+                    "namespace": names.GATEWAY_NAMESPACE,
+                    "sectionName": names.https_listener(ENDPOINT),
+                }
+            ],
             "hostnames": [hostname],
-            "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                       "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool",
-                                        "name": POOL, "port": 8000}],
-                       "timeouts": {"request": "0s", "backendRequest": "0s"}}],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [
+                        {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": POOL, "port": 8000}
+                    ],
+                    "timeouts": {"request": "0s", "backendRequest": "0s"},
+                }
+            ],
         },
     }
 
@@ -74,20 +87,50 @@ def plane(tmp_path_factory):
     try:
         net.create()
         cert, key = root / "tls.crt", root / "tls.key"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-days", "1", "-subj", f"/CN={hostname}", "-addext", f"subjectAltName=DNS:{hostname}",
-                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                f"/CN={hostname}",
+                "-addext",
+                f"subjectAltName=DNS:{hostname}",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
         gateway = gw.gateway(fleet, (EndpointTls(ENDPOINT, hostname, f"{ENDPOINT}-tls"),), http01=False)
         routes = [_route(hostname), gw.https_redirect_route()]
         for c in net.clusters:
             pods = [(f"10.{20 + c.index}.0.{k}", 8000) for k in (11, 12)]
             for ip, port in pods:
-                procs.append(c.spawn([sys.executable, "-c", STANDIN, ip, str(port), f"{c.name}-{ip}"],
-                                     root / c.name / f"pod-{ip}.log"))
+                procs.append(
+                    c.spawn(
+                        [sys.executable, "-c", STANDIN, ip, str(port), f"{c.name}-{ip}"],
+                        root / c.name / f"pod-{ip}.log",
+                    )
+                )
             mode = "round_robin" if c.index == 0 else "p2c"
-            res = ec.gateway_resources(gateway, routes, {(NS, POOL): ec.PoolBackend(mode, tuple(pods))}, {},
-                                       {(NS, f"{ENDPOINT}-tls"): (str(cert), str(key))},
-                                       ec.Addresses(c.ip, PORTS, HEALTH))
+            res = ec.gateway_resources(
+                gateway,
+                routes,
+                {(NS, POOL): ec.PoolBackend(mode, tuple(pods))},
+                {},
+                {(NS, f"{ENDPOINT}-tls"): (str(cert), str(key))},
+                ec.Addresses(c.ip, PORTS, HEALTH),
+            )
             conf = envoyrun.EnvoyConfigDir(root / c.name / "envoy")
             log = root / c.name / "envoy.log"
             proc = envoyrun.start(c.spawn, conf, f"gateway-{c.name}", 9901, res, log)
@@ -95,14 +138,20 @@ def plane(tmp_path_factory):
             envoyrun.wait_ready(lambda argv, c=c: c.run(argv, check=False), 9901, proc, log, listeners=3)
         fd_ip = net.front_door_address()
         targets = [ec.FrontDoorTarget(c.name, c.ip, 1) for c in net.clusters]
-        fd_res = ec.front_door_resources({hostname: targets}, ec.Addresses(fd_ip, {443: 443, 80: 80}), gateway_ports=PORTS,
-                                         health_port=HEALTH)
+        fd_res = ec.front_door_resources(
+            {hostname: targets}, ec.Addresses(fd_ip, {443: 443, 80: 80}), gateway_ports=PORTS, health_port=HEALTH
+        )
         fd_conf = envoyrun.EnvoyConfigDir(root / "frontdoor")
         fd_log = root / "frontdoor.log"
         fd_proc = envoyrun.start(net.spawn_front_door, fd_conf, "frontdoor", 9901, fd_res, fd_log)
         procs.append(fd_proc)
-        envoyrun.wait_ready(lambda argv: subprocess.run(net.front_door_argv(argv), capture_output=True, text=True,
-                                                        timeout=10), 9901, fd_proc, fd_log, listeners=2)
+        envoyrun.wait_ready(
+            lambda argv: subprocess.run(net.front_door_argv(argv), capture_output=True, text=True, timeout=10),
+            9901,
+            fd_proc,
+            fd_log,
+            listeners=2,
+        )
         yield {"net": net, "fd_ip": fd_ip, "hostname": hostname, "cert": cert, "root": root}
     finally:
         for p in procs:
@@ -118,11 +167,16 @@ def plane(tmp_path_factory):
 def _chat(plane, *, verify: bool = True, timeout: float = 5.0) -> tuple[int, str]:
     ctx = ssl.create_default_context(cafile=str(plane["cert"])) if verify else ssl._create_unverified_context()
     conn = http.client.HTTPSConnection(plane["hostname"], 443, timeout=timeout, context=ctx)
-    conn.sock = ctx.wrap_socket(socket.create_connection((plane["fd_ip"], 443), timeout=timeout),
-                                server_hostname=plane["hostname"])
+    conn.sock = ctx.wrap_socket(
+        socket.create_connection((plane["fd_ip"], 443), timeout=timeout), server_hostname=plane["hostname"]
+    )
     try:
-        conn.request("POST", "/v1/chat/completions", body=b'{"model":"m","messages":[]}',
-                     headers={"Content-Type": "application/json", "Host": plane["hostname"]})
+        conn.request(
+            "POST",
+            "/v1/chat/completions",
+            body=b'{"model":"m","messages":[]}',
+            headers={"Content-Type": "application/json", "Host": plane["hostname"]},
+        )
         r = conn.getresponse()
         r.read()
         return r.status, r.getheader("x-sky-replica") or ""
@@ -132,18 +186,31 @@ def _chat(plane, *, verify: bool = True, timeout: float = 5.0) -> tuple[int, str
 
 def _wait_healthy(plane, clusters: int, timeout: float = 15.0) -> None:
     """Until the front door's admin reports ``clusters`` healthy gateways (asked inside its namespace)."""
-    code = ("import urllib.request as u; t=u.urlopen('http://127.0.0.1:9901/clusters',timeout=2).read().decode();"
-            "print(sum(1 for l in t.splitlines() if l.startswith('frontdoor-443/') and '::health_flags::healthy' in l))")
+    code = (
+        "import urllib.request as u; t=u.urlopen('http://127.0.0.1:9901/clusters',timeout=2).read().decode();"
+        "print(sum(1 for l in t.splitlines() if l.startswith('frontdoor-443/') and '::health_flags::healthy' in l))"
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = subprocess.run(plane["net"].front_door_argv([sys.executable, "-c", code]), capture_output=True,
-                             text=True, timeout=10).stdout.strip()
+        out = subprocess.run(
+            plane["net"].front_door_argv([sys.executable, "-c", code]), capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         if out == str(clusters):
             return
         time.sleep(0.2)
-    dump = subprocess.run(plane["net"].front_door_argv([sys.executable, "-c", "import urllib.request as u; print("
-                          "u.urlopen('http://127.0.0.1:9901/clusters',timeout=2).read().decode())"]),
-                          capture_output=True, text=True, timeout=10).stdout
+    dump = subprocess.run(
+        plane["net"].front_door_argv(
+            [
+                sys.executable,
+                "-c",
+                "import urllib.request as u; print("
+                "u.urlopen('http://127.0.0.1:9901/clusters',timeout=2).read().decode())",
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
     health = [ln for ln in dump.splitlines() if "health_flags" in ln]
     raise AssertionError(f"front door never saw {clusters} healthy gateways (last: {out!r}): {health}")
 
@@ -161,9 +228,11 @@ def test_tls_chat_through_the_front_door_reaches_every_replica_of_every_cluster(
 def test_the_gateway_serves_only_the_endpoints_certificate(plane):
     ctx = ssl.create_default_context(cafile=str(plane["cert"]))
     # No filter chain matches an unknown name (the wildcard listener has no Secret here): Envoy closes.
-    with (socket.create_connection((plane["fd_ip"], 443), timeout=5) as raw,
-          pytest.raises((ssl.SSLError, ConnectionResetError)),
-          ctx.wrap_socket(raw, server_hostname="other.endpoints.example.com") as s):
+    with (
+        socket.create_connection((plane["fd_ip"], 443), timeout=5) as raw,
+        pytest.raises((ssl.SSLError, ConnectionResetError)),
+        ctx.wrap_socket(raw, server_hostname="other.endpoints.example.com") as s,
+    ):
         s.recv(1)
 
 

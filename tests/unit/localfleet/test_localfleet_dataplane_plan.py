@@ -11,9 +11,14 @@ def _pool(ns: str, name: str, owner: str | None = None) -> dict:
     meta = {"namespace": ns, "name": name}
     if owner:
         meta["ownerReferences"] = [{"kind": "LLMInferenceService", "name": owner}]
-    return {"metadata": meta, "spec": {"selector": {"matchLabels": {"app": name}}, "targetPorts": [{"number": 8000}],
-                                       "endpointPickerRef": {"name": f"{name}-epp", "port": {"number": 9002},
-                                                             "failureMode": "FailOpen"}}}
+    return {
+        "metadata": meta,
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "targetPorts": [{"number": 8000}],
+            "endpointPickerRef": {"name": f"{name}-epp", "port": {"number": 9002}, "failureMode": "FailOpen"},
+        },
+    }
 
 
 def _svc(ns: str, name: str, mode: str) -> dict:
@@ -30,14 +35,21 @@ def _pod(ip: str, ready: bool = True, deleting: bool = False) -> dict:
 
 def test_modes_endpoints_and_one_epp_per_kv_cache_aware_pool():
     snap = dp.Snapshot(
-        gateway=None, routes=[],
-        pools=[_pool("sky-a", "a-inference-pool", "a"), _pool("sky-b", "b-inference-pool"),
-               _pool("sky-c", "c-inference-pool")],
+        gateway=None,
+        routes=[],
+        pools=[
+            _pool("sky-a", "a-inference-pool", "a"),
+            _pool("sky-b", "b-inference-pool"),
+            _pool("sky-c", "c-inference-pool"),
+        ],
         services=[_svc("sky-a", "a", "kv_cache_aware"), _svc("sky-b", "b", "p2c"), _svc("sky-c", "c", "round_robin")],
-        pods={("sky-a", "a-inference-pool"): [_pod("10.20.0.2"), _pod("10.20.0.3", ready=False)],
-              ("sky-b", "b-inference-pool"): [_pod("10.20.0.4"), _pod("10.20.0.5", deleting=True)],
-              ("sky-c", "c-inference-pool"): [_pod("10.20.0.7"), _pod("10.20.0.6")]},
-        secrets={})
+        pods={
+            ("sky-a", "a-inference-pool"): [_pod("10.20.0.2"), _pod("10.20.0.3", ready=False)],
+            ("sky-b", "b-inference-pool"): [_pod("10.20.0.4"), _pod("10.20.0.5", deleting=True)],
+            ("sky-c", "c-inference-pool"): [_pod("10.20.0.7"), _pod("10.20.0.6")],
+        },
+        secrets={},
+    )
     plan = dp.plan_cluster(snap)
     a, b, c = (plan.pools[(f"sky-{x}", f"{x}-inference-pool")] for x in "abc")
     assert (a.mode, a.endpoints) == ("epp", (("10.20.0.2", 8000),))
@@ -56,8 +68,13 @@ def test_a_pool_without_its_service_is_reported_not_routed():
 
 
 def test_front_door_weights_from_the_stack_output():
-    out = {"chat.example.com": {"targets": {"local-1": {"weight": 2, "address": None},
-                                            "local-2": {"weight": 0}, "gone": {"weight": 1}}}}
+    out = {
+        "chat.example.com": {
+            "targets": {"local-1": {"weight": 2, "address": None}, "local-2": {"weight": 0}, "gone": {"weight": 1}}
+        }
+    }
     doors = dp.doors_from_output(out, {"local-1": "10.250.0.2", "local-2": "10.250.1.2"})
     assert [(t.cluster, t.ip, t.weight) for t in doors["chat.example.com"]] == [
-        ("local-1", "10.250.0.2", 2), ("local-2", "10.250.1.2", 0)]
+        ("local-1", "10.250.0.2", 2),
+        ("local-2", "10.250.1.2", 0),
+    ]

@@ -42,8 +42,11 @@ def _read_golden_routes() -> list[dict]:
             for obj in _walk(doc):
                 # Routes of public endpoints only: a private endpoint's route is on the in-cluster Gateway
                 # (plain HTTP, blueprint/gateway.internal_gateway), which this HTTPS translation does not cover.
-                if (obj.get("kind") == "HTTPRoute" and obj.get("apiVersion", "").startswith("gateway.networking")
-                        and obj["spec"]["parentRefs"][0]["name"] == names.GATEWAY_NAME):
+                if (
+                    obj.get("kind") == "HTTPRoute"
+                    and obj.get("apiVersion", "").startswith("gateway.networking")
+                    and obj["spec"]["parentRefs"][0]["name"] == names.GATEWAY_NAME
+                ):
                     routes.append(obj)
     return routes
 
@@ -79,8 +82,14 @@ def test_every_golden_route_translates(mode):
         ns = route["metadata"]["namespace"]
         backend = ec.PoolBackend(mode, (("10.20.0.5", 8000),), ("127.0.0.1", 9002) if mode == "epp" else None)
         gateway = _gateway_for(route)
-        res = ec.gateway_resources(gateway, [route, gw.https_redirect_route()], {key: backend}, {},
-                                   {(ns, f"{route['metadata']['name']}-tls"): ("/c", "/k")}, AT)
+        res = ec.gateway_resources(
+            gateway,
+            [route, gw.https_redirect_route()],
+            {key: backend},
+            {},
+            {(ns, f"{route['metadata']['name']}-tls"): ("/c", "/k")},
+            AT,
+        )
         https = next(lst for lst in res["listeners"] if lst["name"] == "gateway-443")
         chain = https["filter_chains"][0]
         assert chain["filter_chain_match"] == {"server_names": route["spec"]["hostnames"]}
@@ -94,14 +103,17 @@ def test_every_golden_route_translates(mode):
         if mode == "epp":
             assert filters == ["envoy.filters.http.ext_proc", "envoy.filters.http.router"]
             assert pool["type"] == "ORIGINAL_DST"
-            assert pool["original_dst_lb_config"] == {"use_http_header": True,
-                                                      "http_header_name": "x-gateway-destination-endpoint"}
+            assert pool["original_dst_lb_config"] == {
+                "use_http_header": True,
+                "http_header_name": "x-gateway-destination-endpoint",
+            }
             assert ec.epp_cluster(*key) in clusters
         else:
             assert filters == ["envoy.filters.http.router"]
             assert pool["lb_policy"] == {"round_robin": "ROUND_ROBIN", "p2c": "LEAST_REQUEST"}[mode]
             assert pool["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"] == {
-                "socket_address": {"address": "10.20.0.5", "port_value": 8000}}
+                "socket_address": {"address": "10.20.0.5", "port_value": 8000}
+            }
 
 
 def test_redirect_listener_and_health_listener():
@@ -117,39 +129,62 @@ def test_fail_open_comes_from_the_inference_pool():
     route = _golden_routes()[0]
     key = _pool_key(route)
     pool = {"spec": {"endpointPickerRef": {"name": "epp", "port": {"number": 9002}, "failureMode": "FailOpen"}}}
-    res = ec.gateway_resources(_gateway_for(route), [route], {key: ec.PoolBackend("epp", (), ("127.0.0.1", 9002))},
-                               {key: pool}, {(key[0], f"{route['metadata']['name']}-tls"): ("/c", "/k")}, AT)
+    res = ec.gateway_resources(
+        _gateway_for(route),
+        [route],
+        {key: ec.PoolBackend("epp", (), ("127.0.0.1", 9002))},
+        {key: pool},
+        {(key[0], f"{route['metadata']['name']}-tls"): ("/c", "/k")},
+        AT,
+    )
     https = next(lst for lst in res["listeners"] if lst["name"] == "gateway-443")
     hcm = https["filter_chains"][0]["filters"][0]["typed_config"]
     assert hcm["http_filters"][0]["typed_config"]["failure_mode_allow"] is True
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda r: r["spec"]["rules"][0].update(filters=[{"type": "URLRewrite"}]), "URLRewrite"),
-    (lambda r: r["spec"]["rules"][0]["matches"][0].update(headers=[{"name": "x"}]), "headers"),
-    (lambda r: r["spec"]["rules"][0]["backendRefs"][0].update(kind="Service", group=""), "Service"),
-    (lambda r: r["spec"]["rules"][0]["matches"][0]["path"].update(type="RegularExpression"), "RegularExpression"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: r["spec"]["rules"][0].update(filters=[{"type": "URLRewrite"}]), "URLRewrite"),
+        (lambda r: r["spec"]["rules"][0]["matches"][0].update(headers=[{"name": "x"}]), "headers"),
+        (lambda r: r["spec"]["rules"][0]["backendRefs"][0].update(kind="Service", group=""), "Service"),
+        (lambda r: r["spec"]["rules"][0]["matches"][0]["path"].update(type="RegularExpression"), "RegularExpression"),
+    ],
+)
 def test_fields_the_product_does_not_emit_are_refused_not_ignored(change, message):
     route = _golden_routes()[0]
     change(route)
     key = _pool_key(route)
     with pytest.raises(SkyError, match=message):
-        ec.gateway_resources(_gateway_for(route), [route], {key: ec.PoolBackend("p2c", (("10.20.0.5", 8000),))}, {},
-                             {(key[0], f"{route['metadata']['name']}-tls"): ("/c", "/k")}, AT)
+        ec.gateway_resources(
+            _gateway_for(route),
+            [route],
+            {key: ec.PoolBackend("p2c", (("10.20.0.5", 8000),))},
+            {},
+            {(key[0], f"{route['metadata']['name']}-tls"): ("/c", "/k")},
+            AT,
+        )
 
 
 def test_front_door_weights_health_checks_and_zero_weight_targets():
-    targets = [ec.FrontDoorTarget("local-1", "10.250.0.2", 2), ec.FrontDoorTarget("local-2", "10.250.1.2", 1),
-               ec.FrontDoorTarget("local-3", "10.250.2.2", 0)]
-    res = ec.front_door_resources({"chat.example.com": targets, "other.example.com": targets[1:2]},
-                                  ec.Addresses("10.249.0.2", {443: 443, 80: 80}), gateway_ports={443: 443, 80: 80},
-                                  health_port=8082)
+    targets = [
+        ec.FrontDoorTarget("local-1", "10.250.0.2", 2),
+        ec.FrontDoorTarget("local-2", "10.250.1.2", 1),
+        ec.FrontDoorTarget("local-3", "10.250.2.2", 0),
+    ]
+    res = ec.front_door_resources(
+        {"chat.example.com": targets, "other.example.com": targets[1:2]},
+        ec.Addresses("10.249.0.2", {443: 443, 80: 80}),
+        gateway_ports={443: 443, 80: 80},
+        health_port=8082,
+    )
     by_name = {c["name"]: c for c in res["clusters"]}
     assert set(by_name) == {"frontdoor-80", "frontdoor-443/chat.example.com", "frontdoor-443/other.example.com"}
     tls = next(lst for lst in res["listeners"] if lst["name"] == "frontdoor-443")
-    assert [c["filter_chain_match"]["server_names"] for c in tls["filter_chains"]] == [["chat.example.com"],
-                                                                                       ["other.example.com"]]
+    assert [c["filter_chain_match"]["server_names"] for c in tls["filter_chains"]] == [
+        ["chat.example.com"],
+        ["other.example.com"],
+    ]
     plain = by_name["frontdoor-80"]["load_assignment"]["endpoints"][0]["lb_endpoints"]
     assert [e["endpoint"]["hostname"] for e in plain] == ["local-1", "local-2"]
     cluster = by_name["frontdoor-443/chat.example.com"]
@@ -157,7 +192,11 @@ def test_front_door_weights_health_checks_and_zero_weight_targets():
     assert [(e["endpoint"]["hostname"], e["load_balancing_weight"]) for e in eps] == [("local-1", 2), ("local-2", 1)]
     assert all(e["endpoint"]["health_check_config"] == {"port_value": 8082} for e in eps)
     (hc,) = cluster["health_checks"]
-    assert hc["http_health_check"] == {"path": ec.HEALTH_PATH, "host": "frontdoor"} and hc["interval"] == "1s" and hc["unhealthy_threshold"] == 2
+    assert (
+        hc["http_health_check"] == {"path": ec.HEALTH_PATH, "host": "frontdoor"}
+        and hc["interval"] == "1s"
+        and hc["unhealthy_threshold"] == 2
+    )
     assert cluster["common_lb_config"] == {"healthy_panic_threshold": {"value": 0}}
 
 

@@ -17,8 +17,12 @@ def test_kv_cache_aware_keeps_kserves_weights_and_drops_only_llm_d_plugins():
     assert dropped == ["no-hit-lru-scorer"]
     (profile,) = cfg["schedulingProfiles"]
     weights = {r["pluginRef"]: r.get("weight") for r in profile["plugins"]}
-    assert weights == {"queue-scorer": 2, "kv-cache-utilization-scorer": 2, "prefix-cache-scorer": 3,
-                       "max-score-picker": None}
+    assert weights == {
+        "queue-scorer": 2,
+        "kv-cache-utilization-scorer": 2,
+        "prefix-cache-scorer": 3,
+        "max-score-picker": None,
+    }
     assert {p["type"] for p in cfg["plugins"]} <= epp.GAIE_PLUGIN_TYPES
     assert epp.routing_mode(product) == "epp"
 
@@ -42,7 +46,7 @@ def test_argv_passes_the_config_as_text_and_keeps_secure_serving():
     argv = epp.epp_argv(epp.Path("/bin/epp"), "sky-chat", "chat-inference-pool", epp.ports_for(1), cfg)
     assert "--pool-name=chat-inference-pool" in argv and "--grpc-port=19010" in argv
     assert "--secure-serving=true" in argv
-    text = next(a for a in argv if a.startswith("--config-text="))[len("--config-text="):]
+    text = next(a for a in argv if a.startswith("--config-text="))[len("--config-text=") :]
     assert yaml.safe_load(text) == cfg
     assert "lora-affinity-scorer" in text
 

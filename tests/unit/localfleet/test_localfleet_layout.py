@@ -24,14 +24,17 @@ def test_parse_gpus_types_counts_and_defaults():
     assert str(NodePool("B200", 8, 3)) == "B200:8x3"
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("H100", "is not TYPE:GPUS"),
-    ("H100:0x2", "must be >= 1"),
-    ("H100:8x0", "must be >= 1"),
-    ("H100:32", "at most 16 GPUs"),
-    ("H100:8x1,H100:8x2", "listed twice"),
-    (":8", "is not TYPE:GPUS"),
-])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("H100", "is not TYPE:GPUS"),
+        ("H100:0x2", "must be >= 1"),
+        ("H100:8x0", "must be >= 1"),
+        ("H100:32", "at most 16 GPUs"),
+        ("H100:8x1,H100:8x2", "listed twice"),
+        (":8", "is not TYPE:GPUS"),
+    ],
+)
 def test_parse_gpus_rejects_with_a_fix(text, fragment):
     with pytest.raises(InvalidInput) as exc:
         parse_gpus(text)
@@ -78,9 +81,15 @@ def test_placement_reads_the_fake_nodes_as_gpu_capacity():
     nodes = node_manifests((NodePool("H100", 8, 2), NodePool("L4", 1)), "local-1")
     for n in nodes:  # what kwok's node-initialize stage adds
         n["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
-    pod = {"metadata": {"labels": {}}, "spec": {"nodeName": "h100-8g-0", "priority": 0,
-                                               "containers": [{"resources": {"limits": {GPU_RESOURCE: "4"}}}]},
-           "status": {"phase": "Running"}}
+    pod = {
+        "metadata": {"labels": {}},
+        "spec": {
+            "nodeName": "h100-8g-0",
+            "priority": 0,
+            "containers": [{"resources": {"limits": {GPU_RESOURCE: "4"}}}],
+        },
+        "status": {"phase": "Running"},
+    }
     inv = summarise("local-1", nodes, [pod], inference_priority=PRIORITY_VALUE_INFERENCE, owner_labels=OWNER_LABELS)
     total = {(c.accelerator, c.gpus, c.free, c.reclaimable): c.count for c in inv.nodes}
     assert inv.healthy and total == {("H100", 8, 8, 0): 1, ("H100", 8, 4, 4): 1, ("L4", 1, 1, 0): 1}, total

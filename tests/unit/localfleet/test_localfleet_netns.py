@@ -51,9 +51,11 @@ def _greeter() -> tuple[socket.socket, int]:
 
 
 def _serve_line_in(net: Network, cluster: str, ip: str, port: int, text: str, log) -> subprocess.Popen:
-    code = (f"import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-            f"s.bind(('{ip}', {port})); s.listen()\n"
-            f"while True:\n c,_=s.accept(); c.sendall(b'{text}\\n'); c.close()")
+    code = (
+        f"import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+        f"s.bind(('{ip}', {port})); s.listen()\n"
+        f"while True:\n c,_=s.accept(); c.sendall(b'{text}\\n'); c.close()"
+    )
     proc = net.cluster(cluster).spawn([sys.executable, "-c", code], log)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -77,13 +79,19 @@ def test_namespaces_links_and_addresses(net):
 
 def test_a_pod_ip_is_reachable_from_the_front_door_and_the_front_door_from_the_host(net, tmp_path):
     _serve_line_in(net, "local-2", "10.21.4.9", 8000, "pod-on-local-2", tmp_path / "pod.log")
-    out = subprocess.run(net.front_door_argv([sys.executable, "-c", CONNECT, "10.21.4.9", "8000"]),
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        net.front_door_argv([sys.executable, "-c", CONNECT, "10.21.4.9", "8000"]),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.stdout.strip() == "pod-on-local-2", out.stderr
     # A listener inside the front door, reached from the host over the host link (not loopback).
     fd_ip = net.front_door_address()
-    code = (f"import socket; s=socket.socket(); s.bind(('{fd_ip}', 8443)); s.listen(); c,_=s.accept(); "
-            f"c.sendall(b'front-door\\n'); c.close()")
+    code = (
+        f"import socket; s=socket.socket(); s.bind(('{fd_ip}', 8443)); s.listen(); c,_=s.accept(); "
+        f"c.sendall(b'front-door\\n'); c.close()"
+    )
     fd_proc = net.spawn_front_door([sys.executable, "-c", code], tmp_path / "fd.log")
     try:
         for _ in range(50):
@@ -124,14 +132,22 @@ def test_kill_stops_the_clusters_processes_and_takes_its_link_down_and_revive_re
         assert not netns_pids(net.cluster("local-1").netns)
         assert not net.link_up("local-1")
         assert other.poll() is None, "killing local-1 stopped a process of local-2"
-        unreachable = subprocess.run(net.front_door_argv([sys.executable, "-c", CONNECT, "10.20.0.5", "8000"]),
-                                     capture_output=True, text=True, timeout=30)
+        unreachable = subprocess.run(
+            net.front_door_argv([sys.executable, "-c", CONNECT, "10.20.0.5", "8000"]),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert unreachable.returncode != 0
         net.revive("local-1")
         assert net.link_up("local-1")
         _serve_line_in(net, "local-1", "10.20.0.5", 8000, "back", tmp_path / "pod3.log")
-        out = subprocess.run(net.front_door_argv([sys.executable, "-c", CONNECT, "10.20.0.5", "8000"]),
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            net.front_door_argv([sys.executable, "-c", CONNECT, "10.20.0.5", "8000"]),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert out.stdout.strip() == "back", out.stderr
     finally:
         other.kill()

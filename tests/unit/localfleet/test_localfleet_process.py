@@ -44,6 +44,7 @@ def test_a_process_that_exits_is_reported_not_alive(tmp_path):
         if process.exited_early(info) is not None:
             break
         import time
+
         time.sleep(0.02)
     assert process.exited_early(info) == 3
     assert not process.alive(info)

@@ -30,11 +30,37 @@ def test_the_shared_certificate_verifies_for_both_names_and_the_key_is_private(t
     assert (tmp_path / "tls.key").stat().st_mode & 0o077 == 0
     assert not (tmp_path / "ca.key").exists(), "the CA key is thrown away"
     for host in (kedarun.operator_host(), f"{kedarun.METRICS_SERVICE}.{kedarun.NAMESPACE}.svc"):
-        proc = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "ca.crt"), "-verify_hostname", host,
-                               "-purpose", "sslserver", str(tmp_path / "tls.crt")], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                "openssl",
+                "verify",
+                "-CAfile",
+                str(tmp_path / "ca.crt"),
+                "-verify_hostname",
+                host,
+                "-purpose",
+                "sslserver",
+                str(tmp_path / "tls.crt"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, proc.stderr
-    proc = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "ca.crt"), "-verify_ip", "10.250.3.2",
-                           "-purpose", "sslclient", str(tmp_path / "tls.crt")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(tmp_path / "ca.crt"),
+            "-verify_ip",
+            "10.250.3.2",
+            "-purpose",
+            "sslclient",
+            str(tmp_path / "tls.crt"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     before = (tmp_path / "tls.crt").read_bytes()
     kedarun.make_certs(tmp_path, "10.250.3.2")

@@ -21,6 +21,7 @@ def _creds(calls):
     def credentials_file(ns, name, key):
         calls.append((ns, name, key))
         return f"/s/{ns}_{name}_{key}"
+
     return credentials_file
 
 
@@ -33,35 +34,53 @@ def test_vllm_monitor_gives_one_job_per_engine_port_with_the_operators_relabelli
     pm = _by_name("skyendpoints-vllm")
     configs, problems = promconfig.scrape_configs([pm], API, _creds([]))
     assert problems == []
-    assert [c["job_name"] for c in configs] == [f"podMonitor/monitoring/skyendpoints-vllm/{i}"
-                                                for i in range(len(ENGINE_METRICS_PORTS))]
+    assert [c["job_name"] for c in configs] == [
+        f"podMonitor/monitoring/skyendpoints-vllm/{i}" for i in range(len(ENGINE_METRICS_PORTS))
+    ]
     first = configs[0]
     assert first["scheme"] == ENGINE_TRANSPORT.scheme == "http"
     assert first["metrics_path"] == "/metrics"
     assert first["scrape_interval"] == "15s"
     assert first["honor_labels"] is False
     (sd,) = first["kubernetes_sd_configs"]
-    assert sd == {"role": "pod", "api_server": API.url,
-                  "authorization": {"type": "Bearer", "credentials_file": "/s/token"},
-                  "tls_config": {"ca_file": "/s/ca.crt"}}  # namespaceSelector.any: no namespaces key
+    assert sd == {
+        "role": "pod",
+        "api_server": API.url,
+        "authorization": {"type": "Bearer", "credentials_file": "/s/token"},
+        "tls_config": {"ca_file": "/s/ca.crt"},
+    }  # namespaceSelector.any: no namespaces key
     rl = first["relabel_configs"]
     assert rl[0] == {"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"}
     assert rl[1] == {"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "(Failed|Succeeded)"}
     # matchLabels sorted by key, then matchExpressions (NotIn -> drop)
-    assert rl[2] == {"action": "keep", "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_part_of",
-                                                         "__meta_kubernetes_pod_labelpresent_app_kubernetes_io_part_of"],
-                     "regex": "(llminferenceservice);true"}
+    assert rl[2] == {
+        "action": "keep",
+        "source_labels": [
+            "__meta_kubernetes_pod_label_app_kubernetes_io_part_of",
+            "__meta_kubernetes_pod_labelpresent_app_kubernetes_io_part_of",
+        ],
+        "regex": "(llminferenceservice);true",
+    }
     assert rl[3]["source_labels"][0] == "__meta_kubernetes_pod_label_kserve_io_component"
     engine = promconfig.sanitize_label_name(names.LABEL_ENGINE)
-    assert rl[4] == {"action": "drop", "source_labels": [f"__meta_kubernetes_pod_label_{engine}",
-                                                         f"__meta_kubernetes_pod_labelpresent_{engine}"],
-                     "regex": "(sglang);true"}
-    assert rl[5] == {"action": "keep", "source_labels": ["__meta_kubernetes_pod_container_port_number"],
-                     "regex": str(ENGINE_METRICS_PORTS[0])}
+    assert rl[4] == {
+        "action": "drop",
+        "source_labels": [f"__meta_kubernetes_pod_label_{engine}", f"__meta_kubernetes_pod_labelpresent_{engine}"],
+        "regex": "(sglang);true",
+    }
+    assert rl[5] == {
+        "action": "keep",
+        "source_labels": ["__meta_kubernetes_pod_container_port_number"],
+        "regex": str(ENGINE_METRICS_PORTS[0]),
+    }
     assert [r["target_label"] for r in rl[6:9]] == ["namespace", "container", "pod"]
     endpoint = promconfig.sanitize_label_name(names.LABEL_ENDPOINT)
-    assert rl[9] == {"source_labels": [f"__meta_kubernetes_pod_label_{endpoint}"], "target_label": endpoint,
-                     "regex": "(.+)", "replacement": "${1}"}
+    assert rl[9] == {
+        "source_labels": [f"__meta_kubernetes_pod_label_{endpoint}"],
+        "target_label": endpoint,
+        "regex": "(.+)",
+        "replacement": "${1}",
+    }
     assert rl[10] == {"target_label": "job", "replacement": "monitoring/skyendpoints-vllm"}
     assert rl[11] == {"target_label": "endpoint", "replacement": str(ENGINE_METRICS_PORTS[0])}
     # the PodMonitor's own relabelling last, keys in Prometheus spelling, action lower-cased
@@ -81,8 +100,10 @@ def test_epp_monitor_reads_its_bearer_token_from_a_file_never_inline():
     assert problems == []
     (cfg,) = configs
     assert calls == [("monitoring", monitoring.EPP_TOKEN_SECRET, "token")]
-    assert cfg["authorization"] == {"type": "Bearer",
-                                    "credentials_file": f"/s/monitoring_{monitoring.EPP_TOKEN_SECRET}_token"}
+    assert cfg["authorization"] == {
+        "type": "Bearer",
+        "credentials_file": f"/s/monitoring_{monitoring.EPP_TOKEN_SECRET}_token",
+    }
     assert cfg["relabel_configs"][4]["regex"] == str(EPP_METRICS_PORT)
     assert "credentials" not in yaml.safe_dump(cfg).replace("credentials_file", "")
 
@@ -96,16 +117,25 @@ def test_tls_skip_verify_is_translated():
     assert cfg["scheme"] == "https"
 
 
-@pytest.mark.parametrize("where, patch, field", [
-    ("spec", {"jobLabel": "app"}, "spec.jobLabel"),
-    ("endpoint", {"port": "http"}, "spec.podMetricsEndpoints[0].port"),
-    ("endpoint", {"tlsConfig": {"ca": {"secret": {"name": "x", "key": "y"}}}}, "spec.podMetricsEndpoints[0].tlsConfig"),
-])
+@pytest.mark.parametrize(
+    "where, patch, field",
+    [
+        ("spec", {"jobLabel": "app"}, "spec.jobLabel"),
+        ("endpoint", {"port": "http"}, "spec.podMetricsEndpoints[0].port"),
+        (
+            "endpoint",
+            {"tlsConfig": {"ca": {"secret": {"name": "x", "key": "y"}}}},
+            "spec.podMetricsEndpoints[0].tlsConfig",
+        ),
+    ],
+)
 def test_fields_outside_what_the_product_renders_are_refused_by_name(where, patch, field):
     pm = copy.deepcopy(_by_name("skyendpoints-sglang"))
     target = pm["spec"] if where == "spec" else pm["spec"]["podMetricsEndpoints"][0]
     target.update(patch)
-    with pytest.raises(promconfig.UnsupportedField, match=re.escape(f"PodMonitor monitoring/skyendpoints-sglang: {field}")):
+    with pytest.raises(
+        promconfig.UnsupportedField, match=re.escape(f"PodMonitor monitoring/skyendpoints-sglang: {field}")
+    ):
         promconfig.scrape_config(pm, 0, API, _creds([]))
     configs, problems = promconfig.scrape_configs([pm, _by_name("skyendpoints-epp")], API, _creds([]))
     kept = ["podMonitor/monitoring/skyendpoints-sglang/1"] if where == "endpoint" else []
@@ -114,18 +144,29 @@ def test_fields_outside_what_the_product_renders_are_refused_by_name(where, patc
 
 
 def test_match_names_and_selector_operators():
-    pm = {"metadata": {"name": "m", "namespace": "ns"},
-          "spec": {"namespaceSelector": {"matchNames": ["a", "b"]},
-                   "selector": {"matchExpressions": [{"key": "x", "operator": "In", "values": ["1", "2"]},
-                                                     {"key": "y", "operator": "Exists"},
-                                                     {"key": "z.io/w", "operator": "DoesNotExist"}]},
-                   "podMetricsEndpoints": [{"portNumber": 80}]}}
+    pm = {
+        "metadata": {"name": "m", "namespace": "ns"},
+        "spec": {
+            "namespaceSelector": {"matchNames": ["a", "b"]},
+            "selector": {
+                "matchExpressions": [
+                    {"key": "x", "operator": "In", "values": ["1", "2"]},
+                    {"key": "y", "operator": "Exists"},
+                    {"key": "z.io/w", "operator": "DoesNotExist"},
+                ]
+            },
+            "podMetricsEndpoints": [{"portNumber": 80}],
+        },
+    }
     cfg = promconfig.scrape_config(pm, 0, API, _creds([]))
     assert cfg["kubernetes_sd_configs"][0]["namespaces"] == {"names": ["a", "b"]}
     rl = cfg["relabel_configs"][2:5]
     assert rl == [
-        {"action": "keep", "source_labels": ["__meta_kubernetes_pod_label_x", "__meta_kubernetes_pod_labelpresent_x"],
-         "regex": "(1|2);true"},
+        {
+            "action": "keep",
+            "source_labels": ["__meta_kubernetes_pod_label_x", "__meta_kubernetes_pod_labelpresent_x"],
+            "regex": "(1|2);true",
+        },
         {"action": "keep", "source_labels": ["__meta_kubernetes_pod_labelpresent_y"], "regex": "true"},
         {"action": "drop", "source_labels": ["__meta_kubernetes_pod_labelpresent_z_io_w"], "regex": "true"},
     ]

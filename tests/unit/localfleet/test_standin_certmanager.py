@@ -41,8 +41,10 @@ class MemApi:
 
 
 def _cert(names):
-    return {"metadata": {"name": "chat-tls", "namespace": "sky-chat"},
-            "spec": {"secretName": "chat-tls", "dnsNames": names}}
+    return {
+        "metadata": {"name": "chat-tls", "namespace": "sky-chat"},
+        "spec": {"secretName": "chat-tls", "dnsNames": names},
+    }
 
 
 def test_issues_a_secret_that_openssl_verifies_for_the_names(tmp_path):
@@ -53,11 +55,17 @@ def test_issues_a_secret_that_openssl_verifies_for_the_names(tmp_path):
     assert secret["type"] == "kubernetes.io/tls"
     leaf = tmp_path / "leaf.pem"
     leaf.write_bytes(base64.b64decode(secret["data"]["tls.crt"]))
-    out = subprocess.run(["openssl", "verify", "-CAfile", str(issuer.ca_cert), "-verify_hostname", "chat.example.com",
-                          str(leaf)], capture_output=True, text=True)
+    out = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(issuer.ca_cert), "-verify_hostname", "chat.example.com", str(leaf)],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
-    wrong = subprocess.run(["openssl", "verify", "-CAfile", str(issuer.ca_cert), "-verify_hostname", "other.example.com",
-                            str(leaf)], capture_output=True, text=True)
+    wrong = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(issuer.ca_cert), "-verify_hostname", "other.example.com", str(leaf)],
+        capture_output=True,
+        text=True,
+    )
     assert wrong.returncode != 0
     assert (issuer.dir / "ca.key").stat().st_mode & 0o077 == 0
 
@@ -70,7 +78,7 @@ def test_current_secrets_are_kept_changed_names_reissued_foreign_secrets_untouch
     api.certs = [_cert(["b.example.com"])]
     assert sync_api(api, issuer) == ["sky-chat/chat-tls"]
     path = "/api/v1/namespaces/sky-chat/secrets/chat-tls"
-    api.secrets[path]["metadata"]["annotations"].pop(ISSUED_FOR)   # now it looks like the operator's own
+    api.secrets[path]["metadata"]["annotations"].pop(ISSUED_FOR)  # now it looks like the operator's own
     api.certs = [_cert(["c.example.com"])]
     assert sync_api(api, issuer) == []
 
@@ -84,8 +92,16 @@ def test_no_cert_manager_crds_is_no_work(tmp_path):
 
 
 def test_cluster_planes_order_gateway_last(tmp_path):
-    planes = cluster_planes("local-1", "10.0.0.2", MemApi([]), spawn=None, run=None, root=tmp_path,
-                            log=lambda m: None, issuer=LocalIssuer(tmp_path / "issuer"))
+    planes = cluster_planes(
+        "local-1",
+        "10.0.0.2",
+        MemApi([]),
+        spawn=None,
+        run=None,
+        root=tmp_path,
+        log=lambda m: None,
+        issuer=LocalIssuer(tmp_path / "issuer"),
+    )
     assert [type(p) for p in planes] == [KServeStandInPlane, CertificateStandInPlane, SimulatorPlane, ClusterDataPlane]
 
 

@@ -44,8 +44,18 @@ def subset(small: dict[str, str], big: dict[str, str]) -> bool:
     return all(big.get(k) == v for k, v in small.items())
 
 
-@pytest.mark.parametrize("golden", ["glm-prod", "glm-autoscaled", "pd-disaggregated", "routing-p2c", "gated-model",
-                                    "scale-to-zero", "autoscaled-spillover"])
+@pytest.mark.parametrize(
+    "golden",
+    [
+        "glm-prod",
+        "glm-autoscaled",
+        "pd-disaggregated",
+        "routing-p2c",
+        "gated-model",
+        "scale-to-zero",
+        "autoscaled-spillover",
+    ],
+)
 def test_everything_created_validates_against_upstream_schemas(golden):
     svcs = services(golden)
     assert svcs
@@ -61,8 +71,12 @@ def test_names_labels_and_the_products_route_line_up():
     svc = services("glm-prod")[0]
     objs = by_kind(desired_objects(svc))
     name, ns = svc["metadata"]["name"], svc["metadata"]["namespace"]
-    assert set(objs) == {("Deployment", f"{name}-kserve"), ("Service", f"{name}-kserve-workload-svc"),
-                         ("Service", f"{name}-epp-service"), ("InferencePool", f"{name}-inference-pool")}
+    assert set(objs) == {
+        ("Deployment", f"{name}-kserve"),
+        ("Service", f"{name}-kserve-workload-svc"),
+        ("Service", f"{name}-epp-service"),
+        ("InferencePool", f"{name}-inference-pool"),
+    }
     dep = objs[("Deployment", f"{name}-kserve")]
     pod_labels = dep["spec"]["template"]["metadata"]["labels"]
     assert dep["spec"]["replicas"] == svc["spec"]["replicas"]
@@ -78,15 +92,24 @@ def test_names_labels_and_the_products_route_line_up():
     # The product's own HTTPRoute (rendered next to the service) points at the pool the stand-in creates.
     route = next(d for d in docs if d.get("kind") == "HTTPRoute" and d["metadata"]["namespace"] == ns)
     backend = route["spec"]["rules"][0]["backendRefs"][0]
-    assert (backend["kind"], backend["name"], backend["port"]) == ("InferencePool", pool["metadata"]["name"],
-                                                                     pool["spec"]["targetPorts"][0]["number"])
+    assert (backend["kind"], backend["name"], backend["port"]) == (
+        "InferencePool",
+        pool["metadata"]["name"],
+        pool["spec"]["targetPorts"][0]["number"],
+    )
 
 
 def as_pod(dep: dict[str, Any], ip: str) -> dict[str, Any]:
     tpl = dep["spec"]["template"]
-    return {"metadata": {"name": dep["metadata"]["name"] + "-abc", "namespace": dep["metadata"]["namespace"],
-                         "labels": tpl["metadata"]["labels"]},
-            "spec": tpl["spec"], "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True"}]}}
+    return {
+        "metadata": {
+            "name": dep["metadata"]["name"] + "-abc",
+            "namespace": dep["metadata"]["namespace"],
+            "labels": tpl["metadata"]["labels"],
+        },
+        "spec": tpl["spec"],
+        "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True"}]},
+    }
 
 
 def test_pd_pools_and_what_the_runner_reads_from_them():

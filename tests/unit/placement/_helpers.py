@@ -15,8 +15,9 @@ def node(acc: str = "H100", gpus: int = 8, count: int = 1, free: int | None = No
     return d
 
 
-def cluster(name: str, *nodes: dict, region: str = "us", prices: dict | None = None, healthy: bool = True,
-            snapshot: bool = True) -> dict:
+def cluster(
+    name: str, *nodes: dict, region: str = "us", prices: dict | None = None, healthy: bool = True, snapshot: bool = True
+) -> dict:
     d: dict[str, Any] = {"name": name, "region": region, "healthy": healthy, "gpu_prices": prices or {}}
     if snapshot:
         d["nodes"] = list(nodes)
@@ -32,8 +33,15 @@ def full(name: str, replicas: int, acc: str = "H100", gpus: int = 8, **kw) -> di
     return cluster(name, *([node(acc, gpus, count=replicas)] if replicas else [node(acc, gpus, free=0)]), **kw)
 
 
-def endpoint(acc: str = "H100:8", replicas: int | None = 2, *, autoscaling: dict | None = None,
-             placement: dict | None = None, prefill: dict | None = None, name: str = "ep") -> EndpointSpec:
+def endpoint(
+    acc: str = "H100:8",
+    replicas: int | None = 2,
+    *,
+    autoscaling: dict | None = None,
+    placement: dict | None = None,
+    prefill: dict | None = None,
+    name: str = "ep",
+) -> EndpointSpec:
     data: dict[str, Any] = {"name": name, "model": "org/model", "resources": {"accelerators": acc}}
     if replicas is not None:
         data["replicas"] = replicas

@@ -26,8 +26,14 @@ def inv(*nodes):
 
 # (case, nodes, request, workload, owner, replicas)
 PACKING = [
-    ("issue example: [8,8,4,4,2] free hold 2 of H100:8, not 3",
-     [N(8), N(8), N(4), N(4), N(2)], "H100:8", "inference", None, 2),
+    (
+        "issue example: [8,8,4,4,2] free hold 2 of H100:8, not 3",
+        [N(8), N(8), N(4), N(4), N(2)],
+        "H100:8",
+        "inference",
+        None,
+        2,
+    ),
     ("same nodes hold 6 of H100:4 (per node floor)", [N(8), N(8), N(4), N(4), N(2)], "H100:4", "inference", None, 6),
     ("count multiplies a node group", [N(8, count=3)], "H100:2", "inference", None, 12),
     ("other GPU types are ignored", [N(8, acc="A100"), N(8)], "H100:8", "inference", None, 1),
@@ -40,20 +46,58 @@ PACKING = [
     ("multi-node: 4 whole nodes hold 2", [N(8, count=4)], "H100:16", "inference", None, 2),
     ("multi-node: a node with 7 usable is not whole", [N(8), N(7)], "H100:16", "inference", None, 0),
     ("multi-node: G not a multiple of node size fits nowhere", [N(8, count=4)], "H100:12", "inference", None, 0),
-    ("multi-node: whole via reclaimable for inference", [N(4, reclaimable=4, count=2)], "H100:16", "inference", None, 1),
+    (
+        "multi-node: whole via reclaimable for inference",
+        [N(4, reclaimable=4, count=2)],
+        "H100:16",
+        "inference",
+        None,
+        1,
+    ),
     ("multi-node: not whole for training", [N(4, reclaimable=4, count=2)], "H100:16", "training", None, 0),
-    ("multi-node: node sizes do not mix within a replica", [N(8), N(4, gpus=4), N(4, gpus=4)], "H100:16", "inference",
-     None, 0),
-    ("multi-node: each size group packs separately", [N(8, count=2), N(4, gpus=4, count=4)], "H100:16", "inference",
-     None, 2),
-    ("mixed: small nodes multi-node, big nodes single", [N(8, gpus=8), N(4, gpus=4, count=2)], "H100:8", "inference",
-     None, 2),
+    (
+        "multi-node: node sizes do not mix within a replica",
+        [N(8), N(4, gpus=4), N(4, gpus=4)],
+        "H100:16",
+        "inference",
+        None,
+        0,
+    ),
+    (
+        "multi-node: each size group packs separately",
+        [N(8, count=2), N(4, gpus=4, count=4)],
+        "H100:16",
+        "inference",
+        None,
+        2,
+    ),
+    (
+        "mixed: small nodes multi-node, big nodes single",
+        [N(8, gpus=8), N(4, gpus=4, count=2)],
+        "H100:8",
+        "inference",
+        None,
+        2,
+    ),
     ("own replicas count as free (live capacity)", [N(0, held=[Held("ep", 8)])], "H100:8", "inference", "ep", 1),
     ("another endpoint's replicas do not", [N(0, held=[Held("other", 8)])], "H100:8", "inference", "ep", 0),
-    ("a job's own low-priority pods count as free for its training re-plan",
-     [N(0, reclaimable=8, held=[Held("job", 0, 8)])], "H100:8", "training", "job", 1),
+    (
+        "a job's own low-priority pods count as free for its training re-plan",
+        [N(0, reclaimable=8, held=[Held("job", 0, 8)])],
+        "H100:8",
+        "training",
+        "job",
+        1,
+    ),
     ("... but not for another job", [N(0, reclaimable=8, held=[Held("job", 0, 8)])], "H100:8", "training", "x", 0),
-    ("... and not twice for inference", [N(0, reclaimable=8, held=[Held("ep", 0, 8)])], "H100:16", "inference", "ep", 0),
+    (
+        "... and not twice for inference",
+        [N(0, reclaimable=8, held=[Held("ep", 0, 8)])],
+        "H100:16",
+        "inference",
+        "ep",
+        0,
+    ),
 ]
 
 
@@ -84,7 +128,9 @@ def test_prefill_decode_set_fit(case, nodes, prefill, count, decode, fits, room)
 
 
 def test_offline_snapshot_is_taken_as_given():
-    f = fleet(cluster("a", node("H100", 8, count=2, free=4, reclaimable=2), healthy=False), cluster("b", snapshot=False))
+    f = fleet(
+        cluster("a", node("H100", 8, count=2, free=4, reclaimable=2), healthy=False), cluster("b", snapshot=False)
+    )
     a = inventory_from_cluster(f.clusters[0])
     assert a.nodes == (NodeCapacity("H100", 8, 4, 2, 2),) and not a.healthy and "healthy: false" in a.detail
     assert inventory_from_cluster(f.clusters[1]).nodes is None

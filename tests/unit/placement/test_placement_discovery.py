@@ -28,10 +28,14 @@ from tests.unit.placement._helpers import cluster, endpoint, fleet, shares
 
 
 def k8s_node(name, gpus, labels, ready=True, unschedulable=False):
-    return {"metadata": {"name": name, "labels": labels},
-            "spec": {"unschedulable": unschedulable} if unschedulable else {},
-            "status": {"allocatable": {"cpu": "96", "nvidia.com/gpu": str(gpus)},
-                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"unschedulable": unschedulable} if unschedulable else {},
+        "status": {
+            "allocatable": {"cpu": "96", "nvidia.com/gpu": str(gpus)},
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
 
 
 def k8s_pod(node, gpus, priority=None, phase="Running", labels=None, limits_only=False, init=None):
@@ -77,8 +81,10 @@ class FakeApi:
                     return self._send(api.readyz, "ok" if api.readyz == 200 else "[-]etcd failed", "text/plain")
                 if url.path == "/api/v1/nodes":
                     if api.nodes_status != 200:
-                        return self._send(api.nodes_status, json.dumps({"kind": "Status", "code": api.nodes_status,
-                                                                        "reason": "Forbidden"}))
+                        return self._send(
+                            api.nodes_status,
+                            json.dumps({"kind": "Status", "code": api.nodes_status, "reason": "Forbidden"}),
+                        )
                     return self._list(api.nodes, query)
                 if url.path == "/api/v1/pods":
                     return self._list(api.pods, query)
@@ -87,7 +93,7 @@ class FakeApi:
             def _list(self, items, query):
                 start = int(query.get("continue", ["0"])[0])
                 limit = min(int(query.get("limit", ["500"])[0]), api.page)
-                chunk = items[start:start + limit]
+                chunk = items[start : start + limit]
                 meta = {"continue": str(start + limit)} if start + limit < len(items) else {}
                 self._send(200, json.dumps({"kind": "List", "metadata": meta, "items": chunk}))
 
@@ -114,12 +120,18 @@ class FakeApi:
 
 def kubeconfig(tmp_path, url, context="fake"):
     path = tmp_path / "kubeconfig"
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": context,
-        "clusters": [{"name": "c", "cluster": {"server": url}}],
-        "users": [{"name": "u", "user": {"token": "test-token"}}],
-        "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": context,
+                "clusters": [{"name": "c", "cluster": {"server": url}}],
+                "users": [{"name": "u", "user": {"token": "test-token"}}],
+                "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     return str(path)
 
 
@@ -137,10 +149,10 @@ NODES = [
     k8s_node("nolabel", 8, {}),
 ]
 PODS = [
-    k8s_pod("n1", 4, priority=HIGH),                           # n1: 4 free
-    k8s_pod("n2", 8, priority=LOW),                            # n2: 0 free, 8 reclaimable
+    k8s_pod("n1", 4, priority=HIGH),  # n1: 4 free
+    k8s_pod("n2", 8, priority=LOW),  # n2: 0 free, 8 reclaimable
     k8s_pod("n3", 8, priority=HIGH, labels={LABEL_ENDPOINT: "ep"}),  # n3: held by endpoint ep
-    k8s_pod("n1", 4, phase="Succeeded"),                       # terminated: holds nothing
+    k8s_pod("n1", 4, phase="Succeeded"),  # terminated: holds nothing
     k8s_pod("n4", 2, priority=LOW),
 ]
 
@@ -178,10 +190,13 @@ def test_live_capacity_feeds_place_and_counts_own_replicas_as_free(tmp_path):
     assert offline.unplaced == 2 and offline.reasons[0].startswith("live: no capacity snapshot")
 
 
-@pytest.mark.parametrize("kwargs,detail", [
-    ({"readyz": 500}, "/readyz failed: HTTP 500"),
-    ({"readyz_delay": 1.0}, "/readyz failed"),
-])
+@pytest.mark.parametrize(
+    "kwargs,detail",
+    [
+        ({"readyz": 500}, "/readyz failed: HTTP 500"),
+        ({"readyz_delay": 1.0}, "/readyz failed"),
+    ],
+)
 def test_health_is_readyz_within_the_timeout(tmp_path, kwargs, detail):
     with FakeApi(NODES, PODS, **kwargs) as api:
         started = time.monotonic()
@@ -208,8 +223,10 @@ def test_forbidden_listing_leaves_capacity_unknown(tmp_path):
 
 def test_discover_only_visits_clusters_without_a_snapshot(tmp_path):
     with FakeApi(NODES, PODS) as api:
-        f = fleet(cluster("snap", {"accelerator": "H100", "gpus": 8}),
-                  cluster("live", snapshot=False) | {"kubeconfig": kubeconfig(tmp_path, api.url), "context": "fake"})
+        f = fleet(
+            cluster("snap", {"accelerator": "H100", "gpus": 8}),
+            cluster("live", snapshot=False) | {"kubeconfig": kubeconfig(tmp_path, api.url), "context": "fake"},
+        )
         assert set(discover(f, timeout=2)) == {"live"}
 
 
@@ -217,9 +234,18 @@ def test_discover_only_visits_clusters_without_a_snapshot(tmp_path):
 LABELS = [
     ("GPU feature discovery", {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}, None, "H100"),
     ("GKE", {"cloud.google.com/gke-accelerator": "nvidia-tesla-a100"}, None, "A100"),
-    ("our label wins over GFD", {"skyendpoints.dev/accelerator": "b200",
-                                 "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}, None, "B200"),
-    ("a cluster's own label comes first", {"gpu-type": "L40S", "nvidia.com/gpu.product": "NVIDIA-H100"}, "gpu-type", "L40S"),
+    (
+        "our label wins over GFD",
+        {"skyendpoints.dev/accelerator": "b200", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+        None,
+        "B200",
+    ),
+    (
+        "a cluster's own label comes first",
+        {"gpu-type": "L40S", "nvidia.com/gpu.product": "NVIDIA-H100"},
+        "gpu-type",
+        "L40S",
+    ),
     ("no label", {"kubernetes.io/hostname": "x"}, None, None),
 ]
 
@@ -229,14 +255,28 @@ def test_accelerator_labels(case, labels, own, expected):
     assert accelerator_of(labels, own) == expected
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("NVIDIA-H100-80GB-HBM3", "H100"), ("NVIDIA-H100-NVL", "H100"), ("nvidia-h100-80gb", "H100"),
-    ("NVIDIA-A100-SXM4-80GB", "A100"), ("nvidia-a100-80gb", "A100"), ("nvidia-tesla-t4", "T4"),
-    ("nvidia-l40s", "L40S"), ("NVIDIA-L40", "L40"), ("NVIDIA-L4", "L4"), ("NVIDIA-A10G", "A10G"),
-    ("NVIDIA-B200", "B200"), ("NVIDIA-GB200", "GB200"), ("nvidia-h200-141gb", "H200"),
-    ("NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition", "RTX-PRO-6000"), ("NVIDIA-GeForce-RTX-4090", "RTX-4090"),
-    ("h100", "H100"), ("NVIDIA-Future-9", "FUTURE"),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("NVIDIA-H100-80GB-HBM3", "H100"),
+        ("NVIDIA-H100-NVL", "H100"),
+        ("nvidia-h100-80gb", "H100"),
+        ("NVIDIA-A100-SXM4-80GB", "A100"),
+        ("nvidia-a100-80gb", "A100"),
+        ("nvidia-tesla-t4", "T4"),
+        ("nvidia-l40s", "L40S"),
+        ("NVIDIA-L40", "L40"),
+        ("NVIDIA-L4", "L4"),
+        ("NVIDIA-A10G", "A10G"),
+        ("NVIDIA-B200", "B200"),
+        ("NVIDIA-GB200", "GB200"),
+        ("nvidia-h200-141gb", "H200"),
+        ("NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition", "RTX-PRO-6000"),
+        ("NVIDIA-GeForce-RTX-4090", "RTX-4090"),
+        ("h100", "H100"),
+        ("NVIDIA-Future-9", "FUTURE"),
+    ],
+)
 def test_gpu_name_normalisation(value, expected):
     assert normalise_gpu_name(value) == expected
 
@@ -246,8 +286,13 @@ PODS_TABLE = [
     ("requests", k8s_pod("n", 2), 2),
     ("limits only: requests default to limits", k8s_pod("n", 4, limits_only=True), 4),
     ("init container peak", k8s_pod("n", 1, init=[{"name": "i", "resources": {"limits": {"nvidia.com/gpu": "3"}}}]), 3),
-    ("sidecar adds to the app containers",
-     k8s_pod("n", 1, init=[{"name": "s", "restartPolicy": "Always", "resources": {"requests": {"nvidia.com/gpu": "1"}}}]), 2),
+    (
+        "sidecar adds to the app containers",
+        k8s_pod(
+            "n", 1, init=[{"name": "s", "restartPolicy": "Always", "resources": {"requests": {"nvidia.com/gpu": "1"}}}]
+        ),
+        2,
+    ),
     ("no GPUs", {"spec": {"containers": [{"name": "c"}]}}, 0),
 ]
 
@@ -259,9 +304,16 @@ def test_pod_gpu_requests(case, pod, gpus):
 
 def test_summarise_priority_rule_and_pending_pods():
     nodes = [k8s_node("n", 8, {"skyendpoints.dev/accelerator": "H100"})]
-    pods = [k8s_pod("n", 2), k8s_pod("n", 2, priority=HIGH - 1), k8s_pod("n", 2, priority=HIGH),
-            {"metadata": {}, "spec": {"containers": [{"resources": {"requests": {"nvidia.com/gpu": "2"}}}]},
-             "status": {"phase": "Pending"}}]
+    pods = [
+        k8s_pod("n", 2),
+        k8s_pod("n", 2, priority=HIGH - 1),
+        k8s_pod("n", 2, priority=HIGH),
+        {
+            "metadata": {},
+            "spec": {"containers": [{"resources": {"requests": {"nvidia.com/gpu": "2"}}}]},
+            "status": {"phase": "Pending"},
+        },
+    ]
     inv = summarise("c", nodes, pods, inference_priority=PRIORITY_VALUE_INFERENCE, owner_labels=OWNER_LABELS)
     # no priority = 0 and HIGH-1 are below inference: reclaimable; HIGH is not; the unbound pod holds nothing
     assert inv.nodes == (NodeCapacity("H100", 8, 2, 4, 1),)
@@ -269,7 +321,9 @@ def test_summarise_priority_rule_and_pending_pods():
 
 def test_identical_nodes_are_grouped():
     nodes = [k8s_node(f"n{i}", 8, {"skyendpoints.dev/accelerator": "H100"}) for i in range(5)]
-    assert summarise("c", nodes, [], inference_priority=PRIORITY_VALUE_INFERENCE, owner_labels=OWNER_LABELS).nodes == (NodeCapacity("H100", 8, 8, 0, 5),)
+    assert summarise("c", nodes, [], inference_priority=PRIORITY_VALUE_INFERENCE, owner_labels=OWNER_LABELS).nodes == (
+        NodeCapacity("H100", 8, 8, 0, 5),
+    )
 
 
 def test_kubeconfig_errors_are_clear(tmp_path):

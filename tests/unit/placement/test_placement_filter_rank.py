@@ -20,29 +20,70 @@ def run_filter(f, spec, workload="inference", live=None):
 
 # (case, clusters, endpoint kwargs, eligible [(name, capacity, cap)], excluded {name: reason fragment})
 FILTER = [
-    ("no node of the type", [full("a", 2), full("b", 2, acc="B200")], {},
-     [("a", 2, 2)], {"b": "no node with H100"}),
-    ("unhealthy", [full("a", 2), full("b", 2, healthy=False)], {},
-     [("a", 2, 2)], {"b": "unhealthy (marked healthy: false)"}),
-    ("excluded by placement.clusters", [full("a", 2), full("b", 2)], {"placement": {"clusters": ["b"]}},
-     [("b", 2, 2)], {"a": "not in placement.clusters"}),
-    ("excluded by placement.regions", [full("a", 2, region="eu"), full("b", 2)], {"placement": {"regions": ["us"]}},
-     [("b", 2, 2)], {"a": "region 'eu' not in placement.regions"}),
-    ("capacity 0", [cluster("a", node(free=4)), full("b", 1)], {},
-     [("b", 1, 1)], {"a": "capacity 0: no node has 8 usable H100 GPUs"}),
-    ("no snapshot in an offline plan", [cluster("a", snapshot=False), full("b", 1)], {},
-     [("b", 1, 1)], {"a": NO_SNAPSHOT}),
-    ("max_replicas_per_cluster caps capacity", [full("a", 5)], {"placement": {"max_replicas_per_cluster": 2}},
-     [("a", 5, 2)], {}),
-    ("P/D: cluster cannot hold the set",
-     [full("a", 2), full("b", 4)], {"replicas": 2, "prefill": {"replicas": 2}},
-     [("b", 2, 2)], {"a": "cannot hold the prefill/decode set (2 prefill H100:8 + 2 decode H100:8): room for 0"}),
-    ("P/D: prefill type missing", [full("a", 4)],
-     {"prefill": {"replicas": 1, "resources": {"accelerators": "L40S:1"}}},
-     [], {"a": "no node with L40S"}),
-    ("P/D: cap below the decode base count", [full("a", 6)],
-     {"replicas": 3, "prefill": {"replicas": 1}, "placement": {"max_replicas_per_cluster": 2}},
-     [], {"a": "max_replicas_per_cluster 2 is below the decode base count 3"}),
+    ("no node of the type", [full("a", 2), full("b", 2, acc="B200")], {}, [("a", 2, 2)], {"b": "no node with H100"}),
+    (
+        "unhealthy",
+        [full("a", 2), full("b", 2, healthy=False)],
+        {},
+        [("a", 2, 2)],
+        {"b": "unhealthy (marked healthy: false)"},
+    ),
+    (
+        "excluded by placement.clusters",
+        [full("a", 2), full("b", 2)],
+        {"placement": {"clusters": ["b"]}},
+        [("b", 2, 2)],
+        {"a": "not in placement.clusters"},
+    ),
+    (
+        "excluded by placement.regions",
+        [full("a", 2, region="eu"), full("b", 2)],
+        {"placement": {"regions": ["us"]}},
+        [("b", 2, 2)],
+        {"a": "region 'eu' not in placement.regions"},
+    ),
+    (
+        "capacity 0",
+        [cluster("a", node(free=4)), full("b", 1)],
+        {},
+        [("b", 1, 1)],
+        {"a": "capacity 0: no node has 8 usable H100 GPUs"},
+    ),
+    (
+        "no snapshot in an offline plan",
+        [cluster("a", snapshot=False), full("b", 1)],
+        {},
+        [("b", 1, 1)],
+        {"a": NO_SNAPSHOT},
+    ),
+    (
+        "max_replicas_per_cluster caps capacity",
+        [full("a", 5)],
+        {"placement": {"max_replicas_per_cluster": 2}},
+        [("a", 5, 2)],
+        {},
+    ),
+    (
+        "P/D: cluster cannot hold the set",
+        [full("a", 2), full("b", 4)],
+        {"replicas": 2, "prefill": {"replicas": 2}},
+        [("b", 2, 2)],
+        {"a": "cannot hold the prefill/decode set (2 prefill H100:8 + 2 decode H100:8): room for 0"},
+    ),
+    (
+        "P/D: prefill type missing",
+        [full("a", 4)],
+        {"prefill": {"replicas": 1, "resources": {"accelerators": "L40S:1"}}},
+        [],
+        {"a": "no node with L40S"},
+    ),
+    (
+        "P/D: cap below the decode base count",
+        [full("a", 6)],
+        {"replicas": 3, "prefill": {"replicas": 1}, "placement": {"max_replicas_per_cluster": 2}},
+        [],
+        {"a": "max_replicas_per_cluster 2 is below the decode base count 3"},
+    ),
 ]
 
 
@@ -65,8 +106,10 @@ def test_training_does_not_count_reclaimable():
 def test_live_inventory_failure_is_explained():
     f = fleet(cluster("a", snapshot=False))
     live = {"a": ClusterInventory("a", True, None, "live", "cannot list nodes and pods: HTTP 403 Forbidden")}
-    assert dict(run_filter(f, endpoint(), live=live).excluded)["a"] == \
-        "capacity unknown: cannot list nodes and pods: HTTP 403 Forbidden"
+    assert (
+        dict(run_filter(f, endpoint(), live=live).excluded)["a"]
+        == "capacity unknown: cannot list nodes and pods: HTTP 403 Forbidden"
+    )
 
 
 def test_unknown_names_in_placement_clusters_are_reported():
@@ -80,28 +123,72 @@ def C(name, position, region="us", price=0.0, cap=1, capacity=None):  # table sh
 
 # (case, placement prefs, candidates in fleet order, expected rank)
 RANK = [
-    ("cost: cheapest first", {"prefer": "cost"},
-     [C("a", 0, price=3.0), C("b", 1, price=1.0), C("c", 2, price=2.0)], ["b", "c", "a"]),
-    ("cost: a missing price is 0 (owned capacity first)", {"prefer": "cost"},
-     [C("a", 0, price=3.0), C("b", 1, price=0.0)], ["b", "a"]),
-    ("cost: tie broken by fleet position", {"prefer": "cost"},
-     [C("a", 0, price=2.0), C("b", 1, price=1.0), C("c", 2, price=1.0)], ["b", "c", "a"]),
-    ("availability: largest capacity first", {"prefer": "availability"},
-     [C("a", 0, cap=1), C("b", 1, cap=4), C("c", 2, cap=2)], ["b", "c", "a"]),
-    ("availability: compares capped capacity, then fleet position", {"prefer": "availability"},
-     [C("a", 0, cap=2, capacity=9), C("b", 1, cap=2, capacity=2)], ["a", "b"]),
-    ("availability: ignores price", {"prefer": "availability"},
-     [C("a", 0, cap=1, price=0.0), C("b", 1, cap=2, price=9.0)], ["b", "a"]),
-    ("order: fleet position only", {"prefer": "order"},
-     [C("a", 0, price=9.0, cap=1), C("b", 1, price=0.0, cap=9)], ["a", "b"]),
-    ("placement.clusters index beats cost", {"prefer": "cost", "clusters": ["c", "a", "b"]},
-     [C("a", 0, price=0.0), C("b", 1, price=0.0), C("c", 2, price=9.0)], ["c", "a", "b"]),
-    ("placement.regions index beats cost", {"prefer": "cost", "regions": ["eu", "us"]},
-     [C("a", 0, "us", 0.0), C("b", 1, "eu", 9.0), C("c", 2, "eu", 1.0)], ["c", "b", "a"]),
-    ("clusters index before regions index", {"prefer": "order", "clusters": ["a", "b"], "regions": ["eu", "us"]},
-     [C("a", 0, "us"), C("b", 1, "eu")], ["a", "b"]),
-    ("regions index before the prefer criterion", {"prefer": "availability", "regions": ["eu", "us"]},
-     [C("a", 0, "us", cap=9), C("b", 1, "eu", cap=1)], ["b", "a"]),
+    (
+        "cost: cheapest first",
+        {"prefer": "cost"},
+        [C("a", 0, price=3.0), C("b", 1, price=1.0), C("c", 2, price=2.0)],
+        ["b", "c", "a"],
+    ),
+    (
+        "cost: a missing price is 0 (owned capacity first)",
+        {"prefer": "cost"},
+        [C("a", 0, price=3.0), C("b", 1, price=0.0)],
+        ["b", "a"],
+    ),
+    (
+        "cost: tie broken by fleet position",
+        {"prefer": "cost"},
+        [C("a", 0, price=2.0), C("b", 1, price=1.0), C("c", 2, price=1.0)],
+        ["b", "c", "a"],
+    ),
+    (
+        "availability: largest capacity first",
+        {"prefer": "availability"},
+        [C("a", 0, cap=1), C("b", 1, cap=4), C("c", 2, cap=2)],
+        ["b", "c", "a"],
+    ),
+    (
+        "availability: compares capped capacity, then fleet position",
+        {"prefer": "availability"},
+        [C("a", 0, cap=2, capacity=9), C("b", 1, cap=2, capacity=2)],
+        ["a", "b"],
+    ),
+    (
+        "availability: ignores price",
+        {"prefer": "availability"},
+        [C("a", 0, cap=1, price=0.0), C("b", 1, cap=2, price=9.0)],
+        ["b", "a"],
+    ),
+    (
+        "order: fleet position only",
+        {"prefer": "order"},
+        [C("a", 0, price=9.0, cap=1), C("b", 1, price=0.0, cap=9)],
+        ["a", "b"],
+    ),
+    (
+        "placement.clusters index beats cost",
+        {"prefer": "cost", "clusters": ["c", "a", "b"]},
+        [C("a", 0, price=0.0), C("b", 1, price=0.0), C("c", 2, price=9.0)],
+        ["c", "a", "b"],
+    ),
+    (
+        "placement.regions index beats cost",
+        {"prefer": "cost", "regions": ["eu", "us"]},
+        [C("a", 0, "us", 0.0), C("b", 1, "eu", 9.0), C("c", 2, "eu", 1.0)],
+        ["c", "b", "a"],
+    ),
+    (
+        "clusters index before regions index",
+        {"prefer": "order", "clusters": ["a", "b"], "regions": ["eu", "us"]},
+        [C("a", 0, "us"), C("b", 1, "eu")],
+        ["a", "b"],
+    ),
+    (
+        "regions index before the prefer criterion",
+        {"prefer": "availability", "regions": ["eu", "us"]},
+        [C("a", 0, "us", cap=9), C("b", 1, "eu", cap=1)],
+        ["b", "a"],
+    ),
 ]
 
 

@@ -17,31 +17,51 @@ P1, P2 = {"prices": {"H100": 1}}, {"prices": {"H100": 2}}
 
 # (case, clusters, endpoints, previous by name, expected shares by name)
 TABLE = [
-    ("two endpoints that each fit the cheap cluster alone: the second goes elsewhere",
-     [full("a", 2, **P1), full("b", 2, **P2)],
-     [endpoint(replicas=2, name="x"), endpoint(replicas=2, name="y")], {},
-     {"x": [("a", 2)], "y": [("b", 2)]}),
-    ("order is by name, not by argument order",
-     [full("a", 2, **P1), full("b", 2, **P2)],
-     [endpoint(replicas=2, name="y"), endpoint(replicas=2, name="x")], {},
-     {"x": [("a", 2)], "y": [("b", 2)]}),
-    ("an endpoint with a previous placement keeps it, the newcomer goes around it",
-     [full("a", 2, **P1), full("b", 2, **P2)],
-     [endpoint(replicas=2, name="a-new"), endpoint(replicas=2, name="z-old")], {"z-old": previous(("a", 2), endpoint_name="z-old")},
-     {"z-old": [("a", 2)], "a-new": [("b", 2)]}),
-    ("small replicas share a node: 4+4 GPUs on one 8-GPU node, the third takes the next",
-     [cluster("a", node(gpus=8, count=1), **P1), cluster("b", node(gpus=8, count=1), **P2)],
-     [endpoint("H100:4", 1, name="x"), endpoint("H100:4", 1, name="y"), endpoint("H100:4", 2, name="z")], {},
-     {"x": [("a", 1)], "y": [("a", 1)], "z": [("b", 2)]}),
-    ("autoscaled: the spill-over room at max is reserved even at zero replicas",
-     [full("a", 2, **P1), full("b", 2, **P2), full("c", 1, prices={"H100": 3})],
-     [endpoint(replicas=None, autoscaling={"min_replicas": 2, "max_replicas": 3}, name="x"),
-      endpoint(replicas=2, name="y")], {},
-     {"x": [("a", 2, 2), ("b", 0, 1)], "y": [("b", 1), ("c", 1)]}),
-    ("a multi-node replica takes whole nodes; what is left of the cluster is too small",
-     [cluster("a", node(gpus=8, count=3), **P1)],
-     [endpoint("H100:16", 1, name="x"), endpoint("H100:16", 1, name="y")], {},
-     {"x": [("a", 1)], "y": []}),
+    (
+        "two endpoints that each fit the cheap cluster alone: the second goes elsewhere",
+        [full("a", 2, **P1), full("b", 2, **P2)],
+        [endpoint(replicas=2, name="x"), endpoint(replicas=2, name="y")],
+        {},
+        {"x": [("a", 2)], "y": [("b", 2)]},
+    ),
+    (
+        "order is by name, not by argument order",
+        [full("a", 2, **P1), full("b", 2, **P2)],
+        [endpoint(replicas=2, name="y"), endpoint(replicas=2, name="x")],
+        {},
+        {"x": [("a", 2)], "y": [("b", 2)]},
+    ),
+    (
+        "an endpoint with a previous placement keeps it, the newcomer goes around it",
+        [full("a", 2, **P1), full("b", 2, **P2)],
+        [endpoint(replicas=2, name="a-new"), endpoint(replicas=2, name="z-old")],
+        {"z-old": previous(("a", 2), endpoint_name="z-old")},
+        {"z-old": [("a", 2)], "a-new": [("b", 2)]},
+    ),
+    (
+        "small replicas share a node: 4+4 GPUs on one 8-GPU node, the third takes the next",
+        [cluster("a", node(gpus=8, count=1), **P1), cluster("b", node(gpus=8, count=1), **P2)],
+        [endpoint("H100:4", 1, name="x"), endpoint("H100:4", 1, name="y"), endpoint("H100:4", 2, name="z")],
+        {},
+        {"x": [("a", 1)], "y": [("a", 1)], "z": [("b", 2)]},
+    ),
+    (
+        "autoscaled: the spill-over room at max is reserved even at zero replicas",
+        [full("a", 2, **P1), full("b", 2, **P2), full("c", 1, prices={"H100": 3})],
+        [
+            endpoint(replicas=None, autoscaling={"min_replicas": 2, "max_replicas": 3}, name="x"),
+            endpoint(replicas=2, name="y"),
+        ],
+        {},
+        {"x": [("a", 2, 2), ("b", 0, 1)], "y": [("b", 1), ("c", 1)]},
+    ),
+    (
+        "a multi-node replica takes whole nodes; what is left of the cluster is too small",
+        [cluster("a", node(gpus=8, count=3), **P1)],
+        [endpoint("H100:16", 1, name="x"), endpoint("H100:16", 1, name="y")],
+        {},
+        {"x": [("a", 1)], "y": []},
+    ),
 ]
 
 
@@ -84,8 +104,9 @@ def test_committed_endpoints_count_as_used():
     """``sky endpoint up``: deployed endpoints are reserved before the new one is placed."""
     f = fleet(full("a", 2, **P1), full("b", 2, **P2))
     deployed = endpoint(replicas=2, name="old")
-    result = place_all([endpoint(replicas=2, name="new")], f,
-                       committed=[(deployed, previous(("a", 2), endpoint_name="old"))])
+    result = place_all(
+        [endpoint(replicas=2, name="new")], f, committed=[(deployed, previous(("a", 2), endpoint_name="old"))]
+    )
     assert shares(result["new"]) == [("b", 2)]
 
 
@@ -130,7 +151,10 @@ def test_plan_and_render_use_one_ledger(capsys, tmp_path):
     fleet_file, prod = str(EXAMPLES / "fleet.yaml"), str(EXAMPLES / "glm-prod.yaml")
     assert main(["endpoint", "plan", str(other), "--fleet", fleet_file, "--alongside", prod, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [(p["cluster"], p["max_replicas"]) for p in data["placements"]] == [("coreweave-us-east", 1), ("gke-us-east", 1)]
+    assert [(p["cluster"], p["max_replicas"]) for p in data["placements"]] == [
+        ("coreweave-us-east", 1),
+        ("gke-us-east", 1),
+    ]
     out = tmp_path / "r"
     assert main(["endpoint", "render", prod, str(other), "--fleet", fleet_file, "--out", str(out)]) == 0
     isvcs = [d for d in yaml.safe_load_all((out / "coreweave-us-east" / "llminferenceservice.yaml").read_text()) if d]

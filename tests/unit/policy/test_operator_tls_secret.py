@@ -17,8 +17,15 @@ RULE = "public-hostname-certificate"
 
 
 def rendered(tls: dict) -> list[dict]:
-    spec = EndpointSpec.model_validate({"name": "m", "model": "hf://org/model", "resources": {"accelerators": "H100:1"},
-                                        "auth": {"api_key": "generated"}, "tls": tls})
+    spec = EndpointSpec.model_validate(
+        {
+            "name": "m",
+            "model": "hf://org/model",
+            "resources": {"accelerators": "H100:1"},
+            "auth": {"api_key": "generated"},
+            "tls": tls,
+        }
+    )
     placement = Placement("m", "H100", 1, "a", (ClusterPlacement("a", 1, 1, 2),))
     cluster = build_fleet_blueprint(FLEET, [(spec, placement)]).clusters["a"]
     return cluster.platform.objects + cluster.slices["m"].objects

@@ -34,8 +34,14 @@ def struct(data: dict) -> struct_pb2.Struct:
 @pytest.fixture(scope="module")
 def analyzer():
     env = {**os.environ, "PULUMI_CONFIG": json.dumps({"skyendpoints:fleet": "examples/fleet-global.yaml"})}
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(ROOT / "policies")],
-                            cwd=ROOT / "policies", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(ROOT / "policies")],
+        cwd=ROOT / "policies",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     port: list[str] = []
     reader = threading.Thread(target=lambda: port.append(proc.stdout.readline().strip()), daemon=True)
     reader.start()
@@ -63,67 +69,132 @@ def test_analyzer_info_lists_every_rule_with_schema_and_fleet_initial_config(ana
     schema = json_format.MessageToDict(by_name["gpu-taint-toleration"].configSchema.properties)
     assert schema["taint"]["default"] is None
     initial = json_format.MessageToDict(info.initialConfig["gpu-taint-toleration"].properties)
-    assert initial["clusterTaints"]["coreweave-us-east"] == {"key": "nvidia.com/gpu", "value": "present",
-                                                             "effect": "NoSchedule"}
+    assert initial["clusterTaints"]["coreweave-us-east"] == {
+        "key": "nvidia.com/gpu",
+        "value": "present",
+        "effect": "NoSchedule",
+    }
 
 
 def test_analyze_reports_resource_violations_with_configured_settings(analyzer):
-    config = analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.MANDATORY, properties=struct({"allowedCounts": [8]}))
+    config = analyzer_pb2.PolicyConfig(
+        enforcementLevel=analyzer_pb2.MANDATORY, properties=struct({"allowedCounts": [8]})
+    )
     analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={"gpu-count-allowed": config}))
     pod = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "odd", "namespace": "ml"},
-        "spec": {"priorityClassName": "skyendpoints-inference",
-                 "nodeSelector": {"skyendpoints.dev/accelerator": "H100"},
-                 "containers": [{"name": "main", "env": [{"name": "HF_TOKEN", "value": "hf_inline_secret"}],
-                                 "resources": {"requests": {"nvidia.com/gpu": "3"}, "limits": {"nvidia.com/gpu": "3"}}}]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "odd", "namespace": "ml"},
+        "spec": {
+            "priorityClassName": "skyendpoints-inference",
+            "nodeSelector": {"skyendpoints.dev/accelerator": "H100"},
+            "containers": [
+                {
+                    "name": "main",
+                    "env": [{"name": "HF_TOKEN", "value": "hf_inline_secret"}],
+                    "resources": {"requests": {"nvidia.com/gpu": "3"}, "limits": {"nvidia.com/gpu": "3"}},
+                }
+            ],
+        },
     }
-    response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
-        type="kubernetes:core/v1:Pod", properties=struct(pod), urn="urn:pulumi:dev::sky::kubernetes:core/v1:Pod::odd",
-        name="odd"))
+    response = analyzer.Analyze(
+        analyzer_pb2.AnalyzeRequest(
+            type="kubernetes:core/v1:Pod",
+            properties=struct(pod),
+            urn="urn:pulumi:dev::sky::kubernetes:core/v1:Pod::odd",
+            name="odd",
+        )
+    )
     found = sorted((d.policyName, d.enforcementLevel, d.message.split("\n", 1)[1]) for d in response.diagnostics)
     assert found == [
         ("gpu-count-allowed", analyzer_pb2.MANDATORY, "spec: pod requests 3 nvidia.com/gpu; allowed per pod: 8"),
-        ("secret-env-from-secret-ref", analyzer_pb2.MANDATORY,
-         "spec: container 'main' env HF_TOKEN carries an inline value; take it from valueFrom.secretKeyRef"),
+        (
+            "secret-env-from-secret-ref",
+            analyzer_pb2.MANDATORY,
+            "spec: container 'main' env HF_TOKEN carries an inline value; take it from valueFrom.secretKeyRef",
+        ),
     ]
     assert "hf_inline_secret" not in str(response)
 
 
 def test_analyze_stack_reports_cross_object_violations_on_the_offending_resource(analyzer):
-    gateway = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-               "metadata": {"name": "edge", "namespace": "infra"},
-               "spec": {"listeners": [{"name": "https", "protocol": "HTTPS", "port": 443}]}}
+    gateway = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "infra"},
+        "spec": {"listeners": [{"name": "https", "protocol": "HTTPS", "port": 443}]},
+    }
     chart = {"chart": "kserve", "values": {}}
-    response = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[
-        analyzer_pb2.AnalyzerResource(type="kubernetes:gateway.networking.k8s.io/v1:Gateway", properties=struct(gateway),
-                                      urn="urn:gw", name="edge"),
-        analyzer_pb2.AnalyzerResource(type="kubernetes:helm.sh/v4:Chart", properties=struct(chart), urn="urn:chart",
-                                      name="kserve"),
-    ]))
+    response = analyzer.AnalyzeStack(
+        analyzer_pb2.AnalyzeStackRequest(
+            resources=[
+                analyzer_pb2.AnalyzerResource(
+                    type="kubernetes:gateway.networking.k8s.io/v1:Gateway",
+                    properties=struct(gateway),
+                    urn="urn:gw",
+                    name="edge",
+                ),
+                analyzer_pb2.AnalyzerResource(
+                    type="kubernetes:helm.sh/v4:Chart", properties=struct(chart), urn="urn:chart", name="kserve"
+                ),
+            ]
+        )
+    )
     assert [(d.policyName, d.urn, d.message.split("\n", 1)[1]) for d in response.diagnostics] == [
-        ("gateway-listener-tls", "urn:gw", "listener 'https' (HTTPS, port 443) has no tls.certificateRefs; reference "
-                                           "the TLS Secret of its Certificate"),
+        (
+            "gateway-listener-tls",
+            "urn:gw",
+            "listener 'https' (HTTPS, port 443) has no tls.certificateRefs; reference "
+            "the TLS Secret of its Certificate",
+        ),
     ]
 
 
 def test_numbers_arrive_as_doubles_and_still_count(analyzer):
     """Struct numbers are doubles (443.0): ports, replicas and key sizes must still compare as integers."""
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lb", "namespace": "ml"},
-               "spec": {"type": "LoadBalancer", "ports": [{"name": "http", "port": 80, "targetPort": 8000}]}}
-    response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(type="kubernetes:core/v1:Service",
-                                                            properties=struct(service), urn="urn:lb", name="lb"))
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "lb", "namespace": "ml"},
+        "spec": {"type": "LoadBalancer", "ports": [{"name": "http", "port": 80, "targetPort": 8000}]},
+    }
+    response = analyzer.Analyze(
+        analyzer_pb2.AnalyzeRequest(
+            type="kubernetes:core/v1:Service", properties=struct(service), urn="urn:lb", name="lb"
+        )
+    )
     assert [(d.policyName, d.message.split("\n", 1)[1]) for d in response.diagnostics] == [
-        ("no-loadbalancer-model-ports", "LoadBalancer Service exposes model-server port 8000 (port 'http'); expose "
-                                        "models only through the Gateway over HTTPS")]
+        (
+            "no-loadbalancer-model-ports",
+            "LoadBalancer Service exposes model-server port 8000 (port 'http'); expose "
+            "models only through the Gateway over HTTPS",
+        )
+    ]
 
 
 def test_configured_numbers_are_integers_in_messages(analyzer):
-    config = analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.MANDATORY, properties=struct({"budgets": {"*": 4}}))
+    config = analyzer_pb2.PolicyConfig(
+        enforcementLevel=analyzer_pb2.MANDATORY, properties=struct({"budgets": {"*": 4}})
+    )
     analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={"gpu-stack-budget": config}))
-    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "big", "namespace": "ml"},
-           "spec": {"parallelism": 2, "template": {"spec": {"containers": [
-               {"name": "main", "resources": {"limits": {"nvidia.com/gpu": 4}}}]}}}}
-    response = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[
-        analyzer_pb2.AnalyzerResource(type="kubernetes:batch/v1:Job", properties=struct(job), urn="urn:job", name="big")]))
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "big", "namespace": "ml"},
+        "spec": {
+            "parallelism": 2,
+            "template": {"spec": {"containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": 4}}}]}},
+        },
+    }
+    response = analyzer.AnalyzeStack(
+        analyzer_pb2.AnalyzeStackRequest(
+            resources=[
+                analyzer_pb2.AnalyzerResource(
+                    type="kubernetes:batch/v1:Job", properties=struct(job), urn="urn:job", name="big"
+                )
+            ]
+        )
+    )
     assert [d.message.split("\n", 1)[1] for d in response.diagnostics if d.policyName == "gpu-stack-budget"] == [
-        "stack requests up to 8 GPUs in total at maximum scale, over the budget of 4 (-/Job/ml/big 8)"]
+        "stack requests up to 8 GPUs in total at maximum scale, over the budget of 4 (-/Job/ml/big 8)"
+    ]

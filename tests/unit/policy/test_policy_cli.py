@@ -58,12 +58,15 @@ CHARTS = """\
 
 
 def test_check_prints_one_line_per_violation_and_exits_1(tmp_path):
-    root = render_dir(tmp_path, {
-        "gke/deployment.yaml": (FIXTURES / "secret-env-from-secret-ref.fail.yaml").read_text(),
-        "gke/charts.yaml": CHARTS,
-        "gke/secret-references.yaml": "kind: SecretReference\nmetadata: {name: k, namespace: ns}\nkeys: {api-key: generated}\n",
-        "global/frontdoors.yaml": "kind: FrontDoors\nendpoints: []\n",
-    })
+    root = render_dir(
+        tmp_path,
+        {
+            "gke/deployment.yaml": (FIXTURES / "secret-env-from-secret-ref.fail.yaml").read_text(),
+            "gke/charts.yaml": CHARTS,
+            "gke/secret-references.yaml": "kind: SecretReference\nmetadata: {name: k, namespace: ns}\nkeys: {api-key: generated}\n",
+            "global/frontdoors.yaml": "kind: FrontDoors\nendpoints: []\n",
+        },
+    )
     result = sky("policy", "check", str(root))
     assert result.returncode == 1, result.stderr
     prefix = "MANDATORY secret-env-from-secret-ref gke/Deployment/ml/leaky: spec.template.spec:"
@@ -73,38 +76,55 @@ def test_check_prints_one_line_per_violation_and_exits_1(tmp_path):
         "valueFrom.secretKeyRef",
         f"{prefix} container 'migrate' env DB_PASSWORD carries an inline value; take it from valueFrom.secretKeyRef",
     ]
-    assert result.stderr.strip() == ("1 objects in 2 folders checked (1 chart releases: their objects are checked by "
-                                     "the Pulumi policy pack); 3 mandatory, 0 advisory violations")
+    assert result.stderr.strip() == (
+        "1 objects in 2 folders checked (1 chart releases: their objects are checked by "
+        "the Pulumi policy pack); 3 mandatory, 0 advisory violations"
+    )
     assert "hunter2" not in result.stdout + result.stderr and "hf_live" not in result.stdout + result.stderr
 
 
 def test_advisory_findings_exit_0_and_config_is_pulumi_shaped(cli, tmp_path):
     root = render_dir(tmp_path, {"c1/pod.yaml": (FIXTURES / "gpu-count-allowed.fail.yaml").read_text()})
     config = tmp_path / "policy-config.json"
-    config.write_text(json.dumps({"all": "disabled", "gpu-count-allowed": {"enforcementLevel": "advisory",
-                                                                           "allowedCounts": [1, 2, 4, 8, 6]}}))
+    config.write_text(
+        json.dumps(
+            {"all": "disabled", "gpu-count-allowed": {"enforcementLevel": "advisory", "allowedCounts": [1, 2, 4, 8, 6]}}
+        )
+    )
     result = cli("policy", "check", str(root), "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "ADVISORY gpu-count-allowed c1/Pod/ml/three: spec: pod requests 3 nvidia.com/gpu; allowed per pod: 1, 2, 4, 6, 8"]
+        "ADVISORY gpu-count-allowed c1/Pod/ml/three: spec: pod requests 3 nvidia.com/gpu; allowed per pod: 1, 2, 4, 6, 8"
+    ]
 
 
 def test_clean_input_exits_0_with_no_violation_lines(cli, tmp_path):
-    root = render_dir(tmp_path, {"c1/llminferenceservice.yaml": (FIXTURES / "public-endpoint-auth.pass.yaml").read_text()})
+    root = render_dir(
+        tmp_path, {"c1/llminferenceservice.yaml": (FIXTURES / "public-endpoint-auth.pass.yaml").read_text()}
+    )
     config = tmp_path / "c.json"
     config.write_text('{"public-hostname-certificate": "disabled", "gpu-accelerator-selected": "advisory"}')
     result = cli("policy", "check", str(root), "--config", str(config))
     assert (result.returncode, result.stdout) == (0, ""), result.stderr
 
 
-@pytest.mark.parametrize("files, expected", [
-    ({"c1/bad.yaml": "kind: Pod\nmetadata: [\n"}, "c1/bad.yaml:3:1: YAML syntax error"),
-    ({"c1/list.yaml": "- 1\n- 2\n"}, "c1/list.yaml:1: document 1 is not a mapping"),
-    ({"c1/charts.yaml": "name: not-a-list\n"}, "c1/charts.yaml:1: must be one YAML list of chart releases"),
-    ({"c1/charts.yaml": "- {name: x}\n"}, "c1/charts.yaml: [0]: each entry is a mapping with at least 'name' and 'chart'"),
-    ({"c1/crds.yaml": "- {version: v1}\n"}, "c1/crds.yaml: [0]: each entry is a mapping with at least 'name' and 'source'"),
-    ({"c1/notes.txt": "hello"}, "rendered: holds no rendered manifests; run 'sky endpoint render"),
-])
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"c1/bad.yaml": "kind: Pod\nmetadata: [\n"}, "c1/bad.yaml:3:1: YAML syntax error"),
+        ({"c1/list.yaml": "- 1\n- 2\n"}, "c1/list.yaml:1: document 1 is not a mapping"),
+        ({"c1/charts.yaml": "name: not-a-list\n"}, "c1/charts.yaml:1: must be one YAML list of chart releases"),
+        (
+            {"c1/charts.yaml": "- {name: x}\n"},
+            "c1/charts.yaml: [0]: each entry is a mapping with at least 'name' and 'chart'",
+        ),
+        (
+            {"c1/crds.yaml": "- {version: v1}\n"},
+            "c1/crds.yaml: [0]: each entry is a mapping with at least 'name' and 'source'",
+        ),
+        ({"c1/notes.txt": "hello"}, "rendered: holds no rendered manifests; run 'sky endpoint render"),
+    ],
+)
 def test_unreadable_input_exits_2_naming_file_and_line(cli, tmp_path, files, expected):
     root = render_dir(tmp_path, files)
     result = cli("policy", "check", str(root))
@@ -133,10 +153,15 @@ def test_policy_config_command_prints_fleet_settings(cli):
     result = cli("policy", "config", "--fleet", str(EXAMPLES / "fleet-global.yaml"))
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
-    assert config["gpu-accelerator-selected"]["labelKeys"] == ["cloud.google.com/gke-accelerator-short",
-                                                               "skyendpoints.dev/accelerator"]
+    assert config["gpu-accelerator-selected"]["labelKeys"] == [
+        "cloud.google.com/gke-accelerator-short",
+        "skyendpoints.dev/accelerator",
+    ]
     assert config["gpu-taint-toleration"]["clusterTaints"]["gke-us-east"] == {
-        "key": "nvidia.com/gpu", "value": None, "effect": "NoSchedule"}
+        "key": "nvidia.com/gpu",
+        "value": None,
+        "effect": "NoSchedule",
+    }
 
 
 def test_merge_lets_the_user_override_fleet_settings():
@@ -181,8 +206,11 @@ def test_rendered_examples_and_training_jobs_pass_all_mandatory_rules(tmp_path, 
         assert home, f"{path.name} does not fit {fleet_file.name}"
         objs += [Obj(m, home) for m in build_training(job, fleet.cluster(home)).objects]
     # Model-cache fill Jobs (inference) are Jobs too: count the training ones by their workload label.
-    trainers = [o for o in objs if o.kind == "Job"
-                and o.manifest["metadata"].get("labels", {}).get("skyendpoints.dev/workload") == "training"]
+    trainers = [
+        o
+        for o in objs
+        if o.kind == "Job" and o.manifest["metadata"].get("labels", {}).get("skyendpoints.dev/workload") == "training"
+    ]
     assert len(trainers) == len(TRAINING_EXAMPLES) >= 1
     assert all(ref.labels.get("skyendpoints.dev/workload") == "training" for o in trainers for ref in pod_specs(o))
     violations = [v.line() for v in evaluate(objs, resolve(fleet_policy_config(fleet))) if v.level == "mandatory"]
@@ -191,13 +219,24 @@ def test_rendered_examples_and_training_jobs_pass_all_mandatory_rules(tmp_path, 
 
 def test_rendered_output_breaks_the_rules_when_tampered(tmp_path):
     """The example check is not vacuous: strip the render's GPU safeguards and the rules fire."""
-    assert sky("endpoint", "render", str(EXAMPLES / "glm-prod.yaml"), "--fleet", str(EXAMPLES / "fleet-global.yaml"),
-               "--out", str(tmp_path / "r")).returncode == 0
+    assert (
+        sky(
+            "endpoint",
+            "render",
+            str(EXAMPLES / "glm-prod.yaml"),
+            "--fleet",
+            str(EXAMPLES / "fleet-global.yaml"),
+            "--out",
+            str(tmp_path / "r"),
+        ).returncode
+        == 0
+    )
     files = sorted((tmp_path / "r").glob("*/llminferenceservice.yaml"))
     assert files
     text = files[0].read_text()
-    tampered = (text.replace("priorityClassName: skyendpoints-inference", "priorityClassName: ''")
-                    .replace("name: VLLM_API_KEY", "name: NOT_THE_KEY"))
+    tampered = text.replace("priorityClassName: skyendpoints-inference", "priorityClassName: ''").replace(
+        "name: VLLM_API_KEY", "name: NOT_THE_KEY"
+    )
     assert tampered != text
     files[0].write_text(tampered)
     result = sky("policy", "check", str(tmp_path / "r"), "--fleet", str(EXAMPLES / "fleet-global.yaml"))
@@ -207,15 +246,18 @@ def test_rendered_output_breaks_the_rules_when_tampered(tmp_path):
 
 
 def test_reader_expands_lists_and_skips_reference_documents(tmp_path):
-    root = render_dir(tmp_path, {
-        "c1/pods.yaml": "apiVersion: v1\nkind: PodList\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}}\n"
-                        "- {apiVersion: v1, kind: Pod, metadata: {name: b}}\n---\n---\n"
-                        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: n}\n",
-        "c1/secret-references.yaml": "kind: SecretReference\nmetadata: {name: k}\nkeys: {api-key: generated}\n",
-        "c1/charts.yaml": CHARTS,
-        "c1/crds.yaml": "- {name: gateway-api, source: https://example.invalid/x.yaml, version: v1.5.1, kinds: []}\n",
-        "global/frontdoors.yaml": "kind: FrontDoors\nendpoints: []\n",
-    })
+    root = render_dir(
+        tmp_path,
+        {
+            "c1/pods.yaml": "apiVersion: v1\nkind: PodList\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}}\n"
+            "- {apiVersion: v1, kind: Pod, metadata: {name: b}}\n---\n---\n"
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: n}\n",
+            "c1/secret-references.yaml": "kind: SecretReference\nmetadata: {name: k}\nkeys: {api-key: generated}\n",
+            "c1/charts.yaml": CHARTS,
+            "c1/crds.yaml": "- {name: gateway-api, source: https://example.invalid/x.yaml, version: v1.5.1, kinds: []}\n",
+            "global/frontdoors.yaml": "kind: FrontDoors\nendpoints: []\n",
+        },
+    )
     rendered = load_rendered(root)
     assert [o.where() for o in rendered.objects] == ["c1/Pod/-/a", "c1/Pod/-/b", "c1/Service/n/s"]
     assert (rendered.references, rendered.clusters) == (2, ["c1", "global"])

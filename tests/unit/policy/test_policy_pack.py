@@ -63,8 +63,12 @@ def analyzer_props(raw: dict):
 
 
 def provider(cluster: str) -> PolicyProviderResource:
-    return PolicyProviderResource("pulumi:providers:kubernetes", analyzer_props({"clusterIdentifier": cluster}),
-                                  f"urn:pulumi:dev::sky::pulumi:providers:kubernetes::k8s-{cluster}", f"k8s-{cluster}")
+    return PolicyProviderResource(
+        "pulumi:providers:kubernetes",
+        analyzer_props({"clusterIdentifier": cluster}),
+        f"urn:pulumi:dev::sky::pulumi:providers:kubernetes::k8s-{cluster}",
+        f"k8s-{cluster}",
+    )
 
 
 def run(policy, args) -> list[tuple[str, str | None]]:
@@ -77,15 +81,30 @@ def run(policy, args) -> list[tuple[str, str | None]]:
 
 def resource_args(manifest: dict, config: dict | None = None, cluster: str = "c1", token: str | None = None):
     name = manifest.get("metadata", {}).get("name", "x")
-    return ResourceValidationArgs(token or type_token(manifest), analyzer_props(manifest),
-                                  f"urn:pulumi:dev::sky::{token or type_token(manifest)}::{name}", name, OPTS,
-                                  provider(cluster), config)
+    return ResourceValidationArgs(
+        token or type_token(manifest),
+        analyzer_props(manifest),
+        f"urn:pulumi:dev::sky::{token or type_token(manifest)}::{name}",
+        name,
+        OPTS,
+        provider(cluster),
+        config,
+    )
 
 
 def stack_resource(manifest: dict, cluster: str = "c1") -> PolicyResource:
     name = f"{manifest['metadata'].get('namespace', '')}-{manifest['metadata']['name']}"
-    return PolicyResource(type_token(manifest), analyzer_props(manifest), f"urn:{cluster}:{manifest['kind']}:{name}",
-                          name, OPTS, provider(cluster), None, [], {})
+    return PolicyResource(
+        type_token(manifest),
+        analyzer_props(manifest),
+        f"urn:{cluster}:{manifest['kind']}:{name}",
+        name,
+        OPTS,
+        provider(cluster),
+        None,
+        [],
+        {},
+    )
 
 
 def fixture(name: str) -> list[dict]:
@@ -120,18 +139,24 @@ def test_every_rule_is_a_policy_with_its_metadata():
             assert policy.config_schema is None
 
 
-@pytest.mark.parametrize("token, expected", [
-    ("kubernetes:core/v1:Pod", ("v1", "Pod")),
-    ("kubernetes:apps/v1:Deployment", ("apps/v1", "Deployment")),
-    ("kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService", ("serving.kserve.io/v1alpha2", "LLMInferenceService")),
-    ("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", ("gateway.networking.k8s.io/v1", "HTTPRoute")),
-    ("kubernetes:helm.sh/v4:Chart", None),
-    ("kubernetes:yaml/v2:ConfigGroup", None),
-    ("kubernetes:apps/v1:DeploymentPatch", None),
-    ("kubernetes:core/v1:PodList", None),
-    ("pulumi:providers:kubernetes", None),
-    ("skyendpoints:index:ClusterSlice", None),
-])
+@pytest.mark.parametrize(
+    "token, expected",
+    [
+        ("kubernetes:core/v1:Pod", ("v1", "Pod")),
+        ("kubernetes:apps/v1:Deployment", ("apps/v1", "Deployment")),
+        (
+            "kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService",
+            ("serving.kserve.io/v1alpha2", "LLMInferenceService"),
+        ),
+        ("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", ("gateway.networking.k8s.io/v1", "HTTPRoute")),
+        ("kubernetes:helm.sh/v4:Chart", None),
+        ("kubernetes:yaml/v2:ConfigGroup", None),
+        ("kubernetes:apps/v1:DeploymentPatch", None),
+        ("kubernetes:core/v1:PodList", None),
+        ("pulumi:providers:kubernetes", None),
+        ("skyendpoints:index:ClusterSlice", None),
+    ],
+)
 def test_type_tokens(token, expected):
     assert pack.api_version_kind(token) == expected
 
@@ -139,10 +164,16 @@ def test_type_tokens(token, expected):
 @pytest.mark.parametrize("rule", [r for r in RULES if r.scope == "resource"], ids=lambda r: r.name)
 def test_resource_policies_report_what_the_offline_checker_reports(rule):
     manifests = fixture(f"{rule.name}.fail.yaml")
-    config = {"taint": {"key": "nvidia.com/gpu", "effect": "NoSchedule"}} if rule.name == "gpu-taint-toleration" else None
-    pulumi_messages = [m for manifest in manifests for m, _ in run(POLICIES[rule.name], resource_args(manifest, config))]
-    offline = evaluate([Obj(m, "c1") for m in manifests],
-                       resolve({"all": "disabled", rule.name: {"enforcementLevel": "mandatory", **(config or {})}}))
+    config = (
+        {"taint": {"key": "nvidia.com/gpu", "effect": "NoSchedule"}} if rule.name == "gpu-taint-toleration" else None
+    )
+    pulumi_messages = [
+        m for manifest in manifests for m, _ in run(POLICIES[rule.name], resource_args(manifest, config))
+    ]
+    offline = evaluate(
+        [Obj(m, "c1") for m in manifests],
+        resolve({"all": "disabled", rule.name: {"enforcementLevel": "mandatory", **(config or {})}}),
+    )
     assert pulumi_messages and sorted(pulumi_messages) == sorted(v.message for v in offline)
 
 
@@ -152,8 +183,10 @@ def test_stack_policies_report_what_the_offline_checker_reports(rule):
     config = {"budgets": {"H100": 16, "*": 24}} if rule.name == "gpu-stack-budget" else None
     resources = [stack_resource(m) for m in manifests]
     found = run(POLICIES[rule.name], StackValidationArgs(resources, config))
-    offline = evaluate([Obj(m, "c1") for m in manifests],
-                       resolve({"all": "disabled", rule.name: {"enforcementLevel": "mandatory", **(config or {})}}))
+    offline = evaluate(
+        [Obj(m, "c1") for m in manifests],
+        resolve({"all": "disabled", rule.name: {"enforcementLevel": "mandatory", **(config or {})}}),
+    )
     urn_of = {id(m): r.urn for m, r in zip(manifests, resources, strict=False)}
     expected = [(v.message, urn_of[id(v.obj.manifest)] if v.obj else None) for v in offline]
     assert found and sorted(found, key=str) == sorted(expected, key=str)
@@ -163,29 +196,51 @@ def test_policy_config_reaches_the_rule():
     pod = fixture("gpu-count-allowed.pass.yaml")[0]
     assert run(POLICIES["gpu-count-allowed"], resource_args(pod)) == []
     assert run(POLICIES["gpu-count-allowed"], resource_args(pod, {"allowedCounts": [8]})) == [
-        ("spec.template.spec: pod requests 2 nvidia.com/gpu; allowed per pod: 8", None)]
+        ("spec.template.spec: pod requests 2 nvidia.com/gpu; allowed per pod: 8", None)
+    ]
 
 
 def test_helm_chart_components_are_skipped_and_their_children_checked():
     leaky = fixture("secret-env-from-secret-ref.fail.yaml")[0]
     chart = {"chart": "some-chart", "values": {"env": [{"name": "HF_TOKEN", "value": "x"}]}}
-    assert run(POLICIES["secret-env-from-secret-ref"],
-               resource_args(chart, token="kubernetes:helm.sh/v4:Chart")) == []
-    child_opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [],
-                                       parent="urn:pulumi:dev::sky::kubernetes:helm.sh/v4:Chart::alloy")
-    args = ResourceValidationArgs("kubernetes:apps/v1:Deployment", analyzer_props(leaky), "urn:child", "alloy:ml/leaky",
-                                  child_opts, provider("c1"))
+    assert run(POLICIES["secret-env-from-secret-ref"], resource_args(chart, token="kubernetes:helm.sh/v4:Chart")) == []
+    child_opts = PolicyResourceOptions(
+        False,
+        [],
+        None,
+        [],
+        PolicyCustomTimeouts(0, 0, 0),
+        [],
+        parent="urn:pulumi:dev::sky::kubernetes:helm.sh/v4:Chart::alloy",
+    )
+    args = ResourceValidationArgs(
+        "kubernetes:apps/v1:Deployment",
+        analyzer_props(leaky),
+        "urn:child",
+        "alloy:ml/leaky",
+        child_opts,
+        provider("c1"),
+    )
     assert len(run(POLICIES["secret-env-from-secret-ref"], args)) == 3
 
 
 def test_props_without_apiversion_kind_or_name_get_them_from_the_token_and_resource_name():
     pod = fixture("gpu-count-allowed.fail.yaml")[0]
     stripped = {"spec": pod["spec"], "metadata": {"namespace": "ml"}}
-    args = ResourceValidationArgs("kubernetes:core/v1:Pod", analyzer_props(stripped), "urn:p", "three-abc123", OPTS, None)
+    args = ResourceValidationArgs(
+        "kubernetes:core/v1:Pod", analyzer_props(stripped), "urn:p", "three-abc123", OPTS, None
+    )
     assert run(POLICIES["gpu-count-allowed"], args) == [
-        ("spec: pod requests 3 nvidia.com/gpu; allowed per pod: 1, 2, 4, 8", None)]
+        ("spec: pod requests 3 nvidia.com/gpu; allowed per pod: 1, 2, 4, 8", None)
+    ]
     obj, unknowns = pack.to_obj("kubernetes:core/v1:Pod", analyzer_props(stripped), None, "urn:p", "three-abc123")
-    assert (obj.manifest["apiVersion"], obj.kind, obj.name, obj.cluster, unknowns) == ("v1", "Pod", "three-abc123", "", [])
+    assert (obj.manifest["apiVersion"], obj.kind, obj.name, obj.cluster, unknowns) == (
+        "v1",
+        "Pod",
+        "three-abc123",
+        "",
+        [],
+    )
 
 
 def test_unknown_values_defer_violations_to_up_but_never_hide_passes():
@@ -209,10 +264,15 @@ def test_secret_values_never_reach_messages():
 
 def test_cross_object_rules_group_by_provider():
     gateway, _redirect, _route = fixture("gateway-listener-tls.pass.yaml")
-    leak = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-            "metadata": {"name": "leak", "namespace": "skyendpoints-system"},
-            "spec": {"parentRefs": [{"name": "skyendpoints", "sectionName": "http-redirect"}],
-                     "rules": [{"backendRefs": [{"name": "app", "port": 80}]}]}}
+    leak = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "leak", "namespace": "skyendpoints-system"},
+        "spec": {
+            "parentRefs": [{"name": "skyendpoints", "sectionName": "http-redirect"}],
+            "rules": [{"backendRefs": [{"name": "app", "port": 80}]}],
+        },
+    }
     policy = POLICIES["gateway-listener-tls"]
     assert run(policy, StackValidationArgs([stack_resource(gateway, "a"), stack_resource(leak, "b")], None)) == []
     found = run(policy, StackValidationArgs([stack_resource(gateway, "a"), stack_resource(leak, "a")], None))
@@ -239,8 +299,9 @@ def test_the_real_stack_program_under_mocks_passes_the_pack(tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
     fleet = load_fleet(EXAMPLES / "fleet-global.yaml")
-    fleet = fleet.model_copy(update={"clusters": [c.model_copy(update={"kubeconfig": str(kubeconfig)})
-                                                  for c in fleet.clusters]})
+    fleet = fleet.model_copy(
+        update={"clusters": [c.model_copy(update={"kubeconfig": str(kubeconfig)}) for c in fleet.clusters]}
+    )
     specs = [load_endpoint(EXAMPLES / f"{name}.yaml") for name in ("glm-prod", "multi-node", "pd-disaggregated")]
     recording = mockrun.run(lambda: deploy(DeploymentInputs(fleet=fleet, specs=specs)))
     regs = recording.registrations
@@ -251,11 +312,15 @@ def test_the_real_stack_program_under_mocks_passes_the_pack(tmp_path):
         p = regs[reg.provider.rsplit("::", 1)[0]]
         return PolicyProviderResource(p.type, analyzer_props(p.wire), p.urn, p.name)
 
-    resources = [PolicyResource(r.type, analyzer_props(r.wire), r.urn, r.name, OPTS, provider_of(r), None, [], {})
-                 for r in regs.values() if r.custom and not r.type.startswith("pulumi:")]
+    resources = [
+        PolicyResource(r.type, analyzer_props(r.wire), r.urn, r.name, OPTS, provider_of(r), None, [], {})
+        for r in regs.values()
+        if r.custom and not r.type.startswith("pulumi:")
+    ]
     served = [r for r in resources if r.resource_type.endswith(":LLMInferenceService")]
     assert len(served) >= 3 and {pack.to_obj(r.resource_type, r.props, r.provider)[0].cluster for r in served} <= {
-        c.name for c in fleet.clusters}
+        c.name for c in fleet.clusters
+    }
 
     def check(config: dict) -> list[tuple[str, str]]:
         found = []
@@ -264,8 +329,10 @@ def test_the_real_stack_program_under_mocks_passes_the_pack(tmp_path):
             report = lambda message, urn=None, name=policy.name: found.append((name, message))  # noqa: E731
             if isinstance(policy, ResourceValidationPolicy):
                 for r in resources:
-                    policy.validate(ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, OPTS, r.provider,
-                                                           settings), report)
+                    policy.validate(
+                        ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, OPTS, r.provider, settings),
+                        report,
+                    )
             else:
                 policy.validate(StackValidationArgs(resources, settings), report)
         return found
@@ -284,8 +351,10 @@ def test_initial_config_comes_from_the_stacks_fleet(monkeypatch):
     monkeypatch.delenv("PULUMI_CONFIG_SKYENDPOINTS_FLEET", raising=False)
     monkeypatch.setenv("PULUMI_CONFIG", _json.dumps({"skyendpoints:fleet": "examples/fleet-global.yaml"}))
     config = pack.fleet_initial_config()
-    assert config["gpu-accelerator-selected"]["labelKeys"] == ["cloud.google.com/gke-accelerator-short",
-                                                               "skyendpoints.dev/accelerator"]
+    assert config["gpu-accelerator-selected"]["labelKeys"] == [
+        "cloud.google.com/gke-accelerator-short",
+        "skyendpoints.dev/accelerator",
+    ]
     assert set(config["gpu-taint-toleration"]["clusterTaints"]) == {"gke-us-east", "coreweave-us-east"}
     monkeypatch.setenv("PULUMI_CONFIG", _json.dumps({"skyendpoints:fleet": "no/such/fleet.yaml"}))
     assert pack.fleet_initial_config() == {}
@@ -301,7 +370,9 @@ def test_stack_rules_defer_only_findings_in_clusters_with_unknowns():
     # Cluster b's copy holds an unknown: its findings are deferred (UnknownValueError) after a's are reported.
     reported: list[tuple[str, str | None]] = []
     with pytest.raises(UnknownValueError):
-        policy.validate(StackValidationArgs([found_a, stack_resource(doubtful, "b")], None),
-                        lambda message, urn=None: reported.append((message, urn)))
+        policy.validate(
+            StackValidationArgs([found_a, stack_resource(doubtful, "b")], None),
+            lambda message, urn=None: reported.append((message, urn)),
+        )
     assert len(reported) == 2 and {urn for _, urn in reported} == {found_a.urn}  # https + raw listeners of a
     assert len(run(policy, StackValidationArgs([found_a], None))) == 2

@@ -16,113 +16,151 @@ from skyendpoints_iac.policy import RULES, RULES_BY_NAME, Obj, evaluate, resolve
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-TAINTS = {"taint": {"key": "nvidia.com/gpu", "effect": "NoSchedule"},
-          "clusterTaints": {"c2": {"key": "gpu", "value": "true", "effect": "NoExecute"}}}
+TAINTS = {
+    "taint": {"key": "nvidia.com/gpu", "effect": "NoSchedule"},
+    "clusterTaints": {"c2": {"key": "gpu", "value": "true", "effect": "NoExecute"}},
+}
 
 # rule -> (config for the failing fixture, exact violation lines of the failing fixture)
 CASES: dict[str, tuple[dict, list[str]]] = {
-    "gpu-requests-equal-limits": ({}, [
-        "MANDATORY gpu-requests-equal-limits c1/Deployment/ml/trainer: spec.template.spec: container 'main' has "
-        "nvidia.com/gpu requests 4 and limits 8; set both to the same whole number",
-        "MANDATORY gpu-requests-equal-limits c1/LLMInferenceService/sky-glm/glm: spec.template: container 'main' has "
-        "nvidia.com/gpu requests unset and limits 8; set both to the same whole number",
-        "MANDATORY gpu-requests-equal-limits c1/Pod/ml/odd: spec: container 'main' has nvidia.com/gpu requests 1.5 "
-        "and limits 1.5; set both to the same whole number",
-    ]),
-    "gpu-count-allowed": ({}, [
-        "MANDATORY gpu-count-allowed c1/LLMInferenceService/sky-big/big: spec.worker: pod requests 6 nvidia.com/gpu; "
-        "allowed per pod: 1, 2, 4, 8",
-        "MANDATORY gpu-count-allowed c1/Pod/ml/three: spec: pod requests 3 nvidia.com/gpu; allowed per pod: 1, 2, 4, 8",
-    ]),
-    "gpu-accelerator-selected": ({}, [
-        "MANDATORY gpu-accelerator-selected c1/Deployment/ml/anywhere: spec.template.spec: GPU pod selects no "
-        "accelerator type; set nodeSelector 'skyendpoints.dev/accelerator: <TYPE>' or a required node affinity on "
-        "that label",
-        "MANDATORY gpu-accelerator-selected c1/LeaderWorkerSet/ml/lws: spec.leaderWorkerTemplate.workerTemplate.spec: "
-        "GPU pod selects no accelerator type; set nodeSelector 'skyendpoints.dev/accelerator: <TYPE>' or a required "
-        "node affinity on that label",
-        "MANDATORY gpu-accelerator-selected c1/Pod/ml/tpu: spec: accelerator 'TPU-V5' is not allowed; allowed: A100, "
-        "A10G, B200, B300, GB200, GB300, H100, H200, L4, L40S, MI300X, MI325X, T4",
-    ]),
-    "gpu-priority-class": ({}, [
-        "MANDATORY gpu-priority-class c1/Deployment/ml/noclass: spec.template.spec: GPU pod has no priorityClassName; "
-        "use one of: skyendpoints-inference, skyendpoints-training",
-        "MANDATORY gpu-priority-class c1/Pod/ml/critical: spec: priorityClassName 'system-cluster-critical' is not one "
-        "of: skyendpoints-inference, skyendpoints-training",
-    ]),
-    "training-not-inference-priority": ({}, [
-        "MANDATORY training-not-inference-priority c1/Job/ml/greedy: spec.template.spec: training workload uses "
-        "inference priority class 'skyendpoints-inference'; use 'skyendpoints-training' so inference can preempt it",
-        "MANDATORY training-not-inference-priority c1/JobSet/ml/pretrain: "
-        "spec.replicatedJobs[0].template.spec.template.spec: training workload uses inference priority class "
-        "'skyendpoints-inference'; use 'skyendpoints-training' so inference can preempt it",
-    ]),
-    "gpu-taint-toleration": (TAINTS, [
-        "MANDATORY gpu-taint-toleration c1/Pod/ml/none: spec: GPU pod does not tolerate the GPU node taint "
-        "nvidia.com/gpu:NoSchedule; add a toleration {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}",
-        "MANDATORY gpu-taint-toleration c1/Pod/ml/wrong-effect: spec: GPU pod does not tolerate the GPU node taint "
-        "nvidia.com/gpu:NoSchedule; add a toleration {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}",
-    ]),
-    "gpu-stack-budget": ({"budgets": {"H100": 16, "*": 24}}, [
-        "MANDATORY gpu-stack-budget */-/-/-: stack requests up to 32 GPUs in total at maximum scale, over the budget "
-        "of 24 (c1/LLMInferenceService/sky-glm/glm 24, c1/Deployment/ml/b 8)",
-        "MANDATORY gpu-stack-budget */-/-/-: stack requests up to 24 H100 GPUs at maximum scale, over the budget of "
-        "16 (c1/LLMInferenceService/sky-glm/glm 24)",
-    ]),
-    "gateway-listener-tls": ({}, [
-        "MANDATORY gateway-listener-tls c1/Gateway/infra/edge: listener 'https' (HTTPS, port 443) has no "
-        "tls.certificateRefs; reference the TLS Secret of its Certificate",
-        "MANDATORY gateway-listener-tls c1/Gateway/infra/edge: listener 'http' (HTTP, port 80) serves HTTPRoute "
-        "infra/app over plain HTTP; plain-HTTP routes may only redirect to https (RequestRedirect scheme: https)",
-        "MANDATORY gateway-listener-tls c1/Gateway/infra/edge: listener 'http' (HTTP, port 80) serves HTTPRoute "
-        "infra/to-http over plain HTTP; plain-HTTP routes may only redirect to https (RequestRedirect scheme: https)",
-        "MANDATORY gateway-listener-tls c1/Gateway/infra/edge: listener 'raw' (TCP, port 9000) serves unencrypted "
-        "traffic; use HTTPS or TLS",
-    ]),
-    "public-hostname-certificate": ({}, [
-        "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-a/bare: public hostname 'a.example.com' is not "
-        "covered by any Certificate; issue one from an approved issuer (skyendpoints-letsencrypt, "
-        "skyendpoints-letsencrypt-staging, skyendpoints-selfsigned)",
-        "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-b/rogue: public hostname 'b.example.com' has no "
-        "acceptable Certificate: Certificate sky-b/b-tls: issuer 'rogue-ca' is not approved (skyendpoints-letsencrypt, "
-        "skyendpoints-letsencrypt-staging, skyendpoints-selfsigned)",
-        "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-c/weak: public hostname 'c.example.com' has no "
-        "acceptable Certificate: Certificate sky-c/c-tls: RSA key of 1024 bits, below the minimum 2048",
-        "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-d/d: public hostname 'd.example.com' is served with "
-        "Certificate sky-d/d-tls (listener 'https-d'), which does not name it; issue one from an approved issuer "
-        "(skyendpoints-letsencrypt, skyendpoints-letsencrypt-staging, skyendpoints-selfsigned)",
-        "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-own/own: public hostname 'own.example.com' is served "
-        "with Secret sky-own/my-tls (listener 'https-own'), which no Certificate issues; issue one from an approved "
-        "issuer (skyendpoints-letsencrypt, skyendpoints-letsencrypt-staging, skyendpoints-selfsigned)",
-    ]),
-    "no-loadbalancer-model-ports": ({}, [
-        "MANDATORY no-loadbalancer-model-ports c1/Service/ml/vllm-public: LoadBalancer Service exposes model-server "
-        "port 8000 (port 'http'); expose models only through the Gateway over HTTPS",
-        "MANDATORY no-loadbalancer-model-ports c1/Service/ml/vllm-public: LoadBalancer Service exposes model-server "
-        "port 30000 (spec.ports[1]); expose models only through the Gateway over HTTPS",
-    ]),
-    "public-endpoint-auth": ({}, [
-        "MANDATORY public-endpoint-auth c1/Deployment/sky-lit/lit: spec.template.spec: container 'main' passes "
-        "--api-key without taking it from a secretKeyRef env var; use --api-key=$(VAR) with VAR from "
-        "valueFrom.secretKeyRef",
-        "MANDATORY public-endpoint-auth c1/HTTPRoute/sky-lit/literal: public HTTPRoute sky-lit/literal (Gateway "
-        "skyendpoints-system/skyendpoints) sends traffic to Service sky-lit/ghost, which is not in the stack, so its "
-        "auth cannot be verified",
-        "MANDATORY public-endpoint-auth c1/LLMInferenceService/sky-managed/managed: spec.template: serves the "
-        "KServe-managed public HTTPRoute of spec.router (Gateway skyendpoints-system/skyendpoints) but requires no "
-        "API key; set env VLLM_API_KEY from valueFrom.secretKeyRef on the serving container",
-        "MANDATORY public-endpoint-auth c1/LLMInferenceService/sky-open/open: spec.template: serves public HTTPRoute "
-        "sky-open/open but requires no API key; set env VLLM_API_KEY from valueFrom.secretKeyRef on the serving "
-        "container (spec auth.api_key: generated or secret)",
-    ]),
-    "secret-env-from-secret-ref": ({}, [
-        "MANDATORY secret-env-from-secret-ref c1/Deployment/ml/leaky: spec.template.spec: container 'main' env "
-        "HF_TOKEN carries an inline value; take it from valueFrom.secretKeyRef",
-        "MANDATORY secret-env-from-secret-ref c1/Deployment/ml/leaky: spec.template.spec: container 'main' env "
-        "OPENAI_API_KEY comes from valueFrom.configMapKeyRef; take it from valueFrom.secretKeyRef",
-        "MANDATORY secret-env-from-secret-ref c1/Deployment/ml/leaky: spec.template.spec: container 'migrate' env "
-        "DB_PASSWORD carries an inline value; take it from valueFrom.secretKeyRef",
-    ]),
+    "gpu-requests-equal-limits": (
+        {},
+        [
+            "MANDATORY gpu-requests-equal-limits c1/Deployment/ml/trainer: spec.template.spec: container 'main' has "
+            "nvidia.com/gpu requests 4 and limits 8; set both to the same whole number",
+            "MANDATORY gpu-requests-equal-limits c1/LLMInferenceService/sky-glm/glm: spec.template: container 'main' has "
+            "nvidia.com/gpu requests unset and limits 8; set both to the same whole number",
+            "MANDATORY gpu-requests-equal-limits c1/Pod/ml/odd: spec: container 'main' has nvidia.com/gpu requests 1.5 "
+            "and limits 1.5; set both to the same whole number",
+        ],
+    ),
+    "gpu-count-allowed": (
+        {},
+        [
+            "MANDATORY gpu-count-allowed c1/LLMInferenceService/sky-big/big: spec.worker: pod requests 6 nvidia.com/gpu; "
+            "allowed per pod: 1, 2, 4, 8",
+            "MANDATORY gpu-count-allowed c1/Pod/ml/three: spec: pod requests 3 nvidia.com/gpu; allowed per pod: 1, 2, 4, 8",
+        ],
+    ),
+    "gpu-accelerator-selected": (
+        {},
+        [
+            "MANDATORY gpu-accelerator-selected c1/Deployment/ml/anywhere: spec.template.spec: GPU pod selects no "
+            "accelerator type; set nodeSelector 'skyendpoints.dev/accelerator: <TYPE>' or a required node affinity on "
+            "that label",
+            "MANDATORY gpu-accelerator-selected c1/LeaderWorkerSet/ml/lws: spec.leaderWorkerTemplate.workerTemplate.spec: "
+            "GPU pod selects no accelerator type; set nodeSelector 'skyendpoints.dev/accelerator: <TYPE>' or a required "
+            "node affinity on that label",
+            "MANDATORY gpu-accelerator-selected c1/Pod/ml/tpu: spec: accelerator 'TPU-V5' is not allowed; allowed: A100, "
+            "A10G, B200, B300, GB200, GB300, H100, H200, L4, L40S, MI300X, MI325X, T4",
+        ],
+    ),
+    "gpu-priority-class": (
+        {},
+        [
+            "MANDATORY gpu-priority-class c1/Deployment/ml/noclass: spec.template.spec: GPU pod has no priorityClassName; "
+            "use one of: skyendpoints-inference, skyendpoints-training",
+            "MANDATORY gpu-priority-class c1/Pod/ml/critical: spec: priorityClassName 'system-cluster-critical' is not one "
+            "of: skyendpoints-inference, skyendpoints-training",
+        ],
+    ),
+    "training-not-inference-priority": (
+        {},
+        [
+            "MANDATORY training-not-inference-priority c1/Job/ml/greedy: spec.template.spec: training workload uses "
+            "inference priority class 'skyendpoints-inference'; use 'skyendpoints-training' so inference can preempt it",
+            "MANDATORY training-not-inference-priority c1/JobSet/ml/pretrain: "
+            "spec.replicatedJobs[0].template.spec.template.spec: training workload uses inference priority class "
+            "'skyendpoints-inference'; use 'skyendpoints-training' so inference can preempt it",
+        ],
+    ),
+    "gpu-taint-toleration": (
+        TAINTS,
+        [
+            "MANDATORY gpu-taint-toleration c1/Pod/ml/none: spec: GPU pod does not tolerate the GPU node taint "
+            "nvidia.com/gpu:NoSchedule; add a toleration {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}",
+            "MANDATORY gpu-taint-toleration c1/Pod/ml/wrong-effect: spec: GPU pod does not tolerate the GPU node taint "
+            "nvidia.com/gpu:NoSchedule; add a toleration {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}",
+        ],
+    ),
+    "gpu-stack-budget": (
+        {"budgets": {"H100": 16, "*": 24}},
+        [
+            "MANDATORY gpu-stack-budget */-/-/-: stack requests up to 32 GPUs in total at maximum scale, over the budget "
+            "of 24 (c1/LLMInferenceService/sky-glm/glm 24, c1/Deployment/ml/b 8)",
+            "MANDATORY gpu-stack-budget */-/-/-: stack requests up to 24 H100 GPUs at maximum scale, over the budget of "
+            "16 (c1/LLMInferenceService/sky-glm/glm 24)",
+        ],
+    ),
+    "gateway-listener-tls": (
+        {},
+        [
+            "MANDATORY gateway-listener-tls c1/Gateway/infra/edge: listener 'https' (HTTPS, port 443) has no "
+            "tls.certificateRefs; reference the TLS Secret of its Certificate",
+            "MANDATORY gateway-listener-tls c1/Gateway/infra/edge: listener 'http' (HTTP, port 80) serves HTTPRoute "
+            "infra/app over plain HTTP; plain-HTTP routes may only redirect to https (RequestRedirect scheme: https)",
+            "MANDATORY gateway-listener-tls c1/Gateway/infra/edge: listener 'http' (HTTP, port 80) serves HTTPRoute "
+            "infra/to-http over plain HTTP; plain-HTTP routes may only redirect to https (RequestRedirect scheme: https)",
+            "MANDATORY gateway-listener-tls c1/Gateway/infra/edge: listener 'raw' (TCP, port 9000) serves unencrypted "
+            "traffic; use HTTPS or TLS",
+        ],
+    ),
+    "public-hostname-certificate": (
+        {},
+        [
+            "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-a/bare: public hostname 'a.example.com' is not "
+            "covered by any Certificate; issue one from an approved issuer (skyendpoints-letsencrypt, "
+            "skyendpoints-letsencrypt-staging, skyendpoints-selfsigned)",
+            "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-b/rogue: public hostname 'b.example.com' has no "
+            "acceptable Certificate: Certificate sky-b/b-tls: issuer 'rogue-ca' is not approved (skyendpoints-letsencrypt, "
+            "skyendpoints-letsencrypt-staging, skyendpoints-selfsigned)",
+            "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-c/weak: public hostname 'c.example.com' has no "
+            "acceptable Certificate: Certificate sky-c/c-tls: RSA key of 1024 bits, below the minimum 2048",
+            "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-d/d: public hostname 'd.example.com' is served with "
+            "Certificate sky-d/d-tls (listener 'https-d'), which does not name it; issue one from an approved issuer "
+            "(skyendpoints-letsencrypt, skyendpoints-letsencrypt-staging, skyendpoints-selfsigned)",
+            "MANDATORY public-hostname-certificate c1/HTTPRoute/sky-own/own: public hostname 'own.example.com' is served "
+            "with Secret sky-own/my-tls (listener 'https-own'), which no Certificate issues; issue one from an approved "
+            "issuer (skyendpoints-letsencrypt, skyendpoints-letsencrypt-staging, skyendpoints-selfsigned)",
+        ],
+    ),
+    "no-loadbalancer-model-ports": (
+        {},
+        [
+            "MANDATORY no-loadbalancer-model-ports c1/Service/ml/vllm-public: LoadBalancer Service exposes model-server "
+            "port 8000 (port 'http'); expose models only through the Gateway over HTTPS",
+            "MANDATORY no-loadbalancer-model-ports c1/Service/ml/vllm-public: LoadBalancer Service exposes model-server "
+            "port 30000 (spec.ports[1]); expose models only through the Gateway over HTTPS",
+        ],
+    ),
+    "public-endpoint-auth": (
+        {},
+        [
+            "MANDATORY public-endpoint-auth c1/Deployment/sky-lit/lit: spec.template.spec: container 'main' passes "
+            "--api-key without taking it from a secretKeyRef env var; use --api-key=$(VAR) with VAR from "
+            "valueFrom.secretKeyRef",
+            "MANDATORY public-endpoint-auth c1/HTTPRoute/sky-lit/literal: public HTTPRoute sky-lit/literal (Gateway "
+            "skyendpoints-system/skyendpoints) sends traffic to Service sky-lit/ghost, which is not in the stack, so its "
+            "auth cannot be verified",
+            "MANDATORY public-endpoint-auth c1/LLMInferenceService/sky-managed/managed: spec.template: serves the "
+            "KServe-managed public HTTPRoute of spec.router (Gateway skyendpoints-system/skyendpoints) but requires no "
+            "API key; set env VLLM_API_KEY from valueFrom.secretKeyRef on the serving container",
+            "MANDATORY public-endpoint-auth c1/LLMInferenceService/sky-open/open: spec.template: serves public HTTPRoute "
+            "sky-open/open but requires no API key; set env VLLM_API_KEY from valueFrom.secretKeyRef on the serving "
+            "container (spec auth.api_key: generated or secret)",
+        ],
+    ),
+    "secret-env-from-secret-ref": (
+        {},
+        [
+            "MANDATORY secret-env-from-secret-ref c1/Deployment/ml/leaky: spec.template.spec: container 'main' env "
+            "HF_TOKEN carries an inline value; take it from valueFrom.secretKeyRef",
+            "MANDATORY secret-env-from-secret-ref c1/Deployment/ml/leaky: spec.template.spec: container 'main' env "
+            "OPENAI_API_KEY comes from valueFrom.configMapKeyRef; take it from valueFrom.secretKeyRef",
+            "MANDATORY secret-env-from-secret-ref c1/Deployment/ml/leaky: spec.template.spec: container 'migrate' env "
+            "DB_PASSWORD carries an inline value; take it from valueFrom.secretKeyRef",
+        ],
+    ),
 }
 
 # Config for the passing fixture where it differs from the failing one.
@@ -163,7 +201,8 @@ def test_violating_fixture(rule):
 def test_advisory_level_changes_only_the_level(rule):
     config, expected = CASES[rule]
     assert lines(objects(f"{rule}.fail.yaml"), only(rule, config, "advisory")) == [
-        line.replace("MANDATORY", "ADVISORY", 1) for line in expected]
+        line.replace("MANDATORY", "ADVISORY", 1) for line in expected
+    ]
 
 
 def test_rules_metadata():
@@ -183,7 +222,8 @@ def test_rules_metadata():
 def test_config_override_narrows_allowed_gpu_counts():
     assert lines(objects("gpu-count-allowed.pass.yaml"), only("gpu-count-allowed", {"allowedCounts": [8]})) == [
         "MANDATORY gpu-count-allowed c1/StatefulSet/ml/two: spec.template.spec: pod requests 2 nvidia.com/gpu; "
-        "allowed per pod: 8"]
+        "allowed per pod: 8"
+    ]
 
 
 def test_taint_rule_is_silent_without_a_configured_taint():
@@ -194,30 +234,41 @@ def test_per_cluster_taint_with_a_value_overrides_the_default():
     objs = objects("gpu-taint-toleration.pass.yaml", cluster="c2")
     assert lines(objs[:1], only("gpu-taint-toleration", TAINTS)) == [
         "MANDATORY gpu-taint-toleration c2/Pod/ml/exists: spec: GPU pod does not tolerate the GPU node taint "
-        "gpu=true:NoExecute; add a toleration {key: gpu, operator: Equal, value: true, effect: NoExecute}"]
+        "gpu=true:NoExecute; add a toleration {key: gpu, operator: Equal, value: true, effect: NoExecute}"
+    ]
     assert lines(objs[1:], only("gpu-taint-toleration", TAINTS)) == []  # operator Exists without key tolerates all
 
 
 def test_budget_counts_multi_node_workers_and_prefill():
     llmisvc = {
-        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+        "apiVersion": "serving.kserve.io/v1alpha2",
+        "kind": "LLMInferenceService",
         "metadata": {"name": "mn", "namespace": "sky-mn"},
         "spec": {
             "replicas": 2,
             "parallelism": {"tensor": 8, "pipeline": 2},
-            "template": {"nodeSelector": {"skyendpoints.dev/accelerator": "B200"},
-                         "containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": "8"}}}]},
-            "worker": {"nodeSelector": {"skyendpoints.dev/accelerator": "B200"},
-                       "containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": "8"}}}]},
-            "prefill": {"replicas": 1, "template": {
+            "template": {
                 "nodeSelector": {"skyendpoints.dev/accelerator": "B200"},
-                "containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": "4"}}}]}},
+                "containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": "8"}}}],
+            },
+            "worker": {
+                "nodeSelector": {"skyendpoints.dev/accelerator": "B200"},
+                "containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": "8"}}}],
+            },
+            "prefill": {
+                "replicas": 1,
+                "template": {
+                    "nodeSelector": {"skyendpoints.dev/accelerator": "B200"},
+                    "containers": [{"name": "main", "resources": {"limits": {"nvidia.com/gpu": "4"}}}],
+                },
+            },
         },
     }
     # 2 replicas x (leader 8 + 1 worker x 8) + 1 prefill x 4 = 36
     assert lines([Obj(llmisvc, "c1")], only("gpu-stack-budget", {"budgets": {"B200": 35}})) == [
         "MANDATORY gpu-stack-budget */-/-/-: stack requests up to 36 B200 GPUs at maximum scale, over the budget of "
-        "35 (c1/LLMInferenceService/sky-mn/mn 36)"]
+        "35 (c1/LLMInferenceService/sky-mn/mn 36)"
+    ]
     assert lines([Obj(llmisvc, "c1")], only("gpu-stack-budget", {"budgets": {"B200": 36}})) == []
 
 
@@ -236,7 +287,8 @@ spec:
     assert lines([gateway, Obj(plain_http, "c1")], only("gateway-listener-tls", {})) == [
         "MANDATORY gateway-listener-tls c1/Gateway/skyendpoints-system/skyendpoints: listener 'http-redirect' (HTTP, "
         "port 80) serves HTTPRoute skyendpoints-system/leak over plain HTTP; plain-HTTP routes may only redirect to "
-        "https (RequestRedirect scheme: https)"]
+        "https (RequestRedirect scheme: https)"
+    ]
 
 
 def test_exempt_hostnames_and_wildcard_coverage():
@@ -251,9 +303,18 @@ def test_malformed_objects_do_not_crash_rules():
     weird = [
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": ["not", "a", "map"]},
         {"apiVersion": "v1", "kind": "Pod", "metadata": None, "spec": {"containers": "nope"}},
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "r"},
-         "spec": {"parentRefs": "x", "rules": {"a": 1}}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"type": "LoadBalancer", "ports": 5}},
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "r"},
+            "spec": {"parentRefs": "x", "rules": {"a": 1}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "s"},
+            "spec": {"type": "LoadBalancer", "ports": 5},
+        },
     ]
     assert lines([Obj(w, "c1") for w in weird], resolve({})) == []
 
@@ -262,8 +323,10 @@ def test_unknown_rule_and_bad_settings_are_invalid_input():
     from skyendpoints_iac.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as exc:
-        resolve({"gpu-count-alowed": {}, "gpu-stack-budget": {"budgets": {"H100": "lots"}, "extra": 1},
-                 "all": "sometimes"}, source="cfg.json")
+        resolve(
+            {"gpu-count-alowed": {}, "gpu-stack-budget": {"budgets": {"H100": "lots"}, "extra": 1}, "all": "sometimes"},
+            source="cfg.json",
+        )
     assert [str(p) for p in exc.value.problems] == [
         "cfg.json: all: 'sometimes' is not an enforcement level; use one of: advisory, mandatory, remediate, disabled",
         "cfg.json: gpu-count-alowed: unknown policy 'gpu-count-alowed' — did you mean 'gpu-count-allowed'?",
@@ -323,13 +386,22 @@ spec:
 """)
 
     def route(kind: str, namespace: str) -> Obj:
-        return Obj({"apiVersion": "gateway.networking.k8s.io/v1", "kind": kind,
-                    "metadata": {"name": "r", "namespace": namespace},
-                    "spec": {"parentRefs": [{"name": "gw", "namespace": "infra"}],
-                             "rules": [{"backendRefs": [{"name": "app", "port": 80}]}]}}, "c1")
+        return Obj(
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": kind,
+                "metadata": {"name": "r", "namespace": namespace},
+                "spec": {
+                    "parentRefs": [{"name": "gw", "namespace": "infra"}],
+                    "rules": [{"backendRefs": [{"name": "app", "port": 80}]}],
+                },
+            },
+            "c1",
+        )
 
     configs = only("gateway-listener-tls", {})
     assert lines([Obj(gateway, "c1"), route("HTTPRoute", "team-b"), route("GRPCRoute", "team-a")], configs) == []
     assert lines([Obj(gateway, "c1"), route("HTTPRoute", "team-a")], configs) == [
         "MANDATORY gateway-listener-tls c1/Gateway/infra/gw: listener 'plain' (HTTP, port 80) serves HTTPRoute "
-        "team-a/r over plain HTTP; plain-HTTP routes may only redirect to https (RequestRedirect scheme: https)"]
+        "team-a/r over plain HTTP; plain-HTTP routes may only redirect to https (RequestRedirect scheme: https)"
+    ]

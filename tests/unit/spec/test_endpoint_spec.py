@@ -116,13 +116,18 @@ def test_kv_offloading_with_prefill_decode_is_invalid():
 
 
 def test_metric_type_is_only_for_custom_queries():
-    text = MINIMAL.replace("replicas: 2\n", "") + "autoscaling: {max_replicas: 3, metric: queue_depth, metric_type: Value}\n"
+    text = (
+        MINIMAL.replace("replicas: 2\n", "")
+        + "autoscaling: {max_replicas: 3, metric: queue_depth, metric_type: Value}\n"
+    )
     with pytest.raises(InvalidInput, match=r"autoscaling.metric_type: only used with metric 'custom'"):
         load_endpoint("mt.yaml", text=text)
 
 
 def test_scale_to_zero_base_count_is_one():
-    spec = load_endpoint("z.yaml", text=MINIMAL.replace("replicas: 2\n", "autoscaling: {min_replicas: 0, max_replicas: 3}\n"))
+    spec = load_endpoint(
+        "z.yaml", text=MINIMAL.replace("replicas: 2\n", "autoscaling: {min_replicas: 0, max_replicas: 3}\n")
+    )
     assert spec.autoscaling.min_replicas == 0
     assert spec.base_replicas == 1 and spec.target_replicas == 3
 
@@ -186,7 +191,13 @@ def test_all_errors_at_once_in_line_order():
         """
     )
     assert [e.split(": ")[0] for e in errs] == [
-        "glm.yaml:1:7", "glm.yaml:2:8", "glm.yaml:3:27", "glm.yaml:4:11", "glm.yaml:5:10", "glm.yaml:7:9", "glm.yaml:8:3",
+        "glm.yaml:1:7",
+        "glm.yaml:2:8",
+        "glm.yaml:3:27",
+        "glm.yaml:4:11",
+        "glm.yaml:5:10",
+        "glm.yaml:7:9",
+        "glm.yaml:8:3",
     ]
     assert "routing: input should be 'kv_cache_aware', 'p2c' or 'round_robin'" in errs[4]
 
@@ -197,35 +208,103 @@ ERROR_CASES = [
     ("type", MINIMAL.replace("replicas: 2", "replicas: two"), "replicas: input should be a valid integer"),
     ("bounds", MINIMAL.replace("replicas: 2", "replicas: 0"), "replicas: input should be greater than or equal to 1"),
     ("enum", MINIMAL.replace("kv_cache_aware", "random"), "routing: input should be"),
-    ("disagree", MINIMAL + "autoscaling: {min_replicas: 1, max_replicas: 3}\n", "replicas: disagrees with autoscaling.min_replicas (1)"),
-    ("custom-no-query", MINIMAL.replace("replicas: 2\n", "") + "autoscaling: {max_replicas: 3, metric: custom, target: 3}\n", "autoscaling.query: metric 'custom' needs a PromQL 'query'"),
-    ("query-not-custom", MINIMAL.replace("replicas: 2\n", "") + "autoscaling: {max_replicas: 3, query: up}\n", "autoscaling.query: only used with metric 'custom'"),
-    ("volume-both", MINIMAL + "volumes: [{size: 1Ti, claim_name: c}]\n", "volumes[0]: give exactly one of 'claim_name'"),
+    (
+        "disagree",
+        MINIMAL + "autoscaling: {min_replicas: 1, max_replicas: 3}\n",
+        "replicas: disagrees with autoscaling.min_replicas (1)",
+    ),
+    (
+        "custom-no-query",
+        MINIMAL.replace("replicas: 2\n", "") + "autoscaling: {max_replicas: 3, metric: custom, target: 3}\n",
+        "autoscaling.query: metric 'custom' needs a PromQL 'query'",
+    ),
+    (
+        "query-not-custom",
+        MINIMAL.replace("replicas: 2\n", "") + "autoscaling: {max_replicas: 3, query: up}\n",
+        "autoscaling.query: only used with metric 'custom'",
+    ),
+    (
+        "volume-both",
+        MINIMAL + "volumes: [{size: 1Ti, claim_name: c}]\n",
+        "volumes[0]: give exactly one of 'claim_name'",
+    ),
     ("volume-quantity", MINIMAL + "volumes: [{size: lots}]\n", "volumes[0].size: 'lots' is not a Kubernetes quantity"),
-    ("volume-path", MINIMAL + "volumes: [{size: 1Ti, mount_path: rel}]\n", "volumes[0].mount_path: must be an absolute path"),
-    ("volume-dup", MINIMAL + "volumes: [{size: 1Ti}, {size: 2Ti, mount_path: /x}]\n", "volumes[1]: duplicate volume 'model-cache'"),
-    ("secret-env", MINIMAL + "engine: {env: {OPENAI_API_KEY: sk-123}}\n", "engine.env.OPENAI_API_KEY: looks like a secret"),
-    ("flag-dashes", MINIMAL + "engine: {args: {'--max-model-len': 3}}\n", "engine.args.--max-model-len: engine flags are written without leading dashes"),
+    (
+        "volume-path",
+        MINIMAL + "volumes: [{size: 1Ti, mount_path: rel}]\n",
+        "volumes[0].mount_path: must be an absolute path",
+    ),
+    (
+        "volume-dup",
+        MINIMAL + "volumes: [{size: 1Ti}, {size: 2Ti, mount_path: /x}]\n",
+        "volumes[1]: duplicate volume 'model-cache'",
+    ),
+    (
+        "secret-env",
+        MINIMAL + "engine: {env: {OPENAI_API_KEY: sk-123}}\n",
+        "engine.env.OPENAI_API_KEY: looks like a secret",
+    ),
+    (
+        "flag-dashes",
+        MINIMAL + "engine: {args: {'--max-model-len': 3}}\n",
+        "engine.args.--max-model-len: engine flags are written without leading dashes",
+    ),
     ("custom-engine", MINIMAL + "engine: {type: custom}\n", "engine.image: a custom engine needs 'image'"),
     ("image-and-version", MINIMAL + "engine: {image: a/b:1, version: v2}\n", "engine.version: give either 'image'"),
     ("auth-public-none", MINIMAL + "auth: {api_key: none}\n", "auth.api_key: public endpoints require an API key"),
     ("auth-secret", MINIMAL + "auth: {api_key: secret}\n", "auth.secret_name: api_key 'secret' needs 'secret_name'"),
     ("tls-secret", MINIMAL + "tls: {issuer: secret}\n", "tls.secret_name: issuer 'secret' needs 'secret_name'"),
-    ("tls-domain", MINIMAL + "tls: {domain: 'Not A Domain'}\n", "tls.domain: 'Not A Domain' is not a lowercase fully qualified domain name"),
+    (
+        "tls-domain",
+        MINIMAL + "tls: {domain: 'Not A Domain'}\n",
+        "tls.domain: 'Not A Domain' is not a lowercase fully qualified domain name",
+    ),
     ("hf-literal", MINIMAL + "hf_token: hf_abcdef\n", "hf_token: the token value must never appear in a spec"),
-    ("hf-both", MINIMAL + "hf_token: {env: HF_TOKEN, secret_name: hf}\n", "hf_token: give exactly one of 'secret_name' or 'env'"),
+    (
+        "hf-both",
+        MINIMAL + "hf_token: {env: HF_TOKEN, secret_name: hf}\n",
+        "hf_token: give exactly one of 'secret_name' or 'env'",
+    ),
     ("placement-dup", MINIMAL + "placement: {clusters: [a, b, a]}\n", "placement.clusters[2]: duplicate cluster 'a'"),
-    ("placement-prefer", MINIMAL + "placement: {prefer: fastest}\n", "placement.prefer: input should be 'cost', 'availability' or 'order'"),
-    ("lora-dup", MINIMAL + "lora_adapters: [{name: a, uri: x/y}, {name: a, uri: x/z}]\n", "lora_adapters[1]: duplicate adapter 'a'"),
-    ("spec-draft", MINIMAL + "speculative: {method: draft_model}\n", "speculative.model: method 'draft_model' needs a draft 'model'"),
+    (
+        "placement-prefer",
+        MINIMAL + "placement: {prefer: fastest}\n",
+        "placement.prefer: input should be 'cost', 'availability' or 'order'",
+    ),
+    (
+        "lora-dup",
+        MINIMAL + "lora_adapters: [{name: a, uri: x/y}, {name: a, uri: x/z}]\n",
+        "lora_adapters[1]: duplicate adapter 'a'",
+    ),
+    (
+        "spec-draft",
+        MINIMAL + "speculative: {method: draft_model}\n",
+        "speculative.model: method 'draft_model' needs a draft 'model'",
+    ),
     ("kv-offload", MINIMAL + "kv_offloading: {}\n", "kv_offloading.cpu: required field is missing"),
     # KServe v0.20.0 has no rollout strategy field (kserve config/crd/full/llmisvc; workload_single_node.go:89-133).
-    ("update-unsupported", MINIMAL + "update: {max_surge: 0, max_unavailable: 0}\n", "update.max_surge: KServe v0.20.0's LLMInferenceService has no rollout-strategy field"),
-    ("update-format", MINIMAL + "update: {max_surge: lots}\n", "update.max_surge: must be a non-negative count or a percentage"),
+    (
+        "update-unsupported",
+        MINIMAL + "update: {max_surge: 0, max_unavailable: 0}\n",
+        "update.max_surge: KServe v0.20.0's LLMInferenceService has no rollout-strategy field",
+    ),
+    (
+        "update-format",
+        MINIMAL + "update: {max_surge: lots}\n",
+        "update.max_surge: must be a non-negative count or a percentage",
+    ),
     ("priority", MINIMAL + "priority: urgent\n", "priority: input should be 'high' or 'low'"),
-    ("name-length", MINIMAL.replace("glm-prod", "a" * 40), "name: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is 40 characters; at most 39 here"),
+    (
+        "name-length",
+        MINIMAL.replace("glm-prod", "a" * 40),
+        "name: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is 40 characters; at most 39 here",
+    ),
     ("labels-type", MINIMAL + "labels: [a]\n", "labels: input should be a valid dictionary"),
-    ("prefill-replicas", MINIMAL + "prefill: {replicas: 0}\n", "prefill.replicas: input should be greater than or equal to 1"),
+    (
+        "prefill-replicas",
+        MINIMAL + "prefill: {replicas: 0}\n",
+        "prefill.replicas: input should be greater than or equal to 1",
+    ),
 ]
 
 

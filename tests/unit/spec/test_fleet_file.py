@@ -75,16 +75,36 @@ def test_fleet_settings():
 
 
 ERROR_CASES = [
-    ("free+reclaimable", FLEET.replace("free: 4}", "free: 4, reclaimable: 5}"), "fleet.yaml:10:44: clusters[0].nodes[1].free: free (4) + reclaimable (5) exceeds gpus (8)"),
+    (
+        "free+reclaimable",
+        FLEET.replace("free: 4}", "free: 4, reclaimable: 5}"),
+        "fleet.yaml:10:44: clusters[0].nodes[1].free: free (4) + reclaimable (5) exceeds gpus (8)",
+    ),
     ("dup-name", "clusters: [{name: a}, {name: a}]\n", "fleet.yaml:1:30: clusters[1].name: duplicate cluster name 'a'"),
     ("bad-name", "clusters: [{name: A_B}]\n", "clusters[0].name: must be a lowercase DNS label"),
-    ("unknown", "clusters: [{name: a, regoin: x}]\n", "clusters[0].regoin: unknown field 'regoin' — did you mean 'region'?"),
+    (
+        "unknown",
+        "clusters: [{name: a, regoin: x}]\n",
+        "clusters[0].regoin: unknown field 'regoin' — did you mean 'region'?",
+    ),
     ("no-clusters", "clusters: []\n", "clusters: list should have at least 1 item"),
-    ("gpus-zero", "clusters: [{name: a, nodes: [{accelerator: H100, gpus: 0}]}]\n", "clusters[0].nodes[0].gpus: input should be greater than or equal to 1"),
-    ("accel-count", "clusters: [{name: a, nodes: [{accelerator: 'H100:8', gpus: 8}]}]\n", "clusters[0].nodes[0].accelerator: 'H100:8' is not a GPU type name"),
+    (
+        "gpus-zero",
+        "clusters: [{name: a, nodes: [{accelerator: H100, gpus: 0}]}]\n",
+        "clusters[0].nodes[0].gpus: input should be greater than or equal to 1",
+    ),
+    (
+        "accel-count",
+        "clusters: [{name: a, nodes: [{accelerator: 'H100:8', gpus: 8}]}]\n",
+        "clusters[0].nodes[0].accelerator: 'H100:8' is not a GPU type name",
+    ),
     ("price", "clusters: [{name: a, gpu_prices: {H100: -1}}]\n", "clusters[0].gpu_prices: price of H100 must be >= 0"),
     ("domain", "domain: Bad\nclusters: [{name: a}]\n", "domain: 'Bad' is not a lowercase domain name"),
-    ("metrics-url", "metrics: {query_url: mimir}\nclusters: [{name: a}]\n", "metrics.query_url: must be an http(s) URL"),
+    (
+        "metrics-url",
+        "metrics: {query_url: mimir}\nclusters: [{name: a}]\n",
+        "metrics.query_url: must be an http(s) URL",
+    ),
     ("dns-provider", "dns: {provider: bind}\nclusters: [{name: a}]\n", "dns.provider: input should be"),
 ]
 

@@ -49,11 +49,18 @@ BOUNDED = [
     ("billion-laughs-9", _bomb(9), "spec.yaml:12:5: aliases expand"),
     ("billion-laughs-40", _bomb(40), "spec.yaml:"),
     ("merge-key-bomb", _merge_bomb(60), "spec.yaml:"),
-    ("self-referencing-list", MINIMAL + "x: &a [1, *a]\n", "spec.yaml:5:4: x[1]: an alias refers to the mapping or list"),
+    (
+        "self-referencing-list",
+        MINIMAL + "x: &a [1, *a]\n",
+        "spec.yaml:5:4: x[1]: an alias refers to the mapping or list",
+    ),
     ("self-merging-mapping", MINIMAL + "x: &a\n  <<: *a\n", "spec.yaml:5:4: x.<<: an alias refers to"),
     ("cyclic-pair", MINIMAL + "x: &a [&b [*a]]\n", "an alias refers to the mapping or list that contains it"),
-    ("deep-block-nesting", MINIMAL + "".join(f"{'  ' * i}k{i}:\n" for i in range(300)) + "  " * 300 + "v: 1\n",
-     "nested more than 200 levels deep"),
+    (
+        "deep-block-nesting",
+        MINIMAL + "".join(f"{'  ' * i}k{i}:\n" for i in range(300)) + "  " * 300 + "v: 1\n",
+        "nested more than 200 levels deep",
+    ),
     ("deep-flow-nesting", MINIMAL + "x: " + "[" * 3000 + "]" * 3000 + "\n", "spec.yaml:5:"),
     ("duplicate-key", MINIMAL + "replicas: 1\nreplicas: 2\n", "spec.yaml:6:1: replicas: duplicate key"),
 ]
@@ -67,8 +74,13 @@ def test_yaml_reading_is_bounded(case, text, expected):
 def test_alias_bomb_via_cli_exits_2_with_file_and_line(tmp_path):
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(_bomb(12))
-    result = subprocess.run([sys.executable, "-m", "skyendpoints_iac", "endpoint", "validate", str(bomb)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "skyendpoints_iac", "endpoint", "validate", str(bomb)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert result.returncode == 2, result.stderr
     assert f"{bomb}:" in result.stderr and "aliases expand" in result.stderr
     assert "Traceback" not in result.stderr
@@ -121,26 +133,40 @@ def _integer_fields(schema: dict) -> list[tuple[str, dict]]:
     return found
 
 
-@pytest.mark.parametrize("schema", [endpoint_json_schema(), fleet_json_schema(), TrainingJobSpec.model_json_schema()],
-                         ids=["endpoint", "fleet", "job"])
+@pytest.mark.parametrize(
+    "schema",
+    [endpoint_json_schema(), fleet_json_schema(), TrainingJobSpec.model_json_schema()],
+    ids=["endpoint", "fleet", "job"],
+)
 def test_every_integer_field_has_a_maximum(schema):
     fields = _integer_fields(schema)
     assert fields, "the schema has integer fields"
     # Engine flag values are passed to the engine verbatim; its own parser range-checks them.
-    unbounded = [path for path, node in fields if "maximum" not in node and "exclusiveMaximum" not in node
-                 and ".args." not in path]
+    unbounded = [
+        path
+        for path, node in fields
+        if "maximum" not in node and "exclusiveMaximum" not in node and ".args." not in path
+    ]
     assert unbounded == []
 
 
 HUGE = 10**30
 NUMBERS = [
     ("replicas", MINIMAL + f"replicas: {HUGE}\n", "replicas: input should be less than or equal to 10000"),
-    ("max_replicas", MINIMAL + f"autoscaling: {{max_replicas: {HUGE}}}\n", "autoscaling.max_replicas: input should be less"),
+    (
+        "max_replicas",
+        MINIMAL + f"autoscaling: {{max_replicas: {HUGE}}}\n",
+        "autoscaling.max_replicas: input should be less",
+    ),
     ("gpus-per-replica", MINIMAL.replace("B200:8", f"B200:{HUGE}"), "at most 1024 GPUs per replica"),
     ("prefill-replicas", MINIMAL + f"prefill: {{replicas: {HUGE}}}\n", "prefill.replicas: input should be less"),
     ("cpu-number", MINIMAL + f"  cpu: {HUGE}\n", "spec.yaml:5:8: resources.cpu: input should be less than or equal to"),
     ("max-surge", MINIMAL + f"update: {{max_surge: {HUGE}}}\n", "update.max_surge: input should be less"),
-    ("infinite-target", MINIMAL + "autoscaling: {max_replicas: 2, target: .inf}\n", "autoscaling.target: input should be a finite number"),
+    (
+        "infinite-target",
+        MINIMAL + "autoscaling: {max_replicas: 2, target: .inf}\n",
+        "autoscaling.target: input should be a finite number",
+    ),
 ]
 
 
@@ -158,7 +184,11 @@ def test_fleet_numbers_are_range_checked():
 
 NAMES = [
     ("name-39-ok", "a" * 39, None),
-    ("name-40-breaks-pod-prefix", "a" * 40, "is 40 characters; at most 39 here, because the engine pods' generated-name prefix"),
+    (
+        "name-40-breaks-pod-prefix",
+        "a" * 40,
+        "is 40 characters; at most 39 here, because the engine pods' generated-name prefix",
+    ),
 ]
 
 
@@ -209,7 +239,12 @@ def test_annotations_total_size_is_bounded():
 # ------------------------------------------------------------------ engine args
 
 ARGS = [
-    ("vllm-port", "vllm", "port: 9000", "engine.args.port: 'port' is set by the platform, not in engine args: it comes from the serving preset"),
+    (
+        "vllm-port",
+        "vllm",
+        "port: 9000",
+        "engine.args.port: 'port' is set by the platform, not in engine args: it comes from the serving preset",
+    ),
     ("vllm-served-name", "vllm", "served-model-name: x", "it comes from 'name'"),
     ("vllm-host", "vllm", "host: 0.0.0.0", "'host' is set by the platform"),
     ("vllm-tp", "vllm", "tensor_parallel_size: 4", "it comes from 'resources.accelerators'"),
@@ -218,7 +253,12 @@ ARGS = [
     ("sglang-false", "sglang", "enable_torch_compile: false", "'false' cannot be passed"),
     ("secret-by-name", "vllm", "hf_token: abc", "looks like a secret; secrets never go in a spec: use 'hf_token'"),
     ("secret-by-value", "custom", "header: 'Bearer abcdef'", "engine.args.header: looks like a secret"),
-    ("secret-hf-value", "vllm", "tokenizer: hf_abcdefghijklmnopqrstuvwxyz", "engine.args.tokenizer: looks like a secret"),
+    (
+        "secret-hf-value",
+        "vllm",
+        "tokenizer: hf_abcdefghijklmnopqrstuvwxyz",
+        "engine.args.tokenizer: looks like a secret",
+    ),
     ("secret-in-list", "vllm", "extra: [a, sk-abcdefghijklmnopqrstu]", "engine.args.extra: looks like a secret"),
 ]
 
@@ -238,21 +278,37 @@ def test_prefill_args_are_checked_too():
 
 
 def test_ordinary_args_and_false_pass():
-    spec = load_endpoint("spec.yaml", text=MINIMAL + "engine:\n  args: {max_tokens: 1, enable_prefix_caching: false, tokenizer_mode: auto}\n")
+    spec = load_endpoint(
+        "spec.yaml",
+        text=MINIMAL + "engine:\n  args: {max_tokens: 1, enable_prefix_caching: false, tokenizer_mode: auto}\n",
+    )
     assert spec.engine.args["enable_prefix_caching"] is False
 
 
 # ------------------------------------------------------------------ single-writer volumes
 
 VOLUMES = [
-    ("rwo-two-replicas", "replicas: 2\nvolumes: [{size: 10Gi, access_mode: ReadWriteOnce}]",
-     "volumes[0].access_mode: ReadWriteOnce lets one node"),
-    ("rwop-autoscaled", "autoscaling: {min_replicas: 0, max_replicas: 3}\nvolumes: [{size: 10Gi, access_mode: ReadWriteOncePod}]",
-     "up to 3 replicas on a cluster share it"),
-    ("rwo-with-prefill", "replicas: 1\nprefill: {replicas: 1}\nvolumes: [{size: 10Gi, access_mode: ReadWriteOnce}]",
-     "up to 2 replicas"),
+    (
+        "rwo-two-replicas",
+        "replicas: 2\nvolumes: [{size: 10Gi, access_mode: ReadWriteOnce}]",
+        "volumes[0].access_mode: ReadWriteOnce lets one node",
+    ),
+    (
+        "rwop-autoscaled",
+        "autoscaling: {min_replicas: 0, max_replicas: 3}\nvolumes: [{size: 10Gi, access_mode: ReadWriteOncePod}]",
+        "up to 3 replicas on a cluster share it",
+    ),
+    (
+        "rwo-with-prefill",
+        "replicas: 1\nprefill: {replicas: 1}\nvolumes: [{size: 10Gi, access_mode: ReadWriteOnce}]",
+        "up to 2 replicas",
+    ),
     ("rwo-one-replica", "replicas: 1\nvolumes: [{size: 10Gi, access_mode: ReadWriteOnce}]", None),
-    ("rwo-one-per-cluster", "replicas: 4\nplacement: {max_replicas_per_cluster: 1}\nvolumes: [{size: 10Gi, access_mode: ReadWriteOnce}]", None),
+    (
+        "rwo-one-per-cluster",
+        "replicas: 4\nplacement: {max_replicas_per_cluster: 1}\nvolumes: [{size: 10Gi, access_mode: ReadWriteOnce}]",
+        None,
+    ),
     ("rwx-many", "replicas: 4\nvolumes: [{size: 10Gi}]", None),
 ]
 

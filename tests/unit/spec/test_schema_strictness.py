@@ -55,8 +55,11 @@ def test_schema_and_model_refuse_the_same(case, doc):
     assert errors, f"{case}: the JSON Schema accepts what the model refuses"
 
 
-@pytest.mark.parametrize("path", sorted(p for p in EXAMPLES.glob("*.yaml") if not p.name.startswith(("fleet", "train"))),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in EXAMPLES.glob("*.yaml") if not p.name.startswith(("fleet", "train"))),
+    ids=lambda p: p.stem,
+)
 def test_examples_pass_model_and_schema(path):
     load_endpoint(path)
     jsonschema.Draft202012Validator(endpoint_json_schema()).validate(yaml.safe_load(path.read_text()))

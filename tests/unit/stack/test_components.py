@@ -39,8 +39,9 @@ def tree(rec, cluster):
         while p in names:
             chain.append(names[p])
             p = rec.registrations[p].parent
-        if r.name == f"k8s-{cluster}" or any(n == f"platform-{cluster}" or n.endswith(f"-{cluster}")
-                                                     for n in [*chain, r.name]):
+        if r.name == f"k8s-{cluster}" or any(
+            n == f"platform-{cluster}" or n.endswith(f"-{cluster}") for n in [*chain, r.name]
+        ):
             out.add((r.type, r.name, names.get(r.parent, "")))
     return out
 
@@ -56,9 +57,21 @@ def test_exact_resource_tree_of_one_cluster(tmp_path):
         ("kubernetes:helm.sh/v4:Chart", "platform-east-cert-manager", "platform-east"),
         ("kubernetes:helm.sh/v4:Chart", "platform-east-keda", "platform-east"),
         ("kubernetes:helm.sh/v4:Chart", "platform-east-kserve", "platform-east"),
-        ("kubernetes:scheduling.k8s.io/v1:PriorityClass", "platform-east-priorityclass-skyendpoints-inference", "platform-east"),
-        ("kubernetes:gateway.networking.k8s.io/v1:Gateway", "platform-east-gateway-skyendpoints-system-skyendpoints", "platform-east"),
-        ("kubernetes:cert-manager.io/v1:ClusterIssuer", "platform-east-clusterissuer-skyendpoints-selfsigned", "platform-east"),
+        (
+            "kubernetes:scheduling.k8s.io/v1:PriorityClass",
+            "platform-east-priorityclass-skyendpoints-inference",
+            "platform-east",
+        ),
+        (
+            "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+            "platform-east-gateway-skyendpoints-system-skyendpoints",
+            "platform-east",
+        ),
+        (
+            "kubernetes:cert-manager.io/v1:ClusterIssuer",
+            "platform-east-clusterissuer-skyendpoints-selfsigned",
+            "platform-east",
+        ),
         ("skyendpoints:index:ClusterSlice", sl, "glm"),
         ("kubernetes:core/v1:Namespace", f"{sl}-namespace-sky-glm", sl),
         ("kubernetes:core/v1:Secret", f"{sl}-secret-sky-glm-glm-keys", sl),
@@ -68,8 +81,10 @@ def test_exact_resource_tree_of_one_cluster(tmp_path):
     }
     top = {(r.type, r.name) for r in rec.registrations.values() if r.parent.endswith("skyendpoints-test")}
     assert top == {
-        ("pulumi:providers:kubernetes", "k8s-east"), ("skyendpoints:index:ClusterPlatform", "platform-east"),
-        ("skyendpoints:index:Endpoint", "glm"), ("skyendpoints:index:GlobalGateway", "global"),
+        ("pulumi:providers:kubernetes", "k8s-east"),
+        ("skyendpoints:index:ClusterPlatform", "platform-east"),
+        ("skyendpoints:index:Endpoint", "glm"),
+        ("skyendpoints:index:GlobalGateway", "global"),
     }
     assert rec.named("glm-glm-keys-api-key").parent == rec.named("glm").urn
 
@@ -80,8 +95,11 @@ def test_every_kubernetes_resource_uses_its_own_clusters_provider(tmp_path):
     assert set(providers) == {"k8s-east", "k8s-west"}
     checked = 0
     for r in rec.registrations.values():
-        if not ((r.type.startswith(K8S) and r.custom) or r.type.startswith("kubernetes:helm.sh") or
-                r.type.startswith("kubernetes:yaml")):
+        if not (
+            (r.type.startswith(K8S) and r.custom)
+            or r.type.startswith("kubernetes:helm.sh")
+            or r.type.startswith("kubernetes:yaml")
+        ):
             continue
         cluster = "east" if "-east-" in r.name or r.name.startswith("platform-east") else "west"
         assert r.provider.startswith(providers[f"k8s-{cluster}"] + "::"), (r.name, r.provider)
@@ -109,8 +127,11 @@ def test_missing_kubeconfig_is_a_clear_input_error(tmp_path):
 def test_platform_is_installed_once_and_shared_by_every_endpoint_on_the_cluster(tmp_path):
     rec = run(tmp_path, {"glm": {"east": 1}, "qwen": {"east": 2}, "phi": {"east": 1}})
     assert [r.name for r in rec.by_type("skyendpoints:index:ClusterPlatform")] == ["platform-east"]
-    assert sorted(r.name for r in rec.by_type("kubernetes:helm.sh/v4:Chart")) == \
-        ["platform-east-cert-manager", "platform-east-keda", "platform-east-kserve"]
+    assert sorted(r.name for r in rec.by_type("kubernetes:helm.sh/v4:Chart")) == [
+        "platform-east-cert-manager",
+        "platform-east-keda",
+        "platform-east-kserve",
+    ]
     kserve = rec.named("platform-east-kserve").urn
     for ep in ("glm", "qwen", "phi"):
         assert kserve in rec.named(f"{ep}-east").dependencies
@@ -140,8 +161,10 @@ def test_crds_come_before_the_custom_resources_that_use_them(tmp_path):
     # Any other custom kind waits for every chart and bundle (through the sinks of the install DAG).
     for cr in ("platform-east-clusterissuer-skyendpoints-selfsigned", "glm-east-llminferenceservice-sky-glm-glm"):
         assert waits_for(rec, urn(cr)) >= charts | {bundle}, cr
-    assert set(rec.named("glm-east-llminferenceservice-sky-glm-glm").dependencies) >= \
-        {urn("platform-east-keda"), urn("platform-east-kserve")}
+    assert set(rec.named("glm-east-llminferenceservice-sky-glm-glm").dependencies) >= {
+        urn("platform-east-keda"),
+        urn("platform-east-kserve"),
+    }
     # Charts wait for what they declare, not for unrelated charts.
     kserve = waits_for(rec, urn("platform-east-kserve"))
     assert {bundle, urn("platform-east-cert-manager")} <= kserve and urn("platform-east-keda") not in kserve
@@ -155,9 +178,17 @@ def test_a_service_account_token_secret_waits_for_the_charts_of_its_namespace(tm
     # controller while the provider is still creating it (seen on a real cluster by the e2e).
     bp = f.blueprint({"glm": {"east": 1}})
     bp.clusters["east"].platform.objects.append(
-        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-         "metadata": {"name": "reader-token", "namespace": "keda",
-                      "annotations": {"kubernetes.io/service-account.name": "keda-operator"}}})
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/service-account-token",
+            "metadata": {
+                "name": "reader-token",
+                "namespace": "keda",
+                "annotations": {"kubernetes.io/service-account.name": "keda-operator"},
+            },
+        }
+    )
     rec = run(tmp_path, {"glm": {"east": 1}}, bp=bp)
     token = rec.named("platform-east-secret-keda-reader-token")
     assert set(token.dependencies) == {rec.named("platform-east-keda").urn}
@@ -172,15 +203,25 @@ def test_install_sinks_are_what_nothing_else_waits_for():
 
 def test_local_crd_bundle_registers_each_crd_retained(tmp_path):
     crds = tmp_path / "gateway.yaml"
-    crds.write_text("\n---\n".join(json.dumps({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.gateway.networking.k8s.io"},
-        "spec": {"group": "gateway.networking.k8s.io", "names": {"kind": kind, "plural": plural}},
-    }) for kind, plural in (("Gateway", "gateways"), ("HTTPRoute", "httproutes"))))
+    crds.write_text(
+        "\n---\n".join(
+            json.dumps(
+                {
+                    "apiVersion": "apiextensions.k8s.io/v1",
+                    "kind": "CustomResourceDefinition",
+                    "metadata": {"name": f"{plural}.gateway.networking.k8s.io"},
+                    "spec": {"group": "gateway.networking.k8s.io", "names": {"kind": kind, "plural": plural}},
+                }
+            )
+            for kind, plural in (("Gateway", "gateways"), ("HTTPRoute", "httproutes"))
+        )
+    )
     rec = run(tmp_path, {"glm": {"east": 1}}, crd_sources={"gateway-api": str(crds)})
     crd_regs = rec.by_type("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
-    assert sorted(r.name for r in crd_regs) == ["platform-east-gateway-api-gateways.gateway.networking.k8s.io",
-                                                "platform-east-gateway-api-httproutes.gateway.networking.k8s.io"]
+    assert sorted(r.name for r in crd_regs) == [
+        "platform-east-gateway-api-gateways.gateway.networking.k8s.io",
+        "platform-east-gateway-api-httproutes.gateway.networking.k8s.io",
+    ]
     assert all(r.retain_on_delete for r in crd_regs)
     gateway = rec.named("platform-east-gateway-skyendpoints-system-skyendpoints")
     assert {r.urn for r in crd_regs} <= set(gateway.dependencies)
@@ -198,8 +239,13 @@ def test_namespaces_are_retained_on_delete(tmp_path):
 def test_charts_take_their_source_from_the_release_unless_overridden(tmp_path):
     rec = run(tmp_path, {"glm": {"east": 1}}, chart_sources={"keda": "/charts/keda-2.18.1.tgz"})
     cm = rec.named("platform-east-cert-manager").inputs
-    assert (cm["chart"], cm["version"], cm["repositoryOpts"]["repo"], cm["name"], cm["namespace"]) == \
-        ("cert-manager", "v1.21.1", "https://charts.jetstack.io", "cert-manager", "cert-manager")
+    assert (cm["chart"], cm["version"], cm["repositoryOpts"]["repo"], cm["name"], cm["namespace"]) == (
+        "cert-manager",
+        "v1.21.1",
+        "https://charts.jetstack.io",
+        "cert-manager",
+        "cert-manager",
+    )
     assert cm["values"] == {"crds": {"enabled": True}}
     keda = rec.named("platform-east-keda").inputs
     assert keda["chart"] == "/charts/keda-2.18.1.tgz"
@@ -212,14 +258,19 @@ def test_a_chart_that_needs_hooks_becomes_a_helm_v3_release(tmp_path):
     rec = run(tmp_path, {"glm": {"east": 1}}, bp=bp)
     release = rec.named("platform-east-kserve")
     assert release.type == "kubernetes:helm.sh/v3:Release"
-    assert release.inputs["name"] == "kserve" and release.inputs["chart"] == "oci://ghcr.io/kserve/charts/kserve-llmisvc"
+    assert (
+        release.inputs["name"] == "kserve" and release.inputs["chart"] == "oci://ghcr.io/kserve/charts/kserve-llmisvc"
+    )
     assert rec.named("platform-east-cert-manager").type == "kubernetes:helm.sh/v4:Chart"
 
 
 def test_unknown_chart_dependency_is_a_blueprint_error(tmp_path):
     bp = f.blueprint({"glm": {"east": 1}})
-    bp.clusters["east"].platform.charts[0] = f.platform("east").charts[0].__class__(
-        "cert-manager", "cert-manager", None, "v1", "cert-manager", {}, depends_on=("nope",))
+    bp.clusters["east"].platform.charts[0] = (
+        f.platform("east")
+        .charts[0]
+        .__class__("cert-manager", "cert-manager", None, "v1", "cert-manager", {}, depends_on=("nope",))
+    )
     with pytest.raises(SkyError, match="depends on 'nope'"):
         run(tmp_path, {"glm": {"east": 1}}, bp=bp)
 
@@ -233,9 +284,11 @@ def test_replicas_move_between_slices_when_the_placement_changes(tmp_path):
     after = run(tmp_path, {"glm": {"east": 1, "west": 2}})
     assert (_replicas(before, "glm", "east"), _replicas(before, "glm", "west")) == (2, 1)
     assert (_replicas(after, "glm", "east"), _replicas(after, "glm", "west")) == (1, 2)
+
     # Same URNs: the move is an in-place update, not a replacement.
     def slice_urns(rec):
         return {r.urn for r in rec.registrations.values() if "glm-" in r.name and r.type.startswith(K8S)}
+
     assert slice_urns(before) == slice_urns(after)
     assert before.outputs["endpoints"].value["glm"]["placement"] == {"east": 2, "west": 1}
     assert after.outputs["endpoints"].value["glm"]["placement"] == {"east": 1, "west": 2}
@@ -290,8 +343,14 @@ def test_secrets_are_secret_everywhere(tmp_path, monkeypatch):
 def test_unset_env_secret_and_missing_kubeconfig_fail_before_anything_is_registered(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_TOKEN_UNSET", raising=False)
     bp = f.blueprint({"glm": {"east": 1, "west": 1}}, env_secret="HF_TOKEN_UNSET")
-    fleet = Fleet.model_validate({"clusters": [{"name": "east", "kubeconfig": str(f.kubeconfig(tmp_path))},
-                                               {"name": "west", "kubeconfig": str(tmp_path / "missing")}]})
+    fleet = Fleet.model_validate(
+        {
+            "clusters": [
+                {"name": "east", "kubeconfig": str(f.kubeconfig(tmp_path))},
+                {"name": "west", "kubeconfig": str(tmp_path / "missing")},
+            ]
+        }
+    )
     seen = mockrun.Recording()
     with pytest.raises(InvalidInput) as exc:
         mockrun.run(lambda: deploy_blueprint(bp, DeploymentInputs(fleet=fleet)), recording=seen)
@@ -313,8 +372,13 @@ def test_stack_outputs_per_endpoint(tmp_path):
     inputs = f.inputs(["east"], f.kubeconfig(tmp_path))
     rec = mockrun.run(lambda: deploy_blueprint(bp, inputs), mocks_=mockrun.EchoMocks(status))
     glm = rec.outputs["endpoints"].value["glm"]
-    assert glm == {"url": "https://glm.example.com", "placement": {"east": 1}, "slices": {"east": "Ready"},
-                   "dashboard": "k8s://east/sky-glm/configmaps/glm-dashboard", "placement_record": {}}
+    assert glm == {
+        "url": "https://glm.example.com",
+        "placement": {"east": 1},
+        "slices": {"east": "Ready"},
+        "dashboard": "k8s://east/sky-glm/configmaps/glm-dashboard",
+        "placement_record": {},
+    }
     assert rec.outputs["gateway"].value["glm.example.com"]["targets"]["east"] == {"weight": 1, "address": "203.0.113.7"}
 
 
@@ -322,8 +386,12 @@ def test_global_objects_kubernetes_ones_go_to_the_first_cluster_documents_are_no
     bp = f.blueprint({"glm": {"east": 1, "west": 1}})
     bp.global_objects = [
         {"kind": "FrontDoors", "backend": "none", "endpoints": []},
-        {"apiVersion": "externaldns.k8s.io/v1alpha1", "kind": "DNSEndpoint",
-         "metadata": {"name": "glm", "namespace": "skyendpoints-system"}, "spec": {"endpoints": []}},
+        {
+            "apiVersion": "externaldns.k8s.io/v1alpha1",
+            "kind": "DNSEndpoint",
+            "metadata": {"name": "glm", "namespace": "skyendpoints-system"},
+            "spec": {"endpoints": []},
+        },
     ]
     rec = run(tmp_path, {"glm": {"east": 1, "west": 1}}, bp=bp)
     (dns,) = [r for r in rec.registrations.values() if r.parent == rec.named("global").urn]
@@ -366,11 +434,14 @@ def test_seeded_api_keys_need_no_random_provider(tmp_path, stack_config):
         assert expected not in map(str, _walk(r.wire)) and seed not in map(str, _walk(r.wire))
 
 
-@pytest.mark.parametrize("config,message", [
-    ({"apiKeySource": "seed"}, "skyendpoints:secretSeed: apiKeySource 'seed' needs a secret seed of at least 32"),
-    ({"apiKeySource": "seed", "secretSeed": "short"}, "skyendpoints:secretSeed: apiKeySource 'seed' needs"),
-    ({"apiKeySource": "vault"}, "skyendpoints:apiKeySource: 'vault' is not one of random, seed"),
-])
+@pytest.mark.parametrize(
+    "config,message",
+    [
+        ({"apiKeySource": "seed"}, "skyendpoints:secretSeed: apiKeySource 'seed' needs a secret seed of at least 32"),
+        ({"apiKeySource": "seed", "secretSeed": "short"}, "skyendpoints:secretSeed: apiKeySource 'seed' needs"),
+        ({"apiKeySource": "vault"}, "skyendpoints:apiKeySource: 'vault' is not one of random, seed"),
+    ],
+)
 def test_bad_api_key_source_fails_before_anything_is_registered(tmp_path, stack_config, config, message):
     stack_config(**config)
     with pytest.raises(InvalidInput) as exc:

@@ -55,9 +55,15 @@ def test_bad_spec_files_keep_their_own_location(tmp_path):
 
 def test_relative_sources_resolve_against_the_project(tmp_path):
     (tmp_path / "fleet.yaml").write_text("clusters: [{name: a}]\n")
-    inputs = inputs_from_config({"fleet": "fleet.yaml", "endpoints": [str(ROOT / "examples/glm-prod.yaml")],
-                                 "chartSources": {"keda": "vendor/keda.tgz", "kserve": "oci://ghcr.io/x"},
-                                 "kubeconfig": "kc"}, tmp_path)
+    inputs = inputs_from_config(
+        {
+            "fleet": "fleet.yaml",
+            "endpoints": [str(ROOT / "examples/glm-prod.yaml")],
+            "chartSources": {"keda": "vendor/keda.tgz", "kserve": "oci://ghcr.io/x"},
+            "kubeconfig": "kc",
+        },
+        tmp_path,
+    )
     assert inputs.chart_sources == {"keda": str(tmp_path / "vendor/keda.tgz"), "kserve": "oci://ghcr.io/x"}
     assert inputs.kubeconfig == str(tmp_path / "kc")
 
@@ -65,5 +71,6 @@ def test_relative_sources_resolve_against_the_project(tmp_path):
 def test_an_endpoint_listed_twice_is_invalid():
     spec = inputs_from_config(skyendpoints_values(stack_config("dev")), ROOT).specs[0]
     with pytest.raises(InvalidInput, match="listed twice"):
-        DeploymentInputs(fleet=inputs_from_config(skyendpoints_values(stack_config("dev")), ROOT).fleet,
-                         specs=(spec, spec))
+        DeploymentInputs(
+            fleet=inputs_from_config(skyendpoints_values(stack_config("dev")), ROOT).fleet, specs=(spec, spec)
+        )

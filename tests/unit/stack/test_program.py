@@ -42,8 +42,11 @@ def test_deploy_through_the_real_blueprint(tmp_path):
     assert set(endpoints) == {"glm-prod", "glm-autoscaled"}
     for name, out in endpoints.items():
         assert out["url"] == f"https://{name}.endpoints.example.com"
-        assert set(out["slices"]) == set(out["placement"]) == {
-            p["cluster"] for p in out["placement_record"]["placements"] if p["max_replicas"] > 0}
+        assert (
+            set(out["slices"])
+            == set(out["placement"])
+            == {p["cluster"] for p in out["placement_record"]["placements"] if p["max_replicas"] > 0}
+        )
         for cluster in out["placement"]:
             isvc = rec.named(f"{name}-{cluster}-llminferenceservice-sky-{name}-{name}")
             assert isvc.type == "kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService"

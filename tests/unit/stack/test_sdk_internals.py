@@ -61,7 +61,12 @@ def test_no_other_module_touches_private_sdk_names():
             elif isinstance(node, ast.Import):
                 pulumi_names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith("pulumi")}
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
-                    and isinstance(node.value, ast.Name) and node.value.id in pulumi_names):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id in pulumi_names
+            ):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value.id}.{node.attr}")
     assert not offenders, "\n".join(offenders)

@@ -6,8 +6,9 @@ from skyendpoints_iac.stack.transforms import retain_crds_and_namespaces
 
 
 def _args(type_: str, custom: bool = True) -> pulumi.ResourceTransformArgs:
-    return pulumi.ResourceTransformArgs(custom=custom, type_=type_, name="x", props={"a": 1},
-                                        opts=pulumi.ResourceOptions(protect=False))
+    return pulumi.ResourceTransformArgs(
+        custom=custom, type_=type_, name="x", props={"a": 1}, opts=pulumi.ResourceOptions(protect=False)
+    )
 
 
 def test_crds_and_namespaces_from_charts_are_retained_on_delete():

@@ -46,7 +46,12 @@ def train_step(state: dict, step: int) -> dict:
         for i, xi in enumerate(x):
             gw[i] += 2 * err * xi / BATCH
         gb += 2 * err / BATCH
-    return {"w": [wi - LR * g for wi, g in zip(w, gw, strict=True)], "b": b - LR * gb, "step": step, "loss": loss / BATCH}
+    return {
+        "w": [wi - LR * g for wi, g in zip(w, gw, strict=True)],
+        "b": b - LR * gb,
+        "step": step,
+        "loss": loss / BATCH,
+    }
 
 
 def blob(state: dict) -> bytes:
@@ -76,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"CORRUPT {last.step}", flush=True)
             return 3
     restarts = ckpt.restarts
-    print(f"RESUMED {state['step']} ATTEMPT {ckpt.attempt} ERRORS {restarts.on_errors} "
-          f"PREEMPTIONS {restarts.preemptions}", flush=True)
+    print(
+        f"RESUMED {state['step']} ATTEMPT {ckpt.attempt} ERRORS {restarts.on_errors} "
+        f"PREEMPTIONS {restarts.preemptions}",
+        flush=True,
+    )
 
     for step in range(state["step"] + 1, args.steps):
         if step == args.stall_at_step:

@@ -78,37 +78,49 @@ def test_secret_values_are_never_echoed():
 
 def test_checkpoint_volume_rules():
     assert errors_of(MINIMAL.replace("size: 100Gi", "size: 100Gi\n  claim_name: ckpt")) == [
-        "job.yaml:7:3: checkpoint: give exactly one of 'claim_name' (existing PVC) or 'size' (create a PVC)"]
+        "job.yaml:7:3: checkpoint: give exactly one of 'claim_name' (existing PVC) or 'size' (create a PVC)"
+    ]
     assert errors_of(MINIMAL.replace("size: 100Gi", "claim_name: ckpt")) == [
-        "job.yaml:7:15: checkpoint.claim_name: an existing claim lives in an existing namespace: set 'namespace' to it"]
+        "job.yaml:7:15: checkpoint.claim_name: an existing claim lives in an existing namespace: set 'namespace' to it"
+    ]
     assert errors_of(MINIMAL.replace("size: 100Gi", "size: 1Gi\n  mount_path: data")) == [
-        "job.yaml:8:15: checkpoint.mount_path: must be an absolute path other than '/', e.g. /checkpoints"]
+        "job.yaml:8:15: checkpoint.mount_path: must be an absolute path other than '/', e.g. /checkpoints"
+    ]
 
 
 def test_multi_node_needs_a_shared_volume():
     text = MINIMAL.replace("size: 100Gi", "size: 100Gi\n  access_mode: ReadWriteOnce") + "nodes: 4\n"
     assert errors_of(text) == [
         "job.yaml:8:16: checkpoint.access_mode: 4 nodes mount the checkpoint volume at once: use ReadWriteMany "
-        "(or leave access_mode unset)"]
+        "(or leave access_mode unset)"
+    ]
 
 
 def test_limits_and_reserved_names():
-    problems = errors_of(MINIMAL + "nodes: 0\nmax_restarts_on_errors: -1\ntermination_grace_period_seconds: 3600\n"
-                         "secret_env: {SKY_X: {name: s, key: k}}\n")
+    problems = errors_of(
+        MINIMAL + "nodes: 0\nmax_restarts_on_errors: -1\ntermination_grace_period_seconds: 3600\n"
+        "secret_env: {SKY_X: {name: s, key: k}}\n"
+    )
     assert [p.split(": ", 2)[1] for p in problems] == [
-        "nodes", "max_restarts_on_errors", "termination_grace_period_seconds", "secret_env.SKY_X"]
+        "nodes",
+        "max_restarts_on_errors",
+        "termination_grace_period_seconds",
+        "secret_env.SKY_X",
+    ]
     assert "less than or equal to 600" in problems[2]
 
 
 def test_env_and_secret_env_may_not_both_set_a_name():
     assert errors_of(MINIMAL + "namespace: ml\nenv: {MODE: a}\nsecret_env: {MODE: {name: s, key: k}}\n") == [
-        "job.yaml:10:14: secret_env.MODE: also set in 'env'; keep one of the two"]
+        "job.yaml:10:14: secret_env.MODE: also set in 'env'; keep one of the two"
+    ]
 
 
 def test_secrets_need_an_existing_namespace():
     assert errors_of(MINIMAL + "secret_env: {HF_TOKEN: {name: hf, key: token}}\n") == [
         "job.yaml:8:13: secret_env: the Secrets must already exist in the job's namespace: set 'namespace' "
-        "to an existing one (the default skyjob-<name> is only created at launch)"]
+        "to an existing one (the default skyjob-<name> is only created at launch)"
+    ]
 
 
 def test_schema_has_descriptions_and_forbids_unknown_keys():

@@ -62,10 +62,16 @@ class FakeApi:
                 if url.path in api.lists:
                     assert query["labelSelector"] == [STATUS_SELECTOR]
                     start = int(query.get("continue", ["0"])[0])
-                    items = api.lists[url.path][start:start + api.page]
+                    items = api.lists[url.path][start : start + api.page]
                     more = start + api.page < len(api.lists[url.path])
-                    return self._send(200, {"kind": "List", "items": items,
-                                            "metadata": {"continue": str(start + api.page)} if more else {}})
+                    return self._send(
+                        200,
+                        {
+                            "kind": "List",
+                            "items": items,
+                            "metadata": {"continue": str(start + api.page)} if more else {},
+                        },
+                    )
                 if url.path in api.objects:
                     return self._send(200, api.objects[url.path])
                 self._send(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
@@ -104,48 +110,74 @@ def api_factory():
 
 def kubeconfig(tmp_path: Path, url: str, name: str) -> str:
     path = tmp_path / f"kubeconfig-{name}"
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": name,
-        "clusters": [{"name": name, "cluster": {"server": url}}],
-        "users": [{"name": "u", "user": {"token": "test-token"}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": "u"}}],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": name,
+                "clusters": [{"name": name, "cluster": {"server": url}}],
+                "users": [{"name": "u", "user": {"token": "test-token"}}],
+                "contexts": [{"name": name, "context": {"cluster": name, "user": "u"}}],
+            }
+        )
+    )
     return str(path)
 
 
 def k8s_job(name, ns, nodes=1, budget=3, conditions=()):
-    return {"metadata": {"name": name, "namespace": ns, "labels": {**TRAINING_LABELS, "skyendpoints.dev/job": name}},
-            "spec": {"completions": nodes, "backoffLimit": budget}, "status": {"conditions": list(conditions)}}
+    return {
+        "metadata": {"name": name, "namespace": ns, "labels": {**TRAINING_LABELS, "skyendpoints.dev/job": name}},
+        "spec": {"completions": nodes, "backoffLimit": budget},
+        "status": {"conditions": list(conditions)},
+    }
 
 
 def k8s_pod(job, ns, index, phase, *, errors=0, preempted=0, disrupted=False, created="2026-11-29T01:00:00Z"):
-    ann = {"batch.kubernetes.io/job-completion-index": str(index), "batch.kubernetes.io/job-index-failure-count": str(errors)}
+    ann = {
+        "batch.kubernetes.io/job-completion-index": str(index),
+        "batch.kubernetes.io/job-index-failure-count": str(errors),
+    }
     if preempted:
         ann["batch.kubernetes.io/job-index-ignored-failure-count"] = str(preempted)
     cond = [{"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}] if disrupted else []
-    return {"metadata": {"name": f"{job}-{index}-{created[-6:-1]}", "namespace": ns, "creationTimestamp": created,
-                         "labels": {**TRAINING_LABELS, "skyendpoints.dev/job": job, "batch.kubernetes.io/job-name": job},
-                         "annotations": ann},
-            "spec": {"nodeName": "gpu-1"}, "status": {"phase": phase, "conditions": cond}}
+    return {
+        "metadata": {
+            "name": f"{job}-{index}-{created[-6:-1]}",
+            "namespace": ns,
+            "creationTimestamp": created,
+            "labels": {**TRAINING_LABELS, "skyendpoints.dev/job": job, "batch.kubernetes.io/job-name": job},
+            "annotations": ann,
+        },
+        "spec": {"nodeName": "gpu-1"},
+        "status": {"phase": phase, "conditions": cond},
+    }
 
 
 # --------------------------------------------------------------------------- status
 
 
 def test_status_reads_every_cluster_live_and_classifies(tmp_path, api_factory):
-    east = api_factory({
-        "/apis/batch/v1/jobs": [k8s_job("ft", "skyjob-ft"), k8s_job("big", "research", nodes=2)],
-        "/api/v1/pods": [
-            k8s_pod("ft", "skyjob-ft", 0, "Failed", disrupted=True),
-            k8s_pod("ft", "skyjob-ft", 0, "Pending", preempted=1, created="2026-11-29T01:05:00Z"),
-            k8s_pod("big", "research", 0, "Running"),
-            k8s_pod("big", "research", 1, "Running", errors=1),
-        ],
-    }, page=1)
-    fleet = Fleet.model_validate({"clusters": [
-        {"name": "east", "kubeconfig": kubeconfig(tmp_path, east.url, "east")},
-        {"name": "west", "kubeconfig": kubeconfig(tmp_path, "http://127.0.0.1:9", "west")},  # nothing listens
-    ]})
+    east = api_factory(
+        {
+            "/apis/batch/v1/jobs": [k8s_job("ft", "skyjob-ft"), k8s_job("big", "research", nodes=2)],
+            "/api/v1/pods": [
+                k8s_pod("ft", "skyjob-ft", 0, "Failed", disrupted=True),
+                k8s_pod("ft", "skyjob-ft", 0, "Pending", preempted=1, created="2026-11-29T01:05:00Z"),
+                k8s_pod("big", "research", 0, "Running"),
+                k8s_pod("big", "research", 1, "Running", errors=1),
+            ],
+        },
+        page=1,
+    )
+    fleet = Fleet.model_validate(
+        {
+            "clusters": [
+                {"name": "east", "kubeconfig": kubeconfig(tmp_path, east.url, "east")},
+                {"name": "west", "kubeconfig": kubeconfig(tmp_path, "http://127.0.0.1:9", "west")},  # nothing listens
+            ]
+        }
+    )
     statuses, unreachable = collect(fleet)
     assert [(s.name, s.state, s.running, s.restarts_on_errors, s.preemptions) for s in statuses] == [
         ("big", "running", 2, 1, 0),
@@ -157,19 +189,37 @@ def test_status_reads_every_cluster_live_and_classifies(tmp_path, api_factory):
 
 
 def test_status_cli_json_and_exit_code(tmp_path, api_factory):
-    api = api_factory({"/apis/batch/v1/jobs": [k8s_job("ft", "skyjob-ft")],
-                       "/api/v1/pods": [k8s_pod("ft", "skyjob-ft", 0, "Running", errors=1, preempted=2)]}, page=10)
+    api = api_factory(
+        {
+            "/apis/batch/v1/jobs": [k8s_job("ft", "skyjob-ft")],
+            "/api/v1/pods": [k8s_pod("ft", "skyjob-ft", 0, "Running", errors=1, preempted=2)],
+        },
+        page=10,
+    )
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(f"clusters:\n  - name: east\n    kubeconfig: {kubeconfig(tmp_path, api.url, 'east')}\n")
     result = sky("jobs", "status", "--fleet", str(fleet), "--json")
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["unreachable"] == []
-    assert body["jobs"] == [{"name": "ft", "namespace": "skyjob-ft", "cluster": "east", "state": "running", "nodes": 1,
-                             "running": 1, "restarts_on_errors": 1, "preemptions": 2, "max_restarts_on_errors": 3,
-                             "detail": ""}]
+    assert body["jobs"] == [
+        {
+            "name": "ft",
+            "namespace": "skyjob-ft",
+            "cluster": "east",
+            "state": "running",
+            "nodes": 1,
+            "running": 1,
+            "restarts_on_errors": 1,
+            "preemptions": 2,
+            "max_restarts_on_errors": 3,
+            "detail": "",
+        }
+    ]
 
-    fleet.write_text(fleet.read_text() + f"  - name: gone\n    kubeconfig: {kubeconfig(tmp_path, 'http://127.0.0.1:9', 'gone')}\n")
+    fleet.write_text(
+        fleet.read_text() + f"  - name: gone\n    kubeconfig: {kubeconfig(tmp_path, 'http://127.0.0.1:9', 'gone')}\n"
+    )
     partial = sky("jobs", "status", "--fleet", str(fleet))
     assert partial.returncode == 1 and "Traceback" not in partial.stderr
     assert "running" in partial.stdout and "1/3" in partial.stdout and "gone: not read" in partial.stdout
@@ -189,9 +239,14 @@ checkpoint: {size: 100Gi}
 
 def test_preflight_names_what_is_missing(tmp_path, api_factory):
     api = api_factory({}, objects={"/api/v1/namespaces/ml": {"kind": "Namespace"}})
-    cluster = Fleet.model_validate({"clusters": [{"name": "east", "kubeconfig": kubeconfig(tmp_path, api.url, "east")}]}).clusters[0]
-    spec = load_job("job.yaml", text=SPEC.replace("checkpoint: {size: 100Gi}", "checkpoint: {claim_name: ckpt}")
-                    + "namespace: ml\nsecret_env: {HF_TOKEN: {name: hf, key: token}}\n")
+    cluster = Fleet.model_validate(
+        {"clusters": [{"name": "east", "kubeconfig": kubeconfig(tmp_path, api.url, "east")}]}
+    ).clusters[0]
+    spec = load_job(
+        "job.yaml",
+        text=SPEC.replace("checkpoint: {size: 100Gi}", "checkpoint: {claim_name: ckpt}")
+        + "namespace: ml\nsecret_env: {HF_TOKEN: {name: hf, key: token}}\n",
+    )
     assert preflight(cluster, spec) == [
         "PriorityClass skyendpoints-training is missing: the skyendpoints platform is not installed on east; "
         "deploy an endpoint there first (sky endpoint up)",
@@ -205,15 +260,20 @@ def test_preflight_names_what_is_missing(tmp_path, api_factory):
 def test_preflight_passes_and_refuses_a_leftover_namespace(tmp_path, api_factory):
     pc = "/apis/scheduling.k8s.io/v1/priorityclasses/skyendpoints-training"
     api = api_factory({}, objects={pc: {"kind": "PriorityClass"}})
-    cluster = Fleet.model_validate({"clusters": [{"name": "east", "kubeconfig": kubeconfig(tmp_path, api.url, "east")}]}).clusters[0]
+    cluster = Fleet.model_validate(
+        {"clusters": [{"name": "east", "kubeconfig": kubeconfig(tmp_path, api.url, "east")}]}
+    ).clusters[0]
     assert preflight(cluster, load_job("job.yaml", text=SPEC)) == []
     api.objects["/api/v1/namespaces/skyjob-ft"] = {"kind": "Namespace"}
     assert preflight(cluster, load_job("job.yaml", text=SPEC)) == [
-        "namespace 'skyjob-ft' already exists on east (left from an earlier run?): delete it, or set 'namespace' in the spec to run there"]
+        "namespace 'skyjob-ft' already exists on east (left from an earlier run?): delete it, or set 'namespace' in the spec to run there"
+    ]
 
 
 def test_preflight_of_an_unreachable_cluster(tmp_path):
-    cluster = Fleet.model_validate({"clusters": [{"name": "east", "kubeconfig": kubeconfig(tmp_path, "http://127.0.0.1:9", "east")}]}).clusters[0]
+    cluster = Fleet.model_validate(
+        {"clusters": [{"name": "east", "kubeconfig": kubeconfig(tmp_path, "http://127.0.0.1:9", "east")}]}
+    ).clusters[0]
     [problem] = preflight(cluster, load_job("job.yaml", text=SPEC))
     assert problem.startswith("east is unreachable: ")
 
@@ -274,7 +334,9 @@ def test_launch_places_on_free_gpus_and_deploys_the_job_stack(tmp_path, runtime)
     [job] = rec.by_type("kubernetes:batch/v1:Job")
     assert job.provider.startswith(rec.named("k8s-onprem-eu").urn)
 
-    with pytest.raises(SkyError, match="already launched in environment 'dev' \\(cluster onprem-eu\\); cancel it first"):
+    with pytest.raises(
+        SkyError, match="already launched in environment 'dev' \\(cluster onprem-eu\\); cancel it first"
+    ):
         launch(runtime, spec, fleet_with_kubeconfig(tmp_path), yes=True)
     assert cancel(runtime, "ft", yes=True)["cluster"] == "onprem-eu"
     assert FakeEngine.stacks == {}
@@ -300,11 +362,14 @@ def test_no_free_capacity_is_exit_1_with_reasons(tmp_path, runtime):
         launch(runtime, spec, fleet_with_kubeconfig(tmp_path))
     assert info.value.exit_code == 1
     assert str(info.value).splitlines()[-1] == (
-        "  - no cluster has 3 x B200:8 free at once (training never counts reclaimable GPUs)")
+        "  - no cluster has 3 x B200:8 free at once (training never counts reclaimable GPUs)"
+    )
 
 
 def test_cli_dry_run_invalid_spec_and_no_capacity(tmp_path):
-    dry = sky("jobs", "launch", str(EXAMPLES / "train-multinode.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"), "--dry-run")
+    dry = sky(
+        "jobs", "launch", str(EXAMPLES / "train-multinode.yaml"), "--fleet", str(EXAMPLES / "fleet.yaml"), "--dry-run"
+    )
     assert dry.returncode == 0, dry.stderr
     assert "pretrain: 2 x B200:8 on coreweave-us-east" in dry.stdout and "dry run: nothing was changed" in dry.stdout
     bad = tmp_path / "bad.yaml"

@@ -36,7 +36,11 @@ class Run:
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, str(PROGRAM), "--dir", str(directory), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=full_env,
+            cwd=ROOT,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -79,7 +83,7 @@ def final_state(run: Run) -> dict:
     code = run.proc.wait(timeout=TIMEOUT)
     run.kill()
     assert code == 0
-    return json.loads(line[len("FINAL "):])
+    return json.loads(line[len("FINAL ") :])
 
 
 def on_disk_steps(directory: Path) -> list[int]:
@@ -98,7 +102,10 @@ def reference(tmp_path_factory) -> dict:
     run = Run(tmp_path_factory.mktemp("reference"))
     state = final_state(run)
     # It really trains: the weights approach the generating ones.
-    assert max(abs(w - t) for w, t in zip(state["w"], (2.0, -3.0, 0.5), strict=True)) < 0.02 and abs(state["b"] - 1.25) < 0.02
+    assert (
+        max(abs(w - t) for w, t in zip(state["w"], (2.0, -3.0, 0.5), strict=True)) < 0.02
+        and abs(state["b"] - 1.25) < 0.02
+    )
     return state
 
 

@@ -54,8 +54,12 @@ def test_training_fills_the_night_and_yields_by_day():
 
 def test_victims_are_minimal_and_per_node():
     Pod = sharing.Pod
-    pods = [Pod("training", 4, node=0, started=1.0), Pod("training", 2, node=0, started=5.0),
-            Pod("inference", 2, node=0, started=0.0), Pod("training", 8, node=1, started=2.0)]
+    pods = [
+        Pod("training", 4, node=0, started=1.0),
+        Pod("training", 2, node=0, started=5.0),
+        Pod("inference", 2, node=0, started=0.0),
+        Pod("training", 8, node=1, started=2.0),
+    ]
     node, victims = sharing._choose_victims(pods, [0, 1], need=2, per_node=8)
     assert node == 0 and victims == [pods[1]]  # one 2-GPU pod on node 0 beats the 8-GPU pod on node 1
     node, victims = sharing._choose_victims(pods, [0, 1], need=8, per_node=8)

@@ -55,8 +55,9 @@ def test_single_node_job_objects_and_failure_semantics():
     assert (j["completionMode"], j["completions"], j["parallelism"]) == ("Indexed", 1, 1)
     # Real errors spend the budget; preemption (DisruptionTarget) is ignored.
     assert j["backoffLimit"] == j["backoffLimitPerIndex"] == 3 and j["maxFailedIndexes"] == 0
-    assert j["podFailurePolicy"] == {"rules": [{"action": "Ignore", "onPodConditions": [
-        {"type": "DisruptionTarget", "status": "True"}]}]}
+    assert j["podFailurePolicy"] == {
+        "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
+    }
     assert j["podReplacementPolicy"] == "Failed"
     pod = j["template"]["spec"]
     assert pod["restartPolicy"] == "Never"  # required by podFailurePolicy
@@ -66,17 +67,28 @@ def test_single_node_job_objects_and_failure_semantics():
 
 
 def test_requests_equal_limits_and_accelerator_affinity():
-    pod = objects(job(), cluster(accelerator_label="nvidia.com/gpu.product.short")).find("Job")["spec"]["template"]["spec"]
+    pod = objects(job(), cluster(accelerator_label="nvidia.com/gpu.product.short")).find("Job")["spec"]["template"][
+        "spec"
+    ]
     res = pod["containers"][0]["resources"]
     assert res["requests"] == res["limits"] == {"nvidia.com/gpu": "8", "cpu": "16", "memory": "128Gi"}
     term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
     assert term == {"matchExpressions": [{"key": "nvidia.com/gpu.product.short", "operator": "In", "values": ["H100"]}]}
 
 
-@pytest.mark.parametrize("taint, toleration", [
-    ({"key": "nvidia.com/gpu", "effect": "NoSchedule"}, {"key": "nvidia.com/gpu", "effect": "NoSchedule", "operator": "Exists"}),
-    ({"key": "gpu", "value": "true", "effect": "NoExecute"}, {"key": "gpu", "effect": "NoExecute", "operator": "Equal", "value": "true"}),
-])
+@pytest.mark.parametrize(
+    "taint, toleration",
+    [
+        (
+            {"key": "nvidia.com/gpu", "effect": "NoSchedule"},
+            {"key": "nvidia.com/gpu", "effect": "NoSchedule", "operator": "Exists"},
+        ),
+        (
+            {"key": "gpu", "value": "true", "effect": "NoExecute"},
+            {"key": "gpu", "effect": "NoExecute", "operator": "Equal", "value": "true"},
+        ),
+    ],
+)
 def test_gpu_taint_toleration(taint, toleration):
     pod = objects(job(), cluster(gpu_taint=taint)).find("Job")["spec"]["template"]["spec"]
     assert pod["tolerations"] == [toleration]
@@ -98,9 +110,15 @@ def test_checkpoint_volume_mount_and_env_contract():
     assert env["SKY_NUM_NODES"] == "1" and env["SKY_MASTER_ADDR"] == "localhost"
     assert env["SKY_MAX_RESTARTS_ON_ERRORS"] == "3"
     # The restart counts are the Job controller's own, via the downward API.
-    assert env["SKY_RESTARTS_ON_ERRORS"] == {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-index-failure-count']"}}
-    assert env["SKY_PREEMPTIONS"] == {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-index-ignored-failure-count']"}}
-    assert env["SKY_NODE_RANK"] == {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}
+    assert env["SKY_RESTARTS_ON_ERRORS"] == {
+        "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-index-failure-count']"}
+    }
+    assert env["SKY_PREEMPTIONS"] == {
+        "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-index-ignored-failure-count']"}
+    }
+    assert env["SKY_NODE_RANK"] == {
+        "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}
+    }
     assert env["WANDB_MODE"] == "offline"
     assert env["HF_TOKEN"] == {"secretKeyRef": {"name": "hf", "key": "token"}}
 
@@ -162,7 +180,8 @@ def test_schema_validation_is_strict():
     bp = build_training(job(), cluster())
     bp.find("Job")["spec"]["backoffLimitPerIdx"] = 1
     assert validate_manifests(bp.objects) == [
-        "Job skyjob-ft/ft: spec: Additional properties are not allowed ('backoffLimitPerIdx' was unexpected)"]
+        "Job skyjob-ft/ft: spec: Additional properties are not allowed ('backoffLimitPerIdx' was unexpected)"
+    ]
 
 
 # --------------------------------------------------------------------------- placement
@@ -179,7 +198,9 @@ def test_training_counts_free_gpus_only():
     )
     chosen = place_job(job(), fleet)
     assert chosen.cluster == "idle"  # "busy" is cheaper (price 0) but its GPUs are only reclaimable
-    assert chosen.reasons[0].startswith("busy: capacity 0: no node has 8 usable H100 GPUs (free (training does not preempt))")
+    assert chosen.reasons[0].startswith(
+        "busy: capacity 0: no node has 8 usable H100 GPUs (free (training does not preempt))"
+    )
 
 
 def test_all_nodes_must_fit_in_one_cluster():

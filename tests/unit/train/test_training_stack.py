@@ -25,14 +25,17 @@ command: [python, train.py]
 resources: {accelerators: H100:8}
 checkpoint: {size: 100Gi}
 """
-KUBECONFIG_TEXT = "apiVersion: v1\nkind: Config\nusers: [{name: u, user: {client-key-data: SECRET-KUBECONFIG-MATERIAL}}]\n"
+KUBECONFIG_TEXT = (
+    "apiVersion: v1\nkind: Config\nusers: [{name: u, user: {client-key-data: SECRET-KUBECONFIG-MATERIAL}}]\n"
+)
 
 
 def fleet(tmp_path) -> Fleet:
     path = tmp_path / "kubeconfig"
     path.write_text(KUBECONFIG_TEXT)
-    return Fleet.model_validate({"clusters": [{"name": "east", "kubeconfig": str(path)},
-                                              {"name": "west", "kubeconfig": str(path)}]})
+    return Fleet.model_validate(
+        {"clusters": [{"name": "east", "kubeconfig": str(path)}, {"name": "west", "kubeconfig": str(path)}]}
+    )
 
 
 def test_exact_tree_provider_and_order(tmp_path):
@@ -40,18 +43,29 @@ def test_exact_tree_provider_and_order(tmp_path):
     rec = mockrun.run(lambda: deploy_job(spec, fleet(tmp_path).cluster("west")))
     by_name = {r.name: r for r in rec.registrations.values()}
     names = {r.urn: r.name for r in rec.registrations.values()}
-    tree = {(r.type, r.name, names.get(r.parent, "")) for r in rec.registrations.values() if r.type != "pulumi:pulumi:Stack"}
+    tree = {
+        (r.type, r.name, names.get(r.parent, "")) for r in rec.registrations.values() if r.type != "pulumi:pulumi:Stack"
+    }
     assert tree == {
         ("pulumi:providers:kubernetes", "k8s-west", "skyendpoints-test"),
         (TYPE, "llama-ft", "skyendpoints-test"),
         ("kubernetes:core/v1:Namespace", "llama-ft-namespace-skyjob-llama-ft", "llama-ft"),
-        ("kubernetes:core/v1:PersistentVolumeClaim", "llama-ft-persistentvolumeclaim-skyjob-llama-ft-llama-ft-checkpoints", "llama-ft"),
+        (
+            "kubernetes:core/v1:PersistentVolumeClaim",
+            "llama-ft-persistentvolumeclaim-skyjob-llama-ft-llama-ft-checkpoints",
+            "llama-ft",
+        ),
         ("kubernetes:batch/v1:Job", "llama-ft-job-skyjob-llama-ft-llama-ft", "llama-ft"),
     }
     provider_urn = by_name["k8s-west"].urn
-    ns, claim, job = (by_name[n] for n in ("llama-ft-namespace-skyjob-llama-ft",
-                                           "llama-ft-persistentvolumeclaim-skyjob-llama-ft-llama-ft-checkpoints",
-                                           "llama-ft-job-skyjob-llama-ft-llama-ft"))
+    ns, claim, job = (
+        by_name[n]
+        for n in (
+            "llama-ft-namespace-skyjob-llama-ft",
+            "llama-ft-persistentvolumeclaim-skyjob-llama-ft-llama-ft-checkpoints",
+            "llama-ft-job-skyjob-llama-ft-llama-ft",
+        )
+    )
     for child in (ns, claim, job):
         assert child.provider.startswith(provider_urn + "::")  # every object goes to the chosen cluster
         assert not child.retain_on_delete  # the job's own namespace goes with it
@@ -60,7 +74,11 @@ def test_exact_tree_provider_and_order(tmp_path):
     assert job.inputs["spec"]["template"]["spec"]["priorityClassName"] == "skyendpoints-training"
     assert job.inputs["spec"]["podFailurePolicy"]["rules"][0]["action"] == "Ignore"
     assert job.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
-    assert {k: v.value for k, v in rec.outputs.items()} == {"job": "llama-ft", "cluster": "west", "namespace": "skyjob-llama-ft"}
+    assert {k: v.value for k, v in rec.outputs.items()} == {
+        "job": "llama-ft",
+        "cluster": "west",
+        "namespace": "skyjob-llama-ft",
+    }
     component = by_name["llama-ft"]
     assert rec.component_outputs[component.urn]  # register_outputs was called
 
