@@ -65,9 +65,9 @@ auth:
 """
 NOTES = {
     "wake_from_zero_s": "not measured: the scale-to-zero wake path (EPP request counters as the wake trigger, "
-                        "request held at the gateway) is not run on the local fleet yet",
+    "request held at the gateway) is not run on the local fleet yet",
     "spill_over_s": "not measured: needs a 2-cluster run with the fleet-wide ScaledObject on the next cluster; "
-                    "the fleet store it reads is up, the scenario is not written yet",
+    "the fleet store it reads is up, the scenario is not written yet",
 }
 
 
@@ -82,13 +82,16 @@ def _poll(what, check, timeout, interval=0.5):
             return check()
         except Exception:
             return None
+
     return wait_for(what, safe, timeout, interval)
 
 
 def run(log) -> dict:
     bins = find_bin_dir()
     metricsplane.find_binary("prometheus")
-    root = Path(tempfile.mkdtemp(prefix="sky-bench-autoscale-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None))
+    root = Path(
+        tempfile.mkdtemp(prefix="sky-bench-autoscale-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
+    )
     fleet = LocalFleet(root / "fleet")
     out: dict = {}
     try:
@@ -99,22 +102,36 @@ def run(log) -> dict:
         cn = net.cluster(name)
         store = metricsplane.fleet_query_url(net.front_door_address())
         sc.install_crds(api, shared_crds())
-        docs = sc.render(SPEC, fleet.fleet_file, fleet.kubeconfig, name, root / "work",
-                         [{"accelerator": "B200", "gpus": 8, "count": 5}])
+        docs = sc.render(
+            SPEC,
+            fleet.fleet_file,
+            fleet.kubeconfig,
+            name,
+            root / "work",
+            [{"accelerator": "B200", "gpus": 8, "count": 5}],
+        )
         so = next(d for d in docs if d["kind"] == "ScaledObject")
         ns = so["metadata"]["namespace"]
         sc.apply(api, docs, {"chat-auto-key": {"key": KEY}})
-        first = _poll("one Ready replica", lambda: (lambda p: p if len(p) == 1 else None)(sc.ready_workload_pods(api, ns)),
-                      180)
-        _poll("KEDA's HPA reading the metric", lambda: any(
-            (h.get("status") or {}).get("currentMetrics") for h in
-            api.items(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers")), 180, 1)
+        first = _poll(
+            "one Ready replica", lambda: (lambda p: p if len(p) == 1 else None)(sc.ready_workload_pods(api, ns)), 180
+        )
+        _poll(
+            "KEDA's HPA reading the metric",
+            lambda: any(
+                (h.get("status") or {}).get("currentMetrics")
+                for h in api.items(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers")
+            ),
+            180,
+            1,
+        )
         targets = root / "targets.txt"
         sc.write_targets(targets, first)
         log("load: 12 clients over the Ready replicas")
         t_load = time.monotonic()
         load = sc.start_load(cn.spawn, targets, KEY, "chat-auto", 240, 12, root / "load.log")
         try:
+
             def added():
                 pods = sc.ready_workload_pods(api, ns)
                 sc.write_targets(targets, pods)
@@ -125,8 +142,12 @@ def run(log) -> dict:
             _poll("an added replica Ready and serving", added, 200, 0.5)
             out["scale_up_s"] = round(time.monotonic() - t_load, 1)
             log(f"scale_up_s = {out['scale_up_s']}")
-            res = _poll("dashboard panels with data", lambda: (lambda r: r if sum(r.values()) >= len(PANELS) - 1
-                                                               else None)(sc.panels_with_data(store)), 120, 5)
+            res = _poll(
+                "dashboard panels with data",
+                lambda: (lambda r: r if sum(r.values()) >= len(PANELS) - 1 else None)(sc.panels_with_data(store)),
+                120,
+                5,
+            )
             out["dashboard_panels_with_data"] = sum(res.values())
             out["dashboard_panels_without_data"] = [t for t, ok in res.items() if not ok]
         finally:
@@ -148,12 +169,16 @@ def main() -> None:
     args = ap.parse_args()
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     figures = run(log)
-    doc = {"scale_up_s": figures.get("scale_up_s"), "scale_down_s": figures.get("scale_down_s"),
-           "wake_from_zero_s": None, "spill_over_s": None,
-           "dashboard_panels_with_data": figures.get("dashboard_panels_with_data"),
-           "dashboard_panels_total": figures.get("dashboard_panels_total"),
-           "dashboard_panels_without_data": figures.get("dashboard_panels_without_data"),
-           "notes": NOTES}
+    doc = {
+        "scale_up_s": figures.get("scale_up_s"),
+        "scale_down_s": figures.get("scale_down_s"),
+        "wake_from_zero_s": None,
+        "spill_over_s": None,
+        "dashboard_panels_with_data": figures.get("dashboard_panels_with_data"),
+        "dashboard_panels_total": figures.get("dashboard_panels_total"),
+        "dashboard_panels_without_data": figures.get("dashboard_panels_without_data"),
+        "notes": NOTES,
+    }
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
