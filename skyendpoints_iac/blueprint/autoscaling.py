@@ -70,7 +70,7 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def _trigger(name: str, url: str, query: str, threshold: float, activation: float, metric_type: str) -> dict:
+def _trigger(name: str, url: str, query: str, threshold: float, activation: float, metric_type: str) -> dict[str, Any]:
     return {
         "type": "prometheus",
         "name": name,

@@ -12,6 +12,7 @@ and DCGM exporter's ``DCGM_FI_DEV_GPU_UTIL``. Variables: data source, cluster, e
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as gd
 from grafana_foundation_sdk.builders import prometheus, timeseries
@@ -128,7 +129,7 @@ PANELS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
 ]
 
 
-def build_dashboard() -> dict:
+def build_dashboard() -> dict[str, Any]:
     """The dashboard model as plain JSON-able data (stable: no timestamps, fixed uid)."""
     board = (
         gd.Dashboard("Skyendpoints fleet")
@@ -170,7 +171,8 @@ def build_dashboard() -> dict:
                 prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(chr(ord("A") + ref)).datasource(DS)
             )
         board = board.with_panel(panel)
-    return json.loads(JSONEncoder(sort_keys=True).encode(board.build()))
+    built: dict[str, Any] = json.loads(JSONEncoder(sort_keys=True).encode(board.build()))
+    return built
 
 
 def dashboard_configmap(namespace: str = names.MONITORING_NAMESPACE) -> Manifest:

@@ -81,7 +81,9 @@ def _check_unique(endpoints: list[tuple[EndpointSpec, Placement]], fleet: Fleet)
         raise InvalidInput(problems)
 
 
-def _slices_by_cluster(fleet: Fleet, endpoints) -> dict[str, list[tuple[EndpointSpec, ClusterPlacement]]]:
+def _slices_by_cluster(
+    fleet: Fleet, endpoints: list[tuple[EndpointSpec, Placement]]
+) -> dict[str, list[tuple[EndpointSpec, ClusterPlacement]]]:
     known = {c.name for c in fleet.clusters}
     out: dict[str, list[tuple[EndpointSpec, ClusterPlacement]]] = {c.name: [] for c in fleet.clusters}
     for spec, placement in endpoints:

@@ -20,18 +20,23 @@ Listener contract with the endpoint half (also in docs/components.md):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..errors import SkyError
 from ..spec.fleet import Fleet
 from . import names
 from .catalogue import Catalogue
 from .model import Manifest
 
+if TYPE_CHECKING:
+    from .platform import EndpointTls
+
 MAX_LISTENERS = 64
 """Gateway API v1.5.1 CRD limit on spec.listeners."""
 
 
-def _meta(name: str, namespace: str | None = names.GATEWAY_NAMESPACE) -> dict:
-    meta: dict = {"name": name, "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}
+def _meta(name: str, namespace: str | None = names.GATEWAY_NAMESPACE) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}
     if namespace:
         meta["namespace"] = namespace
     return meta
@@ -46,7 +51,7 @@ def gateway_class() -> Manifest:
     }
 
 
-def gateway(fleet: Fleet, endpoints: tuple, http01: bool) -> Manifest:
+def gateway(fleet: Fleet, endpoints: tuple[EndpointTls, ...], http01: bool) -> Manifest:
     """``endpoints``: ``platform.EndpointTls`` of every endpoint on the cluster, in any order."""
     if http01:
         http_from = {"from": "Selector", "selector": {"matchLabels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}}
@@ -165,7 +170,7 @@ def internal_gateway(private_endpoints: tuple[str, ...]) -> Manifest:
     }
 
 
-def _internal_proxy_pods() -> dict:
+def _internal_proxy_pods() -> dict[str, Any]:
     return {
         ENVOY_OWNING_GATEWAY_NAME: names.INTERNAL_GATEWAY_NAME,
         ENVOY_OWNING_GATEWAY_NAMESPACE: names.GATEWAY_NAMESPACE,

@@ -14,6 +14,8 @@ CA's validation request may land on a cluster that is not running the solver. So
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..spec.fleet import Fleet
 from . import names
 from .model import Manifest
@@ -34,7 +36,7 @@ def acme_issuer_name(fleet: Fleet) -> str:
     return names.ISSUER_LETSENCRYPT_STAGING if fleet.acme.server == "letsencrypt-staging" else names.ISSUER_LETSENCRYPT
 
 
-def _solver(fleet: Fleet) -> dict:
+def _solver(fleet: Fleet) -> dict[str, Any]:
     if fleet.dns.provider == "route53":
         return {"dns01": {"route53": {}}}
     if fleet.dns.provider == "cloudflare":
@@ -49,7 +51,7 @@ def _solver(fleet: Fleet) -> dict:
     return {"http01": {"gatewayHTTPRoute": {"parentRefs": [parent]}}}
 
 
-def _meta(name: str) -> dict:
+def _meta(name: str) -> dict[str, Any]:
     return {"name": name, "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}
 
 
@@ -65,7 +67,7 @@ def cluster_issuers(fleet: Fleet, acme: bool) -> list[Manifest]:
     ]
     if acme:
         name = acme_issuer_name(fleet)
-        body: dict = {
+        body: dict[str, Any] = {
             "server": ACME_SERVERS[fleet.acme.server],
             "privateKeySecretRef": {"name": f"{name}-account-key"},
             "solvers": [_solver(fleet)],

@@ -15,6 +15,8 @@ serves ``/metrics`` on 9090 behind token auth; Prometheus presents its own Servi
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..spec.fleet import Cluster, Fleet
 from . import names
 from .engines import ENGINE_METRICS_PORTS, ENGINE_TRANSPORT, EPP_METRICS_PORT, METRICS_PATH
@@ -31,11 +33,11 @@ EPP_TOKEN_SECRET = "prometheus-metrics-reader-token"
 OTLP_PORTS = ({"name": "otlp-grpc", "port": 4317}, {"name": "otlp-http", "port": 4318})
 
 
-def _meta(name: str) -> dict:
+def _meta(name: str) -> dict[str, Any]:
     return {"name": name, "namespace": names.MONITORING_NAMESPACE, "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY}}
 
 
-def _pod_monitor(name: str, selector: dict, endpoints: list[dict]) -> Manifest:
+def _pod_monitor(name: str, selector: dict[str, Any], endpoints: list[dict[str, Any]]) -> Manifest:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
@@ -49,7 +51,7 @@ def _pod_monitor(name: str, selector: dict, endpoints: list[dict]) -> Manifest:
     }
 
 
-def engine_scrape_endpoints() -> list[dict]:
+def engine_scrape_endpoints() -> list[dict[str, Any]]:
     """Both engine ports, scheme/TLS from ``ENGINE_TRANSPORT``. Only declared container ports become targets,
     so a single-node pod yields 8000 and a P/D decode pod 8001."""
     # Native sidecars (the P/D routing sidecar on 8000) are init containers: never scrape them as the engine.
@@ -121,7 +123,7 @@ def _remote_write_auth_block(fleet: Fleet) -> str:
     )
 
 
-def remote_write_env(fleet: Fleet) -> list[dict]:
+def remote_write_env(fleet: Fleet) -> list[dict[str, Any]]:
     """``alloy.extraEnv`` entries taking the credentials from the user's Secret in ``monitoring``."""
     auth = fleet.metrics.remote_write_auth
     if auth is None:
@@ -182,9 +184,9 @@ def helm_tpl_literal(text: str) -> str:
     return text.replace("{{", '{{ "{{" }}')
 
 
-def alloy_values(cluster: Cluster, fleet: Fleet, tracing: bool) -> dict:
+def alloy_values(cluster: Cluster, fleet: Fleet, tracing: bool) -> dict[str, Any]:
     content = helm_tpl_literal(alloy_config(cluster, fleet, tracing))
-    alloy: dict = {"configMap": {"create": True, "content": content}}
+    alloy: dict[str, Any] = {"configMap": {"create": True, "content": content}}
     env = remote_write_env(fleet) if fleet.metrics.remote_write_url else []
     if env:
         alloy["extraEnv"] = env

@@ -47,7 +47,7 @@ class _Dumper(_BaseDumper):
         return True
 
 
-def _str(dumper, value: str):
+def _str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 

@@ -33,7 +33,7 @@ from .serving import SliceContext, inference_pool_name
 EPP_API_VERSION = "llm-d.ai/v1alpha1"
 
 
-def _plugin(type_: str, name: str | None = None, parameters: dict | None = None) -> dict:
+def _plugin(type_: str, name: str | None = None, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
     p: dict[str, Any] = {"type": type_}
     if name:
         p["name"] = name
@@ -42,7 +42,7 @@ def _plugin(type_: str, name: str | None = None, parameters: dict | None = None)
     return p
 
 
-def _config(plugins: list[dict], profiles: list[dict]) -> dict:
+def _config(plugins: list[dict[str, Any]], profiles: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "apiVersion": EPP_API_VERSION,
         "kind": "EndpointPickerConfig",
@@ -51,7 +51,7 @@ def _config(plugins: list[dict], profiles: list[dict]) -> dict:
     }
 
 
-def _profile(name: str, refs: Sequence[tuple[str, int | None]]) -> dict:
+def _profile(name: str, refs: Sequence[tuple[str, int | None]]) -> dict[str, Any]:
     return {
         "name": name,
         "plugins": [{"pluginRef": r} if w is None else {"pluginRef": r, "weight": w} for r, w in refs],
@@ -107,7 +107,7 @@ _PD_PLUGINS = [
 """P/D: decode is picked first, then a prefill pod (header ``x-prefiller-host-port``), in every mode."""
 
 
-def build_epp_config(mode: RoutingMode, *, prefill: bool, lora: bool) -> dict:
+def build_epp_config(mode: RoutingMode, *, prefill: bool, lora: bool) -> dict[str, Any]:
     """The ``EndpointPickerConfig`` for ``mode``: plugins declared once, in first-use order, then profiles."""
 
     def with_lora(scorers: Scorers) -> Scorers:
@@ -133,7 +133,7 @@ def build_epp_config(mode: RoutingMode, *, prefill: bool, lora: bool) -> dict:
     )
 
 
-def epp_config(ctx: SliceContext) -> dict:
+def epp_config(ctx: SliceContext) -> dict[str, Any]:
     spec = ctx.spec
     return build_epp_config(MODES[spec.routing], prefill=spec.prefill is not None, lora=bool(spec.lora_adapters))
 
@@ -147,7 +147,7 @@ def is_public(ctx: SliceContext) -> bool:
     return ctx.spec.auth.exposure == "public"
 
 
-def parent_ref(ctx: SliceContext) -> dict:
+def parent_ref(ctx: SliceContext) -> dict[str, Any]:
     """The Gateway listener the endpoint's route attaches to: its own HTTPS listener on the platform Gateway
     when public, the in-cluster Gateway's listener when private."""
     if is_public(ctx):
@@ -172,7 +172,7 @@ def route_hostnames(ctx: SliceContext) -> list[str]:
     return [base, f"{base}.svc", f"{base}.svc.cluster.local"]
 
 
-def router(ctx: SliceContext) -> dict:
+def router(ctx: SliceContext) -> dict[str, Any]:
     """``spec.router`` of the LLMInferenceService: a managed EPP with our config, our Gateway listener
     (``parent_ref``) and our HTTPRoute, public or private."""
     return {

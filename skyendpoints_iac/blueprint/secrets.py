@@ -37,7 +37,7 @@ class SecretRef:
     """The referencing object or chart, for messages."""
 
 
-def _walk(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
+def _walk(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     if isinstance(node, dict):
         yield path, node
         for k, v in node.items():

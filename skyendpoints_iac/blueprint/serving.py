@@ -26,7 +26,7 @@ from ..errors import InvalidInput, Problem
 from ..placement.accelerators import gpu_resource
 from ..placement.model import ClusterPlacement
 from ..spec.common import Accelerator
-from ..spec.endpoint import EndpointSpec, EngineArg
+from ..spec.endpoint import EndpointSpec, EngineArg, Volume
 from ..spec.fleet import Cluster, Fleet
 from . import names
 from .engines import ENGINE_PORT, ENGINE_TRANSPORT, ENGINE_TYPE_LABEL, PD_DECODE_ENGINE_PORT
@@ -112,7 +112,9 @@ class SliceContext:
             names.LABEL_WORKLOAD_KIND: "inference",
         }
 
-    def metadata(self, name: str, *, namespace: bool = True, annotations: dict[str, str] | None = None) -> dict:
+    def metadata(
+        self, name: str, *, namespace: bool = True, annotations: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         meta: dict[str, Any] = {"name": name}
         if namespace:
             meta["namespace"] = self.namespace
@@ -237,7 +239,7 @@ list (llm-d-router ``pkg/sidecar/proxy/allowlist.go`` ``Start``: ``cache.WaitFor
 gets Ready. Later llm-d-router releases accept only this group (``NewAllowlistValidator``: "pool-group must be")."""
 
 
-def routing_sidecar_override(engine: str) -> list[dict]:
+def routing_sidecar_override(engine: str) -> list[dict[str, Any]]:
     """Decode pods' ``initContainers`` entry that replaces the preset routing sidecar's command.
 
     Two reasons, both on the preset's ``llm-d-routing-sidecar`` (``config-llm-decode-template.yaml:240-283``):
@@ -370,7 +372,7 @@ def hf_token_secret(ctx: SliceContext) -> tuple[str | None, list[SecretSpec]]:
     ]
 
 
-def hf_token_env(ctx: SliceContext) -> tuple[list[dict], list[SecretSpec]]:
+def hf_token_env(ctx: SliceContext) -> tuple[list[dict[str, Any]], list[SecretSpec]]:
     """``HF_TOKEN`` and ``HUGGING_FACE_HUB_TOKEN`` on the engine (draft models, adapters it fetches itself).
 
     The model download itself is the storage-initializer's: it gets the token through ``STORAGE_SECRET_ANNOTATION``
@@ -386,7 +388,7 @@ API_KEY_ENV = "VLLM_API_KEY"
 """vLLM reads its API key from this env var (same as ``--api-key``) and rejects /v1 calls without it."""
 
 
-def api_key_ref(ctx: SliceContext) -> tuple[dict | None, list[SecretSpec]]:
+def api_key_ref(ctx: SliceContext) -> tuple[dict[str, Any] | None, list[SecretSpec]]:
     """The ``secretKeyRef`` of the endpoint's API key, plus the SecretSpec when we create the Secret."""
     auth = ctx.spec.auth
     if auth.api_key == "none":
@@ -401,7 +403,7 @@ def api_key_ref(ctx: SliceContext) -> tuple[dict | None, list[SecretSpec]]:
 # --------------------------------------------------------------------------- pod templates
 
 
-def _resources(gpus: int, cpu: Any, memory: Any, gpu_type: str) -> dict:
+def _resources(gpus: int, cpu: Any, memory: Any, gpu_type: str) -> dict[str, Any]:
     """The vendor's resource name (``placement.accelerators.VENDORS``): AMD GPUs need ``amd.com/gpu``."""
     resource = gpu_resource(gpu_type)
     requests: dict[str, Any] = {resource: str(gpus)}
@@ -424,7 +426,7 @@ def _image(spec: EndpointSpec) -> str | None:
     return None
 
 
-def _http_probes(port: int = ENGINE_PORT) -> dict:
+def _http_probes(port: int = ENGINE_PORT) -> dict[str, Any]:
     """SGLang/custom engines replace the vLLM command, so the preset's probes (on its own port) are replaced too,
     with the scheme of the one transport decision (``engines.ENGINE_TRANSPORT``)."""
     get = {"httpGet": {"path": "/health", "port": port, "scheme": ENGINE_TRANSPORT.probe_scheme}}
@@ -440,16 +442,16 @@ def _container(
     role: str,
     topo: Topology,
     extra_args: dict[str, EngineArg],
-    env_secret: list[dict],
-    api_key: dict | None,
-) -> dict:
+    env_secret: list[dict[str, Any]],
+    api_key: dict[str, Any] | None,
+) -> dict[str, Any]:
     spec = ctx.spec
     e = spec.engine
     flags_map: dict[str, EngineArg] = {**_speculative_args(spec), **e.args, **extra_args}
     if role in ("prefill", "decode") and e.type == "vllm":
         flags_map = {**_pd_args(role), **flags_map}
     flags = engine_flags(flags_map, e.type)
-    env: list[dict] = [{"name": k, "value": v} for k, v in e.env.items()]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in e.env.items()]
     env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}} for k, r in e.secret_env.items()]
     env += env_secret
     if api_key is not None:
@@ -505,7 +507,7 @@ def _container(
     return c
 
 
-def _pod_spec(ctx: SliceContext, container: dict, gpu_type: str) -> dict:
+def _pod_spec(ctx: SliceContext, container: dict[str, Any], gpu_type: str) -> dict[str, Any]:
     pod: dict[str, Any] = {
         "containers": [copy.deepcopy(container)],  # template and worker must not share (and alias) one dict
         "affinity": gpu_node_affinity(ctx.cluster, gpu_type),
@@ -523,7 +525,7 @@ def _pod_spec(ctx: SliceContext, container: dict, gpu_type: str) -> dict:
     return pod
 
 
-def _claim_name(ctx: SliceContext, volume) -> str:
+def _claim_name(ctx: SliceContext, volume: Volume) -> str:
     return volume.claim_name or f"{ctx.name}-{volume.name}"
 
 
@@ -567,7 +569,7 @@ FILLED_SCHEMES = ("hf", "s3")
 """Model URI schemes the storage-initializer downloads; ``pvc://`` and ``oci://`` need no fill."""
 
 
-def model_cache_volume(ctx: SliceContext):
+def model_cache_volume(ctx: SliceContext) -> Volume | None:
     """The volume that caches the model, or None (no volumes, or a model that is not downloaded)."""
     scheme = ctx.spec.model_uri.split("://", 1)[0]
     if not ctx.spec.volumes or scheme not in FILLED_SCHEMES:
@@ -672,7 +674,7 @@ def _pp_script(ctx: SliceContext, topo: Topology, worker: bool) -> str:
     )
 
 
-def _pp_pod(ctx: SliceContext, topo: Topology, worker: bool) -> dict:
+def _pp_pod(ctx: SliceContext, topo: Topology, worker: bool) -> dict[str, Any]:
     main: dict[str, Any] = {
         "name": "main",
         "image": ENGINE_PRESET_IMAGE,
@@ -733,7 +735,7 @@ def _check_presets(ctx: SliceContext, decode: Topology, prefill: Topology | None
 # --------------------------------------------------------------------------- the LLMInferenceService
 
 
-def _model(ctx: SliceContext) -> dict:
+def _model(ctx: SliceContext) -> dict[str, Any]:
     spec = ctx.spec
     model: dict[str, Any] = {"uri": served_model_uri(ctx), "name": spec.name}
     if spec.lora_adapters:
@@ -742,7 +744,7 @@ def _model(ctx: SliceContext) -> dict:
     return model
 
 
-def _kv_offloading(spec: EndpointSpec) -> dict | None:
+def _kv_offloading(spec: EndpointSpec) -> dict[str, Any] | None:
     kv = spec.kv_offloading
     if kv is None:
         return None
@@ -789,7 +791,7 @@ def _env_problems(spec: EndpointSpec) -> list[Problem]:
     return problems
 
 
-def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[SecretSpec]]:
+def build_llmisvc(ctx: SliceContext, router: dict[str, Any]) -> tuple[Manifest, list[SecretSpec]]:
     """The LLMInferenceService for this cluster, and the SecretSpecs its env references need."""
     spec = ctx.spec
     check_spec(spec)
@@ -844,7 +846,9 @@ def build_llmisvc(ctx: SliceContext, router: dict) -> tuple[Manifest, list[Secre
     return obj, secrets
 
 
-def _prefill(ctx: SliceContext, hf_env: list[dict], api_key: dict | None, kv: dict | None) -> dict:
+def _prefill(
+    ctx: SliceContext, hf_env: list[dict[str, Any]], api_key: dict[str, Any] | None, kv: dict[str, Any] | None
+) -> dict[str, Any]:
     spec = ctx.spec
     acc = spec.prefill_accelerator
     assert acc is not None and spec.prefill is not None
