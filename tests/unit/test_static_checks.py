@@ -4,8 +4,8 @@
   tracks or would track (new files count: a finding shows up before the commit, not first in CI); ignored
   files (build/, .venv/) never. Outside a git checkout (an sdist, a copy) the whole tree is checked.
 - ``ruff format --check`` over the same files: the layout is the formatter's (``ruff format`` fixes it).
-- mypy over the pure layers at the level pyproject.toml ``[tool.mypy]`` states (strict for spec, placement and
-  policy; a documented level for blueprint).
+- mypy over the pure layers at the level pyproject.toml ``[tool.mypy]`` states (strict for all four: spec,
+  placement, blueprint and policy).
 
 Both tools are pinned in the dev extra (requirements/dev.lock). A missing tool fails; it never skips.
 Each check names the file, line and rule of every finding.
