@@ -42,27 +42,6 @@ from skyendpoints_iac.localfleet.api import wait_for  # noqa: E402
 from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
 
 KEY = "bench-autoscale-key"
-SPEC = """\
-name: chat-auto
-model: Qwen/Qwen3-0.6B
-resources:
-  accelerators: B200:8
-engine:
-  type: vllm
-  args:
-    max_num_seqs: 2
-autoscaling:
-  min_replicas: 1
-  max_replicas: 3
-  metric: queue_depth
-  target: 2
-  upscale_delay_seconds: 0
-  downscale_delay_seconds: 0
-auth:
-  api_key: secret
-  secret_name: chat-auto-key
-  secret_key: key
-"""
 NOTES = {
     "wake_from_zero_s": "not measured: the scale-to-zero wake path (EPP request counters as the wake trigger, "
     "request held at the gateway) is not run on the local fleet yet",
@@ -103,7 +82,7 @@ def run(log) -> dict:
         store = metricsplane.fleet_query_url(net.front_door_address())
         sc.install_crds(api, shared_crds())
         docs = sc.render(
-            SPEC,
+            sc.AUTOSCALED_SPEC,
             fleet.fleet_file,
             fleet.kubeconfig,
             name,

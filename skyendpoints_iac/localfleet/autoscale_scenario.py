@@ -68,6 +68,30 @@ ts = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
 """A bounded client (``seconds``, ``workers`` threads, 30 s per request) over the URLs in a file it rereads
 before every request. Run inside the cluster's namespace, where the pod IPs are."""
 
+AUTOSCALED_SPEC = """\
+name: chat-auto
+model: Qwen/Qwen3-0.6B
+resources:
+  accelerators: B200:8
+engine:
+  type: vllm
+  args:
+    max_num_seqs: 2
+autoscaling:
+  min_replicas: 1
+  max_replicas: 3
+  metric: queue_depth
+  target: 2
+  upscale_delay_seconds: 0
+  downscale_delay_seconds: 0
+auth:
+  api_key: secret
+  secret_name: chat-auto-key
+  secret_key: key
+"""
+"""An autoscaled endpoint with the spec's delays at their minimum: 2 running per replica (vLLM
+``--max-num-seqs``), scaled on requests waiting (queue depth), 2 per replica."""
+
 WORKLOAD_SELECTOR = "app.kubernetes.io%2Fcomponent%3Dllminferenceservice-workload"
 
 

@@ -41,30 +41,6 @@ GOLDEN = ROOT / "tests" / "unit" / "blueprint" / "golden" / "glm-prod.yaml"
 KEY = "e2e-autoscale-key"
 REPLICAS = 2
 
-SPEC = """\
-name: chat-auto
-model: Qwen/Qwen3-0.6B
-resources:
-  accelerators: B200:8
-engine:
-  type: vllm
-  args:
-    max_num_seqs: 2
-autoscaling:
-  min_replicas: 1
-  max_replicas: 3
-  metric: queue_depth
-  target: 2
-  upscale_delay_seconds: 0
-  downscale_delay_seconds: 0
-auth:
-  api_key: secret
-  secret_name: chat-auto-key
-  secret_key: key
-"""
-"""An autoscaled endpoint with the spec's delays at their minimum: 2 running per replica (vLLM
-``--max-num-seqs``), scaled on requests waiting (queue depth), 2 per replica."""
-
 
 @pytest.fixture(scope="module")
 def fleet() -> Any:
@@ -227,7 +203,12 @@ def test_keda_and_the_hpa_scale_up_on_queue_depth_and_back_down(fleet, tmp_path)
     cn = fleet.network().cluster(name)
     # Capacity left for it: 3 of the 5 nodes (the golden endpoint holds 2).
     docs = sc.render(
-        SPEC, fleet.fleet_file, fleet.kubeconfig, name, tmp_path, [{"accelerator": "B200", "gpus": 8, "count": 3}]
+        sc.AUTOSCALED_SPEC,
+        fleet.fleet_file,
+        fleet.kubeconfig,
+        name,
+        tmp_path,
+        [{"accelerator": "B200", "gpus": 8, "count": 3}],
     )
     so = next(d for d in docs if d["kind"] == "ScaledObject")
     ns, target = so["metadata"]["namespace"], so["spec"]["scaleTargetRef"]["name"]
