@@ -8,6 +8,7 @@ Every decision is logged with its reason (``<state>/envs/<env>/decisions.jsonl``
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -222,16 +223,27 @@ def watch(
     passes: int | None = None,
     clock: Callable[[], float] = time.monotonic,
     elector: Any = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Run passes every ``interval`` seconds. A failed pass is reported and retried next time (the stack
     is left repairable); a held lock skips the pass. ``passes`` bounds the loop (tests, e2e).
     ``elector`` (``leader.LeaseElector``): only the Lease holder acts; a standby copy waits, and takes
-    over within the lease duration when the leader stops renewing."""
+    over within the lease duration when the leader stops renewing.
+    ``stop`` (set by the CLI's SIGTERM/SIGINT handler): the loop ends between passes, never inside one, so
+    a stopped operator leaves no update half-run and no Pulumi lock behind."""
     done = 0
+    stopping = stop.is_set if stop is not None else (lambda: False)
+
+    def pause(seconds: float) -> None:
+        if stop is not None:
+            stop.wait(seconds)
+        else:
+            rt.sleep(seconds)
+
     if elector is not None:
         elector.start()
     was_leading = None
-    while passes is None or done < passes:
+    while (passes is None or done < passes) and not stopping():
         started = clock()
         if elector is not None and elector.leading != was_leading:
             was_leading = elector.leading
@@ -247,7 +259,7 @@ def watch(
             done += 1
             if passes is not None and done >= passes:
                 break
-            rt.sleep(min(interval, elector.settings.retry_seconds))
+            pause(min(interval, elector.settings.retry_seconds))
             continue
         try:
             reconcile_once(
@@ -263,4 +275,4 @@ def watch(
         done += 1
         if passes is not None and done >= passes:
             break
-        rt.sleep(max(0.0, interval - (clock() - started)))
+        pause(max(0.0, interval - (clock() - started)))

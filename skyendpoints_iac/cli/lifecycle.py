@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 import typer
@@ -220,12 +222,36 @@ def reconcile_cmd(
                 lease_api(lease_kubeconfig, lease_context),
                 LeaseSettings(namespace=lease_namespace, name=lease_name or f"skyendpoints-reconcile-{rt.env}"),
             )
+        stop = _stop_on_signals()
         try:
             watch_loop(
-                rt, policy, interval, rebalance=rebalance, fleet_path=str(fleet) if fleet else None, elector=elector
+                rt,
+                policy,
+                interval,
+                rebalance=rebalance,
+                fleet_path=str(fleet) if fleet else None,
+                elector=elector,
+                stop=stop,
             )
         finally:
             if elector is not None:
                 elector.stop()
+        if stop.is_set():
+            msg = "stopped by a signal between passes" + ("; Lease released" if elector is not None else "")
+            out.print(f"[stop] {msg}", markup=False)
+            rt.records.log_decision("stopped", rt.env, msg)
     else:
         reconcile_once(rt, policy, rebalance=rebalance, fleet_path=str(fleet) if fleet else None, dry_run=dry_run)
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM (a pod's or a service's stop) and SIGINT end the watch loop after the pass in flight.
+
+    Dying inside a pass would leave the Pulumi lock held and the update half-run; the next operator would
+    then refuse to act until someone removed the lock by hand. The handler only sets the event (no I/O in a
+    signal handler); a second signal is not special (the supervisor's SIGKILL after its grace period is the
+    hard stop)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop

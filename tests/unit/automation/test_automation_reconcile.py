@@ -4,7 +4,9 @@ The real kill-a-cluster proof is the local-fleet e2e test."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 
 import pytest
 from _automation_fakes import FakeBackend, RecordingUi
@@ -140,6 +142,29 @@ def test_watch_survives_a_failed_pass(world):
     watch(rt, POLICY, 30.0, passes=2, clock=lambda: 0.0)
     assert any(line.startswith("[error] pass failed, retrying in 30s: stack 'dev' is locked") for line in ui.lines)
     assert 30.0 in sleeps
+
+
+def test_a_stop_during_a_pass_lets_that_pass_finish_and_runs_no_other(world):
+    """SIGTERM mid-pass (the CLI sets ``stop``): the update in flight completes (no lock or half-run update
+    left behind), then the unbounded loop returns instead of sleeping into another pass."""
+    rt, backend, _, down, first, _ = world
+    down.add(first.placements[0].cluster)
+    stop = threading.Event()
+    probes: list[str] = []
+    real_probe = rt.probe
+
+    def probe_then_stop(cluster, timeout):
+        probes.append(cluster.name)
+        stop.set()
+        return real_probe(cluster, timeout)
+
+    rt = dataclasses.replace(rt, probe=probe_then_stop)
+    watch(rt, POLICY, 30.0, stop=stop, clock=lambda: 0.0)
+    logged = [json.loads(line)["kind"] for line in rt.records.decision_log.read_text().splitlines()]
+    assert logged.count("updated") == 1 and backend.ops()[-1] == "up"
+    probed_once = len(probes)
+    watch(rt, POLICY, 30.0, stop=stop, clock=lambda: 0.0)  # already stopped: not even one more probe
+    assert len(probes) == probed_once
 
 
 def test_empty_environment_is_a_noop(tmp_path):
