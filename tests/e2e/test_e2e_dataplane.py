@@ -197,7 +197,16 @@ def plane(tmp_path_factory):
                     },
                 },
             )
-            _wait(f"{name}: 2 pods of the stand-in's Deployment Ready", lambda api=api: len(ready_pods(api)) == 2)
+            # 300 s: in the full suite this fleet starts while the session fleet (planes, Prometheus, KEDA)
+            # still runs on the same 2 cores; alone it takes seconds.
+            try:
+                _wait(
+                    f"{name}: 2 pods of the stand-in's Deployment Ready",
+                    lambda api=api: len(ready_pods(api)) == 2,
+                    timeout=300,
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{_diagnosis(fleet, api)}") from None
         replicas = {
             pod["metadata"]["name"]: name for name in fleet.cluster_names for pod in ready_pods(fleet.api(name))
         }
@@ -215,6 +224,18 @@ def plane(tmp_path_factory):
             (root / "controller.log").write_bytes(log.read_bytes())  # kept for diagnosis after down
         fleet.down()
         assert not [n for n in list_netns() if n.startswith(fleet.prefix)], "namespaces left behind"
+
+
+def _diagnosis(fleet, api) -> str:
+    """What the fixture saw when it gave up: the pods' phases and conditions, and the data-plane
+    controller's last log lines (the run's tmp dir is gone by the time CI prints the failure)."""
+    lines = []
+    for p in api.items(f"/api/v1/namespaces/{NS}/pods"):
+        conds = {c["type"]: c["status"] for c in p.get("status", {}).get("conditions", [])}
+        lines.append(f"pod {p['metadata']['name']}: {p.get('status', {}).get('phase')} {conds}")
+    log = fleet.dir / "dataplane" / "controller.log"
+    tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else ["(no controller log)"]
+    return "\n".join([*lines, "--- dataplane controller log (tail)", *tail])
 
 
 def _exists(api, path: str) -> bool:
