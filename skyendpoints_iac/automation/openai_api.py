@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from requests.adapters import HTTPAdapter
 
 from ..errors import SkyError
 
@@ -21,6 +24,10 @@ class Target:
     api_key: str | None = None
     verify: bool | str = True
     """True, False (--insecure, e.g. self-signed certificates) or a CA bundle path."""
+    connect_to: str | None = None
+    """Connect to this address instead of what DNS says for the URL's host (``--connect-to``): TLS SNI, the
+    certificate check and ``Host`` stay the endpoint's hostname. For a name that resolves nowhere yet (DNS not
+    propagated, or the local fleet's front door), like curl's ``--connect-to`` / ``--resolve``."""
 
     def url(self, path: str) -> str:
         base = self.base_url.rstrip("/")
@@ -33,6 +40,33 @@ class Target:
         if self.api_key:
             h["Authorization"] = f"Bearer {self.api_key}"
         return h
+
+    def send(self, method: str, path: str, *, timeout: Any, **kw: Any) -> Any:
+        """One HTTP request (a ``requests.Response``) to ``path`` on the endpoint, with its key and TLS."""
+        import requests
+
+        url, headers = self.url(path), self.headers()
+        with requests.Session() as session:
+            if self.connect_to:
+                parts = urlsplit(url)
+                netloc = self.connect_to if parts.port is None else f"{self.connect_to}:{parts.port}"
+                url = urlunsplit(parts._replace(netloc=netloc))
+                headers["Host"] = parts.netloc
+                session.mount(f"{parts.scheme}://{netloc}", _PinnedHostname(parts.hostname or ""))
+            return session.request(method, url, headers=headers, verify=self.verify, timeout=timeout, **kw)
+
+
+class _PinnedHostname(HTTPAdapter):
+    """TLS to an address, as if to ``hostname``: SNI and certificate verification use the hostname
+    (urllib3's ``server_hostname`` / ``assert_hostname`` pool keywords)."""
+
+    def __init__(self, hostname: str) -> None:
+        self._hostname = hostname
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kw: Any) -> None:
+        kw.update(server_hostname=self._hostname, assert_hostname=self._hostname)
+        super().init_poolmanager(*args, **kw)
 
 
 def api_key_from_outputs(outputs: Mapping[str, Any], endpoint: str, secret_key: str = "api-key") -> str | None:
@@ -57,7 +91,7 @@ def _explain(exc: Exception, url: str) -> SkyError:
     if isinstance(exc, requests.exceptions.ConnectionError):
         return SkyError(
             f"{url}: cannot connect ({str(exc).splitlines()[0][:160]}); is the DNS name set up? "
-            "pass --url to use a gateway address directly"
+            "pass --connect-to ADDRESS to reach it through a known address"
         )
     if isinstance(exc, requests.exceptions.Timeout):
         return SkyError(f"{url}: no answer in time; the endpoint may be scaled to zero and waking up, try again")
@@ -69,7 +103,7 @@ def _request(target: Target, method: str, path: str, timeout: float, **kw: Any) 
 
     url = target.url(path)
     try:
-        resp = requests.request(method, url, headers=target.headers(), verify=target.verify, timeout=timeout, **kw)
+        resp = target.send(method, path, timeout=timeout, **kw)
     except requests.exceptions.RequestException as exc:
         raise _explain(exc, url) from None
     if resp.status_code == 401 or resp.status_code == 403:

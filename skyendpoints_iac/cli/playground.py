@@ -12,7 +12,15 @@ from .runtime import backend_option, env_option, make_runtime, root_option
 
 
 def _target(
-    name: str, env, backend, pulumi_root, url: str | None, api_key_env: str | None, insecure: bool, ca_cert: str | None
+    name: str,
+    env,
+    backend,
+    pulumi_root,
+    url: str | None,
+    api_key_env: str | None,
+    insecure: bool,
+    ca_cert: str | None,
+    connect_to: str | None = None,
 ):
     """URL from --url or the stack outputs (else the front door hostname); key from the stack's secret
     outputs, or from the environment variable named by --api-key-env."""
@@ -54,7 +62,7 @@ def _target(
     from ..blueprint.serving import endpoint_hostname
 
     base = url or endpoint_outputs(outputs, name).get("url") or f"https://{endpoint_hostname(spec, desired.fleet)}"
-    return Target(base_url=base, api_key=key, verify=False if insecure else (ca_cert or True))
+    return Target(base_url=base, api_key=key, verify=False if insecure else (ca_cert or True), connect_to=connect_to)
 
 
 def _common():
@@ -73,7 +81,20 @@ def _common():
         ),
         insecure=typer.Option(False, "--insecure", help="Skip TLS verification (self-signed certificates)."),
         ca_cert=typer.Option(
-            None, "--ca-cert", help="CA bundle to verify the endpoint's certificate.", show_default=False
+            None,
+            "--ca-cert",
+            envvar="SKY_CA_CERT",
+            help="CA bundle to verify the endpoint's certificate.",
+            show_default=False,
+        ),
+        connect_to=typer.Option(
+            None,
+            "--connect-to",
+            envvar="SKY_CONNECT_TO",
+            help="Connect to this address instead of what DNS answers for the endpoint's hostname; TLS and "
+            "the Host header still use the hostname (DNS not set up yet, or the local fleet's front door: "
+            "'sky fleet local env' exports it).",
+            show_default=False,
         ),
     )
 
@@ -92,6 +113,7 @@ def chat_cmd(
     api_key_env: str | None = _o["api_key_env"],
     insecure: bool = _o["insecure"],
     ca_cert: str | None = _o["ca_cert"],
+    connect_to: str | None = _o["connect_to"],
     backend: str | None = backend_option(),
     pulumi_root: str | None = root_option(),
 ) -> None:
@@ -105,7 +127,7 @@ def chat_cmd(
     """
     from ..automation.openai_api import chat
 
-    target = _target(name, env, backend, pulumi_root, url, api_key_env, insecure, ca_cert)
+    target = _target(name, env, backend, pulumi_root, url, api_key_env, insecure, ca_cert, connect_to)
     text, usage = chat(target, prompt, model=model, max_tokens=max_tokens)
     out.print(text, markup=False, highlight=False)
     if usage:
@@ -124,6 +146,7 @@ def playground_cmd(
     api_key_env: str | None = _o["api_key_env"],
     insecure: bool = _o["insecure"],
     ca_cert: str | None = _o["ca_cert"],
+    connect_to: str | None = _o["connect_to"],
     backend: str | None = backend_option(),
     pulumi_root: str | None = root_option(),
 ) -> None:
@@ -137,7 +160,7 @@ def playground_cmd(
     """
     from ..automation.playground import Playground
 
-    target = _target(name, env, backend, pulumi_root, url, api_key_env, insecure, ca_cert)
+    target = _target(name, env, backend, pulumi_root, url, api_key_env, insecure, ca_cert, connect_to)
     try:
         server = Playground(target, name, model=model, port=port)
     except OSError as exc:

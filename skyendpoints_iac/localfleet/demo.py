@@ -182,7 +182,9 @@ front door are the real Envoy and GAIE binaries.
 
 Try failover (same URL before and after):
   eval "$(sky fleet local env --dir {fleet.dir})"
+  sky endpoint chat {endpoint} "Hello"
   sky fleet local kill {first} --dir {fleet.dir}
+  sky endpoint chat {endpoint} "Still there?"
   sky endpoint reconcile --fleet {fleet.fleet_file}
   sky endpoint status
   sky fleet local start {first} --dir {fleet.dir}

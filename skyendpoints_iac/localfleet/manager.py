@@ -312,6 +312,10 @@ class LocalFleet:
             ctx["SKY_LOCALFLEET_FRONT_DOOR"] = self.network(st).front_door_address()
             # The CA the data plane's certificate stand-in signs the endpoints' certificates with.
             ctx["SKY_LOCALFLEET_CA"] = str(self.dir / "issuer" / "ca.crt")
+            # The same two as 'sky endpoint chat/playground' read them (--connect-to, --ca-cert): the
+            # endpoints' hostnames resolve nowhere here, the front door answers for all of them.
+            ctx["SKY_CONNECT_TO"] = ctx["SKY_LOCALFLEET_FRONT_DOOR"]
+            ctx["SKY_CA_CERT"] = ctx["SKY_LOCALFLEET_CA"]
         path = self.dir / self.CONTEXT_FILE
         if path.exists():
             ctx.update({str(k): str(v) for k, v in json.loads(path.read_text()).items()})

@@ -61,15 +61,7 @@ def make_handler(target: Target, endpoint: str, model: str | None):
 
             path = self.path.split("?", 1)[0]
             try:
-                upstream = requests.request(
-                    method,
-                    target.url(path),
-                    data=body,
-                    headers=target.headers(),
-                    verify=target.verify,
-                    stream=True,
-                    timeout=(10, 300),
-                )
+                upstream = target.send(method, path, data=body, stream=True, timeout=(10, 300))
             except requests.exceptions.RequestException as exc:
                 msg = json.dumps({"error": {"message": f"endpoint unreachable: {str(exc).splitlines()[0][:200]}"}})
                 return self._send(HTTPStatus.BAD_GATEWAY, msg.encode(), "application/json")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,6 +17,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _auth(self) -> bool:
+        self.server.hosts.append(self.headers.get("Host"))  # type: ignore[attr-defined]
         self.server.auth_headers.append(self.headers.get("Authorization"))  # type: ignore[attr-defined]
         if self.headers.get("Authorization") != f"Bearer {API_KEY}":
             self._json(401, {"error": {"message": "bad key"}})
@@ -62,17 +64,36 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class StandIn:
+    """``StandIn()`` serves plain HTTP; ``StandIn(tls=(cert, key))`` serves HTTPS and records each TLS
+    handshake's SNI in ``server_names``."""
+
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        self.tls = tls
+        self.server_names: list[str | None] = []
+
     def __enter__(self) -> StandIn:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.auth_headers = []  # type: ignore[attr-defined]
         self.httpd.requests = []  # type: ignore[attr-defined]
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd.hosts = []  # type: ignore[attr-defined]
+        scheme = "http"
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            ctx.sni_callback = lambda sock, name, _ctx: self.server_names.append(name)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         return self
 
     @property
     def auth_headers(self) -> list:
         return self.httpd.auth_headers  # type: ignore[attr-defined]
+
+    @property
+    def hosts(self) -> list:
+        return self.httpd.hosts  # type: ignore[attr-defined]
 
     @property
     def requests(self) -> list:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import urllib.request
 
 import pytest
@@ -49,8 +50,34 @@ def test_chat_sends_the_key_and_prints_the_answer():
 
 
 def test_chat_unreachable_endpoint_is_one_clear_error():
-    with pytest.raises(SkyError, match=r"cannot connect .*pass --url"):
+    with pytest.raises(SkyError, match=r"cannot connect .*pass --connect-to ADDRESS"):
         chat(Target("http://127.0.0.1:9", API_KEY), "x", model="m", timeout=2)
+
+
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory):
+    """A self-signed certificate for ``glm.example.test`` only (openssl, as the local fleet's PKI uses)."""
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "tls.crt", d / "tls.key"
+    argv = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    argv += ["-days", "1", "-subj", "/CN=glm.example.test", "-addext", "subjectAltName=DNS:glm.example.test"]
+    subprocess.run([*argv, "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+def test_connect_to_reaches_an_address_with_the_hostnames_tls_and_host(tls_pair):
+    """``--connect-to``: the URL's hostname resolves nowhere; the request goes to the given address while
+    SNI, certificate verification and ``Host`` stay the hostname's (observed by the server)."""
+    with StandIn(tls=tls_pair) as server:
+        port = server.url.rsplit(":", 1)[1]
+        target = Target(f"https://glm.example.test:{port}", API_KEY, verify=tls_pair[0], connect_to="127.0.0.1")
+        text, _ = chat(target, "hi", model=MODEL)
+        assert text == "stand-in echo: hi"
+        assert server.server_names == ["glm.example.test"] and server.hosts == [f"glm.example.test:{port}"]
+        # Verification is still on: a hostname the certificate does not name is refused.
+        other = Target(f"https://other.example.test:{port}", API_KEY, verify=tls_pair[0], connect_to="127.0.0.1")
+        with pytest.raises(SkyError, match="TLS verification failed"):
+            chat(other, "hi", model=MODEL)
 
 
 def test_api_key_from_stack_outputs():
