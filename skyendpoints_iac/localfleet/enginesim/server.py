@@ -62,7 +62,7 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _chat_prompt(messages: list[dict[str, Any]]) -> tuple[str, str]:
+def chat_prompt(messages: list[dict[str, Any]]) -> tuple[str, str]:
     """(rendered prompt, last user message): a plain chat template, stable so prefixes cache."""
     rendered = "".join(f"<|{m.get('role', 'user')}|> {_content_text(m.get('content'))}\n" for m in messages)
     user = [m for m in messages if m.get("role") == "user"]
@@ -120,7 +120,7 @@ async def _serve(request: web.Request, *, chat: bool) -> web.StreamResponse:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return _error(400, "'messages' must be a non-empty list", "BadRequestError")
-        prompt, echo = _chat_prompt(messages)
+        prompt, echo = chat_prompt(messages)
     else:
         prompt = body.get("prompt")
         if isinstance(prompt, list):
