@@ -41,7 +41,7 @@ class StackEngine(Protocol):
     """What the wrapper needs from Pulumi. ``FakeEngine`` in the tests implements the same methods."""
 
     def preview(self, on_event: OnEvent | None = None) -> dict[str, int]: ...
-    def up(self, on_event: OnEvent | None = None) -> dict[str, Any]: ...
+    def up(self, on_event: OnEvent | None = None, targets: list[str] | None = None) -> dict[str, Any]: ...
     def destroy(self, on_event: OnEvent | None = None) -> None: ...
     def refresh(self, on_event: OnEvent | None = None, targets: list[str] | None = None) -> None: ...
     def outputs(self) -> dict[str, Any]: ...
@@ -247,9 +247,13 @@ class PulumiEngine:
         )
         return {str(getattr(k, "value", k)): int(v) for k, v in (result.change_summary or {}).items()}
 
-    def up(self, on_event: OnEvent | None = None) -> dict[str, Any]:
+    def up(self, on_event: OnEvent | None = None, targets: list[str] | None = None) -> dict[str, Any]:
+        """Update the stack; ``targets`` (component URNs): only those and everything depending on them
+        (``--target-dependents``: their children, created, updated and deleted with them). Providers and the
+        stack's outputs are always updated (docs/automation.md, "Targeted updates")."""
+        only: dict[str, Any] = {"target": list(targets), "target_dependents": True} if targets else {}
         result = self._checked(
-            lambda sink, opts: self._stack.up(on_event=sink, suppress_outputs=True, show_secrets=False, **opts),
+            lambda sink, opts: self._stack.up(on_event=sink, suppress_outputs=True, show_secrets=False, **only, **opts),
             on_event,
         )
         return {k: v.value for k, v in result.outputs.items()}

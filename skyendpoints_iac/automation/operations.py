@@ -293,10 +293,15 @@ def endpoint_outputs(outputs: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def run_update(
-    rt: Runtime, desired: DesiredEnv, title: str, record: EnvRecord | None = None
+    rt: Runtime,
+    desired: DesiredEnv,
+    title: str,
+    record: EnvRecord | None = None,
+    targets: list[str] | None = None,
 ) -> tuple[dict[str, Any], ProgressModel]:
     """``up`` with live progress; the program also writes ``record`` (default: ``next_record(desired)``) to
-    the backend. A failure becomes the one-screen ``UpdateFailed``."""
+    the backend. ``targets``: only these components (and their dependents) are diffed and changed
+    (``slices.update_targets``); None updates everything. A failure becomes the one-screen ``UpdateFailed``."""
     check_record_unchanged(rt, desired)
     model = ProgressModel(
         clusters={c.name: c.kube_context for c in desired.fleet.clusters}, endpoints=tuple(desired.endpoints)
@@ -304,7 +309,7 @@ def run_update(
     engine = rt.engine_factory(rt.env, inline_program(desired, record or next_record(desired)))
     with rt.ui.progress(title, model) as on_event:
         try:
-            outputs = engine.up(on_event=on_event)
+            outputs = engine.up(on_event=on_event, targets=targets) if targets else engine.up(on_event=on_event)
         except EngineFailed as exc:
             raise UpdateFailed(failures.render(failures.collect(model, exc.stderr), title)) from None
     return outputs, model

@@ -30,8 +30,10 @@ from .operations import (
     read_record,
     run_update,
 )
-from .program import DesiredEndpoint
+from .program import DesiredEndpoint, DesiredEnv
+from .record import EnvRecord
 from .revisions import now_utc
+from .slices import SCHEME, SCHEME_KEY, part_urn, slice_hashes, update_targets
 
 
 @dataclass
@@ -79,7 +81,12 @@ def probe_until_settled(
 
 
 def apply_state_actions(
-    rt: Runtime, actions: StateActions, contexts: dict[str, str | None], log, dropped: dict[str, dict[str, Any]]
+    rt: Runtime,
+    actions: StateActions,
+    contexts: dict[str, str | None],
+    log,
+    dropped: dict[str, dict[str, Any]],
+    engine: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """Drop / restore cluster resources in the stack's state via export -> edit -> import. ``dropped`` is
     the backend record's dropped-state map; the new one is returned (the update writes it to the record;
@@ -88,7 +95,7 @@ def apply_state_actions(
         return dict(dropped)
     from .program import empty_program
 
-    engine = rt.engine_factory(rt.env, empty_program)
+    engine = engine or rt.engine_factory(rt.env, empty_program)  # the caller's, if it made one this pass
     exported = engine.export()
     deployment = exported["deployment"]
     removed: dict[str, list] = {}
@@ -123,6 +130,48 @@ def apply_state_actions(
             rt.records.clear_dropped(cluster)
             dropped.pop(cluster, None)
     return dropped
+
+
+def _after_own_failed_update(rt: Runtime, target: DesiredEnv, written: EnvRecord, exc: UpdateFailed) -> DesiredEnv:
+    """``target`` for the whole-stack retry of a failed targeted update: rebased on the record that update
+    wrote (a failed update may still write its stack outputs), so the retry passes the stale-record check;
+    ``exc`` re-raised if the record moved on to anyone else's. Without the retry nothing would repair it:
+    the record would already hold the new placement, so the next pass would see nothing to move."""
+    now = read_record(rt)
+    if now.generation == target.record.generation:
+        return target
+    if now.generation != written.generation or now.last_update != written.last_update:
+        raise exc
+    return replace(target, record=replace(target.record, generation=now.generation))
+
+
+def choose_targets(
+    env: str,
+    record: EnvRecord,
+    target: DesiredEnv,
+    actions: StateActions,
+    last_ok: bool,
+    dropped: dict[str, dict[str, Any]] | None = None,
+) -> tuple[list[str] | None, str]:
+    """The URNs reconcile's update targets (None: the whole stack), and why. Targeted: the parts whose
+    rendered content changed since the last successful update (``slices.update_targets``): after a failover
+    the receiving clusters' slices, the front door, and slices removed from live clusters. Whole stack: when
+    a cluster returns (its restored resources, stale slices and platform are reconciled as a whole), when
+    the last update failed, or when the record holds no usable hashes."""
+    if actions.restore:
+        return (
+            None,
+            f"cluster(s) {', '.join(actions.restore)} returned: their restored resources are reconciled as a whole",
+        )
+    if not last_ok:
+        if record.slice_hashes.get(SCHEME_KEY) != SCHEME:
+            return None, "the record holds no rendered-content slice hashes (first update by this version)"
+        return None, "the stack's last update did not succeed, so its recorded hashes may not match the state"
+    # Components this pass's state surgery took out (left empty) that the program registers again.
+    registered = {part_urn(env, f"endpoint/{n}") for n in target.endpoints} | {part_urn(env, "global")}
+    taken = [r.get("urn") for c in actions.drop for r in (dropped or {}).get(c, {}).get("resources", [])]
+    recreated = [u for u in taken if u in registered]
+    return update_targets(env, record.slice_hashes, slice_hashes(target), target.excluded_clusters, recreated)
 
 
 def reconcile_once(
@@ -196,11 +245,30 @@ def reconcile_once(
     if not may_act():
         log("standby", rt.env, "would update the stack, but this copy does not hold the leader Lease")
         return report
-    dropped = apply_state_actions(rt, actions, contexts, log, record.dropped)
+    from .program import empty_program
+
+    # A targeted update needs the stack's last update to have succeeded: only then do the recorded hashes
+    # describe the state (a failed update records the hashes of what it only tried). Asked before the state
+    # changes (a returning cluster's refresh would be the newest history entry), on the engine the state
+    # surgery then uses.
+    targetable = not actions.restore and record.slice_hashes.get(SCHEME_KEY) == SCHEME
+    engine = rt.engine_factory(rt.env, empty_program) if targetable or actions.drop or actions.restore else None
+    last_ok = targetable and engine is not None and engine.last_result() == "succeeded"
+    dropped = apply_state_actions(rt, actions, contexts, log, record.dropped, engine)
     new = tuple(target.endpoints[d.endpoint].revision for d in report.decisions if d.update)
     target = replace(target, excluded_clusters=frozenset(failed) | frozenset(dropped))
+    targets, why = choose_targets(rt.env, record, target, actions, last_ok, dropped)
+    log("scope", rt.env, f"{'targeted' if targets else 'full'} update: {why}", targets=targets or [])
+    written = next_record(target, new, dropped)  # type: ignore[arg-type]
     try:
-        run_update(rt, target, f"reconcile {rt.env}", next_record(target, new, dropped))  # type: ignore[arg-type]
+        try:
+            run_update(rt, target, f"reconcile {rt.env}", written, targets)
+        except UpdateFailed as exc:
+            if not targets:
+                raise
+            target = _after_own_failed_update(rt, target, written, exc)
+            log("scope", rt.env, f"full update: the targeted update failed ({str(exc).splitlines()[0]})", targets=[])
+            run_update(rt, target, f"reconcile {rt.env}", next_record(target, new, dropped))  # type: ignore[arg-type]
     except UpdateFailed as exc:
         for rev in new:
             _record(rt, rev, "failed", str(exc).splitlines()[0])  # type: ignore[arg-type]

@@ -22,6 +22,11 @@ from .slice import ClusterSlice, ClusterSliceArgs
 TYPE = "skyendpoints:index:Endpoint"
 
 
+def slice_name(endpoint: str, cluster: str) -> str:
+    """The ``ClusterSlice`` name (and the prefix of its children's names): stable per (endpoint, cluster)."""
+    return f"{endpoint}-{cluster}"
+
+
 @dataclass(frozen=True)
 class ClusterHandle:
     """What a slice needs from its cluster: the provider and the shared platform."""
@@ -65,7 +70,7 @@ class Endpoint(pulumi.ComponentResource):
         for cluster, sl in sorted(args.slices.items()):
             handle = args.clusters[cluster]
             self.slices[cluster] = ClusterSlice(
-                f"{name}-{cluster}",
+                slice_name(name, cluster),
                 ClusterSliceArgs(slice=sl, platform=handle.platform, secret_values=values),
                 pulumi.ResourceOptions(parent=self, provider=handle.provider, depends_on=handle.platform.api_ready),
             )

@@ -39,6 +39,11 @@ from .providers import cluster_provider, read_kubeconfig
 GATEWAY_NAME = "global"
 
 
+def platform_name(cluster: str) -> str:
+    """The ``ClusterPlatform`` component's name for ``cluster``."""
+    return f"platform-{cluster}"
+
+
 class ClusterRegistry:
     """Provider and platform per cluster, created on first use and never twice."""
 
@@ -59,7 +64,7 @@ class ClusterRegistry:
                 raise SkyError(f"cluster '{cluster}' serves an endpoint but has no platform in the blueprint")
             provider = cluster_provider(entry, self._kubeconfigs[cluster])
             platform = ClusterPlatform(
-                f"platform-{cluster}",
+                platform_name(cluster),
                 ClusterPlatformArgs(
                     self._blueprint.clusters[cluster].platform, self._inputs.chart_sources, self._inputs.crd_sources
                 ),

@@ -135,8 +135,9 @@ class FakeEngine:
         self._maybe_fail("preview")
         return {"create": 2 * len(self.desired.used_clusters)} if self.desired else {}
 
-    def up(self, on_event=None) -> dict[str, Any]:
+    def up(self, on_event=None, targets=None) -> dict[str, Any]:
         self.backend.calls.append(("up", self.desired))
+        self.backend.targets.append(targets)
         for e in self.backend.events:
             if on_event:
                 on_event(e)
@@ -189,6 +190,8 @@ class FakeBackend:
         self.state: list[dict] = []
         self.outputs: dict[str, Any] = {}
         self.last_result: str | None = None
+        self.targets: list[list[str] | None] = []
+        """What each ``up`` targeted (None: the whole stack), in call order."""
 
     def factory(self, env: str, program):
         return FakeEngine(self, env, program)

@@ -76,6 +76,20 @@ def test_up_streams_events_and_returns_outputs(engine_for):
     assert not any("passphrase" in a.lower() for c in engine_for.argv() for a in c)  # never on a command line
 
 
+def test_a_targeted_up_names_each_target_and_their_dependents(engine_for):
+    """What the CLI is asked (the fake CLI records its argv); what the engine then does with component
+    targets is in docs/automation.md, "Targeted updates" (checked against the real engine there)."""
+    engine = engine_for()
+    a = "urn:pulumi:dev::skyendpoints::skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice::glm-east"
+    b = "urn:pulumi:dev::skyendpoints::skyendpoints:index:GlobalGateway::global"
+    engine.up(targets=[a, b])
+    engine.up()
+    first, second = [c for c in engine_for.argv() if "up" in c]
+    assert [first[i + 1] for i, arg in enumerate(first) if arg == "--target"] == [a, b]
+    assert "--target-dependents" in first
+    assert "--target" not in second and "--target-dependents" not in second  # untargeted: the whole stack
+
+
 def test_held_lock_is_a_clear_error(engine_for):
     engine = engine_for(mode="locked")
     with pytest.raises(StackLocked) as exc:

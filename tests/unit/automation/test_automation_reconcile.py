@@ -19,6 +19,7 @@ from skyendpoints_iac.errors import SkyError
 
 FLEET_YAML = """
 domain: example.com
+dns: {provider: none}
 clusters:
   - {name: east, gpu_prices: {H100: 2.0}, nodes: [{accelerator: H100, gpus: 8, count: 2}]}
   - {name: west, gpu_prices: {H100: 3.0}, nodes: [{accelerator: H100, gpus: 8, count: 2}]}
@@ -65,7 +66,18 @@ def test_failed_cluster_moves_replicas_drops_state_and_logs_why(world):
     report = reconcile_once(rt, POLICY)
     assert report.health[victim].state == "failed" and sleeps == [0.5, 0.5]  # 3 probes, then a verdict
     assert report.state_actions.drop == (victim,)
-    assert backend.ops() == ["export", "import", "up"]
+    # the last update succeeded (one history call, before the state changes), so only the changed parts are
+    # targeted: the receiving cluster's new slice, its platform's Gateway (a listener for the endpoint), the
+    # front door; nothing of the dead cluster (its state is gone) and none of the platforms' charts
+    assert backend.ops() == ["history", "export", "import", "up"]
+    receiver = backend.calls[-1][1].endpoints["glm-prod"].placement.clusters[0]
+    targets = backend.targets[-1]
+    assert sorted(u.split("::")[-1] for u in targets) == sorted(
+        ["global", f"glm-prod-{receiver}", f"platform-{receiver}-gateway-skyendpoints-system-skyendpoints"]
+    )
+    assert not any(victim in u for u in targets)
+    scope = next(e for e in report.log if e["kind"] == "scope")
+    assert scope["reason"].startswith("targeted update: 3 changed part(s)") and scope["targets"] == targets
     assert not any(victim in r["urn"] for r in backend.state)  # its resources left the state
     dropped = rt.records.dropped()[victim]
     assert dropped["resources"] and all(victim in r["urn"] for r in dropped["resources"])
@@ -74,7 +86,7 @@ def test_failed_cluster_moves_replicas_drops_state_and_logs_why(world):
     assert victim not in new.clusters and victim in desired.excluded_clusters
     assert victim not in [c.name for c in desired.program_fleet().clusters]  # no provider/platform registered
     assert sum(p.replicas for p in new.placements) == 2 and new.unplaced == 0
-    assert kinds(report) == ["health", "state", "update", "update", "drop-state", "updated"]
+    assert kinds(report) == ["health", "state", "update", "update", "drop-state", "scope", "updated"]
     assert f"cluster {victim} is failed (dial tcp: connection refused)" in report.decisions[0].reasons[0]
     last = rt.store.last_good("dev", "glm-prod")
     assert last.action == "reconcile" and victim in last.message
@@ -115,6 +127,12 @@ def test_recovery_restores_state_without_moving_back_then_rebalance_moves_back(w
     assert report.health[victim].state == "healthy"
     assert report.state_actions.restore == (victim,)
     assert backend.ops() == ["export", "import", "refresh", "up"]  # restore, refresh, then the update
+    # a returning cluster's update is the whole stack (no history call: no targeting is tried)
+    assert backend.targets[-1] is None
+    assert any(
+        e["kind"] == "scope" and e["reason"].startswith(f"full update: cluster(s) {victim} returned")
+        for e in report.log
+    )
     assert any(victim in r["urn"] for r in backend.state)
     assert victim not in rt.records.dropped()
     d = report.decisions[0]
@@ -125,6 +143,24 @@ def test_recovery_restores_state_without_moving_back_then_rebalance_moves_back(w
     report = reconcile_once(rt, POLICY, rebalance=True)
     assert report.decisions[0].update and report.decisions[0].reasons[0].startswith("--rebalance:")
     assert victim in backend.calls[-1][1].endpoints["glm-prod"].placement.clusters
+    # moving back is targeted: the slices on both clusters (one added, one deleted), never a whole platform
+    names = sorted(u.split("::")[-1] for u in backend.targets[-1])
+    assert f"glm-prod-{victim}" in names and f"glm-prod-{moved['placements'][0]['cluster']}" in names
+    assert not any(n in (f"platform-{victim}", "platform-west", "platform-eu") for n in names)
+
+
+def test_after_a_failed_update_the_next_update_is_a_full_one(world):
+    """A failed update records the hashes of what it only tried: they cannot say what changed."""
+    rt, backend, _, down, first, _ = world
+    backend.last_result = "failed"
+    down.add(first.placements[0].cluster)
+    report = reconcile_once(rt, POLICY)
+    assert report.updated and backend.ops() == ["history", "export", "import", "up"]
+    assert backend.targets[-1] is None
+    scope = next(e for e in report.log if e["kind"] == "scope")
+    assert scope["reason"] == (
+        "full update: the stack's last update did not succeed, so its recorded hashes may not match the state"
+    )
 
 
 def test_dry_run_decides_but_changes_nothing(world):
@@ -222,3 +258,67 @@ def test_a_discovery_glitch_on_a_healthy_cluster_moves_nothing(world):
     report = reconcile_once(rt, POLICY)
     assert not report.updated and backend.ops() == []
     assert report.decisions[0].reasons[0].startswith(f"capacity unknown this pass ({home}: /readyz failed: timeout)")
+
+
+def test_an_endpoint_left_empty_by_the_state_surgery_is_targeted_to_be_recreated(world):
+    """Every slice of glm-prod was on the failed cluster, so state surgery takes out its Endpoint component
+    too; the program registers it again, and an untargeted create would be skipped (the engine then refuses
+    the targeted new slice under it). So reconcile targets it."""
+    rt, backend, _, down, first, _ = world
+    victim = first.placements[0].cluster
+    endpoint = "urn:pulumi:dev::skyendpoints::skyendpoints:index:Endpoint::glm-prod"
+    slice_ = (
+        f"urn:pulumi:dev::skyendpoints::skyendpoints:index:Endpoint$skyendpoints:index:ClusterSlice::glm-prod-{victim}"
+    )
+    provider = next(r for r in backend.state if r.get("inputs", {}).get("clusterIdentifier") == victim)
+    backend.state += [
+        {"urn": endpoint, "type": "skyendpoints:index:Endpoint", "custom": False, "parent": backend.state[0]["urn"]},
+        {"urn": slice_, "type": "skyendpoints:index:ClusterSlice", "custom": False, "parent": endpoint},
+        {
+            "urn": slice_.replace("ClusterSlice::", "ClusterSlice$kubernetes:core/v1:Namespace::") + "-ns",
+            "type": "kubernetes:core/v1:Namespace",
+            "custom": True,
+            "parent": slice_,
+            "provider": f"{provider['urn']}::{provider['id']}",
+        },
+    ]
+    down.add(victim)
+    report = reconcile_once(rt, POLICY)
+    assert report.updated and endpoint in {r["urn"] for r in rt.records.dropped()[victim]["resources"]}
+    targets = backend.targets[-1]
+    assert targets[0] == endpoint and slice_ not in targets  # the old slice's state is gone: not a target
+    scope = next(e for e in report.log if e["kind"] == "scope")
+    assert "1 component(s) to recreate: glm-prod" in scope["reason"]
+
+
+def test_a_failed_targeted_update_is_retried_once_for_the_whole_stack(world):
+    """Like the real engine, the failed update still writes its stack outputs (the record, with the new
+    placement): without the retry no later pass would see anything to move."""
+    from _automation_fakes import FakeEngine
+
+    from skyendpoints_iac.automation.engine import EngineFailed
+    from skyendpoints_iac.automation.record import RECORD_OUTPUT, record_outputs
+
+    rt, backend, _, down, first, _ = world
+    failures = []
+
+    class FailsTargeted(FakeEngine):
+        def up(self, on_event=None, targets=None):
+            if targets and not failures:
+                failures.append(targets)
+                self.backend.calls.append(("up", self.desired))
+                self.backend.targets.append(targets)
+                self.backend.outputs = {**self.backend.outputs, RECORD_OUTPUT: record_outputs(self.program.record)[0]}
+                self.backend.last_result = "failed"
+                raise EngineFailed("pulumi failed", stderr="error: one or more targets could not be found in the stack")
+            return super().up(on_event, targets)
+
+    rt.engine_factory = lambda env, program: FailsTargeted(backend, env, program)
+    generation = backend.outputs[RECORD_OUTPUT]["generation"]
+    down.add(first.placements[0].cluster)
+    report = reconcile_once(rt, POLICY)
+    assert report.updated and failures and backend.targets[-2:] == [failures[0], None]
+    scopes = [e["reason"] for e in report.log if e["kind"] == "scope"]
+    assert scopes[0].startswith("targeted update:") and scopes[1].startswith("full update: the targeted update failed")
+    assert backend.outputs[RECORD_OUTPUT]["generation"] == generation + 2  # the failed one's, then the retry's
+    assert rt.store.last_good("dev", "glm-prod").action == "reconcile"
