@@ -7,7 +7,9 @@ Envoy (and the EPP for kv_cache_aware) routes to them, the front door serves the
 Its own 2-cluster fleet (small: one GPU node each), not the session fleet. Traffic goes only to the front
 door (an address inside the fleet's namespaces) and every request has a timeout and a bounded count.
 Which replica served a request is the simulator's ``x-sky-replica`` header (the pod's name), compared
-with the Ready pods the API servers list.
+with the Ready pods the API servers list. The routing tests (issue 14 e2e 2) grow the surviving cluster's
+pool to 4 replicas and compare the modes on localfleet/prefix_scenario.py's workload, from the simulators'
+own prefix-cache counters and the gateway Envoy's live config.
 
 Run: flock /tmp/sky-e2e.lock .venv/bin/python -m pytest tests/e2e/test_e2e_dataplane.py -x
 """
@@ -16,11 +18,14 @@ from __future__ import annotations
 
 import base64
 import http.client
+import shlex
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 
 import pytest
 import yaml
@@ -29,8 +34,9 @@ from skyendpoints_iac.blueprint import gateway as gw
 from skyendpoints_iac.blueprint import names
 from skyendpoints_iac.blueprint.platform import EndpointTls
 from skyendpoints_iac.blueprint.routing import MODES, build_epp_config
-from skyendpoints_iac.localfleet import LocalFleet, NodePool, binaries
+from skyendpoints_iac.localfleet import LocalFleet, NodePool, binaries, epp, prefix_scenario
 from skyendpoints_iac.localfleet.api import ApiError
+from skyendpoints_iac.localfleet.client import chat
 from skyendpoints_iac.localfleet.netns import list_netns
 from skyendpoints_iac.spec import load_fleet
 from tests.conftest import EXAMPLES, shared_dir
@@ -38,6 +44,7 @@ from tests.conftest import EXAMPLES, shared_dir
 ENDPOINT = "chat"
 NS = names.endpoint_namespace(ENDPOINT)
 POOL = f"{ENDPOINT}-inference-pool"
+SVC_PATH = f"/apis/serving.kserve.io/v1alpha2/namespaces/{NS}/llminferenceservices/{ENDPOINT}"
 CRDS = (
     "gateway.networking.k8s.io_gatewayclasses.yaml",
     "gateway.networking.k8s.io_gateways.yaml",
@@ -365,3 +372,159 @@ def test_kv_cache_aware_routes_through_the_endpoint_picker(plane):
     streams = sum(int(v) for k, v in values.items() if k.endswith("ext_proc.streams_started"))
     assert streams >= 20, {k: v for k, v in values.items() if "ext_proc" in k}
     assert int(values[f"cluster.pool/{NS}/{POOL}.upstream_rq_total"]) >= 20
+
+
+# --------------------------------------------------------------------------- routing (issue 14, e2e 2)
+# On the surviving cluster (local-2, after the kill test; only its replicas answer through the URL), its
+# pool grown to prefix_scenario.REPLICAS replicas: the EPP only chooses among the pods of its own cluster's
+# pool, so the comparison needs them all in one cluster.
+
+
+def _in_local2(plane):
+    net = plane["fleet"].network().cluster("local-2")
+    return lambda argv: net.run(argv).stdout
+
+
+def _lb(plane) -> str:
+    return prefix_scenario.pool_balancer(_in_local2(plane), sys.executable, NS, POOL)
+
+
+def _epp_prefix_metrics(plane) -> list[str]:
+    """The EPP's own view of prefix matches (GAIE ``prefix_indexer_{size,hit_ratio}``, its /metrics on the
+    metrics port inside local-2's namespace; the one pool there is slot 0): diagnostics for the figures."""
+    url = f"http://127.0.0.1:{epp.ports_for(0).metrics}/metrics"
+    code = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=3).read().decode())"
+    try:
+        text = _in_local2(plane)([sys.executable, "-c", code])
+    except subprocess.SubprocessError as exc:
+        return [repr(exc)]
+    return [ln for ln in text.splitlines() if "prefix_indexer" in ln and not ln.startswith("#") and "_bucket" not in ln]
+
+
+def _set_routing(api, mode: str, **spec) -> None:
+    inline = build_epp_config(MODES[mode], prefill=False, lora=False)
+    api.patch(SVC_PATH, {"spec": {**spec, "router": {"scheduler": {"config": {"inline": inline}}}}})
+
+
+def _ask(plane, text: str, timeout: float = 10.0):
+    return chat(
+        plane["fd_ip"],
+        plane["hostname"],
+        ca=plane["cert"],
+        model="model",
+        messages=[{"role": "user", "content": text}],
+        max_tokens=prefix_scenario.workload().max_tokens,
+        timeout=timeout,
+    )
+
+
+def _answers_from(plane, names: set[str], timeout: float) -> None:
+    """Until requests through the URL have been answered by every replica in ``names`` (x-sky-replica)."""
+    seen: set[str] = set()
+
+    def probe():
+        try:
+            got = _ask(plane, "ping", timeout=3)
+        except OSError:
+            return False
+        if got.status == 200:
+            seen.add(got.replica)
+        return names <= seen
+
+    _wait(f"answers from {sorted(names)} (seen {sorted(seen)})", probe, timeout=timeout, interval=0.1)
+
+
+def _run_prefix_workload(plane, tag: str) -> dict:
+    """The shared-prefix workload through the URL; the hit rate from the simulators' own counters (their
+    /metrics over HTTP on the pods' IPs, inside local-2's namespace) before and after."""
+    w = prefix_scenario.workload()
+    api = plane["fleet"].api("local-2")
+    urls = sorted(f"http://{p['status']['podIP']}:8000" for p in ready_pods(api))
+    assert len(urls) == w.replicas, urls
+    run = _in_local2(plane)
+    before, blocks = prefix_scenario.read_counters(run, sys.executable, urls)
+    served: dict[int, list[str]] = {}
+    for i, text in w.requests(tag):
+        got = _ask(plane, text)
+        assert got.status == 200, (got.status, got.error)
+        served.setdefault(i, []).append(got.replica)
+    after, _ = prefix_scenario.read_counters(run, sys.executable, urls)
+    return {
+        "hit_rate": round(prefix_scenario.hit_rate(before, after), 3),
+        "kv_blocks": blocks,
+        "per_replica": prefix_scenario.per_replica(before, after),
+        "replicas_per_prefix": [len(set(r)) for _, r in sorted(served.items())],
+    }
+
+
+def _grow(api, mode: str) -> set[str]:
+    """local-2's endpoint at the scenario's replica count with its KV cache sized by the pods' engine flags
+    (``VLLM_ADDITIONAL_ARGS``, as the product renders engine args), routed by ``mode``; the Ready pods."""
+    w = prefix_scenario.workload()
+    flags = shlex.join(w.engine_flags())
+    _set_routing(
+        api,
+        mode,
+        replicas=w.replicas,
+        template={"containers": [{"name": "main", "env": [{"name": "VLLM_ADDITIONAL_ARGS", "value": flags}]}]},
+    )
+
+    def sized():
+        pods = ready_pods(api)
+        envs = [{e["name"]: e.get("value") for e in p["spec"]["containers"][0].get("env", [])} for p in pods]
+        return len(pods) == w.replicas and all(e.get("VLLM_ADDITIONAL_ARGS") == flags for e in envs) and pods
+
+    pods = _wait(f"{w.replicas} Ready pods with the sized KV cache", sized, timeout=120)
+    return {p["metadata"]["name"] for p in pods}
+
+
+def test_kv_cache_aware_sends_a_shared_prefix_back_to_its_replica_more_often_than_round_robin(plane):
+    """Same workload shape (prefix_scenario), new prefixes per mode, on 4 replicas of one pool: round robin
+    (Envoy ROUND_ROBIN, as the local gateway renders it) spreads each prefix over the replicas and their LRU
+    caches drop it; kv_cache_aware (the real GAIE EPP with KServe's weights) keeps it where it is cached."""
+    w = prefix_scenario.workload()
+    api = plane["fleet"].api("local-2")
+    names = _grow(api, "round_robin")
+    _wait("the gateway on ROUND_ROBIN", lambda: _lb(plane) == "ROUND_ROBIN", timeout=60)
+    _answers_from(plane, names, timeout=60)
+    rr = _run_prefix_workload(plane, "rr")
+    assert set(rr["kv_blocks"].values()) == {w.kv_blocks}, rr  # the engines run with the cache the pods ask for
+
+    _set_routing(api, "kv_cache_aware")
+    _wait("the gateway on the EPP", lambda: _lb(plane) == "EPP", timeout=60)
+    _answers_from(plane, names, timeout=120)  # the EPP has synced every pod of the pool
+    kv = _run_prefix_workload(plane, "kv")
+    kv["epp"] = _epp_prefix_metrics(plane)
+    print(f"\nprefix hit rate: kv_cache_aware {kv}\nround_robin {rr}")
+    assert kv["hit_rate"] >= 1.5 * rr["hit_rate"] and kv["hit_rate"] >= 0.5, (kv, rr)
+
+
+def test_p2c_spreads_concurrent_requests_over_every_replica(plane):
+    """p2c as the local gateway renders it (Envoy LEAST_REQUEST: two random choices, the less loaded wins),
+    under concurrent requests: every replica serves, none takes most of the load (x-sky-replica)."""
+    names = _grow(plane["fleet"].api("local-2"), "p2c")
+    _wait("the gateway on LEAST_REQUEST", lambda: _lb(plane) == "LEAST_REQUEST", timeout=60)
+    served: Counter[str] = Counter()
+    errors: list[str] = []
+
+    def client(k: int) -> None:
+        for n in range(12):
+            try:
+                got = _ask(plane, f"p2c client {k} request {n}")
+            except OSError as exc:
+                errors.append(repr(exc))
+                continue
+            if got.status == 200:
+                served[got.replica] += 1
+            else:
+                errors.append(f"HTTP {got.status}")
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    print(f"\np2c: {dict(served)}")
+    assert not errors, errors
+    assert set(served) == names, (served, names)
+    assert max(served.values()) <= 0.6 * sum(served.values()), served
