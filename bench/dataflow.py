@@ -13,10 +13,12 @@ Keys (one JSON object with ``--json``):
 - ``requests_ok``, ``requests_failed``, ``ttft_p50_ms``, ``ttft_p99_ms``: ``--steady`` sequential requests
   in steady state (client-side time to the first content chunk);
 - ``prefix_hit_rate_kv_cache_aware``, ``prefix_hit_rate_round_robin``: the same shared-prefix workload (new
-  prefixes per mode) under each routing mode, from the simulators' ``vllm:prefix_cache_hits_total`` /
-  ``vllm:prefix_cache_queries_total`` deltas read from every replica's /metrics. The simulators' KV cache is
-  sized with vLLM's ``--num-gpu-blocks-override`` so that each replica holds about half the prefixes: the
-  regime where routing by prefix matters;
+  prefixes per mode) under each routing mode, on ``prefix_scenario.REPLICAS`` replicas of ONE cluster (the
+  EPP chooses among its own cluster's pods only; ``prefix_replicas_per_cluster`` says where they ran), from
+  the simulators' ``vllm:prefix_cache_hits_total`` / ``vllm:prefix_cache_queries_total`` deltas read from
+  every replica's /metrics. The workload's shape and the KV-cache size (vLLM's ``--num-gpu-blocks-override``)
+  are ``localfleet/prefix_scenario.py``'s, the same as tests/e2e/test_e2e_dataplane.py's: more prefixes than
+  one replica holds, fewer than all of them together (the regime where routing by prefix matters);
 - ``failover_error_window_s`` (first failed request -> last failed request), ``failover_requests_failed``:
   a client loop through the URL while the cluster holding most replicas is killed;
 - ``failover_replicas_ready_s``: kill -> all replicas Ready on the survivors, with ``sky endpoint reconcile
@@ -42,26 +44,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from skyendpoints_iac.automation.pulumicli import find_pulumi  # noqa: E402
-from skyendpoints_iac.localfleet import LocalFleet, NodePool  # noqa: E402
+from skyendpoints_iac.localfleet import LocalFleet, NodePool, prefix_scenario  # noqa: E402
 from skyendpoints_iac.localfleet.api import ApiError  # noqa: E402
 from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
 from skyendpoints_iac.localfleet.charts import build as build_charts  # noqa: E402
 from skyendpoints_iac.localfleet.client import chat  # noqa: E402
-from skyendpoints_iac.localfleet.workarounds import pre_create_prometheus_service_account  # noqa: E402
 
 NAME = "dataflow"
 NS = f"sky-{NAME}"
 MODEL = "Qwen/Qwen3-0.6B"
 KEY = "bench-user-key"
 ENV = "bench-dataflow"
+WORKLOAD = prefix_scenario.workload()
 NODES = (NodePool("B200", 8, 2),)
-KV_BLOCKS = 160
-"""Per replica: 160 blocks x 16 tokens = 2560 tokens: room for about half of the workload's prefixes."""
-PREFIXES, PREFIX_WORDS, ROUNDS = 9, 300, 4
-"""An odd number of prefixes: with an even one, round-robin over 2 replicas would send each prefix to the
-same replica every round by accident. Checked on two in-process simulators (same cache size): prefix-sticky
-placement 0.72 hit rate, strict alternation 0.0 (every replica cycles through all 9 prefixes, LRU evicts
-each before its next use)."""
+HOME_NODES = (NodePool("B200", 8, WORKLOAD.replicas),)
+"""local-1 is the only cluster that holds ``WORKLOAD.replicas`` replicas (fill-first placement makes it the
+home of every phase: all replicas in one pool for the prefix comparison); the others hold 2 each, so the
+failover phase's 3 replicas land on both survivors when local-1 is killed."""
 
 SPEC = f"""\
 name: {NAME}
@@ -72,28 +71,11 @@ replicas: {{replicas}}
 routing: {{routing}}
 engine:
   args:
-    num_gpu_blocks_override: {KV_BLOCKS}
+    num_gpu_blocks_override: {WORKLOAD.kv_blocks}
 auth:
   api_key: secret
   secret_name: {NAME}-key
   secret_key: key
-"""
-
-METRICS_READER = """
-import json, sys, urllib.request
-out = {}
-for url in sys.argv[1:]:
-    try:
-        text = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
-    except OSError:
-        continue
-    v = {"hits": 0.0, "queries": 0.0}
-    for line in text.splitlines():
-        for k, name in (("hits", "vllm:prefix_cache_hits_total"), ("queries", "vllm:prefix_cache_queries_total")):
-            if line.startswith(name):
-                v[k] += float(line.rsplit(" ", 1)[1])
-    out[url] = v
-print(json.dumps(out))
 """
 
 
@@ -119,7 +101,7 @@ class Bench:
             "SKY_ENV": ENV,
         }
         (root / "pulumi-state").mkdir(parents=True, exist_ok=True)
-        self.fleet.up([NODES] * 3, bin_dir=bins)
+        self.fleet.up([HOME_NODES, NODES, NODES], bin_dir=bins)
         self.env["KUBECONFIG"] = str(self.fleet.kubeconfig)
         self.hostname = ""
 
@@ -175,7 +157,7 @@ class Bench:
             time.sleep(0.25)
         raise SystemExit(f"{total} replicas not Ready within {timeout}s")
 
-    def request(self, prompt: str, timeout: float = 10.0):
+    def request(self, prompt: str, timeout: float = 10.0, max_tokens: int = 8):
         ctx = self.fleet.context()
         return chat(
             ctx["SKY_LOCALFLEET_FRONT_DOOR"],
@@ -184,7 +166,7 @@ class Bench:
             api_key=KEY,
             model=NAME,
             messages=[{"role": "user", "content": prompt}],
-            max_tokens=8,
+            max_tokens=max_tokens,
             timeout=timeout,
         )
 
@@ -201,45 +183,52 @@ class Bench:
             f"no 200 through the front door within {timeout}s (see {self.fleet.dir}/dataplane/controller.log)"
         )
 
-    def prefix_counters(self) -> dict[str, float]:
-        total = {"hits": 0.0, "queries": 0.0}
-        net = self.fleet.network()
-        for c, pods in self.ready().items():
-            if not pods:
-                continue
-            urls = [f"http://{p['status']['podIP']}:8000" for p in pods]
-            out = net.cluster(c).run([sys.executable, "-c", METRICS_READER, *urls], check=False)
-            for v in (json.loads(out.stdout) if out.returncode == 0 else {}).values():
-                total["hits"] += v["hits"]
-                total["queries"] += v["queries"]
-        return total
+    def in_cluster(self, cluster: str):
+        """``run(argv) -> stdout`` inside ``cluster``'s network namespace (where the pod IPs are)."""
+        net = self.fleet.network().cluster(cluster)
+        return lambda argv: net.run(argv).stdout
 
-    def prefix_workload(self, tag: str) -> float:
-        """ROUNDS rounds over PREFIXES long shared prefixes (fresh words per ``tag``), each with its own
-        question; the hit rate from the simulators' counters over the run."""
-        before = self.prefix_counters()
-        prefixes = [" ".join(f"{tag}{i}w{j}" for j in range(PREFIX_WORDS)) for i in range(PREFIXES)]
-        for r in range(ROUNDS):
-            for i, prefix in enumerate(prefixes):
-                got = self.request(f"{prefix} question {r}-{i}?")
-                if got.status != 200:
-                    raise SystemExit(f"prefix workload: HTTP {got.status} {got.error}")
-        after = self.prefix_counters()
-        queries = after["queries"] - before["queries"]
-        return round((after["hits"] - before["hits"]) / queries, 3) if queries else 0.0
+    def prefix_workload(self, tag: str) -> tuple[float, dict[str, int]]:
+        """``WORKLOAD`` through the URL with fresh prefixes (``tag``): (hit rate from the simulators' own
+        counters over the run, Ready replicas per cluster)."""
+        ready = self.ready()
+        urls = {c: [f"http://{p['status']['podIP']}:8000" for p in pods] for c, pods in ready.items() if pods}
+        t0 = time.monotonic()
+        while True:  # every replica's simulator answers (the runner starts one per Ready pod)
+            try:
+                before = {
+                    c: prefix_scenario.read_counters(self.in_cluster(c), sys.executable, u)[0] for c, u in urls.items()
+                }
+                break
+            except (OSError, subprocess.SubprocessError) as exc:
+                if time.monotonic() - t0 > 60:
+                    raise SystemExit(f"prefix workload: replicas' /metrics not answering: {exc}") from None
+                time.sleep(0.5)
+        for _, text in WORKLOAD.requests(tag):
+            got = self.request(text, max_tokens=WORKLOAD.max_tokens)
+            if got.status != 200:
+                raise SystemExit(f"prefix workload: HTTP {got.status} {got.error}")
+        after = {c: prefix_scenario.read_counters(self.in_cluster(c), sys.executable, u)[0] for c, u in urls.items()}
+        flat_before = {u: v for c in before for u, v in before[c].items()}
+        flat_after = {u: v for c in after for u, v in after[c].items()}
+        rate = round(prefix_scenario.hit_rate(flat_before, flat_after), 3)
+        return rate, {c: len(pods) for c, pods in ready.items()}
 
 
 def _routing_active(b: Bench, routing: str, timeout: float = 120) -> None:
-    """Until the controller has applied the routing mode the LLMInferenceService now renders (its log)."""
-    log = b.fleet.dir / "dataplane" / "controller.log"
+    """Until the gateway Envoy of every cluster with Ready replicas balances the pool as ``routing`` renders
+    (read from its admin API, ``prefix_scenario.pool_balancer``)."""
+    want = {"kv_cache_aware": "EPP", "round_robin": "ROUND_ROBIN", "p2c": "LEAST_REQUEST"}[routing]
+    pool = f"{NAME}-inference-pool"
     t0 = time.monotonic()
-    want = "EPP for" if routing == "kv_cache_aware" else "stopped"
     while time.monotonic() - t0 < timeout:
-        text = log.read_text(errors="replace") if log.exists() else ""
-        if routing != "kv_cache_aware" or want in text:
-            break
-        time.sleep(1)
-    time.sleep(3)  # one more controller pass plus Envoy's file watch
+        clusters = [c for c, pods in b.ready().items() if pods]
+        if clusters and all(
+            prefix_scenario.pool_balancer(b.in_cluster(c), sys.executable, NS, pool) == want for c in clusters
+        ):
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"the gateways did not switch to {routing} ({want}) within {timeout}s")
 
 
 def main() -> int:
@@ -251,9 +240,8 @@ def main() -> int:
     base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     root = Path(tempfile.mkdtemp(prefix="sky-bench-dataflow-", dir=base))
     b = Bench(root)
-    fig: dict[str, float | int | None] = {}
+    fig: dict[str, object] = {}
     try:
-        pre_create_prometheus_service_account(b)
         for c in b.fleet.cluster_names:  # the user's own key Secret
             api = b.api(c)
             for path, body in (
@@ -273,9 +261,9 @@ def main() -> int:
                 except ApiError as exc:
                     if exc.status != 409:
                         raise
-        # 1. kv_cache_aware, 2 replicas: steady state, then the prefix workload.
-        b.up(2, "kv_cache_aware")
-        b.wait_ready(2)
+        # 1. kv_cache_aware, WORKLOAD.replicas replicas (all on local-1): steady state, then the prefix workload.
+        b.up(WORKLOAD.replicas, "kv_cache_aware")
+        b.wait_ready(WORKLOAD.replicas)
         _routing_active(b, "kv_cache_aware")
         b.wait_serving()
         ttft, ok, failed = [], 0, 0
@@ -294,13 +282,15 @@ def main() -> int:
         fig["ttft_p50_ms"] = round(statistics.median(ttft), 1) if ttft else None
         fig["ttft_p99_ms"] = round(statistics.quantiles(ttft, n=100)[98], 1) if len(ttft) >= 2 else None
         fig["load_avg_1m"] = round(os.getloadavg()[0], 2)
-        fig["prefix_hit_rate_kv_cache_aware"] = b.prefix_workload("kv")
-        # 2. round_robin, same workload shape with fresh prefixes.
-        b.up(2, "round_robin")
+        fig["prefix_hit_rate_kv_cache_aware"], where = b.prefix_workload("kv")
+        # 2. round_robin, same workload shape with fresh prefixes, same pods.
+        b.up(WORKLOAD.replicas, "round_robin")
         _routing_active(b, "round_robin")
         b.wait_serving()
-        fig["prefix_hit_rate_round_robin"] = b.prefix_workload("rr")
-        # 3. failover: 3 replicas (2 home + 1 spilled), watch loop running, client loop through the URL.
+        fig["prefix_hit_rate_round_robin"], where_rr = b.prefix_workload("rr")
+        fig["prefix_replicas_per_cluster"] = where if where == where_rr else {"kv": where, "rr": where_rr}
+        # 3. failover: 3 replicas (all on local-1, 2 + 1 on the survivors after the kill), watch loop running,
+        #    client loop through the URL.
         b.up(3, "kv_cache_aware")
         b.wait_ready(3)
         _routing_active(b, "kv_cache_aware")
