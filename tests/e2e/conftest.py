@@ -11,6 +11,7 @@ Env: ``SKY_E2E_KEEP=1`` keeps the fleet and all state after the run (path printe
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,11 +28,6 @@ import yaml
 from skyendpoints_iac.localfleet import LocalFleet, NodePool
 from skyendpoints_iac.localfleet.binaries import BinariesMissing, find_bin_dir
 from skyendpoints_iac.localfleet.charts import build as build_charts
-from skyendpoints_iac.localfleet.workarounds import (  # noqa: F401  (the e2e modules import them from here)
-    AUTH_FROM_SECRET,
-    KNOWN_BUG_PROM_TOKEN,
-    pre_create_prometheus_service_account,
-)
 from tests.conftest import ROOT, shared_dir
 
 CLUSTER_NODES = (NodePool("B200", 8, 2), NodePool("H100", 8, 2))
@@ -133,6 +129,10 @@ def e2e() -> Any:
         "SKY_PULUMI_ROOT": str(pulumi_dir),
         "SKY_CHART_SOURCES": str(charts.directory),
         "SKY_ENV": ENV,
+        # Generated API keys (the specs' default 'auth.api_key: generated') derive from an encrypted stack
+        # seed, as README "Generated API keys" tells users of an engine without pulumi-resource-random (this
+        # one is built from Go modules) and as 'make demo' deploys (localfleet/demo.py).
+        "SKY_API_KEY_SOURCE": "seed",
         "KUBECONFIG": str(fleet.kubeconfig),
     }
     for k in ("SKY_SHARED_DIR",):
@@ -194,3 +194,62 @@ def node_labels(api) -> dict[str, dict[str, str]]:
 
 def load_yaml(text: str) -> Any:
     return yaml.safe_load(text)
+
+
+def stack_output(e2e, *names: str, show_secrets: bool = False) -> dict:
+    """``pulumi stack output --json [--show-secrets]`` of the env's stack, as a user runs it (docs/pulumi.md:
+    the API key is ``pulumi stack output api_keys --show-secrets``), with the CLI's backend and passphrase."""
+    work = Path(e2e.env["XDG_STATE_HOME"]) / "skyendpoints" / "workspace"
+    argv = [str(Path(e2e.env["SKY_PULUMI_ROOT"]) / "pulumi"), "stack", "output", *names, "--json"]
+    argv += ["--stack", e2e.env["SKY_ENV"], "--non-interactive"] + (["--show-secrets"] if show_secrets else [])
+    proc = subprocess.run(argv, capture_output=True, text=True, env=e2e.env, cwd=work, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    return {names[0]: doc} if len(names) == 1 else doc
+
+
+def generated_api_key(e2e, endpoint: str) -> str:
+    """The endpoint's generated key, read the way a user reads it: the secret ``api_keys`` stack output."""
+    from skyendpoints_iac.automation.openai_api import api_key_from_outputs
+
+    key = api_key_from_outputs(stack_output(e2e, "api_keys", show_secrets=True), endpoint)
+    assert key, f"no generated API key for {endpoint} in the stack's api_keys output"
+    return key
+
+
+def front_door_hosts(e2e, hostname: str) -> dict[str, bool]:
+    """What the real front door Envoy does with ``hostname`` (TLS, by SNI), from its own admin API
+    (``/clusters``, on loopback inside the front door's namespace): cluster name -> healthy (passing its
+    active health checks, so in rotation)."""
+    from skyendpoints_iac.localfleet.dataplane import ADMIN_PORT
+
+    code = f"import urllib.request as u;print(u.urlopen('http://127.0.0.1:{ADMIN_PORT}/clusters?format=json',timeout=3).read().decode())"
+    proc = subprocess.run(
+        e2e.fleet.network().front_door_argv([sys.executable, "-c", code]), capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    return admin_hosts(json.loads(proc.stdout), hostname)
+
+
+def admin_hosts(clusters: dict, hostname: str) -> dict[str, bool]:
+    """Envoy's admin ``/clusters?format=json`` -> the TLS front-door cluster of ``hostname``'s hosts:
+    host name (the cluster it stands for) -> healthy."""
+    hosts: dict[str, bool] = {}
+    for cluster in clusters.get("cluster_statuses") or []:
+        if not (cluster["name"].startswith("frontdoor-443") and cluster["name"].endswith(f"/{hostname}")):
+            continue
+        for h in cluster.get("host_statuses") or []:
+            health = h.get("health_status") or {}
+            failing = any(v is True for k, v in health.items() if k.startswith(("failed", "pending")))
+            hosts[h.get("hostname", "")] = not failing and health.get("eds_health_status", "HEALTHY") == "HEALTHY"
+    return hosts
+
+
+def route_hostnames(e2e, namespace: str, clusters) -> set[str]:
+    """The hostnames the HTTPRoutes in ``namespace`` serve, read from each cluster's API server."""
+    return {
+        h
+        for c in clusters
+        for r in e2e.api(c).items(f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes")
+        for h in (r.get("spec") or {}).get("hostnames") or []
+    }

@@ -6,26 +6,32 @@ pulumi-resource-kubernetes -> real API servers. In order (one fleet, one environ
 2. replicas land where placement says, every custom resource was accepted (schema-validated) by a real
    API server, pods run on GPU nodes of the right type;
 3. scaling beyond the home cluster spills over to the next cluster;
-4. a killed cluster: ``reconcile`` moves its replicas, the front door drops it, the URL stays, the stack
-   is not wedged; after the cluster comes back a later ``up`` succeeds;
+4. a killed cluster: ``reconcile`` moves its replicas, the real front door Envoy takes it out of rotation
+   (its admin API), the hostname the HTTPRoutes serve is the same before and after, and a chat request
+   through the front door with the generated key (read from the stack output as a user does) is served by
+   a replica on a survivor; the stack is not wedged; after the cluster comes back a later ``up`` succeeds;
 5. (test_e2e_03_policy) the policy pack runs in the real engine;
 6. ``down`` leaves no endpoint objects behind and keeps the shared platforms.
+
+The spec is ``examples/glm-prod.yaml`` as published (``auth.api_key: generated`` by default); the e2e
+environment sets ``SKY_API_KEY_SOURCE=seed`` as the README tells users of an engine without pulumi-random.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from skyendpoints_iac.localfleet.client import chat
 from tests.conftest import EXAMPLES
 from tests.e2e.conftest import (
-    AUTH_FROM_SECRET,
+    front_door_hosts,
+    generated_api_key,
     node_labels,
     pods,
-    pre_create_prometheus_service_account,
+    route_hostnames,
     running_ready,
     wait_until,
 )
@@ -45,29 +51,6 @@ def status(e2e) -> dict:
 
 def placement_of(e2e) -> dict[str, int]:
     return {c["cluster"]: c["desired"] for c in status(e2e)["clusters"] if c["desired"]}
-
-
-def stack_outputs(e2e) -> dict:
-    """``pulumi stack output`` of the env's stack, with the same backend and passphrase as the CLI."""
-    work = Path(e2e.env["XDG_STATE_HOME"]) / "skyendpoints" / "workspace"
-    proc = subprocess.run(
-        [
-            str(Path(e2e.env["SKY_PULUMI_ROOT"]) / "pulumi"),
-            "stack",
-            "output",
-            "--json",
-            "--stack",
-            e2e.env["SKY_ENV"],
-            "--non-interactive",
-        ],
-        capture_output=True,
-        text=True,
-        env=e2e.env,
-        cwd=work,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
 def endpoint_pods_by_cluster(e2e, clusters=None) -> dict[str, list[dict]]:
@@ -103,45 +86,18 @@ def assert_replicas_run_where_placed(e2e, expected: dict[str, int], clusters=Non
 
 
 @pytest.fixture(scope="module")
-def spec(e2e) -> Path:
-    pre_create_prometheus_service_account(e2e)  # KNOWN_BUG_PROM_TOKEN
-    return e2e.write("glm-prod.yaml", EXAMPLE.read_text() + AUTH_FROM_SECRET)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the default key source is pulumi_random, and pulumi-resource-random cannot be "
-    "built from Go modules here (see AUTH_FROM_SECRET)",
-)
-def test_example_as_published_previews(e2e):
-    e2e.sky(
-        "endpoint", "up", str(EXAMPLE), "--fleet", str(e2e.fleet.fleet_file), "--preview-only", "--env", "e2e-preview"
-    )
-
-
-def test_example_as_published_previews_with_seeded_api_keys(e2e):
-    # SKY_API_KEY_SOURCE=seed: generated keys derive from an encrypted stack secret seed instead of
-    # pulumi-random (stack/secret_values.py), which is how `make demo` deploys this example.
-    proc = e2e.sky(
-        "endpoint",
-        "up",
-        str(EXAMPLE),
-        "--fleet",
-        str(e2e.fleet.fleet_file),
-        "--preview-only",
-        "--env",
-        "e2e-seeded",
-        env={"SKY_API_KEY_SOURCE": "seed"},
-    )
-    assert "RandomPassword" not in proc.stdout + proc.stderr
+def spec() -> Path:
+    return EXAMPLE  # as published: no auth block, so a generated key
 
 
 def test_up_installs_platform_and_places_replicas(e2e, spec):
     proc = e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
-    assert "URL:" in proc.stdout and f"{NAME}." in proc.stdout, proc.stdout
+    printed = next(line.split("URL:", 1)[1].strip() for line in proc.stdout.splitlines() if "URL:" in line)
     placed = placement_of(e2e)
     assert sum(placed.values()) == 2 and len(placed) == 1, placed  # both replicas on the home cluster
     home = next(iter(placed))
+    # The URL 'up' printed is the hostname the HTTPRoute on the API server serves.
+    assert route_hostnames(e2e, NS, [home]) == {_host(printed)}, (printed, route_hostnames(e2e, NS, [home]))
     # 1. every cluster got the platform: CRDs established, priority classes, the Gateway.
     for c in e2e.fleet.cluster_names:
         api = e2e.api(c)
@@ -196,21 +152,38 @@ def test_scale_up_spills_over_to_the_next_cluster(e2e, spec):
 def test_failover_after_a_cluster_is_killed(e2e):
     before = placement_of(e2e)
     home = max(before, key=before.get)
-    url = status(e2e)["url"]
+    # The URL as served: the HTTPRoutes' hostname on the API servers, and the front door answering for it.
+    (hostname,) = route_hostnames(e2e, NS, before)
+    assert _host(status(e2e)["url"]) == hostname
+    key = generated_api_key(e2e, NAME)
+    wait_until(
+        f"the front door has {sorted(before)} in rotation for {hostname}",
+        lambda: _in_rotation(e2e, hostname) == set(before),
+        120,
+        1.0,
+    )
     e2e.fleet.kill(home)
     try:
         proc = e2e.sky("endpoint", "reconcile", "--failure-threshold", "1", "--probe-timeout", "2", timeout=1800)
         assert home in proc.stdout, proc.stdout
         after = placement_of(e2e)
         assert home not in after and sum(after.values()) == 3, after
-        st = status(e2e)
-        assert st["url"] == url
         survivors = [c for c in e2e.fleet.cluster_names if c != home]
         assert_replicas_run_where_placed(e2e, after, clusters=survivors)
-        # The front door: the hostname's targets no longer include the dead cluster.
-        doors = stack_outputs(e2e)
-        targets = _targets(doors, NAME)
-        assert targets and home not in targets and set(targets) == set(after), (targets, doors)
+        assert route_hostnames(e2e, NS, after) == {hostname}  # same URL, now served by the survivors
+        # The real front door: the dead cluster is out of rotation, the survivors with replicas are in.
+        wait_until(
+            f"the front door rotation for {hostname} == {sorted(after)}",
+            lambda: _in_rotation(e2e, hostname) == set(after),
+            120,
+            1.0,
+        )
+        # And it answers: a chat through the same hostname, served by a Ready replica on a survivor.
+        ready = {p["metadata"]["name"]: c for c, ps in endpoint_pods_by_cluster(e2e, survivors).items() for p in ps}
+        reply = wait_until(
+            "a 200 through the front door after failover", lambda: _chat_ok(e2e, hostname, key), 120, 1.0
+        )
+        assert reply.replica in ready, (reply.replica, ready)
         # Not wedged: an update with the cluster still down succeeds.
         e2e.sky("endpoint", "up", str(e2e.spec_3), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
     finally:
@@ -261,13 +234,27 @@ def _maybe(api, path: str) -> list[dict]:
         raise
 
 
-def _targets(outputs: dict, name: str) -> list[str]:
-    """Clusters the endpoint's front door points at, from the stack outputs."""
-    found: list[str] = []
-    for door in (outputs.get("gateway") or outputs.get("hostnames") or {}).values():
-        if isinstance(door, dict) and door.get("endpoint") == name:
-            found = list((door.get("targets") or {}).keys())
-    if not found:
-        ep = (outputs.get("endpoints") or {}).get(name) or {}
-        found = list(((ep.get("front_door") or {}).get("targets") or {}).keys())
-    return found
+def _host(url: str) -> str:
+    return url.split("://", 1)[1].split("/", 1)[0]
+
+
+def _in_rotation(e2e, hostname: str) -> set[str]:
+    return {c for c, healthy in front_door_hosts(e2e, hostname).items() if healthy}
+
+
+def _chat_ok(e2e, hostname: str, key: str):
+    ctx = e2e.fleet.context()
+    try:
+        reply = chat(
+            ctx["SKY_LOCALFLEET_FRONT_DOOR"],
+            hostname,
+            ca=ctx["SKY_LOCALFLEET_CA"],
+            api_key=key,
+            model=NAME,  # the served model name is the endpoint's name (KServe's spec.model.name)
+            messages=[{"role": "user", "content": "still there?"}],
+            max_tokens=4,
+            timeout=5,
+        )
+    except OSError:
+        return None
+    return reply if reply.status == 200 else None

@@ -18,14 +18,8 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import (
-    AUTH_FROM_SECRET,
-    node_labels,
-    pods,
-    pre_create_prometheus_service_account,
-    running_ready,
-    wait_until,
-)
+from skyendpoints_iac.localfleet.api import ApiError
+from tests.e2e.conftest import node_labels, pods, running_ready, wait_until
 
 IDX_FAIL = "batch.kubernetes.io/job-index-failure-count"
 IDX_IGNORED = "batch.kubernetes.io/job-index-ignored-failure-count"
@@ -57,8 +51,7 @@ placement:
 
 
 def _endpoint_spec(cluster: str, replicas: int) -> str:
-    return (
-        f"""name: {ENDPOINT}
+    return f"""name: {ENDPOINT}
 model: meta-llama/Llama-3.1-8B-Instruct
 resources:
   accelerators: H100:8
@@ -66,8 +59,6 @@ replicas: {replicas}
 placement:
   clusters: [{cluster}]
 """
-        + AUTH_FROM_SECRET
-    )
 
 
 def _pv_for(api, job: str, access: str) -> None:
@@ -105,7 +96,6 @@ def test_platform_present(e2e, cluster):
     try:
         api.get("/apis/scheduling.k8s.io/v1/priorityclasses/skyendpoints-training")
     except Exception:  # running this module alone: deploy an endpoint to get the platform
-        pre_create_prometheus_service_account(e2e)
         spec = e2e.write("burst-platform.yaml", _endpoint_spec(e2e.fleet.cluster_names[0], 1).replace("H100", "B200"))
         e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
     assert api.get("/apis/scheduling.k8s.io/v1/priorityclasses/skyendpoints-training")["value"] == 1000
@@ -219,6 +209,31 @@ def test_a_job_failing_with_real_errors_stops_after_its_budget(e2e):
     assert st["state"] == "failed", st
 
 
-def test_cancel_jobs(e2e):
-    for job in (TRAIN, FAILING):
-        e2e.sky("jobs", "cancel", job, "--yes", check=False, timeout=900)
+def test_cancel_jobs_deletes_their_jobs_pods_and_namespaces(e2e, cluster):
+    """``sky jobs cancel``: the API server no longer has the Job, its pods or the namespace launch created,
+    and ``sky jobs status`` no longer lists the job."""
+    where = {TRAIN: cluster, FAILING: e2e.fleet.cluster_names[1]}
+    for job, on in where.items():
+        proc = e2e.sky("jobs", "cancel", job, "--yes", timeout=900)
+        assert f"cancelled on {on}" in proc.stdout, proc.stdout
+    for job, on in where.items():
+        api = e2e.api(on)
+        wait_until(f"{job}: Job and pods gone", lambda api=api, job=job: not _gone_or_left(api, job), 120, 1.0)
+    listed = _jobs_status(e2e)
+    assert TRAIN not in listed and FAILING not in listed, listed
+
+
+def _gone_or_left(api, job: str) -> list[str]:
+    """What of ``job`` the API server still has: its Job, pods and namespace (terminating counts as left)."""
+    left = [f"pod {p['metadata']['name']}" for p in _job_pods(api, job)]
+    for what, path in (
+        ("Job", f"/apis/batch/v1/namespaces/skyjob-{job}/jobs/{job}"),
+        ("namespace", f"/api/v1/namespaces/skyjob-{job}"),
+    ):
+        try:
+            api.get(path)
+            left.append(what)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+    return left

@@ -2,8 +2,9 @@
 endpoint, and the fleet's data plane controller does the rest as the real components would (KServe
 stand-in -> Deployment and InferencePool, engine simulators on the Ready pods' IPs, certificate stand-in
 -> the endpoint's TLS Secret, gateway Envoy + EPP, front door). A user's client then streams a chat
-completion through the front door with TLS verified against the fleet's CA and the API key the user put
-in their own Secret (``auth.api_key: secret``).
+completion through the front door with TLS verified against the fleet's CA and the endpoint's generated
+API key (the spec's default ``auth.api_key: generated``), read as a user reads it: the secret ``api_keys``
+stack output (``pulumi stack output api_keys --show-secrets``, docs/pulumi.md).
 
 Observed, not computed: the replica header must name a Ready pod the API server lists; the key is
 refused when wrong. Traffic goes only to the front door's address (inside the fleet's namespaces).
@@ -16,11 +17,10 @@ from __future__ import annotations
 import pytest
 
 from skyendpoints_iac.localfleet.client import chat
-from tests.e2e.conftest import pods, pre_create_prometheus_service_account, running_ready, wait_until
+from tests.e2e.conftest import generated_api_key, pods, running_ready, wait_until
 
 NAME = "chat-url"
 NS = f"sky-{NAME}"
-KEY = "e2e-user-key-6b0c"
 MODEL = "Qwen/Qwen3-0.6B"
 SPEC = f"""\
 name: {NAME}
@@ -29,34 +29,11 @@ resources:
   accelerators: B200:8
 replicas: 2
 routing: kv_cache_aware
-auth:
-  api_key: secret
-  secret_name: {NAME}-key
-  secret_key: key
 """
-
-
-def _ensure(api, path: str, body: dict) -> None:
-    from skyendpoints_iac.localfleet.api import ApiError
-
-    try:
-        api.post(path, body)
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
 
 
 @pytest.fixture(scope="module")
 def deployed(e2e):
-    pre_create_prometheus_service_account(e2e)  # KNOWN_BUG_PROM_TOKEN
-    for c in e2e.fleet.cluster_names:  # the user's own key Secret, where replicas may land
-        api = e2e.api(c)
-        _ensure(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-        _ensure(
-            api,
-            f"/api/v1/namespaces/{NS}/secrets",
-            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{NAME}-key"}, "stringData": {"key": KEY}},
-        )
     spec = e2e.write(f"{NAME}.yaml", SPEC)
     proc = e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
     url = next(line.split("URL:", 1)[1].strip() for line in proc.stdout.splitlines() if "URL:" in line)
@@ -78,24 +55,25 @@ def deployed(e2e):
         "replicas": replicas,
         "front_door": ctx["SKY_LOCALFLEET_FRONT_DOOR"],
         "ca": ctx["SKY_LOCALFLEET_CA"],
+        "key": generated_api_key(e2e, NAME),
     }
     e2e.sky("endpoint", "down", NAME, "--yes", timeout=1800)
 
 
-def _chat(d, key: str = KEY, **kw):
+def _chat(d, key: str | None = None, **kw):
     # The served model name is the endpoint's name (KServe's spec.model.name, blueprint/serving.py).
     return chat(
         d["front_door"],
         d["hostname"],
         ca=d["ca"],
-        api_key=key,
+        api_key=key or d["key"],
         model=NAME,
         messages=[{"role": "user", "content": "Say hello to the one URL."}],
         **kw,
     )
 
 
-def test_streamed_chat_through_the_front_door_with_tls_and_the_users_key(deployed):
+def test_streamed_chat_through_the_front_door_with_tls_and_the_generated_key(deployed):
     def answered():
         try:
             r = _chat(deployed, timeout=5)
