@@ -1,126 +1,74 @@
-"""5. The CrossGuard pack in ``policies/`` runs inside the real Pulumi engine during ``preview``.
+"""5. The CrossGuard pack in ``policies/`` runs inside the real Pulumi engine on ``sky endpoint up``, as a user
+runs it: the environment's policy settings come from ``SKY_POLICY_CONFIG`` (docs/automation.md, "Policy at
+deploy time"), and every update the CLI makes previews with the pack first.
 
-How it is run here: the project program is an *inline* Automation API program and no Python language
-host can be built from Go modules (docs/localfleet.md), so the pack runs in Pulumi's binary-analyzer form:
-``--policy-pack <dir>/run-policy-pack``, where ``run-policy-pack`` is the ``pulumi-analyzer-policy-python``
-shim built by tools/build-local-fleet-bins.sh (it runs ``python -m pulumi.policy`` in its own directory).
-The directory holds links to the real ``policies/`` files plus that shim, so the pack's code is exactly
-the repository's. The same program the CLI deploys (``automation.program.inline_program``) is previewed
-on a throw-away stack of the e2e backend; nothing is deployed.
+How the pack runs here: no Python language host can be built from Go modules (docs/localfleet.md), so the
+CLI runs it in Pulumi's binary-analyzer form through the ``pulumi-analyzer-policy-python`` shim built by
+tools/build-local-fleet-bins.sh (``automation/policypack.py`` picks that form by itself).
 
-The violation: a GPU budget of 16 B200 for the stack (``gpu-stack-budget``, mandatory) through
-``--policy-pack-config``; ``glm-prod`` (2 x 8 B200) fits, the same spec with 3 replicas does not.
+The rule: a GPU budget of 16 B200 for the environment (``gpu-stack-budget``, mandatory). ``glm-prod`` as
+published (2 x 8 B200) fits: ``up --preview-only`` exits 0. The same spec with 3 replicas does not: ``up``
+exits 1 naming the rule, and the API servers show that nothing was deployed. The two runs differ only in
+``replicas``, so the refusal is the pack's verdict on the spec, not a failure of the run.
+
+Runs after test_e2e_02 (same environment ``e2e``; its ``down`` left the platforms installed).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, ROOT
-from tests.e2e.conftest import AUTH_FROM_SECRET
+from skyendpoints_iac.localfleet.api import ApiError
+from tests.conftest import EXAMPLES
 
-STACK = "e2e-policy"
-
-
-def _pack_dir(e2e) -> Path:
-    pack = e2e.root / "policy-pack"
-    if not pack.exists():
-        pack.mkdir()
-        for f in ("__main__.py", "pack.py", "PulumiPolicy.yaml"):
-            (pack / f).symlink_to(ROOT / "policies" / f)
-        (pack / "run-policy-pack").symlink_to(Path(e2e.env["SKY_PULUMI_ROOT"]) / "pulumi-analyzer-policy-python")
-    return pack
+NAME = "glm-prod"
+EXAMPLE = EXAMPLES / "glm-prod.yaml"
+LLMISVC = f"/apis/serving.kserve.io/v1alpha2/namespaces/sky-{NAME}/llminferenceservices"
 
 
-def _stack(e2e, spec_text: str, monkeypatch):
-    from pulumi import automation as auto
-
-    from skyendpoints_iac.automation.backend import PROJECT
-    from skyendpoints_iac.automation.program import DesiredEndpoint, DesiredEnv, inline_program
-    from skyendpoints_iac.automation.pulumicli import PulumiBinary, pulumi_command
-    from skyendpoints_iac.kube.live import discover
-    from skyendpoints_iac.placement import place
-    from skyendpoints_iac.spec import load_endpoint, load_fleet
-
-    for k in ("SKY_CHART_SOURCES", "SKY_PULUMI_ROOT", "PULUMI_HOME", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):
-        monkeypatch.setenv(k, e2e.env[k])
-    fleet = load_fleet(e2e.fleet.fleet_file)
-    spec = load_endpoint("<policy spec>", text=spec_text)
-    placement = place(spec, fleet, None, capacities=discover(fleet))
-    desired = DesiredEnv(
-        env=STACK,
-        fleet=fleet,
-        fleet_path=str(e2e.fleet.fleet_file),
-        endpoints={spec.name: DesiredEndpoint(spec, spec_text, placement)},
-    )
-    work = e2e.root / "policy-work"
-    work.mkdir(exist_ok=True)
-    env_vars = {
-        k: e2e.env[k]
-        for k in (
-            "PULUMI_BACKEND_URL",
-            "PULUMI_CONFIG_PASSPHRASE",
-            "PULUMI_HOME",
-            "PULUMI_SKIP_UPDATE_CHECK",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION",
-        )
-    }
-    env_vars["PULUMI_PYTHON_CMD"] = sys.executable  # the shim runs the pack with the project's venv
-    binary = PulumiBinary(Path(e2e.env["SKY_PULUMI_ROOT"]) / "pulumi", "e2e")
-    stack = auto.create_or_select_stack(
-        stack_name=STACK,
-        project_name=PROJECT,
-        program=inline_program(desired),
-        opts=auto.LocalWorkspaceOptions(
-            work_dir=str(work),
-            env_vars=env_vars,
-            pulumi_command=pulumi_command(binary),
-            project_settings=auto.ProjectSettings(
-                name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=e2e.env["PULUMI_BACKEND_URL"])
-            ),
-        ),
-    )
-    stack.set_config("pulumi:disable-default-providers[0]", auto.ConfigValue("kubernetes"), path=True)
-    return stack
-
-
-@pytest.fixture
-def budget(e2e) -> Path:
-    path = e2e.root / "policy-budget.json"
+@pytest.fixture(scope="module")
+def budget(e2e) -> dict[str, str]:
+    path = e2e.root / "policy-budget-b200.json"
     path.write_text(json.dumps({"gpu-stack-budget": {"budgets": {"B200": 16}}}))
-    return path
+    return {"SKY_POLICY_CONFIG": str(path)}
 
 
-def test_policy_pack_runs_in_the_engine_and_passes_a_compliant_spec(e2e, budget, monkeypatch):
-    stack = _stack(e2e, (EXAMPLES / "glm-prod.yaml").read_text() + AUTH_FROM_SECRET, monkeypatch)
-    lines: list[str] = []
-    stack.preview(
-        policy_packs=[str(_pack_dir(e2e) / "run-policy-pack")],
-        policy_pack_configs=[str(budget)],
-        on_output=lines.append,
+def _up(e2e, spec: Path, *flags: str, env: dict[str, str]):
+    return e2e.sky(
+        "endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), *flags, check=False, timeout=1800, env=env
     )
-    text = "\n".join(lines)
-    assert "skyendpoints@" in text or "Policies:" in text, text[-3000:]  # the engine reports the pack ran
-    assert "mandatory" not in text.lower(), text[-3000:]
 
 
-def test_policy_pack_rejects_a_violating_spec(e2e, budget, monkeypatch):
-    from pulumi import automation as auto
+def _deployed(e2e) -> dict[str, list[str]]:
+    """The endpoint's LLMInferenceServices, per cluster, as the API servers list them."""
+    found = {}
+    for c in e2e.fleet.cluster_names:
+        try:
+            found[c] = [s["metadata"]["name"] for s in e2e.api(c).items(LLMISVC)]
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            found[c] = []
+    return found
 
-    spec = (EXAMPLES / "glm-prod.yaml").read_text().replace("replicas: 2", "replicas: 3") + AUTH_FROM_SECRET
-    stack = _stack(e2e, spec, monkeypatch)
-    with pytest.raises(auto.errors.CommandError) as exc:
-        stack.preview(
-            policy_packs=[str(_pack_dir(e2e) / "run-policy-pack")],
-            policy_pack_configs=[str(budget)],
-            on_output=lambda _l: None,
-        )
-    text = str(exc.value)
-    assert "gpu-stack-budget" in text and "mandatory" in text.lower(), text[-3000:]
-    stack.workspace.remove_stack(STACK)
-    os.environ.pop("PULUMI_PYTHON_CMD", None)
+
+def test_up_passes_a_compliant_spec_through_the_policy_pack(e2e, budget):
+    proc = _up(e2e, EXAMPLE, "--preview-only", env=budget)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "preview only: nothing was changed" in proc.stdout, proc.stdout[-3000:]
+    assert "MANDATORY" not in proc.stdout + proc.stderr
+
+
+def test_up_of_a_spec_over_the_gpu_budget_is_refused_and_deploys_nothing(e2e, budget):
+    before = _deployed(e2e)
+    spec = e2e.write("glm-prod-over-budget.yaml", EXAMPLE.read_text().replace("replicas: 2", "replicas: 3"))
+    proc = _up(e2e, spec, "--yes", env=budget)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "MANDATORY gpu-stack-budget" in proc.stderr and "nothing was changed" in proc.stderr, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert _deployed(e2e) == before and not any(before.values()), before
+    listed = e2e.sky("endpoint", "list", check=False)
+    assert f" {NAME} " not in f" {listed.stdout} ".replace("│", " "), listed.stdout
