@@ -157,13 +157,12 @@ def test_prometheus_scrapes_the_simulators_and_the_fleet_store_serves_the_dashbo
             assert 0 < scraped <= sc.sim_metric(lambda a: cn.run(a), pod, success)
 
         # 3. The fleet store holds the same series with the cluster label (remote write).
-        fleet_series = wait_until(
-            "the series in the fleet store",
-            lambda: metricsplane.query(store, f'{success}{{cluster="{name}",namespace="{ns}"}}'),
-            60,
-            interval=2,
-        )
-        assert sorted({r["metric"]["pod"] for r in fleet_series}) == pod_names
+        # Remote write sends samples in batches, so one pod's series can arrive before the other's: wait for both.
+        def in_store() -> list[dict] | None:
+            got = metricsplane.query(store, f'{success}{{cluster="{name}",namespace="{ns}"}}')
+            return got if sorted({r["metric"]["pod"] for r in got}) == pod_names else None
+
+        wait_until("both pods' series in the fleet store", in_store, 60, interval=2)
 
         # 4. Every dashboard panel query against the fleet store while traffic flows.
         res = wait_until(
