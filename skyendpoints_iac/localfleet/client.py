@@ -14,7 +14,9 @@ import http.client
 import json
 import socket
 import ssl
+import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,3 +98,91 @@ def chat(
         return Reply(200, replica, "".join(text), ttft, chunks, headers=got)
     finally:
         conn.close()
+
+
+def through_front_door(
+    context: Mapping[str, str],
+    hostname: str,
+    *,
+    model: str,
+    prompt: str,
+    api_key: str | None,
+    max_tokens: int = 8,
+    timeout: float = 10.0,
+) -> Reply:
+    """One streamed chat turn for ``hostname`` through the fleet's front door, TLS verified against the
+    fleet's CA: ``context`` is what ``sky fleet local env`` prints (``LocalFleet.context()``)."""
+    return chat(
+        context["SKY_LOCALFLEET_FRONT_DOOR"],
+        hostname,
+        ca=context["SKY_LOCALFLEET_CA"],
+        api_key=api_key,
+        model=model,
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=max_tokens,
+        timeout=timeout,
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    at: float
+    """``time.monotonic()`` when the request was sent."""
+    ok: bool
+    replica: str = ""
+    error: str = ""
+
+
+class TrafficLoop:
+    """Bounded client traffic in a background thread, as a user's client sends it: one request at a time
+    (``send``), ``interval`` apart, every outcome recorded with its send time. Failover is measured from
+    these records: the error window (first failure -> last failure) and which replicas answered after it.
+    A request fails on a connection error or any status but 200."""
+
+    def __init__(self, send: Callable[[], Reply], interval: float = 0.05):
+        self._send = send
+        self._interval = interval
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._outcomes: list[Outcome] = []
+        self._thread = threading.Thread(target=self._run, name="traffic-loop", daemon=True)
+
+    def __enter__(self) -> TrafficLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(60)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            t = time.monotonic()
+            try:
+                got = self._send()
+                outcome = Outcome(t, got.status == 200, got.replica, "" if got.status == 200 else f"HTTP {got.status}")
+            except OSError as exc:
+                outcome = Outcome(t, False, error=repr(exc))
+            with self._lock:
+                self._outcomes.append(outcome)
+            self._stop.wait(self._interval)
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        with self._lock:
+            return list(self._outcomes)
+
+    def since(self, t: float) -> list[Outcome]:
+        return [o for o in self.outcomes if o.at >= t]
+
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    def error_window(self) -> tuple[float, float] | None:
+        """(first failure, last failure) send times, or None when nothing failed."""
+        failed = self.failures()
+        return (failed[0].at, failed[-1].at) if failed else None

@@ -27,7 +27,7 @@ from ..userdirs import state_home
 from . import binaries
 from .api import ApiError
 from .charts import build as build_charts
-from .client import Reply, chat
+from .client import Reply, through_front_door
 from .layout import NodePool
 from .manager import LocalFleet
 from .upstream import shared_dir
@@ -85,16 +85,7 @@ def first_chat(fleet: LocalFleet, endpoint: str, prompt: str, timeout: float = 1
                 continue
             hostname, model, key = target
             try:
-                reply = chat(
-                    ctx["SKY_LOCALFLEET_FRONT_DOOR"],
-                    hostname,
-                    ca=ctx["SKY_LOCALFLEET_CA"],
-                    api_key=key,
-                    model=model,
-                    messages=[{"role": "user", "content": prompt}],
-                    max_tokens=24,
-                    timeout=10,
-                )
+                reply = through_front_door(ctx, hostname, model=model, prompt=prompt, api_key=key, max_tokens=24)
             except OSError as exc:
                 last = f"{hostname}: {exc!r}"
                 break
