@@ -174,8 +174,9 @@ class PulumiEngine:
 
     def _use_key_source(self, source: str) -> None:
         """``SKY_API_KEY_SOURCE=seed``: generated API keys derive from a stack secret seed instead of
-        pulumi-random (see ``stack/secret_values.py``). The seed is created once, encrypted by the stack's
-        secrets provider, and handed to the CLI on stdin: never on a command line."""
+        pulumi-random (see ``stack/secret_values.py``). The seed is created once per stack, encrypted by the
+        stack's secrets provider, and handed to the CLI on stdin: never on a command line. A workspace
+        without it takes the backend's copy (``SEED_OUTPUT``) before creating one."""
         from ..stack import secret_values as sv
 
         if source not in sv.KEY_SOURCES:
@@ -184,6 +185,9 @@ class PulumiEngine:
         self._call(lambda: self._stack.set_config(f"{ns}:{sv.API_KEY_SOURCE}", self._auto.ConfigValue(source)))
         if source != "seed" or f"{ns}:{sv.SECRET_SEED}" in self._call(self._stack.get_all_config):
             return
+        # This workspace has no seed. The backend's copy (the stack output) wins over a new one: another
+        # operator's workspace created it, and a new seed would rotate every generated key.
+        seed = self.outputs().get(sv.SEED_OUTPUT) or secrets.token_hex(32)
         done = subprocess.run(
             [
                 str(self._binary.path),
@@ -195,7 +199,7 @@ class PulumiEngine:
                 "--non-interactive",
                 f"{ns}:{sv.SECRET_SEED}",
             ],
-            input=secrets.token_hex(32),
+            input=seed,
             text=True,
             capture_output=True,
             cwd=self.work_dir,

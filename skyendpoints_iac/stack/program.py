@@ -13,7 +13,8 @@ Stack outputs:
 - ``endpoints``: ``{name: {url, placement: {cluster: replicas}, slices: {cluster: status}, dashboard,
   placement_record}}`` (``placement_record`` is ``Placement.to_dict()``: pass it back as ``previous``);
 - ``api_keys``: ``{name: {"<secret>/<key>": value}}``, secret;
-- ``gateway``: ``{hostname: {endpoint, routing, ttl, targets: {cluster: {weight, address}}}}``.
+- ``gateway``: ``{hostname: {endpoint, routing, ttl, targets: {cluster: {weight, address}}}}``;
+- ``sky_api_key_seed``: with ``apiKeySource: seed``, the seed, secret (``secret_values.SEED_OUTPUT``).
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ def deploy_blueprint(
     pulumi.export("endpoints", output_dict({n: e.summary() for n, e in out.endpoints.items()}))
     pulumi.export("api_keys", pulumi.Output.secret(output_dict({n: e.api_keys for n, e in out.endpoints.items()})))
     pulumi.export("gateway", out.gateway.hostnames)
+    secrets.export_seed()
     return out
 
 

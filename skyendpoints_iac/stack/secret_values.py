@@ -36,10 +36,21 @@ API_KEY_SOURCE = "apiKeySource"
 SECRET_SEED = "secretSeed"
 KEY_SOURCES = ("random", "seed")
 MIN_SEED_LENGTH = 32
+SEED_OUTPUT = "sky_api_key_seed"
+"""The seed as a secret stack output: the backend's copy. Stack config lives in each operator's workspace
+(``Pulumi.<env>.yaml``), so a second operator's workspace has no seed; ``sky`` takes it from this output
+instead of creating a new one, which would rotate every generated key (automation/engine.py)."""
 
 
 def key_source() -> str:
     return pulumi.Config(CONFIG_NAMESPACE).get(API_KEY_SOURCE) or "random"
+
+
+def export_seed() -> None:
+    """Export the seed (secret, encrypted in state) when generated keys derive from it; see ``SEED_OUTPUT``."""
+    seed = pulumi.Config(CONFIG_NAMESPACE).get_secret(SECRET_SEED) if key_source() == "seed" else None
+    if seed is not None:
+        pulumi.export(SEED_OUTPUT, seed)
 
 
 def derive(seed: str, endpoint: str, secret: str, key: str) -> str:

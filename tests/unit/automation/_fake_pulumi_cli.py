@@ -84,14 +84,21 @@ def main(argv):
         print("Resources:\n    + 1 to create")
         return 0
     if args[:2] == ["stack", "output"]:
-        print(
-            json.dumps(
-                {
-                    "endpoints": {"glm": {"url": "https://glm.example.com"}},
-                    "api_keys": {"glm": {"glm-api-key/api-key": "k"}},
-                }
-            )
-        )
+        outputs = {
+            "endpoints": {"glm": {"url": "https://glm.example.com"}},
+            "api_keys": {"glm": {"glm-api-key/api-key": "k"}},
+        }
+        if os.environ.get("FAKE_PULUMI_SEED_OUTPUT"):  # the backend's copy of the API-key seed
+            outputs["sky_api_key_seed"] = os.environ["FAKE_PULUMI_SEED_OUTPUT"]
+        print(json.dumps(outputs))
+        return 0
+    if args[:1] == ["config"] and "--json" in args:  # this workspace's stack config: empty
+        print("{}")
+        return 0
+    if args[:2] == ["config", "set"] and "--secret" in args and "--stdin" not in args:
+        # The value comes on stdin (never on the command line): record it for the test.
+        with open(os.environ["FAKE_PULUMI_LOG"] + ".stdin", "a") as fh:
+            fh.write(json.dumps({"key": args[-1], "stdin": sys.stdin.read()}) + "\n")
         return 0
     if args[:2] == ["stack", "history"]:
         print(

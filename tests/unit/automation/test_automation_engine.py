@@ -169,3 +169,21 @@ def test_checkpoints_default_to_once_per_update_and_can_be_every_step(engine_for
     assert engine_for()._stack.workspace.env_vars["PULUMI_SKIP_CHECKPOINTS"] == "false"
     with pytest.raises(InvalidInput, match="SKY_PULUMI_CHECKPOINTS: 'sometimes' is not one of final, every-step"):
         checkpoint_env({CHECKPOINTS_ENV: "sometimes"})
+
+
+@pytest.mark.parametrize("backend_seed", ["b" * 64, ""])
+def test_a_workspace_without_the_api_key_seed_takes_the_backends_copy(engine_for, monkeypatch, tmp_path, backend_seed):
+    """A second operator's workspace has no ``skyendpoints:secretSeed`` (stack config is per workspace).
+    It must take the seed the stack exported (``sky_api_key_seed``), or every generated key would rotate;
+    only a stack that never had one gets a new seed. Either way the value goes on stdin, not argv."""
+    monkeypatch.setenv("SKY_API_KEY_SOURCE", "seed")
+    monkeypatch.setenv("FAKE_PULUMI_SEED_OUTPUT", backend_seed)
+    engine_for()
+    log = Path(str(tmp_path / "argv.jsonl") + ".stdin")
+    (stored,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert stored["key"] == "skyendpoints:secretSeed"
+    if backend_seed:
+        assert stored["stdin"] == backend_seed
+    else:
+        assert len(stored["stdin"]) == 64 and stored["stdin"] != "b" * 64
+    assert not any(stored["stdin"] in arg for call in engine_for.argv() for arg in call)

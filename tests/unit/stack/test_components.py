@@ -325,6 +325,7 @@ def test_secrets_are_secret_everywhere(tmp_path, monkeypatch):
     generated = "mock-generated-glm-glm-keys-api-key"
     # One key per endpoint, shared by both clusters behind the URL.
     assert [r.name for r in rec.by_type("random:index/randomPassword:RandomPassword")] == ["glm-glm-keys-api-key"]
+    assert "sky_api_key_seed" not in rec.outputs  # no seed without apiKeySource: seed
     for cluster in ("east", "west"):
         secret = rec.named(f"glm-{cluster}-secret-sky-glm-glm-keys")
         assert mockrun.is_secret_wire(secret.wire["stringData"])
@@ -417,7 +418,7 @@ def stack_config():
 
 
 def test_seeded_api_keys_need_no_random_provider(tmp_path, stack_config):
-    from skyendpoints_iac.stack.secret_values import derive
+    from skyendpoints_iac.stack.secret_values import SEED_OUTPUT, derive
 
     seed = "s" * 64
     stack_config(apiKeySource="seed", secretSeed=seed)
@@ -430,6 +431,8 @@ def test_seeded_api_keys_need_no_random_provider(tmp_path, stack_config):
         assert mockrun.is_secret_wire(secret.wire["stringData"])
         assert secret.inputs["stringData"]["value"]["api-key"] == expected
     assert rec.outputs["api_keys"].secret and rec.outputs["api_keys"].value == {"glm": {"glm-keys/api-key": expected}}
+    # The backend's copy of the seed, for workspaces that have none (secret_values.SEED_OUTPUT).
+    assert rec.outputs[SEED_OUTPUT].secret and rec.outputs[SEED_OUTPUT].value == seed
     for r in rec.registrations.values():
         assert expected not in map(str, _walk(r.wire)) and seed not in map(str, _walk(r.wire))
 
