@@ -6,7 +6,8 @@ never printed, never sent to the browser (the playground proxies).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -135,3 +136,65 @@ def chat(
     except (KeyError, IndexError, TypeError):
         raise SkyError(f"unexpected answer shape: {str(data)[:300]}") from None
     return text, data.get("usage") or {}
+
+
+@dataclass(frozen=True)
+class LoopSummary:
+    """What ``chat_loop`` saw: requests sent and failed, and the error window (seconds from the loop's
+    start to the first and to the last failure; None when nothing failed)."""
+
+    sent: int
+    failed: int
+    first_failure_s: float | None
+    last_failure_s: float | None
+
+    @property
+    def error_window_s(self) -> float | None:
+        if self.first_failure_s is None or self.last_failure_s is None:
+            return None
+        return self.last_failure_s - self.first_failure_s
+
+
+LoopReport = Callable[[float, bool, str], None]
+"""Called after each request: (seconds since the loop started, ok, the reply's text or the error)."""
+
+
+def chat_loop(
+    target: Target,
+    prompt: str,
+    report: LoopReport,
+    *,
+    model: str,
+    max_tokens: int = 16,
+    interval: float = 0.5,
+    count: int = 0,
+    timeout: float = 10.0,
+    stop: Callable[[], bool] = lambda: False,
+) -> LoopSummary:
+    """``sky endpoint chat --loop``: send ``prompt`` one request at a time, ``interval`` seconds apart,
+    ``count`` times (0: until ``stop()``; Ctrl+C ends it too), reporting every outcome with its time. For
+    watching a failover from a user's seat: a failed request is reported and the loop goes on. ``model``
+    is resolved once by the caller (``first_model``), so a failing endpoint fails requests, not the loop."""
+    t0 = time.monotonic()
+    sent = failed = 0
+    first: float | None = None
+    last: float | None = None
+    try:
+        while not stop() and (count == 0 or sent < count):
+            at = time.monotonic() - t0
+            try:
+                text, _ = chat(target, prompt, model=model, max_tokens=max_tokens, timeout=timeout)
+                ok, what = True, text
+            except SkyError as exc:
+                ok, what = False, str(exc)
+            sent += 1
+            if not ok:
+                failed += 1
+                first = at if first is None else first
+                last = at
+            report(at, ok, what)
+            if count == 0 or sent < count:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    return LoopSummary(sent, failed, first, last)

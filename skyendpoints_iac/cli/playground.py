@@ -114,6 +114,14 @@ def chat_cmd(
     insecure: bool = _o["insecure"],
     ca_cert: str | None = _o["ca_cert"],
     connect_to: str | None = _o["connect_to"],
+    loop: bool = typer.Option(
+        False,
+        "--loop",
+        help="Keep sending the prompt, one request at a time, and print each outcome with its time; Ctrl+C "
+        "stops and prints the error window. Exits 1 if any request failed. For watching a failover.",
+    ),
+    interval: float = typer.Option(0.5, "--interval", min=0.0, help="With --loop: seconds between requests."),
+    count: int = typer.Option(0, "--count", min=0, help="With --loop: stop after N requests (0: until Ctrl+C)."),
     backend: str | None = backend_option(),
     pulumi_root: str | None = root_option(),
 ) -> None:
@@ -124,10 +132,40 @@ def chat_cmd(
       sky endpoint chat glm-prod "Say hello in one word."
 
       sky endpoint chat glm-prod "2+2?" --insecure --max-tokens 16
+
+      sky endpoint chat glm-prod "still there?" --loop --max-tokens 4   # then: sky fleet local kill local-1
     """
-    from ..automation.openai_api import chat
+    from ..automation.openai_api import chat, chat_loop, first_model
 
     target = _target(name, env, backend, pulumi_root, url, api_key_env, insecure, ca_cert, connect_to)
+    if loop:
+
+        def report(at: float, ok: bool, what: str) -> None:
+            line = " ".join(what.split())[:100]
+            out.print(f"{at:8.2f}s {'ok    ' if ok else 'FAILED'} {line}", markup=False, highlight=False)
+
+        summary = chat_loop(
+            target,
+            prompt,
+            report,
+            model=model or first_model(target),
+            max_tokens=max_tokens,
+            interval=interval,
+            count=count,
+        )
+        window = summary.error_window_s
+        err.print(
+            f"{summary.sent} sent, {summary.failed} failed"
+            + (
+                f"; error window {window:.2f}s (from {summary.first_failure_s:.2f}s to {summary.last_failure_s:.2f}s)"
+                if window is not None
+                else ""
+            ),
+            markup=False,
+        )
+        if summary.failed:
+            raise typer.Exit(1)
+        return
     text, usage = chat(target, prompt, model=model, max_tokens=max_tokens)
     out.print(text, markup=False, highlight=False)
     if usage:

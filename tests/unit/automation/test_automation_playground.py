@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from _openai_standin import API_KEY, MODEL, StandIn
 
-from skyendpoints_iac.automation.openai_api import Target, api_key_from_outputs, chat, first_model
+from skyendpoints_iac.automation.openai_api import Target, api_key_from_outputs, chat, chat_loop, first_model
 from skyendpoints_iac.automation.playground import Playground
 from skyendpoints_iac.errors import SkyError
 
@@ -52,6 +52,33 @@ def test_chat_sends_the_key_and_prints_the_answer():
 def test_chat_unreachable_endpoint_is_one_clear_error():
     with pytest.raises(SkyError, match=r"cannot connect .*pass --connect-to ADDRESS"):
         chat(Target("http://127.0.0.1:9", API_KEY), "x", model="m", timeout=2)
+
+
+def test_chat_loop_reports_every_outcome_and_the_error_window():
+    """``sky endpoint chat --loop``: the endpoint goes away after two answers; the loop reports each
+    failure with its time and goes on, and the summary's window spans the failures it saw."""
+    seen: list[tuple[float, bool, str]] = []
+    server = StandIn().__enter__()
+    try:
+        target = Target(server.url, API_KEY)
+
+        def report(at: float, ok: bool, what: str) -> None:
+            seen.append((at, ok, what))
+            if len(seen) == 2:
+                server.__exit__(None, None, None)  # the endpoint dies mid-run
+
+        summary = chat_loop(target, "hi", report, model=MODEL, interval=0.01, count=5, timeout=2)
+    finally:
+        server.__exit__(None, None, None)
+    assert [ok for _, ok, _ in seen] == [True, True, False, False, False]
+    assert seen[0][2] == "stand-in echo: hi" and "cannot connect" in seen[2][2]
+    assert (summary.sent, summary.failed) == (5, 3)
+    assert summary.first_failure_s == seen[2][0] and summary.last_failure_s == seen[4][0]
+    assert summary.error_window_s == seen[4][0] - seen[2][0] > 0
+    nothing_sent = chat_loop(
+        Target("http://127.0.0.1:9"), "x", lambda *a: None, model=MODEL, interval=0, count=0, stop=lambda: True
+    )
+    assert (nothing_sent.sent, nothing_sent.error_window_s) == (0, None)
 
 
 @pytest.fixture(scope="module")
