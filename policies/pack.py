@@ -32,6 +32,7 @@ try:
 except ImportError:  # running from a checkout with another interpreter: use the checkout's package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -52,7 +53,7 @@ from pulumi_policy.proxy import (
 
 from skyendpoints_iac.blueprint.names import LABEL_CLUSTER
 from skyendpoints_iac.errors import SkyError
-from skyendpoints_iac.policy import RULES, Obj, Rule, run_resource_rule, run_stack_rule
+from skyendpoints_iac.policy import RULES, Obj, Rule, inspected, run_resource_rule, run_stack_rule
 from skyendpoints_iac.policy.fleetconfig import fleet_policy_config
 
 PACK_NAME = "skyendpoints"
@@ -88,6 +89,41 @@ def api_version_kind(resource_type: str) -> tuple[str, str] | None:
         return None
     group, _, version = module.rpartition("/")
     return (version if group == "core" else module), kind
+
+
+def type_inspected(resource_type: str) -> bool:
+    """Whether any rule may read a resource of this Pulumi type (``policy.model.UNINSPECTED_KINDS``)."""
+    gvk = api_version_kind(resource_type)
+    return gvk is None or inspected(gvk[0].rpartition("/")[0], gvk[1])
+
+
+def skip_uninspected(servicer: type) -> None:
+    """Teach pulumi-policy's analyzer servicer to answer for uninspected objects (CRDs) without converting
+    them: its ``Analyze`` converts a resource's properties once per resource policy and ``AnalyzeStack``
+    every resource once per stack policy (pulumi_policy/policy.py, ``_PolicyAnalyzerServicer``), which made
+    one 800 KB CRD cost ~6 s of analyzer CPU per call and the pack the largest CPU user of an update. The
+    SDK has no type filter, so this wraps its two gRPC methods: an uninspected resource gets an empty
+    response (nothing to report: no rule reads it), and ``AnalyzeStack`` sees the request without them.
+    Applied by ``__main__.py`` before the pack starts; ``test_policy_analyzer.py`` drives the wrapped
+    servicer over gRPC, so an SDK that renames these methods fails the tests, not the user."""
+    analyze, analyze_stack = servicer.Analyze, servicer.AnalyzeStack
+    if getattr(analyze, "_skips_uninspected", False):
+        return
+
+    def Analyze(self: Any, request: Any, context: Any) -> Any:  # the gRPC method name
+        if not type_inspected(request.type):
+            return analyzer_pb2.AnalyzeResponse()
+        return analyze(self, request, context)
+
+    def AnalyzeStack(self: Any, request: Any, context: Any) -> Any:  # the gRPC method name
+        keep = [r for r in request.resources if type_inspected(r.type)]
+        if len(keep) != len(request.resources):
+            del request.resources[:]
+            request.resources.extend(keep)
+        return analyze_stack(self, request, context)
+
+    Analyze._skips_uninspected = True  # type: ignore[attr-defined]
+    servicer.Analyze, servicer.AnalyzeStack = Analyze, AnalyzeStack
 
 
 def plain(value: Any, unknowns: list[str], path: str = "") -> Any:

@@ -8,13 +8,14 @@ Never imports pulumi.
 
 from .config import RuleConfig, config_schema, load_config_file, resolve
 from .engine import RuleCrashed, evaluate, has_mandatory, reported_level, run_resource_rule, run_stack_rule
-from .model import Finding, Obj, Rule, Violation
+from .model import UNINSPECTED_KINDS, Finding, Obj, Rule, Violation, inspected
 from .rules import RULES, RULES_BY_NAME
 from .workloads import PodSpecRef, pod_specs
 
 __all__ = [
     "RULES",
     "RULES_BY_NAME",
+    "UNINSPECTED_KINDS",
     "Finding",
     "Obj",
     "PodSpecRef",
@@ -25,6 +26,7 @@ __all__ = [
     "config_schema",
     "evaluate",
     "has_mandatory",
+    "inspected",
     "load_config_file",
     "pod_specs",
     "reported_level",

@@ -85,6 +85,18 @@ class Finding:
     obj: Obj | None = None
 
 
+UNINSPECTED_KINDS: frozenset[tuple[str, str]] = frozenset({("apiextensions.k8s.io", "CustomResourceDefinition")})
+"""(API group, kind) of objects no rule reads. A runner may skip them before converting anything: CRDs
+are the largest objects a stack holds (KServe's LLMInferenceService CRD is 800 KB of OpenAPI schema), and
+pulumi-policy converts each object's protobuf properties to Python once per policy (``policies/pack.py``).
+``tests/unit/policy/test_policy_rules.py`` holds that no rule finds anything in them."""
+
+
+def inspected(api_group: str, kind: str) -> bool:
+    """Whether any rule may read objects of this group and kind (see ``UNINSPECTED_KINDS``)."""
+    return (api_group, kind) not in UNINSPECTED_KINDS
+
+
 STACK_WHERE = "*/-/-/-"
 """Location printed for stack-wide findings that are about no single object (e.g. a GPU budget)."""
 

@@ -198,3 +198,44 @@ def test_configured_numbers_are_integers_in_messages(analyzer):
     assert [d.message.split("\n", 1)[1] for d in response.diagnostics if d.policyName == "gpu-stack-budget"] == [
         "stack requests up to 8 GPUs in total at maximum scale, over the budget of 4 (-/Job/ml/big 8)"
     ]
+
+
+NOT_A_SIGNATURE = {"4dabf18193072939515e22adb298388d": "no such signature"}
+"""Properties pulumi-policy cannot convert (an unrecognised special signature): the analyzer fails on them
+wherever it converts, so an answer without error proves the resource was never converted."""
+
+
+def test_uninspected_kinds_are_answered_unconverted(analyzer):
+    """CRDs (``UNINSPECTED_KINDS``) are skipped before pulumi-policy converts their properties, once per
+    policy (policies/pack.skip_uninspected): the same unconvertible properties fail a Pod's analysis and
+    pass a CRD's; in a stack request the CRD is dropped and the other objects' findings stay."""
+    crd_type = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+    props = struct(
+        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "spec": NOT_A_SIGNATURE}
+    )
+    answer = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(type=crd_type, properties=props, urn="urn:crd", name="c"))
+    assert list(answer.diagnostics) == []
+    with pytest.raises(grpc.RpcError, match="Unrecognized signature"):
+        analyzer.Analyze(
+            analyzer_pb2.AnalyzeRequest(type="kubernetes:core/v1:Pod", properties=props, urn="urn:pod", name="p")
+        )
+    gateway = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "infra"},
+        "spec": {"listeners": [{"name": "https", "protocol": "HTTPS", "port": 443}]},
+    }
+    stack = analyzer.AnalyzeStack(
+        analyzer_pb2.AnalyzeStackRequest(
+            resources=[
+                analyzer_pb2.AnalyzerResource(type=crd_type, properties=props, urn="urn:crd", name="c"),
+                analyzer_pb2.AnalyzerResource(
+                    type="kubernetes:gateway.networking.k8s.io/v1:Gateway",
+                    properties=struct(gateway),
+                    urn="urn:gw",
+                    name="edge",
+                ),
+            ]
+        )
+    )
+    assert [(d.policyName, d.urn) for d in stack.diagnostics] == [("gateway-listener-tls", "urn:gw")]
