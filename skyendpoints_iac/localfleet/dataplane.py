@@ -364,14 +364,19 @@ class CertificateStandInPlane:
 
 
 class SimulatorPlane:
-    """One engine simulator per Ready serving pod of one cluster (``enginesim.runner.SimulatorRunner``),
-    started inside the cluster's namespace on the pod's IP."""
+    """One engine simulator per running serving pod of one cluster (``enginesim.runner.SimulatorRunner``),
+    started inside the cluster's namespace on the pod's IP, and the pods' readiness probes, performed from
+    inside that namespace (``probe``; default: from this process's own namespace)."""
 
-    def __init__(self, name: str, api: Api, spawn, root: Path, sim_args: list[str] | None = None, log=print):
-        from .enginesim.runner import SimulatorRunner
+    def __init__(
+        self, name: str, api: Api, spawn, root: Path, sim_args: list[str] | None = None, log=print, probe=None
+    ):
+        from .enginesim.runner import SimulatorRunner, http_probe
 
         self.name, self.log = name, log
-        self.runner = SimulatorRunner(api, spawn=spawn, log_dir=root / "sims", sim_args=sim_args or [])
+        self.runner = SimulatorRunner(
+            api, spawn=spawn, log_dir=root / "sims", sim_args=sim_args or [], probe=probe or http_probe
+        )
         self._running: set[str] = set()
 
     def sync(self) -> bool:
@@ -391,8 +396,33 @@ class SimulatorPlane:
         self.runner.stop()
 
 
+def _prober(netns_name: str):
+    """Readiness probes from inside the cluster's namespace, where the pod IPs are."""
+    from .enginesim.runner import http_probe
+    from .netns import InNetns
+
+    inside = InNetns(netns_name)
+
+    def probe(url: str) -> bool:
+        try:
+            return inside.call(http_probe, url, timeout=10)
+        except Exception:  # the namespace is gone or the worker failed to join it: not ready
+            return False
+
+    return probe
+
+
 def cluster_planes(
-    name: str, ip: str, api: Api, spawn, run, root: Path, log=print, sim_args: list[str] | None = None, issuer=None
+    name: str,
+    ip: str,
+    api: Api,
+    spawn,
+    run,
+    root: Path,
+    log=print,
+    sim_args: list[str] | None = None,
+    issuer=None,
+    probe=None,
 ) -> list:
     """Everything the controller keeps for one cluster, in the order of one pass (the gateway last: it
     routes to what the simulators serve, with the certificates the issuer stand-in wrote)."""
@@ -401,7 +431,7 @@ def cluster_planes(
         planes.append(CertificateStandInPlane(name, api, issuer, log))
     return [
         *planes,
-        SimulatorPlane(name, api, spawn, root, sim_args, log),
+        SimulatorPlane(name, api, spawn, root, sim_args, log, probe),
         ClusterDataPlane(name, ip, api, spawn, run, root, log),
     ]
 
@@ -484,6 +514,7 @@ def main(argv: list[str] | None = None) -> None:
             log,
             args.sim_arg,
             issuer,
+            probe=_prober(cn.netns),
         )
     planes = {name: next(p for p in ps if isinstance(p, ClusterDataPlane)) for name, ps in per_cluster.items()}
     from .kedarun import fleet_keda  # KEDA operator + metrics API server per cluster (issue 15)

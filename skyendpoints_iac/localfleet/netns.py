@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import SkyError
 from .config import HOST, pod_cidr
@@ -50,6 +51,8 @@ CLUSTER_LINK = "10.250.{index}.{host}/24"
 
 Spawn = Callable[[Sequence[str], Path], subprocess.Popen]
 """``spawn(argv, log_path) -> Popen``: start a process inside one cluster's namespace."""
+
+T = TypeVar("T")
 
 
 def fleet_prefix(directory: str | Path) -> str:
@@ -138,6 +141,48 @@ class ClusterNet:
     def run(self, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True) -> subprocess.CompletedProcess:
         """Run a short command inside the namespace and return its output (tests use it as a client)."""
         return _run(self.argv(argv), timeout=timeout, check=check)
+
+
+CLONE_NEWNET = 0x40000000
+"""setns(2)'s namespace type for a network namespace (linux/sched.h)."""
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling THREAD into network namespace ``name`` (setns(2) applies to one thread only)."""
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        setns = getattr(os, "setns", None)  # Python >= 3.12
+        if setns is not None:
+            setns(fd, CLONE_NEWNET)
+            return
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns into {name}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+class InNetns:
+    """Calls run inside one network namespace without a process per call: a single worker thread joins the
+    namespace once and runs every call submitted to it (sockets it opens belong to that namespace). The
+    readiness prober uses it to reach pod IPs, which exist only in the cluster's namespace."""
+
+    def __init__(self, name: str):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.name = name
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"netns-{name}", initializer=enter_netns, initargs=(name,)
+        )
+
+    def call(self, fn: Callable[..., T], *args: object, timeout: float = 30.0) -> T:
+        return self._pool.submit(fn, *args).result(timeout=timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Network:

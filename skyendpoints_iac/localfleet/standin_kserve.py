@@ -27,12 +27,16 @@ garbage collector removes them with it:
   $VLLM_ADDITIONAL_ARGS`` in a ``/bin/bash -c`` entrypoint; 8001 for the decode pool of P/D) and a
   placeholder image, so the pod spec reads like the real one (``enginesim.runner`` parses it).
 
+- A vLLM main container without a ``readinessProbe`` gets the preset's (``httpGet /health`` on the engine
+  port), so its pod is Ready only once its engine answers, as on a real node.
+
 It does NOT: run or create the EPP Deployment (the local fleet runs the real EPP per pool itself), add
 the P/D routing sidecar (so a P/D decode pod has no listener on 8000), handle multi-node
-(LeaderWorkerSet) workloads, set the service's status, merge the other presets (probes, volumes, TLS,
-storage initializer), or create KServe's autoscalers (``spec.scaling``: the product renders its own).
-The real kube-controller-manager turns the Deployments into pods, the real scheduler places them, kwok
-marks them Running and Ready.
+(LeaderWorkerSet) workloads, set the service's status, merge the other presets (startup and liveness
+probes, volumes, TLS, storage initializer), or create KServe's autoscalers (``spec.scaling``: the product
+renders its own). The real kube-controller-manager turns the Deployments into pods, the real scheduler
+places them, kwok marks them Running (and Ready when no container declares a readiness probe; otherwise
+the readiness prober in ``enginesim.runner`` does, once the engine answers).
 """
 
 from __future__ import annotations
@@ -116,7 +120,21 @@ def _engine_container(c: dict[str, Any], model_name: str, port: int, engine: str
         out["args"] = [script]
     if not c.get("ports"):
         out["ports"] = [{"containerPort": port, "protocol": "TCP"}]
+    if engine == "vllm" and not c.get("readinessProbe"):
+        out["readinessProbe"] = preset_readiness_probe(port)
     return out
+
+
+def preset_readiness_probe(port: int) -> dict[str, Any]:
+    """The vLLM preset's readiness probe on the engine port (KServe v0.20.0 ``config/llmisvcconfig/
+    config-llm-template.yaml``: ``httpGet /health``, HTTP while component TLS is off, serving-facts.md §2).
+    The one probe merged: the local fleet's readiness prober acts on it (``enginesim.runner``)."""
+    return {
+        "httpGet": {"path": "/health", "port": port, "scheme": "HTTP"},
+        "periodSeconds": 5,
+        "timeoutSeconds": 5,
+        "failureThreshold": 3,
+    }
 
 
 def _workload_deployment(

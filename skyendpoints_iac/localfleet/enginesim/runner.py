@@ -1,5 +1,14 @@
-"""One engine simulator per Ready serving pod of a cluster: started on the pod's IP and engine port, stopped
-when the pod goes away or stops being Ready. DEV TOOLING (local fleet).
+"""One engine simulator per running serving pod of a cluster: started on the pod's IP and engine port, stopped
+when the pod goes away. And the kubelet's readiness prober for those pods. DEV TOOLING (local fleet).
+
+Readiness works as on a real node: kwok starts a pod whose containers declare a ``readinessProbe`` with
+``Ready=False`` (``localfleet/stages.yaml``, stage ``pod-ready``); the runner performs the main container's
+``httpGet`` probe against the pod's simulator and, once it answers 200, sets the pod's ``Ready`` and
+``ContainersReady`` conditions (the status subresource, as the kubelet's prober does). So a pod is Ready
+only once its engine serves, and nothing that routes by readiness (the EPP, the gateway, the front door's
+weights) sends a request to an engine that is still starting. KServe's vLLM preset probes ``/health`` on
+the engine port (``config-llm-template.yaml``, serving-facts.md §2); the product renders the same probe
+for SGLang and custom engines (``blueprint/serving._http_probes``).
 
 Usage::
 
@@ -38,6 +47,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +73,20 @@ MAIN_CONTAINER = "main"
 class ApiLike(Protocol):
     def items(self, path: str) -> list[dict[str, Any]]: ...
     def get(self, path: str, **kw: Any) -> Any: ...
+    def request(self, method: str, path: str, body: Any = None, **kw: Any) -> Any: ...
+
+
+Probe = Callable[[str], bool]
+"""``probe(url) -> passed``: one HTTP GET, True on a 2xx/3xx answer (the kubelet's httpGet success)."""
+
+
+def http_probe(url: str, timeout: float = 1.0) -> bool:
+    """The kubelet's httpGet probe from this process's network namespace."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return 200 <= resp.status < 400
+    except (OSError, ValueError):
+        return False
 
 
 def default_spawn(argv: Sequence[str], log_path: Path) -> subprocess.Popen:
@@ -88,13 +112,43 @@ def is_serving_pod(pod: dict[str, Any]) -> bool:
     return labels.get(COMPONENT_LABEL, "").startswith(WORKLOAD_COMPONENT) or labels.get(POOL_LABEL[0]) == POOL_LABEL[1]
 
 
-def pod_ready(pod: dict[str, Any]) -> bool:
+def pod_running(pod: dict[str, Any]) -> bool:
+    """Its containers run (phase Running, an IP, not being deleted): its engine should be up."""
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
         return False
     status = pod.get("status") or {}
-    if not status.get("podIP"):
-        return False
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    return status.get("phase") == "Running" and bool(status.get("podIP"))
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    return pod_running(pod) and any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+def readiness_url(pod: dict[str, Any]) -> str | None:
+    """The URL the main container's ``readinessProbe.httpGet`` checks, or None without one. A named port
+    resolves through the container's ports, as the kubelet resolves it."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    main = next((c for c in containers if c.get("name") == MAIN_CONTAINER), containers[0] if containers else {})
+    get = (main.get("readinessProbe") or {}).get("httpGet")
+    if not get:
+        return None
+    port = get.get("port")
+    if isinstance(port, str) and not port.isdigit():
+        port = next((p.get("containerPort") for p in main.get("ports") or [] if p.get("name") == port), None)
+    if port is None:
+        return None
+    scheme = str(get.get("scheme") or "HTTP").lower()
+    path = get.get("path") or "/"
+    return (
+        f"{scheme}://{(pod.get('status') or {}).get('podIP')}:{int(port)}{path if path.startswith('/') else '/' + path}"
+    )
+
+
+def _has_readiness_probe(pod: dict[str, Any]) -> bool:
+    return any(c.get("readinessProbe") for c in (pod.get("spec") or {}).get("containers") or [])
 
 
 @dataclass(frozen=True)
@@ -254,7 +308,8 @@ class Simulator:
 
 
 class SimulatorRunner:
-    """Keeps one simulator per Ready serving pod of one cluster (see the module docstring)."""
+    """Keeps one simulator per running serving pod of one cluster, and marks the pod Ready once its
+    readiness probe passes (see the module docstring)."""
 
     def __init__(
         self,
@@ -266,9 +321,11 @@ class SimulatorRunner:
         python: str = sys.executable,
         interval: float = 0.5,
         restart_after: float = 2.0,
+        probe: Probe = http_probe,
     ):
         self.api = api
         self.spawn = spawn or default_spawn
+        self.probe = probe
         self.log_dir = Path(log_dir)
         self.sim_args = list(sim_args)
         self.python = python
@@ -319,8 +376,9 @@ class SimulatorRunner:
     def sync(self) -> None:
         pods = self.api.items("/api/v1/pods?labelSelector=" + urllib.parse.quote(POD_SELECTOR, safe=""))
         want: dict[str, Launch] = {}
+        unready: dict[str, dict[str, Any]] = {}
         for pod in pods:
-            if not (is_serving_pod(pod) and pod_ready(pod)):
+            if not (is_serving_pod(pod) and pod_running(pod)):
                 continue
             meta = pod["metadata"]
             key = f"{meta.get('namespace', 'default')}/{meta['name']}"
@@ -331,6 +389,8 @@ class SimulatorRunner:
                 continue
             if launch is not None:
                 want[key] = launch
+                if _has_readiness_probe(pod) and not pod_ready(pod):
+                    unready[key] = pod
         with self._lock:
             for key in [k for k in self._sims if k not in want or self._sims[k].launch != want[k]]:
                 self._terminate(key)
@@ -343,6 +403,32 @@ class SimulatorRunner:
                     self._terminate(key)
                 if key not in self._sims:
                     self._sims[key] = self._launch(key, launch)
+        for key, pod in unready.items():
+            url = readiness_url(pod)
+            if url is None:
+                self._note(f"{key}: readinessProbe is not an httpGet on a known port; the pod stays unready")
+            elif self.probe(url):
+                self._mark_ready(pod)
+
+    def _mark_ready(self, pod: dict[str, Any]) -> None:
+        """What the kubelet writes when a pod's readiness probes pass: ``Ready`` and ``ContainersReady``
+        True, every container ready (strategic merge: conditions by type, container statuses by name)."""
+        meta = pod["metadata"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        body = {
+            "status": {
+                "conditions": [
+                    {"type": t, "status": "True", "lastTransitionTime": now} for t in ("Ready", "ContainersReady")
+                ],
+                "containerStatuses": [{"name": c["name"], "ready": True} for c in pod["spec"]["containers"]],
+            }
+        }
+        self.api.request(
+            "PATCH",
+            f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+            body,
+            content_type="application/strategic-merge-patch+json",
+        )
 
     def _secret(self, namespace: str, name: str, key: str) -> str | None:
         try:

@@ -19,7 +19,15 @@ import requests
 
 from skyendpoints_iac.localfleet.api import ApiError
 from skyendpoints_iac.localfleet.enginesim import REPLICA_HEADER
-from skyendpoints_iac.localfleet.enginesim.runner import Launch, SimulatorRunner, is_serving_pod, launch_for, pod_ready
+from skyendpoints_iac.localfleet.enginesim.runner import (
+    Launch,
+    SimulatorRunner,
+    is_serving_pod,
+    launch_for,
+    pod_ready,
+    pod_running,
+    readiness_url,
+)
 
 KSERVE_SCRIPT = """export NCCL_IB_HCA=mlx5
 eval "vllm serve /mnt/models --served-model-name "{name}" "publishers/{ns}/models/{name}" --port {port} ${{VLLM_ADDITIONAL_ARGS}} $@"
@@ -31,6 +39,7 @@ def pod(
     ip: str = "10.20.0.5",
     *,
     ready: bool = True,
+    phase: str = "Running",
     ns: str = "team",
     container: dict | None = None,
     labels: dict | None = None,
@@ -50,7 +59,11 @@ def pod(
             },
         },
         "spec": {"containers": [container or {"name": "main"}], **(extra or {})},
-        "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+        "status": {
+            "phase": phase,
+            "podIP": ip,
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
     }
 
 
@@ -127,9 +140,9 @@ def test_sglang_command_and_api_key_from_a_secret():
 
 
 def test_which_pods_count():
-    assert is_serving_pod(pod("a")) and pod_ready(pod("a"))
-    assert not pod_ready(pod("b", ready=False))
-    assert not pod_ready(pod("c", ip=""))
+    assert is_serving_pod(pod("a")) and pod_ready(pod("a")) and pod_running(pod("a"))
+    assert not pod_ready(pod("b", ready=False)) and pod_running(pod("b", ready=False))
+    assert not pod_running(pod("c", ip="")) and not pod_running(pod("p", phase="Pending"))
     epp = pod(
         "qwen-epp",
         labels={"app.kubernetes.io/component": "llminferenceservice-router-scheduler", "kserve.io/component": "router"},
@@ -139,7 +152,7 @@ def test_which_pods_count():
     assert not is_serving_pod(worker)
     gone = pod("d")
     gone["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    assert not pod_ready(gone)
+    assert not pod_ready(gone) and not pod_running(gone)
     assert launch_for(pod("e", container={"name": "main", "command": ["/opt/custom-engine"]}), no_secret) is None
 
 
@@ -153,6 +166,7 @@ class FakeApi:
         self.pods: list[dict[str, Any]] = []
         self.secrets: dict[str, dict[str, str]] = {}
         self.down = False
+        self.patched: list[str] = []
 
     def items(self, path: str) -> list[dict[str, Any]]:
         if self.down:
@@ -165,6 +179,18 @@ class FakeApi:
         if name not in self.secrets:
             raise ApiError(404, "not found")
         return {"data": {k: base64.b64encode(v.encode()).decode() for k, v in self.secrets[name].items()}}
+
+    def request(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        """The status subresource, as the API server applies a strategic merge: conditions by type."""
+        assert (method, kw.get("content_type")) == ("PATCH", "application/strategic-merge-patch+json"), (method, kw)
+        ns, name = path.split("/namespaces/", 1)[1].split("/pods/", 1)
+        name = name.removesuffix("/status")
+        self.patched.append(name)
+        target = next(p for p in self.pods if (p["metadata"]["namespace"], p["metadata"]["name"]) == (ns, name))
+        conditions = {c["type"]: c for c in target["status"]["conditions"]}
+        conditions.update({c["type"]: c for c in body["status"]["conditions"]})
+        target["status"]["conditions"] = list(conditions.values())
+        return target
 
 
 def free_port() -> int:
@@ -200,36 +226,49 @@ def runner(tmp_path):
     r.stop()
 
 
-def test_runner_follows_pod_readiness(runner):
+def test_runner_starts_engines_of_running_pods_and_marks_them_ready_when_the_probe_passes(runner):
     api, r = runner
     port = free_port()
     script = KSERVE_SCRIPT.format(name="qwen", ns="team", port=port)
+    probe = {"httpGet": {"path": "/health", "port": port, "scheme": "HTTP"}, "periodSeconds": 5}
     c = {
         "name": "main",
         "command": ["/bin/bash", "-c"],
         "args": [script],
         "env": [{"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "qwen-key", "key": "k"}}}],
+        "readinessProbe": probe,
     }
     api.secrets["qwen-key"] = {"k": "sekret"}
     api.pods = [
-        pod("qwen-kserve-x1", "127.77.0.2", container=c),
-        pod("qwen-kserve-x2", "127.77.0.3", container=c, ready=False),
+        pod("qwen-kserve-x1", "127.77.0.2", container=c, ready=False),  # as kwok starts a probed pod
+        pod("qwen-kserve-x2", "127.77.0.3", container=c, ready=False, phase="Pending"),
     ]
+    assert readiness_url(api.pods[0]) == f"http://127.77.0.2:{port}/health"
     r.sync()
     sims = r.simulators()
-    assert list(sims) == ["team/qwen-kserve-x1"]
+    assert list(sims) == ["team/qwen-kserve-x1"], "an engine per running pod, not for a pending one"
     assert "sekret" not in " ".join(sims["team/qwen-kserve-x1"].proc.args), "the key is never on a command line"
     url = f"http://127.77.0.2:{port}"
-    models = wait_http(url + "/v1/models")
+    # Ready only once the engine answers its probe: the runner's passes patch the pod's status then.
+    deadline = time.monotonic() + 60
+    while "qwen-kserve-x1" not in api.patched:
+        assert time.monotonic() < deadline, r.errors
+        r.sync()
+        time.sleep(0.2)
+    assert requests.get(url + "/health", timeout=5).status_code == 200
+    assert pod_ready(api.pods[0]) and not pod_ready(api.pods[1])
+    models = requests.get(url + "/v1/models", timeout=5)
     assert models.status_code == 401, "the API key from the pod's Secret is enforced"
     models = requests.get(url + "/v1/models", headers={"Authorization": "Bearer sekret"}, timeout=5)
     assert [m["id"] for m in models.json()["data"]] == ["qwen", "publishers/team/models/qwen"]
     assert models.headers[REPLICA_HEADER] == "qwen-kserve-x1"
-    assert refused(f"http://127.77.0.3:{port}/health"), "no simulator for a pod that is not Ready"
+    assert refused(f"http://127.77.0.3:{port}/health"), "no engine for a pod that is not running"
+    r.sync()
+    assert api.patched.count("qwen-kserve-x1") == 1, "a Ready pod is not probed again"
 
-    # The second pod becomes Ready, the first stops being Ready.
-    api.pods[1]["status"]["conditions"][0]["status"] = "True"
-    api.pods[0]["status"]["conditions"][0]["status"] = "False"
+    # The second pod starts running; the first goes away.
+    api.pods[1]["status"]["phase"] = "Running"
+    api.pods = api.pods[1:]
     r.sync()
     assert list(r.simulators()) == ["team/qwen-kserve-x2"]
     assert wait_http(f"http://127.77.0.3:{port}/health").headers[REPLICA_HEADER] == "qwen-kserve-x2"
@@ -245,6 +284,30 @@ def test_runner_follows_pod_readiness(runner):
     r.sync()
     assert r.simulators() == {}
     assert refused(f"http://127.77.0.3:{port}/health")
+
+
+def test_a_probed_pod_without_an_answering_engine_stays_unready(runner):
+    """A failing probe never marks the pod Ready: here its probe points where no engine listens."""
+    api, r = runner
+    port = free_port()
+    c = {
+        "name": "main",
+        "command": ["vllm", "serve", "org/m", "--port", str(port)],
+        "readinessProbe": {"httpGet": {"path": "/health", "port": free_port()}},
+    }
+    api.pods = [pod("qwen-kserve-z", "127.77.0.5", container=c, ready=False)]
+    wait_until_serving = time.monotonic() + 60
+    r.sync()
+    while True:  # the engine itself comes up...
+        try:
+            requests.get(f"http://127.77.0.5:{port}/health", timeout=2)
+            break
+        except requests.ConnectionError:
+            assert time.monotonic() < wait_until_serving
+            time.sleep(0.2)
+    for _ in range(3):  # ...but the probe's port has no listener
+        r.sync()
+    assert api.patched == [] and not pod_ready(api.pods[0])
 
 
 def test_runner_thread_restarts_a_simulator_that_died(runner):

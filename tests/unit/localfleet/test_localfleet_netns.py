@@ -15,7 +15,15 @@ import time
 import pytest
 
 from skyendpoints_iac.localfleet.config import pod_cidr
-from skyendpoints_iac.localfleet.netns import Network, cleanup, fleet_prefix, host_link, list_netns, netns_pids
+from skyendpoints_iac.localfleet.netns import (
+    InNetns,
+    Network,
+    cleanup,
+    fleet_prefix,
+    host_link,
+    list_netns,
+    netns_pids,
+)
 
 CONNECT = "import socket,sys; s=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3); print(s.recv(64).decode())"
 
@@ -204,3 +212,30 @@ def test_fleet_down_removes_the_network_of_an_interrupted_up(tmp_path):
         assert not [n for n in list_netns() if n.startswith(fleet.prefix)]
     finally:
         cleanup(fleet.prefix)
+
+
+def test_in_netns_runs_calls_inside_the_namespace(net):
+    """The readiness prober's way in (``InNetns``): its one worker thread joins the cluster's namespace,
+    so a call reaches a pod IP that exists only there, and this thread stays where it was. (Nothing is
+    sent to the pod range from the host: that range is not ours outside the namespace.)"""
+    import os
+
+    def my_netns() -> str:
+        return os.readlink("/proc/thread-self/ns/net")
+
+    inside = InNetns(net.cluster("local-1").netns)
+    try:
+        ns_inode = os.stat(f"/run/netns/{net.cluster('local-1').netns}").st_ino
+        assert inside.call(my_netns) == f"net:[{ns_inode}]" != my_netns()
+        srv = inside.call(lambda: socket.create_server(("10.20.7.7", 0)))  # a pod IP of local-1
+        port = srv.getsockname()[1]
+        threading.Thread(target=lambda: srv.accept()[0].sendall(b"pod\n"), daemon=True).start()
+
+        def fetch() -> bytes:
+            with socket.create_connection(("10.20.7.7", port), timeout=3) as s:
+                return s.recv(16)
+
+        assert inside.call(fetch) == b"pod\n"
+        srv.close()
+    finally:
+        inside.close()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from skyendpoints_iac.localfleet.api import ApiError
-from skyendpoints_iac.localfleet.enginesim.runner import launch_for
+from skyendpoints_iac.localfleet.enginesim.runner import launch_for, readiness_url
 from skyendpoints_iac.localfleet.schemas import validate_manifest
 from skyendpoints_iac.localfleet.standin_kserve import desired_objects, sync_api
 
@@ -130,6 +130,9 @@ def test_pd_pools_and_what_the_runner_reads_from_them():
     assert (d.port, p.port) == (8001, 8000), "decode engine behind the routing sidecar's port (serving-facts §2)"
     assert d.served_names == p.served_names == (svc["spec"]["model"]["name"],)
     assert d.model == "/mnt/models"
+    # The vLLM preset's readiness probe, on each pool's engine port: the prober reaches the simulator there.
+    assert readiness_url(as_pod(decode, "10.20.0.7")) == "http://10.20.0.7:8001/health"
+    assert readiness_url(as_pod(prefill, "10.20.0.8")) == "http://10.20.0.8:8000/health"
     # The rendered engine flags (VLLM_ADDITIONAL_ARGS) survive into the engine command line.
     env = {e["name"]: e.get("value") for e in decode["spec"]["template"]["spec"]["containers"][0].get("env", [])}
     assert "--kv-transfer-config" in (env.get("VLLM_ADDITIONAL_ARGS") or "")
