@@ -11,8 +11,10 @@ Env: ``SKY_E2E_KEEP=1`` keeps the fleet and all state after the run (path printe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -253,3 +255,49 @@ def route_hostnames(e2e, namespace: str, clusters) -> set[str]:
         for r in e2e.api(c).items(f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes")
         for h in (r.get("spec") or {}).get("hostnames") or []
     }
+
+
+def watch_loop(e2e, log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``sky endpoint reconcile --watch [args]`` in the background, as a service runs it (its own session,
+    output to ``log``): the control loop that acts with no command typed."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "skyendpoints_iac", "endpoint", "reconcile", "--watch", *args],
+        env={**e2e.env, **(env or {})},
+        cwd=ROOT,
+        stdout=open(log, "w"),  # the child holds it; closed when the process ends
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_like_a_supervisor(loops: dict[str, subprocess.Popen], grace: float = 900.0) -> dict[str, int | None]:
+    """SIGTERM to each loop's process (not its group: the loop must stop its own pass cleanly), wait up to
+    ``grace`` (a pass may be inside an update), then kill what is left of the group so nothing outlives the
+    test. Returns each loop's exit code (None if it had to be killed)."""
+    for p in loops.values():
+        p.send_signal(signal.SIGTERM)
+    codes: dict[str, int | None] = {}
+    deadline = time.monotonic() + grace
+    for who, p in loops.items():
+        try:
+            codes[who] = p.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            codes[who] = None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=60)
+    return codes
+
+
+def decisions(e2e, state_home: str | None = None) -> list[dict]:
+    """The control loop's decision log (``decisions.jsonl``) of the operator whose state dir is
+    ``state_home`` (default: the session's)."""
+    base = Path(state_home or e2e.env["XDG_STATE_HOME"])
+    path = base / "skyendpoints" / "envs" / e2e.env["SKY_ENV"] / "decisions.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def pulumi_locks(e2e) -> list[Path]:
+    """Lock files left in the file backend (``.pulumi/locks``): an interrupted update leaves one."""
+    locks = Path(e2e.env["PULUMI_BACKEND_URL"].removeprefix("file://")) / ".pulumi" / "locks"
+    return sorted(locks.rglob("*.json")) if locks.exists() else []

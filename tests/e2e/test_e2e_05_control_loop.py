@@ -1,8 +1,9 @@
 """Issue 17 end to end, on the session's local fleet, through the real CLI as users run it:
 
 1. two operators (two separate local state dirs, one file backend, one shared passphrase): A deploys
-   ``e1``, B deploys ``e2``, A runs a no-op ``up``: both endpoints still exist on the clusters and
-   ``sky endpoint list`` shows both to both (the backend is the record);
+   ``e1``, B deploys ``e2`` (a generated API key), A runs a no-op ``up``: both endpoints still exist on
+   the clusters, ``sky endpoint list`` shows both to both (the backend is the record), and e2's key is the
+   one B's ``up`` made (one API-key seed per stack, whoever deploys);
 2. ``sky endpoint up`` of a spec that violates a mandatory policy rule (a GPU budget set for the
    environment through ``SKY_POLICY_CONFIG``) exits 1 naming the rule and changes nothing;
 3. two ``reconcile --watch --leader-elect`` loops run; a cluster is killed; with no command typed the
@@ -18,15 +19,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import pods, running_ready, wait_until
+from tests.e2e.conftest import (
+    decisions,
+    generated_api_key,
+    pods,
+    pulumi_locks,
+    running_ready,
+    stop_like_a_supervisor,
+    wait_until,
+    watch_loop,
+)
 
 SPEC = (
     "name: {name}\nmodel: zai-org/GLM-5.2\nresources:\n  accelerators: H100:1\nreplicas: 1\n"
@@ -95,15 +103,20 @@ def test_lease_election_on_a_real_api_server(e2e):
 def test_two_operators_on_one_backend_never_delete_each_others_endpoints(e2e):
     ff = str(e2e.fleet.fleet_file)
     e1 = e2e.write("e1.yaml", SPEC.format(name="e1"))
-    e2 = e2e.write("e2.yaml", SPEC.format(name="e2"))
+    # e2 keeps the default generated key: B's workspace has no API-key seed, and must take the backend's
+    # copy rather than create one (a new seed would rotate every generated key, and A's next up with the
+    # old seed would rotate them back).
+    e2 = e2e.write("e2.yaml", SPEC.format(name="e2").split("auth:")[0])
     e2e.sky("endpoint", "up", str(e1), "--fleet", ff, "--yes", timeout=1800, env=operator_env(e2e, "a"))
     proc = e2e.sky("endpoint", "up", str(e2), "--fleet", ff, "--yes", timeout=1800, env=operator_env(e2e, "b"))
     assert "delete" not in proc.stdout.split("resource changes:")[-1].splitlines()[0], proc.stdout
     assert where(e2e, "e1") and where(e2e, "e2")
+    key_by_b = generated_api_key(e2e, "e2")
     t0 = time.monotonic()
     noop = e2e.sky("endpoint", "up", str(e1), "--fleet", ff, "--yes", timeout=1800, env=operator_env(e2e, "a"))
     print(f"[e2e] no-op up by operator A: {time.monotonic() - t0:.1f}s", flush=True)
     assert "nothing changed" in noop.stdout, noop.stdout
+    assert generated_api_key(e2e, "e2") == key_by_b  # one seed for the stack, whoever deploys
     assert where(e2e, "e1") and where(e2e, "e2")  # both still on the clusters
     assert listed(e2e, "a") == {"e1", "e2"} and listed(e2e, "b") == {"e1", "e2"}
 
@@ -132,54 +145,12 @@ def test_up_of_a_spec_violating_a_mandatory_rule_changes_nothing(e2e):
 
 
 def _loop(e2e, who: str, lease_context: str, log: Path) -> subprocess.Popen:
-    env = {**e2e.env, **operator_env(e2e, who)}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "skyendpoints_iac",
-            "endpoint",
-            "reconcile",
-            "--watch",
-            "--leader-elect",
-            "--lease-namespace",
-            "kube-system",
-            "--lease-kubeconfig",
-            str(e2e.fleet.kubeconfig),
-            "--lease-context",
-            lease_context,
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=open(log, "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    args = ("--leader-elect", "--lease-namespace", "kube-system", "--lease-kubeconfig", str(e2e.fleet.kubeconfig))
+    return watch_loop(e2e, log, *args, "--lease-context", lease_context, env=operator_env(e2e, who))
 
 
 def _decisions(e2e, who: str) -> list[dict]:
-    base = Path(operator_env(e2e, who).get("XDG_STATE_HOME") or e2e.env["XDG_STATE_HOME"])
-    path = base / "skyendpoints" / "envs" / e2e.env["SKY_ENV"] / "decisions.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def _stop_like_a_supervisor(loops: dict[str, subprocess.Popen], grace: float = 900.0) -> dict[str, int | None]:
-    """SIGTERM to each loop's process (not its group: the loop must stop its own pass cleanly), wait up to
-    ``grace`` (a pass may be inside an update), then kill what is left of the group so nothing outlives the
-    test. Returns each loop's exit code (None if it had to be killed)."""
-    for p in loops.values():
-        p.send_signal(signal.SIGTERM)
-    codes: dict[str, int | None] = {}
-    deadline = time.monotonic() + grace
-    for who, p in loops.items():
-        try:
-            codes[who] = p.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            codes[who] = None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
-        p.wait(timeout=60)
-    return codes
+    return decisions(e2e, operator_env(e2e, who).get("XDG_STATE_HOME"))
 
 
 def test_kill_with_two_watch_loops_running_moves_replicas_and_only_the_leader_acts(e2e):
@@ -245,13 +216,11 @@ def test_kill_with_two_watch_loops_running_moves_replicas_and_only_the_leader_ac
             1.0,
         )
     finally:
-        stopped = _stop_like_a_supervisor(loops)
+        stopped = stop_like_a_supervisor(loops)
     # Each loop, sent SIGTERM as a pod or a service is stopped, finished its pass, released the Lease, exited 0
     # and left no Pulumi lock for the next 'up' (read from the backend's lock directory).
     assert stopped == {w: 0 for w in loops}, {w: (e2e.root / f"loop-{w}.log").read_text()[-3000:] for w in loops}
-    locks = Path(e2e.env["PULUMI_BACKEND_URL"].removeprefix("file://")) / ".pulumi" / "locks"
-    leftover = sorted(locks.rglob("*.json")) if locks.exists() else []
-    assert leftover == [], leftover
+    assert pulumi_locks(e2e) == [], pulumi_locks(e2e)
     # The returned cluster's stale e1 slice is gone (read from its API server). "A later up succeeds" is the
     # next test's: its racing 'up's run on this environment after the return.
     assert home not in where(e2e, "e1") and sum(where(e2e, "e1").values()) == 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from skyendpoints_iac.localfleet.client import chat
+from skyendpoints_iac.localfleet.client import through_front_door
 from tests.e2e.conftest import generated_api_key, pods, running_ready, wait_until
 
 NAME = "chat-url"
@@ -49,12 +49,10 @@ def deployed(e2e):
         return got if len(got) == 2 else None
 
     replicas = wait_until("2 Ready replicas", ready, 180, 1.0)
-    ctx = e2e.fleet.context()
     yield {
         "hostname": hostname,
         "replicas": replicas,
-        "front_door": ctx["SKY_LOCALFLEET_FRONT_DOOR"],
-        "ca": ctx["SKY_LOCALFLEET_CA"],
+        "context": e2e.fleet.context(),
         "key": generated_api_key(e2e, NAME),
     }
     e2e.sky("endpoint", "down", NAME, "--yes", timeout=1800)
@@ -62,14 +60,8 @@ def deployed(e2e):
 
 def _chat(d, key: str | None = None, **kw):
     # The served model name is the endpoint's name (KServe's spec.model.name, blueprint/serving.py).
-    return chat(
-        d["front_door"],
-        d["hostname"],
-        ca=d["ca"],
-        api_key=key or d["key"],
-        model=NAME,
-        messages=[{"role": "user", "content": "Say hello to the one URL."}],
-        **kw,
+    return through_front_door(
+        d["context"], d["hostname"], model=NAME, prompt="Say hello to the one URL.", api_key=key or d["key"], **kw
     )
 
 
