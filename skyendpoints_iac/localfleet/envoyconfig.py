@@ -147,7 +147,11 @@ def _route_action(
         raise SkyError(f"backendRef {ref.get('group')}/{ref.get('kind')} is not supported by the local gateway")
     key = (ref.get("namespace", route_ns), ref["name"])
     if key not in pools:
-        raise SkyError(f"InferencePool {key[0]}/{key[1]} has no backend (not found or no endpoints known)")
+        # Gateway API (apis/v1/httproute_types.go, HTTPRouteRule.BackendRefs): "When a HTTPBackendRef is
+        # invalid, 500 status codes MUST be returned for requests that would have otherwise been routed to
+        # an invalid backend." A route can arrive before its pool (the pool comes from KServe, the route
+        # from the stack): that rule answers 500 until the pool is there; every other route keeps working.
+        return {"direct_response": {"status": 500}}, None
     action: dict[str, Any] = {"cluster": pool_cluster(*key)}
     timeouts = rule.get("timeouts", {})
     if "request" in timeouts:

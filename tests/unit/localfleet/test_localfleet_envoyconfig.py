@@ -206,3 +206,40 @@ def test_durations():
     assert ec._duration("500ms") == "0.5s"
     with pytest.raises(SkyError):
         ec._duration("10")
+
+
+def test_a_route_whose_pool_is_not_there_yet_answers_500_and_the_others_keep_routing():
+    """Gateway API: requests routed to an invalid backendRef MUST get 500 (HTTPRouteRule.BackendRefs). A
+    route can arrive before KServe made its pool; the gateway config must still build (it once raised and
+    stopped the fleet's data plane controller)."""
+    routes = _golden_routes()[:1]
+    route = routes[0]
+    orphan = {
+        **route,
+        "metadata": {**route["metadata"], "name": "orphan"},
+        "spec": {
+            **route["spec"],
+            "hostnames": ["orphan.example.com"],
+            "rules": [
+                {
+                    **route["spec"]["rules"][0],
+                    "backendRefs": [{**route["spec"]["rules"][0]["backendRefs"][0], "name": "no-such-pool"}],
+                }
+            ],
+        },
+    }
+    key = _pool_key(route)
+    ns = route["metadata"]["namespace"]
+    res = ec.gateway_resources(
+        _gateway_for(route),
+        [route, orphan],
+        {key: ec.PoolBackend("round_robin", (("10.20.0.5", 8000),), None)},
+        {},
+        {(ns, f"{route['metadata']['name']}-tls"): ("/c", "/k")},
+        AT,
+    )
+    https = next(lst for lst in res["listeners"] if lst["name"] == "gateway-443")
+    vhosts = https["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"]
+    by_name = {r["name"].rsplit("/", 2)[1]: r for v in vhosts for r in v["routes"]}
+    assert by_name["orphan"]["direct_response"] == {"status": 500} and "route" not in by_name["orphan"]
+    assert by_name[route["metadata"]["name"]]["route"]["cluster"] == ec.pool_cluster(*key)
