@@ -20,7 +20,9 @@ Keys (one JSON object with ``--json``):
   are ``localfleet/prefix_scenario.py``'s, the same as tests/e2e/test_e2e_dataplane.py's: more prefixes than
   one replica holds, fewer than all of them together (the regime where routing by prefix matters);
 - ``failover_error_window_s`` (first failed request -> last failed request), ``failover_requests_failed``:
-  a client loop through the URL while the cluster holding most replicas is killed;
+  a client loop through the URL (``localfleet/client.TrafficLoop``) while the cluster holding most replicas
+  (all but one: ``FAILOVER_REPLICAS``) is killed; ``failover_requests_failed_before_kill`` counts failures
+  outside the window's cause (the target is 0);
 - ``failover_replicas_ready_s``: kill -> all replicas Ready on the survivors, with ``sky endpoint reconcile
   --watch`` running (as in production);
 - ``load_avg_1m``: the machine's 1-minute load average at the end of the steady-state phase.
@@ -36,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from skyendpoints_iac.localfleet import LocalFleet, NodePool, prefix_scenario  #
 from skyendpoints_iac.localfleet.api import ApiError  # noqa: E402
 from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
 from skyendpoints_iac.localfleet.charts import build as build_charts  # noqa: E402
-from skyendpoints_iac.localfleet.client import chat  # noqa: E402
+from skyendpoints_iac.localfleet.client import TrafficLoop, through_front_door  # noqa: E402
 
 NAME = "dataflow"
 NS = f"sky-{NAME}"
@@ -56,11 +57,14 @@ MODEL = "Qwen/Qwen3-0.6B"
 KEY = "bench-user-key"
 ENV = "bench-dataflow"
 WORKLOAD = prefix_scenario.workload()
-NODES = (NodePool("B200", 8, 2),)
+FAILOVER_REPLICAS = WORKLOAD.replicas + 1
 HOME_NODES = (NodePool("B200", 8, WORKLOAD.replicas),)
-"""local-1 is the only cluster that holds ``WORKLOAD.replicas`` replicas (fill-first placement makes it the
-home of every phase: all replicas in one pool for the prefix comparison); the others hold 2 each, so the
-failover phase's 3 replicas land on both survivors when local-1 is killed."""
+NODES = (NodePool("B200", 8, 3),)
+"""local-1 holds ``WORKLOAD.replicas`` replicas and fill-first placement makes it the home of every phase:
+all replicas in one pool for the prefix comparison. The failover phase runs one replica more, so one spills
+to local-2 and the URL has a replica left when local-1 is killed (a cluster holding every replica cannot
+keep its URL answering: that is the re-placement time, ``failover_replicas_ready_s``). The survivors hold
+3 each, room for all ``FAILOVER_REPLICAS`` after the kill."""
 
 SPEC = f"""\
 name: {NAME}
@@ -158,14 +162,12 @@ class Bench:
         raise SystemExit(f"{total} replicas not Ready within {timeout}s")
 
     def request(self, prompt: str, timeout: float = 10.0, max_tokens: int = 8):
-        ctx = self.fleet.context()
-        return chat(
-            ctx["SKY_LOCALFLEET_FRONT_DOOR"],
+        return through_front_door(
+            self.fleet.context(),
             self.hostname,
-            ca=ctx["SKY_LOCALFLEET_CA"],
-            api_key=KEY,
             model=NAME,
-            messages=[{"role": "user", "content": prompt}],
+            prompt=prompt,
+            api_key=KEY,
             max_tokens=max_tokens,
             timeout=timeout,
         )
@@ -289,10 +291,10 @@ def main() -> int:
         b.wait_serving()
         fig["prefix_hit_rate_round_robin"], where_rr = b.prefix_workload("rr")
         fig["prefix_replicas_per_cluster"] = where if where == where_rr else {"kv": where, "rr": where_rr}
-        # 3. failover: 3 replicas (all on local-1, 2 + 1 on the survivors after the kill), watch loop running,
-        #    client loop through the URL.
-        b.up(3, "kv_cache_aware")
-        b.wait_ready(3)
+        # 3. failover: FAILOVER_REPLICAS replicas (all but one on local-1), watch loop running, a client loop
+        #    through the URL; local-1 is killed.
+        b.up(FAILOVER_REPLICAS, "kv_cache_aware")
+        b.wait_ready(FAILOVER_REPLICAS)
         _routing_active(b, "kv_cache_aware")
         b.wait_serving()
         ready = b.ready()
@@ -306,45 +308,29 @@ def main() -> int:
             stdout=loop_log,
             stderr=subprocess.STDOUT,
         )
-        failures: list[float] = []
-        sent = [0]
-        stop = threading.Event()
-
-        def client() -> None:
-            while not stop.is_set():
-                t = time.monotonic()
-                try:
-                    got = b.request("failover probe", timeout=3)
-                    if got.status != 200:
-                        failures.append(t)
-                except OSError:
-                    failures.append(t)
-                sent[0] += 1
-                time.sleep(0.05)
-
-        worker = threading.Thread(target=client, daemon=True)
+        traffic = TrafficLoop(lambda: b.request("failover probe", timeout=3), interval=0.05)
         try:
             time.sleep(10)  # the loop starts; the client runs in steady state
-            worker.start()
-            time.sleep(3)
-            t_kill = time.monotonic()
-            b.fleet.kill(home)
-            t_ready = b.wait_ready(3, survivors)
-            time.sleep(10)  # requests keep flowing after the move
-            stop.set()
-            worker.join(15)
+            with traffic:
+                time.sleep(3)
+                t_kill = time.monotonic()
+                b.fleet.kill(home)
+                t_ready = b.wait_ready(FAILOVER_REPLICAS, survivors)
+                time.sleep(10)  # requests keep flowing after the move
         finally:
-            stop.set()
             loop.terminate()
             try:
-                loop.wait(30)
+                loop.wait(120)  # SIGTERM: the loop finishes its pass and releases what it holds
             except subprocess.TimeoutExpired:
                 loop.kill()
             loop_log.close()
-        fig["failover_requests_failed"] = len(failures)
-        fig["failover_error_window_s"] = round(failures[-1] - failures[0], 2) if failures else 0.0
-        fig["failover_first_failure_after_kill_s"] = round(failures[0] - t_kill, 2) if failures else None
-        fig["failover_requests_sent"] = sent[0]
+        failed = traffic.failures()
+        window = traffic.error_window()
+        fig["failover_requests_failed"] = len(failed)
+        fig["failover_error_window_s"] = round(window[1] - window[0], 2) if window else 0.0
+        fig["failover_first_failure_after_kill_s"] = round(window[0] - t_kill, 2) if window else None
+        fig["failover_requests_failed_before_kill"] = sum(o.at < t_kill for o in failed)
+        fig["failover_requests_sent"] = len(traffic.outcomes)
         fig["failover_replicas_ready_s"] = round(t_ready - t_kill, 1)
     finally:
         if args.keep:
