@@ -371,12 +371,10 @@ class SimulatorPlane:
     def __init__(
         self, name: str, api: Api, spawn, root: Path, sim_args: list[str] | None = None, log=print, probe=None
     ):
-        from .enginesim.runner import SimulatorRunner, http_probe
+        from .enginesim.runner import SimulatorRunner
 
         self.name, self.log = name, log
-        self.runner = SimulatorRunner(
-            api, spawn=spawn, log_dir=root / "sims", sim_args=sim_args or [], probe=probe or http_probe
-        )
+        self.runner = SimulatorRunner(api, spawn=spawn, log_dir=root / "sims", sim_args=sim_args or [], probe=probe)
         self._running: set[str] = set()
 
     def sync(self) -> bool:

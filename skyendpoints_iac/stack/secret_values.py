@@ -46,9 +46,14 @@ def key_source() -> str:
     return pulumi.Config(CONFIG_NAMESPACE).get(API_KEY_SOURCE) or "random"
 
 
+def _seed() -> pulumi.Output[str] | None:
+    """The stack's seed (a secret Output) when generated keys derive from it, else None."""
+    return pulumi.Config(CONFIG_NAMESPACE).get_secret(SECRET_SEED) if key_source() == "seed" else None
+
+
 def export_seed() -> None:
     """Export the seed (secret, encrypted in state) when generated keys derive from it; see ``SEED_OUTPUT``."""
-    seed = pulumi.Config(CONFIG_NAMESPACE).get_secret(SECRET_SEED) if key_source() == "seed" else None
+    seed = _seed()
     if seed is not None:
         pulumi.export(SEED_OUTPUT, seed)
 
@@ -122,7 +127,7 @@ def check_sources(endpoint: str, specs: Iterable[SecretSpec]) -> None:
 def resolve(prefix: str, specs: Iterable[SecretSpec], parent: pulumi.Resource) -> SecretValues:
     """One value per (secret name, key) across all clusters: ``<prefix>-<secret>-<key>`` for generated ones."""
     values: SecretValues = {}
-    seed = pulumi.Config(CONFIG_NAMESPACE).get_secret(SECRET_SEED) if key_source() == "seed" else None
+    seed = _seed()
     for s in specs:
         bucket = values.setdefault(s.name, {})
         for key, source in sorted(s.sources.items()):

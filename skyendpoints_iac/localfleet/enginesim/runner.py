@@ -321,11 +321,11 @@ class SimulatorRunner:
         python: str = sys.executable,
         interval: float = 0.5,
         restart_after: float = 2.0,
-        probe: Probe = http_probe,
+        probe: Probe | None = None,
     ):
         self.api = api
         self.spawn = spawn or default_spawn
-        self.probe = probe
+        self.probe = probe or http_probe
         self.log_dir = Path(log_dir)
         self.sim_args = list(sim_args)
         self.python = python
