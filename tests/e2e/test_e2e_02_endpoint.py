@@ -77,6 +77,11 @@ def endpoint_pods_by_cluster(e2e, clusters=None) -> dict[str, list[dict]]:
     return out
 
 
+def pod_names(e2e, clusters) -> set[str]:
+    """Names of the endpoint's pods (not being deleted) on ``clusters``, as their API servers list them."""
+    return {p["metadata"]["name"] for ps in endpoint_pods_by_cluster(e2e, clusters).values() for p in ps}
+
+
 def assert_replicas_run_where_placed(e2e, expected: dict[str, int], clusters=None) -> None:
     def settled():
         got = endpoint_pods_by_cluster(e2e, clusters)
@@ -167,7 +172,7 @@ def test_scale_up_spills_over_to_the_next_cluster_and_it_serves_through_the_same
         120,
         1.0,
     )
-    spilled = {p["metadata"]["name"] for p in endpoint_pods_by_cluster(e2e, [spill])[spill]}
+    spilled = pod_names(e2e, [spill])
     key = generated_api_key(e2e, NAME)
     served: list[str] = []
 
@@ -223,9 +228,7 @@ def test_failover_at_the_request_level_with_the_watch_loop_running(e2e):
             killed = True
             t_dead = time.monotonic()  # the kill takes seconds: requests sent before this may still be served
             # (a) The request level, before any re-placement: the error window closes by itself.
-            survivor_pods = {
-                p["metadata"]["name"] for c, ps in endpoint_pods_by_cluster(e2e, survivors).items() for p in ps
-            }
+            survivor_pods = pod_names(e2e, survivors)
 
             def recovered():
                 failed = traffic.failures()
@@ -271,7 +274,7 @@ def test_failover_at_the_request_level_with_the_watch_loop_running(e2e):
         # Through the re-placement and the front door's new weights, nothing failed after the window.
         late = [o for o in traffic.failures() if o.at - t_kill > ERROR_WINDOW_BOUND_S]
         assert late == [], late[:5]
-        ready = {p["metadata"]["name"] for c, ps in endpoint_pods_by_cluster(e2e, survivors).items() for p in ps}
+        ready = pod_names(e2e, survivors)
         assert {o.replica for o in traffic.since(t_rotated)} <= ready
         # Not wedged: an update with the cluster still down succeeds.
         e2e.sky("endpoint", "up", str(e2e.spec_3), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
