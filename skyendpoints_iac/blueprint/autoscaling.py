@@ -16,8 +16,9 @@ Queries (docs/blueprint.md has the table):
 Spill-over clusters (min 0 while the endpoint keeps replicas elsewhere) read the **fleet-wide** store
 (``fleet.metrics.query_url``) and only wake when the fleet-wide signal passes the target (without a store
 they fall back to the local signal, and say so in an annotation). Every cluster
-that may sit at zero also gets a wake trigger on the local EPP request counters, which count requests even
-when no pod exists (vLLM metrics vanish with the last pod).
+that may sit at zero (``sits_at_zero``) also gets a wake trigger on what the local EPP sees even when no
+pod exists (vLLM metrics vanish with the last pod): the requests its flow control layer holds
+(``routing.epp_config`` turns that layer on for such a slice) plus its request counters.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import names
-from .engines import EPP_REQUEST_ERROR_TOTAL, EPP_REQUEST_TOTAL, engine_metrics
+from .engines import EPP_HELD, EPP_REQUEST_ERROR_TOTAL, EPP_REQUEST_TOTAL, engine_metrics
 from .model import Manifest
 from .serving import SliceContext, decode_workload
 
@@ -57,11 +58,20 @@ def signal_query(ctx: SliceContext, multi_node: bool) -> tuple[str, str]:
     return f"sum(rate({metric}{{{sel}}}[1m])) or vector(0)", "AverageValue"
 
 
+def sits_at_zero(ctx: SliceContext) -> bool:
+    """Whether this cluster's slice may have no replica (scale to zero, or spill-over room at zero): the
+    one rule for the wake trigger here and the EPP holding requests (``routing.epp_config``)."""
+    return ctx.spec.autoscaling is not None and ctx.share.min_replicas == 0
+
+
 def wake_query(ctx: SliceContext) -> str:
-    """Requests reaching this cluster's EPP, failed ones included: non-zero even with no pod (scale from zero)."""
+    """What reaches this cluster's EPP, non-zero even with no pod (scale from zero): the requests it holds
+    (either EPP's name, ``EPP_HELD``) plus the rate of requests it scheduled or failed."""
     sel = f'namespace="{ctx.namespace}"'
+    held = " or ".join(f"sum({m}{{{sel}}})" for m in EPP_HELD)
     return (
-        f"(sum(rate({EPP_REQUEST_TOTAL}{{{sel}}}[1m])) or vector(0))"
+        f"({held} or vector(0))"
+        f" + (sum(rate({EPP_REQUEST_TOTAL}{{{sel}}}[1m])) or vector(0))"
         f" + (sum(rate({EPP_REQUEST_ERROR_TOTAL}{{{sel}}}[1m])) or vector(0))"
     )
 
@@ -114,7 +124,7 @@ def scaled_object(ctx: SliceContext) -> Manifest | None:
             # No fleet-wide store: this cluster can only react to the traffic the front door sends it.
             annotations[SIGNAL_ANNOTATION] = "local: set metrics.query_url in the fleet file for the fleet-wide signal"
         triggers = [_trigger("signal", LOCAL_PROMETHEUS_URL, query, scaling.effective_target, activation, metric_type)]
-    if share.min_replicas == 0:
+    if sits_at_zero(ctx):
         triggers.append(
             _trigger(
                 "wake",

@@ -138,6 +138,11 @@ EPP_REQUEST_TOTAL = "llm_d_epp_request_total"
 """Requests the EPP scheduled (llm-d-router ``pkg/epp/metrics/llm_d_router_metrics.go``)."""
 EPP_REQUEST_ERROR_TOTAL = "llm_d_epp_request_error_total"
 """Requests the EPP failed (no ready endpoint included): counts even with no pod."""
+EPP_HELD = ("llm_d_epp_flow_control_queue_size", "inference_extension_flow_control_queue_size")
+"""Requests the EPP's flow control layer holds right now, under llm-d-router's name and the Inference
+Extension's (GAIE v1.5.0 ``pkg/epp/metrics/metrics.go`` ``flow_control_queue_size`` in subsystem
+``inference_extension``; llm-d-router ``pkg/epp/metrics/llm_d_router_metrics.go`` emits both, the second
+marked deprecated). Non-zero while a pool at zero holds a request: the scale-from-zero signal."""
 EPP_KV_CACHE = "llm_d_epp_average_kv_cache_utilization"
 EPP_QUEUE = "llm_d_epp_average_queue_size"
 DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import names
+from .autoscaling import sits_at_zero
 from .engines import ENGINE_PORT
 from .issuers import acme_issuer_name, uses_dns01
 from .model import Manifest
@@ -42,13 +43,29 @@ def _plugin(type_: str, name: str | None = None, parameters: dict[str, Any] | No
     return p
 
 
-def _config(plugins: list[dict[str, Any]], profiles: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "apiVersion": EPP_API_VERSION,
-        "kind": "EndpointPickerConfig",
-        "plugins": plugins,
-        "schedulingProfiles": profiles,
-    }
+FLOW_CONTROL_GATE = "flowControl"
+"""The EPP feature gate of its flow control layer (GAIE v1.5.0 and llm-d-router
+``pkg/epp/flowcontrol/config.go``: ``FeatureGate = "flowControl"``; wired in G ``cmd/epp/runner/runner.go:336-358``).
+
+Why a slice that may sit at zero turns it on: without it, a request to a pool with no ready pod fails at
+once. With it, the request waits in the EPP's queue while the pool is saturated, and a pool with no
+candidate endpoint is fully saturated (the default utilization detector returns 1.0 for none, G
+``pkg/epp/framework/plugins/flowcontrol/saturationdetector/utilization/detector.go:116-117``). It is
+dispatched when a replica is Ready. With no TTL configured the wait is bounded only by the request's
+own context (the gateway's or client's timeout; G ``pkg/epp/flowcontrol/controller/config.go:37-40``).
+The held request also raises the queue-size gauge that the wake trigger reads (``engines.EPP_HELD``).
+Always-on slices keep the default admission path: the layer is still marked experimental upstream."""
+
+
+def _config(
+    plugins: list[dict[str, Any]], profiles: list[dict[str, Any]], feature_gates: Sequence[str] = ()
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"apiVersion": EPP_API_VERSION, "kind": "EndpointPickerConfig"}
+    if feature_gates:
+        out["featureGates"] = list(feature_gates)
+    out["plugins"] = plugins
+    out["schedulingProfiles"] = profiles
+    return out
 
 
 def _profile(name: str, refs: Sequence[tuple[str, int | None]]) -> dict[str, Any]:
@@ -107,8 +124,9 @@ _PD_PLUGINS = [
 """P/D: decode is picked first, then a prefill pod (header ``x-prefiller-host-port``), in every mode."""
 
 
-def build_epp_config(mode: RoutingMode, *, prefill: bool, lora: bool) -> dict[str, Any]:
-    """The ``EndpointPickerConfig`` for ``mode``: plugins declared once, in first-use order, then profiles."""
+def build_epp_config(mode: RoutingMode, *, prefill: bool, lora: bool, hold_at_zero: bool = False) -> dict[str, Any]:
+    """The ``EndpointPickerConfig`` for ``mode``: plugins declared once, in first-use order, then profiles;
+    ``hold_at_zero`` turns on the flow control layer (``FLOW_CONTROL_GATE``)."""
 
     def with_lora(scorers: Scorers) -> Scorers:
         return (*scorers, ("lora-affinity-scorer", mode.lora_weight)) if lora and mode.lora_weight else scorers
@@ -130,12 +148,18 @@ def build_epp_config(mode: RoutingMode, *, prefill: bool, lora: bool) -> dict[st
             _profile(name, ([(flt, None)] if flt else []) + list(scorers) + [(mode.picker, None)])
             for name, flt, scorers in profiles
         ],
+        [FLOW_CONTROL_GATE] if hold_at_zero else [],
     )
 
 
 def epp_config(ctx: SliceContext) -> dict[str, Any]:
     spec = ctx.spec
-    return build_epp_config(MODES[spec.routing], prefill=spec.prefill is not None, lora=bool(spec.lora_adapters))
+    return build_epp_config(
+        MODES[spec.routing],
+        prefill=spec.prefill is not None,
+        lora=bool(spec.lora_adapters),
+        hold_at_zero=sits_at_zero(ctx),
+    )
 
 
 def route_name(ctx: SliceContext) -> str:

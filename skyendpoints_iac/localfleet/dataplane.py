@@ -52,6 +52,7 @@ from ..errors import SkyError
 from . import envoyconfig as ec
 from . import envoyrun, epp
 from .api import Api, ApiError
+from .promconfig import LocalEpp
 
 GATEWAY_PATH = f"/apis/gateway.networking.k8s.io/v1/namespaces/{names.GATEWAY_NAMESPACE}/gateways/{names.GATEWAY_NAME}"
 ROUTES_PATH = "/apis/gateway.networking.k8s.io/v1/httproutes"
@@ -192,6 +193,8 @@ def _items_or_empty(api: Api, path: str) -> list[dict]:
 class _Proc:
     popen: subprocess.Popen
     digest: str
+    metrics: str = ""
+    """Where its /metrics listens inside the cluster's namespace (EPPs only)."""
 
 
 class ClusterDataPlane:
@@ -291,12 +294,16 @@ class ClusterDataPlane:
             }
             log = self.root / "logs" / f"epp-{key[0]}-{key[1]}.log"
             proc = _spawn_env(self.spawn, argv, log, env)
-            self.epps[key] = _Proc(proc, digest)
+            self.epps[key] = _Proc(proc, digest, f"127.0.0.1:{ports.metrics}")
             dropped = plan.dropped_plugins.get(key) or []
             self.log(
                 f"{self.name}: EPP for {key[0]}/{key[1]} started (pid {proc.pid}, grpc {ports.grpc})"
                 + (f"; llm-d-only plugins not run: {', '.join(dropped)}" if dropped else "")
             )
+
+    def local_epps(self) -> list[LocalEpp]:
+        """The running EPPs, for the metrics plane's stand-in of the EPP pods' targets."""
+        return [LocalEpp(ns, pool, p.metrics) for (ns, pool), p in self.epps.items() if p.popen.poll() is None]
 
     @staticmethod
     def _stop(p: _Proc) -> None:
@@ -521,6 +528,7 @@ def main(argv: list[str] | None = None) -> None:
     store, metrics = fleet_planes(fleet, net, log)
     keda = fleet_keda(fleet, net, log)
     for name, plane in metrics.items():
+        plane.local_epps = planes[name].local_epps
         per_cluster[name] += [plane, keda[name]]
     fd_conf = envoyrun.EnvoyConfigDir(fleet.dir / "frontdoor" / "envoy")
     fd_ip = net.front_door_address()

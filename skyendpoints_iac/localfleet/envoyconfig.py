@@ -33,7 +33,7 @@ reads from files and reloads on change), and a bootstrap pointing at them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import SkyError
@@ -488,12 +488,15 @@ def front_door_resources(
     picks the cluster - on TLS ports by SNI (each hostname its own weights), on plain ports over every
     target (they only redirect to https). A dead cluster fails ``unhealthy_threshold`` checks
     ``interval_s`` apart and leaves rotation with no command; a connection that fails before that is
-    retried on another gateway (``max_connect_attempts``). Weight 0 targets get no traffic.
+    retried on another gateway (``max_connect_attempts``). Weight 0 targets get no traffic unless all are 0.
     """
     listeners, clusters = [], []
 
     def cluster(name: str, targets: Sequence[FrontDoorTarget], gw_port: int) -> dict:
-        live = [t for t in targets if t.weight > 0]
+        # The product's DNS rule (blueprint/frontdoor.py ``publishing``): weight 0 gets nothing while another
+        # target has weight, and all-zero targets share evenly, so an endpoint at zero replicas still answers
+        # (its gateway holds the request while it wakes).
+        live = [t for t in targets if t.weight > 0] or [replace(t, weight=1) for t in targets]
         return {
             "@type": _CLUSTER,
             "name": name,

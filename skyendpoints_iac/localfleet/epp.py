@@ -79,9 +79,10 @@ def gaie_config(product: Mapping[str, Any]) -> tuple[dict, list[str]]:
         raise SkyError(f"EPP plugin types {unknown} are neither GAIE v1.5.0 nor known llm-d plugins")
     dropped = sorted({t for t in types.values() if t in LLM_D_ONLY})
     keep = {name for name, t in types.items() if t in GAIE_PLUGIN_TYPES}
-    out = {
-        "apiVersion": GAIE_CONFIG_API_VERSION,
-        "kind": "EndpointPickerConfig",
+    out: dict[str, Any] = {"apiVersion": GAIE_CONFIG_API_VERSION, "kind": "EndpointPickerConfig"}
+    if product.get("featureGates"):  # e.g. flowControl (routing.FLOW_CONTROL_GATE): GAIE has the same gates
+        out["featureGates"] = list(product["featureGates"])
+    out |= {
         "plugins": [dict(p) for p in plugins if p.get("name", p["type"]) in keep],
         "schedulingProfiles": [
             {"name": prof["name"], "plugins": [dict(r) for r in prof.get("plugins", []) if r["pluginRef"] in keep]}

@@ -224,6 +224,8 @@ class ClusterMetricsPlane:
         self.etc_netns = etc_netns
         self.problems: list[str] = []
         self.missing: str | None = None
+        self.local_epps: Callable[[], list[promconfig.LocalEpp]] = list
+        """The EPPs the data plane runs as processes (``promconfig.local_epp_scrapes``); none by default."""
 
     @property
     def url(self) -> str:
@@ -270,6 +272,7 @@ class ClusterMetricsPlane:
             subprocess.run(
                 ["ip", "-n", self.netns, "route", "replace", f"{dst}/32", "via", via], capture_output=True, timeout=30
             )
+        scrapes += promconfig.local_epp_scrapes(monitors, self.local_epps())
         self.prom.apply(binary, promconfig.cluster_config(self.name, scrapes, self.remote_write))
         return True
 

@@ -233,6 +233,48 @@ def scrape_configs(
     return configs, problems
 
 
+@dataclass(frozen=True)
+class LocalEpp:
+    """One EPP the data plane runs as a process (``dataplane.ClusterDataPlane``): its pool and where its
+    /metrics listens inside the cluster's namespace."""
+
+    namespace: str
+    pool: str
+    address: str
+
+
+def local_epp_scrapes(pod_monitors: Sequence[Mapping[str, Any]], epps: Sequence[LocalEpp]) -> list[dict[str, Any]]:
+    """STAND-IN for the EPP pods' targets. Real KServe runs the EPP as a pod labelled
+    ``standin_kserve.SCHEDULER_LABELS`` and the product's EPP PodMonitor selects it; the local fleet runs
+    it as a process, so no pod carries those labels. Each PodMonitor whose ``matchLabels`` such a pod would
+    satisfy gets the running EPPs as static targets instead, with its endpoint's scheme, path and interval
+    and the labels the pod target would have had (``namespace``, ``job``). Its ``authorization`` is not
+    sent: the local EPP serves /metrics without auth (``epp.epp_argv``)."""
+    from .standin_kserve import SCHEDULER_LABELS
+
+    out: list[dict[str, Any]] = []
+    for pm in pod_monitors:
+        meta, spec = pm.get("metadata") or {}, pm.get("spec") or {}
+        match = (spec.get("selector") or {}).get("matchLabels") or {}
+        if not match or any(SCHEDULER_LABELS.get(k) != v for k, v in match.items()) or not epps:
+            continue
+        ns, name = meta.get("namespace", "default"), meta["name"]
+        for i, ep in enumerate(spec.get("podMetricsEndpoints") or []):
+            cfg: dict[str, Any] = {
+                "job_name": f"localEpp/{ns}/{name}/{i}",
+                "honor_labels": False,
+                "static_configs": [
+                    {"targets": [e.address], "labels": {"namespace": e.namespace, "job": f"{ns}/{name}"}}
+                    for e in sorted(epps, key=lambda e: (e.namespace, e.pool))
+                ],
+            }
+            for field, key in (("interval", "scrape_interval"), ("path", "metrics_path"), ("scheme", "scheme")):
+                if ep.get(field):
+                    cfg[key] = ep[field]
+            out.append(cfg)
+    return out
+
+
 def cluster_config(
     cluster: str, scrapes: Sequence[Mapping[str, Any]], remote_write_url: str | None, *, scrape_interval: str = "15s"
 ) -> dict[str, Any]:

@@ -54,6 +54,8 @@ COMPONENT = "app.kubernetes.io/component"
 WORKLOAD = "llminferenceservice-workload"
 WORKLOAD_PREFILL = "llminferenceservice-workload-prefill"
 SCHEDULER = "llminferenceservice-router-scheduler"
+SCHEDULER_LABELS = {COMPONENT: SCHEDULER, **PART_OF}
+"""Labels of KServe's EPP (router scheduler) pods, less ``app.kubernetes.io/name`` (``SchedulerLabels``)."""
 POOL_LABEL = {"kserve.io/component": "workload"}
 ROLE_LABEL = "llm-d.ai/role"
 WORKLOAD_LABELS = {**PART_OF, **POOL_LABEL}
@@ -232,7 +234,7 @@ def desired_objects(svc: dict[str, Any]) -> list[dict[str, Any]]:
     managed_pool = scheduler is not None and not ((scheduler.get("pool") or {}).get("ref"))
     if managed_pool:
         epp = f"{name}-epp-service"
-        sched_labels = {COMPONENT: SCHEDULER, "app.kubernetes.io/name": name, **PART_OF}
+        sched_labels = {**SCHEDULER_LABELS, "app.kubernetes.io/name": name}
         out.append(
             {
                 "apiVersion": "v1",

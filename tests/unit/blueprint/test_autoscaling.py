@@ -114,6 +114,9 @@ def test_scale_to_zero_has_min_zero_activation_and_a_wake_trigger():
     assert signal["metadata"]["activationThreshold"] == "0.5"
     assert signal["metadata"]["serverAddress"] == names.PROMETHEUS_URL  # no spill-over: whole endpoint sleeps
     assert "llm_d_epp_request_error_total" in wake["metadata"]["query"]
+    # Requests the EPP holds while the pool is empty, under either EPP's name (engines.EPP_HELD).
+    assert "sum(llm_d_epp_flow_control_queue_size{" in wake["metadata"]["query"]
+    assert "sum(inference_extension_flow_control_queue_size{" in wake["metadata"]["query"]
     assert wake["metadata"]["activationThreshold"] == "0.5"
 
 

@@ -145,3 +145,17 @@ def test_private_endpoints_stay_off_the_public_gateway():
     assert not routing.is_public(ctx)
     r = routing.router(ctx)
     assert r["gateway"]["refs"][0]["name"] == names.INTERNAL_GATEWAY_NAME != names.GATEWAY_NAME
+
+
+def test_only_a_slice_that_may_sit_at_zero_holds_requests_in_the_epp():
+    scaled = {"autoscaling": {"min_replicas": 0, "max_replicas": 2}}
+    f = Fleet.model_validate(BASE_FLEET)
+    spec = EndpointSpec.model_validate(
+        {"name": "m", "model": "org/model", "resources": {"accelerators": "H100:1"}, **scaled}
+    )
+    at_zero = serving.SliceContext(spec, f, f.clusters[0], ClusterPlacement("a", 0, 0, 2))
+    assert routing.epp_config(at_zero)["featureGates"] == [routing.FLOW_CONTROL_GATE] == ["flowControl"]
+    # Fixed replicas, or an autoscaled slice whose minimum is above zero: the default admission path.
+    assert "featureGates" not in routing.epp_config(make({}))
+    at_one = serving.SliceContext(spec, f, f.clusters[0], ClusterPlacement("a", 1, 1, 2))
+    assert "featureGates" not in routing.epp_config(at_one)

@@ -243,3 +243,17 @@ def test_a_route_whose_pool_is_not_there_yet_answers_500_and_the_others_keep_rou
     by_name = {r["name"].rsplit("/", 2)[1]: r for v in vhosts for r in v["routes"]}
     assert by_name["orphan"]["direct_response"] == {"status": 500} and "route" not in by_name["orphan"]
     assert by_name[route["metadata"]["name"]]["route"]["cluster"] == ec.pool_cluster(*key)
+
+
+def test_all_zero_weights_share_the_door_evenly_like_route53():
+    # An endpoint at zero replicas everywhere still answers (blueprint/frontdoor.py ``publishing``).
+    targets = [ec.FrontDoorTarget("local-1", "10.250.0.2", 0), ec.FrontDoorTarget("local-2", "10.250.1.2", 0)]
+    res = ec.front_door_resources(
+        {"chat.example.com": targets},
+        ec.Addresses("10.249.0.2", {443: 443, 80: 80}),
+        gateway_ports={443: 443, 80: 80},
+        health_port=8082,
+    )
+    cluster = next(c for c in res["clusters"] if c["name"] == "frontdoor-443/chat.example.com")
+    eps = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert [(e["endpoint"]["hostname"], e["load_balancing_weight"]) for e in eps] == [("local-1", 1), ("local-2", 1)]

@@ -54,3 +54,12 @@ def test_argv_passes_the_config_as_text_and_keeps_secure_serving():
 def test_find_epp_names_the_build_script_when_missing(tmp_path):
     with pytest.raises(SkyError, match=r"build-dataplane-bins.sh"):
         epp.find_epp({"SKY_BIN_CACHE": str(tmp_path), "HOME": str(tmp_path)})
+
+
+def test_feature_gates_pass_through_to_gaie():
+    product = build_epp_config(MODES["kv_cache_aware"], prefill=False, lora=False, hold_at_zero=True)
+    cfg, _ = epp.gaie_config(product)
+    assert cfg["featureGates"] == ["flowControl"]
+    assert (
+        "featureGates" not in epp.gaie_config(build_epp_config(MODES["kv_cache_aware"], prefill=False, lora=False))[0]
+    )

@@ -180,3 +180,20 @@ def test_cluster_config_labels_the_cluster_and_remote_writes_to_the_store():
     assert cfg["global"]["external_labels"] == {"cluster": "local-2"}
     assert cfg["remote_write"][0]["url"] == "http://10.249.0.2:9090/api/v1/write"
     assert "remote_write" not in promconfig.cluster_config("local-2", [], None)
+
+
+def test_the_epp_monitor_scrapes_the_local_epp_processes_as_static_targets():
+    epps = [
+        promconfig.LocalEpp("sky-b", "b-inference-pool", "127.0.0.1:19012"),
+        promconfig.LocalEpp("sky-a", "a-inference-pool", "127.0.0.1:19002"),
+    ]
+    (cfg,) = promconfig.local_epp_scrapes(monitoring.pod_monitors(), epps)
+    assert cfg["job_name"] == "localEpp/monitoring/skyendpoints-epp/0"
+    assert cfg["static_configs"] == [
+        {"targets": ["127.0.0.1:19002"], "labels": {"namespace": "sky-a", "job": "monitoring/skyendpoints-epp"}},
+        {"targets": ["127.0.0.1:19012"], "labels": {"namespace": "sky-b", "job": "monitoring/skyendpoints-epp"}},
+    ]
+    assert (cfg["scrape_interval"], cfg["metrics_path"], cfg["scheme"]) == ("10s", "/metrics", "http")
+    # The engine monitors select workload pods, not the EPP: they get no static targets; no EPP, no job.
+    assert promconfig.local_epp_scrapes([_by_name("skyendpoints-vllm")], epps) == []
+    assert promconfig.local_epp_scrapes(monitoring.pod_monitors(), []) == []
