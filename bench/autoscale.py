@@ -15,7 +15,11 @@ a bounded load (12 clients) from inside the cluster's namespace over the Ready p
 - ``scale_down_s``: load stop -> back at min (1 Ready replica);
 - ``dashboard_panels_with_data`` / ``dashboard_panels_total``: the product's fleet dashboard panels whose
   queries return data from the fleet store while the load runs;
-- ``wake_from_zero_s`` and ``spill_over_s``: null, with the reason in ``notes`` (not measured yet).
+- ``wake_from_zero_s``: a second fleet (1 cluster, the stand-in charts) where ``sky endpoint up`` deploys
+  ``WAKE_SPEC`` (min 0, delays 0) as a user does; once KEDA has drained it to zero (Deployment at 0, no
+  pod), one chat through the front door: send -> its first token (the EPP holds it while KEDA wakes the
+  pool, docs/blueprint.md);
+- ``spill_over_s``: null, with the reason in ``notes`` (not measured yet).
 
 Figures are printed, never asserted. Shared steps with tests/e2e/test_e2e_07_autoscale.py:
 ``skyendpoints_iac/localfleet/autoscale_scenario.py``.
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -34,25 +39,40 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from skyendpoints_iac.automation.pulumicli import find_pulumi  # noqa: E402
 from skyendpoints_iac.blueprint.dashboard import PANELS  # noqa: E402
 from skyendpoints_iac.blueprint.engines import VLLM_METRICS  # noqa: E402
 from skyendpoints_iac.localfleet import LocalFleet, NodePool, metricsplane  # noqa: E402
 from skyendpoints_iac.localfleet import autoscale_scenario as sc  # noqa: E402
 from skyendpoints_iac.localfleet.api import wait_for  # noqa: E402
 from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
+from skyendpoints_iac.localfleet.skyrun import SkyOnFleet, shared_dir  # noqa: E402
 
 KEY = "bench-autoscale-key"
 NOTES = {
-    "wake_from_zero_s": "not measured: the scale-to-zero wake path (EPP request counters as the wake trigger, "
-    "request held at the gateway) is not run on the local fleet yet",
     "spill_over_s": "not measured: needs a 2-cluster run with the fleet-wide ScaledObject on the next cluster; "
     "the fleet store it reads is up, the scenario is not written yet",
 }
 
 
-def shared_crds() -> Path:
-    base = Path(os.environ["SKY_SHARED_DIR"]) if os.environ.get("SKY_SHARED_DIR") else ROOT.parent / "shared"
-    return base / "crds"
+WAKE = "wake"
+WAKE_SPEC = f"""\
+name: {WAKE}
+model: Qwen/Qwen3-0.6B
+resources:
+  accelerators: B200:8
+autoscaling:
+  min_replicas: 0
+  max_replicas: 1
+  metric: requests_per_second
+  target: 5
+  upscale_delay_seconds: 0
+  downscale_delay_seconds: 0
+auth:
+  api_key: secret
+  secret_name: {WAKE}-key
+  secret_key: key
+"""
 
 
 def _poll(what, check, timeout, interval=0.5):
@@ -80,7 +100,7 @@ def run(log) -> dict:
         net = fleet.network()
         cn = net.cluster(name)
         store = metricsplane.fleet_query_url(net.front_door_address())
-        sc.install_crds(api, shared_crds())
+        sc.install_crds(api, shared_dir() / "crds")
         docs = sc.render(
             sc.AUTOSCALED_SPEC,
             fleet.fleet_file,
@@ -138,8 +158,44 @@ def run(log) -> dict:
         log(f"scale_down_s = {out['scale_down_s']}")
     finally:
         fleet.down()
+        shutil.rmtree(root, ignore_errors=True)
     out["dashboard_panels_total"] = len(PANELS)
     return out
+
+
+def wake_from_zero(root: Path, log) -> float:
+    """``WAKE_SPEC`` through ``sky endpoint up``; once drained to zero, one chat: send -> first token."""
+    ns, deployment = f"sky-{WAKE}", f"{WAKE}-kserve"
+    pulumi_dir = find_pulumi(str(find_bin_dir())).path.parent
+    s = SkyOnFleet(
+        root / "wake", [[NodePool("B200", 8, 1)]], pulumi_dir=pulumi_dir, env_name="bench-wake", passphrase="bench-only"
+    )
+    try:
+        s.user_secret(ns, f"{WAKE}-key", {"key": KEY})
+        spec = root / "wake.yaml"
+        spec.write_text(WAKE_SPEC)
+        hostname = s.up(spec)
+        api = s.api(s.fleet.cluster_names[0])
+
+        def drained() -> bool:
+            deps = [
+                d
+                for d in api.items(f"/apis/apps/v1/namespaces/{ns}/deployments")
+                if d["metadata"]["name"] == deployment
+            ]
+            pods = api.items(f"/api/v1/namespaces/{ns}/pods?labelSelector={sc.WORKLOAD_SELECTOR}")
+            return bool(deps) and deps[0]["spec"].get("replicas") == 0 and not pods
+
+        _poll("the endpoint drained to zero by KEDA", drained, 300, 1)
+        log("at zero: one chat through the front door")
+        reply = s.request(hostname, model=WAKE, api_key=KEY, prompt="Wake up.", timeout=240)
+        if reply.status != 200 or reply.ttft_s is None:
+            raise SystemExit(f"the wake request failed: {reply}")
+        log(f"wake_from_zero_s = {reply.ttft_s:.1f} (answered by {reply.replica})")
+        return round(reply.ttft_s, 1)
+    finally:
+        s.fleet.down()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:
@@ -148,10 +204,12 @@ def main() -> None:
     args = ap.parse_args()
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     figures = run(log)
+    root = Path(tempfile.mkdtemp(prefix="sky-bench-wake-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None))
+    figures["wake_from_zero_s"] = wake_from_zero(root, log)
     doc = {
         "scale_up_s": figures.get("scale_up_s"),
         "scale_down_s": figures.get("scale_down_s"),
-        "wake_from_zero_s": None,
+        "wake_from_zero_s": figures.get("wake_from_zero_s"),
         "spill_over_s": None,
         "dashboard_panels_with_data": figures.get("dashboard_panels_with_data"),
         "dashboard_panels_total": figures.get("dashboard_panels_total"),

@@ -45,11 +45,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from skyendpoints_iac.automation.pulumicli import find_pulumi  # noqa: E402
-from skyendpoints_iac.localfleet import LocalFleet, NodePool, prefix_scenario  # noqa: E402
+from skyendpoints_iac.localfleet import NodePool, prefix_scenario  # noqa: E402
 from skyendpoints_iac.localfleet.api import ApiError  # noqa: E402
 from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
-from skyendpoints_iac.localfleet.charts import build as build_charts  # noqa: E402
-from skyendpoints_iac.localfleet.client import TrafficLoop, through_front_door  # noqa: E402
+from skyendpoints_iac.localfleet.client import TrafficLoop  # noqa: E402
+from skyendpoints_iac.localfleet.skyrun import SkyOnFleet  # noqa: E402
 
 NAME = "dataflow"
 NS = f"sky-{NAME}"
@@ -83,56 +83,16 @@ auth:
 """
 
 
-class Bench:
+class Bench(SkyOnFleet):
     def __init__(self, root: Path):
-        self.root = root
-        bins = find_bin_dir()
-        pulumi_dir = find_pulumi(str(bins)).path.parent
-        base = Path(os.environ["SKY_SHARED_DIR"]) if os.environ.get("SKY_SHARED_DIR") else ROOT.parent / "shared"
-        charts = build_charts(root / "charts", base / "crds")
-        self.fleet = LocalFleet(root / "fleet")
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "SKY_", "KUBECONFIG"))},
-            "PATH": os.pathsep.join([str(pulumi_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-            "XDG_STATE_HOME": str(root / "state"),
-            "PULUMI_HOME": str(root / "pulumi-home"),
-            "PULUMI_BACKEND_URL": (root / "pulumi-state").as_uri(),
-            "PULUMI_CONFIG_PASSPHRASE": "bench-only",
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "SKY_PULUMI_ROOT": str(pulumi_dir),
-            "SKY_CHART_SOURCES": str(charts.directory),
-            "SKY_ENV": ENV,
-        }
-        (root / "pulumi-state").mkdir(parents=True, exist_ok=True)
-        self.fleet.up([HOME_NODES, NODES, NODES], bin_dir=bins)
-        self.env["KUBECONFIG"] = str(self.fleet.kubeconfig)
+        pulumi_dir = find_pulumi(str(find_bin_dir())).path.parent
+        super().__init__(root, [HOME_NODES, NODES, NODES], pulumi_dir=pulumi_dir, env_name=ENV, passphrase="bench-only")
         self.hostname = ""
 
-    def api(self, name: str):
-        return self.fleet.api(name)
-
-    def sky(self, *args: str) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "skyendpoints_iac", *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            cwd=ROOT,
-            timeout=3600,
-        )
-        if proc.returncode != 0:
-            raise SystemExit(
-                f"sky {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-            )
-        return proc.stdout
-
-    def up(self, replicas: int, routing: str) -> None:
+    def up(self, replicas: int, routing: str) -> None:  # type: ignore[override]
         spec = self.root / f"{NAME}-{replicas}-{routing}.yaml"
         spec.write_text(SPEC.format(replicas=replicas, routing=routing))
-        out = self.sky("endpoint", "up", str(spec), "--fleet", str(self.fleet.fleet_file), "--yes")
-        url = next(line.split("URL:", 1)[1].strip() for line in out.splitlines() if "URL:" in line)
-        self.hostname = url.split("://", 1)[1].split("/", 1)[0]
+        self.hostname = super().up(spec)
 
     def ready(self, clusters: list[str] | None = None) -> dict[str, list[dict]]:
         out = {}
@@ -161,15 +121,9 @@ class Bench:
             time.sleep(0.25)
         raise SystemExit(f"{total} replicas not Ready within {timeout}s")
 
-    def request(self, prompt: str, timeout: float = 10.0, max_tokens: int = 8):
-        return through_front_door(
-            self.fleet.context(),
-            self.hostname,
-            model=NAME,
-            prompt=prompt,
-            api_key=KEY,
-            max_tokens=max_tokens,
-            timeout=timeout,
+    def request(self, prompt: str, timeout: float = 10.0, max_tokens: int = 8):  # type: ignore[override]
+        return super().request(
+            self.hostname, model=NAME, api_key=KEY, prompt=prompt, timeout=timeout, max_tokens=max_tokens
         )
 
     def wait_serving(self, timeout: float = 240) -> None:
@@ -244,25 +198,7 @@ def main() -> int:
     b = Bench(root)
     fig: dict[str, object] = {}
     try:
-        for c in b.fleet.cluster_names:  # the user's own key Secret
-            api = b.api(c)
-            for path, body in (
-                ("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
-                (
-                    f"/api/v1/namespaces/{NS}/secrets",
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Secret",
-                        "metadata": {"name": f"{NAME}-key"},
-                        "stringData": {"key": KEY},
-                    },
-                ),
-            ):
-                try:
-                    api.post(path, body)
-                except ApiError as exc:
-                    if exc.status != 409:
-                        raise
+        b.user_secret(NS, f"{NAME}-key", {"key": KEY})  # the user's own key Secret
         # 1. kv_cache_aware, WORKLOAD.replicas replicas (all on local-1): steady state, then the prefix workload.
         b.up(WORKLOAD.replicas, "kv_cache_aware")
         b.wait_ready(WORKLOAD.replicas)

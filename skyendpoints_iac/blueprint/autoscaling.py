@@ -32,7 +32,9 @@ from .serving import SliceContext, decode_workload
 
 LOCAL_PROMETHEUS_URL = names.PROMETHEUS_URL
 """The platform's in-cluster Prometheus: the local signal."""
-POLLING_INTERVAL = 15
+POLLING_INTERVAL = 5
+"""KEDA's own poll, which alone decides 0 -> 1 and 1 -> 0 (the HPA does 1..N): a woken request waits
+for it, so it is short (KEDA's default is 30 s; one PromQL query per poll per ScaledObject)."""
 SIGNAL_ANNOTATION = "skyendpoints.dev/spill-over-signal"
 
 

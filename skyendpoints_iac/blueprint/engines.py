@@ -35,6 +35,13 @@ ENGINE_TLS = False
 """KServe ``enableLLMInferenceServiceTLS``: off at v0.20.0 (no default, no Helm value). The ONE transport switch."""
 
 
+SIGNAL_SCRAPE_INTERVAL = "5s"
+"""How often the engines' and the EPP's metrics are scraped. They are the autoscaling signals, and a
+signal is only as fresh as its last scrape: with 15 s, a scale-up waited for up to one scrape plus one
+HPA sync (15 s) plus one KEDA poll, and measured 32 s on the local fleet (bench/autoscale.py). One small
+target per replica and one per EPP, so the extra scrapes cost little."""
+
+
 @dataclass(frozen=True)
 class Transport:
     """How Prometheus and the kubelet reach an engine; everything that talks to the engine derives from this."""
@@ -51,7 +58,7 @@ class Transport:
         """Pod probe ``httpGet.scheme`` (what KServe's presets template from the same flag)."""
         return "HTTPS" if self.tls else "HTTP"
 
-    def scrape(self, port: int, interval: str = "15s") -> dict[str, Any]:
+    def scrape(self, port: int, interval: str = SIGNAL_SCRAPE_INTERVAL) -> dict[str, Any]:
         """One ``podMetricsEndpoints`` entry for an engine port: scheme and TLS settings from the one decision."""
         endpoint: dict[str, Any] = {
             "portNumber": port,

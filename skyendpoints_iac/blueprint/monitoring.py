@@ -19,7 +19,7 @@ from typing import Any
 
 from ..spec.fleet import Cluster, Fleet
 from . import names
-from .engines import ENGINE_METRICS_PORTS, ENGINE_TRANSPORT, EPP_METRICS_PORT, METRICS_PATH
+from .engines import ENGINE_METRICS_PORTS, ENGINE_TRANSPORT, EPP_METRICS_PORT, METRICS_PATH, SIGNAL_SCRAPE_INTERVAL
 from .model import Manifest
 
 WORKLOAD = {"app.kubernetes.io/part-of": "llminferenceservice", "kserve.io/component": "workload"}
@@ -81,7 +81,7 @@ def pod_monitors() -> list[Manifest]:
                 "portNumber": EPP_METRICS_PORT,
                 "scheme": "http",
                 "path": METRICS_PATH,
-                "interval": "10s",
+                "interval": SIGNAL_SCRAPE_INTERVAL,
                 "authorization": {"type": "Bearer", "credentials": {"name": EPP_TOKEN_SECRET, "key": "token"}},
             }
         ],

@@ -236,17 +236,21 @@ def fleet_doc(
     *,
     snapshot: dict[str, list] | None = None,
     domain: str | None = None,
+    metrics_query_url: str | None = None,
 ) -> dict[str, Any]:
     """The fleet file (README format) for ``(name, region)`` clusters.
 
     Without ``snapshot`` no cluster has ``nodes``: capacity is discovered live from the fake nodes, exactly
     as for a real cluster, so training pods, spill-over and failures show up in placement. ``snapshot``
     (name -> node groups) writes an offline snapshot instead. The nodes are untainted, so there is no
-    ``gpu_taint``.
+    ``gpu_taint``. ``metrics_query_url``: the fleet store (``metrics.query_url``, which spill-over
+    ScaledObjects query), when the fleet runs one.
     """
     doc: dict[str, Any] = {}
     if domain:
         doc["domain"] = domain
+    if metrics_query_url:
+        doc["metrics"] = {"query_url": metrics_query_url}
     # Local clusters have no DNS zone: requests reach the Gateways on loopback with a Host header.
     doc["dns"] = {"provider": "none"}
     doc["clusters"] = []

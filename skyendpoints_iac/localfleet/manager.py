@@ -253,6 +253,18 @@ class LocalFleet:
             out.append(ClusterStatus(c.name, server_url(c.ports), c.region, c.pools, tuple(comps), ready))
         return out
 
+    def _fleet_store_url(self, state: FleetState) -> str | None:
+        """The fleet store's URL when the data plane runs one (network on, Prometheus built), else None."""
+        from . import metricsplane
+
+        if not self.has_network():
+            return None
+        try:
+            metricsplane.find_binary("prometheus")
+        except SkyError:
+            return None
+        return metricsplane.fleet_query_url(self.network(state).front_door_address())
+
     # -- network (data plane) ---------------------------------------------------------------------------
 
     @property
@@ -427,7 +439,11 @@ class LocalFleet:
         )
 
     def _write_fleet_file(self, state: FleetState) -> None:
-        doc = fleet_doc([(c.name, c.region) for c in state.clusters], self.kubeconfig)
+        doc = fleet_doc(
+            [(c.name, c.region) for c in state.clusters],
+            self.kubeconfig,
+            metrics_query_url=self._fleet_store_url(state),
+        )
         head = (
             "# Local fleet made by 'sky fleet local up' (skyendpoints_iac.localfleet). Capacity is discovered\n"
             "# live from the kwok GPU nodes; fake nodes are untainted, so there is no gpu_taint.\n"

@@ -11,7 +11,12 @@ import pytest
 import yaml
 
 from skyendpoints_iac.blueprint import monitoring, names
-from skyendpoints_iac.blueprint.engines import ENGINE_METRICS_PORTS, ENGINE_TRANSPORT, EPP_METRICS_PORT
+from skyendpoints_iac.blueprint.engines import (
+    ENGINE_METRICS_PORTS,
+    ENGINE_TRANSPORT,
+    EPP_METRICS_PORT,
+    SIGNAL_SCRAPE_INTERVAL,
+)
 from skyendpoints_iac.localfleet import promconfig
 
 API = promconfig.ApiServer("https://127.0.0.1:6443", "/s/ca.crt", "/s/token")
@@ -40,7 +45,7 @@ def test_vllm_monitor_gives_one_job_per_engine_port_with_the_operators_relabelli
     first = configs[0]
     assert first["scheme"] == ENGINE_TRANSPORT.scheme == "http"
     assert first["metrics_path"] == "/metrics"
-    assert first["scrape_interval"] == "15s"
+    assert first["scrape_interval"] == SIGNAL_SCRAPE_INTERVAL
     assert first["honor_labels"] is False
     (sd,) = first["kubernetes_sd_configs"]
     assert sd == {
@@ -193,7 +198,7 @@ def test_the_epp_monitor_scrapes_the_local_epp_processes_as_static_targets():
         {"targets": ["127.0.0.1:19002"], "labels": {"namespace": "sky-a", "job": "monitoring/skyendpoints-epp"}},
         {"targets": ["127.0.0.1:19012"], "labels": {"namespace": "sky-b", "job": "monitoring/skyendpoints-epp"}},
     ]
-    assert (cfg["scrape_interval"], cfg["metrics_path"], cfg["scheme"]) == ("10s", "/metrics", "http")
+    assert (cfg["scrape_interval"], cfg["metrics_path"], cfg["scheme"]) == (SIGNAL_SCRAPE_INTERVAL, "/metrics", "http")
     # The engine monitors select workload pods, not the EPP: they get no static targets; no EPP, no job.
     assert promconfig.local_epp_scrapes([_by_name("skyendpoints-vllm")], epps) == []
     assert promconfig.local_epp_scrapes(monitoring.pod_monitors(), []) == []

@@ -1,0 +1,160 @@
+"""Spill-over under load through the fleet-wide signal, on the session fleet (issue 15, e2e 4).
+
+``sky endpoint up`` deploys an autoscaled endpoint (min 1, max 3, queue depth 2 per replica) whose home
+cluster has room for 2 replicas; placement gives the next cluster a slice at 0 whose ScaledObject reads the
+**fleet store** (the fleet file's ``metrics.query_url``: every cluster's Prometheus remote-writes to it).
+Bounded load through the one URL raises the requests waiting on the home cluster; the fleet-wide signal
+crosses the target; the next cluster's KEDA wakes its slice. That cluster joins the front door only once
+its replica is Ready, serves requests through the URL, and leaves again when the load stops.
+
+Observed, not computed: which cluster holds what (API servers), the signal in the fleet store, the front
+door's own view of its hosts (Envoy admin), the replica header of the replies, and the pods going away.
+
+Run: flock /tmp/sky-e2e.lock .venv/bin/python -m pytest tests/e2e/test_e2e_09_spill_over.py -x
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from skyendpoints_iac.blueprint.engines import VLLM_METRICS
+from skyendpoints_iac.localfleet import metricsplane
+from skyendpoints_iac.localfleet.client import through_front_door
+from tests.e2e.conftest import front_door_hosts, generated_api_key, pods, running_ready, wait_until
+
+NAME = "chat-spill"
+NS = f"sky-{NAME}"
+TARGET = 2
+SPEC = f"""\
+name: {NAME}
+model: Qwen/Qwen3-0.6B
+resources:
+  accelerators: B200:8
+engine:
+  args:
+    max_num_seqs: 2
+autoscaling:
+  min_replicas: 1
+  max_replicas: 3
+  metric: queue_depth
+  target: {TARGET}
+  upscale_delay_seconds: 0
+  downscale_delay_seconds: 0
+"""
+CLIENTS = 12
+
+
+@pytest.fixture(scope="module")
+def deployed(e2e):
+    spec = e2e.write(f"{NAME}.yaml", SPEC)
+    proc = e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
+    url = next(line.split("URL:", 1)[1].strip() for line in proc.stdout.splitlines() if "URL:" in line)
+    yield {
+        "hostname": url.split("://", 1)[1].split("/", 1)[0],
+        "context": e2e.fleet.context(),
+        "key": generated_api_key(e2e, NAME),
+    }
+    e2e.sky("endpoint", "down", NAME, "--yes", timeout=1800)
+
+
+def _scaled_objects(e2e) -> dict[str, dict]:
+    return {
+        c: so
+        for c in e2e.fleet.cluster_names
+        for so in e2e.api(c).items(f"/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledobjects")
+    }
+
+
+def _ready(e2e, cluster: str) -> set[str]:
+    return {p["metadata"]["name"] for p in pods(e2e.api(cluster), NS) if running_ready(p)}
+
+
+class Load:
+    """``CLIENTS`` users streaming long chats through the front door; every reply's replica recorded."""
+
+    def __init__(self, d: dict):
+        self.d, self.stop, self.replicas, self.failed = d, threading.Event(), [], 0
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(CLIENTS)]
+
+    def _run(self, i: int) -> None:
+        while not self.stop.is_set():
+            try:
+                r = through_front_door(
+                    self.d["context"],
+                    self.d["hostname"],
+                    model=NAME,
+                    prompt=f"client {i}: a long answer please",
+                    api_key=self.d["key"],
+                    max_tokens=64,
+                    timeout=60,
+                )
+                if r.status == 200:
+                    self.replicas.append(r.replica)
+                else:
+                    self.failed += 1
+            except OSError:
+                self.failed += 1
+                time.sleep(0.2)
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=90)
+
+
+def test_rising_load_spills_to_the_next_cluster_through_the_fleet_signal_and_falling_load_removes_it(e2e, deployed):
+    sos = _scaled_objects(e2e)
+    fleet_wide = {c for c, so in sos.items() if any(t.get("name") == "fleet-signal" for t in so["spec"]["triggers"])}
+    assert len(sos) == 2 and len(fleet_wide) == 1, {c: so["spec"]["triggers"] for c, so in sos.items()}
+    (spill,) = fleet_wide
+    (home,) = set(sos) - fleet_wide
+    store_url = sos[spill]["spec"]["triggers"][0]["metadata"]["serverAddress"]
+    signal = sos[spill]["spec"]["triggers"][0]["metadata"]["query"]
+    wait_until(f"one Ready replica on {home}", lambda: len(_ready(e2e, home)) == 1 or None, 240, 1.0)
+    assert _ready(e2e, spill) == set()
+    wait_until("the URL answering", lambda: front_door_hosts(e2e, deployed["hostname"]).get(home) or None, 120, 1.0)
+    assert not front_door_hosts(e2e, deployed["hostname"]).get(spill), "a cluster at zero is in rotation"
+
+    t0 = time.monotonic()
+    with Load(deployed) as load:
+        # The signal, summed over the fleet in the store the spill-over slice reads, crosses the target ...
+        value = wait_until(
+            "the fleet-wide signal above the target",
+            lambda: (lambda r: float(r[0]["value"][1]) if r and float(r[0]["value"][1]) > TARGET else None)(
+                metricsplane.query(store_url, signal)
+            ),
+            120,
+            2.0,
+        )
+        # ... the next cluster's KEDA wakes its slice, and the replica becomes Ready ...
+        spilled = wait_until(f"a Ready replica on {spill}", lambda: _ready(e2e, spill) or None, 240, 1.0)
+        spill_over_s = time.monotonic() - t0
+        # ... then, and only then, the front door puts that cluster in rotation, and it serves through the URL.
+        wait_until(
+            f"{spill} in the front door's rotation",
+            lambda: front_door_hosts(e2e, deployed["hostname"]).get(spill) or None,
+            60,
+            0.5,
+        )
+        wait_until(f"a reply from {sorted(spilled)}", lambda: set(load.replicas) & spilled or None, 120, 0.5)
+    waiting = metricsplane.query(store_url, f'sum({VLLM_METRICS.queue_depth}{{namespace="{NS}"}}) by (cluster)')
+    print(
+        f"[e2e] spill-over: fleet signal {value:g} > {TARGET}; {spill} Ready {spill_over_s:.0f}s after load start, "
+        f"in rotation and serving ({len(load.replicas)} replies, {load.failed} failed); waiting by cluster {waiting}"
+    )
+    # Load stopped: the fleet signal falls, the spilled replica goes, and its cluster leaves the front door.
+    wait_until(f"{spill} back at zero", lambda: not _ready(e2e, spill) or None, 240, 2.0)
+    wait_until(
+        f"{spill} out of rotation",
+        lambda: not front_door_hosts(e2e, deployed["hostname"]).get(spill) or None,
+        60,
+        0.5,
+    )
