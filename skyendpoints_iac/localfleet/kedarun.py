@@ -220,18 +220,32 @@ def aggregation_objects(ip: str, ca_pem: bytes) -> list[tuple[str, str, dict[str
     ]
 
 
+PLATFORM_CRD_GROUP = "keda.sh"
+"""The group whose CRDs the platform's KEDA chart (or its stand-in) installs from the pinned set."""
+
+
 def install_missing_crds(api: Api, crd_dir: Path) -> list[str]:
-    """Install the KEDA CRDs of the built version that the cluster does not have yet. The operator watches
+    """Install the KEDA CRDs of the built version that the platform does not bring. The operator watches
     every kind it owns and exits when one is not served; the platform's pinned set (``../shared/crds``,
     installed by the KEDA chart or its stand-in) has no ``eventing.keda.sh`` CRDs. The build copies the
-    module's own ``config/crd/bases`` next to the binaries; existing CRDs are never replaced."""
+    module's own ``config/crd/bases`` next to the binaries; existing CRDs are never replaced.
+
+    ``PLATFORM_CRD_GROUP`` CRDs are never installed here, even when not there yet: the chart creates them
+    (``scaledobjects`` first, ``scaledjobs`` a moment later), and one created here first makes the
+    platform's server-side apply fail with a field-manager conflict on ``spec.versions``. The operator
+    exits until they are all served and is restarted on the next pass."""
     import yaml
 
     have = {c["metadata"]["name"] for c in api.items("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")}
     added = []
     for f in sorted(crd_dir.glob("*.yaml")):
         for crd in yaml.safe_load_all(f.read_text()):
-            if crd and crd.get("kind") == "CustomResourceDefinition" and crd["metadata"]["name"] not in have:
+            if (
+                crd
+                and crd.get("kind") == "CustomResourceDefinition"
+                and crd["spec"]["group"] != PLATFORM_CRD_GROUP
+                and crd["metadata"]["name"] not in have
+            ):
                 try:
                     api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
                 except ApiError as exc:

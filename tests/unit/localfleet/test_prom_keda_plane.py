@@ -96,3 +96,30 @@ def test_missing_binaries_name_the_build_script(tmp_path: Path):
         metricsplane.find_binary("prometheus", {"SKY_BIN_CACHE": str(tmp_path)})
     with pytest.raises(SkyError, match="no executable keda-operator"):
         metricsplane.find_binary("keda-operator", {metricsplane.BIN_ENV: str(tmp_path)})
+
+
+def test_keda_crds_the_platform_brings_are_never_installed_here(tmp_path: Path):
+    # The chart's keda.sh CRDs appear one by one; one created here first breaks the platform's apply.
+    def crd(group: str, plural: str) -> str:
+        return (
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+            f"metadata: {{name: {plural}.{group}}}\nspec: {{group: {group}}}\n"
+        )
+
+    (tmp_path / "keda.sh_scaledjobs.yaml").write_text(crd("keda.sh", "scaledjobs"))
+    (tmp_path / "eventing.keda.sh_cloudeventsources.yaml").write_text(crd("eventing.keda.sh", "cloudeventsources"))
+
+    class Api:
+        def __init__(self) -> None:
+            self.posted: list[str] = []
+
+        def items(self, path: str) -> list[dict]:
+            return [{"metadata": {"name": "scaledobjects.keda.sh"}}]
+
+        def post(self, path: str, obj: dict) -> dict:
+            self.posted.append(obj["metadata"]["name"])
+            return obj
+
+    api = Api()
+    assert kedarun.install_missing_crds(api, tmp_path) == ["cloudeventsources.eventing.keda.sh"]
+    assert api.posted == ["cloudeventsources.eventing.keda.sh"]
