@@ -19,7 +19,10 @@ a bounded load (12 clients) from inside the cluster's namespace over the Ready p
   ``WAKE_SPEC`` (min 0, delays 0) as a user does; once KEDA has drained it to zero (Deployment at 0, no
   pod), one chat through the front door: send -> its first token (the EPP holds it while KEDA wakes the
   pool, docs/blueprint.md);
-- ``spill_over_s``: null, with the reason in ``notes`` (not measured yet).
+- ``spill_over_s``: a third fleet (2 clusters: room for 2 replicas at home, 1 on the next) where ``sky
+  endpoint up`` deploys ``SPILL_SPEC`` (min 1, max 3, queue depth 2, delays 0); the next cluster's slice
+  sits at 0 and reads the fleet store. Load start (12 clients streaming through the front door) -> the
+  first replica Ready on the next cluster;
 
 Figures are printed, never asserted. Shared steps with tests/e2e/test_e2e_07_autoscale.py:
 ``skyendpoints_iac/localfleet/autoscale_scenario.py``.
@@ -46,13 +49,10 @@ from skyendpoints_iac.localfleet import LocalFleet, NodePool, metricsplane  # no
 from skyendpoints_iac.localfleet import autoscale_scenario as sc  # noqa: E402
 from skyendpoints_iac.localfleet.api import wait_for  # noqa: E402
 from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
+from skyendpoints_iac.localfleet.client import TrafficLoop  # noqa: E402
 from skyendpoints_iac.localfleet.skyrun import SkyOnFleet, shared_dir  # noqa: E402
 
 KEY = "bench-autoscale-key"
-NOTES = {
-    "spill_over_s": "not measured: needs a 2-cluster run with the fleet-wide ScaledObject on the next cluster; "
-    "the fleet store it reads is up, the scenario is not written yet",
-}
 
 
 WAKE = "wake"
@@ -163,6 +163,68 @@ def run(log) -> dict:
     return out
 
 
+SPILL = "spill"
+SPILL_SPEC = f"""\
+name: {SPILL}
+model: Qwen/Qwen3-0.6B
+resources:
+  accelerators: B200:8
+engine:
+  args:
+    max_num_seqs: 2
+autoscaling:
+  min_replicas: 1
+  max_replicas: 3
+  metric: queue_depth
+  target: 2
+  upscale_delay_seconds: 0
+  downscale_delay_seconds: 0
+auth:
+  api_key: secret
+  secret_name: {SPILL}-key
+  secret_key: key
+"""
+
+
+def spill_over(root: Path, log) -> float:
+    """``SPILL_SPEC`` through ``sky endpoint up`` on 2 clusters; load start -> a Ready replica on the next one."""
+    ns = f"sky-{SPILL}"
+    pulumi_dir = find_pulumi(str(find_bin_dir())).path.parent
+    s = SkyOnFleet(
+        root / "spill",
+        [[NodePool("B200", 8, 2)], [NodePool("B200", 8, 1)]],
+        pulumi_dir=pulumi_dir,
+        env_name="bench-spill",
+        passphrase="bench-only",
+    )
+    try:
+        s.user_secret(ns, f"{SPILL}-key", {"key": KEY})
+        spec = root / "spill.yaml"
+        spec.write_text(SPILL_SPEC)
+        hostname = s.up(spec)
+        home, nxt = (s.api(c) for c in s.fleet.cluster_names)
+        selector = f"/api/v1/namespaces/{ns}/pods?labelSelector={sc.WORKLOAD_SELECTOR}"
+        _poll("one Ready replica at home", lambda: len(sc.ready_workload_pods(home, ns)) == 1, 240, 1)
+        _poll("the next cluster at zero", lambda: not nxt.items(selector), 240, 1)
+        _poll(
+            "the URL answering",
+            lambda: s.request(hostname, model=SPILL, api_key=KEY, prompt="hi").status == 200,
+            120,
+            1,
+        )
+        log("load: 12 clients streaming through the front door")
+        send = lambda: s.request(hostname, model=SPILL, api_key=KEY, prompt="a long answer", timeout=60, max_tokens=64)  # noqa: E731
+        t0 = time.monotonic()
+        with TrafficLoop(send, interval=0.0, clients=12) as load:
+            _poll("a Ready replica on the next cluster", lambda: sc.ready_workload_pods(nxt, ns), 300, 0.5)
+            took = round(time.monotonic() - t0, 1)
+        log(f"spill_over_s = {took} ({len(load.outcomes)} requests, {len(load.failures())} failed)")
+        return took
+    finally:
+        s.fleet.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def wake_from_zero(root: Path, log) -> float:
     """``WAKE_SPEC`` through ``sky endpoint up``; once drained to zero, one chat: send -> first token."""
     ns, deployment = f"sky-{WAKE}", f"{WAKE}-kserve"
@@ -206,15 +268,16 @@ def main() -> None:
     figures = run(log)
     root = Path(tempfile.mkdtemp(prefix="sky-bench-wake-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None))
     figures["wake_from_zero_s"] = wake_from_zero(root, log)
+    root = Path(tempfile.mkdtemp(prefix="sky-bench-spill-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None))
+    figures["spill_over_s"] = spill_over(root, log)
     doc = {
         "scale_up_s": figures.get("scale_up_s"),
         "scale_down_s": figures.get("scale_down_s"),
         "wake_from_zero_s": figures.get("wake_from_zero_s"),
-        "spill_over_s": None,
+        "spill_over_s": figures.get("spill_over_s"),
         "dashboard_panels_with_data": figures.get("dashboard_panels_with_data"),
         "dashboard_panels_total": figures.get("dashboard_panels_total"),
         "dashboard_panels_without_data": figures.get("dashboard_panels_without_data"),
-        "notes": NOTES,
     }
     if args.json:
         print(json.dumps(doc, indent=2))

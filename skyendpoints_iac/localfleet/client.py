@@ -137,18 +137,22 @@ class TrafficLoop:
     """Bounded client traffic in a background thread, as a user's client sends it: one request at a time
     (``send``), ``interval`` apart, every outcome recorded with its send time. Failover is measured from
     these records: the error window (first failure -> last failure) and which replicas answered after it.
-    A request fails on a connection error or any status but 200."""
+    A request fails on a connection error or any status but 200. ``clients`` > 1 runs that many such users
+    at once (load for the autoscaler), all recorded in one list."""
 
-    def __init__(self, send: Callable[[], Reply], interval: float = 0.05):
+    def __init__(self, send: Callable[[], Reply], interval: float = 0.05, clients: int = 1):
         self._send = send
         self._interval = interval
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._outcomes: list[Outcome] = []
-        self._thread = threading.Thread(target=self._run, name="traffic-loop", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"traffic-loop-{i}", daemon=True) for i in range(clients)
+        ]
 
     def __enter__(self) -> TrafficLoop:
-        self._thread.start()
+        for t in self._threads:
+            t.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -156,8 +160,9 @@ class TrafficLoop:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(60)
+        for t in self._threads:
+            if t.is_alive():
+                t.join(90)
 
     def _run(self) -> None:
         while not self._stop.is_set():

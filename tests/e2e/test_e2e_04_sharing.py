@@ -179,6 +179,78 @@ def test_scale_down_reschedules_training_with_the_same_claim(e2e, cluster):
     assert wait_until("status: running", lambda: _jobs_status(e2e)[TRAIN], 60)["state"] == "running"
 
 
+AUTOSCALED = "burst-auto"
+
+
+def test_an_autoscaled_wake_preempts_training_and_training_resumes_after_the_scale_down(e2e, cluster):
+    """Issue 15 e2e 5: the same sharing, driven by the autoscaler. An endpoint at zero holds no GPU, so the
+    training keeps both nodes; a request through the URL wakes it (KEDA, ``test_e2e_08``), its pod preempts
+    a training pod; once idle, KEDA scales it back to zero and the training job runs on both nodes again."""
+    from skyendpoints_iac.localfleet.client import through_front_door
+    from tests.e2e.conftest import generated_api_key
+
+    api = e2e.api(cluster)
+
+    def running() -> list[dict]:
+        return [p for p in _job_pods(api, TRAIN) if running_ready(p)]
+
+    wait_until("both training pods Running", lambda: len(running()) == 2 or None, 180)
+    ns = f"sky-{AUTOSCALED}"
+    spec = e2e.write(
+        f"{AUTOSCALED}.yaml",
+        f"""name: {AUTOSCALED}
+model: meta-llama/Llama-3.1-8B-Instruct
+resources:
+  accelerators: H100:8
+autoscaling:
+  min_replicas: 0
+  max_replicas: 1
+  upscale_delay_seconds: 0
+  downscale_delay_seconds: 0
+placement:
+  clusters: [{cluster}]
+""",
+    )
+    proc = e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
+    url = next(line.split("URL:", 1)[1].strip() for line in proc.stdout.splitlines() if "URL:" in line)
+    try:
+        deployment = f"/apis/apps/v1/namespaces/{ns}/deployments/{AUTOSCALED}-kserve"
+        wait_until(
+            "the endpoint at zero (KEDA)",
+            lambda: (api.get(deployment)["spec"].get("replicas") == 0 and not pods(api, ns)) or None,
+            300,
+            2.0,
+        )
+        before = {p["metadata"]["name"] for p in running()}
+        assert len(before) == 2, "an endpoint at zero holds no GPU"
+        reply = through_front_door(
+            e2e.fleet.context(),
+            url.split("://", 1)[1].split("/", 1)[0],
+            model=AUTOSCALED,
+            prompt="Wake up, the GPUs are busy.",
+            api_key=generated_api_key(e2e, AUTOSCALED),
+            timeout=240,
+        )
+        assert reply.status == 200, reply
+        assert reply.replica in {p["metadata"]["name"] for p in pods(api, ns) if running_ready(p)}
+        # The woken replica took a training pod's node: one of the two was preempted (not a failure) ...
+        victims = before - {p["metadata"]["name"] for p in running()}
+        assert len(victims) == 1, (before, running())
+        job = api.get(f"/apis/batch/v1/namespaces/skyjob-{TRAIN}/jobs/{TRAIN}")
+        assert not any(c["type"] == "Failed" and c["status"] == "True" for c in job["status"].get("conditions") or [])
+        # ... and once idle, KEDA returns it to zero and the training runs on both nodes again.
+        back = wait_until(
+            "both training pods Running again", lambda: (len(running()) == 2 and running()) or None, 300, 2.0
+        )
+        assert api.get(deployment)["spec"].get("replicas") == 0
+        assert all(int(p["metadata"]["annotations"].get(IDX_FAIL, "0")) == 0 for p in back), "no retry spent"
+        print(
+            f"[e2e] autoscaled wake preempted {victims}; training back on {sorted(p['metadata']['name'] for p in back)}"
+        )
+    finally:
+        e2e.sky("endpoint", "down", AUTOSCALED, "--yes", timeout=1800)
+
+
 def test_a_job_failing_with_real_errors_stops_after_its_budget(e2e):
     cluster = e2e.fleet.cluster_names[1]
     api = e2e.api(cluster)

@@ -15,14 +15,14 @@ Run: flock /tmp/sky-e2e.lock .venv/bin/python -m pytest tests/e2e/test_e2e_09_sp
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from skyendpoints_iac.blueprint.engines import VLLM_METRICS
 from skyendpoints_iac.localfleet import metricsplane
-from skyendpoints_iac.localfleet.client import through_front_door
+from skyendpoints_iac.localfleet.api import ApiError
+from skyendpoints_iac.localfleet.client import TrafficLoop, through_front_door
 from tests.e2e.conftest import front_door_hosts, generated_api_key, pods, running_ready, wait_until
 
 NAME = "chat-spill"
@@ -61,53 +61,37 @@ def deployed(e2e):
 
 
 def _scaled_objects(e2e) -> dict[str, dict]:
-    return {
-        c: so
-        for c in e2e.fleet.cluster_names
-        for so in e2e.api(c).items(f"/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledobjects")
-    }
+    """Cluster -> the endpoint's ScaledObject; a cluster the endpoint never reached has no KEDA CRD (404)."""
+    out = {}
+    for c in e2e.fleet.cluster_names:
+        try:
+            for so in e2e.api(c).items(f"/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledobjects"):
+                out[c] = so
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+    return out
 
 
 def _ready(e2e, cluster: str) -> set[str]:
     return {p["metadata"]["name"] for p in pods(e2e.api(cluster), NS) if running_ready(p)}
 
 
-class Load:
+def _load(d: dict) -> TrafficLoop:
     """``CLIENTS`` users streaming long chats through the front door; every reply's replica recorded."""
-
-    def __init__(self, d: dict):
-        self.d, self.stop, self.replicas, self.failed = d, threading.Event(), [], 0
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(CLIENTS)]
-
-    def _run(self, i: int) -> None:
-        while not self.stop.is_set():
-            try:
-                r = through_front_door(
-                    self.d["context"],
-                    self.d["hostname"],
-                    model=NAME,
-                    prompt=f"client {i}: a long answer please",
-                    api_key=self.d["key"],
-                    max_tokens=64,
-                    timeout=60,
-                )
-                if r.status == 200:
-                    self.replicas.append(r.replica)
-                else:
-                    self.failed += 1
-            except OSError:
-                self.failed += 1
-                time.sleep(0.2)
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=90)
+    return TrafficLoop(
+        lambda: through_front_door(
+            d["context"],
+            d["hostname"],
+            model=NAME,
+            prompt="a long answer please",
+            api_key=d["key"],
+            max_tokens=64,
+            timeout=60,
+        ),
+        interval=0.0,
+        clients=CLIENTS,
+    )
 
 
 def test_rising_load_spills_to_the_next_cluster_through_the_fleet_signal_and_falling_load_removes_it(e2e, deployed):
@@ -124,7 +108,7 @@ def test_rising_load_spills_to_the_next_cluster_through_the_fleet_signal_and_fal
     assert not front_door_hosts(e2e, deployed["hostname"]).get(spill), "a cluster at zero is in rotation"
 
     t0 = time.monotonic()
-    with Load(deployed) as load:
+    with _load(deployed) as load:
         # The signal, summed over the fleet in the store the spill-over slice reads, crosses the target ...
         value = wait_until(
             "the fleet-wide signal above the target",
@@ -144,11 +128,14 @@ def test_rising_load_spills_to_the_next_cluster_through_the_fleet_signal_and_fal
             60,
             0.5,
         )
-        wait_until(f"a reply from {sorted(spilled)}", lambda: set(load.replicas) & spilled or None, 120, 0.5)
+        wait_until(
+            f"a reply from {sorted(spilled)}", lambda: {o.replica for o in load.outcomes} & spilled or None, 120, 0.5
+        )
     waiting = metricsplane.query(store_url, f'sum({VLLM_METRICS.queue_depth}{{namespace="{NS}"}}) by (cluster)')
     print(
         f"[e2e] spill-over: fleet signal {value:g} > {TARGET}; {spill} Ready {spill_over_s:.0f}s after load start, "
-        f"in rotation and serving ({len(load.replicas)} replies, {load.failed} failed); waiting by cluster {waiting}"
+        f"in rotation and serving ({len(load.outcomes)} requests, {len(load.failures())} failed); "
+        f"waiting by cluster {waiting}"
     )
     # Load stopped: the fleet signal falls, the spilled replica goes, and its cluster leaves the front door.
     wait_until(f"{spill} back at zero", lambda: not _ready(e2e, spill) or None, 240, 2.0)

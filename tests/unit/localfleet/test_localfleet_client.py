@@ -75,3 +75,29 @@ def test_a_traffic_loop_with_nothing_failed_has_no_error_window():
         assert loop.error_window() is None and all(o.ok for o in loop.outcomes)
     finally:
         sim.close()
+
+
+def test_traffic_loop_runs_several_clients_at_once():
+    import threading
+    import time
+
+    from skyendpoints_iac.localfleet.client import Reply, TrafficLoop
+
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    def send() -> Reply:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        with lock:
+            inside[0] -= 1
+        return Reply(200, threading.current_thread().name, "ok")
+
+    with TrafficLoop(send, interval=0.0, clients=3) as loop:
+        deadline = time.monotonic() + 10
+        while len({o.replica for o in loop.outcomes}) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert most[0] == 3 and len({o.replica for o in loop.outcomes}) == 3
+    assert all(o.ok for o in loop.outcomes)
