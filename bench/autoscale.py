@@ -56,23 +56,7 @@ KEY = "bench-autoscale-key"
 
 
 WAKE = "wake"
-WAKE_SPEC = f"""\
-name: {WAKE}
-model: Qwen/Qwen3-0.6B
-resources:
-  accelerators: B200:8
-autoscaling:
-  min_replicas: 0
-  max_replicas: 1
-  metric: requests_per_second
-  target: 5
-  upscale_delay_seconds: 0
-  downscale_delay_seconds: 0
-auth:
-  api_key: secret
-  secret_name: {WAKE}-key
-  secret_key: key
-"""
+WAKE_SPEC = sc.autoscaled_spec(WAKE, min_replicas=0, max_replicas=1, key_secret=f"{WAKE}-key")
 
 
 def _poll(what, check, timeout, interval=0.5):
@@ -164,26 +148,7 @@ def run(log) -> dict:
 
 
 SPILL = "spill"
-SPILL_SPEC = f"""\
-name: {SPILL}
-model: Qwen/Qwen3-0.6B
-resources:
-  accelerators: B200:8
-engine:
-  args:
-    max_num_seqs: 2
-autoscaling:
-  min_replicas: 1
-  max_replicas: 3
-  metric: queue_depth
-  target: 2
-  upscale_delay_seconds: 0
-  downscale_delay_seconds: 0
-auth:
-  api_key: secret
-  secret_name: {SPILL}-key
-  secret_key: key
-"""
+SPILL_SPEC = sc.autoscaled_spec(SPILL, min_replicas=1, max_replicas=3, key_secret=f"{SPILL}-key")
 
 
 def spill_over(root: Path, log) -> float:

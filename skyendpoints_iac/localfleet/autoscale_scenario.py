@@ -68,8 +68,18 @@ ts = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
 """A bounded client (``seconds``, ``workers`` threads, 30 s per request) over the URLs in a file it rereads
 before every request. Run inside the cluster's namespace, where the pod IPs are."""
 
-AUTOSCALED_SPEC = """\
-name: chat-auto
+QUEUE_TARGET = 2
+"""Requests waiting per replica that the scenarios' endpoints scale on."""
+
+
+def autoscaled_spec(name: str, *, min_replicas: int, max_replicas: int, key_secret: str | None = None) -> str:
+    """An autoscaled endpoint with the spec's delays at their minimum (0): vLLM with 2 running per replica
+    (``--max-num-seqs``), scaled on requests waiting (queue depth), ``QUEUE_TARGET`` per replica.
+    ``key_secret``: the user's own key Secret (``auth.api_key: secret``, key ``key``); None keeps the
+    spec's default, a generated key."""
+    auth = f"auth:\n  api_key: secret\n  secret_name: {key_secret}\n  secret_key: key\n" if key_secret else ""
+    return f"""\
+name: {name}
 model: Qwen/Qwen3-0.6B
 resources:
   accelerators: B200:8
@@ -78,19 +88,17 @@ engine:
   args:
     max_num_seqs: 2
 autoscaling:
-  min_replicas: 1
-  max_replicas: 3
+  min_replicas: {min_replicas}
+  max_replicas: {max_replicas}
   metric: queue_depth
-  target: 2
+  target: {QUEUE_TARGET}
   upscale_delay_seconds: 0
   downscale_delay_seconds: 0
-auth:
-  api_key: secret
-  secret_name: chat-auto-key
-  secret_key: key
-"""
-"""An autoscaled endpoint with the spec's delays at their minimum: 2 running per replica (vLLM
-``--max-num-seqs``), scaled on requests waiting (queue depth), 2 per replica."""
+{auth}"""
+
+
+AUTOSCALED_SPEC = autoscaled_spec("chat-auto", min_replicas=1, max_replicas=3, key_secret="chat-auto-key")
+"""The 1-cluster scale-up/down scenario's endpoint (tests/e2e/test_e2e_07_autoscale.py, bench/autoscale.py)."""
 
 WORKLOAD_SELECTOR = "app.kubernetes.io%2Fcomponent%3Dllminferenceservice-workload"
 

@@ -219,6 +219,21 @@ def generated_api_key(e2e, endpoint: str) -> str:
     return key
 
 
+def endpoint_up(e2e, name: str, spec_text: str) -> dict[str, Any]:
+    """``sky endpoint up`` of ``spec_text`` as a user runs it: the endpoint's ``hostname`` (from the URL
+    ``up`` prints), the fleet ``context`` a client needs, and its generated ``key`` (None for a spec that
+    brings its own)."""
+    spec = e2e.write(f"{name}.yaml", spec_text)
+    proc = e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
+    url = next(line.split("URL:", 1)[1].strip() for line in proc.stdout.splitlines() if "URL:" in line)
+    generated = "api_key: secret" not in spec_text and "api_key: none" not in spec_text
+    return {
+        "hostname": url.split("://", 1)[1].split("/", 1)[0],
+        "context": e2e.fleet.context(),
+        "key": generated_api_key(e2e, name) if generated else None,
+    }
+
+
 def front_door_hosts(e2e, hostname: str) -> dict[str, bool]:
     """What the real front door Envoy does with ``hostname`` (TLS, by SNI), from its own admin API
     (``/clusters``, on loopback inside the front door's namespace): cluster name -> healthy (passing its

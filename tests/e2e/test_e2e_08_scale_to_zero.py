@@ -27,26 +27,14 @@ import time
 import pytest
 
 from skyendpoints_iac.blueprint.engines import EPP_HELD
+from skyendpoints_iac.localfleet import autoscale_scenario as sc
 from skyendpoints_iac.localfleet import metricsplane
 from skyendpoints_iac.localfleet.client import through_front_door
-from tests.e2e.conftest import generated_api_key, pods, running_ready, wait_until
+from tests.e2e.conftest import endpoint_up, pods, running_ready, wait_until
 
 NAME = "chat-zero"
 NS = f"sky-{NAME}"
-SPEC = f"""\
-name: {NAME}
-model: Qwen/Qwen3-0.6B
-resources:
-  accelerators: B200:8
-routing: kv_cache_aware
-autoscaling:
-  min_replicas: 0
-  max_replicas: 2
-  metric: requests_per_second
-  target: 5
-  upscale_delay_seconds: 0
-  downscale_delay_seconds: 0
-"""
+SPEC = sc.autoscaled_spec(NAME, min_replicas=0, max_replicas=2)
 DEPLOYMENT = f"{NAME}-kserve"
 """The workload KServe creates for the service (``standin_kserve``), which the ScaledObject targets."""
 
@@ -62,14 +50,7 @@ def _deployments(e2e) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def deployed(e2e):
-    spec = e2e.write(f"{NAME}.yaml", SPEC)
-    proc = e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
-    url = next(line.split("URL:", 1)[1].strip() for line in proc.stdout.splitlines() if "URL:" in line)
-    yield {
-        "hostname": url.split("://", 1)[1].split("/", 1)[0],
-        "context": e2e.fleet.context(),
-        "key": generated_api_key(e2e, NAME),
-    }
+    yield endpoint_up(e2e, NAME, SPEC)
     e2e.sky("endpoint", "down", NAME, "--yes", timeout=1800)
 
 

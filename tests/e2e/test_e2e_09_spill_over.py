@@ -20,43 +20,22 @@ import time
 import pytest
 
 from skyendpoints_iac.blueprint.engines import VLLM_METRICS
+from skyendpoints_iac.localfleet import autoscale_scenario as sc
 from skyendpoints_iac.localfleet import metricsplane
 from skyendpoints_iac.localfleet.api import ApiError
 from skyendpoints_iac.localfleet.client import TrafficLoop, through_front_door
-from tests.e2e.conftest import front_door_hosts, generated_api_key, pods, running_ready, wait_until
+from tests.e2e.conftest import endpoint_up, front_door_hosts, pods, running_ready, wait_until
 
 NAME = "chat-spill"
 NS = f"sky-{NAME}"
-TARGET = 2
-SPEC = f"""\
-name: {NAME}
-model: Qwen/Qwen3-0.6B
-resources:
-  accelerators: B200:8
-engine:
-  args:
-    max_num_seqs: 2
-autoscaling:
-  min_replicas: 1
-  max_replicas: 3
-  metric: queue_depth
-  target: {TARGET}
-  upscale_delay_seconds: 0
-  downscale_delay_seconds: 0
-"""
+TARGET = sc.QUEUE_TARGET
+SPEC = sc.autoscaled_spec(NAME, min_replicas=1, max_replicas=3)
 CLIENTS = 12
 
 
 @pytest.fixture(scope="module")
 def deployed(e2e):
-    spec = e2e.write(f"{NAME}.yaml", SPEC)
-    proc = e2e.sky("endpoint", "up", str(spec), "--fleet", str(e2e.fleet.fleet_file), "--yes", timeout=1800)
-    url = next(line.split("URL:", 1)[1].strip() for line in proc.stdout.splitlines() if "URL:" in line)
-    yield {
-        "hostname": url.split("://", 1)[1].split("/", 1)[0],
-        "context": e2e.fleet.context(),
-        "key": generated_api_key(e2e, NAME),
-    }
+    yield endpoint_up(e2e, NAME, SPEC)
     e2e.sky("endpoint", "down", NAME, "--yes", timeout=1800)
 
 
