@@ -10,8 +10,9 @@ the spec's delays at their minimum (``upscale_delay_seconds: 0``, ``downscale_de
 max 3, queue depth 2 per replica, 2 running per replica), applied with its PodMonitors and ScaledObject;
 a bounded load (12 clients) from inside the cluster's namespace over the Ready pods.
 
-- ``scale_up_s``: load start -> the first added replica Ready **and serving** (its simulator counted a
-  completed request);
+- ``scale_up_s``: load start -> the first added replica Ready **and serving** (its simulator has generated
+  tokens for a request: ``vllm:generation_tokens_total`` > 0, counted per token as vLLM does; a completed
+  64-token request would add the simulator's generation time, which says nothing about the autoscaler);
 - ``scale_down_s``: load stop -> back at min (1 Ready replica);
 - ``dashboard_panels_with_data`` / ``dashboard_panels_total``: the product's fleet dashboard panels whose
   queries return data from the fleet store while the load runs;
@@ -119,7 +120,8 @@ def run(log) -> dict:
                 pods = sc.ready_workload_pods(api, ns)
                 sc.write_targets(targets, pods)
                 new = [p for p in pods if p["metadata"]["uid"] not in {q["metadata"]["uid"] for q in first}]
-                served = [p for p in new if sc.sim_metric(lambda a: cn.run(a), p, VLLM_METRICS.completed_total) > 0]
+                tokens = VLLM_METRICS.generation_tokens_total
+                served = [p for p in new if sc.sim_metric(lambda a: cn.run(a), p, tokens) > 0]
                 return served or None
 
             _poll("an added replica Ready and serving", added, 200, 0.5)
