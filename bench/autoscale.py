@@ -100,15 +100,7 @@ def run(log) -> dict:
         first = _poll(
             "one Ready replica", lambda: (lambda p: p if len(p) == 1 else None)(sc.ready_workload_pods(api, ns)), 180
         )
-        _poll(
-            "KEDA's HPA reading the metric",
-            lambda: any(
-                (h.get("status") or {}).get("currentMetrics")
-                for h in api.items(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers")
-            ),
-            180,
-            1,
-        )
+        _poll("KEDA's HPA reading the metric", lambda: sc.hpa_reading_metric(api, ns), 180, 1)
         targets = root / "targets.txt"
         sc.write_targets(targets, first)
         log("load: 12 clients over the Ready replicas")

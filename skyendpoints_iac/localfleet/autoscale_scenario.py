@@ -133,6 +133,21 @@ def ready_workload_pods(api: Api, ns: str) -> list[dict[str, Any]]:
     ]
 
 
+def hpa(api: Api, ns: str) -> dict[str, Any] | None:
+    """The HorizontalPodAutoscaler KEDA made in ``ns`` (one per ScaledObject), or None."""
+    items = api.items(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers")
+    return items[0] if items else None
+
+
+def hpa_reading_metric(api: Api, ns: str) -> dict[str, Any] | None:
+    """KEDA's HPA once it has read the external metric through the aggregation layer, else None. A failed
+    read also leaves an entry in ``status.currentMetrics`` (with an empty ``type``): only ``external``
+    counts, or a scale-up timed from here would include the metrics path coming up."""
+    h = hpa(api, ns)
+    cur = ((h or {}).get("status") or {}).get("currentMetrics") or []
+    return h if cur and cur[0].get("external") else None
+
+
 def render(
     spec_text: str, fleet_file: Path, kubeconfig: Path, cluster: str, work: Path, nodes: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:

@@ -185,11 +185,6 @@ def test_prometheus_scrapes_the_simulators_and_the_fleet_store_serves_the_dashbo
     assert json.loads(answer)["status"] == "success"
 
 
-def _hpa(api, ns: str) -> dict | None:
-    items = api.items(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers")
-    return items[0] if items else None
-
-
 def test_keda_and_the_hpa_scale_up_on_queue_depth_and_back_down(fleet, tmp_path):
     try:
         for b in ("keda-operator", "keda-adapter"):
@@ -216,14 +211,9 @@ def test_keda_and_the_hpa_scale_up_on_queue_depth_and_back_down(fleet, tmp_path)
     def ready() -> list[dict]:
         return sc.ready_workload_pods(api, ns)
 
-    def hpa_reads_metric() -> dict | None:
-        h = _hpa(api, ns)
-        cur = ((h or {}).get("status") or {}).get("currentMetrics") or []
-        return h if cur and cur[0].get("external") else None
-
     first = wait_until("one Ready replica", lambda: (lambda p: p if len(p) == 1 else None)(ready()), 180, interval=1)
     # KEDA made the HPA, and the HPA reads the external metric through the aggregation layer.
-    hpa = wait_until("KEDA's HPA reading the external metric", hpa_reads_metric, 180, interval=2)
+    hpa = wait_until("KEDA's HPA reading the external metric", lambda: sc.hpa_reading_metric(api, ns), 180, interval=2)
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
     assert hpa["spec"]["scaleTargetRef"]["name"] == target
     targets = tmp_path / "targets.txt"
@@ -250,7 +240,7 @@ def test_keda_and_the_hpa_scale_up_on_queue_depth_and_back_down(fleet, tmp_path)
 
         pods = wait_until("more than one Ready replica", scaled, 150, interval=1)
         scale_up_s = time.monotonic() - load_start
-        hpa = _hpa(api, ns)
+        hpa = sc.hpa(api, ns)
         assert hpa["status"]["desiredReplicas"] > 1
         ext = hpa["status"]["currentMetrics"][0]["external"]["current"]
         new = [p for p in pods if p["metadata"]["uid"] not in {q["metadata"]["uid"] for q in first}]
