@@ -43,9 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from skyendpoints_iac.automation.pulumicli import find_pulumi  # noqa: E402
-from skyendpoints_iac.localfleet import LocalFleet, NodePool  # noqa: E402
+from skyendpoints_iac.localfleet import NodePool  # noqa: E402
 from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
-from skyendpoints_iac.localfleet.charts import build as build_charts  # noqa: E402
+from skyendpoints_iac.localfleet.skyrun import SkyOnFleet  # noqa: E402
 from skyendpoints_iac.localfleet.standin_kserve import StandInKServe  # noqa: E402
 
 SPEC = ROOT / "examples" / "glm-prod.yaml"
@@ -53,57 +53,24 @@ NODES = (NodePool("B200", 8, 2),)
 ENV = "bench"
 
 
-def shared_crds() -> Path:
-    base = Path(os.environ["SKY_SHARED_DIR"]) if os.environ.get("SKY_SHARED_DIR") else ROOT.parent / "shared"
-    return base / "crds"
-
-
-class Bench:
+class Bench(SkyOnFleet):
     def __init__(self, root: Path, clusters: int):
-        self.root = root
-        bins = find_bin_dir()
-        pulumi_dir = find_pulumi(str(bins)).path.parent
-        charts = build_charts(root / "charts", shared_crds())
-        self.fleet = LocalFleet(root / "fleet")
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "SKY_", "KUBECONFIG"))},
-            "PATH": os.pathsep.join([str(pulumi_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-            "XDG_STATE_HOME": str(root / "state"),
-            "PULUMI_HOME": str(root / "pulumi-home"),
-            "PULUMI_BACKEND_URL": (root / "pulumi-state").as_uri(),
-            "PULUMI_CONFIG_PASSPHRASE": "bench-only",
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "SKY_PULUMI_ROOT": str(pulumi_dir),
-            "SKY_CHART_SOURCES": str(charts.directory),
-            "SKY_ENV": ENV,
+        super().__init__(
+            root,
+            [NODES] * clusters,
+            pulumi_dir=find_pulumi(str(find_bin_dir())).path.parent,
+            env_name=ENV,
+            passphrase="bench-only",
             # Generated API keys from a stack seed: this engine has no pulumi-resource-random (README).
-            "SKY_API_KEY_SOURCE": "seed",
-        }
-        (root / "pulumi-state").mkdir(parents=True, exist_ok=True)
-        t0 = time.monotonic()
-        self.fleet.up([NODES] * clusters, bin_dir=bins)
-        self.fleet_up = time.monotonic() - t0
-
-    def api(self, name: str):
-        return self.fleet.api(name)
-
-    def sky(self, *args: str) -> tuple[float, str]:
-        t0 = time.monotonic()
-        proc = subprocess.run(
-            [sys.executable, "-m", "skyendpoints_iac", *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            cwd=ROOT,
-            timeout=3600,
+            extra_env={"SKY_API_KEY_SOURCE": "seed"},
         )
-        took = time.monotonic() - t0
-        if proc.returncode != 0:
-            raise SystemExit(
-                f"sky {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-            )
-        return took, proc.stdout
+        self.fleet_up = self.fleet_up_s
+
+    def sky(self, *args: str) -> tuple[float, str]:  # type: ignore[override]
+        """``sky ARGS``: (wall seconds, stdout)."""
+        t0 = time.monotonic()
+        out = super().sky(*args)
+        return time.monotonic() - t0, out
 
     def ready_pods(self, clusters: list[str]) -> dict[str, int]:
         out = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -33,7 +34,14 @@ class SkyOnFleet:
     ``automation.pulumicli.find_pulumi``: dev tooling does not import the product's shells)."""
 
     def __init__(
-        self, root: Path, pools: Sequence[Sequence[NodePool]], *, pulumi_dir: Path, env_name: str, passphrase: str
+        self,
+        root: Path,
+        pools: Sequence[Sequence[NodePool]],
+        *,
+        pulumi_dir: Path,
+        env_name: str,
+        passphrase: str,
+        extra_env: Mapping[str, str] | None = None,
     ):
         self.root = root
         bins = find_bin_dir()
@@ -51,9 +59,13 @@ class SkyOnFleet:
             "SKY_PULUMI_ROOT": str(pulumi_dir),
             "SKY_CHART_SOURCES": str(charts.directory),
             "SKY_ENV": env_name,
+            **(extra_env or {}),
         }
         (root / "pulumi-state").mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
         self.fleet.up([list(p) for p in pools], bin_dir=bins)
+        self.fleet_up_s = time.monotonic() - t0
+        """Wall time of ``LocalFleet.up`` alone."""
         self.env["KUBECONFIG"] = str(self.fleet.kubeconfig)
 
     def api(self, name: str) -> Api:
