@@ -37,9 +37,9 @@ ENGINE_TLS = False
 
 SIGNAL_SCRAPE_INTERVAL = "5s"
 """How often the engines' and the EPP's metrics are scraped. They are the autoscaling signals, and a
-signal is only as fresh as its last scrape: with 15 s, a scale-up waited for up to one scrape plus one
-HPA sync (15 s) plus one KEDA poll, and measured 32 s on the local fleet (bench/autoscale.py). One small
-target per replica and one per EPP, so the extra scrapes cost little."""
+signal is only as fresh as its last scrape: a scale-up waits for one scrape, then the HPA's sync (15 s),
+and from zero for KEDA's poll (``autoscaling.POLLING_INTERVAL``). One small target per replica and one
+per EPP, so the extra scrapes cost little. Measured with it: bench/autoscale.py (README)."""
 
 
 @dataclass(frozen=True)
