@@ -41,7 +41,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,15 +195,22 @@ class _Proc:
     digest: str
     metrics: str = ""
     """Where its /metrics listens inside the cluster's namespace (EPPs only)."""
+    grpc: int = 0
+    """Its ext_proc gRPC port (EPPs only)."""
+    ready: bool = False
+    """EPPs: its gRPC port has accepted a connection (``ClusterDataPlane.serving``)."""
 
 
 class ClusterDataPlane:
     """Applies one cluster's plan inside its namespace (``spawn``/``run`` from ``netns.ClusterNet``)."""
 
-    def __init__(self, name: str, ip: str, api: Api, spawn, run, root: Path, log=print):
+    def __init__(self, name: str, ip: str, api: Api, spawn, run, root: Path, log=print, port_open=None):
         self.name, self.ip, self.api = name, ip, api
         self.spawn, self.run, self.root = spawn, run, root
         self.log = log
+        self.port_open: Callable[[str, int], bool] | None = port_open
+        """``(host, port) -> bool`` inside the cluster's namespace: whether a started EPP accepts connections
+        yet. None (tests): an EPP counts as serving once started."""
         self.envoy: _Proc | None = None
         self.epps: dict[tuple[str, str], _Proc] = {}
         self.last_resources: str | None = None
@@ -294,12 +301,30 @@ class ClusterDataPlane:
             }
             log = self.root / "logs" / f"epp-{key[0]}-{key[1]}.log"
             proc = _spawn_env(self.spawn, argv, log, env)
-            self.epps[key] = _Proc(proc, digest, f"127.0.0.1:{ports.metrics}")
+            self.epps[key] = _Proc(proc, digest, f"127.0.0.1:{ports.metrics}", ports.grpc)
             dropped = plan.dropped_plugins.get(key) or []
             self.log(
                 f"{self.name}: EPP for {key[0]}/{key[1]} started (pid {proc.pid}, grpc {ports.grpc})"
                 + (f"; llm-d-only plugins not run: {', '.join(dropped)}" if dropped else "")
             )
+
+    def serving(self, key: tuple[str, str]) -> bool:
+        """Whether this gateway can serve pool ``key`` now. A pool routed by an EPP needs the EPP to accept
+        connections: the gateway's ext_proc call to an EPP still starting fails the request (HTTP 500), so
+        the front door must not send the cluster traffic before that (``observed_doors``). Checked until
+        the first success, then remembered for this EPP process."""
+        backend = self.plan.pools.get(key) if self.plan else None
+        if backend is None or backend.mode != "epp":
+            return backend is not None
+        p = self.epps.get(key)
+        if p is None or p.popen.poll() is not None:
+            return False
+        if not p.ready:
+            try:
+                p.ready = self.port_open is None or self.port_open("127.0.0.1", p.grpc)
+            except Exception:  # the namespace is gone or the worker failed to join it: not serving
+                p.ready = False
+        return p.ready
 
     def local_epps(self) -> list[LocalEpp]:
         """The running EPPs, for the metrics plane's stand-in of the EPP pods' targets."""
@@ -417,6 +442,24 @@ def _prober(netns_name: str):
     return probe
 
 
+def _port_checker(netns_name: str):
+    """TCP connects from inside the cluster's namespace (where the EPPs listen)."""
+    import socket
+
+    from .netns import InNetns
+
+    inside = InNetns(netns_name)
+
+    def connect(host: str, port: int) -> bool:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    return lambda host, port: inside.call(connect, host, port, timeout=5)
+
+
 def cluster_planes(
     name: str,
     ip: str,
@@ -428,6 +471,7 @@ def cluster_planes(
     sim_args: list[str] | None = None,
     issuer=None,
     probe=None,
+    port_open=None,
 ) -> list:
     """Everything the controller keeps for one cluster, in the order of one pass (the gateway last: it
     routes to what the simulators serve, with the certificates the issuer stand-in wrote)."""
@@ -437,7 +481,7 @@ def cluster_planes(
     return [
         *planes,
         SimulatorPlane(name, api, spawn, root, sim_args, log, probe),
-        ClusterDataPlane(name, ip, api, spawn, run, root, log),
+        ClusterDataPlane(name, ip, api, spawn, run, root, log, port_open),
     ]
 
 
@@ -452,7 +496,8 @@ def observed_doors(
     planes: Mapping[str, ClusterDataPlane], routes_by_cluster: Mapping[str, list[dict]]
 ) -> dict[str, list[ec.FrontDoorTarget]]:
     """hostname -> targets, weight = Ready endpoints of the hostname's pool on each cluster (the product's
-    rule, weight = replicas placed there, as observed)."""
+    rule, weight = replicas placed there, as observed), 0 while that cluster's gateway cannot serve the pool
+    yet (``ClusterDataPlane.serving``)."""
     doors: dict[str, list[ec.FrontDoorTarget]] = {}
     for cluster, plane in planes.items():
         if plane.plan is None:
@@ -464,7 +509,7 @@ def observed_doors(
                         continue
                     key = (ref.get("namespace", _key(route)[0]), ref["name"])
                     backend = plane.plan.pools.get(key)
-                    weight = len(backend.endpoints) if backend else 0
+                    weight = len(backend.endpoints) if backend and plane.serving(key) else 0
                     for host in route["spec"].get("hostnames", []):
                         doors.setdefault(host, []).append(ec.FrontDoorTarget(cluster, plane.ip, weight))
     return doors
@@ -520,6 +565,7 @@ def main(argv: list[str] | None = None) -> None:
             args.sim_arg,
             issuer,
             probe=_prober(cn.netns),
+            port_open=_port_checker(cn.netns),
         )
     planes = {name: next(p for p in ps if isinstance(p, ClusterDataPlane)) for name, ps in per_cluster.items()}
     from .kedarun import fleet_keda  # KEDA operator + metrics API server per cluster (issue 15)

@@ -78,3 +78,42 @@ def test_front_door_weights_from_the_stack_output():
         ("local-1", "10.250.0.2", 2),
         ("local-2", "10.250.1.2", 0),
     ]
+
+
+def test_a_cluster_joins_the_front_door_only_once_its_epp_accepts_connections(tmp_path):
+    # A gateway whose EPP is still starting answers 500 (ext_proc cannot connect): the front door must not
+    # send it traffic yet, however many Ready pods the pool has.
+    from skyendpoints_iac.localfleet import envoyconfig as ec
+    from skyendpoints_iac.localfleet.dataplane import ClusterDataPlane, ClusterPlan, _Proc, observed_doors
+
+    accepting = [False]
+    checks: list[tuple[str, int]] = []
+
+    def port_open(host: str, port: int) -> bool:
+        checks.append((host, port))
+        return accepting[0]
+
+    class Running:
+        def poll(self):
+            return None
+
+    key = ("sky-m", "m-inference-pool")
+    plane = ClusterDataPlane("local-1", "10.250.0.2", None, None, None, tmp_path, lambda m: None, port_open)
+    plane.plan = ClusterPlan({key: ec.PoolBackend("epp", (("10.20.0.2", 8000),), ("127.0.0.1", 19000))}, {})
+    plane.epps[key] = _Proc(Running(), "digest", "127.0.0.1:19002", 19000)
+    route = {
+        "metadata": {"namespace": "sky-m", "name": "m"},
+        "spec": {
+            "hostnames": ["m.example.com"],
+            "rules": [{"backendRefs": [{"kind": "InferencePool", "name": key[1]}]}],
+        },
+    }
+
+    def weight() -> int:
+        return observed_doors({"local-1": plane}, {"local-1": [route]})["m.example.com"][0].weight
+
+    assert weight() == 0 and checks == [("127.0.0.1", 19000)]
+    accepting[0] = True
+    assert weight() == 1
+    accepting[0] = False  # once it has accepted, the process counts as serving without more checks
+    assert weight() == 1 and len(checks) == 2
