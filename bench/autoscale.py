@@ -51,7 +51,8 @@ from skyendpoints_iac.localfleet import autoscale_scenario as sc  # noqa: E402
 from skyendpoints_iac.localfleet.api import wait_for  # noqa: E402
 from skyendpoints_iac.localfleet.binaries import find_bin_dir  # noqa: E402
 from skyendpoints_iac.localfleet.client import TrafficLoop  # noqa: E402
-from skyendpoints_iac.localfleet.skyrun import SkyOnFleet, shared_dir  # noqa: E402
+from skyendpoints_iac.localfleet.skyrun import SkyOnFleet  # noqa: E402
+from skyendpoints_iac.localfleet.upstream import shared_dir  # noqa: E402
 
 KEY = "bench-autoscale-key"
 

@@ -66,13 +66,17 @@ def sits_at_zero(ctx: SliceContext) -> bool:
     return ctx.spec.autoscaling is not None and ctx.share.min_replicas == 0
 
 
+def held_query(namespace: str) -> str:
+    """Requests the EPP of ``namespace`` holds right now, under either EPP's name (``EPP_HELD``)."""
+    return " or ".join(f'sum({m}{{namespace="{namespace}"}})' for m in EPP_HELD)
+
+
 def wake_query(ctx: SliceContext) -> str:
     """What reaches this cluster's EPP, non-zero even with no pod (scale from zero): the requests it holds
-    (either EPP's name, ``EPP_HELD``) plus the rate of requests it scheduled or failed."""
+    (``held_query``) plus the rate of requests it scheduled or failed."""
     sel = f'namespace="{ctx.namespace}"'
-    held = " or ".join(f"sum({m}{{{sel}}})" for m in EPP_HELD)
     return (
-        f"({held} or vector(0))"
+        f"({held_query(ctx.namespace)} or vector(0))"
         f" + (sum(rate({EPP_REQUEST_TOTAL}{{{sel}}}[1m])) or vector(0))"
         f" + (sum(rate({EPP_REQUEST_ERROR_TOTAL}{{{sel}}}[1m])) or vector(0))"
     )

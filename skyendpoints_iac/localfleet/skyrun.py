@@ -17,15 +17,9 @@ from .binaries import find_bin_dir
 from .charts import build as build_charts
 from .client import Reply, through_front_door
 from .manager import LocalFleet, NodePool
+from .upstream import shared_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def shared_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$SKY_SHARED_DIR``, else ``../shared`` next to the checkout: the pinned upstream CRDs the stand-in
-    charts carry (a checkout's dev tooling; the installed product never reads it)."""
-    env = os.environ if environ is None else environ
-    return Path(env["SKY_SHARED_DIR"]) if env.get("SKY_SHARED_DIR") else ROOT.parent / "shared"
 
 
 class SkyOnFleet:

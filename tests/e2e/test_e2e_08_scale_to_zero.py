@@ -26,7 +26,7 @@ import time
 
 import pytest
 
-from skyendpoints_iac.blueprint.engines import EPP_HELD
+from skyendpoints_iac.blueprint import autoscaling
 from skyendpoints_iac.localfleet import autoscale_scenario as sc
 from skyendpoints_iac.localfleet import metricsplane
 from skyendpoints_iac.localfleet.client import through_front_door
@@ -66,8 +66,7 @@ def test_an_endpoint_at_zero_wakes_on_the_first_request_through_the_url(e2e, dep
     deps = wait_until("the workload scaled to zero by KEDA", drained, 300, 2.0)
     (cluster,) = deps  # one cluster holds the endpoint's room (2 replicas fit on its 2 B200 nodes)
     cn = e2e.fleet.network().cluster(cluster)
-    sel = f'namespace="{NS}"'
-    held_query = " or ".join(f"sum({m}{{{sel}}})" for m in EPP_HELD)
+    held_query = autoscaling.held_query(NS)  # the wake trigger's held-request term
     seen: list[float] = []
     done = threading.Event()
 
